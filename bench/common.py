@@ -1,0 +1,44 @@
+"""Shared pieces of the benchmarks: a realistic Russian text generator and timing."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RU_TEXTS = ROOT / "tests" / "fixtures" / "text" / "factrueval-ru-news"
+
+
+def russian_sentences() -> list[str]:
+    """Sentences of real Russian news (factRuEval-2016 sample, MIT) to build posts from."""
+    text = " ".join(p.read_text(encoding="utf-8") for p in sorted(RU_TEXTS.glob("*.txt")))
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.strip()) > 20]
+
+
+def post_texts(count: int, seed: int = 7) -> Iterator[str]:
+    """*count* post texts of 1–6 sentences each, deterministic for a seed."""
+    rng = random.Random(seed)
+    sentences = russian_sentences()
+    for _ in range(count):
+        yield " ".join(rng.choices(sentences, k=rng.randint(1, 6)))
+
+
+@contextmanager
+def timed(label: str, results: dict[str, float]) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    results[label] = time.perf_counter() - start
+
+
+def rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:>10,.0f}/s"
+
+
+def report(rows: list[tuple[str, str]], printer: Callable[[str], None] = print) -> None:
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        printer(f"  {label:<{width}}  {value}")

@@ -1,0 +1,179 @@
+"""Import throughput: `dozor import` of a generated 100k-post Desktop export vs bare sqlite3.
+
+    python bench/import.py [--posts 100000]
+
+The baseline writes the very rows the import stored (posts, versions, events) into a fresh
+database with the same schema and indexes, with sqlite3's executemany in batches of the same
+size: the cost of the writes alone, with no parsing, hashing or change detection. The goal is
+an import of at least 50 % of that baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import post_texts, rate, report, timed
+from dozor import db
+from dozor.config import DatabaseConfig
+from dozor.importer import import_desktop_export
+from dozor.importer.run import BATCH_SIZE
+
+CHANNEL = 1525384822
+
+
+def make_export(path: Path, count: int) -> None:
+    rng = random.Random(1)
+    start = datetime(2019, 1, 1, tzinfo=UTC)
+    messages: list[dict[str, Any]] = []
+    for mid, text in enumerate(post_texts(count), start=1):
+        date = start + timedelta(minutes=mid * 7)
+        message: dict[str, Any] = {
+            "id": mid,
+            "type": "message",
+            "date": date.replace(tzinfo=None).isoformat(),
+            "date_unixtime": str(int(date.timestamp())),
+            "from": "Bench",
+            "from_id": f"channel{CHANNEL}",
+            "text": text,
+            "text_entities": [{"type": "plain", "text": text}],
+        }
+        if mid % 5 == 0:
+            head, tail = text[:12], text[12:]
+            message["text"] = [{"type": "bold", "text": head}, tail]
+            message["text_entities"] = [
+                {"type": "bold", "text": head},
+                {"type": "plain", "text": tail},
+            ]
+        if mid % 4 == 0:
+            message.update(
+                photo=f"photos/photo_{mid}.jpg",
+                photo_file_size=rng.randint(10**4, 10**6),
+                width=1280,
+                height=720,
+            )
+        if mid % 3 == 0:
+            message["reactions"] = [{"type": "emoji", "count": rng.randint(1, 500), "emoji": "👍"}]
+        if mid % 10 == 0:
+            edited = date + timedelta(minutes=5)
+            message.update(
+                edited=edited.replace(tzinfo=None).isoformat(),
+                edited_unixtime=str(int(edited.timestamp())),
+            )
+        messages.append(message)
+    export = {
+        "name": "Bench channel",
+        "type": "public_channel",
+        "id": CHANNEL,
+        "messages": messages,
+    }
+    path.write_text(json.dumps(export, ensure_ascii=False), encoding="utf-8")
+
+
+async def migrated(url: str) -> None:
+    engine = db.create_engine(DatabaseConfig(url=url))
+    await db.upgrade(engine)
+    await engine.dispose()
+
+
+async def run_import(url: str, export: Path) -> int:
+    engine = db.create_engine(DatabaseConfig(url=url))
+    try:
+        result = await import_desktop_export(db.session_factory(engine), export)
+    finally:
+        await engine.dispose()
+    return result.outcome.new
+
+
+TABLES = ("posts", "post_versions", "events")
+
+
+def stored_rows(path: Path) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
+    with sqlite3.connect(path) as conn:
+        out = {}
+        for table in TABLES:
+            cursor = conn.execute(f"SELECT * FROM {table}")
+            columns = [d[0] for d in cursor.description]
+            out[table] = (columns, cursor.fetchall())
+        return out
+
+
+def bare_baseline(path: Path, rows: dict[str, tuple[list[str], list[tuple[Any, ...]]]]) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute(
+        "INSERT INTO channels (id, title, tracked, status, first_seen_at, updated_at) "
+        "VALUES (?, 'Bench', 0, 'ok', '2024-01-01', '2024-01-01')",
+        (-(10**12 + CHANNEL),),
+    )
+    total = len(rows["posts"][1])
+    for start in range(0, total, BATCH_SIZE):
+        for table in TABLES:
+            columns, data = rows[table]
+            marks = ", ".join("?" for _ in columns)
+            conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                data[start : start + BATCH_SIZE],
+            )
+        conn.commit()
+    conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each; medians reported")
+    args = parser.parse_args()
+    samples: dict[str, list[float]] = {"dozor": [], "bare": [], "again": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        export = work / "result.json"
+        make_export(export, args.posts)
+        size_mb = export.stat().st_size / 1e6
+        for round_ in range(args.rounds):
+            dozor_db, bare_db = work / f"dozor{round_}.db", work / f"bare{round_}.db"
+            for path in (dozor_db, bare_db):
+                asyncio.run(migrated(f"sqlite+aiosqlite:///{path}"))
+            times: dict[str, float] = {}
+            with timed("dozor", times):
+                new = asyncio.run(run_import(f"sqlite+aiosqlite:///{dozor_db}", export))
+            assert new == args.posts, f"imported {new} of {args.posts}"
+            rows = stored_rows(dozor_db)
+            with timed("bare", times):
+                bare_baseline(bare_db, rows)
+            with timed("again", times):
+                asyncio.run(run_import(f"sqlite+aiosqlite:///{dozor_db}", export))
+            for key, value in times.items():
+                samples[key].append(value)
+            dozor_db.unlink()
+            bare_db.unlink()
+    median = {key: statistics.median(values) for key, values in samples.items()}
+    print(
+        f"import of {args.posts:,} posts ({size_mb:.0f} MB Desktop export), SQLite, "
+        f"median of {args.rounds} runs:"
+    )
+    report(
+        [
+            ("dozor import (parse, convert, hash, store)", rate(args.posts, median["dozor"])),
+            ("bare sqlite3 executemany of the same rows", rate(args.posts, median["bare"])),
+            ("re-import of the same export (all unchanged)", rate(args.posts, median["again"])),
+            ("dozor / bare", f"{median['bare'] / median['dozor']:>10.0%}  (goal: >= 50%)"),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()

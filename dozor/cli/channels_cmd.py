@@ -1,0 +1,97 @@
+"""`dozor channels ...` and `dozor stats`: what the archive holds."""
+
+from __future__ import annotations
+
+import click
+
+from dozor.cli.context import config_option, json_option, run_async, state
+from dozor.cli.output import format_time, print_json, print_table
+from dozor.db import open_database
+from dozor.storage import ArchiveStats, ChannelSummary, archive_stats, list_channels
+
+
+@click.group()
+@config_option
+def channels() -> None:
+    """Archived channels."""
+
+
+@channels.command("list")
+@config_option
+@json_option
+def list_(as_json: bool) -> None:
+    """Archived channels with post counts, first/last post and last sync."""
+    config = state().config()
+
+    async def go() -> list[ChannelSummary]:
+        async with open_database(config.database) as sessions, sessions() as session:
+            return await list_channels(session)
+
+    rows = run_async(go())
+    if as_json:
+        print_json([{**_summary_dict(row), "link": row.link} for row in rows])
+        return
+    if not rows:
+        click.echo("no channels archived yet: `dozor import PATH` or `dozor channels add NAME`")
+        return
+    print_table(
+        None,
+        ["id", "username", "title", "posts", "deleted", "first post", "last post", "last sync"],
+        [
+            [
+                row.id,
+                f"@{row.username}" if row.username else None,
+                row.title,
+                row.posts,
+                row.deleted_posts,
+                format_time(row.first_post_at),
+                format_time(row.last_post_at),
+                _sync(row),
+            ]
+            for row in rows
+        ],
+    )
+
+
+def _summary_dict(row: ChannelSummary) -> dict[str, object]:
+    return {name: getattr(row, name) for name in row.__dataclass_fields__}
+
+
+def _sync(row: ChannelSummary) -> str:
+    if row.last_sync_at is None:
+        return "never"
+    return f"{format_time(row.last_sync_at)} ({row.last_sync_source})"
+
+
+@click.command()
+@config_option
+@json_option
+def stats(as_json: bool) -> None:
+    """Summary of the whole archive."""
+    config = state().config()
+
+    async def go() -> ArchiveStats:
+        async with open_database(config.database) as sessions, sessions() as session:
+            return await archive_stats(session)
+
+    result = run_async(go())
+    if as_json:
+        print_json(result)
+        return
+    print_table(
+        "dozor archive",
+        ["", ""],
+        [
+            ["channels", f"{result.channels} ({result.tracked_channels} followed live)"],
+            ["posts", f"{result.posts} ({result.service_posts} service messages)"],
+            ["posts with media", result.posts_with_media],
+            ["edited posts", result.edited_posts],
+            ["deleted posts (tombstones)", result.deleted_posts],
+            ["post versions", result.versions],
+            ["metric samples", result.metric_samples],
+            ["events (change feed)", f"{result.events} (last seq {result.last_event_seq or 0})"],
+            ["imports", result.imports],
+            ["first post", format_time(result.first_post_at)],
+            ["last post", format_time(result.last_post_at)],
+        ],
+    )

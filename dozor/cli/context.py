@@ -1,0 +1,81 @@
+"""What every command shares: the --config path, the loaded config, logging, the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from dozor.config import Config, default_config_path, load_config
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class CliState:
+    config_path: Path | None = None
+    _config: Config | None = field(default=None, repr=False)
+
+    @property
+    def path(self) -> Path:
+        return self.config_path or default_config_path()
+
+    def config(self) -> Config:
+        """The config, read once per process and passed down from here."""
+        if self._config is None:
+            self._config = load_config(self.path)
+            configure_logging(self._config)
+        return self._config
+
+
+def configure_logging(config: Config) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if config.logging.file is not None:
+        config.logging.file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(config.logging.file, encoding="utf-8"))
+    logging.basicConfig(
+        level=config.logging.level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    for noisy in ("aiosqlite", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _remember_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(CliState).config_path = value
+
+
+def config_option(func: F) -> F:
+    """``--config PATH`` accepted before or after the subcommand name."""
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        callback=_remember_config,
+        expose_value=False,
+        is_eager=True,
+        help="Config file (default: ./config.toml or $DOZOR_CONFIG).",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(
+        func
+    )
+
+
+def state() -> CliState:
+    return click.get_current_context().ensure_object(CliState)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)

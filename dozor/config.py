@@ -1,0 +1,277 @@
+"""dozor configuration: one TOML file validated by pydantic; secrets may come from the environment.
+
+Any key ``[section] key`` can be set by the environment variable ``DOZOR_SECTION__KEY`` (nested
+tables add more ``__``); the environment wins over the file. Relative paths (the SQLite file, the
+Telegram session) are resolved against the directory holding the config file, so a cron job
+behaves the same from any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from dozor.errors import ConfigError
+
+ENV_PREFIX = "DOZOR_"
+CONFIG_ENV = "DOZOR_CONFIG"
+DEFAULT_CONFIG_NAME = "config.toml"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///dozor.db"
+
+
+def _list_from_env(value: object) -> object:
+    """Environment values are strings: accept ``"1,2,3"`` or a JSON array for list keys."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON array: {exc.msg}") from None
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+IntList = Annotated[list[int], BeforeValidator(_list_from_env)]
+StrList = Annotated[list[str], BeforeValidator(_list_from_env)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(Section):
+    url: str = DEFAULT_DATABASE_URL
+    busy_timeout_ms: int = Field(default=10_000, ge=0)
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "expected a SQLAlchemy URL such as sqlite+aiosqlite:///dozor.db "
+                "or postgresql+asyncpg://user:password@host/dbname"
+            ) from None
+        if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+            raise ValueError(
+                f"unsupported driver {url.drivername!r}: use sqlite+aiosqlite or postgresql+asyncpg"
+            )
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+
+class TelegramConfig(Section):
+    api_id: int | None = Field(default=None, gt=0)
+    api_hash: SecretStr | None = None
+    session: Path = Path("dozor.session")
+
+
+class ArchiverConfig(Section):
+    channels: StrList = Field(default_factory=list)
+
+
+class BotConfig(Section):
+    token: SecretStr | None = None
+    admins: IntList = Field(default_factory=list)
+    members: IntList = Field(default_factory=list)
+    team_chat_id: int | None = None
+    timezone: str = "UTC"
+    api_server: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name like Asia/Bishkek"
+            ) from None
+        return value
+
+    @field_validator("api_server")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// base URL of a Bot API server")
+        return value
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    file: Path | None = None
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Config(Section):
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    archiver: ArchiverConfig = Field(default_factory=ArchiverConfig)
+    bot: BotConfig = Field(default_factory=BotConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    # Where the file was read from; not a TOML key.
+    source: Path | None = Field(default=None, exclude=True)
+
+
+def default_config_path(environ: Mapping[str, str] = os.environ) -> Path:
+    return Path(environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME)
+
+
+def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
+    """Read, overlay the environment on, validate and resolve the config file at *path*."""
+    data = _read_toml(path)
+    env_keys = _overlay_environment(data, environ)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path, env_keys)) from None
+    return _resolve_paths(config.model_copy(update={"source": path}), path.parent)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found; create it with `dozor init` "
+            f"(or pass --config PATH / set {CONFIG_ENV})"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a TOML config file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _overlay_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """Apply ``DOZOR_SECTION__KEY`` variables onto *data*; return dotted key → variable name."""
+    applied: dict[str, str] = {}
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        keys = [part.lower() for part in name.removeprefix(ENV_PREFIX).split("__")]
+        if not all(keys):
+            raise ConfigError(f"environment variable {name}: malformed name")
+        table = data
+        for key in keys[:-1]:
+            child = table.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment variable {name}: {key} is not a table")
+            table = child
+        table[keys[-1]] = value
+        applied[".".join(keys)] = name
+    return applied
+
+
+def _describe(exc: ValidationError, path: Path, env_keys: Mapping[str, str]) -> str:
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        variable = _variable_for(key, env_keys)
+        where = f"environment variable {variable}" if variable else key
+        if error["type"] == "extra_forbidden":
+            problems.append(f"{where}: unknown key")
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {message} (got {error['input']!r})")
+    return f"{path}: " + "; ".join(problems)
+
+
+def _variable_for(key: str, env_keys: Mapping[str, str]) -> str | None:
+    """The environment variable that set *key* (or a table holding it, or a key inside it)."""
+    for dotted, variable in env_keys.items():
+        if key == dotted or key.startswith(dotted + ".") or dotted.startswith(key + "."):
+            return variable
+    return None
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    database = config.database
+    if database.is_sqlite:
+        url = make_url(database.url)
+        if url.database and url.database != ":memory:" and not Path(url.database).is_absolute():
+            resolved = url.set(database=str((base / url.database).resolve()))
+            database = database.model_copy(
+                update={"url": resolved.render_as_string(hide_password=False)}
+            )
+    telegram = config.telegram.model_copy(update={"session": _under(base, config.telegram.session)})
+    log_file = config.logging.file
+    logging = config.logging.model_copy(
+        update={"file": _under(base, log_file) if log_file else None}
+    )
+    return config.model_copy(
+        update={"database": database, "telegram": telegram, "logging": logging}
+    )
+
+
+def _under(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def missing_telegram_keys(config: Config) -> list[str]:
+    """Keys that must be filled in before dozor can talk to Telegram as a user."""
+    missing = []
+    if config.telegram.api_id is None:
+        missing.append("telegram.api_id")
+    if config.telegram.api_hash is None or not config.telegram.api_hash.get_secret_value():
+        missing.append("telegram.api_hash")
+    return missing
+
+
+def missing_bot_keys(config: Config) -> list[str]:
+    """Keys that must be filled in before the team bot can start."""
+    missing = []
+    if config.bot.token is None or not config.bot.token.get_secret_value():
+        missing.append("bot.token")
+    if not config.bot.admins:
+        missing.append("bot.admins")
+    return missing
+
+
+def example_config_text() -> str:
+    """The annotated example config shipped with dozor (bundled in wheels, or the checkout's)."""
+    from importlib import resources
+
+    bundled = resources.files("dozor") / "_bundled" / "config.example.toml"
+    if bundled.is_file():
+        return bundled.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parent.parent / "config.example.toml").read_text("utf-8")
+
+
+def write_example_config(path: Path) -> None:
+    """Create *path* from the example config; never overwrites."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("x", encoding="utf-8") as fh:
+        fh.write(example_config_text())

@@ -1,0 +1,191 @@
+"""Engines, sessions and migrations.
+
+Commands open the database through :func:`open_database`, which refuses a schema that is not at
+the newest migration (a brand-new empty database is migrated on the spot). Transactions are the
+caller's: ``async with sessions.begin() as session`` per batch; storage functions never commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from alembic import command
+from dozor.config import DatabaseConfig
+from dozor.errors import DatabaseNotReady
+
+log = logging.getLogger(__name__)
+
+
+def _json_dumps(value: Any) -> str:
+    # orjson keeps Cyrillic and emoji readable in the JSON columns, and is fast.
+    return orjson.dumps(value).decode("utf-8")
+
+
+def create_engine(config: DatabaseConfig) -> AsyncEngine:
+    """An async engine; SQLite connections get WAL, a busy timeout and foreign keys."""
+    url = make_url(config.url)
+    if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(
+        url, echo=config.echo, json_serializer=_json_dumps, pool_pre_ping=not config.is_sqlite
+    )
+    if config.is_sqlite:
+        timeout = config.busy_timeout_ms
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(timeout)}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    return engine
+
+
+def migrations_dir() -> Path:
+    """The Alembic script directory: bundled in a wheel, or ``alembic/`` of a source checkout."""
+    bundled = Path(str(resources.files("dozor"))) / "_bundled" / "alembic"
+    if bundled.is_dir():
+        return bundled
+    return Path(__file__).resolve().parent.parent / "alembic"
+
+
+def alembic_config() -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "the migrations directory has no revisions"
+    return head
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    current: str | None
+    head: str
+    has_tables: bool
+
+    @property
+    def at_head(self) -> bool:
+        return self.current == self.head
+
+
+def _schema_state(connection: Connection) -> SchemaState:
+    current = MigrationContext.configure(connection).get_current_revision()
+    tables = set(inspect(connection).get_table_names()) - {"alembic_version"}
+    return SchemaState(current=current, head=head_revision(), has_tables=bool(tables))
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
+async def schema_state(engine: AsyncEngine) -> SchemaState:
+    async with engine.connect() as conn:
+        return await conn.run_sync(_schema_state)
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> SchemaState:
+    """Apply migrations up to *revision*; returns the state afterwards."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade, revision)
+    return await schema_state(engine)
+
+
+async def ensure_at_head(
+    engine: AsyncEngine, *, create_if_empty: bool = True, upgrade_if_behind: bool = False
+) -> None:
+    """Raise DatabaseNotReady unless the schema is current.
+
+    A brand-new empty database is migrated on the spot (*create_if_empty*); one at an older
+    revision only with *upgrade_if_behind* (the main job does; other commands ask the user to
+    back up and run `dozor db upgrade`).
+    """
+    state = await _checked_state(engine)
+    if state.at_head:
+        return
+    if state.current is None and state.has_tables:
+        raise DatabaseNotReady(
+            "the database has tables but no dozor schema version; is it another program's database?"
+        )
+    if state.current is not None and not _is_known_revision(state.current):
+        raise DatabaseNotReady(
+            f"database schema revision {state.current} is unknown to this dozor (made by a newer "
+            "version?); upgrade dozor"
+        )
+    empty = state.current is None
+    if (empty and create_if_empty) or (not empty and upgrade_if_behind):
+        log.info("migrating database from %s to %s", state.current or "empty", state.head)
+        await upgrade(engine)
+        return
+    raise DatabaseNotReady(
+        f"database schema is at revision {state.current or 'none'}, this dozor needs "
+        f"{state.head}: back it up, then run `dozor db upgrade`"
+    )
+
+
+async def _checked_state(engine: AsyncEngine) -> SchemaState:
+    try:
+        return await schema_state(engine)
+    except (OperationalError, DBAPIError, OSError) as exc:
+        raise DatabaseNotReady(
+            f"cannot open database {_safe_url(engine)}: {_first_line(exc)}"
+        ) from None
+
+
+def _is_known_revision(revision: str) -> bool:
+    script = ScriptDirectory.from_config(alembic_config())
+    return any(rev.revision == revision for rev in script.walk_revisions())
+
+
+def _safe_url(engine: AsyncEngine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def open_database(
+    config: DatabaseConfig, *, create_if_empty: bool = True
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Engine + schema check + session factory, disposed on exit."""
+    engine = create_engine(config)
+    try:
+        await ensure_at_head(engine, create_if_empty=create_if_empty)
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,41 @@
+"""The exceptions dozor raises on purpose.
+
+Everything a user can cause derives from :class:`UserError`: the CLI prints its message on one
+line and exits with status 2. Any other exception is a bug.
+
+    DozorError
+    └── UserError
+        ├── ConfigError          bad or missing configuration
+        ├── DatabaseNotReady     database missing migrations, or newer than this dozor
+        ├── ChannelNotFound      a channel reference that matches no archived channel
+        ├── AmbiguousChannel     a title that matches more than one channel
+        └── ImportFormatError    a file that is not a Telegram Desktop channel export
+"""
+
+
+class DozorError(Exception):
+    """Base class of every error dozor raises deliberately."""
+
+
+class UserError(DozorError):
+    """Something the user can fix; reported as one line, exit status 2."""
+
+
+class ConfigError(UserError):
+    """The configuration file or environment is invalid or incomplete."""
+
+
+class DatabaseNotReady(UserError):
+    """The database schema is not at the revision this version of dozor needs."""
+
+
+class ChannelNotFound(UserError):
+    """No archived channel matches the given reference."""
+
+
+class AmbiguousChannel(UserError):
+    """A channel reference (usually a title) matches several channels."""
+
+
+class ImportFormatError(UserError):
+    """The file to import is not a usable Telegram Desktop channel export."""

@@ -1,0 +1,6 @@
+"""Import of Telegram Desktop "Export chat history" JSON exports."""
+
+from dozor.importer.desktop import DesktopExport, read_export
+from dozor.importer.run import ImportReport, import_desktop_export
+
+__all__ = ["DesktopExport", "ImportReport", "import_desktop_export", "read_export"]

@@ -1,0 +1,466 @@
+"""Reading a Telegram Desktop channel export into dozor records (no database here).
+
+Two eras of the format are understood (see docs/DECISIONS.md):
+
+* legacy (Desktop before mid-2021): integer ``from_id``/``actor_id`` carrying a peer-type shift,
+  local-time ``date`` strings only, text as a string or a list of parts;
+* current: ``"channel123"`` peer ids, ``date_unixtime``/``edited_unixtime``, ``text_entities``,
+  ``reactions``, ``forwarded_from_id`` and media sizes.
+
+A message that cannot be read is skipped with a warning naming it; the rest still imports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from dozor.errors import ImportFormatError
+from dozor.ids import marked_channel_id, parse_desktop_peer_id, unshift_legacy_channel_id
+from dozor.records import ChannelRecord, Entity, Forward, Media, PostRecord, Reaction, make_entity
+
+CHANNEL_TYPES = ("public_channel", "private_channel")
+_MAX_INT64 = (1 << 63) - 1
+_NOT_INCLUDED = "(File not included"
+# Desktop type names are dozor's canonical entity names; a few extras are renamed.
+_ENTITY_EXTRAS = {
+    "href": "url",
+    "language": "language",
+    "user_id": "user_id",
+    "document_id": "document_id",
+    "collapsed": "collapsed",
+}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MOJIBAKE = re.compile(r"[ÐÑ][\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]")
+
+
+class SkipMessage(Exception):
+    """This message cannot be imported; the reason is shown to the user."""
+
+
+@dataclass(frozen=True)
+class DesktopExport:
+    path: Path
+    file_sha256: str
+    format: str  # "desktop" or "desktop-legacy"
+    channel: ChannelRecord
+    messages: list[Any]
+
+    @property
+    def has_exact_dates(self) -> bool:
+        """Current exports carry Unix times; legacy ones only local wall-clock times."""
+        return any(isinstance(m, dict) and "date_unixtime" in m for m in self.messages[:50])
+
+
+def locate_result_json(path: Path) -> Path:
+    if path.is_dir():
+        candidate = path / "result.json"
+        if candidate.is_file():
+            return candidate
+        if (path / "messages.html").is_file():
+            raise ImportFormatError(
+                f"{path}: this is an HTML export; export the channel again choosing "
+                "'Format: Machine-readable JSON'"
+            )
+        raise ImportFormatError(f"{path}: no result.json in this folder")
+    if not path.exists():
+        raise ImportFormatError(f"{path}: no such file or folder")
+    return path
+
+
+def read_export(path: Path) -> DesktopExport:
+    """Open and check a Desktop export (file or folder); raises ImportFormatError if unusable."""
+    result = locate_result_json(path)
+    try:
+        blob = result.read_bytes()
+    except OSError as exc:
+        raise ImportFormatError(f"{result}: cannot read: {exc.strerror}") from None
+    with ThreadPoolExecutor(1) as pool:  # hashlib releases the GIL: hash while parsing
+        digest = pool.submit(lambda: hashlib.sha256(blob).hexdigest())
+        data = _parse_json(result, blob)
+        channel, legacy = _channel_of(result, data)
+    return DesktopExport(
+        path=result,
+        file_sha256=digest.result(),
+        format="desktop-legacy" if legacy else "desktop",
+        channel=channel,
+        messages=data["messages"],
+    )
+
+
+def _parse_json(path: Path, blob: bytes) -> Any:
+    try:
+        return orjson.loads(blob)
+    except orjson.JSONDecodeError:
+        pass  # orjson refuses lone surrogates that Desktop sometimes writes; retry leniently
+    try:
+        text = blob.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(
+            f"{path}: not UTF-8 text (byte {exc.start}); is this a Telegram Desktop JSON export?"
+        ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        what = "truncated" if exc.pos >= len(text.rstrip()) else "not valid JSON"
+        raise ImportFormatError(
+            f"{path}: {what} at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+
+
+def _channel_of(path: Path, data: Any) -> tuple[ChannelRecord, bool]:
+    if not isinstance(data, dict):
+        raise ImportFormatError(
+            f"{path}: not a Telegram Desktop export (top level is not an object)"
+        )
+    if "chats" in data or "personal_information" in data:
+        raise ImportFormatError(
+            f"{path}: this is a whole-account export; in Telegram Desktop open the channel and "
+            "use ⋮ → Export chat history (JSON), then import that result.json"
+        )
+    kind = data.get("type")
+    if kind not in CHANNEL_TYPES:
+        shown = kind if isinstance(kind, str) else "an unknown kind of chat"
+        raise ImportFormatError(
+            f"{path}: this is an export of {shown}, not of a channel; dozor archives channels"
+        )
+    messages = data.get("messages")
+    if not isinstance(messages, list):
+        raise ImportFormatError(f"{path}: no 'messages' list; is the export complete?")
+    bare = data.get("id")
+    if isinstance(bare, bool) or not isinstance(bare, int) or not 0 < bare <= _MAX_INT64:
+        raise ImportFormatError(f"{path}: missing or invalid channel 'id' ({bare!r})")
+    legacy = _is_legacy(messages)
+    if legacy:
+        bare = unshift_legacy_channel_id(bare)
+    name = data.get("name")
+    title = name if isinstance(name, str) and name.strip() else f"channel {bare}"
+    return ChannelRecord(id=marked_channel_id(bare), title=title), legacy
+
+
+def _is_legacy(messages: list[Any]) -> bool:
+    """Legacy exports wrote peer ids as integers; current ones as "channel123" strings."""
+    for message in messages[:200]:
+        if not isinstance(message, dict):
+            continue
+        for key in ("from_id", "actor_id"):
+            value = message.get(key)
+            if isinstance(value, str):
+                return False
+            if isinstance(value, int) and not isinstance(value, bool):
+                return True
+        if "date_unixtime" in message:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class Converted:
+    record: PostRecord
+    warnings: list[str]
+
+
+def convert_messages(
+    export: DesktopExport,
+    *,
+    tz: tzinfo,
+    on_skip: Callable[[str], None],
+    start: int = 0,
+    stop: int | None = None,
+) -> Iterator[Converted]:
+    """Records for the readable messages in ``messages[start:stop]``; *on_skip* hears why the
+    others were skipped."""
+    legacy = export.format == "desktop-legacy"
+    end = len(export.messages) if stop is None else min(stop, len(export.messages))
+    for index in range(start, end):
+        raw = export.messages[index]
+        try:
+            yield convert_message(raw, channel_id=export.channel.id, legacy=legacy, tz=tz)
+        except SkipMessage as exc:
+            on_skip(f"{_describe(raw, index)} skipped: {exc}")
+
+
+def _describe(raw: Any, index: int) -> str:
+    if isinstance(raw, dict) and isinstance(raw.get("id"), int):
+        return f"message {raw['id']}"
+    return f"entry #{index + 1} of 'messages'"
+
+
+def convert_message(raw: Any, *, channel_id: int, legacy: bool, tz: tzinfo) -> Converted:
+    if not isinstance(raw, dict):
+        raise SkipMessage("not an object")
+    message_id = raw.get("id")
+    if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id <= 0:
+        raise SkipMessage(f"invalid id {message_id!r}")
+    kind = raw.get("type", "message")
+    if kind not in ("message", "service"):
+        raise SkipMessage(f"unsupported type {kind!r}")
+    warnings: list[str] = []
+    date = _timestamp(raw, "date", tz)
+    if date is None:
+        raise SkipMessage("missing or invalid date")
+    text, entities = _text_and_entities(raw)
+    text = _clean_text(text, message_id, warnings)
+    record = PostRecord(
+        channel_id=channel_id,
+        message_id=message_id,
+        date=date,
+        kind=kind,
+        text=text,
+        entities=entities,
+        edit_date=_timestamp(raw, "edited", tz),
+        author_signature=_str(raw.get("author")),
+        views=_count(raw, "views", warnings),
+        forwards=_count(raw, "forwards", warnings),
+        replies=_count(raw, "replies", warnings),
+        reactions=_reactions(raw, warnings),
+        reply_to_message_id=_reply_to(raw, channel_id, legacy),
+        forward=_forward(raw, legacy, tz),
+        grouped_id=_int(raw.get("grouped_id")),
+        media=_media(raw, warnings) if kind == "message" else None,
+        service_action=_service_action(raw) if kind == "service" else None,
+    )
+    return Converted(record, [f"message {message_id}: {w}" for w in warnings])
+
+
+def _timestamp(raw: dict[str, Any], key: str, tz: tzinfo) -> datetime | None:
+    unix = raw.get(f"{key}_unixtime")
+    if unix is not None:
+        seconds = _int(unix)
+        if seconds is not None and 0 < seconds < 32_503_680_000:
+            return datetime.fromtimestamp(seconds, UTC)
+    value = raw.get(key)
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed.astimezone(UTC)
+
+
+def _text_and_entities(raw: dict[str, Any]) -> tuple[str, list[Entity]]:
+    parts = raw.get("text_entities")
+    if not isinstance(parts, list):
+        parts = raw.get("text", "")
+    if parts is None:
+        return "", []
+    if isinstance(parts, str):
+        return parts, []
+    if not isinstance(parts, list):
+        raise SkipMessage("text is neither a string nor a list of parts")
+    chunks: list[str] = []
+    entities: list[Entity] = []
+    offset = 0
+    for part in parts:
+        chunk, kind, extras = _text_part(part)
+        if kind != "plain" and chunk:
+            entities.append(make_entity(kind, offset, len(chunk), **extras))
+        chunks.append(chunk)
+        offset += len(chunk)
+    return "".join(chunks), entities
+
+
+def _text_part(part: Any) -> tuple[str, str, dict[str, Any]]:
+    if isinstance(part, str):
+        return part, "plain", {}
+    if not isinstance(part, dict) or not isinstance(part.get("text"), str):
+        raise SkipMessage("unreadable text part")
+    kind = part.get("type")
+    extras = (
+        {_ENTITY_EXTRAS[k]: v for k, v in part.items() if k in _ENTITY_EXTRAS}
+        if len(part) > 2
+        else {}
+    )
+    return str(part["text"]), kind if isinstance(kind, str) else "plain", extras
+
+
+def _clean_text(text: str, message_id: int, warnings: list[str]) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        warnings.append("text holds invalid characters (lone surrogates); replaced with U+FFFD")
+        text = _SURROGATE.sub("\ufffd", text)
+    if ("Ð" in text or "Ñ" in text) and _MOJIBAKE.search(text):
+        repaired = _demojibake(text)
+        if repaired is not None:
+            warnings.append(
+                f"text looks mis-decoded ({text[:20]!r} reads as {repaired[:20]!r}); "
+                "stored as found"
+            )
+    return text
+
+
+def _demojibake(text: str) -> str | None:
+    for codec in ("cp1252", "latin-1"):
+        try:
+            return text.encode(codec).decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            continue
+    return None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, int) and -_MAX_INT64 <= value <= _MAX_INT64:
+        return value
+    return None
+
+
+def _count(raw: dict[str, Any], key: str, warnings: list[str]) -> int | None:
+    """A non-negative 64-bit count, or None (with a warning if it was present but wrong)."""
+    if key not in raw:
+        return None
+    value = _int(raw[key])
+    if value is None or value < 0:
+        warnings.append(f"ignored invalid {key} {raw[key]!r}")
+        return None
+    return value
+
+
+def _reply_to(raw: dict[str, Any], channel_id: int, legacy: bool) -> int | None:
+    peer = raw.get("reply_to_peer_id")
+    if peer is not None and parse_desktop_peer_id(peer, legacy=legacy) != channel_id:
+        return None  # a reply to another chat's message: its id means nothing here
+    reply = _int(raw.get("reply_to_message_id"))
+    return reply if reply and reply > 0 else None
+
+
+def _forward(raw: dict[str, Any], legacy: bool, tz: tzinfo) -> Forward | None:
+    name = _str(raw.get("forwarded_from"))
+    from_id = parse_desktop_peer_id(raw.get("forwarded_from_id"), legacy=legacy)
+    message_id = _int(raw.get("forwarded_from_message_id"))
+    if name is None and from_id is None:
+        return None
+    return Forward(
+        from_id=from_id,
+        from_name=name,
+        message_id=message_id,
+        date=_timestamp(raw, "forwarded_date", tz),
+    )
+
+
+def _reactions(raw: dict[str, Any], warnings: list[str]) -> list[Reaction] | None:
+    value = raw.get("reactions")
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        warnings.append("ignored unreadable reactions")
+        return None
+    reactions: list[Reaction] = []
+    for item in value:
+        count = _int(item.get("count")) if isinstance(item, dict) else None
+        if count is None or count < 0 or not isinstance(item.get("type"), str):
+            warnings.append(f"ignored unreadable reaction {item!r}")
+            continue
+        reaction: Reaction = {"type": item["type"], "count": count}
+        if isinstance(item.get("emoji"), str):
+            reaction["emoji"] = item["emoji"]
+        if item.get("document_id") is not None:
+            reaction["document_id"] = str(item["document_id"])
+        reactions.append(reaction)
+    return reactions
+
+
+_MEDIA_TEXT_KEYS = ("file_name", "mime_type", "performer", "title", "sticker_emoji")
+_MEDIA_COUNT_KEYS = {"width": "width", "height": "height", "duration_seconds": "duration"}
+
+
+def _media(raw: dict[str, Any], warnings: list[str]) -> Media | None:
+    if "photo" in raw:
+        media: Media = {"type": "photo", **_file_ref(raw.get("photo"), "file")}
+        media["size"] = _size(raw, "photo_file_size", warnings)
+    elif "file" in raw or "media_type" in raw:
+        media_type = raw.get("media_type")
+        media = {
+            "type": media_type if isinstance(media_type, str) else "document",
+            **_file_ref(raw.get("file"), "file"),
+        }
+        media["size"] = _size(raw, "file_size", warnings)
+        media.update(_file_ref(raw.get("thumbnail"), "thumbnail"))
+        media.update({key: _str(raw.get(key)) for key in _MEDIA_TEXT_KEYS})
+    else:
+        other = _other_media(raw)
+        if other is None:
+            return None
+        media = other
+    for key, name in _MEDIA_COUNT_KEYS.items():
+        if key in raw:
+            media[name] = _count(raw, key, warnings)
+    if raw.get("media_spoiler") is True:
+        media["spoiler"] = True
+    return {key: value for key, value in media.items() if value is not None}
+
+
+def _file_ref(value: Any, key: str) -> dict[str, Any]:
+    """The exported file's relative path, or a note that the export left it out."""
+    if not isinstance(value, str) or not value:
+        return {}
+    if value.startswith(_NOT_INCLUDED):
+        return {f"{key}_not_exported": True}
+    return {key: value}
+
+
+def _size(raw: dict[str, Any], key: str, warnings: list[str]) -> int | None:
+    return _count(raw, key, warnings) if key in raw else None
+
+
+def _other_media(raw: dict[str, Any]) -> Media | None:
+    if isinstance(raw.get("poll"), dict):
+        return {"type": "poll", "poll": raw["poll"]}
+    if isinstance(raw.get("location_information"), dict):
+        kind = "venue" if raw.get("place_name") else "location"
+        return {
+            "type": kind,
+            "location": raw["location_information"],
+            "place_name": _str(raw.get("place_name")),
+            "address": _str(raw.get("address")),
+        }
+    if isinstance(raw.get("contact_information"), dict):
+        return {"type": "contact", "contact": raw["contact_information"]}
+    if isinstance(raw.get("game_title"), str):
+        return {"type": "game", "title": raw["game_title"]}
+    if isinstance(raw.get("invoice_information"), dict):
+        return {"type": "invoice", "invoice": raw["invoice_information"]}
+    if isinstance(raw.get("dice"), dict):
+        return {"type": "dice", "dice": raw["dice"]}
+    return None
+
+
+_SERVICE_BASE_KEYS = {
+    "id",
+    "type",
+    "date",
+    "date_unixtime",
+    "actor",
+    "actor_id",
+    "action",
+    "text",
+    "text_entities",
+    "edited",
+    "edited_unixtime",
+}
+
+
+def _service_action(raw: dict[str, Any]) -> dict[str, Any]:
+    action = raw.get("action")
+    details = {k: v for k, v in raw.items() if k not in _SERVICE_BASE_KEYS}
+    return {"type": action if isinstance(action, str) else "unknown", **details}

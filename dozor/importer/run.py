@@ -1,0 +1,145 @@
+"""Importing a Desktop export into the archive, batch by batch, one transaction per batch."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dozor.importer.desktop import DesktopExport, convert_messages, read_export
+from dozor.models import imports
+from dozor.records import ChannelRecord, PostRecord, Source
+from dozor.storage import record_sync, store_posts, upsert_channel
+from dozor.storage.posts import StoreOutcome
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+BATCH_SIZE = 2000
+
+
+@dataclass
+class ImportReport:
+    channel_id: int
+    channel_title: str
+    path: Path
+    format: str
+    messages: int
+    outcome: StoreOutcome = field(default_factory=StoreOutcome)
+    skipped: int = 0
+    warnings: list[str] = field(default_factory=list)
+    dates_assumed_zone: str | None = None
+
+    @property
+    def updated(self) -> int:
+        return self.outcome.edited + self.outcome.refreshed
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+async def import_desktop_export(
+    sessions: async_sessionmaker[AsyncSession],
+    path: Path,
+    *,
+    tz: tzinfo = UTC,
+    username: str | None = None,
+    progress: ProgressCallback | None = None,
+    warn: Callable[[str], None] | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> ImportReport:
+    """Import one channel export. Idempotent: the same file twice changes nothing.
+
+    Each batch commits on its own, so an interrupted import keeps what it stored and a rerun
+    completes it.
+    """
+    export = await asyncio.to_thread(read_export, path)
+    report = ImportReport(
+        channel_id=export.channel.id,
+        channel_title=export.channel.title,
+        path=export.path,
+        format=export.format,
+        messages=len(export.messages),
+        dates_assumed_zone=None if export.has_exact_dates else str(tz),
+    )
+
+    def note(message: str) -> None:
+        report.warnings.append(message)
+        if warn is not None:
+            warn(message)
+
+    started = datetime.now(UTC)
+    channel = ChannelRecord(id=export.channel.id, title=export.channel.title, username=username)
+    async with sessions.begin() as session:
+        await upsert_channel(session, channel, observed_at=started, source=Source.IMPORT)
+    # Converting batch N+1 in a worker thread while batch N is written overlaps Python work
+    # with SQLite's (which releases the GIL): see bench/import.py.
+    starts = range(0, len(export.messages), batch_size)
+    pending = asyncio.create_task(asyncio.to_thread(_convert, export, tz, 0, batch_size))
+    for start in starts:
+        batch = await pending
+        if start + batch_size < len(export.messages):
+            pending = asyncio.create_task(
+                asyncio.to_thread(_convert, export, tz, start + batch_size, start + 2 * batch_size)
+            )
+        for message in batch.notes:
+            note(message)
+        report.skipped += batch.skipped
+        async with sessions.begin() as session:
+            outcome = await store_posts(
+                session, batch.records, source=Source.IMPORT, observed_at=datetime.now(UTC)
+            )
+        report.outcome.add(outcome)
+        if progress is not None:
+            progress(min(start + batch_size, report.messages), report.messages)
+    async with sessions.begin() as session:
+        await _finish(session, export, report, started)
+    return report
+
+
+@dataclass
+class _Batch:
+    records: list[PostRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: int = 0
+
+
+def _convert(export: DesktopExport, tz: tzinfo, start: int, stop: int) -> _Batch:
+    batch = _Batch()
+
+    def skip(message: str) -> None:
+        batch.skipped += 1
+        batch.notes.append(message)
+
+    for converted in convert_messages(export, tz=tz, on_skip=skip, start=start, stop=stop):
+        batch.records.append(converted.record)
+        batch.notes.extend(converted.warnings)
+    return batch
+
+
+async def _finish(
+    session: AsyncSession, export: DesktopExport, report: ImportReport, started: datetime
+) -> None:
+    finished = datetime.now(UTC)
+    await record_sync(session, export.channel.id, at=finished, source=Source.IMPORT)
+    await session.execute(
+        insert(imports).values(
+            channel_id=export.channel.id,
+            path=str(export.path.resolve()),
+            file_sha256=export.file_sha256,
+            file_format=export.format,
+            started_at=started,
+            finished_at=finished,
+            new_posts=report.outcome.new,
+            updated_posts=report.updated,
+            unchanged_posts=report.outcome.unchanged,
+            skipped_messages=report.skipped,
+        )
+    )

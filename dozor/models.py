@@ -1,0 +1,246 @@
+"""The archive schema. Readable on its own (Datasette, sqlite3): see docs/DECISIONS.md.
+
+Core tables rather than ORM classes: every write path is a batched executemany, and the
+same definitions drive Alembic's autogenerate and the drift test.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as naive UTC, returned as aware UTC.
+
+    SQLite has no time zone type; storing naive UTC keeps the text sortable and readable
+    (``2024-11-01 08:30:00``) and PostgreSQL gets ``timestamp without time zone`` likewise.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: dozor stores aware UTC times only")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+# none_as_null: Python None is SQL NULL, not the JSON text 'null' (readable, queryable).
+JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit sequence.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+channels = Table(
+    "channels",
+    metadata,
+    Column(
+        "id",
+        BigInteger,
+        primary_key=True,
+        autoincrement=False,
+        comment="marked id, e.g. -1001292077344 (Bot API form)",
+    ),
+    Column("username", String(64), comment="public @username without @, if any"),
+    Column("title", Text, nullable=False),
+    Column("about", Text),
+    Column("subscribers", Integer),
+    Column(
+        "tracked",
+        Boolean,
+        nullable=False,
+        default=False,
+        comment="followed by the archiver (dozor channels add)",
+    ),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        default="ok",
+        comment="ok, private, banned, not_found, error",
+    ),
+    Column("status_detail", Text),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "username"),
+)
+
+channel_changes = Table(
+    "channel_changes",
+    metadata,
+    Column("id", SeqType, primary_key=True),
+    Column("channel_id", BigInteger, ForeignKey("channels.id"), nullable=False),
+    Column("field", String(32), nullable=False, comment="title, about, username, subscribers"),
+    Column("old_value", Text),
+    Column("new_value", Text),
+    Column("observed_at", UTCDateTime, nullable=False),
+    Column("source", String(16), nullable=False),
+    Index(None, "channel_id", "observed_at"),
+    sqlite_autoincrement=True,
+)
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("channel_id", BigInteger, ForeignKey("channels.id"), primary_key=True),
+    Column("message_id", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False, comment="message or service"),
+    Column("date", UTCDateTime, nullable=False),
+    Column("edit_date", UTCDateTime),
+    Column("text", Text, nullable=False, default=""),
+    Column("entities", JSONType, comment="formatting; offsets in code points, see DECISIONS"),
+    Column("author_signature", Text),
+    Column("views", Integer),
+    Column("forwards", Integer),
+    Column("replies", Integer),
+    Column("reactions", JSONType),
+    Column("reply_to_message_id", Integer),
+    Column("forwarded_from_id", BigInteger, comment="marked id of the original sender"),
+    Column("forwarded_from_message_id", Integer),
+    Column("forwarded_from_name", Text),
+    Column("forwarded_from_date", UTCDateTime),
+    Column("grouped_id", BigInteger, comment="album id shared by its posts"),
+    Column("media_type", String(32)),
+    Column("media", JSONType, comment="media metadata (size, mime, dimensions, ...)"),
+    Column("service_action", JSONType, comment="for service messages: what happened"),
+    Column("content_sha256", String(64), nullable=False),
+    Column("current_version", Integer, nullable=False, default=1),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime, comment="tombstone: seen deleted at; rows are never erased"),
+    Index(None, "channel_id", "date"),
+    Index(None, "grouped_id"),
+)
+
+post_versions = Table(
+    "post_versions",
+    metadata,
+    Column("id", SeqType, primary_key=True),
+    Column("channel_id", BigInteger, nullable=False),
+    Column("message_id", Integer, nullable=False),
+    Column("version", Integer, nullable=False, comment="1, 2, ... in order of discovery"),
+    Column("content_sha256", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("entities", JSONType),
+    Column("media", JSONType),
+    Column("edit_date", UTCDateTime),
+    Column("observed_at", UTCDateTime, nullable=False),
+    Column("source", String(16), nullable=False),
+    ForeignKeyConstraint(["channel_id", "message_id"], ["posts.channel_id", "posts.message_id"]),
+    UniqueConstraint("channel_id", "message_id", "version"),
+    sqlite_autoincrement=True,
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", SeqType, primary_key=True, comment="change-feed position, only ever grows"),
+    Column("kind", String(16), nullable=False, comment="new, edited, deleted, restored"),
+    Column("channel_id", BigInteger, ForeignKey("channels.id"), nullable=False),
+    Column("message_id", Integer),
+    Column("version", Integer, comment="post version the event refers to"),
+    Column("occurred_at", UTCDateTime, nullable=False, comment="when it happened on Telegram"),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("source", String(16), nullable=False, comment="import, backfill, live, reconcile"),
+    Column("details", JSONType),
+    Index(None, "channel_id", "message_id"),
+    sqlite_autoincrement=True,
+)
+
+post_metrics = Table(
+    "post_metrics",
+    metadata,
+    Column("id", SeqType, primary_key=True),
+    Column("channel_id", BigInteger, nullable=False),
+    Column("message_id", Integer, nullable=False),
+    Column("sampled_at", UTCDateTime, nullable=False),
+    Column("views", Integer),
+    Column("forwards", Integer),
+    Column("replies", Integer),
+    Column("reactions", JSONType),
+    ForeignKeyConstraint(["channel_id", "message_id"], ["posts.channel_id", "posts.message_id"]),
+    Index(None, "channel_id", "message_id", "sampled_at"),
+    sqlite_autoincrement=True,
+)
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("channel_id", BigInteger, ForeignKey("channels.id"), primary_key=True),
+    Column("oldest_message_id", Integer, comment="backfill has everything from here ..."),
+    Column("newest_message_id", Integer, comment="... up to here"),
+    Column("backfill_complete", Boolean, nullable=False, default=False),
+    Column("last_sync_at", UTCDateTime),
+    Column("last_sync_source", String(16)),
+    Column("last_error", Text),
+    Column("last_error_at", UTCDateTime),
+)
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", SeqType, primary_key=True),
+    Column("channel_id", BigInteger, ForeignKey("channels.id"), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("file_format", String(32), nullable=False, comment="desktop-legacy or desktop"),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("new_posts", Integer, nullable=False),
+    Column("updated_posts", Integer, nullable=False),
+    Column("unchanged_posts", Integer, nullable=False),
+    Column("skipped_messages", Integer, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    """A result row as a plain dict."""
+    return dict(row._mapping)
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Alembic autogenerate filter: ignore tables the metadata does not model.
+
+    Full-text indexes (SQLite FTS5 virtual tables and their shadow tables) are created by
+    hand-written migration steps, not described here.
+    """
+    unmodelled = type_ == "table" and reflected and compare_to is None
+    return not (unmodelled and name is not None and name.startswith("posts_fts"))

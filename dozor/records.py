@@ -1,0 +1,124 @@
+"""dozor's own records: what every source (Telegram, Desktop exports) is converted into.
+
+Convention for optional fields: ``None`` means *unknown to this source* (a Desktop export has no
+view counts), so storing the record keeps whatever the archive already knows. A known-empty value
+is spelled explicitly (``reactions=[]``).
+
+Entity offsets and lengths count Unicode code points of ``text`` (Python string indices), not
+Telegram's UTF-16 units; the Telethon converter translates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+Entity = dict[str, Any]
+Reaction = dict[str, Any]
+Media = dict[str, Any]
+
+# Media fields that identify *which* file is attached; everything else is descriptive metadata.
+MEDIA_IDENTITY_KEYS = ("type", "id")
+
+
+class Source(StrEnum):
+    """Where an observation came from."""
+
+    IMPORT = "import"
+    BACKFILL = "backfill"
+    LIVE = "live"
+    RECONCILE = "reconcile"
+
+    @property
+    def is_live_telegram(self) -> bool:
+        """Telegram itself, now: may restore tombstoned posts and samples metrics."""
+        return self in _LIVE_SOURCES
+
+
+_LIVE_SOURCES = frozenset({Source.BACKFILL, Source.LIVE, Source.RECONCILE})
+
+
+class EventKind(StrEnum):
+    NEW = "new"
+    EDITED = "edited"
+    DELETED = "deleted"
+    RESTORED = "restored"
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    from_id: int | None = None
+    from_name: str | None = None
+    message_id: int | None = None
+    date: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostRecord:
+    channel_id: int
+    message_id: int
+    date: datetime
+    kind: str = "message"
+    text: str = ""
+    entities: list[Entity] = field(default_factory=list)
+    edit_date: datetime | None = None
+    author_signature: str | None = None
+    views: int | None = None
+    forwards: int | None = None
+    replies: int | None = None
+    reactions: list[Reaction] | None = None
+    reply_to_message_id: int | None = None
+    forward: Forward | None = None
+    grouped_id: int | None = None
+    media: Media | None = None
+    service_action: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRecord:
+    id: int
+    title: str
+    username: str | None = None
+    about: str | None = None
+    subscribers: int | None = None
+
+
+def media_identity(media: Media | None) -> dict[str, Any] | None:
+    if not media:
+        return None
+    return {key: media.get(key) for key in MEDIA_IDENTITY_KEYS}
+
+
+def content_sha256(
+    text: str, entities: list[Entity] | None, media: Media | None, action: dict[str, Any] | None
+) -> str:
+    """Hash of what a post *says*: a new version is recorded only when this changes.
+
+    Views, reactions and other counters are deliberately left out: they are metrics.
+    """
+    canonical = {
+        "text": text,
+        "entities": entities or [],
+        "media": media_identity(media),
+        "action": action,
+    }
+    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def make_entity(kind: str, offset: int, length: int, **extras: Any) -> Entity:
+    """An entity dict in dozor's canonical form: empty extras dropped, ids as strings.
+
+    Both converters (Telethon, Desktop exports) build entities here, so the same formatting
+    hashes the same whichever source saw it.
+    """
+    entity: Entity = {"type": kind, "offset": offset, "length": length}
+    for key, value in extras.items():
+        if value is None or value == "" or value is False:
+            continue
+        entity[key] = str(value) if key in ("document_id", "user_id") else value
+    return entity

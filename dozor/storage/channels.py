@@ -1,0 +1,228 @@
+"""Channels: upsert with change history, lookup by any reference a user types, listing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dozor.errors import AmbiguousChannel, ChannelNotFound
+from dozor.ids import marked_channel_id
+from dozor.models import channel_changes, channels, posts, sync_state
+from dozor.records import ChannelRecord, Source
+
+_TRACKED_FIELDS = ("title", "username", "about", "subscribers")
+_LINK = re.compile(
+    r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?(?P<name>[A-Za-z0-9_]+)/?(?:\d+/?)?$"
+)
+_PRIVATE_LINK = re.compile(r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/c/(?P<id>\d+)(?:/\d+)?/?$")
+_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+
+
+async def upsert_channel(
+    session: AsyncSession,
+    record: ChannelRecord,
+    *,
+    observed_at: datetime,
+    source: Source,
+    tracked: bool | None = None,
+) -> list[str]:
+    """Insert or update a channel; every changed field is logged in channel_changes.
+
+    Fields the record leaves as None are unknown to the source and left alone. Returns the
+    names of the fields that changed.
+    """
+    stored = (
+        (await session.execute(select(channels).where(channels.c.id == record.id)))
+        .mappings()
+        .first()
+    )
+    if stored is None:
+        await session.execute(
+            insert(channels).values(
+                id=record.id,
+                title=record.title,
+                username=record.username,
+                about=record.about,
+                subscribers=record.subscribers,
+                tracked=bool(tracked),
+                status="ok",
+                first_seen_at=observed_at,
+                updated_at=observed_at,
+            )
+        )
+        return []
+    changes = {
+        name: getattr(record, name)
+        for name in _TRACKED_FIELDS
+        if getattr(record, name) is not None and getattr(record, name) != stored[name]
+    }
+    values: dict[str, Any] = dict(changes)
+    if tracked is not None and tracked != stored["tracked"]:
+        values["tracked"] = tracked
+    if values:
+        values["updated_at"] = observed_at
+        await session.execute(update(channels).where(channels.c.id == record.id).values(values))
+    if changes:
+        await session.execute(
+            insert(channel_changes),
+            [
+                {
+                    "channel_id": record.id,
+                    "field": name,
+                    "old_value": _text(stored[name]),
+                    "new_value": _text(value),
+                    "observed_at": observed_at,
+                    "source": source.value,
+                }
+                for name, value in changes.items()
+            ],
+        )
+    return list(changes)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+async def record_sync(
+    session: AsyncSession, channel_id: int, *, at: datetime, source: Source
+) -> None:
+    """Note that the channel was brought up to date from *source* at *at*."""
+    exists = (
+        await session.execute(
+            select(sync_state.c.channel_id).where(sync_state.c.channel_id == channel_id)
+        )
+    ).first()
+    values = {"last_sync_at": at, "last_sync_source": source.value}
+    if exists:
+        await session.execute(
+            update(sync_state).where(sync_state.c.channel_id == channel_id).values(values)
+        )
+    else:
+        await session.execute(
+            insert(sync_state).values(channel_id=channel_id, backfill_complete=False, **values)
+        )
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    """A parsed channel reference: exactly one of the fields is set."""
+
+    id: int | None = None
+    username: str | None = None
+    name: str | None = None  # a username or a title; decided against the archive
+
+
+def parse_channel_ref(text: str) -> ChannelRef:
+    """Understand ``name``, ``@name``, ``t.me/[s/]name``, ``t.me/c/123``, ids and titles."""
+    ref = text.strip()
+    if not ref:
+        raise ChannelNotFound("empty channel reference")
+    if match := _PRIVATE_LINK.match(ref):
+        return ChannelRef(id=marked_channel_id(int(match["id"])))
+    if match := _LINK.match(ref):
+        return ChannelRef(username=match["name"])
+    if ref.startswith("@"):
+        return ChannelRef(username=ref[1:])
+    if re.fullmatch(r"-?\d+", ref):
+        number = int(ref)
+        if number > 0:
+            return ChannelRef(id=marked_channel_id(number))
+        return ChannelRef(id=number)
+    return ChannelRef(name=ref)
+
+
+async def resolve_channel(session: AsyncSession, text: str) -> dict[str, Any]:
+    """The archived channel a user means by *text*, or ChannelNotFound / AmbiguousChannel."""
+    ref = parse_channel_ref(text)
+    if ref.id is not None:
+        row = (await session.execute(select(channels).where(channels.c.id == ref.id))).first()
+        return _one([row] if row else [], text)
+    names = [ref.username] if ref.username else []
+    if ref.name and _USERNAME.match(ref.name):
+        names.append(ref.name)
+    for name in names:
+        rows = (
+            await session.execute(
+                select(channels).where(func.lower(channels.c.username) == name.lower())
+            )
+        ).all()
+        if rows:
+            return _one(rows, text)
+    if ref.name:
+        return _one(await _by_title(session, ref.name), text)
+    return _one([], text)
+
+
+async def _by_title(session: AsyncSession, title: str) -> list[Any]:
+    wanted = title.casefold()
+    rows = (await session.execute(select(channels))).all()
+    return [row for row in rows if row.title.casefold() == wanted]
+
+
+def _one(rows: Sequence[Any], text: str) -> dict[str, Any]:
+    if not rows:
+        raise ChannelNotFound(f"no archived channel matches {text!r} (see `dozor channels list`)")
+    if len(rows) > 1:
+        ids = ", ".join(str(row.id) for row in rows)
+        raise AmbiguousChannel(f"{text!r} matches several channels ({ids}); use the id")
+    return dict(rows[0]._mapping)
+
+
+@dataclass(frozen=True)
+class ChannelSummary:
+    id: int
+    username: str | None
+    title: str
+    tracked: bool
+    status: str
+    posts: int
+    deleted_posts: int
+    first_post_at: datetime | None
+    last_post_at: datetime | None
+    last_sync_at: datetime | None
+    last_sync_source: str | None
+
+    @property
+    def link(self) -> str | None:
+        return f"https://t.me/{self.username}" if self.username else None
+
+
+async def list_channels(session: AsyncSession) -> list[ChannelSummary]:
+    counts = (
+        select(
+            posts.c.channel_id,
+            func.count().label("posts"),
+            func.count(posts.c.deleted_at).label("deleted_posts"),
+            func.min(posts.c.date).label("first_post_at"),
+            func.max(posts.c.date).label("last_post_at"),
+        )
+        .group_by(posts.c.channel_id)
+        .subquery()
+    )
+    query = (
+        select(
+            channels.c.id,
+            channels.c.username,
+            channels.c.title,
+            channels.c.tracked,
+            channels.c.status,
+            func.coalesce(counts.c.posts, 0),
+            func.coalesce(counts.c.deleted_posts, 0),
+            counts.c.first_post_at,
+            counts.c.last_post_at,
+            sync_state.c.last_sync_at,
+            sync_state.c.last_sync_source,
+        )
+        .outerjoin(counts, counts.c.channel_id == channels.c.id)
+        .outerjoin(sync_state, sync_state.c.channel_id == channels.c.id)
+        .order_by(func.lower(channels.c.title), channels.c.id)
+    )
+    rows = (await session.execute(query)).all()
+    return [ChannelSummary(*row) for row in rows]

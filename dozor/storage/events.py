@@ -1,0 +1,37 @@
+"""The change feed: an append-only log of what happened to posts, ordered by ``seq``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dozor.models import events
+from dozor.storage.bulk import insert_rows
+
+# Any constant works; it only has to be the same for every writer.
+_EVENT_LOCK_KEY = 0x646F7A6F72
+
+
+async def append_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert event rows so that commit order equals ``seq`` order.
+
+    On PostgreSQL a sequence hands out numbers at insert time, so two concurrent writers could
+    commit seq 8 before seq 7 and a consumer that already read 8 would skip 7 forever. A
+    transaction-scoped advisory lock serialises event writers; SQLite serialises writers anyway.
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_LOCK_KEY})
+    await insert_rows(session, events, rows)
+
+
+async def events_after(session: AsyncSession, seq: int, limit: int = 1000) -> list[dict[str, Any]]:
+    """Events with ``seq`` greater than *seq*, oldest first."""
+    result = await session.execute(
+        select(events).where(events.c.seq > seq).order_by(events.c.seq).limit(limit)
+    )
+    return [dict(row._mapping) for row in result]

@@ -1,0 +1,476 @@
+"""The one write path for posts: current state, versions, events and metrics stay consistent.
+
+Whatever brings a post in (Desktop import, backfill, live update, reconciliation) calls
+:func:`store_posts` with a batch of :class:`~dozor.records.PostRecord`. It reads the stored state
+of the batch in one or two queries, decides per post, then writes with executemany.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dozor.models import post_metrics, post_versions, posts
+from dozor.records import EventKind, Media, PostRecord, Source, content_sha256
+from dozor.storage.bulk import insert_rows
+from dozor.storage.events import append_events
+
+# Columns a record may leave as None ("unknown"): the stored value is kept then.
+_KEEP_IF_UNKNOWN = (
+    "edit_date",
+    "author_signature",
+    "views",
+    "forwards",
+    "replies",
+    "reactions",
+    "reply_to_message_id",
+    "forwarded_from_id",
+    "forwarded_from_message_id",
+    "forwarded_from_name",
+    "forwarded_from_date",
+    "grouped_id",
+)
+_METRIC_COLUMNS = ("views", "forwards", "replies", "reactions")
+_CONTENT_COLUMNS = ("kind", "text", "entities", "media_type", "media", "service_action")
+_MUTABLE_COLUMNS = (
+    "date",
+    *_CONTENT_COLUMNS,
+    *_KEEP_IF_UNKNOWN,
+    "content_sha256",
+    "current_version",
+    "updated_at",
+    "deleted_at",
+)
+_IN_CHUNK = 500
+
+
+@dataclass
+class StoreOutcome:
+    """What a call to :func:`store_posts` did, post by post."""
+
+    new: int = 0
+    edited: int = 0  # a new version was recorded (current, or an older one discovered late)
+    unchanged: int = 0
+    refreshed: int = 0  # same content, other fields (views, forward name, ...) updated
+    restored: int = 0
+    events: int = 0
+
+    def add(self, other: StoreOutcome) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class _Writes:
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def store_posts(
+    session: AsyncSession,
+    records: Iterable[PostRecord],
+    *,
+    source: Source,
+    observed_at: datetime,
+) -> StoreOutcome:
+    """Store a batch of observed posts; the channels must already exist (see upsert_channel).
+
+    A later record for the same (channel, message) in one batch wins.
+    """
+    outcome = StoreOutcome()
+    for channel_id, batch in _by_channel(records).items():
+        outcome.add(await _store_channel_batch(session, channel_id, batch, source, observed_at))
+    return outcome
+
+
+def _by_channel(records: Iterable[PostRecord]) -> dict[int, dict[int, PostRecord]]:
+    grouped: dict[int, dict[int, PostRecord]] = defaultdict(dict)
+    for record in records:
+        grouped[record.channel_id][record.message_id] = record
+    return grouped
+
+
+async def _store_channel_batch(
+    session: AsyncSession,
+    channel_id: int,
+    batch: dict[int, PostRecord],
+    source: Source,
+    observed_at: datetime,
+) -> StoreOutcome:
+    stored = await _load_posts(session, channel_id, sorted(batch))
+    candidates = {mid: _candidate_row(rec, stored.get(mid), source) for mid, rec in batch.items()}
+    changed = [
+        mid
+        for mid, row in candidates.items()
+        if mid in stored and row["content_sha256"] != stored[mid]["content_sha256"]
+    ]
+    history = await _load_version_history(session, channel_id, changed)
+
+    outcome, writes = StoreOutcome(), _Writes()
+    for mid in sorted(batch):
+        _plan_post(
+            batch[mid],
+            candidates[mid],
+            stored.get(mid),
+            history.get(mid),
+            source,
+            observed_at,
+            outcome,
+            writes,
+        )
+    await _apply(session, writes)
+    outcome.events = len(writes.events)
+    return outcome
+
+
+async def _load_posts(
+    session: AsyncSession, channel_id: int, message_ids: Sequence[int]
+) -> dict[int, dict[str, Any]]:
+    wanted = set(message_ids)
+    rows: dict[int, dict[str, Any]] = {}
+    for condition in _message_id_conditions(message_ids):
+        result = await session.execute(
+            select(posts).where(posts.c.channel_id == channel_id, condition)
+        )
+        for row in result:
+            if row.message_id in wanted:
+                rows[row.message_id] = dict(row._mapping)
+    return rows
+
+
+def _message_id_conditions(message_ids: Sequence[int]) -> list[Any]:
+    """A range scan for dense batches (the usual case), IN-lists for sparse ones."""
+    if not message_ids:
+        return []
+    low, high = min(message_ids), max(message_ids)
+    if high - low < 4 * len(message_ids) + 100:
+        return [posts.c.message_id.between(low, high)]
+    ids = sorted(message_ids)
+    return [posts.c.message_id.in_(ids[i : i + _IN_CHUNK]) for i in range(0, len(ids), _IN_CHUNK)]
+
+
+@dataclass
+class _History:
+    hashes: set[str]
+    last_version: int
+
+
+async def _load_version_history(
+    session: AsyncSession, channel_id: int, message_ids: Sequence[int]
+) -> dict[int, _History]:
+    history: dict[int, _History] = {}
+    ids = sorted(message_ids)
+    for i in range(0, len(ids), _IN_CHUNK):
+        result = await session.execute(
+            select(
+                post_versions.c.message_id, post_versions.c.content_sha256, post_versions.c.version
+            ).where(
+                post_versions.c.channel_id == channel_id,
+                post_versions.c.message_id.in_(ids[i : i + _IN_CHUNK]),
+            )
+        )
+        for mid, sha, version in result:
+            entry = history.setdefault(mid, _History(set(), 0))
+            entry.hashes.add(sha)
+            entry.last_version = max(entry.last_version, version)
+    return history
+
+
+def _candidate_row(
+    record: PostRecord, stored: dict[str, Any] | None, source: Source
+) -> dict[str, Any]:
+    """The post row this record would produce, merged with what is stored."""
+    media = _merged_media(stored["media"] if stored else None, record.media)
+    forward = record.forward
+    row: dict[str, Any] = {
+        "channel_id": record.channel_id,
+        "message_id": record.message_id,
+        "kind": record.kind,
+        "date": record.date,
+        "text": record.text,
+        "entities": record.entities or None,
+        "media_type": media["type"] if media else None,
+        "media": media,
+        "service_action": record.service_action,
+        "edit_date": record.edit_date,
+        "author_signature": record.author_signature,
+        "views": record.views,
+        "forwards": record.forwards,
+        "replies": record.replies,
+        "reactions": record.reactions,
+        "reply_to_message_id": record.reply_to_message_id,
+        "forwarded_from_id": forward.from_id if forward else None,
+        "forwarded_from_message_id": forward.message_id if forward else None,
+        "forwarded_from_name": forward.from_name if forward else None,
+        "forwarded_from_date": forward.date if forward else None,
+        "grouped_id": record.grouped_id,
+    }
+    if stored is not None:
+        for column in _KEEP_IF_UNKNOWN:
+            if row[column] is None:
+                row[column] = stored[column]
+        if not source.is_live_telegram:
+            # A date read from an export may carry a guessed time zone; Telegram's is exact.
+            row["date"] = stored["date"]
+    row["content_sha256"] = content_sha256(
+        row["text"], row["entities"], row["media"], row["service_action"]
+    )
+    return row
+
+
+def _merged_media(stored: Media | None, incoming: Media | None) -> Media | None:
+    """Incoming media, completed from the stored metadata when it is the same attachment.
+
+    A Desktop export knows no file ids: an export of a post archived from Telegram must not
+    look like a changed attachment just because it lacks the id.
+    """
+    if incoming is None:
+        return None
+    if stored is None or stored.get("type") != incoming.get("type"):
+        return dict(incoming)
+    if incoming.get("id") is not None and incoming.get("id") != stored.get("id"):
+        return dict(incoming)
+    merged = dict(stored)
+    merged.update({key: value for key, value in incoming.items() if value is not None})
+    return merged
+
+
+def _plan_post(
+    record: PostRecord,
+    row: dict[str, Any],
+    stored: dict[str, Any] | None,
+    history: _History | None,
+    source: Source,
+    observed_at: datetime,
+    outcome: StoreOutcome,
+    writes: _Writes,
+) -> None:
+    if stored is None:
+        _plan_new(record, row, source, observed_at, writes)
+        outcome.new += 1
+        return
+    if row["content_sha256"] != stored["content_sha256"]:
+        assert history is not None, "every stored post has at least one version"
+        if _is_older_snapshot(record.edit_date, stored["edit_date"]):
+            _plan_late_version(record, row, stored, history, source, observed_at, outcome, writes)
+            return
+        _plan_edit(record, row, stored, history, source, observed_at, writes)
+        outcome.edited += 1
+    restored = stored["deleted_at"] is not None and source.is_live_telegram
+    merged = {**stored, **row, "updated_at": stored["updated_at"]}
+    if restored:
+        merged["deleted_at"] = None
+        writes.events.append(_event(EventKind.RESTORED, merged, observed_at, source, observed_at))
+        outcome.restored += 1
+    if any(merged[c] != stored[c] for c in _MUTABLE_COLUMNS):
+        merged["updated_at"] = observed_at
+        writes.updates.append(merged)
+        if row["content_sha256"] == stored["content_sha256"] and not restored:
+            outcome.refreshed += 1
+        _plan_metrics(row, stored, source, observed_at, writes)
+    elif row["content_sha256"] == stored["content_sha256"]:
+        outcome.unchanged += 1
+
+
+def _is_older_snapshot(incoming: datetime | None, current: datetime | None) -> bool:
+    """True if the incoming content predates the stored current content."""
+    if current is None:
+        return False
+    return incoming is None or incoming < current
+
+
+def _plan_new(
+    record: PostRecord,
+    row: dict[str, Any],
+    source: Source,
+    observed_at: datetime,
+    writes: _Writes,
+) -> None:
+    row.update(
+        current_version=1, first_seen_at=observed_at, updated_at=observed_at, deleted_at=None
+    )
+    writes.inserts.append(row)
+    writes.versions.append(_version(row, 1, observed_at, source))
+    writes.events.append(_event(EventKind.NEW, row, record.date, source, observed_at))
+    _plan_metrics(row, None, source, observed_at, writes)
+
+
+def _plan_edit(
+    record: PostRecord,
+    row: dict[str, Any],
+    stored: dict[str, Any],
+    history: _History,
+    source: Source,
+    observed_at: datetime,
+    writes: _Writes,
+) -> None:
+    version = history.last_version + 1
+    history.last_version = version
+    row["current_version"] = version
+    writes.versions.append(_version(row, version, observed_at, source))
+    occurred = record.edit_date or observed_at
+    event = _event(EventKind.EDITED, row, occurred, source, observed_at)
+    event["details"] = {"previous_version": stored["current_version"]}
+    writes.events.append(event)
+
+
+def _plan_late_version(
+    record: PostRecord,
+    row: dict[str, Any],
+    stored: dict[str, Any],
+    history: _History,
+    source: Source,
+    observed_at: datetime,
+    outcome: StoreOutcome,
+    writes: _Writes,
+) -> None:
+    """An older text than the current one (e.g. an old export imported after a newer one).
+
+    It is kept as a version so the history is complete, but it does not become current and
+    raises no event: nothing happened on Telegram just now.
+    """
+    if row["content_sha256"] in history.hashes:
+        outcome.unchanged += 1
+        return
+    history.last_version += 1
+    history.hashes.add(row["content_sha256"])
+    snapshot = {**row, "edit_date": record.edit_date}  # not the current post's edit date
+    writes.versions.append(_version(snapshot, history.last_version, observed_at, source))
+    outcome.edited += 1
+
+
+def _plan_metrics(
+    row: dict[str, Any],
+    stored: dict[str, Any] | None,
+    source: Source,
+    observed_at: datetime,
+    writes: _Writes,
+) -> None:
+    """Sample counters into the time series when Telegram reported new values."""
+    if not source.is_live_telegram or all(row[c] is None for c in _METRIC_COLUMNS):
+        return
+    if stored is not None and all(row[c] == stored[c] for c in _METRIC_COLUMNS):
+        return
+    writes.metrics.append(
+        {
+            "channel_id": row["channel_id"],
+            "message_id": row["message_id"],
+            "sampled_at": observed_at,
+            **{c: row[c] for c in _METRIC_COLUMNS},
+        }
+    )
+
+
+def _version(
+    row: dict[str, Any], version: int, observed_at: datetime, source: Source
+) -> dict[str, Any]:
+    return {
+        "channel_id": row["channel_id"],
+        "message_id": row["message_id"],
+        "version": version,
+        "content_sha256": row["content_sha256"],
+        "text": row["text"],
+        "entities": row["entities"],
+        "media": row["media"],
+        "edit_date": row["edit_date"],
+        "observed_at": observed_at,
+        "source": source.value,
+    }
+
+
+def _event(
+    kind: EventKind,
+    row: dict[str, Any],
+    occurred_at: datetime,
+    source: Source,
+    observed_at: datetime,
+) -> dict[str, Any]:
+    return {
+        "kind": kind.value,
+        "channel_id": row["channel_id"],
+        "message_id": row["message_id"],
+        "version": row["current_version"],
+        "occurred_at": occurred_at,
+        "recorded_at": observed_at,
+        "source": source.value,
+        "details": None,
+    }
+
+
+_UPDATE_POST = (
+    update(posts)
+    .where(
+        and_(
+            posts.c.channel_id == bindparam("k_channel_id"),
+            posts.c.message_id == bindparam("k_message_id"),
+        )
+    )
+    .values({column: bindparam(f"v_{column}") for column in _MUTABLE_COLUMNS})
+)
+
+
+async def _apply(session: AsyncSession, writes: _Writes) -> None:
+    await insert_rows(session, posts, writes.inserts)
+    if writes.updates:
+        params = [
+            {
+                "k_channel_id": row["channel_id"],
+                "k_message_id": row["message_id"],
+                **{f"v_{column}": row[column] for column in _MUTABLE_COLUMNS},
+            }
+            for row in writes.updates
+        ]
+        await session.execute(_UPDATE_POST, params)
+    await insert_rows(session, post_versions, writes.versions)
+    await insert_rows(session, post_metrics, writes.metrics)
+    await append_events(session, writes.events)
+
+
+async def mark_deleted(
+    session: AsyncSession,
+    channel_id: int,
+    message_ids: Iterable[int],
+    *,
+    source: Source,
+    observed_at: datetime,
+) -> list[int]:
+    """Tombstone archived posts seen deleted; returns the ids newly marked.
+
+    Rows are never erased. Ids that were never archived, or are already tombstoned, are
+    ignored: a deletion can only be recorded for something dozor saw.
+    """
+    stored = await _load_posts(session, channel_id, sorted(set(message_ids)))
+    fresh = [row for mid, row in sorted(stored.items()) if row["deleted_at"] is None]
+    if not fresh:
+        return []
+    await session.execute(
+        update(posts)
+        .where(
+            and_(
+                posts.c.channel_id == bindparam("k_channel_id"),
+                posts.c.message_id == bindparam("k_message_id"),
+            )
+        )
+        .values(deleted_at=bindparam("v_deleted_at"), updated_at=bindparam("v_deleted_at")),
+        [
+            {
+                "k_channel_id": channel_id,
+                "k_message_id": row["message_id"],
+                "v_deleted_at": observed_at,
+            }
+            for row in fresh
+        ],
+    )
+    await append_events(
+        session, [_event(EventKind.DELETED, row, observed_at, source, observed_at) for row in fresh]
+    )
+    return [row["message_id"] for row in fresh]

@@ -1,0 +1,74 @@
+"""Archive-wide figures for `dozor stats`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dozor.models import channels, events, imports, post_metrics, post_versions, posts
+
+
+@dataclass(frozen=True)
+class ArchiveStats:
+    channels: int
+    tracked_channels: int
+    posts: int
+    service_posts: int
+    deleted_posts: int
+    edited_posts: int
+    posts_with_media: int
+    versions: int
+    metric_samples: int
+    events: int
+    last_event_seq: int | None
+    imports: int
+    first_post_at: datetime | None
+    last_post_at: datetime | None
+
+
+async def archive_stats(session: AsyncSession) -> ArchiveStats:
+    channel_row = (
+        await session.execute(
+            select(func.count(), func.count().filter(channels.c.tracked)).select_from(channels)
+        )
+    ).one()
+    post_row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(posts.c.kind == "service"),
+                func.count(posts.c.deleted_at),
+                func.count().filter(posts.c.current_version > 1),
+                func.count(posts.c.media_type),
+                func.min(posts.c.date),
+                func.max(posts.c.date),
+            )
+        )
+    ).one()
+    versions = await _scalar(session, select(func.count()).select_from(post_versions))
+    samples = await _scalar(session, select(func.count()).select_from(post_metrics))
+    event_row = (await session.execute(select(func.count(), func.max(events.c.seq)))).one()
+    import_count = await _scalar(session, select(func.count()).select_from(imports))
+    return ArchiveStats(
+        channels=channel_row[0],
+        tracked_channels=channel_row[1],
+        posts=post_row[0],
+        service_posts=post_row[1],
+        deleted_posts=post_row[2],
+        edited_posts=post_row[3],
+        posts_with_media=post_row[4],
+        versions=versions,
+        metric_samples=samples,
+        events=event_row[0],
+        last_event_seq=event_row[1],
+        imports=import_count,
+        first_post_at=post_row[5],
+        last_post_at=post_row[6],
+    )
+
+
+async def _scalar(session: AsyncSession, query: object) -> int:
+    return int((await session.execute(query)).scalar_one())  # type: ignore[call-overload]

@@ -1,0 +1,80 @@
+"""Shared fixtures: real databases migrated by Alembic, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from dozor import db
+from dozor.config import DatabaseConfig
+from tests import pg
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DESKTOP = FIXTURES / "desktop"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[URL | None]:
+    configured = pg.configured_url()
+    if configured is not None:
+        yield configured
+        return
+    try:
+        with pg.private_server() as url:
+            yield url
+    except (OSError, RuntimeError) as exc:
+        if os.environ.get(pg.REQUIRE_ENV):
+            raise
+        print(f"PostgreSQL unavailable: {exc}")
+        yield None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_server: URL | None
+) -> AsyncIterator[str]:
+    """A URL of an empty database, once per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'dozor.db'}"
+        return
+    if pg_server is None:
+        if os.environ.get(pg.REQUIRE_ENV):
+            pytest.fail(f"{pg.REQUIRE_ENV} is set but no PostgreSQL server is available")
+        pytest.skip(f"no PostgreSQL: set {pg.URL_ENV} or install the postgresql package")
+    url = await pg.create_database(pg_server)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        assert url.database is not None
+        await pg.drop_database(pg_server, url.database)
+
+
+@pytest.fixture
+def database_config(database_url: str) -> DatabaseConfig:
+    return DatabaseConfig(url=database_url)
+
+
+@pytest.fixture
+async def engine(database_config: DatabaseConfig) -> AsyncIterator[AsyncEngine]:
+    """An engine on a database migrated to head by Alembic."""
+    engine = db.create_engine(database_config)
+    await db.upgrade(engine)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return db.session_factory(engine)
+
+
+@pytest.fixture
+def backend(engine: AsyncEngine) -> str:
+    return engine.dialect.name

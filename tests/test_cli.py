@@ -1,0 +1,193 @@
+"""The `dozor` command: exit codes, one-line errors, --json, the main job's first run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dozor.cli.main import main
+from tests.conftest import DESKTOP
+
+SUBCOMMANDS = [
+    [],
+    ["run"],
+    ["init"],
+    ["import"],
+    ["channels"],
+    ["channels", "list"],
+    ["stats"],
+    ["db"],
+    ["db", "upgrade"],
+    ["db", "current"],
+]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in list(__import__("os").environ):
+        if name.startswith("DOZOR_") and "__" in name:
+            monkeypatch.delenv(name)
+    monkeypatch.delenv("DOZOR_CONFIG", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def configured(workdir: Path, database_url: str) -> Path:
+    path = workdir / "config.toml"
+    path.write_text(f'[database]\nurl = "{database_url}"\n', encoding="utf-8")
+    return path
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith("dozor")]
+    assert len(errors) == 1, err
+    assert "Traceback" not in "\n".join(err)
+    return errors[0]
+
+
+@pytest.mark.parametrize("args", SUBCOMMANDS)
+def test_help_everywhere(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*args, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Usage: dozor" in out
+    assert "--config" in out
+
+
+def test_first_run_creates_config_and_database_then_names_missing_keys(
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["run"]) == 2
+    line = _one_line_error(capsys)
+    assert (workdir / "config.toml").read_text() == (
+        Path(__file__).parent.parent / "config.example.toml"
+    ).read_text()
+    assert (workdir / "dozor.db").exists()
+    for key in (
+        "telegram.api_id",
+        "telegram.api_hash",
+        "bot.token",
+        "bot.admins",
+        "my.telegram.org",
+        "@BotFather",
+        "DOZOR_TELEGRAM__API_HASH",
+    ):
+        assert key in line
+
+
+def test_run_with_credentials(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main(["init"])
+    for name, value in {
+        "DOZOR_TELEGRAM__API_ID": "12345",
+        "DOZOR_TELEGRAM__API_HASH": "h",
+        "DOZOR_BOT__TOKEN": "1:x",
+        "DOZOR_BOT__ADMINS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert main(["run"]) == 0
+    assert "database are ready" in capsys.readouterr().out
+
+
+def test_init_refuses_to_overwrite(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init"]) == 0
+    assert main(["init"]) == 2
+    assert "already exists" in _one_line_error(capsys)
+    assert main(["init", "--force"]) == 0
+
+
+def test_import_list_stats(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    export = DESKTOP / "current-format-early"
+    assert main(["import", str(export), "--username", "@mvd_test"]) == 0
+    assert "8 new, 0 updated" in capsys.readouterr().out
+    assert main(["--config", str(configured), "import", "--json", str(export)]) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert (report["new"], report["unchanged"], report["channel_id"]) == (0, 8, -1001525384822)
+    assert main(["channels", "list", "--json"]) == 0
+    (channel,) = json.loads(capsys.readouterr().out)
+    assert channel["posts"] == 8
+    assert channel["username"] == "mvd_test"
+    assert channel["first_post_at"] == "2024-03-01T03:00:00Z"
+    assert channel["link"] == "https://t.me/mvd_test"
+    assert main(["channels", "list"]) == 0
+    assert "Тестовый канал МВД" in capsys.readouterr().out
+    assert main(["stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["posts"], stats["service_posts"], stats["imports"]) == (8, 2, 2)
+    assert main(["stats"]) == 0
+    assert "post versions" in capsys.readouterr().out
+
+
+def test_import_warnings_go_to_stderr(
+    configured: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads((DESKTOP / "current-format-early" / "result.json").read_text())
+    data["messages"][3]["date"] = "garbage"
+    del data["messages"][3]["date_unixtime"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    assert main(["import", str(bad)]) == 0
+    captured = capsys.readouterr()
+    assert "7 new" in captured.out
+    assert "1 skipped" in captured.out
+    assert "message 4 skipped: missing or invalid date" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["import", "/no/such/export"], "no such file or folder"),
+        (["import", "--tz", "Mars/Base", str(DESKTOP / "current-format-early")], "--tz"),
+        (["import"], "Missing argument"),
+        (["frobnicate"], "No such command"),
+        (["channels", "list", "--colour"], "No such option"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(
+    configured: Path, args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(args) == 2
+    assert expected in _one_line_error(capsys)
+
+
+def test_bad_config_exits_2_naming_the_key(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "config.toml").write_text("[database]\nurl = 5\n")
+    assert main(["stats"]) == 2
+    assert "config.toml: database.url" in _one_line_error(capsys)
+    assert main(["stats", "--config", "elsewhere.toml"]) == 2
+    assert "elsewhere.toml: config file not found" in _one_line_error(capsys)
+
+
+def test_db_commands(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "current", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["current"] is None
+    assert main(["db", "upgrade"]) == 0
+    assert "upgraded from empty" in capsys.readouterr().out
+    assert main(["db", "current", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["at_head"] is True
+    assert main(["db", "upgrade"]) == 0
+    assert "already at" in capsys.readouterr().out
+
+
+def test_real_process_reports_user_errors_without_traceback(workdir: Path) -> None:
+    (workdir / "config.toml").write_text("[database]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "dozor", "import", "missing.json"],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "dozor: missing.json: no such file or folder"
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,104 @@
+"""Configuration: the example validates, errors name the file and the key, env overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dozor.config import (
+    Config,
+    example_config_text,
+    load_config,
+    missing_bot_keys,
+    missing_telegram_keys,
+)
+from dozor.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_example_config_is_valid_and_documents_every_key(tmp_path: Path) -> None:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    assert example_config_text() == text
+    config = load_config(_write(tmp_path, text), environ={})
+    assert config.database.url == f"sqlite+aiosqlite:///{tmp_path.resolve() / 'dozor.db'}"
+    for section_name, section in Config.model_fields.items():
+        if section_name == "source":
+            continue
+        assert f"[{section_name}]" in text, section_name
+        model = section.annotation
+        for key in model.model_fields:  # type: ignore[union-attr]
+            assert f"\n{key} =" in text or f"\n# {key} =" in text, f"{section_name}.{key}"
+
+
+def test_database_only_config_is_enough(tmp_path: Path) -> None:
+    config = load_config(
+        _write(tmp_path, '[database]\nurl = "sqlite+aiosqlite:///x.db"\n'), environ={}
+    )
+    assert missing_telegram_keys(config) == ["telegram.api_id", "telegram.api_hash"]
+    assert missing_bot_keys(config) == ["bot.token", "bot.admins"]
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    sub = tmp_path / "etc"
+    sub.mkdir()
+    config = load_config(_write(sub, '[telegram]\nsession = "s/me.session"\n'), environ={})
+    assert config.telegram.session == (sub / "s" / "me.session").resolve()
+    assert config.database.url.endswith(str(sub.resolve() / "dozor.db"))
+
+
+def test_environment_overrides_and_secrets(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[telegram]\napi_id = 1\n")
+    env = {
+        "DOZOR_TELEGRAM__API_HASH": "abc",
+        "DOZOR_TELEGRAM__API_ID": "777",
+        "DOZOR_BOT__TOKEN": "1:x",
+        "DOZOR_BOT__ADMINS": "1, 2",
+        "DOZOR_BOT__MEMBERS": "[3]",
+        "DOZOR_CONFIG": "ignored",
+        "UNRELATED": "x",
+    }
+    config = load_config(path, environ=env)
+    assert config.telegram.api_id == 777
+    assert config.telegram.api_hash is not None
+    assert config.telegram.api_hash.get_secret_value() == "abc"
+    assert "abc" not in repr(config)
+    assert (config.bot.admins, config.bot.members) == ([1, 2], [3])
+    assert missing_telegram_keys(config) == []
+    assert missing_bot_keys(config) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("[databse]\nurl = 'x'\n", {}, r"config.toml: databse: unknown key"),
+        ("[database]\nurll = 'x'\n", {}, r"database.urll: unknown key"),
+        ("[telegram]\napi_id = 'abc'\n", {}, r"telegram.api_id: Input should be a valid integer"),
+        ("[database]\nurl = 'mysql://x'\n", {}, r"database.url: unsupported driver 'mysql'"),
+        ("[database]\nurl = 'nonsense'\n", {}, r"database.url: expected a SQLAlchemy URL"),
+        ("[bot]\ntimezone = 'Mars/Olympus'\n", {}, r"bot.timezone: unknown time zone"),
+        ("[logging]\nlevel = 'LOUD'\n", {}, r"logging.level: Input should be"),
+        ("", {"DOZOR_BOT__ADMINS": "1,x"}, r"environment variable DOZOR_BOT__ADMINS"),
+        ("", {"DOZOR_NOPE__KEY": "1"}, r"environment variable DOZOR_NOPE__KEY: unknown key"),
+        ("[database\n", {}, r"config.toml: invalid TOML"),
+    ],
+)
+def test_errors_name_the_file_and_the_key(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(_write(tmp_path, text), environ=env)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found; create it with `dozor init`"):
+        load_config(tmp_path / "nope.toml", environ={})
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path, environ={})

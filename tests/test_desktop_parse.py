@@ -1,0 +1,267 @@
+"""Reading Telegram Desktop exports into records: the real samples and broken inputs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dozor.errors import ImportFormatError
+from dozor.importer.desktop import (
+    Converted,
+    DesktopExport,
+    SkipMessage,
+    convert_message,
+    convert_messages,
+    read_export,
+)
+from tests.conftest import DESKTOP
+
+CHANNEL = -1001292077344
+
+
+def _records(export: DesktopExport) -> dict[int, Converted]:
+    skipped: list[str] = []
+    converted = {
+        c.record.message_id: c for c in convert_messages(export, tz=UTC, on_skip=skipped.append)
+    }
+    assert skipped == []
+    return converted
+
+
+def test_2021_sample_channel_and_formats() -> None:
+    export = read_export(DESKTOP / "tg2md-private-channel-2021")
+    assert export.path.name == "result.json"
+    assert export.format == "desktop"
+    assert export.channel.id == CHANNEL
+    assert export.channel.title == "test"
+    assert not export.has_exact_dates
+    assert len(export.messages) == 19
+
+
+def test_2020_sample_maps_to_the_same_channel_despite_shifted_ids() -> None:
+    export = read_export(DESKTOP / "tg2md-private-channel-2020" / "result.json")
+    assert export.format == "desktop-legacy"
+    assert export.channel.id == CHANNEL
+
+
+def test_text_parts_become_text_and_entities_in_code_points() -> None:
+    records = _records(read_export(DESKTOP / "tg2md-private-channel-2021"))
+    post = records[14].record
+    assert post.text == "text link\n\nexample.com\n\nexample@example.com"
+    assert post.entities == [
+        {"type": "text_link", "offset": 0, "length": 11, "url": "http://example.com/"},
+        {"type": "link", "offset": 11, "length": 11},
+        {"type": "email", "offset": 24, "length": 19},
+    ]
+    pre = records[5].record.entities[-1]
+    assert pre == {"type": "pre", "offset": 40, "length": 9}  # empty language dropped
+    assert records[5].record.text[40:49] == "monospace"
+
+
+def test_media_metadata_and_dates() -> None:
+    records = _records(read_export(DESKTOP / "tg2md-private-channel-2021"))
+    photo = records[3].record
+    assert photo.media == {
+        "type": "photo",
+        "file": "photos/photo_1@12-11-2020_12-57-31.jpg",
+        "width": 801,
+        "height": 526,
+    }
+    voice = records[7].record
+    assert voice.media == {
+        "type": "voice_message",
+        "file": "voice_messages/audio_1@12-11-2020_13-01-05.ogg",
+        "mime_type": "audio/ogg",
+        "duration": 2,
+    }
+    assert records[22].record.media is not None
+    assert records[22].record.media["thumbnail"] == "files/dice.svg_thumb.jpg"
+    assert records[2].record.date == datetime(2020, 11, 12, 12, 54, 7, tzinfo=UTC)
+    assert records[5].record.edit_date == datetime(2020, 11, 12, 13, 3, tzinfo=UTC)
+    service = records[1].record
+    assert service.kind == "service"
+    assert service.service_action == {"type": "create_channel", "title": "test"}
+
+
+def test_legacy_dates_follow_the_given_zone() -> None:
+    export = read_export(DESKTOP / "tg2md-private-channel-2021")
+    converted = convert_message(
+        export.messages[1], channel_id=CHANNEL, legacy=False, tz=ZoneInfo("Asia/Bishkek")
+    )
+    assert converted.record.date == datetime(2020, 11, 12, 6, 54, 7, tzinfo=UTC)
+
+
+def test_current_format_fields() -> None:
+    export = read_export(DESKTOP / "current-format-early")
+    assert export.format == "desktop"
+    assert export.has_exact_dates
+    assert export.channel.id == -1001525384822
+    records = _records(export)
+    post = records[3].record
+    assert post.date == datetime(2024, 3, 2, 8, 0, tzinfo=UTC)  # from date_unixtime, not local
+    assert post.edit_date == datetime(2024, 3, 2, 8, 20, tzinfo=UTC)
+    assert post.author_signature == "Пресс-служба"
+    assert post.reactions == [
+        {"type": "emoji", "count": 12, "emoji": "👍"},
+        {"type": "custom_emoji", "count": 3, "document_id": "5368324170671202286"},
+    ]
+    assert post.text.startswith("Внимание! Возбуждено уголовное дело.")
+    link = next(e for e in post.entities if e["type"] == "text_link")
+    assert post.text[link["offset"] : link["offset"] + link["length"]] == "сайт МВД"
+    video = records[5].record.media
+    assert video is not None
+    assert video["size"] == 2147483648
+    assert video["type"] == "video_file"
+    assert video["duration"] == 94
+    forward = records[6].record.forward
+    assert forward is not None
+    assert (forward.from_id, forward.from_name) == (-1001399999999, "Пограничная служба")
+    assert records[7].record.reply_to_message_id == 3
+    assert records[8].record.service_action == {"type": "pin_message", "message_id": 3}
+
+
+def _write(tmp_path: Path, payload: Any, name: str = "result.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ([1, 2, 3], "top level is not an object"),
+        ({"about": "x", "personal_information": {}, "chats": {"list": []}}, "whole-account export"),
+        ({"name": "Bob", "type": "personal_chat", "id": 5, "messages": []}, "personal_chat"),
+        ({"name": "x", "type": "public_channel", "id": 5}, "no 'messages' list"),
+        ({"name": "x", "type": "public_channel", "messages": []}, "invalid channel 'id'"),
+        ({"name": "x", "type": "public_channel", "id": "abc", "messages": []}, "invalid channel"),
+    ],
+)
+def test_wrong_kinds_of_json_are_refused_clearly(
+    tmp_path: Path, payload: Any, message: str
+) -> None:
+    with pytest.raises(ImportFormatError, match=message):
+        read_export(_write(tmp_path, payload))
+
+
+def test_truncated_file(tmp_path: Path) -> None:
+    whole = (DESKTOP / "tg2md-private-channel-2021" / "result.json").read_bytes()
+    path = tmp_path / "result.json"
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ImportFormatError, match="truncated at line"):
+        read_export(path)
+
+
+def test_not_json_and_not_utf8(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("hello, this is not JSON")
+    with pytest.raises(ImportFormatError, match="not valid JSON at line 1"):
+        read_export(text)
+    binary = tmp_path / "photo.jpg"
+    binary.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF")
+    with pytest.raises(ImportFormatError, match="not UTF-8"):
+        read_export(binary)
+
+
+def test_folders(tmp_path: Path) -> None:
+    with pytest.raises(ImportFormatError, match=r"no result\.json"):
+        read_export(tmp_path)
+    (tmp_path / "messages.html").write_text("<html></html>")
+    with pytest.raises(ImportFormatError, match="HTML export"):
+        read_export(tmp_path)
+    with pytest.raises(ImportFormatError, match="no such file"):
+        read_export(tmp_path / "missing")
+
+
+def test_bad_messages_are_skipped_with_reasons_and_others_kept(tmp_path: Path) -> None:
+    good = {
+        "id": 3,
+        "type": "message",
+        "date": "2024-01-01T10:00:00",
+        "text": "ok",
+        "from_id": "channel5",
+    }
+    payload = {
+        "name": "x",
+        "type": "public_channel",
+        "id": 1000000005,
+        "messages": [
+            "just a string",
+            {"id": "seven", "type": "message", "date": "2024-01-01T10:00:00", "text": ""},
+            {"id": 1, "type": "message", "text": "no date"},
+            {"id": 2, "type": "message", "date": "yesterday", "text": "bad date"},
+            {"id": 4, "type": "unsupported_thing", "date": "2024-01-01T10:00:00"},
+            {"id": 5, "type": "message", "date": "2024-01-01T10:00:00", "text": [{"type": "bold"}]},
+            good,
+        ],
+    }
+    export = read_export(_write(tmp_path, payload))
+    skipped: list[str] = []
+    records = list(convert_messages(export, tz=UTC, on_skip=skipped.append))
+    assert [c.record.message_id for c in records] == [3]
+    assert skipped == [
+        "entry #1 of 'messages' skipped: not an object",
+        "entry #2 of 'messages' skipped: invalid id 'seven'",
+        "message 1 skipped: missing or invalid date",
+        "message 2 skipped: missing or invalid date",
+        "message 4 skipped: unsupported type 'unsupported_thing'",
+        "message 5 skipped: unreadable text part",
+    ]
+
+
+def _one(raw: dict[str, Any]) -> Converted:
+    base = {"id": 1, "type": "message", "date": "2024-01-01T10:00:00", "text": ""}
+    return convert_message({**base, **raw}, channel_id=-1001000000005, legacy=False, tz=UTC)
+
+
+def test_huge_and_invalid_sizes_warn_instead_of_failing() -> None:
+    two_gb = _one({"file": "a.mp4", "file_size": 2 * 1024**3, "media_type": "video_file"})
+    assert two_gb.record.media is not None
+    assert two_gb.record.media["size"] == 2 * 1024**3
+    assert two_gb.warnings == []
+    absurd = _one({"file": "a.mp4", "file_size": 10**30, "views": -4})
+    assert absurd.record.media is not None
+    assert "size" not in absurd.record.media
+    assert absurd.record.views is None
+    assert absurd.warnings == [
+        "message 1: ignored invalid views -4",
+        f"message 1: ignored invalid file_size {10**30}",
+    ]
+
+
+def test_mojibake_is_kept_as_found_with_a_warning() -> None:
+    garbled = "Тест".encode().decode("latin-1")
+    converted = _one({"text": garbled})
+    assert converted.record.text == garbled
+    assert len(converted.warnings) == 1
+    assert "'Тест'" in converted.warnings[0]
+
+
+def test_lone_surrogates_are_replaced_with_a_warning(tmp_path: Path) -> None:
+    raw = (
+        '{"name": "x", "type": "public_channel", "id": 1000000005, "messages": '
+        '[{"id": 1, "type": "message", "date": "2024-01-01T10:00:00", "text": "a\\ud800b"}]}'
+    )
+    path = tmp_path / "result.json"
+    path.write_text(raw)
+    export = read_export(path)
+    converted = next(convert_messages(export, tz=UTC, on_skip=pytest.fail))
+    assert converted.record.text == "a\ufffdb"
+    assert "lone surrogates" in converted.warnings[0]
+
+
+def test_reply_to_another_chat_is_not_taken_for_a_local_reply() -> None:
+    local = _one({"reply_to_message_id": 9})
+    assert local.record.reply_to_message_id == 9
+    foreign = _one({"reply_to_message_id": 9, "reply_to_peer_id": "channel777"})
+    assert foreign.record.reply_to_message_id is None
+
+
+def test_skip_message_is_an_exception_with_reason() -> None:
+    with pytest.raises(SkipMessage, match="not an object"):
+        convert_message(None, channel_id=1, legacy=False, tz=UTC)

@@ -1,0 +1,171 @@
+"""Importing Desktop exports into a real database: idempotence, versions, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dozor.errors import ImportFormatError
+from dozor.importer import import_desktop_export
+from dozor.models import imports, posts
+from dozor.storage import list_channels
+from tests.conftest import DESKTOP
+from tests.helpers import all_rows, event_log, post, versions
+
+MVD = -1001525384822
+TG2MD = -1001292077344
+
+
+async def test_import_2021_sample(sessions: async_sessionmaker[AsyncSession]) -> None:
+    progress: list[tuple[int, int]] = []
+    report = await import_desktop_export(
+        sessions,
+        DESKTOP / "tg2md-private-channel-2021",
+        progress=lambda d, t: progress.append((d, t)),
+    )
+    assert (report.outcome.new, report.updated, report.skipped) == (19, 0, 0)
+    assert report.dates_assumed_zone == "UTC"
+    assert progress[-1] == (19, 19)
+    stored = await post(sessions, TG2MD, 21)
+    assert stored["text"] == "тестирование utf-8."
+    assert (await post(sessions, TG2MD, 1))["kind"] == "service"
+    async with sessions() as s:
+        (summary,) = await list_channels(s)
+    assert (summary.title, summary.posts, summary.last_sync_source) == ("test", 19, "import")
+    assert summary.last_sync_at is not None
+
+
+async def test_importing_twice_changes_nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
+    await import_desktop_export(sessions, DESKTOP / "current-format-early")
+    before = await all_rows(sessions, posts)
+    events_before = await event_log(sessions)
+    again = await import_desktop_export(sessions, DESKTOP / "current-format-early")
+    assert (again.outcome.new, again.updated, again.outcome.unchanged) == (0, 0, 8)
+    assert await all_rows(sessions, posts) == before
+    assert await event_log(sessions) == events_before
+    assert [r["new_posts"] for r in await all_rows(sessions, imports)] == [8, 0]
+
+
+async def test_later_export_adds_posts_and_versions(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await import_desktop_export(sessions, DESKTOP / "current-format-early")
+    report = await import_desktop_export(sessions, DESKTOP / "current-format-later")
+    assert (report.outcome.new, report.outcome.edited, report.outcome.refreshed) == (2, 1, 1)
+    history = await versions(sessions, MVD, 2)
+    assert [v["text"] for v in history] == [
+        "Сотрудники полиции задержали двух мигрантов в Бишкеке.",
+        "Сотрудники полиции задержали трёх мигрантов в Бишкеке.",
+    ]
+    assert (await post(sessions, MVD, 3))["reactions"][0]["count"] == 40
+    assert len(await versions(sessions, MVD, 3)) == 1
+    feed = await event_log(sessions)
+    assert feed[8:] == [("edited", 2), ("new", 9), ("new", 10)]
+    poll = await post(sessions, MVD, 10)
+    assert poll["media_type"] == "poll"
+
+
+async def test_old_export_after_new_one_does_not_roll_back(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await import_desktop_export(sessions, DESKTOP / "current-format-later")
+    report = await import_desktop_export(sessions, DESKTOP / "current-format-early")
+    assert report.outcome.new == 0
+    assert (await post(sessions, MVD, 2))["text"].endswith("трёх мигрантов в Бишкеке.")
+    assert [v["text"].split()[3] for v in await versions(sessions, MVD, 2)] == ["трёх", "двух"]
+
+
+async def test_legacy_and_2021_exports_merge_into_one_channel(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await import_desktop_export(sessions, DESKTOP / "tg2md-private-channel-2020")
+    report = await import_desktop_export(sessions, DESKTOP / "tg2md-private-channel-2021")
+    assert (report.outcome.new, report.outcome.unchanged, report.outcome.edited) == (6, 13, 0)
+    async with sessions() as s:
+        assert [c.id for c in await list_channels(s)] == [TG2MD]
+
+
+async def test_username_option_is_recorded(sessions: async_sessionmaker[AsyncSession]) -> None:
+    await import_desktop_export(
+        sessions, DESKTOP / "current-format-early", username="mvd_test_channel"
+    )
+    async with sessions() as s:
+        (summary,) = await list_channels(s)
+    assert summary.link == "https://t.me/mvd_test_channel"
+
+
+async def test_a_broken_export_never_loses_archived_posts(
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    await import_desktop_export(sessions, DESKTOP / "current-format-early")
+    before = await all_rows(sessions, posts)
+    truncated = tmp_path / "result.json"
+    whole = (DESKTOP / "current-format-later" / "result.json").read_bytes()
+    truncated.write_bytes(whole[:-500])
+    with pytest.raises(ImportFormatError, match="truncated"):
+        await import_desktop_export(sessions, truncated)
+    assert await all_rows(sessions, posts) == before
+
+
+async def test_export_with_bad_messages_imports_the_rest(
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    data = json.loads((DESKTOP / "current-format-early" / "result.json").read_text())
+    data["messages"][2]["date_unixtime"] = "not a time"
+    data["messages"][2]["date"] = "never"
+    data["messages"][4]["file_size"] = -1
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "result.json").write_text(json.dumps(data, ensure_ascii=False))
+    warnings: list[str] = []
+    report = await import_desktop_export(sessions, tmp_path / "export", warn=warnings.append)
+    assert (report.outcome.new, report.skipped) == (7, 1)
+    assert warnings == [
+        "message 3 skipped: missing or invalid date",
+        "message 5: ignored invalid file_size -1",
+    ]
+
+
+async def test_interrupted_import_completes_on_rerun(
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    """Each batch commits; a rerun after a crash stores the rest without duplicates."""
+    calls = 0
+
+    def crash_after_first_batch(done: int, total: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        await import_desktop_export(
+            sessions,
+            DESKTOP / "current-format-later",
+            progress=crash_after_first_batch,
+            batch_size=4,
+        )
+    assert len(await all_rows(sessions, posts)) == 4
+    report = await import_desktop_export(sessions, DESKTOP / "current-format-later", batch_size=4)
+    assert (report.outcome.new, report.outcome.unchanged) == (6, 4)
+    assert len(await event_log(sessions)) == 10
+
+
+async def test_dates_of_legacy_exports_use_the_zone(
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    folder = tmp_path / "copy"
+    shutil.copytree(DESKTOP / "tg2md-private-channel-2021", folder)
+    await import_desktop_export(sessions, folder, tz=ZoneInfo("Europe/Moscow"))
+    stored = await post(sessions, TG2MD, 2)
+    assert stored["date"].astimezone(UTC).hour == 9  # 12:54 in Moscow

@@ -1,0 +1,305 @@
+"""The single write path: versions, events, metrics, tombstones, merging partial sources."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dozor.errors import AmbiguousChannel, ChannelNotFound
+from dozor.models import channel_changes, post_metrics
+from dozor.records import ChannelRecord, Forward, PostRecord, Source
+from dozor.storage import list_channels, mark_deleted, resolve_channel, store_posts, upsert_channel
+from dozor.storage.events import events_after
+from tests.helpers import all_rows, event_log, post, versions
+
+CH = -1001525384822
+T0 = datetime(2024, 3, 1, 6, 0, tzinfo=UTC)
+
+
+def rec(mid: int, text: str = "", **kw: Any) -> PostRecord:
+    return PostRecord(
+        channel_id=CH, message_id=mid, date=T0 + timedelta(minutes=mid), text=text, **kw
+    )
+
+
+async def _channel(sessions: async_sessionmaker[AsyncSession], **kw: object) -> None:
+    async with sessions.begin() as s:
+        await upsert_channel(
+            s,
+            ChannelRecord(id=CH, title="МВД", **kw),  # type: ignore[arg-type]
+            observed_at=T0,
+            source=Source.BACKFILL,
+        )
+
+
+async def _store(
+    sessions: async_sessionmaker[AsyncSession],
+    records: list[PostRecord],
+    source: Source = Source.BACKFILL,
+    at: datetime = T0,
+):
+    async with sessions.begin() as s:
+        return await store_posts(s, records, source=source, observed_at=at)
+
+
+async def test_new_posts_get_version_one_and_a_new_event(sessions) -> None:
+    await _channel(sessions)
+    outcome = await _store(sessions, [rec(1, "первый"), rec(2, "второй")])
+    assert (outcome.new, outcome.events) == (2, 2)
+    assert await event_log(sessions) == [("new", 1), ("new", 2)]
+    assert [v["version"] for v in await versions(sessions, CH, 2)] == [1]
+    stored = await post(sessions, CH, 2)
+    assert stored["text"] == "второй"
+    assert stored["current_version"] == 1
+    assert stored["date"] == T0 + timedelta(minutes=2)
+
+
+async def test_same_content_again_changes_nothing(sessions) -> None:
+    await _channel(sessions)
+    await _store(sessions, [rec(1, "текст")])
+    before = await post(sessions, CH, 1)
+    outcome = await _store(sessions, [rec(1, "текст")], at=T0 + timedelta(hours=1))
+    assert (outcome.new, outcome.edited, outcome.unchanged, outcome.events) == (0, 0, 1, 0)
+    assert await post(sessions, CH, 1) == before
+
+
+async def test_edit_creates_a_version_and_an_edited_event(sessions) -> None:
+    await _channel(sessions)
+    await _store(sessions, [rec(1, "задержали двух")])
+    edited = rec(1, "задержали трёх", edit_date=T0 + timedelta(days=1))
+    outcome = await _store(sessions, [edited], source=Source.LIVE, at=T0 + timedelta(days=1))
+    assert outcome.edited == 1
+    history = await versions(sessions, CH, 1)
+    assert [(v["version"], v["text"]) for v in history] == [
+        (1, "задержали двух"),
+        (2, "задержали трёх"),
+    ]
+    assert history[0]["content_sha256"] != history[1]["content_sha256"]
+    assert (await post(sessions, CH, 1))["current_version"] == 2
+    async with sessions() as s:
+        feed = await events_after(s, 1)
+    assert [(e["kind"], e["version"], e["details"]) for e in feed] == [
+        ("edited", 2, {"previous_version": 1})
+    ]
+
+
+async def test_views_and_reactions_are_metrics_not_versions(sessions) -> None:
+    await _channel(sessions)
+    await _store(sessions, [rec(1, "x", views=10, reactions=[])])
+    outcome = await _store(
+        sessions,
+        [rec(1, "x", views=25, reactions=[{"type": "emoji", "emoji": "👍", "count": 2}])],
+        at=T0 + timedelta(hours=1),
+    )
+    assert (outcome.edited, outcome.refreshed) == (0, 1)
+    assert len(await versions(sessions, CH, 1)) == 1
+    samples = await all_rows(sessions, post_metrics)
+    assert [(s["views"], s["reactions"]) for s in samples] == [
+        (10, []),
+        (25, [{"type": "emoji", "emoji": "👍", "count": 2}]),
+    ]
+    assert (await post(sessions, CH, 1))["views"] == 25
+
+
+async def test_imports_update_counters_but_write_no_metric_samples(sessions) -> None:
+    await _channel(sessions)
+    await _store(sessions, [rec(1, "x", views=10)], source=Source.IMPORT)
+    assert await all_rows(sessions, post_metrics) == []
+    assert (await post(sessions, CH, 1))["views"] == 10
+
+
+async def test_unknown_fields_keep_what_the_archive_knows(sessions) -> None:
+    await _channel(sessions)
+    live = rec(
+        1,
+        "пересланное",
+        views=500,
+        forwards=3,
+        grouped_id=77,
+        forward=Forward(from_id=-1001399999999, from_name="Погранслужба", message_id=12),
+        media={"type": "photo", "id": "5400", "size": 1000, "width": 800},
+    )
+    await _store(sessions, [live])
+    exported = rec(
+        1,
+        "пересланное",
+        forward=Forward(from_name="Погранслужба"),
+        media={"type": "photo", "file": "photos/p.jpg", "width": 800},
+    )
+    outcome = await _store(sessions, [exported], source=Source.IMPORT)
+    assert outcome.edited == 0
+    stored = await post(sessions, CH, 1)
+    assert (stored["views"], stored["forwards"], stored["grouped_id"]) == (500, 3, 77)
+    assert stored["forwarded_from_id"] == -1001399999999
+    assert stored["forwarded_from_message_id"] == 12
+    assert stored["media"] == {
+        "type": "photo",
+        "id": "5400",
+        "size": 1000,
+        "width": 800,
+        "file": "photos/p.jpg",
+    }
+
+
+async def test_replaced_attachment_is_an_edit(sessions) -> None:
+    await _channel(sessions)
+    await _store(sessions, [rec(1, "фото", media={"type": "photo", "id": "1"})])
+    outcome = await _store(
+        sessions,
+        [rec(1, "фото", media={"type": "photo", "id": "2"}, edit_date=T0 + timedelta(hours=2))],
+    )
+    assert outcome.edited == 1
+
+
+async def test_older_snapshot_is_kept_as_history_but_not_current(sessions) -> None:
+    await _channel(sessions)
+    await _store(sessions, [rec(1, "новый текст", edit_date=T0 + timedelta(days=2))])
+    older = rec(1, "старый текст", edit_date=T0 + timedelta(days=1))
+    outcome = await _store(sessions, [older], source=Source.IMPORT)
+    assert outcome.edited == 1
+    assert (await post(sessions, CH, 1))["text"] == "новый текст"
+    assert [v["text"] for v in await versions(sessions, CH, 1)] == ["новый текст", "старый текст"]
+    assert await event_log(sessions) == [("new", 1)]
+    again = await _store(sessions, [older], source=Source.IMPORT)
+    assert (again.edited, again.unchanged) == (0, 1)
+
+
+async def test_reverting_to_an_earlier_text_is_a_new_version(sessions) -> None:
+    await _channel(sessions)
+    await _store(sessions, [rec(1, "A")])
+    await _store(sessions, [rec(1, "B", edit_date=T0 + timedelta(hours=1))])
+    await _store(sessions, [rec(1, "A", edit_date=T0 + timedelta(hours=2))])
+    assert [v["text"] for v in await versions(sessions, CH, 1)] == ["A", "B", "A"]
+    assert (await post(sessions, CH, 1))["current_version"] == 3
+
+
+async def test_deletion_is_a_tombstone_and_a_live_sighting_restores(sessions) -> None:
+    await _channel(sessions)
+    await _store(sessions, [rec(1, "удалят"), rec(2, "останется")])
+    async with sessions.begin() as s:
+        marked = await mark_deleted(s, CH, [1, 99], source=Source.LIVE, observed_at=T0)
+    assert marked == [1]
+    async with sessions.begin() as s:
+        assert await mark_deleted(s, CH, [1], source=Source.LIVE, observed_at=T0) == []
+    gone = await post(sessions, CH, 1)
+    assert gone["deleted_at"] == T0
+    assert gone["text"] == "удалят"
+    # an old export must not resurrect it...
+    await _store(sessions, [rec(1, "удалят")], source=Source.IMPORT)
+    assert (await post(sessions, CH, 1))["deleted_at"] == T0
+    # ...but Telegram returning it (a false deletion) does
+    outcome = await _store(sessions, [rec(1, "удалят")], source=Source.RECONCILE)
+    assert outcome.restored == 1
+    assert (await post(sessions, CH, 1))["deleted_at"] is None
+    assert await event_log(sessions) == [("new", 1), ("new", 2), ("deleted", 1), ("restored", 1)]
+
+
+async def test_duplicates_in_one_batch_keep_the_last(sessions) -> None:
+    await _channel(sessions)
+    outcome = await _store(sessions, [rec(1, "first"), rec(1, "second")])
+    assert outcome.new == 1
+    assert (await post(sessions, CH, 1))["text"] == "second"
+
+
+async def test_sparse_batches_load_correctly(sessions) -> None:
+    await _channel(sessions)
+    await _store(sessions, [rec(mid, f"post {mid}") for mid in (1, 5000, 90000)])
+    outcome = await _store(sessions, [rec(mid, f"post {mid}") for mid in (1, 5000, 90000, 90001)])
+    assert (outcome.new, outcome.unchanged) == (1, 3)
+
+
+async def test_event_sequence_only_grows(sessions) -> None:
+    await _channel(sessions)
+    for i in range(1, 6):
+        await _store(sessions, [rec(i, str(i))])
+    async with sessions() as s:
+        seqs = [e["seq"] for e in await events_after(s, 0)]
+        assert seqs == sorted(seqs)
+        assert len(set(seqs)) == 5
+        assert [e["seq"] for e in await events_after(s, seqs[2])] == seqs[3:]
+
+
+async def test_channel_changes_are_logged(sessions) -> None:
+    await _channel(sessions, username="mvd_test")
+    async with sessions.begin() as s:
+        changed = await upsert_channel(
+            s,
+            ChannelRecord(id=CH, title="МВД КР", username="mvd_test", subscribers=100),
+            observed_at=T0 + timedelta(days=1),
+            source=Source.LIVE,
+        )
+    assert changed == ["title", "subscribers"]
+    log = await all_rows(sessions, channel_changes)
+    assert [(c["field"], c["old_value"], c["new_value"]) for c in log] == [
+        ("title", "МВД", "МВД КР"),
+        ("subscribers", None, "100"),
+    ]
+
+
+async def test_resolve_channel_by_every_kind_of_reference(sessions) -> None:
+    await _channel(sessions, username="mvd_official_kg")
+    for ref in (
+        "mvd_official_kg",
+        "@MVD_official_kg",
+        "https://t.me/mvd_official_kg",
+        "t.me/s/mvd_official_kg",
+        "https://t.me/mvd_official_kg/123",
+        str(CH),
+        "1525384822",
+        "https://t.me/c/1525384822/5",
+        "мвд",
+    ):
+        async with sessions() as s:
+            assert (await resolve_channel(s, ref))["id"] == CH, ref
+    async with sessions() as s:
+        with pytest.raises(ChannelNotFound, match="nobody"):
+            await resolve_channel(s, "nobody")
+        with pytest.raises(ChannelNotFound, match="empty"):
+            await resolve_channel(s, "  ")
+
+
+async def test_ambiguous_title(sessions) -> None:
+    async with sessions.begin() as s:
+        for bare in (1000000001, 1000000002):
+            await upsert_channel(
+                s,
+                ChannelRecord(id=-(10**12 + bare), title="Новости"),
+                observed_at=T0,
+                source=Source.IMPORT,
+            )
+    async with sessions() as s:
+        with pytest.raises(AmbiguousChannel, match="several"):
+            await resolve_channel(s, "новости")
+
+
+async def test_list_channels_counts(sessions) -> None:
+    await _channel(sessions)
+    await _store(sessions, [rec(1, "a"), rec(2, "b"), rec(3, "c")])
+    async with sessions.begin() as s:
+        await mark_deleted(s, CH, [2], source=Source.LIVE, observed_at=T0)
+    async with sessions() as s:
+        (summary,) = await list_channels(s)
+    assert (summary.posts, summary.deleted_posts) == (3, 1)
+    assert summary.first_post_at == T0 + timedelta(minutes=1)
+    assert summary.last_post_at == T0 + timedelta(minutes=3)
+
+
+async def test_storage_never_commits(sessions) -> None:
+    await _channel(sessions)
+    async with sessions() as s:
+        await store_posts(s, [rec(1, "x")], source=Source.LIVE, observed_at=T0)
+        await s.rollback()
+    async with sessions() as s:
+        assert await events_after(s, 0) == []
+
+
+def test_record_defaults_are_unknown_not_zero() -> None:
+    r = rec(1)
+    assert r.views is None
+    assert r.reactions is None
+    assert r.entities == []
+    assert replace(r, views=0).views == 0

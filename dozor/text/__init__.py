@@ -1,0 +1,12 @@
+"""Text analysis shared by search and alert rules, so both give a word the same meaning.
+
+``analyze(text)`` splits a post into tokens (words, numbers, hashtags, @mentions, URLs), each
+with its offsets in the original text, its folded surface form (NFKC, case-folded, ё → е,
+stress marks dropped) and its stem (Russian Snowball or dozor's Kyrgyz suffix stripper, chosen
+from the language of the post and of the word).
+"""
+
+from dozor.text.analyzer import Analysis, Token, analyze, query_stems
+from dozor.text.normalize import fold
+
+__all__ = ["Analysis", "Token", "analyze", "fold", "query_stems"]

@@ -1,0 +1,69 @@
+"""A light suffix-stripping stemmer for Kyrgyz (Cyrillic script).
+
+Kyrgyz is agglutinative: a word is a root followed by a chain of suffixes, each in up to four
+vowel-harmony variants and with consonant alternations: мигрант-тар-дын "of the migrants",
+карма-л-ды "was detained", Бишкек-те "in Bishkek", аймак → аймаг-ы-нда "in its region".
+No Snowball stemmer exists for Kyrgyz, so dozor strips endings:
+
+1. Endings are whole suffix chains (``тардын``, ``ында``, ``ылды`` ...) observed after a lemma
+   in the UD Kyrgyz-KTMU treebank's training split (``data/kyrgyz_endings.txt``).
+2. A word is cut at the longest ending that leaves a *known* root (a lemma of that treebank,
+   ``data/kyrgyz_lemmas.txt``); failing that, at the longest ending that leaves at least three
+   letters including a vowel.
+3. The root is put in a canonical form so that alternating spellings meet: a final vowel is
+   dropped (акча / акчага), and a final г/б becomes к/п (аймак / аймагы).
+
+Stems are therefore not words, only keys: a query word and a post word match when their keys
+are equal. bench/language.py reports recall and precision on the treebank's test split, which
+the data was not derived from.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+VOWELS = frozenset("аеиоөуүыэюяё")
+KYRGYZ_LETTERS = frozenset("ңөү")
+MIN_ROOT = 3
+
+
+def _load(name: str) -> frozenset[str]:
+    text = (resources.files("dozor.text") / "data" / name).read_text(encoding="utf-8")
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+def canonical_root(root: str) -> str:
+    """Drop a final vowel (if enough remains) and undo final voicing г → к, б → п."""
+    if len(root) > MIN_ROOT and root[-1] in VOWELS:
+        root = root[:-1]
+    if root.endswith("г"):
+        return root[:-1] + "к"
+    if root.endswith("б"):
+        return root[:-1] + "п"
+    return root
+
+
+_ENDINGS = _load("kyrgyz_endings.txt")
+_LEMMAS = _load("kyrgyz_lemmas.txt")
+_ROOTS = frozenset(canonical_root(lemma) for lemma in _LEMMAS)
+_LONGEST = max(map(len, _ENDINGS))
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """The stem key of a folded Kyrgyz word (lower case, ё already folded)."""
+    if word in _LEMMAS or canonical_root(word) in _ROOTS:
+        return canonical_root(word)
+    longest = min(len(word) - 2, _LONGEST)
+    for length in range(1, longest + 1):  # shortest ending first: the longest known root
+        root = word[:-length]
+        if word[-length:] in _ENDINGS and (root in _LEMMAS or canonical_root(root) in _ROOTS):
+            return canonical_root(root)
+    for length in range(min(len(word) - MIN_ROOT, _LONGEST), 0, -1):
+        root = word[:-length]
+        if word[-length:] in _ENDINGS and any(ch in VOWELS for ch in root):
+            return canonical_root(root)
+    return canonical_root(word)

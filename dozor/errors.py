@@ -9,7 +9,8 @@ line and exits with status 2. Any other exception is a bug.
         ├── DatabaseNotReady     database missing migrations, or newer than this dozor
         ├── ChannelNotFound      a channel reference that matches no archived channel
         ├── AmbiguousChannel     a title that matches more than one channel
-        └── ImportFormatError    a file that is not a Telegram Desktop channel export
+        ├── ImportFormatError    a file that is not a Telegram Desktop channel export
+        └── QueryError           a search or rule query that cannot be parsed
 """
 
 
@@ -39,3 +40,17 @@ class AmbiguousChannel(UserError):
 
 class ImportFormatError(UserError):
     """The file to import is not a usable Telegram Desktop channel export."""
+
+
+class QueryError(UserError):
+    """A search or rule query that cannot be parsed; *position* is a 0-based character index."""
+
+    def __init__(self, message: str, query: str, position: int) -> None:
+        self.message = message
+        self.query = query
+        self.position = position
+        super().__init__(f"query error at position {position + 1}: {message}")
+
+    def pointer(self) -> str:
+        """The query with a caret under the offending character (for multi-line displays)."""
+        return f"{self.query}\n{' ' * self.position}^"

@@ -229,6 +229,26 @@ imports = Table(
 )
 
 
+post_search = Table(
+    "post_search",
+    metadata,
+    Column(
+        "search_key",
+        SeqType,
+        primary_key=True,
+        autoincrement=False,
+        comment="date-ordered key: unix seconds * 2**22 + slot; the full-text rowid",
+    ),
+    Column("channel_id", BigInteger, nullable=False),
+    Column("message_id", Integer, nullable=False),
+    Column("words", Text, nullable=False, comment="folded tokens, space-separated"),
+    Column("stems", Text, nullable=False, comment="stems, aligned with words (~ = Kyrgyz)"),
+    Column("facets", Text, nullable=False, comment="filter tokens: ch<id> media photo link ..."),
+    ForeignKeyConstraint(["channel_id", "message_id"], ["posts.channel_id", "posts.message_id"]),
+    UniqueConstraint("channel_id", "message_id"),
+)
+
+
 def row_dict(row: Any) -> dict[str, Any]:
     """A result row as a plain dict."""
     return dict(row._mapping)
@@ -239,8 +259,16 @@ def include_object(
 ) -> bool:
     """Alembic autogenerate filter: ignore tables the metadata does not model.
 
-    Full-text indexes (SQLite FTS5 virtual tables and their shadow tables) are created by
-    hand-written migration steps, not described here.
+    The full-text machinery is created by hand-written, backend-specific migration steps and
+    not described here: SQLite's FTS5 table ``post_search_fts`` (and its shadow tables),
+    PostgreSQL's generated ``post_search.document`` tsvector and its GIN index.
     """
-    unmodelled = type_ == "table" and reflected and compare_to is None
-    return not (unmodelled and name is not None and name.startswith("posts_fts"))
+    if not reflected or compare_to is not None or name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith("post_search_fts")
+    if type_ == "column":
+        return name != "document"  # PostgreSQL's generated tsvector of post_search
+    if type_ == "index":
+        return not name.startswith("ix_post_search_document")
+    return True

@@ -20,6 +20,7 @@ from dozor.models import post_metrics, post_versions, posts
 from dozor.records import EventKind, Media, PostRecord, Source, content_sha256
 from dozor.storage.bulk import insert_rows
 from dozor.storage.events import append_events
+from dozor.storage.search_index import index_posts
 
 # Columns a record may leave as None ("unknown"): the stored value is kept then.
 _KEEP_IF_UNKNOWN = (
@@ -432,6 +433,7 @@ async def _apply(session: AsyncSession, writes: _Writes) -> None:
         await session.execute(_UPDATE_POST, params)
     await insert_rows(session, post_versions, writes.versions)
     await insert_rows(session, post_metrics, writes.metrics)
+    await index_posts(session, [*writes.inserts, *writes.updates])
     await append_events(session, writes.events)
 
 
@@ -470,6 +472,7 @@ async def mark_deleted(
             for row in fresh
         ],
     )
+    await index_posts(session, [{**row, "deleted_at": observed_at} for row in fresh])
     await append_events(
         session, [_event(EventKind.DELETED, row, observed_at, source, observed_at) for row in fresh]
     )

@@ -1,0 +1,99 @@
+"""`dozor search QUERY`: the archive, searched with the query language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from dozor.cli.context import config_option, json_option, run_async, state
+from dozor.cli.output import format_time, print_json, stdout_console
+from dozor.db import open_database
+from dozor.search import Hit, SearchResult, search
+
+
+@click.command("search")
+@config_option
+@json_option
+@click.argument("query")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@click.option(
+    "--sort", type=click.Choice(["newest", "relevance"]), default="newest", show_default=True
+)
+def search_(query: str, limit: int, offset: int, sort: str, as_json: bool) -> None:
+    """Search archived posts. QUERY uses the query language (docs/QUERY.md), e.g.
+
+    \b
+      dozor search 'мигрант channel:mvd_official_kg after:2024-11-01'
+      dozor search '"уголовное дело" -is:forward' --sort relevance
+    """
+    config = state().config()
+
+    async def go() -> SearchResult:
+        async with open_database(config.database) as sessions, sessions() as session:
+            return await search(
+                session,
+                query,
+                limit=limit,
+                offset=offset,
+                sort="newest" if sort == "newest" else "relevance",
+            )
+
+    result = run_async(go())
+    if as_json:
+        print_json(
+            {
+                "query": result.query,
+                "total": result.total,
+                "total_is_exact": result.total_is_exact,
+                "hits": [hit_json(hit) for hit in result.hits],
+            }
+        )
+        return
+    _print(result, offset)
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    post = hit.post
+    return {
+        "channel_id": hit.channel_id,
+        "channel_title": hit.channel_title,
+        "channel_username": hit.channel_username,
+        "message_id": hit.message_id,
+        "date": hit.date,
+        "link": hit.link,
+        "text": hit.text,
+        "snippet": hit.snippet.text,
+        "highlights": [list(span) for span in hit.snippet.spans],
+        "edit_date": post["edit_date"],
+        "deleted_at": post["deleted_at"],
+        "media_type": post["media_type"],
+        "views": post["views"],
+    }
+
+
+def _print(result: SearchResult, offset: int) -> None:
+    console = stdout_console()
+    if not result.hits:
+        console.print(
+            f"no posts match {result.query!r}"
+            if result.total == 0
+            else f"{result.total} results; none at offset {offset}"
+        )
+        return
+    shown = f"{offset + 1}–{offset + len(result.hits)}"
+    total = f"{result.total}" if result.total_is_exact else f"at least {result.total}"
+    console.print(f"{total} results, showing {shown}", style="bold")
+    for hit in result.hits:
+        marks = []
+        if hit.post["deleted_at"] is not None:
+            marks.append("[red]deleted[/]")
+        if hit.post["current_version"] > 1 or hit.post["edit_date"] is not None:
+            marks.append("edited")
+        console.print(
+            f"\n[cyan]{format_time(hit.date)}[/]  {escape(hit.channel_title)}  "
+            f"[link={hit.link}]{hit.link}[/link]  {' '.join(marks)}"
+        )
+        console.print("  " + hit.snippet.marked("[bold yellow]", "[/]", escape=escape))

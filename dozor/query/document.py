@@ -1,0 +1,93 @@
+"""A post as the query language sees it: tokens, stems, facets, date, text.
+
+Built in one place from a post's stored fields, so the search index and the rule matcher can
+never see a post differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from dozor.text import analyze
+
+PHOTO_TYPES = frozenset({"photo"})
+VIDEO_TYPES = frozenset({"video", "video_file", "video_message", "animation", "round_video"})
+DOCUMENT_TYPES = frozenset({"document", "audio_file", "voice_message", "audio", "voice", "file"})
+LINK_ENTITIES = frozenset({"link", "text_link", "url"})
+
+
+@dataclass(frozen=True)
+class Document:
+    channel_id: int
+    date: datetime
+    text: str  # what regexes see: the post text, file name, poll
+    words: tuple[str, ...]
+    stems: tuple[str, ...]
+    facets: frozenset[str]
+    word_set: frozenset[str] = field(init=False, repr=False)
+    stem_set: frozenset[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "word_set", frozenset(self.words))
+        object.__setattr__(self, "stem_set", frozenset(self.stems))
+
+
+def channel_facet(channel_id: int) -> str:
+    return f"ch{abs(channel_id)}"
+
+
+def searchable_text(text: str, media: Mapping[str, Any] | None) -> str:
+    """The post text plus what else a reader sees as text: a file name, a poll."""
+    parts = [text]
+    if media:
+        if isinstance(media.get("file_name"), str):
+            parts.append(media["file_name"])
+        poll = media.get("poll")
+        if isinstance(poll, Mapping):
+            parts.append(str(poll.get("question", "")))
+            parts += [
+                str(a.get("text", "")) for a in poll.get("answers", []) if isinstance(a, Mapping)
+            ]
+    return "\n".join(p for p in parts if p)
+
+
+def build_document(post: Mapping[str, Any]) -> Document:
+    """The Document of a post row (a dict with the columns of the ``posts`` table)."""
+    text = searchable_text(post["text"] or "", post.get("media"))
+    analysis = analyze(text)
+    return Document(
+        channel_id=post["channel_id"],
+        date=post["date"],
+        text=text,
+        words=tuple(t.word for t in analysis.tokens),
+        stems=tuple(t.stem for t in analysis.tokens),
+        facets=frozenset(_facets(post, any(t.kind == "url" for t in analysis.tokens))),
+    )
+
+
+def _facets(post: Mapping[str, Any], has_url: bool) -> list[str]:
+    facets = ["all", channel_facet(post["channel_id"])]
+    media_type = post.get("media_type")
+    if media_type:
+        facets.append("media")
+        if media_type in PHOTO_TYPES:
+            facets.append("photo")
+        elif media_type in VIDEO_TYPES:
+            facets.append("video")
+        elif media_type in DOCUMENT_TYPES:
+            facets.append("document")
+    entities = post.get("entities") or ()
+    if has_url or any(e.get("type") in LINK_ENTITIES for e in entities):
+        facets.append("link")
+    if post.get("forwarded_from_id") is not None or post.get("forwarded_from_name"):
+        facets.append("forward")
+    if post.get("reply_to_message_id") is not None:
+        facets.append("reply")
+    if (post.get("current_version") or 1) > 1 or post.get("edit_date") is not None:
+        facets.append("edited")
+    if post.get("deleted_at") is not None:
+        facets.append("deleted")
+    return facets

@@ -1,0 +1,237 @@
+"""Compiling a query tree to a full-text expression.
+
+Both compilers return an expression that finds *at least* the matching posts, and say whether
+it finds *exactly* them. What full text cannot express (regular expressions, date filters
+below the top level, on SQLite a phrase mixing word forms with exact words) compiles to "true";
+the search engine then checks the candidates with the query matcher, so the final answer is
+always the matcher's.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dozor.query.ast import And, Filter, Node, Not, Or, Phrase, Prefix, Regex, Term
+from dozor.query.document import channel_facet
+
+MAX_PHRASE_VARIANTS = 32
+NEVER = "nothing"  # a facet no post has
+
+
+@dataclass
+class Plan:
+    expression: str  # FTS5 MATCH text or tsquery text
+    exact: bool
+    after: datetime | None = None
+    before: datetime | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def top_level_dates(node: Node) -> tuple[Node, datetime | None, datetime | None]:
+    """Pull after:/before: out of the top-level AND, where they become a key range."""
+    children = node.children if isinstance(node, And) else (node,)
+    after = before = None
+    rest: list[Node] = []
+    for child in children:
+        if isinstance(child, Filter) and child.field == "after" and child.when is not None:
+            after = child.when if after is None else max(after, child.when)
+        elif isinstance(child, Filter) and child.field == "before" and child.when is not None:
+            before = child.when if before is None else min(before, child.when)
+        else:
+            rest.append(child)
+    if not rest:
+        return Filter("is", "all"), after, before
+    return (rest[0] if len(rest) == 1 else And(tuple(rest))), after, before
+
+
+class _Compiler:
+    """Shared shape of both dialects; subclasses spell the operators."""
+
+    def __init__(self) -> None:
+        self.exact = True
+
+    def compile(self, node: Node) -> Plan:
+        body, after, before = top_level_dates(node)
+        expression = self.node(body)
+        return Plan(expression or self.facet("all"), self.exact, after, before)
+
+    def node(self, node: Node) -> str | None:  # None = "true" (not expressible)
+        if isinstance(node, And):
+            return self.conj(node.children)
+        if isinstance(node, Or):
+            parts = [self.node(child) for child in node.children]
+            if any(part is None for part in parts):
+                return None
+            return self.disj([p for p in parts if p is not None])
+        if isinstance(node, Not):
+            outer, self.exact = self.exact, True
+            inner = self.node(node.child)
+            child_exact, self.exact = self.exact, outer and self.exact
+            if inner is None or not child_exact:
+                # The negation of a superset is a subset: candidates would be lost.
+                self.exact = False
+                return None
+            return self.negate(inner)
+        if isinstance(node, Term):
+            return self.term(node)
+        if isinstance(node, Prefix):
+            return self.prefix(node.prefix)
+        if isinstance(node, Phrase):
+            return self.phrase(node)
+        if isinstance(node, Regex):
+            self.exact = False
+            return None
+        return self.filter(node)
+
+    def conj(self, children: tuple[Node, ...]) -> str | None:
+        parts = [p for p in (self.node(c) for c in children) if p is not None]
+        return self.and_(parts) if parts else None
+
+    def filter(self, node: Filter) -> str | None:
+        if node.field == "channel":
+            ids = sorted(node.channel_ids or ())
+            if not ids:
+                return self.facet(NEVER)
+            return self.disj([self.facet(channel_facet(i)) for i in ids])
+        if node.field in ("after", "before"):
+            self.exact = False
+            return None
+        return self.facet(node.value)
+
+    def term(self, term: Term) -> str:
+        if term.exact:
+            return self.word(term.word)
+        return self.disj([self.stem(s) for s in term.stems])
+
+    # dialect hooks
+    def and_(self, parts: list[str]) -> str:
+        raise NotImplementedError
+
+    def disj(self, parts: list[str]) -> str:
+        raise NotImplementedError
+
+    def negate(self, inner: str) -> str:
+        raise NotImplementedError
+
+    def word(self, word: str) -> str:
+        raise NotImplementedError
+
+    def stem(self, stem: str) -> str:
+        raise NotImplementedError
+
+    def prefix(self, prefix: str) -> str:
+        raise NotImplementedError
+
+    def facet(self, facet: str) -> str:
+        raise NotImplementedError
+
+    def phrase(self, phrase: Phrase) -> str | None:
+        raise NotImplementedError
+
+
+def fts5_string(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+class Fts5Compiler(_Compiler):
+    """SQLite FTS5 MATCH syntax over the columns words, stems, facets."""
+
+    def and_(self, parts: list[str]) -> str:
+        positive = [p for p in parts if not p.startswith("NOT ")]
+        negative = [p.removeprefix("NOT ") for p in parts if p.startswith("NOT ")]
+        expression = " AND ".join(f"({p})" for p in positive) or self.facet("all")
+        for neg in negative:
+            expression = f"({expression}) NOT ({neg})"
+        return expression
+
+    def disj(self, parts: list[str]) -> str:
+        resolved = [self._positive(p) for p in parts]
+        return resolved[0] if len(resolved) == 1 else " OR ".join(f"({p})" for p in resolved)
+
+    def _positive(self, part: str) -> str:
+        """FTS5 has no unary NOT: inside OR, "NOT x" becomes "all NOT x"."""
+        if part.startswith("NOT "):
+            return f"({self.facet('all')}) NOT ({part.removeprefix('NOT ')})"
+        return part
+
+    def negate(self, inner: str) -> str:
+        if inner.startswith("NOT "):  # double negation
+            return inner.removeprefix("NOT ")
+        return f"NOT {inner}"
+
+    def word(self, word: str) -> str:
+        return f"words : {fts5_string(word)}"
+
+    def stem(self, stem: str) -> str:
+        return f"stems : {fts5_string(stem)}"
+
+    def prefix(self, prefix: str) -> str:
+        return f"words : {fts5_string(prefix)} *"
+
+    def facet(self, facet: str) -> str:
+        return f"facets : {fts5_string(facet)}"
+
+    def compile(self, node: Node) -> Plan:
+        plan = super().compile(node)
+        plan.expression = self._positive(plan.expression)
+        return plan
+
+    def phrase(self, phrase: Phrase) -> str | None:
+        """One FTS5 phrase lives in one column: stems (word forms) or words (exact, prefix)."""
+        parts = phrase.parts
+        if all(isinstance(p, Term) and not p.exact for p in parts):
+            options = [p.stems for p in parts if isinstance(p, Term)]
+            variants = list(itertools.islice(itertools.product(*options), MAX_PHRASE_VARIANTS + 1))
+            if len(variants) <= MAX_PHRASE_VARIANTS:
+                return self.disj(["stems : " + fts5_string(" ".join(v)) for v in variants])
+        elif all(_in_words_column(p) for p in parts[:-1]) and (
+            isinstance(parts[-1], Prefix) or _in_words_column(parts[-1])
+        ):
+            last = parts[-1]
+            words = [p.word for p in parts if isinstance(p, Term)]
+            if isinstance(last, Prefix):
+                return f"words : {fts5_string(' '.join([*words, last.prefix]))} *"
+            return f"words : {fts5_string(' '.join(words))}"
+        # Not expressible as one FTS5 phrase: every part must occur; the matcher checks order.
+        self.exact = False
+        return self.and_([p for p in (self.node(part) for part in parts) if p is not None])
+
+
+def _in_words_column(part: Term | Prefix) -> bool:
+    """An exact word, or a token that is its own stem (hashtag, number, link)."""
+    return isinstance(part, Term) and (part.exact or part.stems == (part.word,))
+
+
+def tsquery_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class TsqueryCompiler(_Compiler):
+    """PostgreSQL tsquery over the combined tsvector (w: words, s: stems, f: facets)."""
+
+    def and_(self, parts: list[str]) -> str:
+        return " & ".join(f"({p})" for p in parts)
+
+    def disj(self, parts: list[str]) -> str:
+        return parts[0] if len(parts) == 1 else " | ".join(f"({p})" for p in parts)
+
+    def negate(self, inner: str) -> str:
+        return f"!({inner})"
+
+    def word(self, word: str) -> str:
+        return tsquery_string("w:" + word)
+
+    def stem(self, stem: str) -> str:
+        return tsquery_string("s:" + stem)
+
+    def prefix(self, prefix: str) -> str:
+        return tsquery_string("w:" + prefix) + ":*"
+
+    def facet(self, facet: str) -> str:
+        return tsquery_string("f:" + facet)
+
+    def phrase(self, phrase: Phrase) -> str:
+        parts = [self.node(part) for part in phrase.parts]
+        return " <-> ".join(f"({p})" for p in parts if p is not None)

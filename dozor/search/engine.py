@@ -1,0 +1,211 @@
+"""Running a query against the archive: newest first or by relevance, with snippets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dozor.errors import ChannelNotFound, UserError
+from dozor.ids import bare_channel_id, is_marked_channel_id
+from dozor.models import channels, post_search, posts
+from dozor.query import Node, parse
+from dozor.query.ast import Filter, walk
+from dozor.query.document import build_document
+from dozor.query.highlight import Snippet, highlight_spans, make_snippet
+from dozor.query.match import bind_channels, default_scope, matches
+from dozor.search.compile import Fts5Compiler, Plan, TsqueryCompiler
+from dozor.storage.channels import resolve_channel
+from dozor.storage.search_index import key_floor
+
+Sort = Literal["newest", "relevance"]
+SCAN_PAGE = 500
+MAX_SCAN = 200_000  # candidates checked one by one for queries full text cannot answer exactly
+
+
+@dataclass(frozen=True)
+class Hit:
+    channel_id: int
+    channel_title: str
+    channel_username: str | None
+    message_id: int
+    date: datetime
+    text: str
+    snippet: Snippet
+    post: dict[str, Any]
+
+    @property
+    def link(self) -> str:
+        return post_link(self.channel_id, self.channel_username, self.message_id)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    total: int
+    total_is_exact: bool
+    hits: list[Hit]
+
+
+def post_link(channel_id: int, username: str | None, message_id: int) -> str:
+    if username:
+        return f"https://t.me/{username}/{message_id}"
+    if is_marked_channel_id(channel_id):
+        return f"https://t.me/c/{bare_channel_id(channel_id)}/{message_id}"
+    return f"tg://openmessage?chat_id={channel_id}&message_id={message_id}"
+
+
+async def prepare_query(session: AsyncSession, query: str) -> Node:
+    """Parse, bind ``channel:`` filters to archived channels, apply the default scope."""
+    node = parse(query)
+    refs = {n.value for n in walk(node) if isinstance(n, Filter) and n.field == "channel"}
+    ids: dict[str, frozenset[int]] = {}
+    for ref in refs:
+        try:
+            ids[ref] = frozenset({(await resolve_channel(session, ref))["id"]})
+        except ChannelNotFound:
+            raise UserError(f"channel:{ref}: no archived channel matches {ref!r}") from None
+    return default_scope(bind_channels(node, ids.__getitem__))
+
+
+def compile_plan(session: AsyncSession, node: Node) -> Plan:
+    compiler = TsqueryCompiler() if _dialect(session) == "postgresql" else Fts5Compiler()
+    return compiler.compile(node)
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def search(
+    session: AsyncSession,
+    query: str,
+    *,
+    limit: int = 20,
+    offset: int = 0,
+    sort: Sort = "newest",
+) -> SearchResult:
+    """Posts matching *query*; raises QueryError/UserError for a bad query."""
+    node = await prepare_query(session, query)
+    plan = compile_plan(session, node)
+    if plan.exact:
+        total = await _count(session, plan)
+        keys = await _keys(session, plan, sort, limit, offset)
+        rows = await _posts_by_key(session, keys)
+        exact_total = True
+    else:
+        rows, total, exact_total = await _scan(session, node, plan, sort, limit, offset)
+    return SearchResult(query, total, exact_total, [_hit(node, row) for row in rows])
+
+
+def _where(session: AsyncSession, plan: Plan) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {"q": plan.expression}
+    if _dialect(session) == "postgresql":
+        clauses, key = ["document @@ CAST(:q AS tsquery)"], "search_key"
+    else:
+        clauses, key = ["post_search_fts MATCH :q"], "rowid"
+    if plan.after is not None:
+        clauses.append(f"{key} >= :low")
+        params["low"] = key_floor(plan.after)
+    if plan.before is not None:
+        clauses.append(f"{key} < :high")
+        params["high"] = key_floor(plan.before)
+    return " AND ".join(clauses), params
+
+
+def _from(session: AsyncSession) -> tuple[str, str]:
+    """(table, key column) of the full-text index."""
+    if _dialect(session) == "postgresql":
+        return "post_search", "search_key"
+    return "post_search_fts", "rowid"
+
+
+def _order(session: AsyncSession, sort: Sort) -> str:
+    table, key = _from(session)
+    if sort == "newest":
+        return f"{key} DESC"
+    if _dialect(session) == "postgresql":
+        return f"ts_rank(document, CAST(:q AS tsquery)) DESC, {key} DESC"
+    return f"bm25({table}, 0.5, 1.0, 0.0), {key} DESC"
+
+
+async def _count(session: AsyncSession, plan: Plan) -> int:
+    table, _ = _from(session)
+    where, params = _where(session, plan)
+    result = await session.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"), params)
+    return int(result.scalar_one())
+
+
+async def _keys(
+    session: AsyncSession, plan: Plan, sort: Sort, limit: int, offset: int
+) -> list[int]:
+    table, key = _from(session)
+    where, params = _where(session, plan)
+    sql = (
+        f"SELECT {key} FROM {table} WHERE {where} ORDER BY {_order(session, sort)} "
+        "LIMIT :limit OFFSET :offset"
+    )
+    result = await session.execute(text(sql), {**params, "limit": limit, "offset": offset})
+    return [int(k) for k in result.scalars()]
+
+
+async def _posts_by_key(session: AsyncSession, keys: Sequence[int]) -> list[dict[str, Any]]:
+    if not keys:
+        return []
+    query = (
+        select(
+            post_search.c.search_key,
+            posts,
+            channels.c.title.label("channel_title"),
+            channels.c.username.label("channel_username"),
+        )
+        .join(
+            posts,
+            (posts.c.channel_id == post_search.c.channel_id)
+            & (posts.c.message_id == post_search.c.message_id),
+        )
+        .join(channels, channels.c.id == posts.c.channel_id)
+        .where(post_search.c.search_key.in_(keys))
+    )
+    rows = {row.search_key: dict(row._mapping) for row in await session.execute(query)}
+    return [rows[k] for k in keys if k in rows]
+
+
+async def _scan(
+    session: AsyncSession, node: Node, plan: Plan, sort: Sort, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """Check candidates with the matcher, in result order, counting every match."""
+    wanted: list[dict[str, Any]] = []
+    total = scanned = 0
+    while scanned < MAX_SCAN:
+        keys = await _keys(session, plan, sort, SCAN_PAGE, scanned)
+        if not keys:
+            return wanted, total, True
+        scanned += len(keys)
+        for row in await _posts_by_key(session, keys):
+            if matches(node, build_document(row)):
+                if offset <= total < offset + limit:
+                    wanted.append(row)
+                total += 1
+    return wanted, total, False
+
+
+def _hit(node: Node, row: dict[str, Any]) -> Hit:
+    post = {
+        k: v for k, v in row.items() if k not in ("search_key", "channel_title", "channel_username")
+    }
+    spans = highlight_spans(node, post["text"] or "")
+    return Hit(
+        channel_id=post["channel_id"],
+        channel_title=row["channel_title"],
+        channel_username=row["channel_username"],
+        message_id=post["message_id"],
+        date=post["date"],
+        text=post["text"] or "",
+        snippet=make_snippet(post["text"] or "", spans),
+        post=post,
+    )

@@ -1,0 +1,140 @@
+"""The query language: parsing, errors with positions, regexes that cannot hang."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from dozor.errors import QueryError
+from dozor.query import And, Filter, Not, Or, Phrase, Prefix, Regex, Term, parse
+from dozor.query.document import build_document
+from dozor.query.match import default_scope, matches
+from dozor.query.regex import translate
+
+
+def test_terms_phrases_prefixes_and_exact_words() -> None:
+    assert parse("мигрант") == Term("мигрант", ("мигрант", "~мигрант"))
+    assert parse("=мигрант") == Term("мигрант", (), exact=True)
+    assert parse("мигра*") == Prefix("мигра")
+    phrase = parse('"уголовное дело"')
+    assert isinstance(phrase, Phrase)
+    assert [p.word for p in phrase.parts if isinstance(p, Term)] == ["уголовное", "дело"]
+    exact = parse('="уголовное дело"')
+    assert isinstance(exact, Phrase)
+    assert all(isinstance(p, Term) and p.exact for p in exact.parts)
+    assert parse("#МВД") == Term("#мвд", ("#мвд",))
+    assert parse("Кара-Суу") == Phrase((parse("кара"), parse("суу")))  # type: ignore[arg-type]
+
+
+def test_boolean_structure() -> None:
+    tree = parse("a OR b c -d NOT (e OR f)")
+    assert isinstance(tree, Or)
+    left, right = tree.children
+    assert left == parse("a")
+    assert isinstance(right, And)
+    assert [type(c) for c in right.children] == [Term, Term, Not, Not]
+
+
+def test_filters() -> None:
+    tree = parse(
+        'channel:mvd_official_kg channel:"МВД КР" after:2024-11-01 before:2024-11-02T12:00 '
+        "has:photo -is:forward"
+    )
+    assert isinstance(tree, And)
+    filters = [c for c in tree.children if isinstance(c, Filter)]
+    assert [(f.field, f.value) for f in filters] == [
+        ("channel", "mvd_official_kg"),
+        ("channel", "МВД КР"),
+        ("after", "2024-11-01"),
+        ("before", "2024-11-02T12:00"),
+        ("has", "photo"),
+    ]
+    assert filters[2].when == datetime(2024, 11, 1, tzinfo=UTC)
+    assert filters[3].when == datetime(2024, 11, 2, 12, tzinfo=UTC)
+    assert tree.children[-1] == Not(Filter("is", "forward"))
+
+
+def test_urls_and_times_are_not_filters() -> None:
+    assert parse("https://t.me/durov") == Term("t.me/durov", ("t.me/durov",))
+    assert parse("10:30") == Term("10:30", ("10:30",))
+
+
+@pytest.mark.parametrize(
+    ("query", "position", "message"),
+    [
+        ('мигрант "уголовное дело', 9, "unbalanced quote"),
+        ("(мигрант OR беженец", 1, "unclosed ("),
+        ("мигрант)", 8, "unmatched )"),
+        ("OR мигрант", 1, "OR needs a term on its left"),
+        ("мигрант OR", 9, "OR needs a term on its right"),
+        ("мигрант OR OR беженец", 9, "OR needs a term on its right"),
+        ("foo:bar", 1, "unknown filter foo:"),
+        ("after:2024-13-01", 7, "bad date '2024-13-01'"),
+        ("before:yesterday", 8, "bad date"),
+        ("has:cats", 5, "has: takes media, photo, video, document, link"),
+        ("is:pinned", 4, "is: takes forward, reply, edited, deleted"),
+        ("channel:", 1, "channel: needs a value"),
+        ("/(а/", 1, "invalid regular expression"),
+        (r"/(a)\1/", 1, "invalid regular expression"),
+        ("/(?<=a)b/", 1, "invalid regular expression"),
+        ("/abc", 1, "unterminated regular expression"),
+        ("/a/x", 4, "unknown regular expression flag"),
+        ("()", 1, "empty parentheses"),
+        ("", 1, "empty query"),
+        ("   ", 1, "empty query"),
+        ("мигрант -", 9, "nothing to search for"),
+        ("NOT", 1, "NOT needs something to exclude"),
+        ("м*", 1, "too short"),
+        ("ми*гр", 1, "* goes at the end of a word"),
+        ("=", 1, "= needs a word"),
+    ],
+)
+def test_errors_point_at_the_problem(query: str, position: int, message: str) -> None:
+    with pytest.raises(QueryError) as info:
+        parse(query)
+    assert info.value.position + 1 == position
+    assert message in str(info.value)
+    assert str(info.value).startswith(f"query error at position {position}:")
+    assert info.value.pointer().splitlines()[1] == " " * (position - 1) + "^"
+
+
+def test_regex_word_classes_are_unicode() -> None:
+    assert translate(r"задерж\w+") == r"задерж[\p{L}\p{N}\p{M}_]+"
+    regex = parse(r"/задерж\w+/")
+    assert isinstance(regex, Regex)
+    assert regex.compiled.search("Полиция задержала мигрантов") is not None
+    assert parse(r"/\d+ мигрант/").compiled.search("٣ мигрант") is not None  # type: ignore[union-attr]
+
+
+def test_regex_word_boundaries() -> None:
+    regex = parse(r"/\bмиг\b/i")
+    assert isinstance(regex, Regex)
+    assert regex.compiled.search("Это МИГ, не мигрант") is not None
+    assert regex.compiled.search("мигрант") is None
+    assert regex.compiled.search("миг") is not None
+
+
+def test_catastrophic_patterns_run_in_linear_time() -> None:
+    """(a+)+$ backtracks exponentially in Python's re; RE2 answers at once."""
+    regex = parse("/(а+)+$/")
+    assert isinstance(regex, Regex)
+    assert regex.compiled.search("а" * 50_000 + "б") is None
+
+
+def test_deleted_posts_need_is_deleted() -> None:
+    post = {
+        "channel_id": -1001,
+        "message_id": 1,
+        "date": datetime(2024, 1, 1, tzinfo=UTC),
+        "text": "мигранты",
+        "media": None,
+        "media_type": None,
+        "entities": None,
+        "current_version": 1,
+        "deleted_at": datetime(2024, 2, 1, tzinfo=UTC),
+    }
+    doc = build_document(post)
+    assert not matches(default_scope(parse("мигрант")), doc)
+    assert matches(default_scope(parse("мигрант is:deleted")), doc)
+    assert not matches(default_scope(parse("мигрант -is:deleted")), doc)

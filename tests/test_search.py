@@ -1,0 +1,175 @@
+"""Search over a real database on both backends: index maintenance, filters, ordering."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dozor.errors import QueryError, UserError
+from dozor.importer import import_desktop_export
+from dozor.records import ChannelRecord, Forward, PostRecord, Source
+from dozor.search import search
+from dozor.storage import mark_deleted, store_posts, upsert_channel
+from dozor.storage.search_index import SLOT_BITS
+from tests.conftest import DESKTOP
+
+MVD = -1001525384822
+OTHER = -1001000000777
+T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+
+
+async def ids(sessions: async_sessionmaker[AsyncSession], query: str, **kw: Any) -> list[int]:
+    async with sessions() as session:
+        result = await search(session, query, limit=100, **kw)
+    assert result.total == len(result.hits)
+    return [hit.message_id for hit in result.hits]
+
+
+@pytest.fixture
+async def archive(sessions: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    await import_desktop_export(sessions, DESKTOP / "current-format-later", username="mvd_test")
+    return sessions
+
+
+async def test_word_forms_phrases_prefixes_exact(archive: async_sessionmaker[AsyncSession]) -> None:
+    assert await ids(archive, "мигрант") == [9, 4, 2]
+    assert await ids(archive, "МИГРАНТЫ") == [9, 4, 2]
+    assert await ids(archive, "=мигрантов") == [2]
+    assert await ids(archive, "мигра*") == [9, 4, 2]
+    assert await ids(archive, '"уголовное дело"') == [3]
+    assert await ids(archive, '"уголовного дела"') == [3]
+    assert await ids(archive, '"дело уголовное"') == []
+    assert await ids(archive, "Бишкек") == [4, 2]
+    assert await ids(archive, "кармалды") == [4]  # Kyrgyz verb form, no Kyrgyz letters
+
+
+async def test_boolean_and_filters(archive: async_sessionmaker[AsyncSession]) -> None:
+    assert await ids(archive, "задержан -мигрант") == [7, 6]
+    assert await ids(archive, "мигрант OR паспорт") == [9, 6, 4, 2]
+    assert await ids(archive, "has:photo") == [4]
+    assert await ids(archive, "has:video") == [5]
+    assert await ids(archive, "has:media -has:photo") == [10, 5]
+    assert await ids(archive, "has:link") == [7, 3]
+    assert await ids(archive, "is:forward") == [6]
+    assert await ids(archive, "is:reply") == [7]
+    assert await ids(archive, "is:edited") == [3, 2]
+    assert await ids(archive, "channel:mvd_test мигрант") == [9, 4, 2]
+    assert await ids(archive, "channel:@mvd_test -мигрант has:media") == [10, 5]
+
+
+async def test_date_filters_use_utc_days(archive: async_sessionmaker[AsyncSession]) -> None:
+    assert await ids(archive, "after:2024-03-04 before:2024-03-05") == [7, 6]
+    assert await ids(archive, "мигрант after:2024-03-03") == [9, 4]
+    assert await ids(archive, "мигрант OR after:2024-03-06") == [10, 9, 4, 2]  # nested: checked
+    assert await ids(archive, "before:2024-03-02T00:00") == [2]
+
+
+async def test_regex_queries(archive: async_sessionmaker[AsyncSession]) -> None:
+    assert await ids(archive, r"/задерж\w+/i") == [7, 6, 2]
+    assert await ids(archive, r"/ЗАДЕРЖ/") == []
+    assert await ids(archive, r"/задерж/ -/показания/") == [6, 2]
+
+
+async def test_snippets_mark_matched_words(archive: async_sessionmaker[AsyncSession]) -> None:
+    async with archive() as session:
+        result = await search(session, '"уголовное дело" OR МВД*')
+    (hit,) = result.hits
+    assert hit.link == "https://t.me/mvd_test/3"
+    # МВД* is a prefix of words: the hashtag #МВД does not start with it
+    assert hit.snippet.marked("<", ">") == (
+        "Внимание! Возбуждено <уголовное дело>. Подробности: сайт <МВД> #МВД"
+    )
+
+
+async def test_paging_counts_and_relevance(archive: async_sessionmaker[AsyncSession]) -> None:
+    async with archive() as session:
+        page = await search(session, "мигрант", limit=2, offset=1)
+        ranked = await search(session, "мигрант OR Бишкек", sort="relevance")
+    assert page.total == 3
+    assert [h.message_id for h in page.hits] == [4, 2]
+    assert {h.message_id for h in ranked.hits} == {9, 4, 2}
+    assert ranked.hits[-1].message_id == 9  # mentions only one of the two words
+
+
+async def test_unknown_channel_and_bad_query(archive: async_sessionmaker[AsyncSession]) -> None:
+    async with archive() as session:
+        with pytest.raises(UserError, match="channel:nobody"):
+            await search(session, "channel:nobody мигрант")
+        with pytest.raises(QueryError, match="position 1"):
+            await search(session, '"мигрант')
+
+
+def rec(mid: int, text_: str, **kw: Any) -> PostRecord:
+    return PostRecord(channel_id=OTHER, message_id=mid, date=kw.pop("date", T0), text=text_, **kw)
+
+
+async def _other(
+    sessions: async_sessionmaker[AsyncSession], *records: PostRecord, source: Source = Source.LIVE
+) -> None:
+    async with sessions.begin() as session:
+        await upsert_channel(
+            session, ChannelRecord(OTHER, "Другой канал", "other_ch"), observed_at=T0, source=source
+        )
+        await store_posts(session, records, source=source, observed_at=T0)
+
+
+async def test_index_follows_edits_and_deletions(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await _other(sessions, rec(1, "Задержан мигрант"), rec(2, "Погода в Бишкеке"))
+    assert await ids(sessions, "мигрант") == [1]
+    await _other(sessions, rec(1, "Задержан турист", edit_date=T0 + timedelta(hours=1)))
+    assert await ids(sessions, "мигрант") == []
+    assert await ids(sessions, "турист is:edited") == [1]
+    async with sessions.begin() as session:
+        await mark_deleted(session, OTHER, [2], source=Source.LIVE, observed_at=T0)
+    assert await ids(sessions, "Бишкек") == []
+    assert await ids(sessions, "Бишкек is:deleted") == [2]
+    assert await ids(sessions, "is:deleted") == [2]
+    await _other(sessions, rec(2, "Погода в Бишкеке"), source=Source.RECONCILE)  # restored
+    assert await ids(sessions, "Бишкек") == [2]
+
+
+async def test_newest_first_follows_dates_not_arrival(
+    sessions: async_sessionmaker[AsyncSession],
+    backend: str,
+) -> None:
+    """A backfill stores old posts after new ones; results are still in date order, and posts
+    in the same second keep distinct keys."""
+    await _other(sessions, rec(50, "мигрант сегодня", date=T0 + timedelta(days=3)))
+    await _other(
+        sessions,
+        rec(10, "мигрант давно", date=T0 - timedelta(days=300)),
+        rec(11, "мигрант тогда же", date=T0 - timedelta(days=300)),
+        rec(30, "мигрант вчера", date=T0 + timedelta(days=2)),
+    )
+    assert await ids(sessions, "мигрант") == [50, 30, 11, 10]
+    async with sessions() as session:
+        keys = (
+            (await session.execute(text("SELECT search_key FROM post_search ORDER BY search_key")))
+            .scalars()
+            .all()
+        )
+    assert len(set(keys)) == 4
+    assert keys[0] >> SLOT_BITS == int((T0 - timedelta(days=300)).timestamp())
+
+
+async def test_service_messages_are_not_searchable(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await import_desktop_export(sessions, DESKTOP / "current-format-early")
+    assert 1 not in await ids(sessions, "channel:-1001525384822")
+    assert 8 not in await ids(sessions, "-мигрант")
+
+
+async def test_forward_names_and_polls(sessions: async_sessionmaker[AsyncSession]) -> None:
+    poll = {
+        "type": "poll",
+        "poll": {"question": "Нужен ли рейд?", "answers": [{"text": "Да"}, {"text": "Нет"}]},
+    }
+    await _other(sessions, rec(1, "", media=poll, forward=Forward(from_name="Пресс-служба")))
+    assert await ids(sessions, "рейд has:media is:forward") == [1]

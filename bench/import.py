@@ -96,7 +96,7 @@ async def run_import(url: str, export: Path) -> int:
     return result.outcome.new
 
 
-TABLES = ("posts", "post_versions", "events")
+TABLES = ("posts", "post_versions", "events", "post_search")  # post_search feeds FTS5
 
 
 def stored_rows(path: Path) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:

@@ -62,9 +62,9 @@ def build_document(post: Mapping[str, Any]) -> Document:
         channel_id=post["channel_id"],
         date=post["date"],
         text=text,
-        words=tuple(t.word for t in analysis.tokens),
-        stems=tuple(t.stem for t in analysis.tokens),
-        facets=frozenset(_facets(post, any(t.kind == "url" for t in analysis.tokens))),
+        words=tuple(analysis.words),
+        stems=tuple(analysis.stems),
+        facets=frozenset(_facets(post, "url" in analysis.kinds)),
     )
 
 

@@ -9,15 +9,14 @@ from functools import lru_cache
 import Stemmer
 
 from dozor.text import kyrgyz
-from dozor.text.language import Language, detect, token_evidence
-from dozor.text.normalize import tokenize
+from dozor.text.language import Language, detect_from_evidence, token_evidence
+from dozor.text.normalize import scan
 
 # Kyrgyz stems carry this mark in the index, so a Kyrgyz stem never matches an unrelated
 # Russian one that happens to be spelled alike ("карм" from кармалды vs "карм" from карма).
 KYRGYZ_MARK = "~"
 
 _russian = Stemmer.Stemmer("russian", 100_000)
-_CYRILLIC_WORD_CHARS = frozenset("абвгдеёжзийклмнопрстуфхцчшщъыьэюяңөү-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,20 +30,30 @@ class Token:
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
-    tokens: tuple[Token, ...]
+    """Tokens of a text as parallel lists (cheap to build; :attr:`tokens` gives objects)."""
+
+    starts: list[int]
+    ends: list[int]
+    kinds: list[str]
+    words: list[str]
+    stems: list[str]
     language: Language
 
     @property
-    def words(self) -> list[str]:
-        return [t.word for t in self.tokens]
+    def tokens(self) -> list[Token]:
+        return [
+            Token(*fields)
+            for fields in zip(
+                self.starts, self.ends, self.kinds, self.words, self.stems, strict=True
+            )
+        ]
 
-    @property
-    def stems(self) -> list[str]:
-        return [t.stem for t in self.tokens]
+
+_CYRILLIC_WORD = re.compile("[абвгдеёжзийклмнопрстуфхцчшщъыьэюяңөү-]+")
 
 
 def is_cyrillic_word(word: str) -> bool:
-    return all(ch in _CYRILLIC_WORD_CHARS for ch in word)
+    return _CYRILLIC_WORD.fullmatch(word) is not None
 
 
 @lru_cache(maxsize=200_000)
@@ -58,24 +67,47 @@ def kyrgyz_stem(word: str) -> str:
 
 
 def analyze(text: str) -> Analysis:
-    raw = list(tokenize(text))
-    cyrillic = [t.form for t in raw if t.kind == "word" and is_cyrillic_word(t.form)]
-    language = detect(cyrillic)
-    tokens = tuple(
-        Token(t.start, t.end, t.kind, t.form, _stem(t.kind, t.form, language)) for t in raw
-    )
-    return Analysis(tokens, language)
+    starts: list[int] = []
+    ends: list[int] = []
+    kinds: list[str] = []
+    words: list[str] = []
+    infos: list[_WordInfo | None] = []
+    for start, end, kind, form in scan(text):
+        starts.append(start)
+        ends.append(end)
+        kinds.append(kind)
+        words.append(form)
+        infos.append(_word_info(form) if kind == "word" else None)
+    language = detect_from_evidence(info.evidence for info in infos if info is not None)
+    stems = [
+        word if info is None else info.stem(language)
+        for word, info in zip(words, infos, strict=True)
+    ]
+    return Analysis(starts, ends, kinds, words, stems, language)
 
 
-def _stem(kind: str, word: str, language: Language) -> str:
-    if kind != "word" or not is_cyrillic_word(word):
-        return word
-    evidence = token_evidence(word)
-    if evidence >= 3 or (language == "ky" and evidence > -2):
-        return kyrgyz_stem(word)
-    if language == "mixed" and evidence > 0:
-        return kyrgyz_stem(word)
-    return russian_stem(word)
+@dataclass(frozen=True, slots=True)
+class _WordInfo:
+    """What stemming needs to know about a folded word, computed once per distinct word."""
+
+    word: str
+    cyrillic: bool
+    evidence: int
+
+    def stem(self, language: Language) -> str:
+        if not self.cyrillic:
+            return self.word
+        if self.evidence >= 3 or (language == "ky" and self.evidence > -2):
+            return kyrgyz_stem(self.word)
+        if language == "mixed" and self.evidence > 0:
+            return kyrgyz_stem(self.word)
+        return russian_stem(self.word)
+
+
+@lru_cache(maxsize=500_000)
+def _word_info(word: str) -> _WordInfo:
+    cyrillic = is_cyrillic_word(word)
+    return _WordInfo(word, cyrillic, token_evidence(word) if cyrillic else 0)
 
 
 @lru_cache(maxsize=50_000)

@@ -235,9 +235,12 @@ def token_evidence(word: str) -> int:
 
 def detect(words: Iterable[str]) -> Language:
     """The language of a text given its folded Cyrillic words."""
+    return detect_from_evidence(token_evidence(word) for word in words)
+
+
+def detect_from_evidence(evidences: Iterable[int]) -> Language:
     kyrgyz = russian = 0
-    for word in words:
-        evidence = token_evidence(word)
+    for evidence in evidences:
         if evidence > 0:
             kyrgyz += evidence
         elif evidence < 0:

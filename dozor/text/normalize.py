@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Stress marks (common in Russian and Kyrgyz texts) are dropped; ё is folded to е because
 # writers use them interchangeably. Other diacritics stay: й is not и, ң is not н.
@@ -42,6 +43,8 @@ _URL_TRAILING = ".,;:!?)]}»\"'…"
 # Non-alphanumeric characters a token may contain. The SQLite full-text index declares them as
 # token characters, so it splits stored text exactly where dozor did.
 TOKEN_CHARS = "#@._/:%~+-,"
+# Longer tokens are cut: PostgreSQL refuses lexemes over 2 KB, and nobody searches for them.
+MAX_TOKEN = 200
 _URL_JUNK = re.compile(r"[^\w#@._/:%~+\-,]")
 
 
@@ -75,18 +78,31 @@ def _unmask_word(match: re.Match[str]) -> str:
 
 def tokenize(text: str) -> Iterator[RawToken]:
     """Tokens with offsets into *text* and their folded forms."""
+    for start, end, kind, form in scan(text):
+        yield RawToken(start, end, kind, form)
+
+
+def scan(text: str) -> Iterator[tuple[int, int, str, str]]:
+    """(start, end, kind, folded form) of every token: the fast core of :func:`tokenize`."""
     for match in _TOKEN.finditer(text):
         kind = match.lastgroup or "word"
         start, end = match.span()
         if kind == "url":
             end = start + len(match.group(0).rstrip(_URL_TRAILING))
-            yield RawToken(start, end, kind, _fold_url(text[start:end]))
+            yield start, end, kind, _fold_url(text[start:end])
             continue
-        form = fold(text[start:end])
-        if kind == "word" and form.isdigit():
-            kind = "number"
+        kind, form = _classify(kind, match.group(0))
         if form:
-            yield RawToken(start, end, kind, form)
+            yield start, end, kind, form
+
+
+@lru_cache(maxsize=500_000)
+def _classify(kind: str, surface: str) -> tuple[str, str]:
+    """(kind, folded form) of a surface string; texts repeat words, so this is cached."""
+    form = fold(surface)[:MAX_TOKEN]
+    if kind == "word" and form.isdigit():
+        return "number", form
+    return kind, form
 
 
 def _fold_url(url: str) -> str:
@@ -97,4 +113,4 @@ def _fold_url(url: str) -> str:
     folded = re.split(r"[?#]", folded, maxsplit=1)[0]
     host, _, path = folded.partition("/")
     path = _URL_JUNK.sub("-", fold(path))
-    return (host.casefold() + ("/" + path if path else "")).rstrip("/")
+    return (host.casefold() + ("/" + path if path else "")).rstrip("/")[:MAX_TOKEN]

@@ -42,16 +42,17 @@ def test_filters() -> None:
         "has:photo -is:forward"
     )
     assert isinstance(tree, And)
+    assert tree.children[0] == Or(
+        (Filter("channel", "mvd_official_kg"), Filter("channel", "МВД КР"))
+    )
     filters = [c for c in tree.children if isinstance(c, Filter)]
     assert [(f.field, f.value) for f in filters] == [
-        ("channel", "mvd_official_kg"),
-        ("channel", "МВД КР"),
         ("after", "2024-11-01"),
         ("before", "2024-11-02T12:00"),
         ("has", "photo"),
     ]
-    assert filters[2].when == datetime(2024, 11, 1, tzinfo=UTC)
-    assert filters[3].when == datetime(2024, 11, 2, 12, tzinfo=UTC)
+    assert filters[0].when == datetime(2024, 11, 1, tzinfo=UTC)
+    assert filters[1].when == datetime(2024, 11, 2, 12, tzinfo=UTC)
     assert tree.children[-1] == Not(Filter("is", "forward"))
 
 
@@ -138,3 +139,12 @@ def test_deleted_posts_need_is_deleted() -> None:
     assert not matches(default_scope(parse("мигрант")), doc)
     assert matches(default_scope(parse("мигрант is:deleted")), doc)
     assert not matches(default_scope(parse("мигрант -is:deleted")), doc)
+
+
+def test_repeated_channel_filters_mean_any_of() -> None:
+    tree = parse("channel:a channel:b мигрант -channel:c")
+    assert tree == And((
+        Or((Filter("channel", "a"), Filter("channel", "b"))),
+        parse("мигрант"),
+        Not(Filter("channel", "c")),
+    ))

@@ -173,3 +173,12 @@ async def test_forward_names_and_polls(sessions: async_sessionmaker[AsyncSession
     }
     await _other(sessions, rec(1, "", media=poll, forward=Forward(from_name="Пресс-служба")))
     assert await ids(sessions, "рейд has:media is:forward") == [1]
+
+
+async def test_repeated_channel_filters_widen(
+    archive: async_sessionmaker[AsyncSession],
+) -> None:
+    await _other(archive, rec(1, "Мигранты в другом канале"))
+    assert await ids(archive, "мигрант channel:mvd_test") == [9, 4, 2]
+    both = await ids(archive, "мигрант channel:mvd_test channel:other_ch")
+    assert sorted(both) == [1, 2, 4, 9]

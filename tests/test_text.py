@@ -105,3 +105,9 @@ def test_word_form_quality_does_not_regress() -> None:
     kyrgyz = evaluate(read_conllu(KYRGYZ_TEST))
     assert kyrgyz.recall >= 0.78
     assert kyrgyz.precision >= 0.72
+
+
+def test_abbreviations_are_not_stemmed_to_nothing() -> None:
+    """Snowball turns ИИМ into «и»; that would match every «и» in Russian text."""
+    assert matches("ИИМ", "Сотрудники и граждане") == []
+    assert matches("ИИМ", "ИИМдин кызматкерлери") == ["иимдин"]

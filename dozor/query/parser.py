@@ -164,6 +164,7 @@ class _Parser:
         children = [self.parse_unary()]
         while (token := self.peek()) is not None and token.kind not in ("or", "rparen"):
             children.append(self.parse_unary())
+        children = _any_of_channels(children)
         return children[0] if len(children) == 1 else And(tuple(children))
 
     def parse_unary(self) -> Node:
@@ -266,6 +267,15 @@ class _Parser:
                 f"bad date {value!r}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM", position
             ) from None
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _any_of_channels(children: list[Node]) -> list[Node]:
+    """``channel:a channel:b`` means posts of a or b (repeating a channel filter widens it)."""
+    channels = [c for c in children if isinstance(c, Filter) and c.field == "channel"]
+    if len(channels) < 2:
+        return children
+    rest = [c for c in children if c not in channels]
+    return [Or(tuple(channels)), *rest]
 
 
 def _term(form: str, kind: str, exact: bool) -> Term:

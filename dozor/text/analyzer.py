@@ -17,6 +17,7 @@ from dozor.text.normalize import scan
 KYRGYZ_MARK = "~"
 
 _russian = Stemmer.Stemmer("russian", 100_000)
+MIN_RUSSIAN_STEM = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,9 @@ def is_cyrillic_word(word: str) -> bool:
 
 @lru_cache(maxsize=200_000)
 def russian_stem(word: str) -> str:
-    return str(_russian.stemWord(word))
+    """Snowball's stem, unless it would leave under 3 letters (ИИМ → и would match «и»)."""
+    stem = str(_russian.stemWord(word))
+    return stem if len(stem) >= MIN_RUSSIAN_STEM else word
 
 
 @lru_cache(maxsize=200_000)

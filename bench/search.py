@@ -29,19 +29,63 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import russian_sentences  # noqa: E402
-from dozor import db  # noqa: E402
-from dozor.config import DatabaseConfig  # noqa: E402
-from dozor.query.document import build_document  # noqa: E402
-from dozor.search import search  # noqa: E402
-from dozor.search.engine import compile_plan, prepare_query  # noqa: E402
-from dozor.storage.search_index import SLOT_BITS, SLOT_MASK  # noqa: E402
+from bench.common import russian_sentences
+from dozor import db
+from dozor.config import DatabaseConfig
+from dozor.query.document import build_document
+from dozor.search import search
+from dozor.search.engine import compile_plan, prepare_query
+from dozor.storage.search_index import SLOT_BITS, SLOT_MASK
 
 CHANNELS = 50
 START = datetime(2020, 1, 1, tzinfo=UTC)
 SPAN_SECONDS = 5 * 365 * 86400
-SYLLABLES = "ба ва га да за ка ла ма на па ра са та ша ро ко ло но то ми ни ли ки ти ст пр кр".split()
-ENDINGS = "ов ами ах ой ый ого ение ость ник ский ать ует или ая ие".split()
+SYLLABLES = [
+    "ба",
+    "ва",
+    "га",
+    "да",
+    "за",
+    "ка",
+    "ла",
+    "ма",
+    "на",
+    "па",
+    "ра",
+    "са",
+    "та",
+    "ша",
+    "ро",
+    "ко",
+    "ло",
+    "но",
+    "то",
+    "ми",
+    "ни",
+    "ли",
+    "ки",
+    "ти",
+    "ст",
+    "пр",
+    "кр",
+]
+ENDINGS = [
+    "ов",
+    "ами",
+    "ах",
+    "ой",
+    "ый",
+    "ого",
+    "ение",
+    "ость",
+    "ник",
+    "ский",
+    "ать",
+    "ует",
+    "или",
+    "ая",
+    "ие",
+]
 
 
 def vocabulary(size: int, rng: random.Random) -> list[str]:
@@ -65,8 +109,10 @@ def build(path: Path, count: int) -> None:
     conn.executemany(
         "INSERT INTO channels (id, username, title, tracked, status, first_seen_at, updated_at)"
         " VALUES (?, ?, ?, 0, 'ok', ?, ?)",
-        [(-(10**12 + 1_000_000_000 + c), f"bench_{c}", f"Канал {c}", now, now)
-         for c in range(CHANNELS)],
+        [
+            (-(10**12 + 1_000_000_000 + c), f"bench_{c}", f"Канал {c}", now, now)
+            for c in range(CHANNELS)
+        ],
     )
     started = time.perf_counter()
     batch_posts, batch_index = [], []
@@ -75,22 +121,41 @@ def build(path: Path, count: int) -> None:
         date = START + timedelta(seconds=rng.randrange(SPAN_SECONDS))
         text = " ".join(rng.choices(sentences, k=rng.randint(1, 3)))
         text += " " + " ".join(rng.choices(vocab, cum_weights=cumulative, k=rng.randint(3, 12)))
-        post = {"channel_id": channel, "message_id": mid, "date": date, "text": text,
-                "media": None, "media_type": None, "entities": None, "current_version": 1}
+        post = {
+            "channel_id": channel,
+            "message_id": mid,
+            "date": date,
+            "text": text,
+            "media": None,
+            "media_type": None,
+            "entities": None,
+            "current_version": 1,
+        }
         doc = build_document(post)
         day = date.strftime("%Y-%m-%d %H:%M:%S.000000")
         batch_posts.append((channel, mid, "message", day, text, "x" * 64, 1, now, now))
         key = (int(date.timestamp()) << SLOT_BITS) | (mid & SLOT_MASK)
-        batch_index.append((key, channel, mid, " ".join(doc.words), " ".join(doc.stems),
-                            " ".join(sorted(doc.facets))))
+        batch_index.append(
+            (
+                key,
+                channel,
+                mid,
+                " ".join(doc.words),
+                " ".join(doc.stems),
+                " ".join(sorted(doc.facets)),
+            )
+        )
         if len(batch_posts) == 5000 or mid == count:
             conn.executemany(
                 "INSERT INTO posts (channel_id, message_id, kind, date, text, content_sha256,"
                 " current_version, first_seen_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                batch_posts)
+                batch_posts,
+            )
             conn.executemany(
                 "INSERT OR IGNORE INTO post_search (search_key, channel_id, message_id, words,"
-                " stems, facets) VALUES (?,?,?,?,?,?)", batch_index)
+                " stems, facets) VALUES (?,?,?,?,?,?)",
+                batch_index,
+            )
             conn.commit()
             batch_posts, batch_index = [], []
             rate = mid / (time.perf_counter() - started)
@@ -104,8 +169,9 @@ def build(path: Path, count: int) -> None:
 def pick_words(path: Path) -> dict[str, list[str]]:
     """Query words by frequency class, read from the index itself."""
     conn = sqlite3.connect(path)
-    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.v USING fts5vocab(main, "
-                 "'post_search_fts', 'row')")
+    conn.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.v USING fts5vocab(main, 'post_search_fts', 'row')"
+    )
     rows = conn.execute("SELECT term, doc FROM temp.v").fetchall()
     conn.close()
     total = max(doc for _, doc in rows)
@@ -115,8 +181,11 @@ def pick_words(path: Path) -> dict[str, list[str]]:
         random.Random(1).shuffle(chosen)
         return chosen[:20]
 
-    return {"rare": between(5, 50), "medium": between(total * 0.005, total * 0.02),
-            "frequent": between(total * 0.2, total * 1.01)}
+    return {
+        "rare": between(5, 50),
+        "medium": between(total * 0.005, total * 0.02),
+        "frequent": between(total * 0.2, total * 1.01),
+    }
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -133,10 +202,10 @@ async def measure(path: Path, repeat: int) -> None:
     words = pick_words(path)
     rng = random.Random(3)
     sentences = russian_sentences()
-    pairs = Counter()
+    pairs: Counter[tuple[str, str]] = Counter()
     for sentence in sentences:
         tokens = [t for t in sentence.lower().split() if t.isalpha() and len(t) > 3]
-        pairs.update(zip(tokens, tokens[1:], strict=False))
+        pairs.update(itertools.pairwise(tokens))
     phrases = [f'"{a} {b}"' for (a, b), _ in pairs.most_common(40)]
     medium, frequent = words["medium"], words["frequent"]
     classes = {
@@ -152,8 +221,10 @@ async def measure(path: Path, repeat: int) -> None:
     engine = db.create_engine(DatabaseConfig(url=f"sqlite+aiosqlite:///{path}"))
     sessions = db.session_factory(engine)
     raw = sqlite3.connect(path)
-    print(f"{'query class':18} {'dozor newest p50/p95':>22} {'raw FTS5 p50/p95':>18} "
-          f"{'dozor relevance p50/p95':>25} {'raw bm25 p50/p95':>18}  hits (median)")
+    print(
+        f"{'query class':18} {'dozor newest p50/p95':>22} {'raw FTS5 p50/p95':>18} "
+        f"{'dozor relevance p50/p95':>25} {'raw bm25 p50/p95':>18}  hits (median)"
+    )
     for name, queries in classes.items():
         results: dict[str, list[float]] = {k: [] for k in ("new", "raw", "rel", "rawrel")}
         hits: list[int] = []
@@ -168,18 +239,27 @@ async def measure(path: Path, repeat: int) -> None:
                 plan = compile_plan(session, await prepare_query(session, query))
             hits.append(found.total)
             t = time.perf_counter()
-            raw.execute("SELECT rowid FROM post_search_fts WHERE post_search_fts MATCH ? "
-                        "ORDER BY rowid DESC LIMIT 20", (plan.expression,)).fetchall()
+            raw.execute(
+                "SELECT rowid FROM post_search_fts WHERE post_search_fts MATCH ? "
+                "ORDER BY rowid DESC LIMIT 20",
+                (plan.expression,),
+            ).fetchall()
             results["raw"].append(time.perf_counter() - t)
             t = time.perf_counter()
-            raw.execute("SELECT rowid FROM post_search_fts WHERE post_search_fts MATCH ? "
-                        "ORDER BY bm25(post_search_fts, 0.5, 1.0, 0.0) LIMIT 20",
-                        (plan.expression,)).fetchall()
+            raw.execute(
+                "SELECT rowid FROM post_search_fts WHERE post_search_fts MATCH ? "
+                "ORDER BY bm25(post_search_fts, 0.5, 1.0, 0.0) LIMIT 20",
+                (plan.expression,),
+            ).fetchall()
             results["rawrel"].append(time.perf_counter() - t)
-        cells = ["{:7.1f} /{:7.1f} ms".format(*(1000 * x for x in percentiles(results[k])))
-                 for k in ("new", "raw", "rel", "rawrel")]
-        print(f"{name:18} {cells[0]:>22} {cells[1]:>18} {cells[2]:>25} {cells[3]:>18}  "
-              f"{statistics.median(hits):,.0f}")
+        cells = [
+            "{:7.1f} /{:7.1f} ms".format(*(1000 * x for x in percentiles(results[k])))
+            for k in ("new", "raw", "rel", "rawrel")
+        ]
+        print(
+            f"{name:18} {cells[0]:>22} {cells[1]:>18} {cells[2]:>25} {cells[3]:>18}  "
+            f"{statistics.median(hits):,.0f}"
+        )
     raw.close()
     await engine.dispose()
     print("goals: newest-first p95 <= 20 ms for every class; relevance <= 2x raw bm25")
@@ -205,8 +285,10 @@ def main() -> None:
         print(f"building {args.db} with {args.posts:,} posts (once; reused afterwards)")
         build(args.db, args.posts)
         marker.touch()
-    print(f"search over {args.posts:,} posts ({args.db.stat().st_size / 1e9:.1f} GB), "
-          f"SQLite {sqlite3.sqlite_version}")
+    print(
+        f"search over {args.posts:,} posts ({args.db.stat().st_size / 1e9:.1f} GB), "
+        f"SQLite {sqlite3.sqlite_version}"
+    )
     asyncio.run(measure(args.db, args.repeat))
 
 

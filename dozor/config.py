@@ -131,12 +131,40 @@ class LoggingConfig(Section):
         return value.upper() if isinstance(value, str) else value
 
 
+EVENT_KINDS = ("new", "edited", "deleted")
+RULE_MODES = ("instant", "silent", "digest_hourly", "digest_daily")
+
+
+class AlertsConfig(Section):
+    history_minutes: int = Field(default=10, ge=0)
+
+
+class RuleConfig(Section):
+    """A team rule declared in the config file (``[[rules]]``)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    query: str = Field(min_length=1)
+    events: StrList = Field(default_factory=lambda: ["new", "edited"])
+    chat_id: int | None = None
+    mode: Literal["instant", "silent", "digest_hourly", "digest_daily"] = "instant"
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(EVENT_KINDS))
+        if unknown or not value:
+            raise ValueError(f"events are a non-empty list of {', '.join(EVENT_KINDS)}")
+        return value
+
+
 class Config(Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     archiver: ArchiverConfig = Field(default_factory=ArchiverConfig)
     bot: BotConfig = Field(default_factory=BotConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    rules: list[RuleConfig] = Field(default_factory=list)
     # Where the file was read from; not a TOML key.
     source: Path | None = Field(default=None, exclude=True)
 

@@ -249,6 +249,81 @@ post_search = Table(
 )
 
 
+rules = Table(
+    "rules",
+    metadata,
+    Column("id", SeqType, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("query", Text, nullable=False, comment="in the query language (docs/QUERY.md)"),
+    Column(
+        "events",
+        String(32),
+        nullable=False,
+        default="new,edited",
+        comment="comma-separated: new, edited, deleted",
+    ),
+    Column("chat_id", BigInteger, nullable=False, comment="where alerts go (team chat or a user)"),
+    Column("owner_id", BigInteger, comment="Telegram user who made it; none for team rules"),
+    Column(
+        "mode",
+        String(16),
+        nullable=False,
+        default="instant",
+        comment="instant, silent, digest_hourly, digest_daily",
+    ),
+    Column(
+        "status", String(16), nullable=False, default="active", comment="active, paused, removed"
+    ),
+    Column("origin", String(16), nullable=False, comment="config, cli, bot"),
+    Column(
+        "alert_from",
+        UTCDateTime,
+        nullable=False,
+        comment="events that happened before this time never alert (no history flood)",
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", SeqType, primary_key=True),
+    Column("rule_id", BigInteger, ForeignKey("rules.id"), nullable=False),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("channel_id", BigInteger, nullable=False),
+    Column("message_id", Integer, nullable=False),
+    Column("version", Integer, nullable=False, comment="post version the alert is about"),
+    Column("event_kind", String(16), nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        default="pending",
+        comment="pending, sent, failed, dropped",
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("telegram_message_id", BigInteger),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    ForeignKeyConstraint(["channel_id", "message_id"], ["posts.channel_id", "posts.message_id"]),
+    UniqueConstraint("rule_id", "chat_id", "channel_id", "message_id", "version", "event_kind"),
+    Index(None, "status", "chat_id"),
+    sqlite_autoincrement=True,
+)
+
+consumer_cursors = Table(
+    "consumer_cursors",
+    metadata,
+    Column("name", String(32), primary_key=True, comment="who reads the change feed"),
+    Column("seq", BigInteger, nullable=False, comment="last event seq fully processed"),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
 def row_dict(row: Any) -> dict[str, Any]:
     """A result row as a plain dict."""
     return dict(row._mapping)

@@ -17,6 +17,16 @@ SUBCOMMANDS = [
     ["run"],
     ["init"],
     ["import"],
+    ["search"],
+    ["rules"],
+    ["rules", "add"],
+    ["rules", "list"],
+    ["rules", "test"],
+    ["rules", "remove"],
+    ["rules", "sync"],
+    ["alerts"],
+    ["alerts", "generate"],
+    ["alerts", "list"],
     ["channels"],
     ["channels", "list"],
     ["stats"],
@@ -191,3 +201,53 @@ def test_real_process_reports_user_errors_without_traceback(workdir: Path) -> No
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == "dozor: missing.json: no such file or folder"
     assert "Traceback" not in result.stderr
+
+
+def test_search_command(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["import", str(DESKTOP / "current-format-later"), "--username", "mvd_test"])
+    capsys.readouterr()
+    assert main(["search", "мигрант", "--json", "--limit", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["total"] == 3
+    assert [h["message_id"] for h in result["hits"]] == [9, 4]
+    assert result["hits"][1]["link"] == "https://t.me/mvd_test/4"
+    assert result["hits"][1]["highlights"] == [[31, 43]]
+    assert main(["search", '"уголовное дело"']) == 0
+    out = capsys.readouterr().out
+    assert "1 results" in out and "уголовное дело" in out
+    assert main(["search", 'мигрант "уголовное']) == 2
+    assert "query error at position 9: unbalanced quote" in _one_line_error(capsys)
+
+
+def test_rules_and_alerts_commands(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "add", "Migrants", "мигрант"]) == 2
+    assert "--chat is needed" in _one_line_error(capsys)
+    assert main(["rules", "add", "Migrants", "мигрант", "--chat", "-100", "--json"]) == 0
+    rule = json.loads(capsys.readouterr().out)
+    assert (rule["name"], rule["events"], rule["status"]) == (
+        "Migrants",
+        ["new", "edited"],
+        "active",
+    )
+    assert main(["rules", "add", "Bad", '"мигрант', "--chat", "1"]) == 2
+    assert "unbalanced quote" in _one_line_error(capsys)
+    assert main(["rules", "test", "мигрант -задержан", "--text", "Мигранты прибыли"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("MATCH") and "found «Мигранты»" in out
+    assert main(["rules", "test", "мигрант", "--text", "Погода", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["matches"] is False
+    # an old export does not alert; the rule exists, the outbox stays empty
+    main(["import", str(DESKTOP / "current-format-later")])
+    capsys.readouterr()
+    assert main(["alerts", "generate", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"events": 10, "alerts": 0, "cursor": 10}
+    assert main(["alerts", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["rules", "pause", "Migrants"]) == 0
+    assert "now paused" in capsys.readouterr().out
+    assert main(["rules", "remove", "Migrants"]) == 0
+    assert "now removed" in capsys.readouterr().out
+    assert main(["rules", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["rules", "remove", "Nope"]) == 2
+    assert "no rule named 'Nope'" in _one_line_error(capsys)

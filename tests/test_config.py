@@ -8,6 +8,7 @@ import pytest
 
 from dozor.config import (
     Config,
+    RuleConfig,
     example_config_text,
     load_config,
     missing_bot_keys,
@@ -32,10 +33,43 @@ def test_example_config_is_valid_and_documents_every_key(tmp_path: Path) -> None
     for section_name, section in Config.model_fields.items():
         if section_name == "source":
             continue
-        assert f"[{section_name}]" in text, section_name
         model = section.annotation
+        if section_name == "rules":  # an array of tables: [[rules]]
+            assert "[[rules]]" in text
+            model = RuleConfig
+        else:
+            assert f"[{section_name}]" in text, section_name
         for key in model.model_fields:  # type: ignore[union-attr]
             assert f"\n{key} =" in text or f"\n# {key} =" in text, f"{section_name}.{key}"
+
+
+def test_team_rules_in_config(tmp_path: Path) -> None:
+    config = load_config(
+        _write(
+            tmp_path,
+            """
+[[rules]]
+name = "Migrants"
+query = "мигрант"
+chat_id = -1001
+
+[[rules]]
+name = "Deletions"
+query = "is:deleted"
+events = ["deleted"]
+mode = "digest_daily"
+""",
+        ),
+        environ={},
+    )
+    assert [(r.name, r.events, r.mode) for r in config.rules] == [
+        ("Migrants", ["new", "edited"], "instant"),
+        ("Deletions", ["deleted"], "digest_daily"),
+    ]
+    with pytest.raises(ConfigError, match=r"rules.0.events: events are a non-empty list"):
+        load_config(
+            _write(tmp_path, '[[rules]]\nname="x"\nquery="y"\nevents=["posted"]\n'), environ={}
+        )
 
 
 def test_database_only_config_is_enough(tmp_path: Path) -> None:

@@ -143,8 +143,10 @@ def test_deleted_posts_need_is_deleted() -> None:
 
 def test_repeated_channel_filters_mean_any_of() -> None:
     tree = parse("channel:a channel:b мигрант -channel:c")
-    assert tree == And((
-        Or((Filter("channel", "a"), Filter("channel", "b"))),
-        parse("мигрант"),
-        Not(Filter("channel", "c")),
-    ))
+    assert tree == And(
+        (
+            Or((Filter("channel", "a"), Filter("channel", "b"))),
+            parse("мигрант"),
+            Not(Filter("channel", "c")),
+        )
+    )

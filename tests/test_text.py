@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bench.language import KYRGYZ_TEST, RUSSIAN, evaluate, read_conllu
-from dozor.text import analyze, fold, query_stems
+from dozor.text import analyze, analyze_terms, fold, query_stems
 from dozor.text.normalize import tokenize
 
 
@@ -111,3 +113,23 @@ def test_abbreviations_are_not_stemmed_to_nothing() -> None:
     """Snowball turns ИИМ into «и»; that would match every «и» in Russian text."""
     assert matches("ИИМ", "Сотрудники и граждане") == []
     assert matches("ИИМ", "ИИМдин кызматкерлери") == ["иимдин"]
+
+
+_ALPHABET = st.sampled_from(
+    list("абвгдеёжзийклмнопрстуфхцчшщъыьэюяңөүАБЁҢ")
+    + list("abcdefghijklmnopqrstuvwxyzXYZ0123456789")
+    + [" ", " ", "\n", "\u00a0", "\t", ".", ",", ":", "/", "-", "#", "@", "_", "!", "«", "»"]
+    + ["\u0301", "\u200b", "https://", "www.", ".kg", ".com", "t.me/", "ё"]
+)
+
+
+@given(st.lists(_ALPHABET, max_size=60).map("".join))
+def test_fast_terms_equal_tokenized_terms(text: str) -> None:
+    """Indexing uses the chunked fast path, highlighting the offset-tracking one: same tokens."""
+    slow, fast = analyze(text), analyze_terms(text)
+    assert (fast.kinds, fast.words, fast.stems, fast.language) == (
+        slow.kinds,
+        slow.words,
+        slow.stems,
+        slow.language,
+    )

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import click
 
 from dozor import __version__
-from dozor.cli import channels_cmd, db_cmd, import_cmd, run_cmd, search_cmd
+from dozor.cli import channels_cmd, db_cmd, import_cmd, rules_cmd, run_cmd, search_cmd
 from dozor.cli.context import CliState, config_option
 from dozor.errors import UserError
 
@@ -40,6 +40,8 @@ cli.add_command(import_cmd.import_)
 cli.add_command(channels_cmd.channels)
 cli.add_command(channels_cmd.stats)
 cli.add_command(search_cmd.search_)
+cli.add_command(rules_cmd.rules_group)
+cli.add_command(rules_cmd.alerts_group)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dozor.text import analyze
+from dozor.text import analyze_terms
 
 PHOTO_TYPES = frozenset({"photo"})
 VIDEO_TYPES = frozenset({"video", "video_file", "video_message", "animation", "round_video"})
@@ -57,7 +57,7 @@ def searchable_text(text: str, media: Mapping[str, Any] | None) -> str:
 def build_document(post: Mapping[str, Any]) -> Document:
     """The Document of a post row (a dict with the columns of the ``posts`` table)."""
     text = searchable_text(post["text"] or "", post.get("media"))
-    analysis = analyze(text)
+    analysis = analyze_terms(text)
     return Document(
         channel_id=post["channel_id"],
         date=post["date"],

@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Boolean, Column, Table, insert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
@@ -117,3 +119,16 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
         data.append(tuple(values))
     connection = await session.connection()
     await connection.exec_driver_sql(plan.sql, data)
+
+
+async def insert_ignoring_duplicates(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]
+) -> None:
+    """Insert *rows*, skipping those that violate a unique constraint (idempotent writers)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    statement = (
+        postgresql_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+    ).on_conflict_do_nothing()
+    await session.execute(statement, list(rows))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -143,36 +143,35 @@ async def resolve_channel(session: AsyncSession, text: str) -> dict[str, Any]:
     ref = parse_channel_ref(text)
     if ref.id is not None:
         row = (await session.execute(select(channels).where(channels.c.id == ref.id))).first()
-        return _one([row] if row else [], text)
+        return _one([dict(row._mapping)] if row else [], text)
+    rows = [dict(row._mapping) for row in await session.execute(select(channels))]
+    return _one(matching_channels(ref, rows), text)
+
+
+def matching_channels(ref: ChannelRef, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The channel rows a reference means: by id, else username, else title."""
+    if ref.id is not None:
+        return [row for row in rows if row["id"] == ref.id]
     names = [ref.username] if ref.username else []
     if ref.name and _USERNAME.match(ref.name):
         names.append(ref.name)
     for name in names:
-        rows = (
-            await session.execute(
-                select(channels).where(func.lower(channels.c.username) == name.lower())
-            )
-        ).all()
-        if rows:
-            return _one(rows, text)
+        found = [r for r in rows if r["username"] and r["username"].lower() == name.lower()]
+        if found:
+            return found
     if ref.name:
-        return _one(await _by_title(session, ref.name), text)
-    return _one([], text)
+        wanted = ref.name.casefold()
+        return [row for row in rows if row["title"].casefold() == wanted]
+    return []
 
 
-async def _by_title(session: AsyncSession, title: str) -> list[Any]:
-    wanted = title.casefold()
-    rows = (await session.execute(select(channels))).all()
-    return [row for row in rows if row.title.casefold() == wanted]
-
-
-def _one(rows: Sequence[Any], text: str) -> dict[str, Any]:
+def _one(rows: Sequence[Mapping[str, Any]], text: str) -> dict[str, Any]:
     if not rows:
         raise ChannelNotFound(f"no archived channel matches {text!r} (see `dozor channels list`)")
     if len(rows) > 1:
-        ids = ", ".join(str(row.id) for row in rows)
+        ids = ", ".join(str(row["id"]) for row in rows)
         raise AmbiguousChannel(f"{text!r} matches several channels ({ids}); use the id")
-    return dict(rows[0]._mapping)
+    return dict(rows[0])
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dozor.models import events
+from dozor.models import consumer_cursors, events
 from dozor.storage.bulk import insert_rows
 
 # Any constant works; it only has to be the same for every writer.
@@ -35,3 +36,26 @@ async def events_after(session: AsyncSession, seq: int, limit: int = 1000) -> li
         select(events).where(events.c.seq > seq).order_by(events.c.seq).limit(limit)
     )
     return [dict(row._mapping) for row in result]
+
+
+async def get_cursor(session: AsyncSession, name: str) -> int:
+    """The last event seq the consumer *name* has fully processed (0 if none)."""
+    result = await session.execute(
+        select(consumer_cursors.c.seq).where(consumer_cursors.c.name == name)
+    )
+    return int(result.scalar_one_or_none() or 0)
+
+
+async def set_cursor(session: AsyncSession, name: str, seq: int, *, now: datetime) -> None:
+    updated = await session.execute(
+        update(consumer_cursors)
+        .where(consumer_cursors.c.name == name)
+        .values(seq=seq, updated_at=now)
+    )
+    if updated.rowcount == 0:  # type: ignore[attr-defined]
+        await session.execute(insert(consumer_cursors).values(name=name, seq=seq, updated_at=now))
+
+
+async def last_seq(session: AsyncSession) -> int:
+    result = await session.execute(select(func.max(events.c.seq)))
+    return int(result.scalar_one_or_none() or 0)

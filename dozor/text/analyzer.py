@@ -10,7 +10,7 @@ import Stemmer
 
 from dozor.text import kyrgyz
 from dozor.text.language import Language, detect_from_evidence, token_evidence
-from dozor.text.normalize import scan
+from dozor.text.normalize import scan, scan_forms
 
 # Kyrgyz stems carry this mark in the index, so a Kyrgyz stem never matches an unrelated
 # Russian one that happens to be spelled alike ("карм" from кармалды vs "карм" from карма).
@@ -87,6 +87,32 @@ def analyze(text: str) -> Analysis:
         for word, info in zip(words, infos, strict=True)
     ]
     return Analysis(starts, ends, kinds, words, stems, language)
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What indexing and matching need of a text: forms and stems, no offsets."""
+
+    kinds: list[str]
+    words: list[str]
+    stems: list[str]
+    language: Language
+
+
+def analyze_terms(text: str) -> Terms:
+    """Like :func:`analyze` without character offsets (see ``scan_forms``); same tokens."""
+    forms = scan_forms(text)
+    infos = [_word_info(form) if kind == "word" else None for kind, form in forms]
+    language = detect_from_evidence(info.evidence for info in infos if info is not None)
+    return Terms(
+        kinds=[kind for kind, _ in forms],
+        words=[form for _, form in forms],
+        stems=[
+            form if info is None else info.stem(language)
+            for (_, form), info in zip(forms, infos, strict=True)
+        ],
+        language=language,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +195,6 @@ def russian_query_stems(word: str) -> tuple[str, ...]:
             break
     if fleeting := _FLEETING.match(stems[0]):  # отец → отца, беспорядок → беспорядка
         stems.append(fleeting[1] + fleeting[2])
-    if len(word) > 4 and word.endswith(("ов", "ев", "ин", "ын")):  # Белов → Белова
+    if len(word) > 4:  # задержан → задержаны (Snowball: задержа / задержан), Белов → Белова
         stems.append(word)
     return tuple(dict.fromkeys(stems))

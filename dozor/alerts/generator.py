@@ -1,0 +1,187 @@
+"""The alert generator: events after a persisted cursor → rules → alert outbox.
+
+It is idempotent: alerts are unique per (rule, chat, post, version, event kind) and the cursor
+moves in the same transaction as the alerts it produced, so a crash or a restart never loses
+or doubles an alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dozor.models import alerts, post_versions, posts
+from dozor.query.document import Document, build_document
+from dozor.query.highlight import highlight_spans
+from dozor.query.match import matches
+from dozor.rules.index import CompiledRule, RuleIndex
+from dozor.rules.store import compile_active_rules, rules_fingerprint
+from dozor.storage.bulk import insert_ignoring_duplicates
+from dozor.storage.events import events_after, get_cursor, set_cursor
+from dozor.text import fold
+
+log = logging.getLogger(__name__)
+CURSOR = "alerts"
+
+
+class RuleCache:
+    """Compiled rules, rebuilt only when rules or channels changed."""
+
+    def __init__(self) -> None:
+        self._fingerprint: tuple[Any, ...] | None = None
+        self.index = RuleIndex(())
+
+    async def current(self, session: AsyncSession) -> RuleIndex:
+        fingerprint = await rules_fingerprint(session)
+        if fingerprint != self._fingerprint:
+            self.index = RuleIndex(await compile_active_rules(session))
+            self._fingerprint = fingerprint
+            log.info("alert rules loaded: %d active", len(self.index))
+        return self.index
+
+
+@dataclass(frozen=True)
+class GenerationReport:
+    events: int
+    alerts: int
+    cursor: int
+
+
+async def generate_alerts(
+    session: AsyncSession, cache: RuleCache, *, now: datetime, limit: int = 1000
+) -> GenerationReport:
+    """Process up to *limit* events after the cursor; the caller commits."""
+    cursor = await get_cursor(session, CURSOR)
+    feed = await events_after(session, cursor, limit)
+    if not feed:
+        return GenerationReport(0, 0, cursor)
+    index = await cache.current(session)
+    rows: list[dict[str, Any]] = []
+    if len(index):
+        states = await _post_states(session, feed)
+        for event in feed:
+            rows += _alerts_for(event, states, index, now)
+    await insert_ignoring_duplicates(session, alerts, rows)
+    last = feed[-1]["seq"]
+    await set_cursor(session, CURSOR, last, now=now)
+    return GenerationReport(len(feed), len(rows), last)
+
+
+@dataclass
+class _PostState:
+    post: dict[str, Any]
+    versions: dict[int, dict[str, Any]]
+
+
+async def _post_states(
+    session: AsyncSession, feed: Sequence[Mapping[str, Any]]
+) -> dict[tuple[int, int], _PostState]:
+    wanted: dict[int, set[int]] = defaultdict(set)
+    for event in feed:
+        if event["message_id"] is not None:
+            wanted[event["channel_id"]].add(event["message_id"])
+    states: dict[tuple[int, int], _PostState] = {}
+    for channel_id, ids in wanted.items():
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), 500):
+            chunk = ordered[i : i + 500]
+            for row in await session.execute(
+                select(posts).where(posts.c.channel_id == channel_id, posts.c.message_id.in_(chunk))
+            ):
+                states[(channel_id, row.message_id)] = _PostState(dict(row._mapping), {})
+            for row in await session.execute(
+                select(post_versions).where(
+                    post_versions.c.channel_id == channel_id, post_versions.c.message_id.in_(chunk)
+                )
+            ):
+                state = states.get((channel_id, row.message_id))
+                if state is not None:
+                    state.versions[row.version] = dict(row._mapping)
+    return states
+
+
+def _document(state: _PostState, version: int | None, *, deleted: bool) -> Document | None:
+    """The post as it read at *version* (its current state for None)."""
+    post = state.post
+    if post["kind"] != "message":
+        return None
+    content = state.versions.get(version) if version is not None else None
+    if content is None:
+        return build_document(post if deleted else {**post, "deleted_at": None})
+    media = content["media"]
+    return build_document(
+        {
+            **post,
+            "text": content["text"],
+            "entities": content["entities"],
+            "media": media,
+            "media_type": media.get("type") if media else None,
+            "current_version": content["version"],
+            "deleted_at": post["deleted_at"] if deleted else None,
+        }
+    )
+
+
+def _alerts_for(
+    event: Mapping[str, Any],
+    states: Mapping[tuple[int, int], _PostState],
+    index: RuleIndex,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    kind = event["kind"]
+    state = states.get((event["channel_id"], event["message_id"]))
+    if state is None or kind not in ("new", "edited", "deleted"):
+        return []
+    doc = _document(state, event["version"], deleted=kind == "deleted")
+    if doc is None:
+        return []
+    before = None
+    if kind == "edited":
+        previous = (event.get("details") or {}).get("previous_version")
+        before = _document(state, previous, deleted=False) if previous else None
+    rows = []
+    for rule in index.matching(doc):
+        if kind not in rule.events or event["occurred_at"] < rule.alert_from:
+            continue
+        if before is not None and not _edit_matters(rule, before, doc):
+            continue
+        rows.append(
+            {
+                "rule_id": rule.id,
+                "chat_id": rule.chat_id,
+                "channel_id": event["channel_id"],
+                "message_id": event["message_id"],
+                "version": event["version"] or 1,
+                "event_kind": kind,
+                "event_seq": event["seq"],
+                "status": "pending",
+                "created_at": now,
+                "attempts": 0,
+            }
+        )
+    return rows
+
+
+def _edit_matters(rule: CompiledRule, before: Document, after: Document) -> bool:
+    """An edit alerts if the text newly matches, or the matched words changed."""
+    if not matches(rule.node, before):
+        return True
+    return _matched_words(rule, before) != _matched_words(rule, after)
+
+
+def _matched_words(rule: CompiledRule, doc: Document) -> list[str]:
+    return sorted(fold(doc.text[s:e]) for s, e in highlight_spans(rule.node, doc.text))
+
+
+async def pending_alerts(session: AsyncSession, limit: int = 100) -> list[dict[str, Any]]:
+    result = await session.execute(
+        select(alerts).where(alerts.c.status == "pending").order_by(alerts.c.id).limit(limit)
+    )
+    return [dict(row._mapping) for row in result]

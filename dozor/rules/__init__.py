@@ -1,0 +1,1 @@
+"""Alert rules: saved queries that turn archive events into alerts."""

@@ -1,0 +1,305 @@
+"""Alert rules: the rule index agrees with plain matching; the generator turns events into
+alerts exactly once, without flooding history; rule storage and config sync."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dozor.alerts.generator import CURSOR, RuleCache, generate_alerts
+from dozor.config import RuleConfig
+from dozor.errors import QueryError, UserError
+from dozor.importer import import_desktop_export
+from dozor.models import alerts, rules
+from dozor.query import parse
+from dozor.query.document import build_document
+from dozor.query.match import bind_channels, matches
+from dozor.records import ChannelRecord, PostRecord, Source
+from dozor.rules.index import CompiledRule, RuleIndex, anchor
+from dozor.rules.store import add_rule, find_rule, list_rules, sync_config_rules, update_rule
+from dozor.storage import mark_deleted, store_posts, upsert_channel
+from dozor.storage.events import get_cursor
+from tests.conftest import DESKTOP
+from tests.test_search_property import corpus, queries
+
+CH = -1001000000042
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+HISTORY = timedelta(minutes=10)
+
+
+def _compiled(number: int, query: str) -> CompiledRule:
+    node = bind_channels(parse(query), lambda ref: frozenset({-1001000000001}))
+    return CompiledRule(number, f"r{number}", node, frozenset({"new"}), 1, "instant", NOW)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(queries, min_size=1, max_size=40))
+def test_rule_index_finds_exactly_the_matching_rules(texts: list[str]) -> None:
+    compiled = []
+    for number, text in enumerate(texts):
+        try:
+            compiled.append(_compiled(number, text))
+        except QueryError:
+            continue
+    index = RuleIndex(compiled)
+    for record in corpus(size=40):
+        doc = build_document(
+            {
+                "channel_id": record.channel_id,
+                "message_id": record.message_id,
+                "date": record.date,
+                "text": record.text,
+                "media": record.media,
+                "media_type": (record.media or {}).get("type"),
+                "entities": None,
+                "current_version": 1,
+            }
+        )
+        expected = [r for r in compiled if matches(r.node, doc)]
+        assert index.matching(doc) == sorted(expected, key=lambda r: r.id)
+
+
+def test_anchors() -> None:
+    assert anchor(parse("мигрант -задержан")) == frozenset({"s:мигрант", "s:~мигрант"})
+    assert anchor(parse("=мигрантов")) == frozenset({"w:мигрантов"})
+    assert anchor(parse("мигра* OR #мвд")) == frozenset({"p:мигра", "s:#мвд"})
+    assert anchor(parse("-мигрант")) is None
+    assert anchor(parse("/задерж/ OR мигрант")) is None
+    assert anchor(parse("has:photo")) is None
+
+
+# --- the generator -------------------------------------------------------------------------
+
+
+def post(mid: int, text: str, **kw: Any) -> PostRecord:
+    return PostRecord(
+        channel_id=CH,
+        message_id=mid,
+        date=kw.pop("date", NOW + timedelta(hours=1)),
+        text=text,
+        **kw,
+    )
+
+
+async def _store(
+    sessions: async_sessionmaker[AsyncSession],
+    *records: PostRecord,
+    source: Source = Source.LIVE,
+    at: datetime | None = None,
+) -> None:
+    async with sessions.begin() as session:
+        await upsert_channel(
+            session, ChannelRecord(CH, "Канал", "kanal"), observed_at=NOW, source=source
+        )
+        await store_posts(session, records, source=source, observed_at=at or NOW)
+
+
+async def _rule(sessions: async_sessionmaker[AsyncSession], query: str, **kw: Any) -> int:
+    async with sessions.begin() as session:
+        rule = await add_rule(
+            session,
+            name=kw.pop("name", query),
+            query=query,
+            chat_id=kw.pop("chat_id", 777),
+            now=kw.pop("now", NOW),
+            history=HISTORY,
+            **kw,
+        )
+    return rule.id
+
+
+async def _generate(
+    sessions: async_sessionmaker[AsyncSession],
+    cache: RuleCache | None = None,
+) -> list[tuple[Any, ...]]:
+    cache = cache or RuleCache()
+    while True:
+        async with sessions.begin() as session:
+            report = await generate_alerts(session, cache, now=NOW, limit=3)
+        if report.events == 0:
+            break
+    async with sessions() as session:
+        result = await session.execute(
+            select(
+                alerts.c.rule_id,
+                alerts.c.message_id,
+                alerts.c.event_kind,
+                alerts.c.version,
+                alerts.c.chat_id,
+            ).order_by(alerts.c.id)
+        )
+        return [tuple(row) for row in result]
+
+
+async def test_new_post_alerts_exactly_once(sessions: async_sessionmaker[AsyncSession]) -> None:
+    rule = await _rule(sessions, "мигрант")
+    await _store(sessions, post(1, "Задержаны мигранты"), post(2, "Погода"))
+    assert await _generate(sessions) == [(rule, 1, "new", 1, 777)]
+    assert await _generate(sessions) == [(rule, 1, "new", 1, 777)]  # no duplicate
+    async with sessions() as session:
+        assert await get_cursor(session, CURSOR) > 0
+
+
+async def test_history_does_not_flood(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """An old export, or a first backfill, of posts dated before the rule: no alerts. Posts
+    published after the rule but stored late (catch-up after downtime) do alert."""
+    await _rule(sessions, "мигрант", now=datetime(2025, 1, 1, tzinfo=UTC))
+    await import_desktop_export(sessions, DESKTOP / "current-format-later")  # 2024 posts
+    await _store(
+        sessions,
+        post(5, "мигрант в прошлом", date=datetime(2024, 12, 31, tzinfo=UTC)),
+        source=Source.BACKFILL,
+    )
+    assert await _generate(sessions) == []
+    await _store(
+        sessions,
+        post(6, "мигранты сегодня", date=datetime(2025, 3, 1, tzinfo=UTC)),
+        source=Source.BACKFILL,
+        at=datetime(2025, 5, 1, tzinfo=UTC),
+    )
+    assert [a[1] for a in await _generate(sessions)] == [6]
+
+
+async def test_edit_alerts_only_when_the_match_is_new_or_changed(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    rule = await _rule(sessions, "мигрант", events=["new", "edited"])
+    t = NOW + timedelta(hours=2)
+    await _store(
+        sessions,
+        post(1, "Погода в Бишкеке"),
+        post(2, "Задержаны двое мигрантов"),
+        post(3, "Задержаны двое мигрантов"),
+    )
+    await _generate(sessions)
+    await _store(
+        sessions,
+        post(1, "Погода в Бишкеке: задержаны мигранты", edit_date=t),  # newly matches
+        post(2, "Задержаны трое мигрантов", edit_date=t),  # same match: no alert
+        post(3, "Задержаны двое мигрантов и мигрант", edit_date=t),
+    )  # match changed
+    got = [(a[1], a[2], a[3]) for a in await _generate(sessions) if a[2] == "edited"]
+    assert got == [(1, "edited", 2), (3, "edited", 2)]
+    assert rule
+
+
+async def test_deletion_alerts_for_posts_that_matched(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await _rule(sessions, "мигрант", events=["deleted"])
+    await _store(sessions, post(1, "Задержаны мигранты"), post(2, "Погода"))
+    async with sessions.begin() as session:
+        await mark_deleted(
+            session, CH, [1, 2], source=Source.RECONCILE, observed_at=NOW + timedelta(hours=3)
+        )
+    assert [(a[1], a[2]) for a in await _generate(sessions)] == [(1, "deleted")]
+
+
+async def test_paused_and_removed_rules_stay_quiet(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    paused = await _rule(sessions, "мигрант", name="paused")
+    removed = await _rule(sessions, "мигрант", name="removed")
+    live = await _rule(sessions, "мигрант", name="live")
+    async with sessions.begin() as session:
+        await update_rule(session, paused, now=NOW, status="paused")
+        await update_rule(session, removed, now=NOW, status="removed")
+    await _store(sessions, post(1, "мигранты"))
+    assert [a[0] for a in await _generate(sessions)] == [live]
+
+
+async def test_rules_added_later_are_picked_up(sessions: async_sessionmaker[AsyncSession]) -> None:
+    cache = RuleCache()
+    await _store(sessions, post(1, "мигранты"))
+    assert await _generate(sessions, cache) == []
+    rule = await _rule(sessions, "паспорт")
+    await _store(sessions, post(2, "поддельный паспорт"))
+    assert [a[0] for a in await _generate(sessions, cache)] == [rule]
+
+
+async def test_a_crash_before_commit_loses_and_doubles_nothing(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await _rule(sessions, "мигрант")
+    await _store(sessions, post(1, "мигранты"), post(2, "мигрант"))
+    async with sessions() as session:
+        await generate_alerts(session, RuleCache(), now=NOW)
+        await session.rollback()  # the process died before committing
+    assert [a[1] for a in await _generate(sessions)] == [1, 2]
+
+
+async def test_channel_rules_bind_to_channels_archived_later(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    rule = await _rule(sessions, "мигрант channel:kanal")
+    await _store(sessions, post(1, "мигранты"))
+    assert [a[0] for a in await _generate(sessions)] == [rule]
+
+
+# --- storage ----------------------------------------------------------------------------
+
+
+async def test_rule_validation_and_lookup(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions.begin() as session:
+        with pytest.raises(QueryError):
+            await add_rule(
+                session, name="bad", query='"мигрант', chat_id=1, now=NOW, history=HISTORY
+            )
+        with pytest.raises(UserError, match="events"):
+            await add_rule(
+                session,
+                name="bad",
+                query="x",
+                chat_id=1,
+                now=NOW,
+                history=HISTORY,
+                events=["posted"],
+            )
+        rule = await add_rule(
+            session,
+            name="Мигранты",
+            query="мигрант",
+            chat_id=1,
+            now=NOW,
+            history=HISTORY,
+            events=["edited", "new"],
+        )
+        assert rule.events == ("new", "edited")
+        assert rule.alert_from == NOW - HISTORY
+        assert (await find_rule(session, "Мигранты")).id == rule.id
+        assert (await find_rule(session, str(rule.id))).name == "Мигранты"
+        with pytest.raises(UserError, match="no rule named"):
+            await find_rule(session, "nothing")
+
+
+async def test_config_rules_sync(sessions: async_sessionmaker[AsyncSession]) -> None:
+    first = [
+        RuleConfig(name="A", query="мигрант"),
+        RuleConfig(name="B", query="паспорт", chat_id=5),
+    ]
+    async with sessions.begin() as session:
+        report = await sync_config_rules(session, first, default_chat=9, now=NOW, history=HISTORY)
+        assert (report.added, report.changed, report.removed) == (["A", "B"], [], [])
+        again = await sync_config_rules(session, first, default_chat=9, now=NOW, history=HISTORY)
+        assert (again.added, again.changed, again.removed) == ([], [], [])
+        later = [RuleConfig(name="A", query="мигрант OR беженец")]
+        changed = await sync_config_rules(session, later, default_chat=9, now=NOW, history=HISTORY)
+        assert (changed.added, changed.changed, changed.removed) == ([], ["A"], ["B"])
+        kept = await list_rules(session)
+        assert [(r.name, r.query, r.chat_id) for r in kept] == [("A", "мигрант OR беженец", 9)]
+        with pytest.raises(UserError, match="chat_id"):
+            await sync_config_rules(
+                session,
+                [RuleConfig(name="C", query="x")],
+                default_chat=None,
+                now=NOW,
+                history=HISTORY,
+            )
+        await session.execute(update(rules).values(status="active"))
+        assert len((await session.execute(select(rules))).all()) == 2

@@ -70,7 +70,10 @@ def test_anchors() -> None:
     assert anchor(parse("=мигрантов")) == frozenset({"w:мигрантов"})
     assert anchor(parse("мигра* OR #мвд")) == frozenset({"p:мигра", "s:#мвд"})
     assert anchor(parse("-мигрант")) is None
-    assert anchor(parse("/задерж/ OR мигрант")) is None
+    assert anchor(parse("/задерж/ OR мигрант")) == frozenset(
+        {"r:задерж", "s:мигрант", "s:~мигрант"}
+    )
+    assert anchor(parse("/задерж/ OR -мигрант")) is None
     assert anchor(parse("has:photo")) is None
 
 

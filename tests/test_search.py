@@ -182,3 +182,12 @@ async def test_repeated_channel_filters_widen(
     assert await ids(archive, "мигрант channel:mvd_test") == [9, 4, 2]
     both = await ids(archive, "мигрант channel:mvd_test channel:other_ch")
     assert sorted(both) == [1, 2, 4, 9]
+
+
+async def test_totals_are_capped_unless_asked(archive: async_sessionmaker[AsyncSession]) -> None:
+    async with archive() as session:
+        capped = await search(session, "мигрант", limit=1, count_limit=2)
+        exact = await search(session, "мигрант", limit=1, count_limit=None)
+    assert (capped.total, capped.total_is_exact) == (2, False)
+    assert (exact.total, exact.total_is_exact) == (3, True)
+    assert [h.message_id for h in capped.hits] == [9]

@@ -11,6 +11,7 @@ from dozor.cli.context import config_option, json_option, run_async, state
 from dozor.cli.output import format_time, print_json, stdout_console
 from dozor.db import open_database
 from dozor.search import Hit, SearchResult, search
+from dozor.search.engine import COUNT_LIMIT
 
 
 @click.command("search")
@@ -22,7 +23,14 @@ from dozor.search import Hit, SearchResult, search
 @click.option(
     "--sort", type=click.Choice(["newest", "relevance"]), default="newest", show_default=True
 )
-def search_(query: str, limit: int, offset: int, sort: str, as_json: bool) -> None:
+@click.option(
+    "--exact-count",
+    is_flag=True,
+    help="Count every hit (slower for very common words; by default exact up to 10,000).",
+)
+def search_(
+    query: str, limit: int, offset: int, sort: str, exact_count: bool, as_json: bool
+) -> None:
     """Search archived posts. QUERY uses the query language (docs/QUERY.md), e.g.
 
     \b
@@ -39,6 +47,7 @@ def search_(query: str, limit: int, offset: int, sort: str, as_json: bool) -> No
                 limit=limit,
                 offset=offset,
                 sort="newest" if sort == "newest" else "relevance",
+                count_limit=None if exact_count else COUNT_LIMIT,
             )
 
     result = run_async(go())
@@ -84,7 +93,7 @@ def _print(result: SearchResult, offset: int) -> None:
         )
         return
     shown = f"{offset + 1}–{offset + len(result.hits)}"
-    total = f"{result.total}" if result.total_is_exact else f"at least {result.total}"
+    total = f"{result.total:,}" if result.total_is_exact else f"more than {result.total:,}"
     console.print(f"{total} results, showing {shown}", style="bold")
     for hit in result.hits:
         marks = []

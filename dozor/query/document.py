@@ -6,9 +6,12 @@ never see a post differently.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 from dozor.text import analyze_terms
@@ -33,6 +36,28 @@ class Document:
     def __post_init__(self) -> None:
         object.__setattr__(self, "word_set", frozenset(self.words))
         object.__setattr__(self, "stem_set", frozenset(self.stems))
+
+    @cached_property
+    def sorted_words(self) -> list[str]:
+        return sorted(self.word_set)
+
+    def has_prefix(self, prefix: str) -> bool:
+        """Does some word start with *prefix*? (binary search in the sorted words)"""
+        words = self.sorted_words
+        index = bisect_left(words, prefix)
+        return index < len(words) and words[index].startswith(prefix)
+
+    @cached_property
+    def _prefix_sets(self) -> dict[int, frozenset[str]]:
+        return {}
+
+    def prefixes(self, length: int) -> frozenset[str]:
+        """The first *length* letters of every word (whole shorter words too; cached)."""
+        found = self._prefix_sets.get(length)
+        if found is None:
+            found = frozenset(map(itemgetter(slice(0, length)), self.word_set))
+            self._prefix_sets[length] = found
+        return found
 
 
 def channel_facet(channel_id: int) -> str:

@@ -58,6 +58,23 @@ def _escape(letter: str, in_class: bool, pattern: str, index: int, done: list[st
     return "\\" + letter
 
 
+def set_pattern(pattern: str, *, ignore_case: bool) -> str:
+    """The pattern as one member of an RE2 Set (which shares one set of options)."""
+    return ("(?i)" if ignore_case else "") + translate(pattern)
+
+
+def compile_set(patterns: list[str]) -> Any:
+    """An RE2 Set searching all *patterns* (from :func:`set_pattern`) in one pass."""
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = 64 << 20
+    regex_set = re2.Set.SearchSet(options)
+    for pattern in patterns:
+        regex_set.Add(pattern)
+    regex_set.Compile()
+    return regex_set
+
+
 def compile_regex(pattern: str, *, ignore_case: bool) -> Any:
     options = re2.Options()
     options.case_sensitive = not ignore_case

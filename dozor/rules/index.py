@@ -15,11 +15,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from dozor.query.ast import And, Filter, Node, Or, Phrase, Prefix, Term
+from dozor.query.ast import And, Filter, Node, Or, Phrase, Prefix, Regex, Term
 from dozor.query.document import Document
 from dozor.query.match import matches
+from dozor.query.regex import compile_set, set_pattern
 
 Anchor = frozenset[str]
+PREFIX_KEY = 5
+
+
+def anchor_decides(node: Node) -> bool:
+    """True when having an anchor key *is* matching (a word, a short prefix, an OR of them)."""
+    if isinstance(node, Or):
+        return all(anchor_decides(child) for child in node.children)
+    return isinstance(node, Term) or (isinstance(node, Prefix) and len(node.prefix) <= PREFIX_KEY)
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,15 +43,21 @@ class CompiledRule:
 
 
 def anchor(node: Node) -> Anchor | None:
-    """Keys a post must have one of to possibly match; None when there is no such set."""
+    """Keys a post must have one of to possibly match; None when there is no such set.
+
+    Keys: ``s:`` stem, ``w:`` exact word, ``p:`` prefix, ``c:`` channel, ``r:`` regex (found
+    through an RE2 Set).
+    """
     if isinstance(node, Term):
         return (
             frozenset({f"w:{node.word}"}) if node.exact else frozenset(f"s:{s}" for s in node.stems)
         )
-    if isinstance(node, Prefix):
-        return frozenset({f"p:{node.prefix}"})
+    if isinstance(node, Prefix):  # filed under at most PREFIX_KEY letters: few lengths to try
+        return frozenset({f"p:{node.prefix[:PREFIX_KEY]}"})
     if isinstance(node, Phrase):
         return _smallest([anchor(part) for part in node.parts])
+    if isinstance(node, Regex):
+        return frozenset({f"r:{set_pattern(node.pattern, ignore_case=node.ignore_case)}"})
     if isinstance(node, Filter) and node.field == "channel" and node.channel_ids is not None:
         return frozenset(f"c:{i}" for i in node.channel_ids)
     if isinstance(node, And):
@@ -59,52 +74,67 @@ def _smallest(anchors: list[Anchor | None]) -> Anchor | None:
     known = [a for a in anchors if a is not None]
     if not known:
         return None
-    # Word keys are more selective than channel keys: prefer them when sizes tie.
-    return min(known, key=lambda a: (len(a), any(k.startswith("c:") for k in a)))
+    # Fewest keys first; then longer words (rarer than short function words), then word keys
+    # over channel keys.
+    return min(known, key=lambda a: (len(a), -min(map(len, a)), any(k[:2] == "c:" for k in a)))
 
 
 class RuleIndex:
+    """Rules filed under their anchor keys; see the module docstring."""
+
     def __init__(self, rules: Iterable[CompiledRule]) -> None:
-        self.rules = list(rules)
-        self._by_key: dict[str, list[CompiledRule]] = defaultdict(list)
-        self._by_prefix: dict[str, list[CompiledRule]] = defaultdict(list)
-        self._always: list[CompiledRule] = []
-        for rule in self.rules:
+        # Rules are sorted by id and referred to by position in the tables.
+        self.rules = sorted(rules, key=lambda r: r.id)
+        # One table per kind of key: s stem, w word, c channel, p prefix, r regex.
+        self._tables: dict[str, dict[str, list[int]]] = {
+            kind: defaultdict(list) for kind in "swcpr"
+        }
+        self._always: set[int] = set()
+        self._decided: set[int] = set()  # rules an anchor hit alone proves (no re-check)
+        for position, rule in enumerate(self.rules):
             keys = anchor(rule.node)
             if keys is None:
-                self._always.append(rule)
+                self._always.add(position)
                 continue
             for key in keys:
-                if key.startswith("p:"):
-                    self._by_prefix[key[2:]].append(rule)
-                else:
-                    self._by_key[key].append(rule)
-        self._prefix_lengths = sorted({len(p) for p in self._by_prefix})
+                self._tables[key[0]][key[2:]].append(position)
+            if anchor_decides(rule.node):
+                self._decided.add(position)
+        self._prefix_lengths = sorted({len(p) for p in self._tables["p"]})
+        # Every regex anchor in one RE2 Set: one pass over a post finds which ones occur.
+        self._regexes = list(self._tables["r"])
+        self._regex_set = compile_set(self._regexes) if self._regexes else None
 
     def __len__(self) -> int:
         return len(self.rules)
 
+    def _candidate_positions(self, doc: Document) -> set[int]:
+        tables = self._tables
+        found = set(self._always)
+        stems, words, prefixes = tables["s"], tables["w"], tables["p"]
+        for key in doc.stem_set & stems.keys():
+            found.update(stems[key])
+        for key in doc.word_set & words.keys():
+            found.update(words[key])
+        found.update(tables["c"].get(str(doc.channel_id), ()))
+        for length in self._prefix_lengths:
+            for key in doc.prefixes(length) & prefixes.keys():
+                found.update(prefixes[key])
+        if self._regex_set is not None:
+            regexes = tables["r"]
+            for index in self._regex_set.Match(doc.text) or ():
+                found.update(regexes[self._regexes[index]])
+        return found
+
     def candidates(self, doc: Document) -> list[CompiledRule]:
-        found: dict[int, CompiledRule] = {id(r): r for r in self._always}
-        by_key = self._by_key
-        for key in (
-            f"c:{doc.channel_id}",
-            *(f"s:{s}" for s in doc.stem_set),
-            *(f"w:{w}" for w in doc.word_set),
-        ):
-            for rule in by_key.get(key, ()):
-                found[id(rule)] = rule
-        if self._prefix_lengths:
-            by_prefix = self._by_prefix
-            for word in doc.word_set:
-                for length in self._prefix_lengths:
-                    if length > len(word):
-                        break
-                    for rule in by_prefix.get(word[:length], ()):
-                        found[id(rule)] = rule
-        return list(found.values())
+        """Rules that may match: those anchored on a key the post has, and the unanchored."""
+        return [self.rules[p] for p in sorted(self._candidate_positions(doc))]
 
     def matching(self, doc: Document) -> list[CompiledRule]:
-        """Rules whose query matches *doc*, in rule order."""
-        hits = [rule for rule in self.candidates(doc) if matches(rule.node, doc)]
-        return sorted(hits, key=lambda r: r.id)
+        """Rules whose query matches *doc*, in id order."""
+        rules, decided = self.rules, self._decided
+        return [
+            rules[p]
+            for p in sorted(self._candidate_positions(doc))
+            if p in decided or matches(rules[p].node, doc)
+        ]

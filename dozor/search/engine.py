@@ -24,6 +24,9 @@ from dozor.storage.search_index import key_floor
 
 Sort = Literal["newest", "relevance"]
 SCAN_PAGE = 500
+# Counting every hit of a very common word costs more than finding the newest ones; totals are
+# exact up to this many ("more than 10,000" beyond) unless a caller asks for an exact count.
+COUNT_LIMIT = 10_000
 MAX_SCAN = 200_000  # candidates checked one by one for queries full text cannot answer exactly
 
 
@@ -88,15 +91,22 @@ async def search(
     limit: int = 20,
     offset: int = 0,
     sort: Sort = "newest",
+    count_limit: int | None = COUNT_LIMIT,
 ) -> SearchResult:
-    """Posts matching *query*; raises QueryError/UserError for a bad query."""
+    """Posts matching *query*; raises QueryError/UserError for a bad query.
+
+    The total is exact up to *count_limit* hits (None: always exact).
+    """
     node = await prepare_query(session, query)
     plan = compile_plan(session, node)
     if plan.exact:
-        total = await _count(session, plan)
         keys = await _keys(session, plan, sort, limit, offset)
+        if len(keys) < limit and (keys or offset == 0):
+            total = offset + len(keys)  # a short page: no need to count
+        else:
+            total = await _count(session, plan, count_limit)
         rows = await _posts_by_key(session, keys)
-        exact_total = True
+        exact_total = count_limit is None or total < count_limit
     else:
         rows, total, exact_total = await _scan(session, node, plan, sort, limit, offset)
     return SearchResult(query, total, exact_total, [_hit(node, row) for row in rows])
@@ -133,10 +143,15 @@ def _order(session: AsyncSession, sort: Sort) -> str:
     return f"bm25({table}, 0.5, 1.0, 0.0), {key} DESC"
 
 
-async def _count(session: AsyncSession, plan: Plan) -> int:
+async def _count(session: AsyncSession, plan: Plan, limit: int | None) -> int:
     table, _ = _from(session)
     where, params = _where(session, plan)
-    result = await session.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"), params)
+    if limit is None:
+        sql = f"SELECT count(*) FROM {table} WHERE {where}"
+    else:
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT :cap) AS hits"
+        params["cap"] = limit
+    result = await session.execute(text(sql), params)
     return int(result.scalar_one())
 
 

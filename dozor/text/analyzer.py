@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 
 import Stemmer
 
@@ -100,19 +102,61 @@ class Terms:
 
 
 def analyze_terms(text: str) -> Terms:
-    """Like :func:`analyze` without character offsets (see ``scan_forms``); same tokens."""
-    forms = scan_forms(text)
-    infos = [_word_info(form) if kind == "word" else None for kind, form in forms]
-    language = detect_from_evidence(info.evidence for info in infos if info is not None)
+    """Like :func:`analyze` without character offsets; same tokens, several times faster.
+
+    No token spans whitespace, and a token's stem depends only on the word and the language
+    decided for the post, so everything is computed once per distinct whitespace-separated
+    chunk ("Бишкеке.", "мигрантов,") and reused; the per-post work is C-level concatenation.
+    """
+    get = _CHUNKS.get
+    chunks = [get(piece) or _new_chunk(piece) for piece in text.split()]
+    kyrgyz = sum(map(_KYRGYZ, chunks))
+    russian = sum(map(_RUSSIAN, chunks))
+    language: Language = "ky" if kyrgyz > russian else "ru" if russian > kyrgyz else "mixed"
+    chain = itertools.chain.from_iterable
     return Terms(
-        kinds=[kind for kind, _ in forms],
-        words=[form for _, form in forms],
-        stems=[
-            form if info is None else info.stem(language)
-            for (_, form), info in zip(forms, infos, strict=True)
-        ],
+        kinds=list(chain(map(_KINDS, chunks))),
+        words=list(chain(map(_WORDS, chunks))),
+        stems=list(chain(map(_STEMS[language], chunks))),
         language=language,
     )
+
+
+# A chunk: (kinds, words, Kyrgyz evidence, Russian evidence, stems if the post is Russian,
+# Kyrgyz, mixed). Evidence is added up as detect_from_evidence does.
+_Chunk = tuple[
+    tuple[str, ...], tuple[str, ...], int, int, tuple[str, ...], tuple[str, ...], tuple[str, ...]
+]
+_KINDS, _WORDS, _KYRGYZ, _RUSSIAN = (itemgetter(i) for i in range(4))
+_STEMS = {"ru": itemgetter(4), "ky": itemgetter(5), "mixed": itemgetter(6)}
+_CHUNKS: dict[str, _Chunk] = {}
+_MAX_CHUNKS = 500_000
+
+
+def _new_chunk(piece: str) -> _Chunk:
+    forms = scan_forms(piece)
+    infos = [_word_info(form) if kind == "word" else None for kind, form in forms]
+    evidence = [info.evidence for info in infos if info is not None]
+
+    def stems(language: Language) -> tuple[str, ...]:
+        return tuple(
+            form if info is None else info.stem(language)
+            for (_, form), info in zip(forms, infos, strict=True)
+        )
+
+    chunk: _Chunk = (
+        tuple(kind for kind, _ in forms),
+        tuple(form for _, form in forms),
+        sum(e for e in evidence if e > 0),
+        -sum(e for e in evidence if e < 0),
+        stems("ru"),
+        stems("ky"),
+        stems("mixed"),
+    )
+    if len(_CHUNKS) >= _MAX_CHUNKS:
+        _CHUNKS.clear()
+    _CHUNKS[piece] = chunk
+    return chunk
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,10 +135,10 @@ def main() -> None:
         start = time.perf_counter()
         found = [index.matching(doc) for doc in docs]
         engine = len(docs) / (time.perf_counter() - start)
-        with_analysis = _rate(
-            lambda index=index: [index.matching(document(t, n)) for n, t in enumerate(posts)],
-            len(posts),
-        )
+        start = time.perf_counter()
+        for number, text in enumerate(posts):
+            index.matching(document(text, number))
+        with_analysis = len(posts) / (time.perf_counter() - start)
         sample = docs[: max(20, len(docs) // max(1, count // 50))]
         start = time.perf_counter()
         naive = [[r for r in rules if matches(r.node, doc)] for doc in sample]

@@ -74,6 +74,7 @@ class _Writes:
     versions: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    version_fixes: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def store_posts(
@@ -238,8 +239,9 @@ def _merged_media(stored: Media | None, incoming: Media | None) -> Media | None:
         return None
     if stored is None or stored.get("type") != incoming.get("type"):
         return dict(incoming)
-    if incoming.get("id") is not None and incoming.get("id") != stored.get("id"):
-        return dict(incoming)
+    known = stored.get("id"), incoming.get("id")
+    if None not in known and known[0] != known[1]:
+        return dict(incoming)  # a different file: the attachment was replaced
     merged = dict(stored)
     merged.update({key: value for key, value in incoming.items() if value is not None})
     return merged
@@ -259,7 +261,13 @@ def _plan_post(
         _plan_new(record, row, source, observed_at, writes)
         outcome.new += 1
         return
-    if row["content_sha256"] != stored["content_sha256"]:
+    content_changed = row["content_sha256"] != stored["content_sha256"]
+    if content_changed and _learned_media_id(row, stored):
+        # Same content, and now the file id is known (the post came from an export before):
+        # the current version is completed, not superseded.
+        writes.version_fixes.append(row | {"current_version": stored["current_version"]})
+        content_changed = False
+    if content_changed:
         assert history is not None, "every stored post has at least one version"
         if _is_older_snapshot(record.edit_date, stored["edit_date"]):
             _plan_late_version(record, row, stored, history, source, observed_at, outcome, writes)
@@ -275,11 +283,23 @@ def _plan_post(
     if any(merged[c] != stored[c] for c in _MUTABLE_COLUMNS):
         merged["updated_at"] = observed_at
         writes.updates.append(merged)
-        if row["content_sha256"] == stored["content_sha256"] and not restored:
+        if not content_changed and not restored:
             outcome.refreshed += 1
         _plan_metrics(row, stored, source, observed_at, writes)
     elif row["content_sha256"] == stored["content_sha256"]:
         outcome.unchanged += 1
+
+
+def _learned_media_id(row: dict[str, Any], stored: dict[str, Any]) -> bool:
+    """Does *row* differ from *stored* only by an attachment id that was unknown before?"""
+    old, new = stored["media"], row["media"]
+    if not old or not new or old.get("id") is not None or new.get("id") is None:
+        return False
+    anonymous = {key: value for key, value in new.items() if key != "id"}
+    return (
+        content_sha256(row["text"], row["entities"], anonymous, row["service_action"])
+        == stored["content_sha256"]
+    )
 
 
 def _is_older_snapshot(incoming: datetime | None, current: datetime | None) -> bool:
@@ -419,6 +439,19 @@ _UPDATE_POST = (
 )
 
 
+_COMPLETE_VERSION = (
+    update(post_versions)
+    .where(
+        and_(
+            post_versions.c.channel_id == bindparam("k_channel_id"),
+            post_versions.c.message_id == bindparam("k_message_id"),
+            post_versions.c.version == bindparam("k_version"),
+        )
+    )
+    .values(content_sha256=bindparam("v_content_sha256"), media=bindparam("v_media"))
+)
+
+
 async def _apply(session: AsyncSession, writes: _Writes) -> None:
     await insert_rows(session, posts, writes.inserts)
     if writes.updates:
@@ -432,6 +465,20 @@ async def _apply(session: AsyncSession, writes: _Writes) -> None:
         ]
         await session.execute(_UPDATE_POST, params)
     await insert_rows(session, post_versions, writes.versions)
+    if writes.version_fixes:
+        await session.execute(
+            _COMPLETE_VERSION,
+            [
+                {
+                    "k_channel_id": r["channel_id"],
+                    "k_message_id": r["message_id"],
+                    "k_version": r["current_version"],
+                    "v_content_sha256": r["content_sha256"],
+                    "v_media": r["media"],
+                }
+                for r in writes.version_fixes
+            ],
+        )
     await insert_rows(session, post_metrics, writes.metrics)
     await index_posts(session, [*writes.inserts, *writes.updates])
     await append_events(session, writes.events)

@@ -30,7 +30,7 @@ def message(**kw: object) -> types.Message:
         "post": True,
     }
     fields.update(kw)
-    return types.Message(**fields)  # type: ignore[arg-type]
+    return types.Message(**fields)
 
 
 def test_channel_record_uses_marked_ids_and_full_info() -> None:

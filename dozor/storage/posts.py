@@ -296,10 +296,8 @@ def _learned_media_id(row: dict[str, Any], stored: dict[str, Any]) -> bool:
     if not old or not new or old.get("id") is not None or new.get("id") is None:
         return False
     anonymous = {key: value for key, value in new.items() if key != "id"}
-    return (
-        content_sha256(row["text"], row["entities"], anonymous, row["service_action"])
-        == stored["content_sha256"]
-    )
+    fingerprint = content_sha256(row["text"], row["entities"], anonymous, row["service_action"])
+    return bool(fingerprint == stored["content_sha256"])
 
 
 def _is_older_snapshot(incoming: datetime | None, current: datetime | None) -> bool:

@@ -84,14 +84,32 @@ class DatabaseConfig(Section):
         return self.url.startswith("sqlite")
 
 
+class TelegramServerConfig(Section):
+    """Where to connect instead of Telegram's production servers (test DCs, own MTProto)."""
+
+    dc_id: int = Field(ge=1)
+    host: str
+    port: int = Field(default=443, ge=1, le=65535)
+    public_key_file: Path | None = None
+
+
 class TelegramConfig(Section):
     api_id: int | None = Field(default=None, gt=0)
     api_hash: SecretStr | None = None
     session: Path = Path("dozor.session")
+    server: TelegramServerConfig | None = None
 
 
 class ArchiverConfig(Section):
     channels: StrList = Field(default_factory=list)
+    backfill_days: int = Field(default=0, ge=0)
+    page_size: int = Field(default=100, ge=1, le=100)
+    reconcile_minutes: int = Field(default=15, ge=1)
+    reconcile_window: int = Field(default=200, ge=10)
+    channel_info_minutes: int = Field(default=60, ge=1)
+    mass_deletion_threshold: int = Field(default=10, ge=2)
+    max_flood_sleep_seconds: int = Field(default=60, ge=0)
+    max_reconnect_delay_seconds: int = Field(default=300, ge=1)
 
 
 class BotConfig(Section):
@@ -254,7 +272,12 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             database = database.model_copy(
                 update={"url": resolved.render_as_string(hide_password=False)}
             )
-    telegram = config.telegram.model_copy(update={"session": _under(base, config.telegram.session)})
+    server = config.telegram.server
+    if server is not None and server.public_key_file is not None:
+        server = server.model_copy(update={"public_key_file": _under(base, server.public_key_file)})
+    telegram = config.telegram.model_copy(
+        update={"session": _under(base, config.telegram.session), "server": server}
+    )
     log_file = config.logging.file
     logging = config.logging.model_copy(
         update={"file": _under(base, log_file) if log_file else None}

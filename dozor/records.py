@@ -47,6 +47,7 @@ class EventKind(StrEnum):
     NEW = "new"
     EDITED = "edited"
     DELETED = "deleted"
+    MASS_DELETED = "mass_deleted"  # many posts at once: one event listing them
     RESTORED = "restored"
 
 

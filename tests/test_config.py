@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from dozor.config import (
     Config,
@@ -39,8 +42,24 @@ def test_example_config_is_valid_and_documents_every_key(tmp_path: Path) -> None
             model = RuleConfig
         else:
             assert f"[{section_name}]" in text, section_name
-        for key in model.model_fields:  # type: ignore[union-attr]
-            assert f"\n{key} =" in text or f"\n# {key} =" in text, f"{section_name}.{key}"
+        _assert_documented(text, section_name, model)
+
+
+def _assert_documented(text: str, prefix: str, model: Any) -> None:
+    for key, field in model.model_fields.items():
+        inner = _section_model(field.annotation)
+        if inner is not None:  # a sub-table such as [telegram.server]
+            assert f"[{prefix}.{key}]" in text, f"{prefix}.{key}"
+            _assert_documented(text, f"{prefix}.{key}", inner)
+        else:
+            assert f"\n{key} =" in text or f"\n# {key} =" in text, f"{prefix}.{key}"
+
+
+def _section_model(annotation: Any) -> Any:
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def test_team_rules_in_config(tmp_path: Path) -> None:

@@ -9,7 +9,15 @@ from collections.abc import Sequence
 import click
 
 from dozor import __version__
-from dozor.cli import channels_cmd, db_cmd, import_cmd, rules_cmd, run_cmd, search_cmd
+from dozor.cli import (
+    archive_cmd,
+    channels_cmd,
+    db_cmd,
+    import_cmd,
+    rules_cmd,
+    run_cmd,
+    search_cmd,
+)
 from dozor.cli.context import CliState, config_option
 from dozor.errors import UserError
 
@@ -42,6 +50,9 @@ cli.add_command(channels_cmd.stats)
 cli.add_command(search_cmd.search_)
 cli.add_command(rules_cmd.rules_group)
 cli.add_command(rules_cmd.alerts_group)
+cli.add_command(archive_cmd.login)
+cli.add_command(archive_cmd.archive)
+cli.add_command(archive_cmd.status)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

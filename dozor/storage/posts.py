@@ -489,11 +489,14 @@ async def mark_deleted(
     *,
     source: Source,
     observed_at: datetime,
+    summarize_from: int | None = None,
 ) -> list[int]:
     """Tombstone archived posts seen deleted; returns the ids newly marked.
 
     Rows are never erased. Ids that were never archived, or are already tombstoned, are
-    ignored: a deletion can only be recorded for something dozor saw.
+    ignored: a deletion can only be recorded for something dozor saw. When at least
+    *summarize_from* posts go at once (a channel purge), one ``mass_deleted`` event lists them
+    instead of one ``deleted`` event each, so nobody is flooded, and nothing passes silently.
     """
     stored = await _load_posts(session, channel_id, sorted(set(message_ids)))
     fresh = [row for mid, row in sorted(stored.items()) if row["deleted_at"] is None]
@@ -518,7 +521,14 @@ async def mark_deleted(
         ],
     )
     await index_posts(session, [{**row, "deleted_at": observed_at} for row in fresh])
-    await append_events(
-        session, [_event(EventKind.DELETED, row, observed_at, source, observed_at) for row in fresh]
-    )
-    return [row["message_id"] for row in fresh]
+    ids = [row["message_id"] for row in fresh]
+    if summarize_from is not None and len(fresh) >= summarize_from:
+        summary = _event(EventKind.MASS_DELETED, fresh[0], observed_at, source, observed_at)
+        summary["details"] = {"message_ids": ids, "count": len(ids)}
+        await append_events(session, [summary])
+    else:
+        await append_events(
+            session,
+            [_event(EventKind.DELETED, row, observed_at, source, observed_at) for row in fresh],
+        )
+    return ids

@@ -1,0 +1,497 @@
+"""The archiver: keeps every tracked channel mirrored, completely and faithfully.
+
+Per channel, three readers bring posts in, all through ``dozor.storage.store_posts``:
+
+* **history** — catch-up (posts newer than the newest archived one) and backfill (older than
+  the oldest, until the channel's start or the configured depth), one page per transaction, the
+  cursor saved with the page: a kill at any moment resumes without gaps or duplicates;
+* **live** — Telethon's NewMessage / MessageEdited / MessageDeleted events;
+* **reconciliation** — a periodic re-read of the latest posts: what live updates missed, edits
+  and deletions made while dozor was down, and views/reactions samples.
+
+Faults stay per channel: a flood wait is slept if short and postpones the channel if long, a
+private or vanished channel is marked as such, a lost connection is re-established with capped
+exponential backoff; the other channels go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telethon import TelegramClient, errors, events, functions
+from telethon.tl import types
+
+from archiver.convert import channel_record, marked_id, post_record
+from dozor.config import ArchiverConfig
+from dozor.errors import ChannelNotFound, UserError
+from dozor.ids import bare_channel_id
+from dozor.models import posts
+from dozor.records import PostRecord, Source
+from dozor.storage import mark_deleted, store_posts, upsert_channel
+from dozor.storage.channels import parse_channel_ref
+from dozor.storage.sync import (
+    get_sync_state,
+    save_sync_state,
+    set_channel_status,
+    set_tracked,
+    tracked_channels,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+Progress = Callable[[int, str, int], None]  # channel id, phase, posts so far
+
+_STATUS_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
+    (errors.ChannelPrivateError, "private"),
+    (errors.ChannelBannedError, "banned"),
+    (errors.UserBannedInChannelError, "banned"),
+    (errors.ChannelInvalidError, "not_found"),
+    (errors.UsernameNotOccupiedError, "not_found"),
+    (errors.UsernameInvalidError, "not_found"),
+)
+
+
+class ChannelPostponed(Exception):
+    """A long flood wait: this channel's work resumes after *seconds*."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"flood wait of {seconds} s")
+        self.seconds = seconds
+
+
+@dataclass
+class ChannelReport:
+    channel_id: int
+    title: str = ""
+    new: int = 0
+    edited: int = 0
+    deleted: int = 0
+    status: str = "ok"
+    detail: str | None = None
+    retry_after: int | None = None
+
+
+@dataclass
+class Archiver:
+    client: TelegramClient
+    sessions: async_sessionmaker[AsyncSession]
+    settings: ArchiverConfig
+    join_channels: bool = True
+    request_delay: float = 1.0
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    now: Clock = field(default=lambda: datetime.now(UTC))
+    progress: Progress | None = None
+    _entities: dict[int, Any] = field(default_factory=dict)
+    _postponed: dict[int, datetime] = field(default_factory=dict)
+
+    # --- channels ---------------------------------------------------------------------
+
+    async def add(self, ref: str) -> ChannelReport:
+        """Resolve a channel on Telegram, store it and start tracking it."""
+        entity = await self._call(lambda: self._resolve(ref))
+        if not isinstance(entity, types.Channel) or (not entity.broadcast and not entity.megagroup):
+            raise UserError(f"{ref!r} is not a channel")
+        channel_id = marked_id(types.PeerChannel(entity.id))
+        self._entities[channel_id] = entity
+        await self.refresh_info(channel_id, tracked=True)
+        if self.join_channels:
+            await self._join(entity)
+        return ChannelReport(channel_id, entity.title)
+
+    async def _resolve(self, ref: str) -> Any:
+        parsed = parse_channel_ref(ref)
+        try:
+            if parsed.id is not None:
+                return await self.client.get_entity(types.PeerChannel(bare_channel_id(parsed.id)))
+            return await self.client.get_entity(parsed.username or parsed.name or ref)
+        except ValueError as exc:
+            raise ChannelNotFound(f"{ref!r}: Telegram knows no such channel ({exc})") from None
+
+    async def _join(self, entity: types.Channel) -> None:
+        """Live updates only come for joined channels; history is readable without joining."""
+        try:
+            await self.client(functions.channels.JoinChannelRequest(entity))
+        except errors.RPCError as exc:
+            log.warning(
+                "channel %s: could not join (%s); relying on periodic re-reads", entity.title, exc
+            )
+
+    async def remove(self, channel_id: int) -> None:
+        """Stop following a channel; its archive stays."""
+        async with self.sessions.begin() as session:
+            await set_tracked(session, channel_id, False, at=self.now())
+        self._entities.pop(channel_id, None)
+
+    async def refresh_info(self, channel_id: int, *, tracked: bool | None = None) -> None:
+        """Title, description, username, subscribers; every change is logged."""
+        entity = await self._entity(channel_id)
+        full = await self._call(
+            lambda: self.client(functions.channels.GetFullChannelRequest(entity))
+        )
+        channel = next(c for c in full.chats if c.id == full.full_chat.id)
+        self._entities[channel_id] = channel
+        record = channel_record(channel, full.full_chat)
+        async with self.sessions.begin() as session:
+            changed = await upsert_channel(
+                session, record, observed_at=self.now(), source=Source.LIVE, tracked=tracked
+            )
+            await set_channel_status(session, channel_id, "ok", None, at=self.now())
+        if changed:
+            log.info("channel %s changed: %s", record.title, ", ".join(changed))
+
+    async def _entity(self, channel_id: int) -> Any:
+        """The Telethon entity of an archived channel: cached, from the session, or by name."""
+        if channel_id in self._entities:
+            return self._entities[channel_id]
+        try:
+            entity = await self.client.get_input_entity(
+                types.PeerChannel(bare_channel_id(channel_id))
+            )
+        except ValueError:
+            username = await self._username(channel_id)
+            if username is None:
+                raise errors.ChannelInvalidError(request=None) from None
+            entity = await self._call(lambda: self.client.get_entity(username))
+        self._entities[channel_id] = entity
+        return entity
+
+    async def _username(self, channel_id: int) -> str | None:
+        async with self.sessions() as session:
+            for row in await tracked_channels(session):
+                if row["id"] == channel_id:
+                    return row["username"]  # type: ignore[no-any-return]
+        return None
+
+    # --- history ----------------------------------------------------------------------
+
+    async def catch_up(self, channel_id: int) -> ChannelReport:
+        """Store every post newer than the newest archived one, oldest first."""
+        report = ChannelReport(channel_id)
+        entity = await self._entity(channel_id)
+        while True:
+            async with self.sessions() as session:
+                newest = (await get_sync_state(session, channel_id)).newest_message_id
+            if newest is None:
+                return report  # nothing archived yet: the backfill starts from the top
+            page = await self._page(entity, min_id=newest, reverse=True)
+            if not page:
+                return report
+            await self._store_page(
+                channel_id, page, Source.BACKFILL, report, newest_message_id=max(m.id for m in page)
+            )
+            self._tell(channel_id, "catch-up", report.new)
+
+    async def backfill(self, channel_id: int) -> ChannelReport:
+        """Store history older than the oldest archived post, one page per transaction."""
+        report = ChannelReport(channel_id)
+        entity = await self._entity(channel_id)
+        cutoff = (
+            self.now() - timedelta(days=self.settings.backfill_days)
+            if self.settings.backfill_days
+            else None
+        )
+        while True:
+            async with self.sessions() as session:
+                state = await get_sync_state(session, channel_id)
+            if state.backfill_complete:
+                return report
+            page = await self._page(entity, offset_id=state.oldest_message_id or 0)
+            kept = [m for m in page if cutoff is None or m.date >= cutoff]
+            done = not page or len(kept) < len(page)
+            if kept:
+                await self._store_page(
+                    channel_id,
+                    kept,
+                    Source.BACKFILL,
+                    report,
+                    oldest_message_id=min(m.id for m in kept),
+                    newest_message_id=max(state.newest_message_id or 0, *(m.id for m in kept)),
+                )
+            if done:
+                async with self.sessions.begin() as session:
+                    await save_sync_state(session, channel_id, backfill_complete=True)
+                return report
+            self._tell(channel_id, "backfill", report.new)
+            if self.request_delay:
+                await self.sleep(self.request_delay)
+
+    async def _page(self, entity: Any, **kw: Any) -> list[Any]:
+        page = await self._call(
+            lambda: self.client.get_messages(entity, limit=self.settings.page_size, **kw)
+        )
+        return [m for m in page if isinstance(m, types.Message | types.MessageService)]
+
+    async def _store_page(
+        self,
+        channel_id: int,
+        page: Sequence[Any],
+        source: Source,
+        report: ChannelReport,
+        **cursor: int,
+    ) -> None:
+        records = [post_record(m) for m in page]
+        async with self.sessions.begin() as session:
+            outcome = await store_posts(session, records, source=source, observed_at=self.now())
+            await save_sync_state(
+                session,
+                channel_id,
+                last_sync_at=self.now(),
+                last_sync_source=source.value,
+                **cursor,
+            )
+        report.new += outcome.new
+        report.edited += outcome.edited
+
+    # --- reconciliation ---------------------------------------------------------------
+
+    async def reconcile(self, channel_id: int) -> ChannelReport:
+        """Re-read the latest posts: missed ones, edits, deletions, fresh counters."""
+        report = ChannelReport(channel_id)
+        entity = await self._entity(channel_id)
+        window = await self._call(
+            lambda: self.client.get_messages(entity, limit=self.settings.reconcile_window)
+        )
+        seen = [m for m in window if isinstance(m, types.Message | types.MessageService)]
+        reached_start = len(window) < self.settings.reconcile_window
+        low = 1 if reached_start else min((m.id for m in seen), default=0)
+        async with self.sessions() as session:
+            newest = (await get_sync_state(session, channel_id)).newest_message_id or 0
+        top = max([newest, *(m.id for m in seen)])
+        suspects = await self._archived_ids(channel_id, low, top) - {m.id for m in seen}
+        gone = await self._confirm_deleted(entity, sorted(suspects))
+        async with self.sessions.begin() as session:
+            outcome = await store_posts(
+                session,
+                [post_record(m) for m in seen],
+                source=Source.RECONCILE,
+                observed_at=self.now(),
+            )
+            deleted = await mark_deleted(
+                session,
+                channel_id,
+                gone,
+                source=Source.RECONCILE,
+                observed_at=self.now(),
+                summarize_from=self.settings.mass_deletion_threshold,
+            )
+            await save_sync_state(
+                session,
+                channel_id,
+                last_sync_at=self.now(),
+                last_sync_source=Source.RECONCILE.value,
+                newest_message_id=top or None,
+            )
+        report.new, report.edited, report.deleted = outcome.new, outcome.edited, len(deleted)
+        if deleted:
+            log.info("channel %s: %d posts deleted on Telegram", channel_id, len(deleted))
+        return report
+
+    async def _archived_ids(self, channel_id: int, low: int, high: int) -> set[int]:
+        async with self.sessions() as session:
+            result = await session.execute(
+                select(posts.c.message_id).where(
+                    posts.c.channel_id == channel_id,
+                    posts.c.message_id.between(low, high),
+                    posts.c.deleted_at.is_(None),
+                )
+            )
+            return set(result.scalars())
+
+    async def _confirm_deleted(self, entity: Any, ids: list[int]) -> list[int]:
+        """A post missing from the listing is deleted only if asking for it by id fails too."""
+        gone: list[int] = []
+        for start in range(0, len(ids), 100):
+            chunk = ids[start : start + 100]
+
+            async def fetch(chunk: list[int] = chunk) -> Any:
+                return await self.client.get_messages(entity, ids=chunk)
+
+            found = await self._call(fetch)
+            gone += [i for i, message in zip(chunk, found, strict=True) if message is None]
+        return gone
+
+    # --- live updates -----------------------------------------------------------------
+
+    def install_live_handlers(self) -> None:
+        self.client.add_event_handler(self._on_message, events.NewMessage())
+        self.client.add_event_handler(self._on_message, events.MessageEdited())
+        self.client.add_event_handler(self._on_deleted, events.MessageDeleted())
+
+    async def _tracked_ids(self) -> set[int]:
+        async with self.sessions() as session:
+            return {row["id"] for row in await tracked_channels(session)}
+
+    async def _on_message(self, event: Any) -> None:
+        message = event.message
+        if not isinstance(message.peer_id, types.PeerChannel):
+            return
+        channel_id = marked_id(message.peer_id)
+        if channel_id not in await self._tracked_ids():
+            return
+        await self.store_live([post_record(message)])
+
+    async def store_live(self, records: Iterable[PostRecord]) -> None:
+        async with self.sessions.begin() as session:
+            await store_posts(session, records, source=Source.LIVE, observed_at=self.now())
+
+    async def _on_deleted(self, event: Any) -> None:
+        channel_id = event.chat_id
+        if channel_id is None or channel_id not in await self._tracked_ids():
+            return  # deletions outside channels carry no chat: they are not ours
+        async with self.sessions.begin() as session:
+            await mark_deleted(
+                session,
+                channel_id,
+                event.deleted_ids,
+                source=Source.LIVE,
+                observed_at=self.now(),
+                summarize_from=self.settings.mass_deletion_threshold,
+            )
+
+    # --- one pass over all channels ---------------------------------------------------
+
+    async def sync(self, channel_id: int, *, history: bool = True) -> ChannelReport:
+        """Info, catch-up, backfill and reconciliation of one channel; faults stay here."""
+        report = ChannelReport(channel_id)
+        postponed = self._postponed.get(channel_id)
+        if postponed is not None and postponed > self.now():
+            report.status, report.detail = "flood_wait", f"until {postponed:%H:%M:%S} UTC"
+            return report
+        try:
+            await self.refresh_info(channel_id)
+            if history:
+                for step in (self.catch_up, self.backfill):
+                    partial = await step(channel_id)
+                    report.new += partial.new
+                    report.edited += partial.edited
+            partial = await self.reconcile(channel_id)
+            report.new += partial.new
+            report.edited += partial.edited
+            report.deleted += partial.deleted
+        except ChannelPostponed as exc:
+            await self._postpone(channel_id, exc.seconds, report)
+        except errors.RPCError as exc:
+            await self._fail(channel_id, exc, report)
+        return report
+
+    async def sync_all(self, *, history: bool = True) -> list[ChannelReport]:
+        async with self.sessions() as session:
+            ids = [row["id"] for row in await tracked_channels(session)]
+        return [await self.sync(channel_id, history=history) for channel_id in ids]
+
+    async def _postpone(self, channel_id: int, seconds: int, report: ChannelReport) -> None:
+        until = self.now() + timedelta(seconds=seconds)
+        self._postponed[channel_id] = until
+        report.status, report.retry_after = "flood_wait", seconds
+        report.detail = f"Telegram asked to wait {seconds} s; resuming at {until:%H:%M:%S} UTC"
+        log.warning("channel %s: flood wait of %d s, postponed", channel_id, seconds)
+        async with self.sessions.begin() as session:
+            await set_channel_status(
+                session, channel_id, "flood_wait", report.detail, at=self.now()
+            )
+
+    async def _fail(self, channel_id: int, exc: errors.RPCError, report: ChannelReport) -> None:
+        status = next((s for kind, s in _STATUS_ERRORS if isinstance(exc, kind)), "error")
+        report.status, report.detail = status, str(exc)
+        log.warning("channel %s: %s (%s)", channel_id, status, exc)
+        async with self.sessions.begin() as session:
+            await set_channel_status(session, channel_id, status, str(exc), at=self.now())
+
+    # --- calling Telegram -------------------------------------------------------------
+
+    async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
+        """Run a Telegram request: sleep short flood waits, postpone on long ones, reconnect
+        after a lost connection (capped exponential backoff)."""
+        delay = 1.0
+        while True:
+            try:
+                return await request()
+            except errors.FloodWaitError as exc:
+                log.warning("flood wait of %d s requested by Telegram", exc.seconds)
+                if exc.seconds > self.settings.max_flood_sleep_seconds:
+                    raise ChannelPostponed(exc.seconds) from None
+                await self.sleep(exc.seconds)
+            except ConnectionError as exc:
+                log.warning("connection lost (%s); reconnecting in %.0f s", exc, delay)
+                await self.sleep(delay)
+                delay = min(delay * 2, self.settings.max_reconnect_delay_seconds)
+                await self._reconnect()
+
+    async def _reconnect(self) -> None:
+        try:
+            await self.client.disconnect()
+            await self.client.connect()
+        except (ConnectionError, OSError) as exc:
+            log.warning("reconnect failed: %s", exc)
+
+    def _tell(self, channel_id: int, phase: str, count: int) -> None:
+        if self.progress is not None:
+            self.progress(channel_id, phase, count)
+
+    # --- the long-running service -----------------------------------------------------
+
+    async def add_configured(self, refs: Iterable[str]) -> list[str]:
+        """Track the channels named in the config; returns problems (one line each)."""
+        async with self.sessions() as session:
+            known = {(row["username"] or "").lower() for row in await tracked_channels(session)}
+        problems = []
+        for ref in refs:
+            parsed = parse_channel_ref(ref)
+            if (parsed.username or parsed.name or "").lower() in known:
+                continue
+            try:
+                await self.add(ref)
+            except (UserError, errors.RPCError, ChannelPostponed) as exc:
+                problems.append(f"{ref}: {exc}")
+        return problems
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Live updates, a first full sync, then periodic re-reads until *stop* is set."""
+        self.install_live_handlers()
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        scheduler.add_job(
+            self._reconcile_round,
+            "interval",
+            minutes=self.settings.reconcile_minutes,
+            coalesce=True,
+            max_instances=1,
+            id="reconcile",
+        )
+        scheduler.add_job(
+            self._info_round,
+            "interval",
+            minutes=self.settings.channel_info_minutes,
+            coalesce=True,
+            max_instances=1,
+            id="channel-info",
+        )
+        scheduler.start()
+        try:
+            first = asyncio.create_task(self.sync_all())
+            await stop.wait()
+            first.cancel()
+        finally:
+            scheduler.shutdown(wait=False)
+
+    async def _reconcile_round(self) -> None:
+        for report in await self.sync_all(history=True):
+            if report.status != "ok":
+                log.info("channel %s: %s %s", report.channel_id, report.status, report.detail or "")
+
+    async def _info_round(self) -> None:
+        async with self.sessions() as session:
+            ids = [row["id"] for row in await tracked_channels(session)]
+        for channel_id in ids:
+            try:
+                await self.refresh_info(channel_id)
+            except (errors.RPCError, ChannelPostponed) as exc:
+                log.warning("channel %s: could not refresh info: %s", channel_id, exc)

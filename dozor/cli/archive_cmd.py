@@ -1,0 +1,240 @@
+"""`dozor login`, `dozor archive`, `dozor channels add|remove`, `dozor status`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from archiver.client import build_client, protect_session_file
+from archiver.service import Archiver, ChannelReport
+from dozor.cli.channels_cmd import channels
+from dozor.cli.context import config_option, json_option, run_async, state
+from dozor.cli.output import format_time, print_json, print_table, stderr_console
+from dozor.config import Config
+from dozor.db import open_database
+from dozor.errors import UserError
+from dozor.models import alerts, posts, sync_state
+from dozor.models import channels as channels_table
+from dozor.runtime import settle_heap
+from dozor.storage import resolve_channel
+from dozor.storage.sync import set_tracked
+
+T = TypeVar("T")
+
+
+@click.command()
+@config_option
+@click.option("--check", is_flag=True, help="Only report whether the session is logged in.")
+def login(check: bool) -> None:
+    """Log the Telegram *user* account in (bots cannot read channel history)."""
+    config = state().config()
+    client = build_client(config)
+
+    async def go() -> str:
+        await client.connect()
+        try:
+            if check:
+                if not await client.is_user_authorized():
+                    raise UserError(
+                        f"session {config.telegram.session} is not logged in: run `dozor login`"
+                    )
+                me = await client.get_me()
+                return f"session {config.telegram.session} is logged in as {_who(me)}"
+            await client.start(
+                phone=lambda: click.prompt("Phone number (international format, +996…)"),
+                code_callback=lambda: click.prompt("Login code from Telegram"),
+                password=lambda: click.prompt("Two-step verification password", hide_input=True),
+            )
+            me = await client.get_me()
+            return f"logged in as {_who(me)}; session saved to {config.telegram.session}"
+        finally:
+            await client.disconnect()
+            protect_session_file(config.telegram.session)
+
+    click.echo(run_async(go()))
+
+
+def _who(me: Any) -> str:
+    name = " ".join(p for p in (me.first_name, me.last_name) if p)
+    return f"{name} (@{me.username})" if me.username else name
+
+
+@asynccontextmanager
+async def archiver_for(config: Config, **kw: Any) -> AsyncIterator[Archiver]:
+    """A connected, logged-in archiver on the configured database."""
+    client = build_client(config)
+    async with open_database(config.database) as sessions:
+        try:
+            await client.connect()
+        except (ConnectionError, OSError) as exc:
+            raise UserError(f"cannot reach Telegram: {exc}") from None
+        try:
+            if not await client.is_user_authorized():
+                raise UserError("the Telegram session is not logged in: run `dozor login`")
+            yield Archiver(client, sessions, config.archiver, **kw)
+        finally:
+            await client.disconnect()
+
+
+@channels.command("add")
+@config_option
+@click.argument("refs", nargs=-1, required=True)
+def add(refs: tuple[str, ...]) -> None:
+    """Follow channels: REF is @name, name, t.me/name or t.me/s/name."""
+    config = state().config()
+
+    async def go() -> list[str]:
+        problems = []
+        async with archiver_for(config) as archiver:
+            for ref in refs:
+                try:
+                    report = await archiver.add(ref)
+                    click.echo(f"following {report.title!r} ({report.channel_id})")
+                except Exception as exc:
+                    problems.append(f"{ref}: {exc}")
+        return problems
+
+    problems = run_async(go())
+    for problem in problems:
+        click.echo(f"dozor: {problem}", err=True)
+    if problems:
+        raise click.exceptions.Exit(2)
+
+
+@channels.command("remove")
+@config_option
+@click.argument("refs", nargs=-1, required=True)
+def remove(refs: tuple[str, ...]) -> None:
+    """Stop following channels (their archive is kept)."""
+    config = state().config()
+
+    async def go() -> list[str]:
+        names = []
+        async with open_database(config.database) as sessions, sessions.begin() as session:
+            for ref in refs:
+                row = await resolve_channel(session, ref)
+                await set_tracked(session, row["id"], False, at=datetime.now(UTC))
+                names.append(row["title"])
+        return names
+
+    for name in run_async(go()):
+        click.echo(f"no longer following {name!r} (its archive is kept)")
+
+
+@click.command()
+@config_option
+@click.option("--once", is_flag=True, help="Bring every channel up to date, then exit (cron).")
+def archive(once: bool) -> None:
+    """Archive the followed channels: history, live updates, periodic re-reads."""
+    config = state().config()
+    console = stderr_console()
+
+    def progress(channel_id: int, phase: str, count: int) -> None:
+        console.print(f"[dim]{channel_id}: {phase} {count} posts[/]", highlight=False)
+
+    async def go() -> list[ChannelReport]:
+        async with archiver_for(config, progress=progress) as archiver:
+            for problem in await archiver.add_configured(config.archiver.channels):
+                console.print(f"[yellow]warning:[/] {problem}")
+            if once:
+                return await archiver.sync_all()
+            settle_heap()
+            await archiver.run_forever(_stop_on_signals())
+            return []
+
+    for report in run_async(go()):
+        mark = "ok" if report.status == "ok" else f"{report.status}: {report.detail}"
+        click.echo(
+            f"{report.channel_id}: {report.new} new, {report.edited} edited, "
+            f"{report.deleted} deleted — {mark}"
+        )
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+@click.command()
+@config_option
+@json_option
+def status(as_json: bool) -> None:
+    """Per followed channel: newest post archived, last sync, lag, problems; alert queue."""
+    config = state().config()
+
+    async def go() -> tuple[list[dict[str, Any]], dict[str, int]]:
+        async with open_database(config.database) as sessions, sessions() as session:
+            return await _status_rows(session), await _alert_counts(session)
+
+    rows, queue = run_async(go())
+    if as_json:
+        print_json({"channels": rows, "alerts": queue})
+        return
+    now = datetime.now(UTC)
+    print_table(
+        None,
+        ["channel", "status", "newest post", "last sync", "lag", "history", "problem"],
+        [
+            [
+                r["title"],
+                r["status"],
+                format_time(r["newest_post_at"]),
+                format_time(r["last_sync_at"]),
+                _lag(now, r["last_sync_at"]),
+                "complete" if r["backfill_complete"] else f"from #{r['oldest_message_id']}",
+                r["last_error"],
+            ]
+            for r in rows
+        ],
+    )
+    click.echo("alerts: " + ", ".join(f"{n} {k}" for k, n in sorted(queue.items())) or "none")
+
+
+async def _status_rows(session: AsyncSession) -> list[dict[str, Any]]:
+    newest = (
+        select(posts.c.channel_id, func.max(posts.c.date).label("newest_post_at"))
+        .group_by(posts.c.channel_id)
+        .subquery()
+    )
+    query = (
+        select(
+            channels_table.c.id,
+            channels_table.c.title,
+            channels_table.c.username,
+            channels_table.c.status,
+            newest.c.newest_post_at,
+            sync_state.c.last_sync_at,
+            sync_state.c.oldest_message_id,
+            sync_state.c.newest_message_id,
+            sync_state.c.backfill_complete,
+            sync_state.c.last_error,
+        )
+        .outerjoin(newest, newest.c.channel_id == channels_table.c.id)
+        .outerjoin(sync_state, sync_state.c.channel_id == channels_table.c.id)
+        .where(channels_table.c.tracked.is_(True))
+        .order_by(channels_table.c.title)
+    )
+    return [dict(r._mapping) for r in await session.execute(query)]
+
+
+async def _alert_counts(session: AsyncSession) -> dict[str, int]:
+    result = await session.execute(select(alerts.c.status, func.count()).group_by(alerts.c.status))
+    return {kind: int(n) for kind, n in result}
+
+
+def _lag(now: datetime, then: datetime | None) -> str:
+    if then is None:
+        return "—"
+    minutes = int((now - then).total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"

@@ -1,0 +1,88 @@
+"""Per-channel archiving state: the backfill cursor, sync times, channel health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dozor.models import channels, sync_state
+
+
+@dataclass(frozen=True)
+class SyncState:
+    channel_id: int
+    oldest_message_id: int | None  # everything from here ...
+    newest_message_id: int | None  # ... to here is archived
+    backfill_complete: bool
+    last_sync_at: datetime | None
+    last_error: str | None
+
+
+async def get_sync_state(session: AsyncSession, channel_id: int) -> SyncState:
+    row = (
+        await session.execute(select(sync_state).where(sync_state.c.channel_id == channel_id))
+    ).first()
+    if row is None:
+        return SyncState(channel_id, None, None, False, None, None)
+    m = row._mapping
+    return SyncState(
+        channel_id,
+        m["oldest_message_id"],
+        m["newest_message_id"],
+        bool(m["backfill_complete"]),
+        m["last_sync_at"],
+        m["last_error"],
+    )
+
+
+async def save_sync_state(session: AsyncSession, channel_id: int, **values: Any) -> None:
+    """Update the given sync_state columns (the row is created if needed)."""
+    exists = (
+        await session.execute(
+            select(sync_state.c.channel_id).where(sync_state.c.channel_id == channel_id)
+        )
+    ).first()
+    if exists:
+        await session.execute(
+            update(sync_state).where(sync_state.c.channel_id == channel_id).values(**values)
+        )
+    else:
+        await session.execute(
+            insert(sync_state).values(
+                channel_id=channel_id, **{"backfill_complete": False, **values}
+            )
+        )
+
+
+async def set_channel_status(
+    session: AsyncSession, channel_id: int, status: str, detail: str | None, *, at: datetime
+) -> None:
+    """ok, private, banned, not_found, flood_wait, error — shown by `dozor channels list`."""
+    await session.execute(
+        update(channels)
+        .where(channels.c.id == channel_id)
+        .values(status=status, status_detail=detail, updated_at=at)
+    )
+    if status != "ok":
+        await save_sync_state(
+            session, channel_id, last_error=f"{status}: {detail or ''}".strip(), last_error_at=at
+        )
+
+
+async def set_tracked(
+    session: AsyncSession, channel_id: int, tracked: bool, *, at: datetime
+) -> None:
+    await session.execute(
+        update(channels).where(channels.c.id == channel_id).values(tracked=tracked, updated_at=at)
+    )
+
+
+async def tracked_channels(session: AsyncSession) -> list[dict[str, Any]]:
+    result = await session.execute(
+        select(channels).where(channels.c.tracked.is_(True)).order_by(channels.c.id)
+    )
+    return [dict(row._mapping) for row in result]

@@ -1,0 +1,345 @@
+"""An in-process Telegram for archiver tests, plugged in below Telethon's client.
+
+``FakeSender`` replaces the client's MTProto sender: ``send(request)`` returns a future that
+``FakeTelegram`` answers from in-memory channels. Everything above the sender is real Telethon:
+request resolution, flood-wait handling, ``iter_messages`` paging, the update MessageBox and
+event building. Tests mutate channels (post, edit, delete, albums), push live updates, and
+inject FloodWait, private channels and dropped connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from telethon import TelegramClient, errors
+from telethon.crypto import AuthKey
+from telethon.sessions import MemorySession
+from telethon.tl import functions, types
+
+SELF_ID = 777000111
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class FakeChannel:
+    id: int  # bare
+    title: str
+    username: str | None
+    access_hash: int
+    about: str = ""
+    subscribers: int = 1000
+    private: bool = False
+    messages: dict[int, types.Message | types.MessageService] = field(default_factory=dict)
+    pts: int = 1
+    log: list[tuple[int, Any]] = field(default_factory=list)  # (pts after, update)
+    next_id: int = 1
+
+    def tl(self) -> types.Channel:
+        return types.Channel(
+            id=self.id,
+            title=self.title,
+            photo=types.ChatPhotoEmpty(),
+            date=T0,
+            username=self.username,
+            access_hash=self.access_hash,
+            broadcast=True,
+            participants_count=self.subscribers,
+        )
+
+
+class FakeTelegram:
+    def __init__(self) -> None:
+        self.channels: dict[int, FakeChannel] = {}
+        self.senders: list[FakeSender] = []
+        self.requests: list[Any] = []
+        self.floods: dict[type, list[int]] = defaultdict(list)
+        self.clock = T0
+        self.down = False
+        # Called with each request before it is answered; may raise to inject a fault.
+        self.before_answer: list[Callable[[Any], None]] = []
+        self._grouped = itertools.count(10**15)
+
+    # --- setting up the world -----------------------------------------------------------
+
+    def channel(self, bare_id: int, username: str | None, title: str = "Канал") -> FakeChannel:
+        channel = FakeChannel(bare_id, title, username, access_hash=bare_id * 7 + 1)
+        self.channels[bare_id] = channel
+        return channel
+
+    def tick(self, seconds: float = 60) -> datetime:
+        self.clock += timedelta(seconds=seconds)
+        return self.clock
+
+    def post(
+        self, channel: FakeChannel, text: str, *, push: bool = True, **kw: Any
+    ) -> types.Message:
+        message = types.Message(
+            id=channel.next_id,
+            peer_id=types.PeerChannel(channel.id),
+            date=self.tick(),
+            message=text,
+            post=True,
+            views=kw.pop("views", 1),
+            **kw,
+        )
+        channel.next_id += 1
+        channel.messages[message.id] = message
+        self._record(channel, types.UpdateNewChannelMessage(message, channel.pts + 1, 1), push)
+        return message
+
+    def post_many(self, channel: FakeChannel, count: int, text: str = "пост {n}") -> None:
+        for n in range(count):
+            self.post(channel, text.format(n=n + 1), push=False)
+
+    def album(self, channel: FakeChannel, texts: list[str], *, push: bool = True) -> None:
+        grouped = next(self._grouped)
+        for text in texts:
+            self.post(channel, text, push=push, grouped_id=grouped)
+
+    def edit(
+        self, channel: FakeChannel, message_id: int, text: str, *, push: bool = True
+    ) -> types.Message:
+        old = channel.messages[message_id]
+        assert isinstance(old, types.Message)
+        old.message = text
+        old.edit_date = self.tick()
+        self._record(channel, types.UpdateEditChannelMessage(old, channel.pts + 1, 1), push)
+        return old
+
+    def delete(self, channel: FakeChannel, ids: list[int], *, push: bool = True) -> None:
+        for message_id in ids:
+            channel.messages.pop(message_id, None)
+        update = types.UpdateDeleteChannelMessages(
+            channel.id, ids, channel.pts + len(ids), len(ids)
+        )
+        self._record(channel, update, push)
+
+    def count(self, request_type: type) -> int:
+        return sum(isinstance(r, request_type) for r in self.requests)
+
+    def flood(self, request_type: type, *seconds: int) -> None:
+        """The next requests of this type fail with FloodWait of these many seconds."""
+        self.floods[request_type].extend(seconds)
+
+    def _record(self, channel: FakeChannel, update: Any, push: bool) -> None:
+        channel.pts = update.pts
+        channel.log.append((update.pts, update))
+        if push:
+            wrapped = types.Updates(
+                updates=[update], users=[], chats=[channel.tl()], date=self.clock, seq=0
+            )
+            for sender in self.senders:
+                if sender.connected:
+                    sender.updates_queue.put_nowait(wrapped)
+
+    def drop_connections(self) -> None:
+        """Every connected client loses its connection (pending requests fail)."""
+        for sender in self.senders:
+            sender.lose_connection()
+
+    # --- answering requests -------------------------------------------------------------
+
+    def answer(self, request: Any) -> Any:
+        self.requests.append(request)
+        for hook in list(self.before_answer):
+            hook(request)
+        waits = self.floods.get(type(request))
+        if waits:
+            raise errors.FloodWaitError(request=request, capture=waits.pop(0))
+        handler = _HANDLERS.get(type(request))
+        if handler is None:
+            raise NotImplementedError(f"FakeTelegram cannot answer {type(request).__name__}")
+        return handler(self, request)
+
+    def _channel(self, peer: Any, request: Any) -> FakeChannel:
+        channel = self.channels.get(getattr(peer, "channel_id", 0))
+        if channel is None:
+            raise errors.ChannelInvalidError(request=request)
+        if channel.private:
+            raise errors.ChannelPrivateError(request=request)
+        return channel
+
+
+def _history(self: FakeTelegram, request: functions.messages.GetHistoryRequest) -> Any:
+    channel = self._channel(request.peer, request)
+    newest_first = sorted(channel.messages.values(), key=lambda m: m.id, reverse=True)
+    position = sum(1 for m in newest_first if m.id >= request.offset_id) if request.offset_id else 0
+    # The window is [position + add_offset, + limit), cut at the newest message (not shifted).
+    end = position + request.add_offset + request.limit
+    page = newest_first[max(0, position + request.add_offset) : max(0, end)]
+    if request.max_id:
+        page = [m for m in page if m.id < request.max_id]
+    if request.min_id:
+        page = [m for m in page if m.id > request.min_id]
+    return types.messages.ChannelMessages(
+        pts=channel.pts,
+        count=len(newest_first),
+        messages=page,
+        chats=[channel.tl()],
+        users=[],
+        topics=[],
+    )
+
+
+def _get_messages(self: FakeTelegram, request: functions.channels.GetMessagesRequest) -> Any:
+    channel = self._channel(request.channel, request)
+    found: list[Any] = [
+        channel.messages.get(i.id)
+        or types.MessageEmpty(id=i.id, peer_id=types.PeerChannel(channel.id))
+        for i in request.id
+    ]
+    return types.messages.ChannelMessages(
+        pts=channel.pts, count=len(found), messages=found, chats=[channel.tl()], users=[], topics=[]
+    )
+
+
+def _resolve(self: FakeTelegram, request: functions.contacts.ResolveUsernameRequest) -> Any:
+    for channel in self.channels.values():
+        if channel.username and channel.username.lower() == request.username.lower():
+            return types.contacts.ResolvedPeer(
+                peer=types.PeerChannel(channel.id), chats=[channel.tl()], users=[]
+            )
+    raise errors.UsernameNotOccupiedError(request=request)
+
+
+def _full_channel(self: FakeTelegram, request: functions.channels.GetFullChannelRequest) -> Any:
+    channel = self._channel(request.channel, request)
+    full = types.ChannelFull(
+        id=channel.id,
+        about=channel.about,
+        read_inbox_max_id=0,
+        read_outbox_max_id=0,
+        unread_count=0,
+        chat_photo=types.PhotoEmpty(id=0),
+        notify_settings=types.PeerNotifySettings(),
+        bot_info=[],
+        pts=channel.pts,
+        participants_count=channel.subscribers,
+    )
+    return types.messages.ChatFull(full_chat=full, chats=[channel.tl()], users=[])
+
+
+def _channel_difference(
+    self: FakeTelegram, request: functions.updates.GetChannelDifferenceRequest
+) -> Any:
+    channel = self._channel(request.channel, request)
+    missed = [update for pts, update in channel.log if pts > request.pts]
+    if not missed:
+        return types.updates.ChannelDifferenceEmpty(pts=channel.pts, final=True, timeout=30)
+    return types.updates.ChannelDifference(
+        pts=channel.pts,
+        final=True,
+        timeout=30,
+        new_messages=[u.message for u in missed if isinstance(u, types.UpdateNewChannelMessage)],
+        other_updates=[u for u in missed if not isinstance(u, types.UpdateNewChannelMessage)],
+        chats=[channel.tl()],
+        users=[],
+    )
+
+
+def _get_channels(self: FakeTelegram, request: functions.channels.GetChannelsRequest) -> Any:
+    found = []
+    for item in request.id:
+        channel = self.channels.get(getattr(item, "channel_id", 0))
+        if channel is None or getattr(item, "access_hash", None) != channel.access_hash:
+            raise errors.ChannelInvalidError(request=request)
+        found.append(channel.tl())
+    return types.messages.Chats(chats=found)
+
+
+def _me() -> types.User:
+    return types.User(id=SELF_ID, is_self=True, access_hash=1, first_name="Analyst")
+
+
+_HANDLERS: dict[type, Callable[[FakeTelegram, Any], Any]] = {
+    functions.messages.GetHistoryRequest: _history,
+    functions.channels.GetMessagesRequest: _get_messages,
+    functions.contacts.ResolveUsernameRequest: _resolve,
+    functions.channels.GetFullChannelRequest: _full_channel,
+    functions.channels.GetChannelsRequest: _get_channels,
+    functions.updates.GetChannelDifferenceRequest: _channel_difference,
+    functions.users.GetUsersRequest: lambda tg, r: [_me()],
+    functions.updates.GetStateRequest: lambda tg, r: types.updates.State(
+        pts=1, qts=0, date=tg.clock, seq=1, unread_count=0
+    ),
+    functions.updates.GetDifferenceRequest: lambda tg, r: types.updates.DifferenceEmpty(
+        date=tg.clock, seq=1
+    ),
+    functions.help.GetConfigRequest: lambda tg, r: None,
+    functions.channels.JoinChannelRequest: lambda tg, r: types.Updates(
+        updates=[], users=[], chats=[], date=tg.clock, seq=0
+    ),
+}
+
+
+class FakeSender:
+    """Stands in for telethon.network.MTProtoSender."""
+
+    def __init__(self, telegram: FakeTelegram, updates_queue: asyncio.Queue[Any]) -> None:
+        self.telegram = telegram
+        self.updates_queue = updates_queue
+        self.auth_key = AuthKey(os.urandom(256))
+        self.dc_id = 2
+        self.connected = False
+        self._transport_connected = lambda: self.connected
+        self._connection = None
+        self.disconnected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        telegram.senders.append(self)
+
+    async def connect(self, connection: Any) -> bool:
+        if self.telegram.down:
+            raise ConnectionError("Telegram is unreachable")
+        if self.connected:
+            return False
+        self.connected = True
+        self.disconnected = asyncio.get_running_loop().create_future()
+        return True
+
+    def is_connected(self) -> bool:
+        return self.connected
+
+    async def disconnect(self) -> None:
+        self.lose_connection()
+
+    def lose_connection(self) -> None:
+        self.connected = False
+        if not self.disconnected.done():
+            self.disconnected.set_result(None)
+
+    def send(self, request: Any, ordered: bool = False) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if not self.connected:
+            future.set_exception(ConnectionError("not connected"))
+            return future
+        while isinstance(
+            request,
+            functions.InvokeWithLayerRequest
+            | functions.InitConnectionRequest
+            | functions.InvokeWithoutUpdatesRequest,
+        ):
+            request = request.query
+        try:
+            future.set_result(self.telegram.answer(request))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+    async def _keepalive_ping(self, rnd_id: int) -> None:
+        return None
+
+
+async def connected_client(telegram: FakeTelegram) -> TelegramClient:
+    """A real TelegramClient whose network is *telegram*, connected and logged in."""
+    client = TelegramClient(
+        MemorySession(), api_id=1, api_hash="0" * 32, flood_sleep_threshold=0, receive_updates=True
+    )
+    client._sender = FakeSender(telegram, client._updates_queue)
+    await client.connect()
+    return client

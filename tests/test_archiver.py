@@ -1,0 +1,458 @@
+"""The archiver against an in-process Telegram (tests/fakes/telegram.py) with real Telethon:
+backfill, restart, live updates, reconciliation, flood waits, disconnects, private channels."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telethon import TelegramClient
+from telethon.tl import functions
+
+from archiver.service import Archiver
+from dozor.config import ArchiverConfig
+from dozor.models import channel_changes, channels, events, post_versions, posts
+from dozor.storage.sync import get_sync_state
+from tests.fakes.telegram import FakeChannel, FakeTelegram, connected_client
+
+BARE, OTHER = 1525384822, 1399999999
+CH, CH2 = -(10**12 + BARE), -(10**12 + OTHER)
+History = functions.messages.GetHistoryRequest
+
+
+class Killed(Exception):
+    """Stands for the process dying in the middle of something."""
+
+
+@pytest.fixture
+def telegram() -> FakeTelegram:
+    return FakeTelegram()
+
+
+@pytest.fixture
+def channel(telegram: FakeTelegram) -> FakeChannel:
+    return telegram.channel(BARE, "mvd_test", "МВД")
+
+
+class Slept(list[float]):
+    """The archiver's sleep: records durations and lets the time pass at once (the fake
+    Telegram's clock, and Telethon's memory of flood waits)."""
+
+    def __init__(self, telegram: FakeTelegram) -> None:
+        super().__init__()
+        self.telegram = telegram
+        self.clients: list[TelegramClient] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+        self.telegram.tick(seconds)
+        for client in self.clients:
+            client._flood_waited_requests.clear()
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def slept(telegram: FakeTelegram) -> Slept:
+    return Slept(telegram)
+
+
+@pytest.fixture
+async def start(
+    telegram: FakeTelegram, sessions: async_sessionmaker[AsyncSession], slept: Slept
+) -> AsyncIterator[Callable[..., Any]]:
+    """start() -> a connected Archiver; call again to "restart the process"."""
+    clients: list[TelegramClient] = []
+
+    async def make(**settings: Any) -> Archiver:
+        client = await connected_client(telegram)
+        clients.append(client)
+        slept.clients.append(client)
+        config = ArchiverConfig(
+            **{
+                "reconcile_window": 50,
+                "mass_deletion_threshold": 5,
+                "max_flood_sleep_seconds": 30,
+                **settings,
+            }
+        )
+        return Archiver(
+            client, sessions, config, request_delay=0, sleep=slept, now=lambda: telegram.clock
+        )
+
+    yield make
+    for client in clients:
+        await client.disconnect()
+
+
+async def count(sessions: async_sessionmaker[AsyncSession], query: Any) -> int:
+    async with sessions() as session:
+        return int((await session.execute(query)).scalar_one())
+
+
+async def post_ids(sessions: async_sessionmaker[AsyncSession], channel_id: int = CH) -> list[int]:
+    async with sessions() as session:
+        result = await session.execute(
+            select(posts.c.message_id)
+            .where(posts.c.channel_id == channel_id)
+            .order_by(posts.c.message_id)
+        )
+        return list(result.scalars())
+
+
+async def event_kinds(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    async with sessions() as session:
+        result = await session.execute(select(events.c.kind, func.count()).group_by(events.c.kind))
+        return dict(result.tuples().all())
+
+
+async def eventually(check: Callable[[], Any], within: float = 3.0) -> None:
+    """Wait until *check* holds (live updates are stored asynchronously)."""
+    async with asyncio.timeout(within):
+        while not await check():  # noqa: ASYNC110 - polling the database, not an event
+            await asyncio.sleep(0.02)
+
+
+async def test_backfill_of_ten_thousand_posts(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    telegram.post_many(channel, 10_000)
+    archiver = await start()
+    await archiver.add("https://t.me/mvd_test")
+    report = await archiver.sync(CH)
+    assert (report.status, report.new) == ("ok", 10_000)
+    assert await post_ids(sessions) == list(range(1, 10_001))
+    assert await event_kinds(sessions) == {"new": 10_000}
+    async with sessions() as session:
+        state = await get_sync_state(session, CH)
+    assert (state.oldest_message_id, state.newest_message_id, state.backfill_complete) == (
+        1,
+        10_000,
+        True,
+    )
+    assert telegram.count(History) >= 100
+
+
+async def test_kill_and_restart_mid_backfill_leaves_no_gap_or_duplicate(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    telegram.post_many(channel, 1_000)
+    archiver = await start(page_size=100)
+    await archiver.add("mvd_test")
+
+    def kill_on_fifth_page(request: Any) -> None:
+        if isinstance(request, History) and telegram.count(History) == 5:
+            raise Killed
+
+    telegram.before_answer.append(kill_on_fifth_page)
+    with pytest.raises(Killed):
+        await archiver.sync(CH)
+    assert len(await post_ids(sessions)) == 400
+    telegram.before_answer.clear()
+    telegram.post_many(channel, 30, "после перезапуска {n}")  # posted while dozor was down
+    restarted = await start(page_size=100)
+    await restarted.sync(CH)
+    assert await post_ids(sessions) == list(range(1, 1_031))
+    assert await event_kinds(sessions) == {"new": 1_030}
+
+
+async def test_backfill_depth_is_respected(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    telegram.post_many(channel, 300)  # one post a minute
+    archiver = await start(backfill_days=0)
+    archiver.settings = archiver.settings.model_copy(update={"backfill_days": 1})
+    telegram.tick(24 * 3600 - 100 * 60)  # now the newest 100 posts are within a day
+    await archiver.add("mvd_test")
+    await archiver.sync(CH)
+    ids = await post_ids(sessions)
+    assert ids[0] > 150
+    assert ids[-1] == 300
+    async with sessions() as session:
+        assert (await get_sync_state(session, CH)).backfill_complete
+
+
+async def test_live_new_edited_deleted_and_albums(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    telegram.post_many(channel, 5)
+    archiver = await start()
+    archiver.install_live_handlers()
+    await archiver.add("mvd_test")
+    await archiver.sync(CH)
+    telegram.post(channel, "Задержан мигрант")
+    telegram.album(channel, ["фото 1", "фото 2", "фото 3"])
+    telegram.edit(channel, 2, "исправленный текст")
+    telegram.delete(channel, [3])
+
+    async def arrived() -> bool:
+        kinds = await event_kinds(sessions)
+        return kinds.get("new") == 9 and "edited" in kinds and "deleted" in kinds
+
+    await eventually(arrived)
+    async with sessions() as session:
+        album = (
+            (
+                await session.execute(
+                    select(posts.c.grouped_id).where(
+                        posts.c.channel_id == CH, posts.c.message_id.in_([7, 8, 9])
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        texts = dict(
+            (
+                await session.execute(
+                    select(posts.c.message_id, posts.c.text).where(posts.c.channel_id == CH)
+                )
+            ).all()
+        )
+        tomb = (
+            await session.execute(
+                select(posts.c.deleted_at).where(posts.c.channel_id == CH, posts.c.message_id == 3)
+            )
+        ).scalar_one()
+    assert len(set(album)) == 1
+    assert album[0] is not None
+    assert texts[2] == "исправленный текст"
+    assert texts[3] == "пост 3"  # kept, as a tombstone
+    assert tomb is not None
+
+
+async def test_reconciliation_finds_what_happened_while_down(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    telegram.post_many(channel, 40)
+    archiver = await start()
+    await archiver.add("mvd_test")
+    await archiver.sync(CH)
+    # dozor is down: nothing is pushed
+    telegram.edit(channel, 38, "тихо исправлено", push=False)
+    telegram.delete(channel, [39], push=False)
+    telegram.post(channel, "пропущенный пост", push=False)
+    report = await (await start()).sync(CH)
+    assert (report.new, report.edited, report.deleted) == (1, 1, 1)
+    async with sessions() as session:
+        versions = (
+            (
+                await session.execute(
+                    select(post_versions.c.text)
+                    .where(post_versions.c.channel_id == CH, post_versions.c.message_id == 38)
+                    .order_by(post_versions.c.version)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert versions == ["пост 38", "тихо исправлено"]
+    assert await event_kinds(sessions) == {"new": 41, "edited": 1, "deleted": 1}
+
+
+async def test_a_mass_deletion_is_one_summarised_event(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    telegram.post_many(channel, 30)
+    archiver = await start()
+    await archiver.add("mvd_test")
+    await archiver.sync(CH)
+    telegram.delete(channel, list(range(10, 30)), push=False)
+    report = await archiver.sync(CH, history=False)
+    assert report.deleted == 20
+    assert await event_kinds(sessions) == {"new": 30, "mass_deleted": 1}
+    async with sessions() as session:
+        (details,) = (
+            (await session.execute(select(events.c.details).where(events.c.kind == "mass_deleted")))
+            .scalars()
+            .all()
+        )
+        tombstones = await session.execute(
+            select(func.count()).where(posts.c.deleted_at.is_not(None))
+        )
+    assert details["count"] == 20
+    assert tombstones.scalar_one() == 20
+
+
+async def test_short_flood_waits_are_slept_long_ones_postpone_the_channel(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    slept: Slept,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    other = telegram.channel(OTHER, "border_test", "Погранслужба")
+    telegram.post_many(channel, 250)
+    telegram.post_many(other, 20)
+    archiver = await start()
+    archiver.install_live_handlers()
+    await archiver.add("mvd_test")
+    await archiver.add("border_test")
+    telegram.flood(History, 12)  # in the middle of the backfill: slept, then on
+    report = await archiver.sync(CH)
+    assert report.status == "ok"
+    assert 12 in slept
+    assert len(await post_ids(sessions)) == 250
+    # A long wait postpones the channel. Telegram's flood waits hold for the method on the
+    # whole account, so the other channel's history reads wait too; nothing else stops.
+    telegram.flood(History, 3600)
+    reports = await archiver.sync_all()
+    assert [r.status for r in reports] == ["flood_wait", "flood_wait"]
+    assert reports[0].retry_after == 3600
+    async with sessions() as session:
+        status = (
+            await session.execute(select(channels.c.status).where(channels.c.id == CH))
+        ).scalar_one()
+    assert status == "flood_wait"
+    telegram.post(channel, "живое обновление во время ожидания")
+
+    async def live_arrived() -> bool:
+        return 251 in await post_ids(sessions)
+
+    await eventually(live_arrived)
+    assert (await archiver.sync(CH)).status == "flood_wait"  # still postponed: not retried
+    await slept(3600)  # the wait is over
+    reports = await archiver.sync_all()
+    assert [r.status for r in reports] == ["ok", "ok"]
+    assert len(await post_ids(sessions, CH2)) == 20
+
+
+async def test_a_lost_connection_is_re_established(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    slept: Slept,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    telegram.post_many(channel, 500)
+    archiver = await start()
+    await archiver.add("mvd_test")
+    dropped = False
+
+    def drop_once(request: Any) -> None:
+        nonlocal dropped
+        if isinstance(request, History) and telegram.count(History) == 3 and not dropped:
+            dropped = True
+            telegram.drop_connections()
+            raise ConnectionError("connection reset by peer")
+
+    telegram.before_answer.append(drop_once)
+    report = await archiver.sync(CH)
+    assert report.status == "ok"
+    assert await post_ids(sessions) == list(range(1, 501))
+    assert slept[:1] == [1.0]  # the first reconnect waited a second
+
+
+async def test_a_channel_going_private_is_recorded_and_others_continue(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    other = telegram.channel(OTHER, "border_test", "Погранслужба")
+    telegram.post_many(channel, 10)
+    archiver = await start()
+    await archiver.add("mvd_test")
+    await archiver.add("border_test")
+    channel.private = True
+    telegram.post_many(other, 7)
+    reports = {r.channel_id: r for r in await archiver.sync_all()}
+    assert reports[CH].status == "private"
+    assert reports[CH2].new == 7
+    async with sessions() as session:
+        row = (
+            await session.execute(
+                select(channels.c.status, channels.c.status_detail).where(channels.c.id == CH)
+            )
+        ).one()
+    assert row.status == "private"
+
+
+async def test_channel_metadata_changes_are_logged(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    archiver = await start()
+    await archiver.add("mvd_test")
+    channel.title, channel.about, channel.subscribers = "МВД КР", "Новое описание", 2000
+    await archiver.refresh_info(CH)
+    async with sessions() as session:
+        changes = (
+            await session.execute(
+                select(channel_changes.c.field, channel_changes.c.new_value).order_by(
+                    channel_changes.c.id
+                )
+            )
+        ).all()
+    assert [tuple(c) for c in changes] == [
+        ("title", "МВД КР"),
+        ("about", "Новое описание"),
+        ("subscribers", "2000"),
+    ]
+
+
+async def test_views_are_sampled_over_time(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    from dozor.models import post_metrics
+
+    telegram.post_many(channel, 3)
+    archiver = await start()
+    await archiver.add("mvd_test")
+    await archiver.sync(CH)
+    for views in (50, 120):
+        channel.messages[2].views = views
+        telegram.tick(900)
+        await archiver.reconcile(CH)
+    async with sessions() as session:
+        samples = (
+            (
+                await session.execute(
+                    select(post_metrics.c.views)
+                    .where(post_metrics.c.message_id == 2)
+                    .order_by(post_metrics.c.sampled_at)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert samples == [1, 50, 120]
+
+
+async def test_unknown_channels_are_refused_clearly(start: Any) -> None:
+    from dozor.errors import ChannelNotFound
+
+    archiver = await start()
+    with pytest.raises(ChannelNotFound, match="nobody_here"):
+        await archiver.add("@nobody_here")
+
+
+def test_now_is_aware() -> None:
+    assert datetime.now(UTC).tzinfo is UTC

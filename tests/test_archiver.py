@@ -107,7 +107,7 @@ async def post_ids(sessions: async_sessionmaker[AsyncSession], channel_id: int =
 async def event_kinds(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
     async with sessions() as session:
         result = await session.execute(select(events.c.kind, func.count()).group_by(events.c.kind))
-        return dict(result.tuples().all())
+        return {str(row[0]): int(row[1]) for row in result}
 
 
 async def eventually(check: Callable[[], Any], within: float = 3.0) -> None:
@@ -456,3 +456,29 @@ async def test_unknown_channels_are_refused_clearly(start: Any) -> None:
 
 def test_now_is_aware() -> None:
     assert datetime.now(UTC).tzinfo is UTC
+
+
+async def test_run_forever_syncs_follows_live_and_stops(
+    telegram: FakeTelegram, channel: FakeChannel, start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    telegram.post_many(channel, 30)
+    archiver = await start()
+    await archiver.add("mvd_test")
+    stop = asyncio.Event()
+    running = asyncio.create_task(archiver.run_forever(stop))
+
+    async def synced() -> bool:
+        return len(await post_ids(sessions)) == 30
+
+    await eventually(synced)
+    telegram.post(channel, "пока работает")
+
+    async def live() -> bool:
+        return 31 in await post_ids(sessions)
+
+    await eventually(live)
+    stop.set()
+    await asyncio.wait_for(running, timeout=5)
+    assert running.done()
+    assert running.exception() is None

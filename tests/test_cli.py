@@ -91,20 +91,26 @@ def test_first_run_creates_config_and_database_then_names_missing_keys(
         assert key in line
 
 
-def test_run_with_credentials(
+def test_run_without_bot_keys_warns(
     workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Telegram credentials present, bot ones missing: the archiver runs, the bot waits."""
+    from dozor.cli import archive_cmd
+
     main(["init"])
-    for name, value in {
-        "DOZOR_TELEGRAM__API_ID": "12345",
-        "DOZOR_TELEGRAM__API_HASH": "h",
-        "DOZOR_BOT__TOKEN": "1:x",
-        "DOZOR_BOT__ADMINS": "1",
-    }.items():
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DOZOR_TELEGRAM__API_ID", "12345")
+    monkeypatch.setenv("DOZOR_TELEGRAM__API_HASH", "h")
+    calls: list[bool] = []
+
+    async def fake_archiver(config: object, *, once: bool) -> list[object]:
+        calls.append(once)
+        return []
+
+    monkeypatch.setattr(archive_cmd, "run_archiver", fake_archiver)
     capsys.readouterr()
-    assert main(["run"]) == 0
-    assert "database are ready" in capsys.readouterr().out
+    assert main(["run", "--once"]) == 0
+    assert calls == [True]
+    assert "team bot is off until bot.token, bot.admins are set" in capsys.readouterr().err
 
 
 def test_init_refuses_to_overwrite(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -135,26 +135,32 @@ def remove(refs: tuple[str, ...]) -> None:
 def archive(once: bool) -> None:
     """Archive the followed channels: history, live updates, periodic re-reads."""
     config = state().config()
+    report(run_async(run_archiver(config, once=once)))
+
+
+async def run_archiver(config: Config, *, once: bool) -> list[ChannelReport]:
+    """Follow the configured channels; one pass with *once*, else until SIGINT/SIGTERM."""
     console = stderr_console()
 
     def progress(channel_id: int, phase: str, count: int) -> None:
         console.print(f"[dim]{channel_id}: {phase} {count} posts[/]", highlight=False)
 
-    async def go() -> list[ChannelReport]:
-        async with archiver_for(config, progress=progress) as archiver:
-            for problem in await archiver.add_configured(config.archiver.channels):
-                console.print(f"[yellow]warning:[/] {problem}")
-            if once:
-                return await archiver.sync_all()
-            settle_heap()
-            await archiver.run_forever(_stop_on_signals())
-            return []
+    async with archiver_for(config, progress=progress) as archiver:
+        for problem in await archiver.add_configured(config.archiver.channels):
+            console.print(f"[yellow]warning:[/] {problem}")
+        if once:
+            return await archiver.sync_all()
+        settle_heap()
+        await archiver.run_forever(_stop_on_signals())
+        return []
 
-    for report in run_async(go()):
-        mark = "ok" if report.status == "ok" else f"{report.status}: {report.detail}"
+
+def report(reports: list[ChannelReport]) -> None:
+    for item in reports:
+        mark = "ok" if item.status == "ok" else f"{item.status}: {item.detail}"
         click.echo(
-            f"{report.channel_id}: {report.new} new, {report.edited} edited, "
-            f"{report.deleted} deleted — {mark}"
+            f"{item.channel_id}: {item.new} new, {item.edited} edited, "
+            f"{item.deleted} deleted — {mark}"
         )
 
 

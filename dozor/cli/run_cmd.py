@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from dozor import __version__
 from dozor import db as database
+from dozor.cli import archive_cmd
 from dozor.cli.context import config_option, run_async, state
 from dozor.config import Config, missing_bot_keys, missing_telegram_keys, write_example_config
 from dozor.errors import ConfigError, UserError
@@ -36,20 +36,24 @@ def init(force: bool) -> None:
 
 @click.command()
 @config_option
-def run() -> None:
-    """The main job: migrate the database, then archive channels and serve the team bot."""
+@click.option("--once", is_flag=True, help="One pass over everything, then exit (cron).")
+def run(once: bool) -> None:
+    """The main job: migrate the database, then archive channels (and serve the team bot)."""
     cli_state = state()
     _create_config_if_missing(cli_state.path)
     config = cli_state.config()
     run_async(_migrate(config))
-    missing = missing_telegram_keys(config) + missing_bot_keys(config)
+    missing_bot = missing_bot_keys(config)
+    missing = missing_telegram_keys(config)
     if missing:
-        raise ConfigError(credentials_message(cli_state.path, missing))
-    click.echo(
-        f"config {cli_state.path} and database are ready. The live archiver and the team bot "
-        f"are not part of dozor {__version__} yet; meanwhile `dozor import PATH` loads "
-        "Telegram Desktop exports and `dozor channels list` shows the archive."
-    )
+        raise ConfigError(credentials_message(cli_state.path, missing + missing_bot))
+    if missing_bot:
+        click.echo(
+            f"warning: the team bot is off until {', '.join(missing_bot)} are set "
+            f"in {cli_state.path}",
+            err=True,
+        )
+    archive_cmd.report(run_async(archive_cmd.run_archiver(config, once=once)))
 
 
 def _create_config_if_missing(path: Path) -> None:

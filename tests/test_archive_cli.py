@@ -1,0 +1,102 @@
+"""The archiver's commands end to end, with Telegram replaced by the in-process fake."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telethon import TelegramClient
+from telethon.sessions import MemorySession
+
+import dozor.cli.archive_cmd as archive_cmd
+from dozor.cli.main import main
+from tests.fakes.telegram import FakeSender, FakeTelegram
+
+BARE = 1525384822
+
+
+@pytest.fixture
+def telegram(monkeypatch: pytest.MonkeyPatch) -> FakeTelegram:
+    fake = FakeTelegram()
+    channel = fake.channel(BARE, "mvd_test", "МВД тест")
+    fake.post_many(channel, 120)
+
+    def build_client(config: Any) -> TelegramClient:
+        client = TelegramClient(MemorySession(), 1, "0" * 32, flood_sleep_threshold=0)
+        client._sender = _LazySender(fake, client)
+        return client
+
+    monkeypatch.setattr(archive_cmd, "build_client", build_client)
+    return fake
+
+
+class _LazySender:
+    """Creates the FakeSender inside the command's event loop."""
+
+    def __init__(self, telegram: FakeTelegram, client: TelegramClient) -> None:
+        self._telegram, self._client = telegram, client
+        self._sender: FakeSender | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._sender is None:
+            self._sender = FakeSender(self._telegram, self._client._updates_queue)
+        return getattr(self._sender, name)
+
+
+@pytest.fixture
+def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Path:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[database]\nurl = "{database_url}"\n'
+        '[telegram]\napi_id = 1\napi_hash = "hash"\n'
+        '[archiver]\nchannels = ["@mvd_test"]\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_archive_once_then_status(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["archive", "--once"]) == 0
+    assert "120 new, 0 edited, 0 deleted — ok" in capsys.readouterr().out
+    assert main(["status", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["channels"]
+    assert (row["title"], row["status"], row["backfill_complete"]) == ("МВД тест", "ok", True)
+    assert row["newest_message_id"] == 120
+    assert main(["channels", "list", "--json"]) == 0
+    (channel,) = json.loads(capsys.readouterr().out)
+    assert (channel["posts"], channel["tracked"], channel["username"]) == (120, True, "mvd_test")
+    assert main(["search", "пост", "--json", "--limit", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 120
+
+
+def test_channels_add_reports_each_channel(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    telegram.channel(1399999999, "border_test", "Погранслужба")
+    assert main(["channels", "add", "t.me/s/border_test", "@nobody_here"]) == 2
+    captured = capsys.readouterr()
+    assert "following 'Погранслужба'" in captured.out
+    assert "@nobody_here" in captured.err
+    assert main(["channels", "remove", "border_test"]) == 0
+    assert "no longer following 'Погранслужба'" in capsys.readouterr().out
+
+
+def test_login_check(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["login", "--check"]) == 0
+    assert "is logged in as Analyst" in capsys.readouterr().out
+
+
+def test_archiving_needs_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.toml").write_text("[database]\n")
+    assert main(["archive", "--once"]) == 2
+    assert "telegram.api_id and telegram.api_hash" in capsys.readouterr().err

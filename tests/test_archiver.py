@@ -459,7 +459,9 @@ def test_now_is_aware() -> None:
 
 
 async def test_run_forever_syncs_follows_live_and_stops(
-    telegram: FakeTelegram, channel: FakeChannel, start: Any,
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     telegram.post_many(channel, 30)

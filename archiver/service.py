@@ -199,26 +199,31 @@ class Archiver:
             if self.settings.backfill_days
             else None
         )
+        async with self.sessions() as session:
+            state = await get_sync_state(session, channel_id)
+        if state.backfill_complete:
+            return report
+        oldest, newest = state.oldest_message_id, state.newest_message_id or 0
         while True:
-            async with self.sessions() as session:
-                state = await get_sync_state(session, channel_id)
-            if state.backfill_complete:
-                return report
-            page = await self._page(entity, offset_id=state.oldest_message_id or 0)
+            page = await self._page(entity, offset_id=oldest or 0)
             kept = [m for m in page if cutoff is None or m.date >= cutoff]
             done = not page or len(kept) < len(page)
             if kept:
+                oldest = min(m.id for m in kept)
+                newest = max(newest, *(m.id for m in kept))
                 await self._store_page(
                     channel_id,
                     kept,
                     Source.BACKFILL,
                     report,
-                    oldest_message_id=min(m.id for m in kept),
-                    newest_message_id=max(state.newest_message_id or 0, *(m.id for m in kept)),
+                    oldest_message_id=oldest,
+                    newest_message_id=newest,
+                    backfill_complete=done,
                 )
-            if done:
+            elif done:
                 async with self.sessions.begin() as session:
                     await save_sync_state(session, channel_id, backfill_complete=True)
+            if done:
                 return report
             self._tell(channel_id, "backfill", report.new)
             if self.request_delay:

@@ -478,7 +478,8 @@ async def _apply(session: AsyncSession, writes: _Writes) -> None:
             ],
         )
     await insert_rows(session, post_metrics, writes.metrics)
-    await index_posts(session, [*writes.inserts, *writes.updates])
+    await index_posts(session, writes.inserts, new=True)
+    await index_posts(session, writes.updates)
     await append_events(session, writes.events)
 
 

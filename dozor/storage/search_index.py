@@ -46,15 +46,18 @@ def index_entry(post: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-async def index_posts(session: AsyncSession, posts: Iterable[Mapping[str, Any]]) -> None:
+async def index_posts(
+    session: AsyncSession, posts: Iterable[Mapping[str, Any]], *, new: bool = False
+) -> None:
     """Bring the index entries of *posts* (full ``posts`` rows, current state) up to date.
 
-    Service messages are not searchable and get no entry.
+    Service messages are not searchable and get no entry. *new* says the posts were just
+    inserted, so they cannot have entries yet (saves a lookup).
     """
     rows = {(p["channel_id"], p["message_id"]): p for p in posts}
     if not rows:
         return
-    stored = await _stored_entries(session, rows)
+    stored = {} if new else await _stored_entries(session, rows)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     removals: list[int] = []

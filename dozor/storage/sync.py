@@ -41,16 +41,10 @@ async def get_sync_state(session: AsyncSession, channel_id: int) -> SyncState:
 
 async def save_sync_state(session: AsyncSession, channel_id: int, **values: Any) -> None:
     """Update the given sync_state columns (the row is created if needed)."""
-    exists = (
-        await session.execute(
-            select(sync_state.c.channel_id).where(sync_state.c.channel_id == channel_id)
-        )
-    ).first()
-    if exists:
-        await session.execute(
-            update(sync_state).where(sync_state.c.channel_id == channel_id).values(**values)
-        )
-    else:
+    result = await session.execute(
+        update(sync_state).where(sync_state.c.channel_id == channel_id).values(**values)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
         await session.execute(
             insert(sync_state).values(
                 channel_id=channel_id, **{"backfill_complete": False, **values}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -169,22 +170,20 @@ class FakeTelegram:
 
 def _history(self: FakeTelegram, request: functions.messages.GetHistoryRequest) -> Any:
     channel = self._channel(request.peer, request)
-    newest_first = sorted(channel.messages.values(), key=lambda m: m.id, reverse=True)
-    position = sum(1 for m in newest_first if m.id >= request.offset_id) if request.offset_id else 0
-    # The window is [position + add_offset, + limit), cut at the newest message (not shifted).
-    end = position + request.add_offset + request.limit
-    page = newest_first[max(0, position + request.add_offset) : max(0, end)]
+    ascending = list(channel.messages)  # ids, inserted in increasing order
+    total = len(ascending)
+    # Telegram's window over the newest-first list: [position + add_offset, + limit), where
+    # position is the number of messages with id >= offset_id; cut at the newest message.
+    position = total - bisect_left(ascending, request.offset_id) if request.offset_id else 0
+    start = max(0, position + request.add_offset)
+    end = min(total, max(0, position + request.add_offset + request.limit))
+    page = [channel.messages[ascending[total - 1 - i]] for i in range(start, end)]
     if request.max_id:
         page = [m for m in page if m.id < request.max_id]
     if request.min_id:
         page = [m for m in page if m.id > request.min_id]
     return types.messages.ChannelMessages(
-        pts=channel.pts,
-        count=len(newest_first),
-        messages=page,
-        chats=[channel.tl()],
-        users=[],
-        topics=[],
+        pts=channel.pts, count=total, messages=page, chats=[channel.tl()], users=[], topics=[]
     )
 
 

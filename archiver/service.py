@@ -30,6 +30,7 @@ from telethon import TelegramClient, errors, events, functions
 from telethon.tl import types
 
 from archiver.convert import channel_record, marked_id, post_record
+from archiver.media import MediaDownloader
 from dozor.config import ArchiverConfig
 from dozor.errors import ChannelNotFound, UserError
 from dozor.ids import bare_channel_id
@@ -48,7 +49,8 @@ from dozor.storage.sync import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Clock = Callable[[], datetime]
-Progress = Callable[[int, str, int], None]  # channel id, phase, posts so far
+# channel id, phase, posts stored so far, posts in the channel (Telegram's count)
+Progress = Callable[[int, str, int, int | None], None]
 
 _STATUS_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
     (errors.ChannelPrivateError, "private"),
@@ -92,6 +94,16 @@ class Archiver:
     progress: Progress | None = None
     _entities: dict[int, Any] = field(default_factory=dict)
     _postponed: dict[int, datetime] = field(default_factory=dict)
+    _media: MediaDownloader | None = None
+    _total: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.settings.download_media:
+            self._media = MediaDownloader(self.client, self.sessions, self.settings, self.now)
+
+    async def _download(self, messages: Sequence[Any]) -> None:
+        if self._media is not None:
+            await self._media.fetch(messages)
 
     # --- channels ---------------------------------------------------------------------
 
@@ -233,6 +245,7 @@ class Archiver:
         page = await self._call(
             lambda: self.client.get_messages(entity, limit=self.settings.page_size, **kw)
         )
+        self._total = getattr(page, "total", None)
         return [m for m in page if isinstance(m, types.Message | types.MessageService)]
 
     async def _store_page(
@@ -244,7 +257,7 @@ class Archiver:
         **cursor: int,
     ) -> None:
         records = [post_record(m) for m in page]
-        async with self.sessions.begin() as session:
+        async with self.sessions.begin() as session:  # the page and its cursor, atomically
             outcome = await store_posts(session, records, source=source, observed_at=self.now())
             await save_sync_state(
                 session,
@@ -255,6 +268,7 @@ class Archiver:
             )
         report.new += outcome.new
         report.edited += outcome.edited
+        await self._download(page)
 
     # --- reconciliation ---------------------------------------------------------------
 
@@ -296,6 +310,7 @@ class Archiver:
                 newest_message_id=top or None,
             )
         report.new, report.edited, report.deleted = outcome.new, outcome.edited, len(deleted)
+        await self._download(seen)
         if deleted:
             log.info("channel %s: %d posts deleted on Telegram", channel_id, len(deleted))
         return report
@@ -343,6 +358,7 @@ class Archiver:
         if channel_id not in await self._tracked_ids():
             return
         await self.store_live([post_record(message)])
+        await self._download([message])
 
     async def store_live(self, records: Iterable[PostRecord]) -> None:
         async with self.sessions.begin() as session:
@@ -440,7 +456,7 @@ class Archiver:
 
     def _tell(self, channel_id: int, phase: str, count: int) -> None:
         if self.progress is not None:
-            self.progress(channel_id, phase, count)
+            self.progress(channel_id, phase, count, self._total)
 
     # --- the long-running service -----------------------------------------------------
 

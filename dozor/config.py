@@ -110,6 +110,10 @@ class ArchiverConfig(Section):
     mass_deletion_threshold: int = Field(default=10, ge=2)
     max_flood_sleep_seconds: int = Field(default=60, ge=0)
     max_reconnect_delay_seconds: int = Field(default=300, ge=1)
+    download_media: bool = False
+    media_types: StrList = Field(default_factory=lambda: ["photo"])
+    media_max_mb: float = Field(default=20, gt=0)
+    media_dir: Path = Path("media")
 
 
 class BotConfig(Section):
@@ -278,12 +282,20 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     telegram = config.telegram.model_copy(
         update={"session": _under(base, config.telegram.session), "server": server}
     )
+    archiver = config.archiver.model_copy(
+        update={"media_dir": _under(base, config.archiver.media_dir)}
+    )
     log_file = config.logging.file
     logging = config.logging.model_copy(
         update={"file": _under(base, log_file) if log_file else None}
     )
     return config.model_copy(
-        update={"database": database, "telegram": telegram, "logging": logging}
+        update={
+            "database": database,
+            "telegram": telegram,
+            "logging": logging,
+            "archiver": archiver,
+        }
     )
 
 

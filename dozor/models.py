@@ -324,6 +324,17 @@ consumer_cursors = Table(
 )
 
 
+media_files = Table(
+    "media_files",
+    metadata,
+    Column("sha256", String(64), primary_key=True, comment="content address of the file"),
+    Column("size", BigInteger, nullable=False),
+    Column("mime_type", String(128)),
+    Column("path", Text, nullable=False, comment="relative to archiver.media_dir"),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+)
+
+
 def row_dict(row: Any) -> dict[str, Any]:
     """A result row as a plain dict."""
     return dict(row._mapping)

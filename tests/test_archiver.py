@@ -484,3 +484,58 @@ async def test_run_forever_syncs_follows_live_and_stops(
     await asyncio.wait_for(running, timeout=5)
     assert running.done()
     assert running.exception() is None
+
+
+async def test_attachments_are_downloaded_once_by_content(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    tmp_path: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    import hashlib
+
+    from dozor.models import media_files
+
+    picture = b"\xff\xd8" + bytes(range(256)) * 40
+    telegram.post(channel, "с фото", media=telegram.photo(picture, photo_id=9001))
+    telegram.post(channel, "то же фото ещё раз", media=telegram.photo(picture, photo_id=9002))
+    telegram.post(channel, "другое", media=telegram.photo(b"\xff\xd8other", photo_id=9003))
+    telegram.post(channel, "слишком большое", media=telegram.photo(b"x" * 3_000_000))
+    telegram.expired_once.add(9003)  # its file reference expired: refetched, then downloaded
+    archiver = await start(download_media=True, media_max_mb=1, media_dir=tmp_path)
+    await archiver.add("mvd_test")
+    report = await archiver.sync(CH)
+    assert report.new == 4
+    digest = hashlib.sha256(picture).hexdigest()
+    stored = tmp_path / digest[:2] / digest[2:4] / f"{digest}.jpg"
+    assert stored.read_bytes() == picture
+    async with sessions() as session:
+        rows = (await session.execute(select(media_files.c.sha256))).scalars().all()
+        shas: dict[int, str | None] = dict(
+            (
+                await session.execute(
+                    select(posts.c.message_id, posts.c.media["sha256"].as_string())
+                )
+            ).all()
+        )
+    assert len(rows) == 2  # the same picture twice is one file
+    assert shas[1] == shas[2] == digest
+    assert shas[3] is not None
+    assert shas[4] is None  # over the size limit: metadata only
+
+
+async def test_a_failing_download_never_blocks_text(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    tmp_path: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    telegram.post(channel, "текст важнее", media=telegram.photo(b"jpeg", photo_id=9100))
+    del telegram.files[9100]  # the server cannot serve the file
+    archiver = await start(download_media=True, media_dir=tmp_path)
+    await archiver.add("mvd_test")
+    report = await archiver.sync(CH)
+    assert (report.status, report.new) == ("ok", 1)
+    assert await post_ids(sessions) == [1]

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
+import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +42,7 @@ from dozor.storage import resolve_channel
 from dozor.storage.sync import set_tracked
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @click.command()
@@ -141,18 +156,68 @@ def archive(once: bool) -> None:
 async def run_archiver(config: Config, *, once: bool) -> list[ChannelReport]:
     """Follow the configured channels; one pass with *once*, else until SIGINT/SIGTERM."""
     console = stderr_console()
+    with ArchiveProgress() as progress:
+        async with archiver_for(config, progress=progress) as archiver:
+            for problem in await archiver.add_configured(config.archiver.channels):
+                console.print(f"[yellow]warning:[/] {problem}")
+            if once:
+                return await archiver.sync_all()
+            settle_heap()
+            await archiver.run_forever(_stop_on_signals())
+            return []
 
-    def progress(channel_id: int, phase: str, count: int) -> None:
-        console.print(f"[dim]{channel_id}: {phase} {count} posts[/]", highlight=False)
 
-    async with archiver_for(config, progress=progress) as archiver:
-        for problem in await archiver.add_configured(config.archiver.channels):
-            console.print(f"[yellow]warning:[/] {problem}")
-        if once:
-            return await archiver.sync_all()
-        settle_heap()
-        await archiver.run_forever(_stop_on_signals())
-        return []
+class RateColumn(ProgressColumn):
+    """Posts per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} posts/s" if speed else "")
+
+
+class ArchiveProgress:
+    """Per channel: posts archived, rate and ETA as rich bars on a terminal, log lines else."""
+
+    def __init__(self) -> None:
+        self._bar: Progress | None = None
+        self._tasks: dict[tuple[int, str], TaskID] = {}
+        self._logged: dict[int, float] = {}
+
+    def __enter__(self) -> ArchiveProgress:
+        if sys.stderr.isatty():
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                RateColumn(),
+                TimeRemainingColumn(),
+                console=stderr_console(),
+                transient=False,
+            )
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+    def __call__(self, channel_id: int, phase: str, count: int, total: int | None) -> None:
+        if self._bar is None:
+            now = time.monotonic()
+            if now - self._logged.get(channel_id, 0) >= 10:
+                self._logged[channel_id] = now
+                log.info(
+                    "channel %s: %s, %d posts%s",
+                    channel_id,
+                    phase,
+                    count,
+                    f" of {total}" if total else "",
+                )
+            return
+        key = (channel_id, phase)
+        if key not in self._tasks:
+            self._tasks[key] = self._bar.add_task(f"{channel_id} {phase}", total=total)
+        self._bar.update(self._tasks[key], completed=count, total=total)
 
 
 def report(reports: list[ChannelReport]) -> None:

@@ -65,6 +65,8 @@ class FakeTelegram:
         self.down = False
         # Called with each request before it is answered; may raise to inject a fault.
         self.before_answer: list[Callable[[Any], None]] = []
+        self.files: dict[int, bytes] = {}  # photo/document id -> content
+        self.expired_once: set[int] = set()  # file ids whose first download finds it expired
         self._grouped = itertools.count(10**15)
 
     # --- setting up the world -----------------------------------------------------------
@@ -124,6 +126,21 @@ class FakeTelegram:
 
     def count(self, request_type: type) -> int:
         return sum(isinstance(r, request_type) for r in self.requests)
+
+    def photo(self, content: bytes, *, photo_id: int | None = None) -> types.MessageMediaPhoto:
+        """A photo attachment whose file holds *content*."""
+        photo_id = photo_id or 5_000 + len(self.files)
+        self.files[photo_id] = content
+        return types.MessageMediaPhoto(
+            photo=types.Photo(
+                id=photo_id,
+                access_hash=1,
+                file_reference=b"ref",
+                date=self.clock,
+                dc_id=2,
+                sizes=[types.PhotoSize(type="x", w=800, h=600, size=len(content))],
+            )
+        )
 
     def flood(self, request_type: type, *seconds: int) -> None:
         """The next requests of this type fail with FloodWait of these many seconds."""
@@ -253,6 +270,16 @@ def _get_channels(self: FakeTelegram, request: functions.channels.GetChannelsReq
     return types.messages.Chats(chats=found)
 
 
+def _get_file(self: FakeTelegram, request: functions.upload.GetFileRequest) -> Any:
+    file_id = request.location.id
+    if file_id in self.expired_once:
+        self.expired_once.discard(file_id)
+        raise errors.FileReferenceExpiredError(request=request)
+    content = self.files[file_id]
+    chunk = content[request.offset : request.offset + request.limit]
+    return types.upload.File(type=types.storage.FileJpeg(), mtime=0, bytes=chunk)
+
+
 def _me() -> types.User:
     return types.User(id=SELF_ID, is_self=True, access_hash=1, first_name="Analyst")
 
@@ -263,6 +290,7 @@ _HANDLERS: dict[type, Callable[[FakeTelegram, Any], Any]] = {
     functions.contacts.ResolveUsernameRequest: _resolve,
     functions.channels.GetFullChannelRequest: _full_channel,
     functions.channels.GetChannelsRequest: _get_channels,
+    functions.upload.GetFileRequest: _get_file,
     functions.updates.GetChannelDifferenceRequest: _channel_difference,
     functions.users.GetUsersRequest: lambda tg, r: [_me()],
     functions.updates.GetStateRequest: lambda tg, r: types.updates.State(

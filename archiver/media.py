@@ -1,0 +1,115 @@
+"""Optional attachment downloads into a content-addressed store (off by default).
+
+Files are named by the SHA-256 of their content (``ab/cd/abcd….jpg``) and written once, however
+many posts carry them. Telegram's file references expire: when one has, the message is fetched
+again for a fresh reference and the download retried. A failed download is logged and
+skipped; it never stops the archiving of text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telethon import TelegramClient, errors
+from telethon.tl import types
+
+from archiver.convert import convert_media, marked_id
+from dozor.config import ArchiverConfig
+from dozor.storage.media import downloaded, record_media_file
+
+log = logging.getLogger(__name__)
+
+
+class MediaDownloader:
+    def __init__(
+        self,
+        client: TelegramClient,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: ArchiverConfig,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.client = client
+        self.sessions = sessions
+        self.settings = settings
+        self.now = now
+
+    def wanted(self, message: Any) -> bool:
+        media = convert_media(getattr(message, "media", None))
+        if not media or media.get("type") not in self.settings.media_types:
+            return False
+        size = media.get("size") or 0
+        return bool(size <= self.settings.media_max_mb * 1024 * 1024)
+
+    async def fetch(self, messages: Sequence[Any]) -> int:
+        """Download the wanted attachments of *messages* not stored yet; returns how many."""
+        candidates = [m for m in messages if self.wanted(m)]
+        if not candidates:
+            return 0
+        channel_id = marked_id(candidates[0].peer_id)
+        async with self.sessions() as session:
+            done = await downloaded(session, channel_id, [m.id for m in candidates])
+        stored = 0
+        for message in candidates:
+            if message.id in done:
+                continue
+            try:
+                stored += await self._fetch_one(channel_id, message)
+            except Exception as exc:
+                log.warning(
+                    "channel %s message %s: attachment not downloaded: %s",
+                    channel_id,
+                    message.id,
+                    exc,
+                )
+        return stored
+
+    async def _fetch_one(self, channel_id: int, message: Any) -> int:
+        try:
+            content = await self.client.download_media(message, file=bytes)
+        except (errors.FileReferenceExpiredError, errors.FilerefUpgradeNeededError):
+            fresh = await self.client.get_messages(message.peer_id, ids=message.id)
+            if fresh is None:
+                return 0  # deleted meanwhile
+            content = await self.client.download_media(fresh, file=bytes)
+        if not isinstance(content, bytes):
+            return 0
+        digest = hashlib.sha256(content).hexdigest()
+        mime = _mime(message)
+        path = self._write(digest, content, mime)
+        async with self.sessions.begin() as session:
+            await record_media_file(
+                session,
+                channel_id,
+                message.id,
+                sha256=digest,
+                size=len(content),
+                mime_type=mime,
+                path=path,
+                at=self.now(),
+            )
+        return 1
+
+    def _write(self, digest: str, content: bytes, mime: str | None) -> str:
+        extension = mimetypes.guess_extension(mime or "") or ""
+        relative = Path(digest[:2]) / digest[2:4] / f"{digest}{extension}"
+        target = self.settings.media_dir / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(target.suffix + ".part")
+            partial.write_bytes(content)
+            partial.replace(target)
+        return relative.as_posix()
+
+
+def _mime(message: Any) -> str | None:
+    if isinstance(message.media, types.MessageMediaPhoto):
+        return "image/jpeg"
+    document = getattr(message.media, "document", None)
+    return getattr(document, "mime_type", None)

@@ -306,3 +306,25 @@ async def test_config_rules_sync(sessions: async_sessionmaker[AsyncSession]) -> 
             )
         await session.execute(update(rules).values(status="active"))
         assert len((await session.execute(select(rules))).all()) == 2
+
+
+async def test_a_mass_deletion_alerts_once_per_rule(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    watcher = await _rule(sessions, "мигрант", events=["deleted"])
+    await _rule(sessions, "паспорт", events=["new"])  # does not watch deletions
+    await _store(
+        sessions, *[post(i, "мигранты и паспорт" if i % 2 else "погода") for i in range(1, 21)]
+    )
+    await _generate(sessions)
+    async with sessions.begin() as session:
+        await mark_deleted(
+            session,
+            CH,
+            range(1, 21),
+            source=Source.RECONCILE,
+            observed_at=NOW + timedelta(hours=3),
+            summarize_from=10,
+        )
+    got = [a for a in await _generate(sessions) if a[2] == "mass_deleted"]
+    assert got == [(watcher, 1, "mass_deleted", 1, 777)]

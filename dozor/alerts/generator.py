@@ -85,8 +85,7 @@ async def _post_states(
 ) -> dict[tuple[int, int], _PostState]:
     wanted: dict[int, set[int]] = defaultdict(set)
     for event in feed:
-        if event["message_id"] is not None:
-            wanted[event["channel_id"]].add(event["message_id"])
+        wanted[event["channel_id"]].update(_message_ids(event))
     states: dict[tuple[int, int], _PostState] = {}
     for channel_id, ids in wanted.items():
         ordered = sorted(ids)
@@ -129,6 +128,49 @@ def _document(state: _PostState, version: int | None, *, deleted: bool) -> Docum
     )
 
 
+def _message_ids(event: Mapping[str, Any]) -> list[int]:
+    if event["kind"] == "mass_deleted":
+        return list((event.get("details") or {}).get("message_ids", []))
+    return [] if event["message_id"] is None else [event["message_id"]]
+
+
+def _alert_row(
+    rule: CompiledRule, event: Mapping[str, Any], message_id: int, version: int, now: datetime
+) -> dict[str, Any]:
+    return {
+        "rule_id": rule.id,
+        "chat_id": rule.chat_id,
+        "channel_id": event["channel_id"],
+        "message_id": message_id,
+        "version": version,
+        "event_kind": event["kind"],
+        "event_seq": event["seq"],
+        "status": "pending",
+        "created_at": now,
+        "attempts": 0,
+    }
+
+
+def _mass_deletion_alerts(
+    event: Mapping[str, Any],
+    states: Mapping[tuple[int, int], _PostState],
+    index: RuleIndex,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """One alert per rule watching deletions, if any of the purged posts matched it."""
+    first_match: dict[int, dict[str, Any]] = {}
+    for message_id in _message_ids(event):
+        state = states.get((event["channel_id"], message_id))
+        doc = _document(state, None, deleted=True) if state is not None else None
+        if state is None or doc is None:
+            continue
+        for rule in index.matching(doc):
+            if "deleted" in rule.events and event["occurred_at"] >= rule.alert_from:
+                version = state.post["current_version"]
+                first_match.setdefault(rule.id, _alert_row(rule, event, message_id, version, now))
+    return list(first_match.values())
+
+
 def _alerts_for(
     event: Mapping[str, Any],
     states: Mapping[tuple[int, int], _PostState],
@@ -136,6 +178,8 @@ def _alerts_for(
     now: datetime,
 ) -> list[dict[str, Any]]:
     kind = event["kind"]
+    if kind == "mass_deleted":
+        return _mass_deletion_alerts(event, states, index, now)
     state = states.get((event["channel_id"], event["message_id"]))
     if state is None or kind not in ("new", "edited", "deleted"):
         return []
@@ -152,20 +196,7 @@ def _alerts_for(
             continue
         if before is not None and not _edit_matters(rule, before, doc):
             continue
-        rows.append(
-            {
-                "rule_id": rule.id,
-                "chat_id": rule.chat_id,
-                "channel_id": event["channel_id"],
-                "message_id": event["message_id"],
-                "version": event["version"] or 1,
-                "event_kind": kind,
-                "event_seq": event["seq"],
-                "status": "pending",
-                "created_at": now,
-                "attempts": 0,
-            }
-        )
+        rows.append(_alert_row(rule, event, event["message_id"], event["version"] or 1, now))
     return rows
 
 

@@ -96,6 +96,7 @@ class Archiver:
     _postponed: dict[int, datetime] = field(default_factory=dict)
     _media: MediaDownloader | None = None
     _total: int | None = None
+    _working_on: int | None = None  # the channel being synced, for log lines
 
     def __post_init__(self) -> None:
         if self.settings.download_media:
@@ -383,6 +384,7 @@ class Archiver:
     async def sync(self, channel_id: int, *, history: bool = True) -> ChannelReport:
         """Info, catch-up, backfill and reconciliation of one channel; faults stay here."""
         report = ChannelReport(channel_id)
+        self._working_on = channel_id
         postponed = self._postponed.get(channel_id)
         if postponed is not None and postponed > self.now():
             report.status, report.detail = "flood_wait", f"until {postponed:%H:%M:%S} UTC"
@@ -437,7 +439,11 @@ class Archiver:
             try:
                 return await request()
             except errors.FloodWaitError as exc:
-                log.warning("flood wait of %d s requested by Telegram", exc.seconds)
+                log.warning(
+                    "channel %s: Telegram asks to wait %d s (flood wait)",
+                    self._working_on or "-",
+                    exc.seconds,
+                )
                 if exc.seconds > self.settings.max_flood_sleep_seconds:
                     raise ChannelPostponed(exc.seconds) from None
                 await self.sleep(exc.seconds)

@@ -100,3 +100,13 @@ def test_archiving_needs_credentials(
     (tmp_path / "config.toml").write_text("[database]\n")
     assert main(["archive", "--once"]) == 2
     assert "telegram.api_id and telegram.api_hash" in capsys.readouterr().err
+
+
+def test_session_files_are_private(tmp_path: Path) -> None:
+    from archiver.client import protect_session_file
+
+    session = tmp_path / "dozor.session"
+    session.write_bytes(b"sqlite")
+    session.chmod(0o644)
+    protect_session_file(session)
+    assert session.stat().st_mode & 0o777 == 0o600

@@ -36,7 +36,17 @@ def list_(as_json: bool) -> None:
         return
     print_table(
         None,
-        ["id", "username", "title", "posts", "deleted", "first post", "last post", "last sync"],
+        [
+            "id",
+            "username",
+            "title",
+            "posts",
+            "deleted",
+            "first post",
+            "last post",
+            "last sync",
+            "status",
+        ],
         [
             [
                 row.id,
@@ -47,6 +57,7 @@ def list_(as_json: bool) -> None:
                 format_time(row.first_post_at),
                 format_time(row.last_post_at),
                 _sync(row),
+                ("followed, " if row.tracked else "") + row.status,
             ]
             for row in rows
         ],

@@ -89,3 +89,20 @@ async def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path: Any) -> Non
     finally:
         await engine.dispose()
     assert (mode, keys, timeout) == ("wal", 1, 4321)
+
+
+async def test_database_behind_head_needs_an_explicit_upgrade(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(_downgrade_to, "0003")
+    with pytest.raises(DatabaseNotReady, match="back it up, then run `dozor db upgrade`"):
+        await db.ensure_at_head(engine)
+    await db.ensure_at_head(engine, upgrade_if_behind=True)  # what `dozor run` does
+    assert (await db.schema_state(engine)).at_head
+
+
+def _downgrade_to(connection: Connection, revision: str) -> None:
+    from alembic import command
+
+    cfg = db.alembic_config()
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, revision)

@@ -110,3 +110,20 @@ def test_session_files_are_private(tmp_path: Path) -> None:
     session.chmod(0o644)
     protect_session_file(session)
     assert session.stat().st_mode & 0o777 == 0o600
+
+
+def test_login_asks_for_phone_and_code(
+    telegram: FakeTelegram,
+    configured: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    telegram.authorized = False
+    assert main(["login", "--check"]) == 2
+    assert "is not logged in: run `dozor login`" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("+996700000000\n12345\n"))
+    assert main(["login"]) == 0
+    assert "logged in as Analyst" in capsys.readouterr().out
+    assert telegram.authorized

@@ -66,6 +66,7 @@ class FakeTelegram:
         # Called with each request before it is answered; may raise to inject a fault.
         self.before_answer: list[Callable[[Any], None]] = []
         self.files: dict[int, bytes] = {}  # photo/document id -> content
+        self.authorized = True  # False: a fresh session that must log in (code: LOGIN_CODE)
         self.expired_once: set[int] = set()  # file ids whose first download finds it expired
         self._grouped = itertools.count(10**15)
 
@@ -168,6 +169,8 @@ class FakeTelegram:
         self.requests.append(request)
         for hook in list(self.before_answer):
             hook(request)
+        if not self.authorized and not isinstance(request, _AUTH_FREE):
+            raise errors.AuthKeyUnregisteredError(request=request)
         waits = self.floods.get(type(request))
         if waits:
             raise errors.FloodWaitError(request=request, capture=waits.pop(0))
@@ -280,6 +283,27 @@ def _get_file(self: FakeTelegram, request: functions.upload.GetFileRequest) -> A
     return types.upload.File(type=types.storage.FileJpeg(), mtime=0, bytes=chunk)
 
 
+LOGIN_CODE = "12345"
+
+
+def _send_code(self: FakeTelegram, request: functions.auth.SendCodeRequest) -> Any:
+    return types.auth.SentCode(type=types.auth.SentCodeTypeApp(length=5), phone_code_hash="hash")
+
+
+def _sign_in(self: FakeTelegram, request: functions.auth.SignInRequest) -> Any:
+    if request.phone_code != LOGIN_CODE:
+        raise errors.PhoneCodeInvalidError(request=request)
+    self.authorized = True
+    return types.auth.Authorization(user=_me())
+
+
+_AUTH_FREE = (
+    functions.auth.SendCodeRequest,
+    functions.auth.SignInRequest,
+    functions.help.GetConfigRequest,
+)
+
+
 def _me() -> types.User:
     return types.User(id=SELF_ID, is_self=True, access_hash=1, first_name="Analyst")
 
@@ -291,6 +315,8 @@ _HANDLERS: dict[type, Callable[[FakeTelegram, Any], Any]] = {
     functions.channels.GetFullChannelRequest: _full_channel,
     functions.channels.GetChannelsRequest: _get_channels,
     functions.upload.GetFileRequest: _get_file,
+    functions.auth.SendCodeRequest: _send_code,
+    functions.auth.SignInRequest: _sign_in,
     functions.updates.GetChannelDifferenceRequest: _channel_difference,
     functions.users.GetUsersRequest: lambda tg, r: [_me()],
     functions.updates.GetStateRequest: lambda tg, r: types.updates.State(

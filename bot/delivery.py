@@ -1,0 +1,305 @@
+"""Sending the alert outbox through the Bot API, within Telegram's limits, never losing one.
+
+An alert moves pending → sending → sent. ``sending`` is committed before the HTTP call and
+``sent`` (with Telegram's message id) only after Telegram accepted it. After a crash, alerts
+still ``sending`` may or may not have reached the chat — the Bot API has no idempotency key —
+so they are sent again with a note saying so: nothing is lost, nothing recorded as sent is
+sent again, and a possible repeat is visible as such.
+
+Limits: at most one message a second per private chat, 20 a minute per group, 30 a second
+overall. A 429 waits ``retry_after``; 5xx and network errors back off exponentially; a 403
+(the user blocked the bot) pauses that user's rules and drops their pending alerts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiogram import Bot
+from aiogram.enums import ParseMode
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import LinkPreviewOptions
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.render import AlertContent, render_alert
+from dozor.models import alerts, channels, events, post_versions, posts, rules
+from dozor.query import parse
+from dozor.search.engine import post_link
+
+log = logging.getLogger(__name__)
+INSTANT_MODES = ("instant", "silent")
+REPEAT_NOTE = "\n\n<i>↻ sent again after an interruption: you may have seen this already</i>"
+
+
+class RateLimiter:
+    """Telegram's published limits, per chat and overall (sliding windows)."""
+
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.enabled = enabled
+        self.clock = clock
+        self.sleep = sleep
+        self._sent: dict[int, deque[float]] = defaultdict(deque)
+        self._overall: deque[float] = deque()
+
+    async def wait(self, chat_id: int) -> None:
+        if not self.enabled:
+            return
+        limit, window = (1, 1.0) if chat_id > 0 else (20, 60.0)
+        while True:
+            now = self.clock()
+            delay = max(
+                self._delay(self._sent[chat_id], limit, window, now),
+                self._delay(self._overall, 30, 1.0, now),
+            )
+            if delay <= 0:
+                self._sent[chat_id].append(now)
+                self._overall.append(now)
+                return
+            await self.sleep(delay)
+
+    @staticmethod
+    def _delay(times: deque[float], limit: int, window: float, now: float) -> float:
+        while times and times[0] <= now - window:
+            times.popleft()
+        return times[0] + window - now if len(times) >= limit else 0.0
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0
+    dropped: int = 0
+    retried: int = 0
+
+
+@dataclass
+class Delivery:
+    bot: Bot
+    sessions: async_sessionmaker[AsyncSession]
+    timezone: ZoneInfo
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    batch: int = 100
+    max_backoff: float = 300.0
+    # Test seam: runs after Telegram accepted a message, before it is recorded as sent.
+    after_send: Callable[[list[int]], None] | None = None
+
+    async def run_once(self) -> DeliveryReport:
+        """Send every deliverable pending alert (including unconfirmed ones from a crash)."""
+        report = DeliveryReport()
+        while True:
+            due = await self._due()
+            if not due:
+                return report
+            for group in _albums(due):
+                await self._deliver(group, report)
+
+    async def run_forever(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
+        """Deliver as alerts appear (*wake* is set by the generator) until *stop*."""
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("alert delivery failed; retrying shortly")
+            wake.clear()
+            waiters = [asyncio.create_task(e.wait()) for e in (stop, wake)]
+            _, pending = await asyncio.wait(
+                waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in pending:
+                task.cancel()
+
+    async def _due(self) -> list[dict[str, Any]]:
+        query = (
+            select(
+                alerts,
+                rules.c.name.label("rule_name"),
+                rules.c.query.label("rule_query"),
+                rules.c.mode.label("rule_mode"),
+                posts.c.grouped_id,
+                posts.c.date,
+                channels.c.title.label("channel_title"),
+                channels.c.username.label("channel_username"),
+                events.c.details.label("event_details"),
+            )
+            .join(rules, rules.c.id == alerts.c.rule_id)
+            .join(
+                posts,
+                (posts.c.channel_id == alerts.c.channel_id)
+                & (posts.c.message_id == alerts.c.message_id),
+            )
+            .join(channels, channels.c.id == alerts.c.channel_id)
+            .outerjoin(events, events.c.seq == alerts.c.event_seq)
+            .where(alerts.c.status.in_(("pending", "sending")), rules.c.mode.in_(INSTANT_MODES))
+            .order_by(alerts.c.id)
+            .limit(self.batch)
+        )
+        async with self.sessions() as session:
+            return [dict(row._mapping) for row in await session.execute(query)]
+
+    async def _deliver(self, group: list[dict[str, Any]], report: DeliveryReport) -> None:
+        first = group[0]
+        ids = [a["id"] for a in group]
+        text = await self._render(group)
+        if any(a["status"] == "sending" for a in group):
+            text += REPEAT_NOTE
+        await self._set(ids, status="sending")
+        delay = 1.0
+        while True:
+            await self.limiter.wait(first["chat_id"])
+            try:
+                message = await self.bot.send_message(
+                    first["chat_id"],
+                    text,
+                    parse_mode=ParseMode.HTML,
+                    disable_notification=first["rule_mode"] == "silent",
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+            except TelegramRetryAfter as exc:
+                log.info("chat %s: Telegram asks to wait %s s", first["chat_id"], exc.retry_after)
+                report.retried += 1
+                await self.sleep(exc.retry_after)
+                continue
+            except (TelegramServerError, TelegramNetworkError, TimeoutError) as exc:
+                report.retried += 1
+                await self._set(ids, last_error=str(exc)[:500], attempts=first["attempts"] + 1)
+                await self.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+                continue
+            except TelegramForbiddenError as exc:
+                await self._blocked(first["chat_id"], ids, str(exc))
+                report.dropped += len(ids)
+                return
+            except TelegramBadRequest as exc:
+                log.error("chat %s: Telegram refused alert %s: %s", first["chat_id"], ids, exc)
+                await self._set(ids, status="failed", last_error=str(exc)[:500])
+                report.failed += len(ids)
+                return
+            if self.after_send is not None:
+                self.after_send(ids)
+            await self._set(
+                ids,
+                status="sent",
+                sent_at=self.now(),
+                telegram_message_id=message.message_id,
+                attempts=first["attempts"] + 1,
+            )
+            report.sent += len(ids)
+            return
+
+    async def _set(self, ids: Sequence[int], **values: Any) -> None:
+        async with self.sessions.begin() as session:
+            await session.execute(update(alerts).where(alerts.c.id.in_(ids)).values(**values))
+
+    async def _blocked(self, chat_id: int, ids: list[int], error: str) -> None:
+        """The user blocked the bot: pause their rules, drop what was queued for them."""
+        log.warning("chat %s blocked the bot: pausing its rules", chat_id)
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(rules)
+                .where(rules.c.chat_id == chat_id, rules.c.status == "active")
+                .values(status="paused", updated_at=self.now())
+            )
+            await session.execute(
+                update(alerts)
+                .where(alerts.c.chat_id == chat_id, alerts.c.status.in_(("pending", "sending")))
+                .values(status="dropped", last_error=error[:500])
+            )
+
+    async def _render(self, group: list[dict[str, Any]]) -> str:
+        first = group[0]
+        async with self.sessions() as session:
+            texts = await _version_texts(session, first["channel_id"], group)
+            album = await _album_size(session, first["channel_id"], first["grouped_id"])
+        # An album's caption is usually on one item only.
+        text = (
+            next(
+                (
+                    texts.get((a["message_id"], a["version"]))
+                    for a in group
+                    if texts.get((a["message_id"], a["version"]))
+                ),
+                "",
+            )
+            or ""
+        )
+        details = first["event_details"] or {}
+        previous = None
+        if first["event_kind"] == "edited" and details.get("previous_version"):
+            previous = texts.get((first["message_id"], details["previous_version"]))
+        content = AlertContent(
+            rule_name=first["rule_name"],
+            event_kind=first["event_kind"],
+            channel_title=first["channel_title"],
+            channel_link=(
+                f"https://t.me/{first['channel_username']}" if first["channel_username"] else None
+            ),
+            post_link=post_link(
+                first["channel_id"], first["channel_username"], first["message_id"]
+            ),
+            date=first["date"],
+            text=text,
+            query=parse(first["rule_query"]),
+            previous_text=previous,
+            album_size=max(album, len(group)),
+            deleted_count=int(details.get("count", 1)),
+        )
+        return render_alert(content, self.timezone)
+
+
+async def _version_texts(
+    session: AsyncSession, channel_id: int, group: list[dict[str, Any]]
+) -> dict[tuple[int, int], str]:
+    """(message id, version) → text, for every version the group's alerts may show."""
+    result = await session.execute(
+        select(post_versions.c.message_id, post_versions.c.version, post_versions.c.text).where(
+            post_versions.c.channel_id == channel_id,
+            post_versions.c.message_id.in_({a["message_id"] for a in group}),
+        )
+    )
+    return {(message_id, version): text for message_id, version, text in result}
+
+
+async def _album_size(session: AsyncSession, channel_id: int, grouped_id: int | None) -> int:
+    if grouped_id is None:
+        return 1
+    result = await session.execute(
+        select(func.count()).where(
+            posts.c.channel_id == channel_id, posts.c.grouped_id == grouped_id
+        )
+    )
+    return int(result.scalar_one())
+
+
+def _albums(due: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Alerts of one rule about posts of one album (same chat) travel as one message."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for alert in due:
+        if alert["grouped_id"] is not None and alert["event_kind"] == "new":
+            key: tuple[Any, ...] = (alert["chat_id"], alert["rule_id"], alert["grouped_id"])
+        else:
+            key = ("single", alert["id"])
+        groups.setdefault(key, []).append(alert)
+    return list(groups.values())

@@ -1,0 +1,195 @@
+"""Alert and search messages in Telegram's HTML parse mode.
+
+Every dynamic part (post text, channel title, rule name, query) is escaped; only the tags built
+here reach Telegram. Telegram allows 4,096 characters after parsing; texts are trimmed around
+their matched words to stay well inside that.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dozor.query import Node
+from dozor.query.highlight import Span, highlight_spans
+
+LIMIT = 4096
+POST_BUDGET = 3000  # characters of post text in one alert; the rest is header, diff, links
+EVENT_LABELS = {
+    "new": "🆕 new post",
+    "edited": "✏️ edited",
+    "deleted": "🗑 deleted",
+    "mass_deleted": "🗑 mass deletion",
+}
+
+
+def esc(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def link(url: str, label: str) -> str:
+    return f'<a href="{html.escape(url, quote=True)}">{esc(label)}</a>'
+
+
+def local_time(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def marked(text: str, spans: Sequence[Span]) -> str:
+    """*text* escaped, with the spans in bold."""
+    out, position = [], 0
+    for start, end in spans:
+        out += [esc(text[position:start]), "<b>", esc(text[start:end]), "</b>"]
+        position = end
+    out.append(esc(text[position:]))
+    return "".join(out)
+
+
+def trim_around(text: str, spans: Sequence[Span], budget: int) -> tuple[str, list[Span]]:
+    """At most *budget* characters of *text*, starting a little before the first match,
+    with the spans that fall inside (shifted)."""
+    if len(text) <= budget:
+        return text, list(spans)
+    first = spans[0][0] if spans else 0
+    start = max(0, min(first - budget // 5, len(text) - budget))
+    if start:
+        boundary = text.rfind(" ", 0, start + 1)
+        start = boundary + 1 if boundary > start - 40 else start
+    end = min(len(text), start + budget)
+    prefix = "…" if start else ""
+    suffix = "…" if end < len(text) else ""
+    shift = start - len(prefix)
+    inside = [
+        (max(s, start) - shift, min(e, end) - shift) for s, e in spans if s < end and e > start
+    ]
+    return prefix + text[start:end] + suffix, inside
+
+
+@dataclass(frozen=True)
+class AlertContent:
+    rule_name: str
+    event_kind: str
+    channel_title: str
+    channel_link: str | None
+    post_link: str
+    date: datetime
+    text: str
+    query: Node
+    previous_text: str | None = None  # edits: the text before
+    album_size: int = 1
+    deleted_count: int = 1  # mass deletions
+
+
+def render_alert(alert: AlertContent, zone: ZoneInfo) -> str:
+    header = f"🔔 <b>{esc(alert.rule_name)}</b> · {EVENT_LABELS.get(alert.event_kind, '')}"
+    if alert.event_kind == "mass_deleted":
+        header += f" ({alert.deleted_count} posts at once)"
+    channel = (
+        link(alert.channel_link, alert.channel_title)
+        if alert.channel_link
+        else f"<b>{esc(alert.channel_title)}</b>"
+    )
+    lines = [header, f"{channel} · {local_time(alert.date, zone)}"]
+    if alert.album_size > 1:
+        lines.append(f"📎 album of {alert.album_size}")
+    budget = POST_BUDGET
+    if alert.previous_text is not None:
+        diff = render_diff(alert.previous_text, alert.text)
+        lines += ["", diff]
+        budget -= len(diff)
+    if alert.text:
+        spans = highlight_spans(alert.query, alert.text)
+        text, inside = trim_around(alert.text, spans, max(budget, 500))
+        prefix = "Last archived text:\n" if "deleted" in alert.event_kind else ""
+        lines += ["", prefix + marked(text, inside)]
+    lines += ["", link(alert.post_link, "Open the post →")]
+    message = "\n".join(lines)
+    return message if visible_length(message) <= LIMIT else _hard_cut(message)
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def visible_length(message: str) -> int:
+    """Length as Telegram counts it: after tags and entities are parsed."""
+    return len(html.unescape(_TAG.sub("", message)))
+
+
+def _hard_cut(message: str) -> str:
+    """Last resort (never expected): plain text, cut to the limit."""
+    plain = html.unescape(_TAG.sub("", message))
+    return esc(plain[: LIMIT - 1] + "…")
+
+
+_WORDS = re.compile(r"\s+|[^\s]+")
+
+
+def render_diff(before: str, after: str, context: int = 4, budget: int = 900) -> str:
+    """A compact word-level before → after: removed words struck, added ones underlined."""
+    old, new = _WORDS.findall(before), _WORDS.findall(after)
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    pieces: list[str] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            same = old[i1:i2]
+            words = [w for w in same if not w.isspace()]
+            if len(words) > 2 * context:
+                head = "".join(same[: 2 * context]) if pieces else ""
+                tail = "".join(same[-2 * context :])
+                pieces.append(esc(head) + " … " + esc(tail))
+            else:
+                pieces.append(esc("".join(same)))
+            continue
+        if i2 > i1:
+            pieces.append(f"<s>{esc(''.join(old[i1:i2]))}</s>")
+        if j2 > j1:
+            pieces.append(f"<u><b>{esc(''.join(new[j1:j2]))}</b></u>")
+    body = "".join(pieces).strip()
+    if visible_length(body) > budget:
+        body = esc(html.unescape(_TAG.sub("", body))[:budget]) + "…"
+    return f"<i>before → after:</i>\n{body}"
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    query: str
+    total: int
+    total_is_exact: bool
+    page: int
+    pages: int
+    hits: Sequence[Any]  # dozor.search.Hit
+
+
+SEARCH_PREFIX = "🔎 Search: "
+
+
+def render_search(result: SearchPage, zone: ZoneInfo) -> str:
+    if result.total == 0:
+        return f"{SEARCH_PREFIX}{esc(result.query)}\nNo posts match."
+    total = f"{result.total:,}" if result.total_is_exact else f"more than {result.total:,}"
+    lines = [
+        f"{SEARCH_PREFIX}{esc(result.query)}",
+        f"{total} results · page {result.page}/{result.pages}",
+        "",
+    ]
+    for number, hit in enumerate(result.hits, start=(result.page - 1) * 5 + 1):
+        flags = " · 🗑 deleted" if hit.post.get("deleted_at") else ""
+        lines.append(
+            f"{number}. <b>{esc(hit.channel_title)}</b> · "
+            f"{local_time(hit.date, zone)} · {link(hit.link, 'open')}{flags}"
+        )
+        lines.append(hit.snippet.marked("<b>", "</b>", escape=esc) or "<i>(no text)</i>")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def query_of(search_message_text: str) -> str | None:
+    """The query a search message was made for (its first line), read back on paging."""
+    first = search_message_text.split("\n", 1)[0]
+    return first.removeprefix(SEARCH_PREFIX) if first.startswith(SEARCH_PREFIX) else None

@@ -1,0 +1,269 @@
+"""Alert delivery with the real aiogram client over HTTP to a local fake Bot API:
+exactly once through 429 storms and 5xx, blocked users, crashes, safe HTML, trimming."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.delivery import Delivery, RateLimiter
+from dozor.alerts.generator import RuleCache, generate_alerts
+from dozor.models import alerts, rules
+from dozor.records import ChannelRecord, PostRecord, Source
+from dozor.rules.store import add_rule
+from dozor.storage import mark_deleted, store_posts, upsert_channel
+from tests.fakes.botapi import FakeBotAPI, html_problem, visible_length
+
+CH = -1001525384822
+NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
+USER, TEAM = 5001, -1009999
+TOKEN = "123456:TEST-token"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    fake = FakeBotAPI()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def bot(api: FakeBotAPI) -> AsyncIterator[Bot]:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api.url))
+    client = Bot(TOKEN, session=session)
+    yield client
+    await client.session.close()
+
+
+class Slept(list[float]):
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+        await asyncio.sleep(0)
+
+
+def delivery(bot: Bot, sessions: async_sessionmaker[AsyncSession], **kw: Any) -> Delivery:
+    return Delivery(
+        bot,
+        sessions,
+        ZoneInfo("Asia/Bishkek"),
+        limiter=RateLimiter(enabled=False),
+        sleep=kw.pop("sleep", Slept()),
+        now=lambda: NOW,
+        **kw,
+    )
+
+
+async def setup(
+    sessions: async_sessionmaker[AsyncSession],
+    texts: list[str],
+    *,
+    query: str = "мигрант",
+    chat: int = USER,
+    mode: str = "instant",
+    events: tuple[str, ...] = ("new", "edited", "deleted"),
+    grouped: int | None = None,
+) -> None:
+    async with sessions.begin() as session:
+        await upsert_channel(
+            session,
+            ChannelRecord(CH, "МВД <тест> & Co", "mvd_test"),
+            observed_at=NOW,
+            source=Source.LIVE,
+        )
+        await add_rule(
+            session,
+            name=f"Rule {query}",
+            query=query,
+            chat_id=chat,
+            now=NOW,
+            history=timedelta(minutes=10),
+            mode=mode,
+            events=events,
+        )
+        await store_posts(
+            session,
+            [
+                PostRecord(CH, i + 1, NOW + timedelta(minutes=i + 1), text=text, grouped_id=grouped)
+                for i, text in enumerate(texts)
+            ],
+            source=Source.LIVE,
+            observed_at=NOW,
+        )
+    await generate(sessions)
+
+
+async def generate(sessions: async_sessionmaker[AsyncSession]) -> None:
+    cache = RuleCache()
+    while True:
+        async with sessions.begin() as session:
+            if (await generate_alerts(session, cache, now=NOW)).events == 0:
+                return
+
+
+async def statuses(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with sessions() as session:
+        return list(
+            (await session.execute(select(alerts.c.status).order_by(alerts.c.id))).scalars()
+        )
+
+
+async def test_an_alert_arrives_once_with_safe_html(
+    api: FakeBotAPI,
+    bot: Bot,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await setup(sessions, ["Задержан мигрант <script>alert(1)</script> & <b>незакрыто"])
+    report = await delivery(bot, sessions).run_once()
+    assert report.sent == 1
+    (call,) = api.sent(chat_id=USER)
+    text = call.params["text"]
+    assert html_problem(text) is None
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;незакрыто" in text
+    assert "<b>мигрант</b>" in text
+    assert "МВД &lt;тест&gt; &amp; Co" in text
+    assert "https://t.me/mvd_test/1" in text
+    assert "2025-06-01 18:01" in text  # Bishkek time
+    assert (await delivery(bot, sessions).run_once()).sent == 0
+    assert await statuses(sessions) == ["sent"]
+
+
+async def test_a_429_storm_and_server_errors_deliver_every_alert_exactly_once(
+    api: FakeBotAPI,
+    bot: Bot,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await setup(sessions, [f"мигрант номер {n}" for n in range(1, 6)])
+    api.fail("sendMessage", (429, 3), (429, 7), (500, 0), (502, 0), (429, 1))
+    slept = Slept()
+    report = await delivery(bot, sessions, sleep=slept).run_once()
+    assert report.sent == 5
+    accepted = [c.params["text"] for c in api.sent(chat_id=USER)]
+    assert len(api.tried(chat_id=USER)) == 10  # five refused, five accepted
+    numbers = sorted(next(n for n in range(1, 6) if f"номер {n}" in t) for t in accepted)
+    assert numbers == [1, 2, 3, 4, 5]
+    assert slept == [3, 7, 1.0, 2.0, 1]  # retry_after, retry_after, backoff x2, retry_after
+    assert await statuses(sessions) == ["sent"] * 5
+
+
+async def test_a_blocked_user_pauses_their_rules(
+    api: FakeBotAPI,
+    bot: Bot,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await setup(sessions, ["мигрант раз", "мигрант два"])
+    api.blocked.add(USER)
+    report = await delivery(bot, sessions).run_once()
+    assert report.dropped == 2
+    async with sessions() as session:
+        rule_status = (await session.execute(select(rules.c.status))).scalar_one()
+    assert rule_status == "paused"
+    assert await statuses(sessions) == ["dropped", "dropped"]
+
+
+class Killed(Exception):
+    pass
+
+
+async def test_a_crash_between_send_and_mark_loses_nothing(
+    api: FakeBotAPI,
+    bot: Bot,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await setup(sessions, ["мигрант первый", "мигрант второй", "мигрант третий"])
+
+    def die_after_second(ids: list[int]) -> None:
+        if ids == [2]:
+            raise Killed
+
+    with pytest.raises(Killed):
+        await delivery(bot, sessions, after_send=die_after_second).run_once()
+    assert await statuses(sessions) == ["sent", "sending", "pending"]
+    await delivery(bot, sessions).run_once()  # the restarted process
+    texts = [c.params["text"] for c in api.sent(chat_id=USER)]
+    assert len(texts) == 4
+    assert sum("первый" in t for t in texts) == 1  # accepted and recorded: never again
+    assert [("второй" in t, "sent again" in t) for t in texts if "второй" in t] == [
+        (True, False),
+        (True, True),
+    ]  # unconfirmed: repeated, and says so
+    assert await statuses(sessions) == ["sent"] * 3
+
+
+async def test_long_posts_are_trimmed_around_the_match(
+    api: FakeBotAPI,
+    bot: Bot,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    long_text = "слово " * 1500 + "мигрант задержан " + "текст " * 1000
+    assert len(long_text) > 10_000
+    await setup(sessions, [long_text])
+    assert (await delivery(bot, sessions).run_once()).sent == 1
+    (call,) = api.sent(chat_id=USER)
+    assert visible_length(call.params["text"]) <= 4096
+    assert "<b>мигрант</b>" in call.params["text"]
+
+
+async def test_silent_mode_albums_edits_and_deletions(
+    api: FakeBotAPI,
+    bot: Bot,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await setup(sessions, ["мигрант на фото", "", ""], mode="silent", grouped=77)
+    await delivery(bot, sessions).run_once()
+    (album,) = api.sent(chat_id=USER)
+    assert album.params["disable_notification"] == "true"
+    assert "album of 3" in album.params["text"]
+    async with sessions.begin() as session:
+        await store_posts(
+            session,
+            [
+                PostRecord(
+                    CH,
+                    1,
+                    NOW + timedelta(minutes=1),
+                    text="два мигранта на фото",
+                    grouped_id=77,
+                    edit_date=NOW + timedelta(hours=1),
+                )
+            ],
+            source=Source.LIVE,
+            observed_at=NOW + timedelta(hours=1),
+        )
+        await mark_deleted(
+            session, CH, [1], source=Source.LIVE, observed_at=NOW + timedelta(hours=2)
+        )
+    await generate(sessions)
+    await delivery(bot, sessions).run_once()
+    edited, deleted = (c.params["text"] for c in api.sent(chat_id=USER)[1:])
+    assert "edited" in edited
+    assert "<s>мигрант</s>" in edited
+    assert "<u><b>два мигранта</b></u>" in edited
+    assert "deleted" in deleted
+    assert "Last archived text" in deleted
+
+
+async def test_the_rate_limiter_keeps_telegram_limits() -> None:
+    clock = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    limiter = RateLimiter(clock=lambda: clock[0], sleep=sleep)
+    for _ in range(3):
+        await limiter.wait(USER)
+    assert clock[0] == pytest.approx(2.0)  # one a second in a private chat
+    clock[0] = 100.0
+    for _ in range(21):
+        await limiter.wait(TEAM)
+    assert clock[0] == pytest.approx(160.0)  # the 21st group message waits for the minute

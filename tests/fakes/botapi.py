@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 BOT_ID = 4242
 
@@ -237,10 +237,12 @@ async def _read_form(request: web.Request) -> tuple[dict[str, Any], dict[str, by
     if request.content_type == "multipart/form-data":
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
-            if part.filename:  # type: ignore[union-attr]
-                files[part.filename] = await part.read()  # type: ignore[union-attr]
+            if not isinstance(part, BodyPartReader) or part.name is None:
+                continue
+            if part.filename:
+                files[part.filename] = bytes(await part.read())
             else:
-                params[part.name] = await part.text()  # type: ignore[union-attr]
+                params[part.name] = await part.text()
     elif request.can_read_body:
         params = dict(await request.post())
     for key in ("reply_markup", "entities", "allowed_updates", "link_preview_options"):

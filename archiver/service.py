@@ -38,6 +38,7 @@ from dozor.models import posts
 from dozor.records import PostRecord, Source
 from dozor.storage import mark_deleted, store_posts, upsert_channel
 from dozor.storage.channels import parse_channel_ref
+from dozor.storage.requests import finish_request, pending_requests
 from dozor.storage.sync import (
     get_sync_state,
     save_sync_state,
@@ -51,6 +52,7 @@ T = TypeVar("T")
 Clock = Callable[[], datetime]
 # channel id, phase, posts stored so far, posts in the channel (Telegram's count)
 Progress = Callable[[int, str, int, int | None], None]
+REQUESTS_SECONDS = 10  # how often requests to follow a channel (from the bot) are looked at
 
 _STATUS_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
     (errors.ChannelPrivateError, "private"),
@@ -481,6 +483,24 @@ class Archiver:
                 problems.append(f"{ref}: {exc}")
         return problems
 
+    async def process_requests(self) -> list[ChannelReport]:
+        """Follow the channels asked for through the bot (recorded in ``channel_requests``)."""
+        async with self.sessions() as session:
+            pending = await pending_requests(session)
+        added = []
+        for request in pending:
+            try:
+                report = await self.add(request.ref)
+            except (UserError, errors.RPCError, ChannelPostponed) as exc:
+                log.info("channel request %r failed: %s", request.ref, exc)
+                outcome: dict[str, Any] = {"ok": False, "detail": str(exc)}
+            else:
+                added.append(report)
+                outcome = {"ok": True, "detail": report.title, "channel_id": report.channel_id}
+            async with self.sessions.begin() as session:
+                await finish_request(session, request.id, now=self.now(), **outcome)
+        return added
+
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Live updates, a first full sync, then periodic re-reads until *stop* is set."""
         self.install_live_handlers()
@@ -501,6 +521,14 @@ class Archiver:
             max_instances=1,
             id="channel-info",
         )
+        scheduler.add_job(
+            self._requests_round,
+            "interval",
+            seconds=REQUESTS_SECONDS,
+            coalesce=True,
+            max_instances=1,
+            id="channel-requests",
+        )
         scheduler.start()
         try:
             first = asyncio.create_task(self.sync_all())
@@ -513,6 +541,10 @@ class Archiver:
         for report in await self.sync_all(history=True):
             if report.status != "ok":
                 log.info("channel %s: %s %s", report.channel_id, report.status, report.detail or "")
+
+    async def _requests_round(self) -> None:
+        for report in await self.process_requests():
+            await self.sync(report.channel_id)
 
     async def _info_round(self) -> None:
         async with self.sessions() as session:

@@ -36,7 +36,7 @@ from aiogram.types import LinkPreviewOptions
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.render import AlertContent, render_alert
+from bot.render import AlertContent, render_alert, render_digest
 from dozor.models import alerts, channels, events, post_versions, posts, rules
 from dozor.query import parse
 from dozor.search.engine import post_link
@@ -106,6 +106,21 @@ class Delivery:
     # Test seam: runs after Telegram accepted a message, before it is recorded as sent.
     after_send: Callable[[list[int]], None] | None = None
 
+    async def send_digests(self, mode: str) -> DeliveryReport:
+        """One summary per chat of the alerts waiting in *mode* (digest_hourly/digest_daily)."""
+        report = DeliveryReport()
+        while due := await self._due((mode,)):
+            by_chat: dict[int, list[dict[str, Any]]] = defaultdict(list)
+            for alert in due:
+                by_chat[alert["chat_id"]].append(alert)
+            for chat_id, items in by_chat.items():
+                for text, ids in render_digest(mode, items, self.timezone):
+                    attempts = max(a["attempts"] for a in items if a["id"] in ids)
+                    await self.send(
+                        chat_id, text, ids, silent=False, attempts=attempts, report=report
+                    )
+        return report
+
     async def run_once(self) -> DeliveryReport:
         """Send every deliverable pending alert (including unconfirmed ones from a crash)."""
         report = DeliveryReport()
@@ -131,7 +146,7 @@ class Delivery:
             for task in pending:
                 task.cancel()
 
-    async def _due(self) -> list[dict[str, Any]]:
+    async def _due(self, modes: Sequence[str] = INSTANT_MODES) -> list[dict[str, Any]]:
         query = (
             select(
                 alerts,
@@ -140,6 +155,7 @@ class Delivery:
                 rules.c.mode.label("rule_mode"),
                 posts.c.grouped_id,
                 posts.c.date,
+                posts.c.text.label("post_text"),
                 channels.c.title.label("channel_title"),
                 channels.c.username.label("channel_username"),
                 events.c.details.label("event_details"),
@@ -152,7 +168,7 @@ class Delivery:
             )
             .join(channels, channels.c.id == alerts.c.channel_id)
             .outerjoin(events, events.c.seq == alerts.c.event_seq)
-            .where(alerts.c.status.in_(("pending", "sending")), rules.c.mode.in_(INSTANT_MODES))
+            .where(alerts.c.status.in_(("pending", "sending")), rules.c.mode.in_(modes))
             .order_by(alerts.c.id)
             .limit(self.batch)
         )
@@ -161,39 +177,59 @@ class Delivery:
 
     async def _deliver(self, group: list[dict[str, Any]], report: DeliveryReport) -> None:
         first = group[0]
-        ids = [a["id"] for a in group]
         text = await self._render(group)
         if any(a["status"] == "sending" for a in group):
             text += REPEAT_NOTE
+        await self.send(
+            first["chat_id"],
+            text,
+            [a["id"] for a in group],
+            silent=first["rule_mode"] == "silent",
+            attempts=first["attempts"],
+            report=report,
+        )
+
+    async def send(
+        self,
+        chat_id: int,
+        text: str,
+        ids: list[int],
+        *,
+        silent: bool,
+        attempts: int,
+        report: DeliveryReport,
+    ) -> None:
+        """Send one message standing for the alerts *ids*, recording the outcome on them."""
         await self._set(ids, status="sending")
         delay = 1.0
         while True:
-            await self.limiter.wait(first["chat_id"])
+            await self.limiter.wait(chat_id)
             try:
                 message = await self.bot.send_message(
-                    first["chat_id"],
+                    chat_id,
                     text,
                     parse_mode=ParseMode.HTML,
-                    disable_notification=first["rule_mode"] == "silent",
+                    disable_notification=silent,
                     link_preview_options=LinkPreviewOptions(is_disabled=True),
                 )
             except TelegramRetryAfter as exc:
-                log.info("chat %s: Telegram asks to wait %s s", first["chat_id"], exc.retry_after)
+                log.info("chat %s: Telegram asks to wait %s s", chat_id, exc.retry_after)
                 report.retried += 1
                 await self.sleep(exc.retry_after)
                 continue
             except (TelegramServerError, TelegramNetworkError, TimeoutError) as exc:
                 report.retried += 1
-                await self._set(ids, last_error=str(exc)[:500], attempts=first["attempts"] + 1)
+                attempts += 1
+                await self._set(ids, last_error=str(exc)[:500], attempts=attempts)
                 await self.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
                 continue
             except TelegramForbiddenError as exc:
-                await self._blocked(first["chat_id"], ids, str(exc))
+                await self._blocked(chat_id, ids, str(exc))
                 report.dropped += len(ids)
                 return
             except TelegramBadRequest as exc:
-                log.error("chat %s: Telegram refused alert %s: %s", first["chat_id"], ids, exc)
+                log.error("chat %s: Telegram refused alerts %s: %s", chat_id, ids, exc)
                 await self._set(ids, status="failed", last_error=str(exc)[:500])
                 report.failed += len(ids)
                 return
@@ -204,7 +240,7 @@ class Delivery:
                 status="sent",
                 sent_at=self.now(),
                 telegram_message_id=message.message_id,
-                attempts=first["attempts"] + 1,
+                attempts=attempts + 1,
             )
             report.sent += len(ids)
             return

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from dozor.query import Node
 from dozor.query.highlight import Span, highlight_spans
+from dozor.search.engine import post_link
 
 LIMIT = 4096
 POST_BUDGET = 3000  # characters of post text in one alert; the rest is header, diff, links
@@ -154,6 +155,54 @@ def render_diff(before: str, after: str, context: int = 4, budget: int = 900) ->
     if visible_length(body) > budget:
         body = esc(html.unescape(_TAG.sub("", body))[:budget]) + "…"
     return f"<i>before → after:</i>\n{body}"
+
+
+DIGEST_TITLES = {"digest_hourly": "hourly digest", "digest_daily": "daily digest"}
+DIGEST_SNIPPET = 160
+
+
+def render_digest(
+    mode: str, items: Sequence[dict[str, Any]], zone: ZoneInfo
+) -> list[tuple[str, list[int]]]:
+    """Digest messages (each within Telegram's limit) and the alert ids each one carries."""
+    messages: list[tuple[str, list[int]]] = []
+    lines: list[str] = []
+    ids: list[int] = []
+    for item in items:
+        line = _digest_line(item, zone)
+        if lines and visible_length("\n".join([*lines, line])) > LIMIT - 200:
+            messages.append(("\n".join(lines), ids))
+            lines, ids = [], []
+        if not lines:
+            lines.append(f"📰 <b>{DIGEST_TITLES.get(mode, 'digest')}</b>")
+        lines.append(line)
+        ids.append(item["id"])
+    if lines:
+        messages.append(("\n".join(lines), ids))
+    total = len(messages)
+    if total > 1:
+        messages = [
+            (text.replace("</b>", f"</b> ({n}/{total})", 1), carried)
+            for n, (text, carried) in enumerate(messages, start=1)
+        ]
+    return messages
+
+
+def _digest_line(item: dict[str, Any], zone: ZoneInfo) -> str:
+    label = EVENT_LABELS.get(item["event_kind"], item["event_kind"])
+    text = " ".join((item.get("post_text") or "").split())
+    if len(text) > DIGEST_SNIPPET:
+        text = text[: DIGEST_SNIPPET - 1] + "…"
+    url = _post_url(item)
+    return (
+        f"\n• <b>{esc(item['rule_name'])}</b> · {label} · "
+        f"{link(url, item['channel_title'])} · {local_time(item['date'], zone)}\n"
+        f"{esc(text) or '<i>(no text)</i>'}"
+    )
+
+
+def _post_url(item: dict[str, Any]) -> str:
+    return post_link(item["channel_id"], item["channel_username"], item["message_id"])
 
 
 @dataclass(frozen=True)

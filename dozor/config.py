@@ -123,6 +123,8 @@ class BotConfig(Section):
     team_chat_id: int | None = None
     timezone: str = "UTC"
     api_server: str | None = None
+    digest_hour: int = Field(default=8, ge=0, le=23)
+    work_dir: Path | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -282,6 +284,9 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     telegram = config.telegram.model_copy(
         update={"session": _under(base, config.telegram.session), "server": server}
     )
+    bot = config.bot.model_copy(
+        update={"work_dir": _under(base, config.bot.work_dir) if config.bot.work_dir else None}
+    )
     archiver = config.archiver.model_copy(
         update={"media_dir": _under(base, config.archiver.media_dir)}
     )
@@ -295,6 +300,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
             "telegram": telegram,
             "logging": logging,
             "archiver": archiver,
+            "bot": bot,
         }
     )
 

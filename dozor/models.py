@@ -335,6 +335,29 @@ media_files = Table(
 )
 
 
+channel_requests = Table(
+    "channel_requests",
+    metadata,
+    Column("id", SeqType, primary_key=True),
+    Column("ref", Text, nullable=False, comment="what the user typed: @name, t.me link..."),
+    Column("requested_by", BigInteger, comment="Telegram user id (bot) or none (CLI)"),
+    Column("chat_id", BigInteger, comment="where to report the outcome"),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        server_default="pending",
+        comment="pending, done, failed",
+    ),
+    Column("detail", Text, comment="the channel followed, or why not"),
+    Column("channel_id", BigInteger),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("done_at", UTCDateTime),
+    Column("reported_at", UTCDateTime, comment="when the outcome reached the requester"),
+    Index(None, "status"),
+)
+
+
 def row_dict(row: Any) -> dict[str, Any]:
     """A result row as a plain dict."""
     return dict(row._mapping)

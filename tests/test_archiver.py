@@ -17,6 +17,12 @@ from telethon.tl import functions
 from archiver.service import Archiver
 from dozor.config import ArchiverConfig
 from dozor.models import channel_changes, channels, events, post_versions, posts
+from dozor.storage.requests import (
+    mark_reported,
+    pending_requests,
+    request_channel,
+    unreported_outcomes,
+)
 from dozor.storage.sync import get_sync_state
 from tests.fakes.telegram import FakeChannel, FakeTelegram, connected_client
 
@@ -539,3 +545,35 @@ async def test_a_failing_download_never_blocks_text(
     report = await archiver.sync(CH)
     assert (report.status, report.new) == ("ok", 1)
     assert await post_ids(sessions) == [1]
+
+
+async def test_requests_from_the_bot_are_followed_and_their_outcome_recorded(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    telegram.post_many(channel, 3)
+    async with sessions.begin() as session:
+        good = await request_channel(session, "@mvd_test", now=telegram.clock, chat_id=7)
+        bad = await request_channel(session, "t.me/nosuchchannel", now=telegram.clock, chat_id=7)
+    archiver = await start()
+    added = await archiver.process_requests()
+    assert [report.channel_id for report in added] == [CH]
+    async with sessions() as session:
+        outcomes = {r.id: r for r in await unreported_outcomes(session)}
+        assert await pending_requests(session) == []
+        tracked = await session.execute(select(channels.c.tracked).where(channels.c.id == CH))
+        assert tracked.scalar_one() is True
+    assert (outcomes[good].status, outcomes[good].channel_id, outcomes[good].detail) == (
+        "done",
+        CH,
+        "МВД",
+    )
+    assert outcomes[bad].status == "failed"
+    assert "nosuchchannel" in (outcomes[bad].detail or "")
+    async with sessions.begin() as session:
+        await mark_reported(session, good, now=telegram.clock)
+    async with sessions() as session:
+        assert [r.id for r in await unreported_outcomes(session)] == [bad]
+    assert await archiver.process_requests() == []  # carried out once only

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -24,21 +23,18 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from archiver.client import build_client, protect_session_file
 from archiver.service import Archiver, ChannelReport
 from dozor.cli.channels_cmd import channels
-from dozor.cli.context import config_option, json_option, run_async, state
+from dozor.cli.context import config_option, json_option, run_async, state, stop_on_signals
 from dozor.cli.output import format_time, print_json, print_table, stderr_console
 from dozor.config import Config
 from dozor.db import open_database
 from dozor.errors import UserError
-from dozor.models import alerts, posts, sync_state
-from dozor.models import channels as channels_table
 from dozor.runtime import settle_heap
 from dozor.storage import resolve_channel
+from dozor.storage.stats import alert_counts, channel_health, lag_text
 from dozor.storage.sync import set_tracked
 
 T = TypeVar("T")
@@ -153,17 +149,21 @@ def archive(once: bool) -> None:
     report(run_async(run_archiver(config, once=once)))
 
 
-async def run_archiver(config: Config, *, once: bool) -> list[ChannelReport]:
-    """Follow the configured channels; one pass with *once*, else until SIGINT/SIGTERM."""
+async def run_archiver(
+    config: Config, *, once: bool, stop: asyncio.Event | None = None
+) -> list[ChannelReport]:
+    """Follow the configured channels; one pass with *once*, else until *stop* is set
+    (by default: until SIGINT/SIGTERM)."""
     console = stderr_console()
     with ArchiveProgress() as progress:
         async with archiver_for(config, progress=progress) as archiver:
             for problem in await archiver.add_configured(config.archiver.channels):
                 console.print(f"[yellow]warning:[/] {problem}")
+            await archiver.process_requests()
             if once:
                 return await archiver.sync_all()
             settle_heap()
-            await archiver.run_forever(_stop_on_signals())
+            await archiver.run_forever(stop or stop_on_signals())
             return []
 
 
@@ -229,14 +229,6 @@ def report(reports: list[ChannelReport]) -> None:
         )
 
 
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
-
-
 @click.command()
 @config_option
 @json_option
@@ -246,7 +238,7 @@ def status(as_json: bool) -> None:
 
     async def go() -> tuple[list[dict[str, Any]], dict[str, int]]:
         async with open_database(config.database) as sessions, sessions() as session:
-            return await _status_rows(session), await _alert_counts(session)
+            return await channel_health(session), await alert_counts(session)
 
     rows, queue = run_async(go())
     if as_json:
@@ -262,7 +254,7 @@ def status(as_json: bool) -> None:
                 r["status"],
                 format_time(r["newest_post_at"]),
                 format_time(r["last_sync_at"]),
-                _lag(now, r["last_sync_at"]),
+                lag_text(now, r["last_sync_at"]),
                 "complete" if r["backfill_complete"] else f"from #{r['oldest_message_id']}",
                 r["last_error"],
             ]
@@ -270,42 +262,3 @@ def status(as_json: bool) -> None:
         ],
     )
     click.echo("alerts: " + ", ".join(f"{n} {k}" for k, n in sorted(queue.items())) or "none")
-
-
-async def _status_rows(session: AsyncSession) -> list[dict[str, Any]]:
-    newest = (
-        select(posts.c.channel_id, func.max(posts.c.date).label("newest_post_at"))
-        .group_by(posts.c.channel_id)
-        .subquery()
-    )
-    query = (
-        select(
-            channels_table.c.id,
-            channels_table.c.title,
-            channels_table.c.username,
-            channels_table.c.status,
-            newest.c.newest_post_at,
-            sync_state.c.last_sync_at,
-            sync_state.c.oldest_message_id,
-            sync_state.c.newest_message_id,
-            sync_state.c.backfill_complete,
-            sync_state.c.last_error,
-        )
-        .outerjoin(newest, newest.c.channel_id == channels_table.c.id)
-        .outerjoin(sync_state, sync_state.c.channel_id == channels_table.c.id)
-        .where(channels_table.c.tracked.is_(True))
-        .order_by(channels_table.c.title)
-    )
-    return [dict(r._mapping) for r in await session.execute(query)]
-
-
-async def _alert_counts(session: AsyncSession) -> dict[str, int]:
-    result = await session.execute(select(alerts.c.status, func.count()).group_by(alerts.c.status))
-    return {kind: int(n) for kind, n in result}
-
-
-def _lag(now: datetime, then: datetime | None) -> str:
-    if then is None:
-        return "—"
-    minutes = int((now - then).total_seconds() // 60)
-    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"

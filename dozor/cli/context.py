@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,30 @@ def json_option(func: F) -> F:
 
 def state() -> CliState:
     return click.get_current_context().ensure_object(CliState)
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (call from inside the running loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+_WHERE_TO_GET = {
+    "telegram.api_id": "https://my.telegram.org → API development tools",
+    "telegram.api_hash": "https://my.telegram.org → API development tools",
+    "bot.token": "@BotFather on Telegram",
+    "bot.admins": "your numeric Telegram user id, e.g. from @userinfobot",
+}
+
+
+def credentials_message(path: Path, missing: list[str]) -> str:
+    """One line naming each missing key, where to get it, and its environment variable."""
+    parts = [f"{key} ({_WHERE_TO_GET.get(key, 'see config.example.toml')})" for key in missing]
+    env = ", ".join("DOZOR_" + key.upper().replace(".", "__") for key in missing)
+    return f"{path}: fill in {'; '.join(parts)} — or set {env}"
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

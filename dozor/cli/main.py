@@ -11,6 +11,7 @@ import click
 from dozor import __version__
 from dozor.cli import (
     archive_cmd,
+    bot_cmd,
     channels_cmd,
     db_cmd,
     import_cmd,
@@ -53,6 +54,7 @@ cli.add_command(rules_cmd.alerts_group)
 cli.add_command(archive_cmd.login)
 cli.add_command(archive_cmd.archive)
 cli.add_command(archive_cmd.status)
+cli.add_command(bot_cmd.bot_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import click
 
+from archiver.service import ChannelReport
 from dozor import db as database
-from dozor.cli import archive_cmd
-from dozor.cli.context import config_option, run_async, state
+from dozor.cli import archive_cmd, bot_cmd
+from dozor.cli.context import (
+    config_option,
+    credentials_message,
+    run_async,
+    state,
+    stop_on_signals,
+)
 from dozor.config import Config, missing_bot_keys, missing_telegram_keys, write_example_config
 from dozor.errors import ConfigError, UserError
-
-_WHERE_TO_GET = {
-    "telegram.api_id": "https://my.telegram.org → API development tools",
-    "telegram.api_hash": "https://my.telegram.org → API development tools",
-    "bot.token": "@BotFather on Telegram",
-    "bot.admins": "your numeric Telegram user id, e.g. from @userinfobot",
-}
 
 
 @click.command()
@@ -38,7 +39,7 @@ def init(force: bool) -> None:
 @config_option
 @click.option("--once", is_flag=True, help="One pass over everything, then exit (cron).")
 def run(once: bool) -> None:
-    """The main job: migrate the database, then archive channels (and serve the team bot)."""
+    """The main job: migrate the database, archive channels and serve the team bot."""
     cli_state = state()
     _create_config_if_missing(cli_state.path)
     config = cli_state.config()
@@ -53,7 +54,27 @@ def run(once: bool) -> None:
             f"in {cli_state.path}",
             err=True,
         )
-    archive_cmd.report(run_async(archive_cmd.run_archiver(config, once=once)))
+    reports = run_async(_main_job(config, once=once, with_bot=not missing_bot))
+    archive_cmd.report(reports)
+
+
+async def _main_job(config: Config, *, once: bool, with_bot: bool) -> list[ChannelReport]:
+    """The archiver and, when configured, the team service, in one process."""
+    if once:
+        reports = await archive_cmd.run_archiver(config, once=True)
+        if with_bot:
+            await bot_cmd.alerts_once(config)
+        return reports
+    stop = stop_on_signals()
+    if not with_bot:
+        return await archive_cmd.run_archiver(config, once=False, stop=stop)
+    team = asyncio.create_task(bot_cmd.serve_team(config, stop), name="team")
+    team.add_done_callback(lambda _: stop.set())  # a failing bot stops the whole job
+    try:
+        return await archive_cmd.run_archiver(config, once=False, stop=stop)
+    finally:
+        stop.set()
+        await team
 
 
 def _create_config_if_missing(path: Path) -> None:
@@ -68,10 +89,3 @@ async def _migrate(config: Config) -> None:
         await database.ensure_at_head(engine, upgrade_if_behind=True)
     finally:
         await engine.dispose()
-
-
-def credentials_message(path: Path, missing: list[str]) -> str:
-    """One line naming each missing key, where to get it, and its environment variable."""
-    parts = [f"{key} ({_WHERE_TO_GET.get(key, 'see config.example.toml')})" for key in missing]
-    env = ", ".join("DOZOR_" + key.upper().replace(".", "__") for key in missing)
-    return f"{path}: fill in {'; '.join(parts)} — or set {env}"

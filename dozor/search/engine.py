@@ -64,6 +64,11 @@ def post_link(channel_id: int, username: str | None, message_id: int) -> str:
 
 async def prepare_query(session: AsyncSession, query: str) -> Node:
     """Parse, bind ``channel:`` filters to archived channels, apply the default scope."""
+    return default_scope(await bind_query(session, query))
+
+
+async def bind_query(session: AsyncSession, query: str) -> Node:
+    """Parse and bind ``channel:`` filters to archived channels (UserError if unknown)."""
     node = parse(query)
     refs = {n.value for n in walk(node) if isinstance(n, Filter) and n.field == "channel"}
     ids: dict[str, frozenset[int]] = {}
@@ -72,7 +77,7 @@ async def prepare_query(session: AsyncSession, query: str) -> Node:
             ids[ref] = frozenset({(await resolve_channel(session, ref))["id"]})
         except ChannelNotFound:
             raise UserError(f"channel:{ref}: no archived channel matches {ref!r}") from None
-    return default_scope(bind_channels(node, ids.__getitem__))
+    return bind_channels(node, ids.__getitem__)
 
 
 def compile_plan(session: AsyncSession, node: Node) -> Plan:

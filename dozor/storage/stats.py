@@ -1,14 +1,24 @@
-"""Archive-wide figures for `dozor stats`."""
+"""Archive-wide figures (`dozor stats`) and per-channel health (`dozor status`, `/status`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dozor.models import channels, events, imports, post_metrics, post_versions, posts
+from dozor.models import (
+    alerts,
+    channels,
+    events,
+    imports,
+    post_metrics,
+    post_versions,
+    posts,
+    sync_state,
+)
 
 
 @dataclass(frozen=True)
@@ -72,3 +82,44 @@ async def archive_stats(session: AsyncSession) -> ArchiveStats:
 
 async def _scalar(session: AsyncSession, query: object) -> int:
     return int((await session.execute(query)).scalar_one())  # type: ignore[call-overload]
+
+
+async def channel_health(session: AsyncSession) -> list[dict[str, Any]]:
+    """Per followed channel: newest post, last sync, backfill progress, last error."""
+    newest = (
+        select(posts.c.channel_id, func.max(posts.c.date).label("newest_post_at"))
+        .group_by(posts.c.channel_id)
+        .subquery()
+    )
+    query = (
+        select(
+            channels.c.id,
+            channels.c.title,
+            channels.c.username,
+            channels.c.status,
+            newest.c.newest_post_at,
+            sync_state.c.last_sync_at,
+            sync_state.c.oldest_message_id,
+            sync_state.c.newest_message_id,
+            sync_state.c.backfill_complete,
+            sync_state.c.last_error,
+        )
+        .outerjoin(newest, newest.c.channel_id == channels.c.id)
+        .outerjoin(sync_state, sync_state.c.channel_id == channels.c.id)
+        .where(channels.c.tracked.is_(True))
+        .order_by(channels.c.title)
+    )
+    return [dict(r._mapping) for r in await session.execute(query)]
+
+
+async def alert_counts(session: AsyncSession) -> dict[str, int]:
+    """Alerts in the outbox by status (pending, sending, sent, failed, dropped)."""
+    result = await session.execute(select(alerts.c.status, func.count()).group_by(alerts.c.status))
+    return {kind: int(n) for kind, n in result}
+
+
+def lag_text(now: datetime, then: datetime | None) -> str:
+    if then is None:
+        return "—"
+    minutes = int((now - then).total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"

@@ -29,6 +29,14 @@ class Call:
     files: dict[str, bytes] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
     status: int = 200  # what the fake answered
+    result: Any = None  # what it answered with (a Message for sendMessage...)
+
+    @property
+    def text(self) -> str:
+        """The text as the user sees it (tags parsed away), or as sent if refused."""
+        if isinstance(self.result, dict) and "text" in self.result:
+            return str(self.result["text"])
+        return str(self.params.get("text") or self.params.get("caption") or "")
 
 
 class FakeBotAPI:
@@ -42,13 +50,14 @@ class FakeBotAPI:
         self._update_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.token: str | None = None  # when set, other tokens get 401 Unauthorized
 
     # --- server ----------------------------------------------------------------------
 
     async def start(self) -> str:
         app = web.Application(client_max_size=200 * 1024 * 1024)
         app.router.add_post("/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app)
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -62,6 +71,8 @@ class FakeBotAPI:
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"].lower()
+        if self.token is not None and request.match_info["token"] != self.token:
+            return _error(401, "Unauthorized")
         params, files = await _read_form(request)
         call = Call(method, params, files)
         self.calls.append(call)
@@ -73,6 +84,7 @@ class FakeBotAPI:
         if answer is None:
             return _error(404, f"Not Found: method {method} is not in the fake")
         result = await answer(params, files)
+        call.result = result
         if self.crash_after_accepting is not None and params.get("chat_id") == str(
             self.crash_after_accepting
         ):
@@ -129,7 +141,7 @@ class FakeBotAPI:
 
     def _checked(self, params: dict[str, Any]) -> web.Response | None:
         """Telegram's own checks on a message text in HTML mode."""
-        text = params.get("text")
+        text = params.get("text", params.get("caption"))
         if text is None or params.get("parse_mode") != "HTML":
             return None
         problem = html_problem(text)
@@ -161,13 +173,20 @@ class FakeBotAPI:
     def _message(
         self, params: dict[str, Any], *, text: str, message_id: int | None = None
     ) -> dict[str, Any]:
+        """The Message Telegram answers with: its text as parsed (tags gone, entities kept
+        out of this fake), its buttons."""
         chat_id = int(params["chat_id"])
-        return {
+        if params.get("parse_mode") == "HTML":
+            text = html.unescape(re.sub(r"<[^>]+>", "", text))
+        message = {
             "message_id": message_id or next(self._message_ids),
             "date": int(time.time()),
             "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
             "text": text,
         }
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        return message
 
     # --- what tests look at ----------------------------------------------------------
 
@@ -182,6 +201,15 @@ class FakeBotAPI:
             for c in self.calls
             if c.method == method and (chat_id is None or c.params.get("chat_id") == str(chat_id))
         ]
+
+    async def wait_for(
+        self, method: str = "sendmessage", chat_id: int | None = None, count: int = 1
+    ) -> list[Call]:
+        """The accepted calls of *method* (to *chat_id*) once there are *count* of them."""
+        async with asyncio.timeout(5):
+            while len(found := self.sent(method, chat_id)) < count:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        return found
 
     # --- updates ---------------------------------------------------------------------
 

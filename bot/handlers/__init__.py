@@ -1,0 +1,10 @@
+"""One aiogram Router per command module, made fresh for each Dispatcher."""
+
+from aiogram import Router
+
+from bot.handlers import channels, errors, export, rules, search, start
+
+
+def routers() -> list[Router]:
+    modules = (start, search, rules, channels, export, errors)
+    return [module.router() for module in modules]

@@ -1,0 +1,46 @@
+"""Errors raised by handlers: a user's mistake is explained, anything else logged and apologised
+for — never a traceback in the chat. The update's transaction has already been rolled back."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Router
+from aiogram.types import ErrorEvent
+
+from bot.render import esc
+from dozor.errors import QueryError, UserError
+
+log = logging.getLogger(__name__)
+
+
+def explain(exc: BaseException) -> str:
+    if isinstance(exc, QueryError):
+        return (
+            f"⚠️ Query error at position {exc.position + 1}: {esc(exc.message)}\n"
+            f"<pre>{esc(exc.pointer())}</pre>\nSee /help for the query language."
+        )
+    if isinstance(exc, UserError):
+        return f"⚠️ {esc(str(exc))}"
+    return "⚠️ Something went wrong on our side; it has been logged. Please try again later."
+
+
+async def on_error(event: ErrorEvent, bot: Bot) -> None:
+    exc = event.exception
+    if not isinstance(exc, UserError):
+        log.error("update %s failed", event.update.update_id, exc_info=exc)
+    callback = event.update.callback_query
+    if callback is not None:
+        short = str(exc) if isinstance(exc, UserError) else "something went wrong; logged"
+        await bot.answer_callback_query(callback.id, text="⚠️ " + short[:190])
+        return
+    message = event.update.message
+    if message is not None:
+        await bot.send_message(message.chat.id, explain(exc))
+
+
+def router() -> Router:
+    """This module's handlers on a fresh Router (a Router joins one Dispatcher only)."""
+    routes = Router(name="errors")
+    routes.errors.register(on_error)
+    return routes

@@ -1,0 +1,111 @@
+"""/export QUERY_OR_CHANNEL [jsonl|csv]: the matching posts as a document.
+
+The user sees "preparing…" at once, updated with the count as posts are written. Exports hold
+deleted posts too (marked with ``deleted_at``): evidence is what an analyst exports for.
+A file over Telegram's upload limit is sent as zipped parts, each a valid file on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from aiogram import Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, CommandObject
+from aiogram.types import FSInputFile, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.render import esc
+from bot.settings import BotSettings
+from dozor.errors import ChannelNotFound, UserError
+from dozor.export import FORMATS, ExportFilter
+from dozor.export.files import split_into_zips, write_export
+from dozor.storage.channels import resolve_channel
+
+USAGE = (
+    "Usage: /export <i>query or channel</i> [jsonl|csv]\n"
+    "e.g. <code>/export mvd_official_kg csv</code> or <code>/export мигрант after:2024-01-01</code>"
+)
+PROGRESS_EVERY = 2.0  # seconds between "preparing…" updates
+
+
+async def export_command(
+    message: Message, command: CommandObject, session: AsyncSession, settings: BotSettings
+) -> None:
+    words = (command.args or "").split()
+    fmt = "jsonl"
+    if words and words[-1].lower() in (*FORMATS, "html"):
+        fmt = words.pop().lower()
+    if fmt == "html":
+        raise UserError(
+            "the HTML archive is made with `dozor export --format html`; here use jsonl or csv"
+        )
+    if not words:
+        await message.answer(USAGE)
+        return
+    wanted, label = await _filter(session, " ".join(words))
+    status = await message.answer("⏳ Preparing the export…")
+    work = Path(tempfile.mkdtemp(prefix="export-", dir=settings.work_dir))
+    try:
+        path = work / f"dozor-{settings.now():%Y%m%d-%H%M%S}.{fmt}"
+        count = await write_export(session, wanted, fmt, path, progress=_Progress(status))
+        if count == 0:
+            await status.edit_text("No posts match; nothing to export.")
+            return
+        await _send(message, split_into_zips(path, fmt, settings.part_bytes), count, label)
+        await status.edit_text(f"✅ Exported {count:,} posts.")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def _filter(session: AsyncSession, words: str) -> tuple[ExportFilter, str]:
+    """A single word naming an archived channel exports that channel; anything else is a query.
+
+    Returns the filter and how to name it in the caption."""
+    if " " not in words:
+        try:
+            channel = await resolve_channel(session, words)
+        except ChannelNotFound:
+            pass
+        else:
+            wanted = ExportFilter(
+                channels=(str(channel["id"]),), include_deleted=True, with_versions=True
+            )
+            return wanted, channel["title"]
+    return ExportFilter(query=words, include_deleted=True, with_versions=True), words
+
+
+class _Progress:
+    """Edits the "preparing…" message now and then (not on every batch: rate limits)."""
+
+    def __init__(self, status: Message) -> None:
+        self.status = status
+        self.last = time.monotonic()
+
+    async def __call__(self, written: int) -> None:
+        now = time.monotonic()
+        if now - self.last < PROGRESS_EVERY:
+            return
+        self.last = now
+        with contextlib.suppress(TelegramBadRequest):
+            await self.status.edit_text(f"⏳ Preparing the export… {written:,} posts")
+
+
+async def _send(message: Message, parts: list[Path], count: int, label: str) -> None:
+    what = esc(label if len(label) <= 200 else label[:199] + "…")
+    for number, part in enumerate(parts, start=1):
+        of = f" · part {number}/{len(parts)}" if len(parts) > 1 else ""
+        await message.answer_document(
+            FSInputFile(part, filename=part.name), caption=f"{count:,} posts · {what}{of}"
+        )
+
+
+def router() -> Router:
+    """This module's handlers on a fresh Router (a Router joins one Dispatcher only)."""
+    routes = Router(name="export")
+    routes.message.register(export_command, Command("export"))
+    return routes

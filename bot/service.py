@@ -1,0 +1,151 @@
+"""The team side of dozor in one place: bot polling, alert generation, delivery, digests, and
+reports on channel requests. Needs no Telegram user session; any number of archivers may fill
+the same database from elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiogram import Bot, Dispatcher
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.app import COMMANDS
+from bot.delivery import Delivery
+from bot.render import esc
+from dozor.alerts.generator import RuleCache, generate_alerts
+from dozor.errors import ConfigError
+from dozor.storage.requests import mark_reported, unreported_outcomes
+
+log = logging.getLogger(__name__)
+GENERATE_EVERY = 0.25  # seconds between looks at the change feed: the floor of alert latency
+REQUESTS_EVERY = 5.0
+
+
+@dataclass
+class TeamService:
+    bot: Bot
+    dispatcher: Dispatcher
+    sessions: async_sessionmaker[AsyncSession]
+    delivery: Delivery
+    digest_hour: int = 8
+    polling_timeout: int = 10
+    requests_every: float = REQUESTS_EVERY
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _cache: RuleCache = field(default_factory=RuleCache)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve the team until *stop* is set."""
+        await self.check_token()
+        scheduler = self._digest_scheduler()
+        scheduler.start()
+        workers = [
+            asyncio.create_task(self._polling(), name="bot-polling"),
+            asyncio.create_task(self._every(GENERATE_EVERY, self.generate, stop), name="alerts"),
+            asyncio.create_task(self.delivery.run_forever(stop, self._wake), name="delivery"),
+            asyncio.create_task(self._every(self.requests_every, self.report_requests, stop)),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            with contextlib.suppress(RuntimeError):  # polling never started
+                await self.dispatcher.stop_polling()
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await self.bot.session.close()
+            await self.delivery.bot.session.close()
+
+    async def check_token(self) -> None:
+        """Check the token before anything else, and publish the command menu."""
+        try:
+            me = await self.bot.get_me()
+            await self.bot.set_my_commands(COMMANDS)
+        except TelegramUnauthorizedError:
+            raise ConfigError("bot.token: Telegram rejects this token (see @BotFather)") from None
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            log.warning("Bot API not reachable yet (%s); polling will keep trying", exc)
+        else:
+            log.info("team bot @%s is up", me.username)
+
+    async def _polling(self) -> None:
+        await self.dispatcher.start_polling(
+            self.bot,
+            polling_timeout=self.polling_timeout,
+            handle_signals=False,
+            close_bot_session=False,
+        )
+
+    def _digest_scheduler(self) -> AsyncIOScheduler:
+        zone = self.delivery.timezone
+        scheduler = AsyncIOScheduler(timezone=zone)
+        scheduler.add_job(
+            self.delivery.send_digests, "cron", minute=0, args=["digest_hourly"], id="hourly"
+        )
+        scheduler.add_job(
+            self.delivery.send_digests,
+            "cron",
+            hour=self.digest_hour,
+            minute=0,
+            args=["digest_daily"],
+            id="daily",
+        )
+        return scheduler
+
+    async def _every(
+        self, seconds: float, job: Callable[[], Awaitable[object]], stop: asyncio.Event
+    ) -> None:
+        while not stop.is_set():
+            try:
+                await job()
+            except Exception:
+                log.exception("%s failed; retrying", getattr(job, "__name__", job))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
+
+    async def generate(self) -> int:
+        """Turn every new archive event into alerts; wake delivery when some were made."""
+        made = 0
+        while True:
+            async with self.sessions.begin() as session:
+                report = await generate_alerts(session, self._cache, now=self.now())
+            made += report.alerts
+            if report.events == 0:
+                break
+        if made:
+            self._wake.set()
+        return made
+
+    async def report_requests(self) -> None:
+        """Tell whoever asked for a channel (/addchannel) what the archiver made of it."""
+        async with self.sessions() as session:
+            outcomes = await unreported_outcomes(session)
+        for request in outcomes:
+            if request.chat_id is None:
+                continue
+            if request.status == "done":
+                text = f"✅ Now archiving <b>{esc(request.detail or request.ref)}</b>."
+            else:
+                text = f"❌ Could not follow {esc(request.ref)}: {esc(request.detail or '')}"
+            try:
+                await self.bot.send_message(request.chat_id, text)
+            except (TelegramRetryAfter, TelegramServerError, TelegramNetworkError):
+                return  # Telegram is busy or away: the next round tries again
+            except TelegramAPIError as exc:
+                log.warning("could not report channel request %s: %s", request.id, exc)
+            async with self.sessions.begin() as session:
+                await mark_reported(session, request.id, now=self.now())

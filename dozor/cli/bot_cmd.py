@@ -1,0 +1,82 @@
+"""`dozor bot`: the team side — bot, alert generator, delivery, digests (no user session)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.app import build_bot, build_dispatcher, settings_of, team_of
+from bot.delivery import Delivery, DeliveryReport
+from bot.service import TeamService
+from dozor.cli.context import config_option, credentials_message, run_async, state, stop_on_signals
+from dozor.config import Config, missing_bot_keys
+from dozor.db import open_database
+from dozor.errors import ConfigError
+from dozor.rules.store import sync_config_rules
+from dozor.runtime import settle_heap
+
+
+@click.command("bot")
+@config_option
+@click.option("--once", is_flag=True, help="Queue and send pending alerts once, then exit.")
+def bot_command(once: bool) -> None:
+    """Serve the team: the bot, alerts and digests (the archive may be filled elsewhere)."""
+    cli_state = state()
+    config = cli_state.config()
+    require_bot_keys(config, cli_state.path)
+    if once:
+        report = run_async(alerts_once(config))
+        click.echo(f"alerts: {report.sent} sent, {report.failed} failed, {report.dropped} dropped")
+        return
+
+    async def serve() -> None:
+        await serve_team(config, stop_on_signals())
+
+    run_async(serve())
+
+
+def require_bot_keys(config: Config, path: Path) -> None:
+    missing = missing_bot_keys(config)
+    if missing:
+        raise ConfigError(credentials_message(path, missing))
+
+
+async def serve_team(config: Config, stop: asyncio.Event) -> None:
+    """Run the team service until *stop* (the caller has checked the bot keys)."""
+    async with open_database(config.database) as sessions:
+        service = await team_service(config, sessions)
+        settle_heap()
+        await service.run(stop)
+
+
+async def alerts_once(config: Config) -> DeliveryReport:
+    """For cron: turn new events into alerts and send the instant ones, then return."""
+    async with open_database(config.database) as sessions:
+        service = await team_service(config, sessions)
+        try:
+            await service.check_token()
+            await service.generate()
+            return await service.delivery.run_once()
+        finally:
+            await service.bot.session.close()
+            await service.delivery.bot.session.close()
+
+
+async def team_service(config: Config, sessions: async_sessionmaker[AsyncSession]) -> TeamService:
+    async with sessions.begin() as session:
+        await sync_config_rules(
+            session,
+            config.rules,
+            default_chat=config.bot.team_chat_id,
+            now=datetime.now(UTC),
+            history=timedelta(minutes=config.alerts.history_minutes),
+        )
+    bot = build_bot(config)
+    dispatcher = build_dispatcher(sessions, team_of(config), settings_of(config))
+    delivery = Delivery(build_bot(config, retry=False), sessions, ZoneInfo(config.bot.timezone))
+    return TeamService(bot, dispatcher, sessions, delivery, digest_hour=config.bot.digest_hour)

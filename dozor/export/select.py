@@ -1,0 +1,130 @@
+"""Streaming the posts an export asks for, in (channel, message id) order, a batch at a time.
+
+Memory stays flat however large the archive: batches are read by keyset pagination, never by
+OFFSET, and the query language's matcher filters each batch in Python — the same matcher that
+decides alerts, so an export of ``QUERY`` holds exactly the posts ``QUERY`` alerts on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dozor.models import channels, post_versions, posts
+from dozor.query import Node
+from dozor.query.ast import mentions_deleted
+from dozor.query.document import build_document
+from dozor.query.match import matches
+from dozor.search.engine import bind_query
+from dozor.storage.channels import resolve_channel
+
+BATCH = 1000
+_key = tuple_(posts.c.channel_id, posts.c.message_id)
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    query: str | None = None
+    channels: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    include_deleted: bool = False
+    with_versions: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "channels": list(self.channels),
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "include_deleted": self.include_deleted,
+            "with_versions": self.with_versions,
+        }
+
+
+async def iter_posts(
+    session: AsyncSession, wanted: ExportFilter, *, batch: int = BATCH
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Batches of post rows (with ``channel_title``, ``channel_username`` and, when asked,
+    ``versions``) matching *wanted*; raises UserError/QueryError for a bad filter."""
+    node = await _bound_query(session, wanted.query)
+    channel_ids = [(await resolve_channel(session, ref))["id"] for ref in wanted.channels]
+    deleted_too = wanted.include_deleted or (node is not None and mentions_deleted(node))
+    base = _base_query(wanted, channel_ids, deleted_too=deleted_too)
+    last: tuple[int, int] | None = None
+    while True:
+        page = (
+            base
+            if last is None
+            else base.where(tuple_(posts.c.channel_id, posts.c.message_id) > last)
+        )
+        rows = [dict(row._mapping) for row in await session.execute(page.limit(batch))]
+        if not rows:
+            return
+        last = (rows[-1]["channel_id"], rows[-1]["message_id"])
+        if node is not None:
+            rows = [
+                row
+                for row in rows
+                if row["kind"] == "message" and matches(node, build_document(row))
+            ]
+        if wanted.with_versions and rows:
+            await _attach_versions(session, rows)
+        if rows:
+            yield rows
+
+
+def _matches(node: Node, row: dict[str, Any]) -> bool:
+    return row["kind"] == "message" and matches(node, build_document(row))
+
+
+async def _bound_query(session: AsyncSession, query: str | None) -> Node | None:
+    if query is None or not query.strip():
+        return None
+    return await bind_query(session, query)
+
+
+def _base_query(
+    wanted: ExportFilter, channel_ids: Sequence[int], *, deleted_too: bool
+) -> Select[Any]:
+    query = (
+        select(
+            posts,
+            channels.c.title.label("channel_title"),
+            channels.c.username.label("channel_username"),
+        )
+        .join(channels, channels.c.id == posts.c.channel_id)
+        .order_by(posts.c.channel_id, posts.c.message_id)
+    )
+    if channel_ids:
+        query = query.where(posts.c.channel_id.in_(channel_ids))
+    if wanted.since is not None:
+        query = query.where(posts.c.date >= wanted.since)
+    if wanted.until is not None:
+        query = query.where(posts.c.date < wanted.until)
+    if not deleted_too:
+        query = query.where(posts.c.deleted_at.is_(None))
+    return query
+
+
+async def _attach_versions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    by_channel: dict[int, list[int]] = defaultdict(list)
+    for row in rows:
+        by_channel[row["channel_id"]].append(row["message_id"])
+    found: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    for channel_id, ids in by_channel.items():
+        result = await session.execute(
+            select(post_versions)
+            .where(post_versions.c.channel_id == channel_id, post_versions.c.message_id.in_(ids))
+            .order_by(post_versions.c.message_id, post_versions.c.version)
+        )
+        for version in result:
+            found[(channel_id, version.message_id)].append(dict(version._mapping))
+    for row in rows:
+        row["versions"] = found.get((row["channel_id"], row["message_id"]), [])

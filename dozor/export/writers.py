@@ -1,0 +1,207 @@
+"""JSON Lines and CSV writers: one post per line or row, written as the posts stream by.
+
+The JSON Lines record is lossless and versioned (``SCHEMA_VERSION``, see docs/EXPORT.md); the
+CSV row flattens it for spreadsheets: ISO times in UTC, reactions as ``👍 12 · ❤ 3``, the
+media file name, the number of archived versions.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, BinaryIO, Protocol
+
+import orjson
+
+from dozor.search.engine import post_link
+
+SCHEMA_VERSION = 1
+FORMATS = ("jsonl", "csv")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def post_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The documented JSON record of a post row from ``iter_posts``."""
+    forwarded = row["forwarded_from_id"] is not None or row["forwarded_from_name"]
+    record: dict[str, Any] = {
+        "channel": {
+            "id": row["channel_id"],
+            "username": row["channel_username"],
+            "title": row["channel_title"],
+        },
+        "id": row["message_id"],
+        "link": post_link(row["channel_id"], row["channel_username"], row["message_id"]),
+        "kind": row["kind"],
+        "date": _iso(row["date"]),
+        "edit_date": _iso(row["edit_date"]),
+        "text": row["text"],
+        "entities": row["entities"] or [],
+        "author_signature": row["author_signature"],
+        "views": row["views"],
+        "forwards": row["forwards"],
+        "replies": row["replies"],
+        "reactions": row["reactions"],
+        "reply_to_message_id": row["reply_to_message_id"],
+        "forwarded_from": {
+            "id": row["forwarded_from_id"],
+            "name": row["forwarded_from_name"],
+            "message_id": row["forwarded_from_message_id"],
+            "date": _iso(row["forwarded_from_date"]),
+        }
+        if forwarded
+        else None,
+        "grouped_id": row["grouped_id"],
+        "media_type": row["media_type"],
+        "media": row["media"],
+        "service_action": row["service_action"],
+        "version": row["current_version"],
+        "content_sha256": row["content_sha256"],
+        "first_seen_at": _iso(row["first_seen_at"]),
+        "deleted_at": _iso(row["deleted_at"]),
+    }
+    if "versions" in row:
+        record["versions"] = [_version_json(v) for v in row["versions"]]
+    return record
+
+
+def _version_json(version: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "version": version["version"],
+        "text": version["text"],
+        "entities": version["entities"] or [],
+        "media": version["media"],
+        "edit_date": _iso(version["edit_date"]),
+        "observed_at": _iso(version["observed_at"]),
+        "source": version["source"],
+        "content_sha256": version["content_sha256"],
+    }
+
+
+CSV_COLUMNS = (
+    "channel_id",
+    "channel_username",
+    "channel_title",
+    "message_id",
+    "link",
+    "date",
+    "edit_date",
+    "text",
+    "views",
+    "forwards",
+    "replies",
+    "reactions",
+    "author_signature",
+    "reply_to_message_id",
+    "forwarded_from_id",
+    "forwarded_from_name",
+    "forwarded_from_message_id",
+    "grouped_id",
+    "media_type",
+    "media_file_name",
+    "versions",
+    "deleted_at",
+)
+
+
+def reactions_text(reactions: Sequence[Mapping[str, Any]] | None) -> str:
+    if not reactions:
+        return ""
+    labels = {"paid": "⭐", "custom_emoji": "custom"}
+    return " · ".join(
+        f"{r.get('emoji') or labels.get(r.get('type', ''), '?')} {r.get('count', 0)}"
+        for r in reactions
+    )
+
+
+def post_csv_row(row: Mapping[str, Any]) -> list[Any]:
+    media = row["media"] or {}
+    return [
+        row["channel_id"],
+        row["channel_username"] or "",
+        row["channel_title"],
+        row["message_id"],
+        post_link(row["channel_id"], row["channel_username"], row["message_id"]),
+        _iso(row["date"]),
+        _iso(row["edit_date"]) or "",
+        row["text"],
+        _blank(row["views"]),
+        _blank(row["forwards"]),
+        _blank(row["replies"]),
+        reactions_text(row["reactions"]),
+        row["author_signature"] or "",
+        _blank(row["reply_to_message_id"]),
+        _blank(row["forwarded_from_id"]),
+        row["forwarded_from_name"] or "",
+        _blank(row["forwarded_from_message_id"]),
+        _blank(row["grouped_id"]),
+        row["media_type"] or "",
+        media.get("file_name") or "",
+        len(row["versions"]) if "versions" in row else row["current_version"],
+        _iso(row["deleted_at"]) or "",
+    ]
+
+
+def _blank(value: object) -> object:
+    return "" if value is None else value
+
+
+class ExportWriter(Protocol):
+    extension: str
+
+    def begin(self, out: BinaryIO) -> None: ...
+
+    def write(self, out: BinaryIO, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+
+class JsonLinesWriter:
+    extension = "jsonl"
+
+    def begin(self, out: BinaryIO) -> None:
+        """JSON Lines has no header."""
+
+    def write(self, out: BinaryIO, rows: Sequence[Mapping[str, Any]]) -> None:
+        out.write(
+            b"".join(orjson.dumps(post_json(row), option=orjson.OPT_APPEND_NEWLINE) for row in rows)
+        )
+
+
+class CsvWriter:
+    """RFC 4180 CSV in UTF-8; *bom* makes Excel read the Cyrillic right."""
+
+    extension = "csv"
+
+    def __init__(self, *, bom: bool = False) -> None:
+        self.bom = bom
+        self._buffer = io.StringIO()
+        self._csv = csv.writer(self._buffer, lineterminator="\r\n")
+
+    def begin(self, out: BinaryIO) -> None:
+        if self.bom:
+            out.write("\ufeff".encode())
+        self.write_header(out)
+
+    def write_header(self, out: BinaryIO) -> None:
+        self._csv.writerow(CSV_COLUMNS)
+        self._flush(out)
+
+    def write(self, out: BinaryIO, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._csv.writerows(post_csv_row(row) for row in rows)
+        self._flush(out)
+
+    def _flush(self, out: BinaryIO) -> None:
+        out.write(self._buffer.getvalue().encode())
+        self._buffer.seek(0)
+        self._buffer.truncate()
+
+
+def writer_for(fmt: str, *, bom: bool = False) -> ExportWriter:
+    if fmt == "jsonl":
+        return JsonLinesWriter()
+    if fmt == "csv":
+        return CsvWriter(bom=bom)
+    raise ValueError(f"unknown export format {fmt!r}")

@@ -1,0 +1,434 @@
+"""The team bot end to end: the real aiogram Bot and Dispatcher, polling over real HTTP a local
+fake of the Bot API (tests/fakes/botapi.py), wired exactly as `dozor bot` wires it."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.access import REFUSAL
+from bot.service import TeamService
+from dozor.cli.bot_cmd import team_service
+from dozor.cli.main import main
+from dozor.config import Config
+from dozor.models import alerts, channel_requests, rules
+from dozor.records import ChannelRecord, PostRecord, Source
+from dozor.rules.store import add_rule
+from dozor.storage import mark_deleted, store_posts, upsert_channel
+from dozor.storage.requests import finish_request
+from tests.fakes.botapi import FakeBotAPI, html_problem
+
+CH = -1001525384822
+ADMIN, MEMBER, OUTSIDER = 1001, 1002, 6666
+TEAM_CHAT = -1009999
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    fake = FakeBotAPI()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def team_config(api: FakeBotAPI, database_url: str, work_dir: Path) -> Config:
+    return Config.model_validate(
+        {
+            "database": {"url": database_url},
+            "bot": {
+                "token": "123456:TEST-token",
+                "admins": [ADMIN],
+                "members": [MEMBER],
+                "team_chat_id": TEAM_CHAT,
+                "timezone": "Asia/Bishkek",
+                "api_server": api.url,
+                "work_dir": str(work_dir),
+            },
+        }
+    )
+
+
+@pytest.fixture
+async def service(
+    api: FakeBotAPI,
+    database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> AsyncIterator[TeamService]:
+    """The running team service; stopped (and checked to stop cleanly) after the test."""
+    running = await team_service(team_config(api, database_url, tmp_path), sessions)
+    running.polling_timeout = 1
+    running.requests_every = 0.1
+    running.delivery.limiter.enabled = False
+    stop = asyncio.Event()
+    task = asyncio.create_task(running.run(stop))
+    await api.wait_for("getupdates")
+    yield running
+    stop.set()
+    async with asyncio.timeout(10):
+        await task
+
+
+async def archive(
+    sessions: async_sessionmaker[AsyncSession], texts: list[str], *, first_id: int = 1
+) -> None:
+    now = datetime.now(UTC)
+    async with sessions.begin() as session:
+        await upsert_channel(
+            session,
+            ChannelRecord(CH, "МВД Кыргызстана", "mvd_test"),
+            observed_at=now,
+            source=Source.LIVE,
+        )
+        await store_posts(
+            session,
+            [
+                PostRecord(CH, first_id + i, now - timedelta(seconds=len(texts) - i), text=text)
+                for i, text in enumerate(texts)
+            ],
+            source=Source.LIVE,
+            observed_at=now,
+        )
+
+
+async def settle(seconds: float = 0.6) -> None:
+    """Give the bot time to do what it should not (a second alert, a reply to an outsider)."""
+    await asyncio.sleep(seconds)
+
+
+async def test_outsiders_get_one_polite_refusal_and_nothing_else(
+    api: FakeBotAPI,
+    service: TeamService,
+    sessions: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await archive(sessions, ["Задержан мигрант"])
+    caplog.set_level(logging.WARNING, logger="bot.access")
+    api.message(OUTSIDER, "/search мигрант")
+    api.message(OUTSIDER, "/channels")
+    api.message(OUTSIDER, "/help")
+    api.message(OUTSIDER, "/search мигрант", chat_id=TEAM_CHAT, chat_type="supergroup")
+    (refusal,) = await api.wait_for(chat_id=OUTSIDER)
+    await settle()
+    assert refusal.text == REFUSAL
+    assert api.sent(chat_id=OUTSIDER) == [refusal]
+    assert api.sent(chat_id=TEAM_CHAT) == []
+    assert sum(f"refused user {OUTSIDER}" in r.getMessage() for r in caplog.records) == 4
+
+
+async def test_a_member_in_a_foreign_group_is_not_answered(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await archive(sessions, ["Задержан мигрант"])
+    api.message(MEMBER, "/search мигрант", chat_id=-100555, chat_type="supergroup")
+    api.message(MEMBER, "/search мигрант", chat_id=TEAM_CHAT, chat_type="supergroup")
+    (answer,) = await api.wait_for(chat_id=TEAM_CHAT)
+    await settle()
+    assert "1 results" in answer.text
+    assert api.tried(chat_id=-100555) == []
+
+
+async def test_admin_only_commands_are_refused_for_members(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api.message(MEMBER, "/addchannel @mediamvd")
+    api.message(MEMBER, "/teamrules add мигрант")
+    answers = await api.wait_for(chat_id=MEMBER, count=2)
+    assert all("Only admins" in a.text for a in answers)
+    api.message(ADMIN, "/addchannel @mediamvd")
+    (answer,) = await api.wait_for(chat_id=ADMIN)
+    assert "Asked the archiver to follow @mediamvd" in answer.text
+    async with sessions() as session:
+        refs = (await session.execute(select(channel_requests.c.ref))).scalars().all()
+    assert refs == ["@mediamvd"]
+
+
+async def test_channel_requests_are_reported_back_once_carried_out(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api.message(ADMIN, "/addchannel @mediamvd https://t.me/nosuch")
+    await api.wait_for(chat_id=ADMIN)
+    async with sessions.begin() as session:
+        ids = (await session.execute(select(channel_requests.c.id))).scalars().all()
+        now = datetime.now(UTC)
+        await finish_request(session, ids[0], ok=True, detail="МВД России", now=now, channel_id=CH)
+        await finish_request(session, ids[1], ok=False, detail="no such channel", now=now)
+    _, done, failed = await api.wait_for(chat_id=ADMIN, count=3)
+    await settle()
+    assert "Now archiving МВД России" in done.text
+    assert "Could not follow https://t.me/nosuch: no such channel" in failed.text
+    assert len(api.sent(chat_id=ADMIN)) == 3
+
+
+async def test_subscribe_then_an_archive_event_gives_exactly_one_alert(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api.message(MEMBER, "/subscribe мигрант")
+    (card,) = await api.wait_for(chat_id=MEMBER)
+    assert "Subscribed" in card.text
+    buttons = [
+        b["callback_data"] for row in card.result["reply_markup"]["inline_keyboard"] for b in row
+    ]
+    assert any(data.endswith(":ev:deleted") for data in buttons)
+    await archive(sessions, ["В Бишкеке задержаны мигранты <b>", "Погода в Оше"])
+    _, alert = await api.wait_for(chat_id=MEMBER, count=2)
+    await settle()
+    assert len(api.sent(chat_id=MEMBER)) == 2
+    assert "<b>мигранты</b>" in alert.params["text"]
+    assert "&lt;b&gt;" in alert.params["text"]
+    assert html_problem(alert.params["text"]) is None
+    async with sessions() as session:
+        statuses = (await session.execute(select(alerts.c.status))).scalars().all()
+    assert statuses == ["sent"]
+
+
+async def test_rule_buttons_pause_change_mode_and_delete(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api.message(MEMBER, "/subscribe задержан")
+    (card,) = await api.wait_for(chat_id=MEMBER)
+    rule_id = card.text.split("#", 1)[1].split()[0]
+    for number, action in enumerate(("pause", "mode:digest_daily", "ev:new"), start=1):
+        api.callback(MEMBER, f"r:{rule_id}:{action}", card.result)
+        edits = await api.wait_for("editmessagetext", chat_id=MEMBER, count=number)
+    assert "paused" in edits[0].text
+    assert "daily digest" in edits[1].text
+    assert "events: edited" in edits[2].text
+    async with sessions() as session:
+        row = (await session.execute(select(rules))).one()
+    assert (row.status, row.mode, row.events) == ("paused", "digest_daily", "edited")
+    api.message(MEMBER, "/rules")
+    _, listing = await api.wait_for(chat_id=MEMBER, count=2)
+    assert f"#{rule_id} задержан" in listing.text
+    api.message(MEMBER, f"/unsubscribe {rule_id}")
+    _, _, gone = await api.wait_for(chat_id=MEMBER, count=3)
+    assert "deleted" in gone.text
+    async with sessions() as session:
+        assert (await session.execute(select(rules.c.status))).scalar_one() == "removed"
+
+
+async def test_nobody_changes_someone_elses_rule(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api.message(ADMIN, "/subscribe задержан")
+    (card,) = await api.wait_for(chat_id=ADMIN)
+    rule_id = card.text.split("#", 1)[1].split()[0]
+    api.message(MEMBER, f"/unsubscribe {rule_id}")
+    api.callback(MEMBER, f"r:{rule_id}:del", card.result)
+    (answer,) = await api.wait_for(chat_id=MEMBER)
+    (popup,) = await api.wait_for("answercallbackquery")
+    assert f"you have no rule #{rule_id}" in answer.text
+    assert f"you have no rule #{rule_id}" in popup.params["text"]
+    async with sessions() as session:
+        assert (await session.execute(select(rules.c.status))).scalar_one() == "active"
+
+
+async def test_team_rules_post_to_the_team_chat(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api.message(ADMIN, "/teamrules add мигрант")
+    (card,) = await api.wait_for(chat_id=ADMIN)
+    assert "Team rule added" in card.text
+    await archive(sessions, ["Мигрантов проверили"])
+    (alert,) = await api.wait_for(chat_id=TEAM_CHAT)
+    assert "<b>Мигрантов</b>" in alert.params["text"]
+
+
+async def test_search_pages_edit_the_same_message(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await archive(sessions, [f"Сообщение {i}: задержан мигрант" for i in range(12)])
+    api.message(MEMBER, "/search мигрант")
+    (first,) = await api.wait_for(chat_id=MEMBER)
+    assert "12 results · page 1/3" in first.text
+    assert "Сообщение 11" in first.text  # newest first
+    assert [b["text"] for b in first.params["reply_markup"]["inline_keyboard"][0]] == ["▶"]
+    api.callback(MEMBER, "sp:3", first.result)
+    (last,) = await api.wait_for("editmessagetext", chat_id=MEMBER)
+    assert last.params["message_id"] == str(first.result["message_id"])
+    assert "page 3/3" in last.text
+    assert "Сообщение 0" in last.text
+    assert [b["text"] for b in last.params["reply_markup"]["inline_keyboard"][0]] == ["◀"]
+    assert await api.wait_for("answercallbackquery")
+
+
+async def test_bad_queries_and_empty_results_are_explained(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await archive(sessions, ["Задержан мигрант"])
+    api.message(MEMBER, '/search "уголовное дело')
+    (bad,) = await api.wait_for(chat_id=MEMBER)
+    assert "Query error at position 1" in bad.text
+    assert "<pre>" in bad.params["text"]
+    api.message(MEMBER, "/search космонавт")
+    _, none = await api.wait_for(chat_id=MEMBER, count=2)
+    assert "No posts match" in none.text
+    api.message(MEMBER, "/search channel:nosuch мигрант")
+    *_, unknown = await api.wait_for(chat_id=MEMBER, count=3)
+    assert "no archived channel matches 'nosuch'" in unknown.text
+
+
+async def test_export_of_a_channel_arrives_as_a_parseable_document(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    texts = ['Первый, "в кавычках"\nи с переводом строки', "Второй пост", "Третий мигрант"]
+    await archive(sessions, texts)
+    async with sessions.begin() as session:
+        await mark_deleted(session, CH, [2], observed_at=datetime.now(UTC), source=Source.LIVE)
+    api.message(MEMBER, "/export mvd_test csv")
+    (document,) = await api.wait_for("senddocument", chat_id=MEMBER)
+    (preparing,) = await api.wait_for(chat_id=MEMBER)
+    *_, done = await api.wait_for("editmessagetext", chat_id=MEMBER)
+    ((name, content),) = document.files.items()
+    assert name.endswith(".csv")
+    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8"))))
+    assert [r["text"] for r in rows] == texts
+    assert rows[1]["deleted_at"] != "" and rows[0]["deleted_at"] == ""
+    assert document.params["caption"] == "3 posts · МВД Кыргызстана"
+    assert "Preparing the export" in preparing.text
+    assert "Exported 3 posts" in done.text
+
+
+async def test_export_of_a_query_as_json_lines(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await archive(sessions, ["Задержан мигрант", "Погода", "Мигранты прибыли"])
+    api.message(MEMBER, "/export мигрант")
+    (document,) = await api.wait_for("senddocument", chat_id=MEMBER)
+    ((name, content),) = document.files.items()
+    records = [json.loads(line) for line in content.decode().splitlines()]
+    assert name.endswith(".jsonl")
+    assert [(r["id"], r["text"]) for r in records] == [
+        (1, "Задержан мигрант"),
+        (3, "Мигранты прибыли"),
+    ]
+    assert records[0]["link"] == "https://t.me/mvd_test/1"
+    assert records[0]["versions"][0]["text"] == "Задержан мигрант"
+    api.message(MEMBER, "/export космонавт csv")
+    *_, empty = await api.wait_for("editmessagetext", chat_id=MEMBER, count=2)
+    assert "No posts match" in empty.text
+
+
+async def test_channels_and_status(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await archive(sessions, ["Задержан мигрант", "Погода"])
+    api.message(MEMBER, "/channels")
+    (channels,) = await api.wait_for(chat_id=MEMBER)
+    assert "МВД Кыргызстана · 2 posts" in channels.text
+    api.message(MEMBER, "/status")
+    _, status = await api.wait_for(chat_id=MEMBER, count=2)
+    assert "Alerts: 0 waiting · 0 sent" in status.text
+    api.message(MEMBER, "/help")
+    *_, help_text = await api.wait_for(chat_id=MEMBER, count=3)
+    assert "/subscribe" in help_text.text and "/addchannel" not in help_text.text
+    api.message(ADMIN, "/help")
+    (admin_help,) = await api.wait_for(chat_id=ADMIN)
+    assert "/addchannel" in admin_help.text
+
+
+async def test_digest_mode_sends_one_summary_per_chat(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with sessions.begin() as session:
+        await add_rule(
+            session,
+            name="Мигранты",
+            query="мигрант",
+            chat_id=MEMBER,
+            now=datetime.now(UTC),
+            history=timedelta(minutes=10),
+            mode="digest_hourly",
+        )
+    await archive(sessions, [f"Задержан мигрант №{i}" for i in range(4)])
+    async with asyncio.timeout(5):
+        while not await service.generate() and not await _pending(sessions):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    await settle()
+    assert api.sent(chat_id=MEMBER) == []  # digests wait for their hour
+    report = await service.delivery.send_digests("digest_hourly")
+    (digest,) = api.sent(chat_id=MEMBER)
+    assert report.sent == 4
+    assert "hourly digest" in digest.text
+    assert all(f"№{i}" in digest.text for i in range(4))
+    assert (await service.delivery.send_digests("digest_hourly")).sent == 0
+
+
+async def _pending(sessions: async_sessionmaker[AsyncSession]) -> Any:
+    async with sessions() as session:
+        return (await session.execute(select(alerts.c.id))).first()
+
+
+async def test_replies_wait_out_flood_control(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    api.fail("sendmessage", (429, 1), (500, 0))
+    api.message(MEMBER, "/help")
+    async with asyncio.timeout(8):
+        while not api.sent(chat_id=MEMBER):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    tried = api.tried(chat_id=MEMBER)
+    assert [c.status for c in tried] == [429, 500, 200]
+    assert tried[1].at - tried[0].at >= 1.0  # retry_after was honoured
+
+
+def write_config(path: Path, api: FakeBotAPI, database_url: str, token: str) -> Path:
+    path.write_text(
+        f'[database]\nurl = "{database_url}"\n\n[bot]\ntoken = "{token}"\n'
+        f'admins = [{ADMIN}]\nmembers = [{MEMBER}]\napi_server = "{api.url}"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+async def test_dozor_bot_once_sends_pending_alerts(
+    api: FakeBotAPI,
+    database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = write_config(tmp_path / "config.toml", api, database_url, "123456:TEST-token")
+    async with sessions.begin() as session:
+        await add_rule(
+            session,
+            name="Мигранты",
+            query="мигрант",
+            chat_id=MEMBER,
+            now=datetime.now(UTC),
+            history=timedelta(minutes=10),
+        )
+    await archive(sessions, ["Задержан мигрант", "Погода"])
+    assert await asyncio.to_thread(main, ["bot", "--once", "--config", str(config)]) == 0
+    assert "alerts: 1 sent, 0 failed" in capsys.readouterr().out
+    (alert,) = api.sent(chat_id=MEMBER)
+    assert "<b>мигрант</b>" in alert.params["text"]
+    assert await asyncio.to_thread(main, ["bot", "--once", "--config", str(config)]) == 0
+    assert len(api.sent(chat_id=MEMBER)) == 1
+
+
+async def test_dozor_bot_explains_a_missing_or_rejected_token(
+    api: FakeBotAPI, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.token = "123456:TEST-token"
+    config = write_config(tmp_path / "config.toml", api, database_url, "999:revoked")
+    assert await asyncio.to_thread(main, ["bot", "--once", "--config", str(config)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "dozor: bot.token: Telegram rejects this token (see @BotFather)"
+    )
+    config.write_text(f'[database]\nurl = "{database_url}"\n', encoding="utf-8")
+    assert await asyncio.to_thread(main, ["bot", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"dozor: {config}: fill in bot.token (@BotFather on Telegram)")
+    assert "DOZOR_BOT__TOKEN" in err

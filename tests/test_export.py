@@ -1,0 +1,213 @@
+"""Export core: selecting posts (filters, query, deletions, versions), JSON Lines and CSV
+writers, safe file writing, and cutting large exports into zipped parts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from datetime import UTC, datetime, timedelta
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dozor.errors import QueryError, UserError
+from dozor.export import ExportFilter, iter_posts
+from dozor.export.files import split_into_zips, write_export
+from dozor.export.writers import CSV_COLUMNS
+from dozor.records import ChannelRecord, Forward, PostRecord, Source
+from dozor.storage import mark_deleted, store_posts, upsert_channel
+
+CH, OTHER = -1001525384822, -1001399999999
+T0 = datetime(2024, 11, 1, 8, tzinfo=UTC)
+TRICKY = 'Задержан мигрант, "кавычки", запятая\nвторая строка\r\nи ё'
+
+
+async def fill(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions.begin() as session:
+        for channel_id, title, username in ((CH, "МВД", "mvd_test"), (OTHER, "Другой", None)):
+            await upsert_channel(
+                session,
+                ChannelRecord(channel_id, title, username),
+                observed_at=T0,
+                source=Source.IMPORT,
+            )
+        await store_posts(
+            session,
+            [
+                PostRecord(
+                    CH,
+                    1,
+                    T0,
+                    text=TRICKY,
+                    views=120,
+                    reactions=[{"type": "emoji", "emoji": "👍", "count": 3}],
+                ),
+                PostRecord(CH, 2, T0 + timedelta(days=1), text="Погода в Оше"),
+                PostRecord(
+                    CH,
+                    3,
+                    T0 + timedelta(days=2),
+                    text="Мигранты прибыли",
+                    forward=Forward(from_id=OTHER, from_name="Другой", message_id=7),
+                    grouped_id=55,
+                ),
+                PostRecord(OTHER, 1, T0, text="Мигрантов проверили"),
+            ],
+            source=Source.IMPORT,
+            observed_at=T0,
+        )
+        await store_posts(
+            session,
+            [PostRecord(CH, 2, T0 + timedelta(days=1), text="Погода в Оше, уточнено")],
+            source=Source.RECONCILE,
+            observed_at=T0 + timedelta(days=3),
+        )
+        await mark_deleted(
+            session, CH, [3], observed_at=T0 + timedelta(days=4), source=Source.RECONCILE
+        )
+
+
+async def selected(
+    sessions: async_sessionmaker[AsyncSession], batch: int = 1000, **wanted: Any
+) -> list[tuple[int, int]]:
+    async with sessions() as session:
+        return [
+            (row["channel_id"], row["message_id"])
+            async for rows in iter_posts(session, ExportFilter(**wanted), batch=batch)
+            for row in rows
+        ]
+
+
+async def test_filters_select_the_right_posts_in_order(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await fill(sessions)
+    everything = [(OTHER, 1), (CH, 1), (CH, 2), (CH, 3)]
+    everything.sort()
+    assert await selected(sessions, include_deleted=True, batch=1) == everything
+    assert await selected(sessions) == [p for p in everything if p != (CH, 3)]
+    assert await selected(sessions, channels=("@mvd_test",), include_deleted=True) == [
+        (CH, 1),
+        (CH, 2),
+        (CH, 3),
+    ]
+    assert await selected(
+        sessions, since=T0 + timedelta(hours=1), until=T0 + timedelta(days=2)
+    ) == [(CH, 2)]
+    assert await selected(sessions, query="мигрант", include_deleted=True) == sorted(
+        [(OTHER, 1), (CH, 1), (CH, 3)]
+    )
+    assert await selected(sessions, query="мигрант is:deleted") == [(CH, 3)]
+    assert await selected(sessions, query="мигрант channel:mvd_test -is:forward") == [(CH, 1)]
+
+
+async def test_bad_filters_are_user_errors(sessions: async_sessionmaker[AsyncSession]) -> None:
+    await fill(sessions)
+    with pytest.raises(QueryError):
+        await selected(sessions, query='"незакрыто')
+    with pytest.raises(UserError, match="nosuch"):
+        await selected(sessions, channels=("nosuch",))
+    with pytest.raises(UserError, match="nosuch"):
+        await selected(sessions, query="channel:nosuch")
+
+
+async def test_json_lines_hold_every_field_and_the_versions(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await fill(sessions)
+    path = tmp_path / "out.jsonl"
+    wanted = ExportFilter(channels=("mvd_test",), include_deleted=True, with_versions=True)
+    async with sessions() as session:
+        assert await write_export(session, wanted, "jsonl", path) == 3
+    first, second, third = (json.loads(line) for line in path.read_text("utf-8").splitlines())
+    assert first["text"] == TRICKY
+    assert first["channel"] == {"id": CH, "username": "mvd_test", "title": "МВД"}
+    assert (first["date"], first["views"], first["link"]) == (
+        "2024-11-01T08:00:00Z",
+        120,
+        "https://t.me/mvd_test/1",
+    )
+    assert first["reactions"] == [{"type": "emoji", "emoji": "👍", "count": 3}]
+    assert [v["text"] for v in second["versions"]] == ["Погода в Оше", "Погода в Оше, уточнено"]
+    assert second["version"] == 2
+    assert third["forwarded_from"] == {
+        "id": OTHER,
+        "name": "Другой",
+        "message_id": 7,
+        "date": None,
+    }
+    assert (third["grouped_id"], third["deleted_at"]) == (55, "2024-11-05T08:00:00Z")
+    assert first["deleted_at"] is None
+
+
+async def test_csv_is_spreadsheet_friendly(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await fill(sessions)
+    path = tmp_path / "out.csv"
+    async with sessions() as session:
+        await write_export(session, ExportFilter(include_deleted=True), "csv", path, bom=True)
+    raw = path.read_bytes()
+    assert raw.startswith("\ufeff".encode())
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    assert list(rows[0]) == list(CSV_COLUMNS)
+    by_id = {(int(r["channel_id"]), int(r["message_id"])): r for r in rows}
+    assert by_id[(CH, 1)]["text"] == TRICKY
+    assert by_id[(CH, 1)]["reactions"] == "👍 3"
+    assert by_id[(CH, 2)]["versions"] == "2"
+    assert by_id[(CH, 3)]["deleted_at"] == "2024-11-05T08:00:00Z"
+    assert by_id[(OTHER, 1)]["link"] == "https://t.me/c/1399999999/1"
+
+
+async def test_a_failed_export_leaves_no_file_behind(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await fill(sessions)
+    path = tmp_path / "exports" / "out.jsonl"
+    path.parent.mkdir()
+    async with sessions() as session:
+        with pytest.raises(UserError):
+            await write_export(session, ExportFilter(channels=("nosuch",)), "jsonl", path)
+    assert _files(path.parent) == []
+
+
+def _files(folder: Path) -> list[Path]:
+    return list(folder.iterdir())
+
+
+def test_large_exports_are_cut_into_valid_zipped_parts(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    rows = [["id", "text"]] + [[str(i), f'строка {i}\nс переводом, "{i}"'] for i in range(3000)]
+    with path.open("w", encoding="utf-8", newline="") as out:
+        csv.writer(out, lineterminator="\r\n").writerows(rows)
+    assert split_into_zips(path, "csv", path.stat().st_size) == [path]  # fits: sent as it is
+    parts = split_into_zips(path, "csv", 20_000, margin=0)
+    assert len(parts) > 1
+    seen: list[list[str]] = []
+    for part in parts:
+        assert part.stat().st_size < 20_000 + 16_384  # plus what zlib held when measured
+        with zipfile.ZipFile(part) as archive:
+            (name,) = archive.namelist()
+            content = archive.read(name).decode("utf-8")
+        part_rows = list(csv.reader(io.StringIO(content, newline="")))
+        assert part_rows[0] == ["id", "text"]
+        seen += part_rows[1:]
+    assert seen == rows[1:]
+
+
+def test_json_lines_parts_hold_whole_records(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    records = [{"id": i, "text": f"пост {sha256(bytes(i)).hexdigest()}\n"} for i in range(3000)]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), "utf-8")
+    parts = split_into_zips(path, "jsonl", 20_000, margin=0)
+    assert len(parts) > 1
+    seen = []
+    for part in parts:
+        with zipfile.ZipFile(part) as archive:
+            seen += [json.loads(line) for line in archive.read(archive.namelist()[0]).splitlines()]
+    assert seen == records

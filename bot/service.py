@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import (
@@ -19,6 +20,8 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +37,16 @@ GENERATE_EVERY = 0.25  # seconds between looks at the change feed: the floor of 
 REQUESTS_EVERY = 5.0
 
 
+@dataclass(frozen=True)
+class Webhook:
+    """Receive updates at *url* (Telegram → reverse proxy → host:port) instead of polling."""
+
+    url: str
+    host: str
+    port: int
+    secret: str | None = None
+
+
 @dataclass
 class TeamService:
     bot: Bot
@@ -42,6 +55,7 @@ class TeamService:
     delivery: Delivery
     digest_hour: int = 8
     polling_timeout: int = 10
+    webhook: Webhook | None = None
     requests_every: float = REQUESTS_EVERY
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -53,7 +67,7 @@ class TeamService:
         scheduler = self._digest_scheduler()
         scheduler.start()
         workers = [
-            asyncio.create_task(self._polling(), name="bot-polling"),
+            asyncio.create_task(self._receive(), name="bot-updates"),
             asyncio.create_task(self._every(GENERATE_EVERY, self.generate, stop), name="alerts"),
             asyncio.create_task(self.delivery.run_forever(stop, self._wake), name="delivery"),
             asyncio.create_task(self._every(self.requests_every, self.report_requests, stop)),
@@ -62,8 +76,9 @@ class TeamService:
             await stop.wait()
         finally:
             scheduler.shutdown(wait=False)
-            with contextlib.suppress(RuntimeError):  # polling never started
-                await self.dispatcher.stop_polling()
+            if self.webhook is None:
+                with contextlib.suppress(RuntimeError):  # polling never started
+                    await self.dispatcher.stop_polling()
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
@@ -82,13 +97,35 @@ class TeamService:
         else:
             log.info("team bot @%s is up", me.username)
 
-    async def _polling(self) -> None:
+    async def _receive(self) -> None:
+        if self.webhook is not None:
+            await self._serve_webhook(self.webhook)
+            return
+        await self.bot.delete_webhook(drop_pending_updates=False)  # polling and hooks exclude
         await self.dispatcher.start_polling(
             self.bot,
             polling_timeout=self.polling_timeout,
             handle_signals=False,
             close_bot_session=False,
         )
+
+    async def _serve_webhook(self, hook: Webhook) -> None:
+        app = web.Application()
+        handler = SimpleRequestHandler(self.dispatcher, self.bot, secret_token=hook.secret)
+        handler.register(app, path=urlsplit(hook.url).path or "/")
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, hook.host, hook.port).start()
+            await self.bot.set_webhook(
+                hook.url,
+                secret_token=hook.secret,
+                allowed_updates=self.dispatcher.resolve_used_update_types(),
+            )
+            log.info("webhook %s → %s:%s", hook.url, hook.host, hook.port)
+            await asyncio.Event().wait()  # serve until cancelled
+        finally:
+            await runner.cleanup()
 
     def _digest_scheduler(self) -> AsyncIOScheduler:
         zone = self.delivery.timezone

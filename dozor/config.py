@@ -125,6 +125,9 @@ class BotConfig(Section):
     api_server: str | None = None
     digest_hour: int = Field(default=8, ge=0, le=23)
     work_dir: Path | None = None
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1:8080"
+    webhook_secret: SecretStr | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -143,6 +146,26 @@ class BotConfig(Section):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// base URL of a Bot API server")
         return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://"):
+            raise ValueError("Telegram delivers webhooks to https:// URLs only")
+        return value
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:8080")
+        return value
+
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        host, _, port = self.webhook_listen.rpartition(":")
+        return host, int(port)
 
 
 class LoggingConfig(Section):

@@ -8,11 +8,13 @@ import csv
 import io
 import json
 import logging
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,6 +34,7 @@ from tests.fakes.botapi import FakeBotAPI, html_problem
 CH = -1001525384822
 ADMIN, MEMBER, OUTSIDER = 1001, 1002, 6666
 TEAM_CHAT = -1009999
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 @pytest.fixture
@@ -42,7 +45,7 @@ async def api() -> AsyncIterator[FakeBotAPI]:
     await fake.stop()
 
 
-def team_config(api: FakeBotAPI, database_url: str, work_dir: Path) -> Config:
+def team_config(api: FakeBotAPI, database_url: str, work_dir: Path, **bot: Any) -> Config:
     return Config.model_validate(
         {
             "database": {"url": database_url},
@@ -54,6 +57,7 @@ def team_config(api: FakeBotAPI, database_url: str, work_dir: Path) -> Config:
                 "timezone": "Asia/Bishkek",
                 "api_server": api.url,
                 "work_dir": str(work_dir),
+                **bot,
             },
         }
     )
@@ -432,3 +436,45 @@ async def test_dozor_bot_explains_a_missing_or_rejected_token(
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"dozor: {config}: fill in bot.token (@BotFather on Telegram)")
     assert "DOZOR_BOT__TOKEN" in err
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_webhook_mode_receives_updates_with_the_secret_only(
+    api: FakeBotAPI, database_url: str, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    port = free_port()
+    config = team_config(
+        api,
+        database_url,
+        tmp_path,
+        webhook_url="https://dozor.example.org/telegram/hook",
+        webhook_listen=f"127.0.0.1:{port}",
+        webhook_secret="s3cret",
+    )
+    running = await team_service(config, sessions)
+    stop = asyncio.Event()
+    task = asyncio.create_task(running.run(stop))
+    (hook,) = await api.wait_for("setwebhook")
+    assert hook.params["url"] == "https://dozor.example.org/telegram/hook"
+    assert hook.params["secret_token"] == "s3cret"
+    update = api.message(MEMBER, "/help")
+    api.updates.get_nowait()  # delivered by webhook, not by polling
+    url = f"http://127.0.0.1:{port}/telegram/hook"
+    async with aiohttp.ClientSession() as client:
+        forged = await client.post(url, json=update, headers={SECRET_HEADER: "wrong"})
+        assert forged.status == 401
+        genuine = await client.post(url, json=update, headers={SECRET_HEADER: "s3cret"})
+        assert genuine.status == 200
+    (reply,) = await api.wait_for(chat_id=MEMBER)
+    assert "/subscribe" in reply.text
+    assert api.tried("getupdates") == []
+    stop.set()
+    async with asyncio.timeout(10):
+        await task
+    await settle(0.2)
+    assert len(api.sent(chat_id=MEMBER)) == 1

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import build_bot, build_dispatcher, settings_of, team_of
 from bot.delivery import Delivery, DeliveryReport
-from bot.service import TeamService
+from bot.service import TeamService, Webhook
 from dozor.cli.context import config_option, credentials_message, run_async, state, stop_on_signals
 from dozor.config import Config, missing_bot_keys
 from dozor.db import open_database
@@ -79,4 +79,21 @@ async def team_service(config: Config, sessions: async_sessionmaker[AsyncSession
     bot = build_bot(config)
     dispatcher = build_dispatcher(sessions, team_of(config), settings_of(config))
     delivery = Delivery(build_bot(config, retry=False), sessions, ZoneInfo(config.bot.timezone))
-    return TeamService(bot, dispatcher, sessions, delivery, digest_hour=config.bot.digest_hour)
+    return TeamService(
+        bot,
+        dispatcher,
+        sessions,
+        delivery,
+        digest_hour=config.bot.digest_hour,
+        webhook=webhook_of(config),
+    )
+
+
+def webhook_of(config: Config) -> Webhook | None:
+    if config.bot.webhook_url is None:
+        return None
+    host, port = config.bot.listen_address
+    secret = config.bot.webhook_secret
+    return Webhook(
+        config.bot.webhook_url, host, port, secret.get_secret_value() if secret else None
+    )

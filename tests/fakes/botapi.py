@@ -120,6 +120,9 @@ class FakeBotAPI:
     async def _m_deletewebhook(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         return True
 
+    async def _m_setwebhook(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        return True
+
     async def _m_setmycommands(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         return True
 

@@ -67,6 +67,7 @@ def settings_of(config: Config) -> BotSettings:
         history=timedelta(minutes=config.alerts.history_minutes),
         team_chat_id=config.bot.team_chat_id,
         work_dir=work_dir,
+        media_dir=config.archiver.media_dir,
     )
 
 

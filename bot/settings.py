@@ -18,5 +18,6 @@ class BotSettings:
     history: timedelta  # how far back a new rule looks for its first alerts
     team_chat_id: int | None
     work_dir: Path  # where exports are prepared
+    media_dir: Path | None = None  # the archiver's downloads, shown in HTML exports
     part_bytes: int = PART_BYTES
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))

@@ -10,7 +10,8 @@ line and exits with status 2. Any other exception is a bug.
         ├── ChannelNotFound      a channel reference that matches no archived channel
         ├── AmbiguousChannel     a title that matches more than one channel
         ├── ImportFormatError    a file that is not a Telegram Desktop channel export
-        └── QueryError           a search or rule query that cannot be parsed
+        ├── QueryError           a search or rule query that cannot be parsed
+        └── EmptyExport          an export whose filters leave no posts
 """
 
 
@@ -40,6 +41,10 @@ class AmbiguousChannel(UserError):
 
 class ImportFormatError(UserError):
     """The file to import is not a usable Telegram Desktop channel export."""
+
+
+class EmptyExport(UserError):
+    """The filters of an export leave no posts: nothing was written."""
 
 
 class QueryError(UserError):

@@ -10,7 +10,7 @@ import pytest
 from telethon import TelegramClient
 from telethon.sessions import MemorySession
 
-import dozor.cli.archive_cmd as archive_cmd
+import archiver.client
 from dozor.cli.main import main
 from tests.fakes.telegram import FakeSender, FakeTelegram
 
@@ -28,7 +28,7 @@ def telegram(monkeypatch: pytest.MonkeyPatch) -> FakeTelegram:
         client._sender = _LazySender(fake, client)
         return client
 
-    monkeypatch.setattr(archive_cmd, "build_client", build_client)
+    monkeypatch.setattr(archiver.client, "build_client", build_client)
     return fake
 
 

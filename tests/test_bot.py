@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import socket
+import zipfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -478,3 +479,20 @@ async def test_webhook_mode_receives_updates_with_the_secret_only(
         await task
     await settle(0.2)
     assert len(api.sent(chat_id=MEMBER)) == 1
+
+
+async def test_html_export_arrives_as_one_zipped_site(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await archive(sessions, ["Задержан мигрант", "Погода"])
+    api.message(MEMBER, "/export mvd_test html")
+    (document,) = await api.wait_for("senddocument", chat_id=MEMBER)
+    ((name, content),) = document.files.items()
+    assert name.endswith(".zip")
+    with zipfile.ZipFile(io.BytesIO(content)) as site:
+        names = set(site.namelist())
+        manifest = json.loads(site.read("manifest.json"))
+        page = next(n for n in names if n.startswith("mvd_test/20") and n.endswith(".html"))
+        assert "Задержан мигрант" in site.read(page).decode()
+    assert {"index.html", "search.html", "assets/search.js"} <= names
+    assert manifest["counts"]["posts"] == 2

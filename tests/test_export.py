@@ -3,24 +3,31 @@ writers, safe file writing, and cutting large exports into zipped parts."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import json
+import os
+import sqlite3
 import zipfile
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dozor.cli.main import main
 from dozor.errors import QueryError, UserError
 from dozor.export import ExportFilter, iter_posts
 from dozor.export.files import split_into_zips, write_export
 from dozor.export.writers import CSV_COLUMNS
 from dozor.records import ChannelRecord, Forward, PostRecord, Source
 from dozor.storage import mark_deleted, store_posts, upsert_channel
+from tests.conftest import DESKTOP
 
 CH, OTHER = -1001525384822, -1001399999999
 T0 = datetime(2024, 11, 1, 8, tzinfo=UTC)
@@ -44,10 +51,21 @@ async def fill(sessions: async_sessionmaker[AsyncSession]) -> None:
                     1,
                     T0,
                     text=TRICKY,
+                    entities=[
+                        {"type": "bold", "offset": 0, "length": 8},
+                        {"type": "italic", "offset": 0, "length": 16},
+                        {"type": "text_link", "offset": 9, "length": 7, "url": "https://mvd.kg/"},
+                    ],
                     views=120,
                     reactions=[{"type": "emoji", "emoji": "👍", "count": 3}],
                 ),
-                PostRecord(CH, 2, T0 + timedelta(days=1), text="Погода в Оше"),
+                PostRecord(
+                    CH,
+                    2,
+                    T0 + timedelta(days=1),
+                    text="Погода в Оше",
+                    media={"type": "photo", "width": 1280, "height": 853, "size": 183244},
+                ),
                 PostRecord(
                     CH,
                     3,
@@ -63,7 +81,15 @@ async def fill(sessions: async_sessionmaker[AsyncSession]) -> None:
         )
         await store_posts(
             session,
-            [PostRecord(CH, 2, T0 + timedelta(days=1), text="Погода в Оше, уточнено")],
+            [
+                PostRecord(
+                    CH,
+                    2,
+                    T0 + timedelta(days=1),
+                    text="Погода в Оше, уточнено",
+                    media={"type": "photo", "width": 1280, "height": 853, "size": 183244},
+                )
+            ],
             source=Source.RECONCILE,
             observed_at=T0 + timedelta(days=3),
         )
@@ -211,3 +237,163 @@ def test_json_lines_parts_hold_whole_records(tmp_path: Path) -> None:
         with zipfile.ZipFile(part) as archive:
             seen += [json.loads(line) for line in archive.read(archive.namelist()[0]).splitlines()]
     assert seen == records
+
+
+# --- dozor export: every format, the manifest, goldens, round trip, bad arguments ------------
+
+GOLDEN = Path(__file__).parent / "fixtures" / "golden"
+FORMAT_FILES = {
+    "jsonl": ["posts.jsonl"],
+    "csv": ["posts.csv"],
+    "desktop": ["mvd_test/result.json", "1399999999/result.json"],
+    "html": ["index.html", "mvd_test/index.html", "mvd_test/2024-11.html", "search/shard-1.js"],
+}
+
+
+def config_file(folder: Path, database_url: str) -> Path:
+    path = folder / "config.toml"
+    path.write_text(f'[database]\nurl = "{database_url}"\n', encoding="utf-8")
+    return path
+
+
+async def dozor(*args: str) -> int:
+    """The real command line, in a thread (it runs its own event loop)."""
+    return await asyncio.to_thread(main, list(args))
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMAT_FILES))
+async def test_each_format_matches_its_golden_files_and_its_manifest(
+    fmt: str,
+    sessions: async_sessionmaker[AsyncSession],
+    database_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await fill(sessions)
+    config = config_file(tmp_path, database_url)
+    out = tmp_path / "export"
+    code = await dozor("export", "--config", str(config), "--format", fmt, "--out", str(out),
+                       "--include-deleted", "--with-versions", "--json")  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    assert report["posts"] == 4
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    assert manifest["counts"] == {"posts": 4, "channels": 2, "files": len(manifest["files"])}
+    for entry in manifest["files"]:
+        content = (out / entry["path"]).read_bytes()
+        assert sha256(content).hexdigest() == entry["sha256"], entry["path"]
+    for name in FORMAT_FILES[fmt]:
+        _compare_with_golden(out / name, GOLDEN / fmt / name)
+
+
+def _compare_with_golden(produced: Path, golden: Path) -> None:
+    """Byte-for-byte, except the time of export; DOZOR_UPDATE_GOLDEN=1 rewrites the goldens."""
+    content = produced.read_text("utf-8")
+    if os.environ.get("DOZOR_UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(content, "utf-8")
+    assert content == golden.read_text("utf-8"), f"{produced.name} differs from {golden}"
+
+
+@pytest.mark.parametrize("sample", sorted(p.name for p in DESKTOP.iterdir()))
+async def test_desktop_export_round_trips_through_import(
+    sample: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = config_file(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/first.db")
+    (tmp_path / "second").mkdir()
+    second = config_file(tmp_path / "second", f"sqlite+aiosqlite:///{tmp_path}/second.db")
+    assert await dozor("import", "--config", str(first), str(DESKTOP / sample)) == 0
+    out = tmp_path / "export"
+    assert await dozor("export", "--config", str(first), "--format", "desktop",
+                       "--include-deleted", "--out", str(out)) == 0  # fmt: skip
+    assert await dozor("import", "--config", str(second), str(out)) == 0, capsys.readouterr().err
+    assert _post_rows(tmp_path / "first.db") == _post_rows(tmp_path / "second.db")
+
+
+def _post_rows(path: Path) -> list[tuple[Any, ...]]:
+    columns = (
+        "channel_id, message_id, kind, date, edit_date, text, entities, author_signature, views, "
+        "forwards, replies, reactions, reply_to_message_id, forwarded_from_id, "
+        "forwarded_from_message_id, forwarded_from_name, forwarded_from_date, grouped_id, "
+        "media_type, media, service_action, content_sha256"
+    )
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        rows = db.execute(f"SELECT {columns} FROM posts ORDER BY channel_id, message_id")
+        found = [tuple(_parsed(value) for value in row) for row in rows.fetchall()]
+    assert found
+    return found
+
+
+def _parsed(value: Any) -> Any:
+    """JSON columns compared as values (key order is not meaningful)."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        return json.loads(value)
+    return value
+
+
+async def test_csv_reads_the_same_in_a_second_reader(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await fill(sessions)
+    async with sessions() as session:
+        await write_export(session, ExportFilter(include_deleted=True), "csv", tmp_path / "p.csv")
+    with (tmp_path / "p.csv").open(encoding="utf-8", newline="") as source:
+        by_python = [tuple(row) for row in csv.reader(source)][1:]
+    relation = duckdb.read_csv(
+        str(tmp_path / "p.csv"), header=True, all_varchar=True, quotechar='"', escapechar='"'
+    )
+    by_duckdb = [tuple("" if v is None else v for v in row) for row in relation.fetchall()]
+    assert by_duckdb == by_python
+    assert any(TRICKY in row for row in by_duckdb)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "pdf"], "Invalid value for '--format'"),
+        (["--format", "csv", "--since", "01.11.2024"], "--since '01.11.2024': use YYYY-MM-DD"),
+        (["--format", "csv", "--query", '"unclosed'], "query error at position 1"),
+        (["--format", "csv", "--channel", "nosuch"], "nosuch"),
+        (["--format", "csv", "--query", "космонавт"], "no posts match these filters"),
+    ],
+)
+async def test_bad_arguments_get_one_line_and_leave_nothing(
+    args: list[str],
+    message: str,
+    sessions: async_sessionmaker[AsyncSession],
+    database_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await fill(sessions)
+    config = config_file(tmp_path, database_url)
+    out = tmp_path / "exports" / "today"
+    out.parent.mkdir()
+    assert await dozor("export", "--config", str(config), *args, "--out", str(out)) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if "INFO" not in line]
+    assert len(lines) == 1 and message in lines[0], lines
+    assert _files(out.parent) == []
+
+
+async def test_unusable_destinations_are_refused(
+    sessions: async_sessionmaker[AsyncSession],
+    database_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await fill(sessions)
+    config = config_file(tmp_path, database_url)
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "keep.txt").write_text("mine")
+    assert (
+        await dozor("export", "--config", str(config), "--format", "csv", "--out", str(taken)) == 2
+    )
+    assert "already exists and is not an empty folder" in capsys.readouterr().err
+    assert _files(taken) == [taken / "keep.txt"]
+    nowhere = tmp_path / "no" / "such" / "dir"
+    assert (
+        await dozor("export", "--config", str(config), "--format", "csv", "--out", str(nowhere))
+        == 2
+    )
+    assert "no such folder" in capsys.readouterr().err

@@ -56,3 +56,15 @@ def test_archiver_and_bot_do_not_import_each_other() -> None:
         if line.lstrip().startswith((f"import {name}", f"from {name}"))
     ]
     assert offenders == []
+
+
+def test_commands_load_telegram_clients_only_when_they_need_them() -> None:
+    """`dozor search`, `import`, `export`... start fast and small: no aiogram, no Telethon."""
+    check = (
+        "import sys, dozor.cli.main; "
+        "print(sorted(m for m in ('aiogram', 'telethon') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""/export QUERY_OR_CHANNEL [jsonl|csv]: the matching posts as a document.
+"""/export QUERY_OR_CHANNEL [jsonl|csv|desktop|html]: the matching posts as a document.
 
 The user sees "preparing…" at once, updated with the count as posts are written. Exports hold
 deleted posts too (marked with ``deleted_at``): evidence is what an analyst exports for.
@@ -7,6 +7,7 @@ A file over Telegram's upload limit is sent as zipped parts, each a valid file o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import tempfile
@@ -21,13 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.render import esc
 from bot.settings import BotSettings
-from dozor.errors import ChannelNotFound, UserError
-from dozor.export import FORMATS, ExportFilter
+from dozor.errors import ChannelNotFound, EmptyExport, UserError
+from dozor.export import ExportFilter
 from dozor.export.files import split_into_zips, write_export
+from dozor.export.run import FORMATS, run_export
 from dozor.storage.channels import resolve_channel
 
 USAGE = (
-    "Usage: /export <i>query or channel</i> [jsonl|csv]\n"
+    "Usage: /export <i>query or channel</i> [jsonl|csv|desktop|html]\n"
     "e.g. <code>/export mvd_official_kg csv</code> or <code>/export мигрант after:2024-01-01</code>"
 )
 PROGRESS_EVERY = 2.0  # seconds between "preparing…" updates
@@ -38,28 +40,64 @@ async def export_command(
 ) -> None:
     words = (command.args or "").split()
     fmt = "jsonl"
-    if words and words[-1].lower() in (*FORMATS, "html"):
+    if words and words[-1].lower() in FORMATS:
         fmt = words.pop().lower()
-    if fmt == "html":
-        raise UserError(
-            "the HTML archive is made with `dozor export --format html`; here use jsonl or csv"
-        )
     if not words:
         await message.answer(USAGE)
         return
     wanted, label = await _filter(session, " ".join(words))
     status = await message.answer("⏳ Preparing the export…")
     work = Path(tempfile.mkdtemp(prefix="export-", dir=settings.work_dir))
+    name = f"dozor-{settings.now():%Y%m%d-%H%M%S}"
     try:
-        path = work / f"dozor-{settings.now():%Y%m%d-%H%M%S}.{fmt}"
-        count = await write_export(session, wanted, fmt, path, progress=_Progress(status))
+        if fmt in ("html", "desktop"):
+            count, parts = await _folder(session, wanted, fmt, work / name, settings, status)
+        else:
+            path = work / f"{name}.{fmt}"
+            count = await write_export(session, wanted, fmt, path, progress=_Progress(status))
+            parts = split_into_zips(path, fmt, settings.part_bytes) if count else []
         if count == 0:
             await status.edit_text("No posts match; nothing to export.")
             return
-        await _send(message, split_into_zips(path, fmt, settings.part_bytes), count, label)
+        await _send(message, parts, count, label)
         await status.edit_text(f"✅ Exported {count:,} posts.")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+async def _folder(
+    session: AsyncSession,
+    wanted: ExportFilter,
+    fmt: str,
+    folder: Path,
+    settings: BotSettings,
+    status: Message,
+) -> tuple[int, list[Path]]:
+    """A folder export (HTML site, Desktop result.json) with its manifest, zipped whole: the
+    site's pages link to each other and a result.json is one document, so no parts."""
+    try:
+        report = await run_export(
+            session,
+            wanted,
+            fmt,
+            folder,
+            media_dir=settings.media_dir,
+            progress=_Progress(status),
+        )
+    except EmptyExport:
+        return 0, []
+    archive, size = await asyncio.to_thread(_zipped, folder)
+    if size > settings.part_bytes:
+        raise UserError(
+            f"the {fmt} export of {report.posts:,} posts is {size / 2**20:,.0f} MB zipped, over "
+            f"Telegram's upload limit: narrow the query, or run `dozor export --format {fmt}`"
+        )
+    return report.posts, [archive]
+
+
+def _zipped(folder: Path) -> tuple[Path, int]:
+    archive = Path(shutil.make_archive(str(folder), "zip", folder))
+    return archive, archive.stat().st_size
 
 
 async def _filter(session: AsyncSession, words: str) -> tuple[ExportFilter, str]:

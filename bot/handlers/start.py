@@ -13,7 +13,7 @@ when posts appear, change or vanish.
 
 <b>Search</b>
 /search <i>query</i> — newest first, 5 per page
-/export <i>query or channel</i> [jsonl|csv] — the posts as a file
+/export <i>query or channel</i> [jsonl|csv|desktop|html] — the posts as a file
 
 <b>Alerts</b>
 /subscribe <i>query</i> — alert me about matching posts

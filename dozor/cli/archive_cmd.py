@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.progress import (
@@ -24,8 +24,6 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from archiver.client import build_client, protect_session_file
-from archiver.service import Archiver, ChannelReport
 from dozor.cli.channels_cmd import channels
 from dozor.cli.context import config_option, json_option, run_async, state, stop_on_signals
 from dozor.cli.output import format_time, print_json, print_table, stderr_console
@@ -37,6 +35,9 @@ from dozor.storage import resolve_channel
 from dozor.storage.stats import alert_counts, channel_health, lag_text
 from dozor.storage.sync import set_tracked
 
+if TYPE_CHECKING:  # Telethon is imported only by the commands that talk to Telegram
+    from archiver.service import Archiver, ChannelReport
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 @click.option("--check", is_flag=True, help="Only report whether the session is logged in.")
 def login(check: bool) -> None:
     """Log the Telegram *user* account in (bots cannot read channel history)."""
+    from archiver.client import build_client, protect_session_file
+
     config = state().config()
     client = build_client(config)
 
@@ -81,6 +84,9 @@ def _who(me: Any) -> str:
 @asynccontextmanager
 async def archiver_for(config: Config, **kw: Any) -> AsyncIterator[Archiver]:
     """A connected, logged-in archiver on the configured database."""
+    from archiver.client import build_client
+    from archiver.service import Archiver
+
     client = build_client(config)
     async with open_database(config.database) as sessions:
         try:

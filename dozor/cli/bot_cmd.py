@@ -5,20 +5,22 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.app import build_bot, build_dispatcher, settings_of, team_of
-from bot.delivery import Delivery, DeliveryReport
-from bot.service import TeamService, Webhook
 from dozor.cli.context import config_option, credentials_message, run_async, state, stop_on_signals
 from dozor.config import Config, missing_bot_keys
 from dozor.db import open_database
 from dozor.errors import ConfigError
 from dozor.rules.store import sync_config_rules
 from dozor.runtime import settle_heap
+
+if TYPE_CHECKING:  # aiogram is imported only by the commands that run the bot
+    from bot.delivery import DeliveryReport
+    from bot.service import TeamService, Webhook
 
 
 @click.command("bot")
@@ -68,6 +70,10 @@ async def alerts_once(config: Config) -> DeliveryReport:
 
 
 async def team_service(config: Config, sessions: async_sessionmaker[AsyncSession]) -> TeamService:
+    from bot.app import build_bot, build_dispatcher, settings_of, team_of
+    from bot.delivery import Delivery
+    from bot.service import TeamService
+
     async with sessions.begin() as session:
         await sync_config_rules(
             session,
@@ -90,6 +96,8 @@ async def team_service(config: Config, sessions: async_sessionmaker[AsyncSession
 
 
 def webhook_of(config: Config) -> Webhook | None:
+    from bot.service import Webhook
+
     if config.bot.webhook_url is None:
         return None
     host, port = config.bot.listen_address

@@ -14,6 +14,7 @@ from dozor.cli import (
     bot_cmd,
     channels_cmd,
     db_cmd,
+    export_cmd,
     import_cmd,
     rules_cmd,
     run_cmd,
@@ -55,6 +56,7 @@ cli.add_command(archive_cmd.login)
 cli.add_command(archive_cmd.archive)
 cli.add_command(archive_cmd.status)
 cli.add_command(bot_cmd.bot_command)
+cli.add_command(export_cmd.export)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from archiver.service import ChannelReport
 from dozor import db as database
 from dozor.cli import archive_cmd, bot_cmd
 from dozor.cli.context import (
@@ -19,6 +19,9 @@ from dozor.cli.context import (
 )
 from dozor.config import Config, missing_bot_keys, missing_telegram_keys, write_example_config
 from dozor.errors import ConfigError, UserError
+
+if TYPE_CHECKING:
+    from archiver.service import ChannelReport
 
 
 @click.command()

@@ -39,7 +39,7 @@ async def write_export(
     try:
         with partial.open("wb") as out:
             writer.begin(out)
-            async for rows in iter_posts(session, wanted):
+            async for rows in iter_posts(session, wanted, columns=writer.columns):
                 writer.write(out, rows)
                 written += len(rows)
                 if progress is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import channels, post_versions, posts
@@ -24,7 +24,7 @@ from dozor.query.match import matches
 from dozor.search.engine import bind_query
 from dozor.storage.channels import resolve_channel
 
-BATCH = 1000
+BATCH = 2000
 _key = tuple_(posts.c.channel_id, posts.c.message_id)
 
 
@@ -49,14 +49,22 @@ class ExportFilter:
 
 
 async def iter_posts(
-    session: AsyncSession, wanted: ExportFilter, *, batch: int = BATCH
+    session: AsyncSession,
+    wanted: ExportFilter,
+    *,
+    batch: int = BATCH,
+    columns: Sequence[str] | None = None,
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Batches of post rows (with ``channel_title``, ``channel_username`` and, when asked,
-    ``versions``) matching *wanted*; raises UserError/QueryError for a bad filter."""
+    ``versions``) matching *wanted*; raises UserError/QueryError for a bad filter.
+
+    *columns* limits the ``posts`` columns read (a writer that needs few is faster); a query
+    needs them all, to be matched."""
     node = await _bound_query(session, wanted.query)
     channel_ids = [(await resolve_channel(session, ref))["id"] for ref in wanted.channels]
     deleted_too = wanted.include_deleted or (node is not None and mentions_deleted(node))
-    base = _base_query(wanted, channel_ids, deleted_too=deleted_too)
+    needed = None if node is not None or columns is None else columns
+    base = _base_query(wanted, channel_ids, deleted_too=deleted_too, columns=needed)
     last: tuple[int, int] | None = None
     while True:
         page = (
@@ -64,7 +72,7 @@ async def iter_posts(
             if last is None
             else base.where(tuple_(posts.c.channel_id, posts.c.message_id) > last)
         )
-        rows = [dict(row._mapping) for row in await session.execute(page.limit(batch))]
+        rows = [_row(row) for row in await session.execute(page.limit(batch))]
         if not rows:
             return
         last = (rows[-1]["channel_id"], rows[-1]["message_id"])
@@ -80,8 +88,21 @@ async def iter_posts(
             yield rows
 
 
+def _row(row: Any) -> dict[str, Any]:
+    return dict(row._mapping)
+
+
 def _matches(node: Node, row: dict[str, Any]) -> bool:
     return row["kind"] == "message" and matches(node, build_document(row))
+
+
+async def count_candidates(session: AsyncSession, wanted: ExportFilter) -> int:
+    """Posts the channel, date and deletion filters leave (an upper bound when a query
+    filters further): the total of a progress bar."""
+    channel_ids = [(await resolve_channel(session, ref))["id"] for ref in wanted.channels]
+    base = _base_query(wanted, channel_ids, deleted_too=wanted.include_deleted)
+    result = await session.execute(select(func.count()).select_from(base.order_by(None).subquery()))
+    return int(result.scalar_one())
 
 
 async def _bound_query(session: AsyncSession, query: str | None) -> Node | None:
@@ -91,11 +112,17 @@ async def _bound_query(session: AsyncSession, query: str | None) -> Node | None:
 
 
 def _base_query(
-    wanted: ExportFilter, channel_ids: Sequence[int], *, deleted_too: bool
+    wanted: ExportFilter,
+    channel_ids: Sequence[int],
+    *,
+    deleted_too: bool,
+    columns: Sequence[str] | None = None,
 ) -> Select[Any]:
+    wanted_columns = {"channel_id", "message_id", "kind", *columns} if columns else None
+    chosen = [c for c in posts.c if wanted_columns is None or c.name in wanted_columns]
     query = (
         select(
-            posts,
+            *chosen,
             channels.c.title.label("channel_title"),
             channels.c.username.label("channel_username"),
         )
@@ -125,6 +152,6 @@ async def _attach_versions(session: AsyncSession, rows: list[dict[str, Any]]) ->
             .order_by(post_versions.c.message_id, post_versions.c.version)
         )
         for version in result:
-            found[(channel_id, version.message_id)].append(dict(version._mapping))
+            found[(channel_id, version.message_id)].append(_row(version))
     for row in rows:
         row["versions"] = found.get((row["channel_id"], row["message_id"]), [])

@@ -21,6 +21,16 @@ SCHEMA_VERSION = 1
 FORMATS = ("jsonl", "csv")
 
 
+def sorted_keys(value: Any) -> Any:
+    """*value* with every object's keys in sorted order. PostgreSQL's jsonb does not keep the
+    order keys were written in, and an export must not depend on the backend."""
+    if isinstance(value, dict):
+        return {key: sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [sorted_keys(item) for item in value]
+    return value
+
+
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
@@ -40,12 +50,12 @@ def post_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "date": _iso(row["date"]),
         "edit_date": _iso(row["edit_date"]),
         "text": row["text"],
-        "entities": row["entities"] or [],
+        "entities": sorted_keys(row["entities"] or []),
         "author_signature": row["author_signature"],
         "views": row["views"],
         "forwards": row["forwards"],
         "replies": row["replies"],
-        "reactions": row["reactions"],
+        "reactions": sorted_keys(row["reactions"]),
         "reply_to_message_id": row["reply_to_message_id"],
         "forwarded_from": {
             "id": row["forwarded_from_id"],
@@ -57,8 +67,8 @@ def post_json(row: Mapping[str, Any]) -> dict[str, Any]:
         else None,
         "grouped_id": row["grouped_id"],
         "media_type": row["media_type"],
-        "media": row["media"],
-        "service_action": row["service_action"],
+        "media": sorted_keys(row["media"]),
+        "service_action": sorted_keys(row["service_action"]),
         "version": row["current_version"],
         "content_sha256": row["content_sha256"],
         "first_seen_at": _iso(row["first_seen_at"]),
@@ -73,8 +83,8 @@ def _version_json(version: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "version": version["version"],
         "text": version["text"],
-        "entities": version["entities"] or [],
-        "media": version["media"],
+        "entities": sorted_keys(version["entities"] or []),
+        "media": sorted_keys(version["media"]),
         "edit_date": _iso(version["edit_date"]),
         "observed_at": _iso(version["observed_at"]),
         "source": version["source"],
@@ -152,6 +162,7 @@ def _blank(value: object) -> object:
 
 class ExportWriter(Protocol):
     extension: str
+    columns: tuple[str, ...] | None  # posts columns it reads (None: all)
 
     def begin(self, out: BinaryIO) -> None: ...
 
@@ -160,6 +171,7 @@ class ExportWriter(Protocol):
 
 class JsonLinesWriter:
     extension = "jsonl"
+    columns: tuple[str, ...] | None = None
 
     def begin(self, out: BinaryIO) -> None:
         """JSON Lines has no header."""
@@ -174,6 +186,25 @@ class CsvWriter:
     """RFC 4180 CSV in UTF-8; *bom* makes Excel read the Cyrillic right."""
 
     extension = "csv"
+    columns: tuple[str, ...] | None = (
+        "date",
+        "edit_date",
+        "text",
+        "views",
+        "forwards",
+        "replies",
+        "reactions",
+        "author_signature",
+        "reply_to_message_id",
+        "forwarded_from_id",
+        "forwarded_from_name",
+        "forwarded_from_message_id",
+        "grouped_id",
+        "media_type",
+        "media",
+        "current_version",
+        "deleted_at",
+    )
 
     def __init__(self, *, bom: bool = False) -> None:
         self.bom = bom

@@ -1,0 +1,244 @@
+"""Telegram Desktop's channel export format (``result.json``), written as posts stream by.
+
+The messages look like Desktop's own (text as a string or a list of parts, ``text_entities``,
+``date``/``date_unixtime``, ``edited``, ``forwarded_from``, ``reply_to_message_id``,
+``reactions``, media fields), so tools built for Desktop exports read them, and
+``dozor import`` reads them back into the same posts. They also carry what Desktop leaves out:
+``views``, ``forwards``, ``replies``, ``grouped_id``, ``forwarded_from_id``,
+``forwarded_from_message_id`` and, for posts deleted on Telegram, ``deleted`` with
+``deleted_unixtime``. Times in ``date``/``edited`` are UTC (Desktop writes the exporting
+machine's local time; the ``*_unixtime`` fields are exact either way).
+
+One ``result.json`` per channel; several channels go into one folder each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from dozor.export.writers import sorted_keys
+from dozor.ids import bare_channel_id, is_marked_channel_id
+
+NOT_INCLUDED = "(File not included. Change data exporting settings to download.)"
+_EXTRA_NAMES = {"url": "href", "language": "language", "user_id": "user_id"}
+_EXTRA_NAMES |= {"document_id": "document_id", "collapsed": "collapsed"}
+_MEDIA_TEXT_KEYS = ("file_name", "mime_type", "performer", "title", "sticker_emoji")
+
+
+def desktop_peer_id(marked: int) -> str:
+    """Desktop's peer id spelling: ``channel123``, ``chat7`` or ``user42``."""
+    if is_marked_channel_id(marked):
+        return f"channel{bare_channel_id(marked)}"
+    return f"chat{-marked}" if marked < 0 else f"user{marked}"
+
+
+def _local(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _unix(moment: datetime) -> str:
+    return str(int(moment.timestamp()))
+
+
+def text_parts(text: str, entities: Sequence[Mapping[str, Any]] | None) -> list[Any]:
+    """Desktop's parts: plain strings and ``{"type", "text", ...}`` objects.
+
+    Desktop cannot nest formatting; where entities overlap, the first one wins."""
+    parts: list[Any] = []
+    position = 0
+    for entity in sorted(entities or (), key=lambda e: (e["offset"], -e["length"])):
+        start, end = entity["offset"], entity["offset"] + entity["length"]
+        if start < position or end > len(text) or start >= end:
+            continue
+        if start > position:
+            parts.append(text[position:start])
+        part: dict[str, Any] = {"type": entity["type"], "text": text[start:end]}
+        for key, name in _EXTRA_NAMES.items():
+            if key in entity:
+                part[name] = entity[key]
+        parts.append(part)
+        position = end
+    if position < len(text):
+        parts.append(text[position:])
+    return parts
+
+
+def desktop_message(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One post row (from ``iter_posts``) as a Desktop export message."""
+    service = row["kind"] == "service"
+    message: dict[str, Any] = {
+        "id": row["message_id"],
+        "type": "service" if service else "message",
+        "date": _local(row["date"]),
+        "date_unixtime": _unix(row["date"]),
+    }
+    sender = "actor" if service else "from"
+    message[sender] = row["channel_title"]
+    message[f"{sender}_id"] = desktop_peer_id(row["channel_id"])
+    if row["edit_date"] is not None:
+        message["edited"] = _local(row["edit_date"])
+        message["edited_unixtime"] = _unix(row["edit_date"])
+    if service:
+        action = sorted_keys(dict(row["service_action"] or {}))
+        message["action"] = action.pop("type", "unknown")
+        message.update(action)
+    else:
+        message.update(_message_fields(row))
+    parts = text_parts(row["text"], row["entities"])
+    has_format = any(isinstance(p, dict) for p in parts)
+    message["text"] = parts if has_format else row["text"]
+    message["text_entities"] = [
+        p if isinstance(p, dict) else {"type": "plain", "text": p} for p in parts
+    ]
+    message.update(_extras(row))
+    return message
+
+
+def _as_entity(part: Any) -> dict[str, Any]:
+    return part if isinstance(part, dict) else {"type": "plain", "text": part}
+
+
+def _message_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if row["author_signature"]:
+        fields["author"] = row["author_signature"]
+    if row["forwarded_from_name"] is not None or row["forwarded_from_id"] is not None:
+        fields["forwarded_from"] = row["forwarded_from_name"]
+    if row["reply_to_message_id"] is not None:
+        fields["reply_to_message_id"] = row["reply_to_message_id"]
+    fields.update(_media_fields(row["media"]))
+    if row["reactions"]:
+        fields["reactions"] = [_reaction(r) for r in row["reactions"]]
+    return fields
+
+
+def _reaction(reaction: Mapping[str, Any]) -> dict[str, Any]:
+    out = {"type": reaction["type"], "count": reaction["count"]}
+    for key in ("emoji", "document_id"):
+        if key in reaction:
+            out[key] = reaction[key]
+    return out
+
+
+def _media_fields(raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    media = sorted_keys(raw)
+    kind = media.get("type")
+    fields: dict[str, Any] = {}
+    if kind == "photo":
+        fields["photo"] = media.get("file", NOT_INCLUDED)
+        _copy(fields, media, size="photo_file_size")
+    elif kind in ("poll", "location", "venue", "contact", "game", "invoice", "dice"):
+        fields.update(_other_media(kind, media))
+    else:
+        fields["file"] = media.get("file", NOT_INCLUDED)
+        _copy(fields, media, size="file_size")
+        if "thumbnail" in media:
+            fields["thumbnail"] = media["thumbnail"]
+        if kind != "document":
+            fields["media_type"] = kind
+        for key in _MEDIA_TEXT_KEYS:
+            if media.get(key) is not None:
+                fields[key] = media[key]
+    for key, name in (("width", "width"), ("height", "height"), ("duration", "duration_seconds")):
+        if media.get(key) is not None:
+            fields[name] = media[key]
+    if media.get("spoiler"):
+        fields["media_spoiler"] = True
+    return fields
+
+
+def _copy(fields: dict[str, Any], media: Mapping[str, Any], *, size: str) -> None:
+    if media.get("size") is not None:
+        fields[size] = media["size"]
+
+
+def _other_media(kind: str, media: Mapping[str, Any]) -> dict[str, Any]:
+    if kind == "poll":
+        return {"poll": media.get("poll", {})}
+    if kind in ("location", "venue"):
+        fields = {"location_information": media.get("location", {})}
+        for key in ("place_name", "address"):
+            if media.get(key) is not None:
+                fields[key] = media[key]
+        return fields
+    if kind == "contact":
+        return {"contact_information": media.get("contact", {})}
+    if kind == "game":
+        return {"game_title": media.get("title", "")}
+    if kind == "invoice":
+        return {"invoice_information": media.get("invoice", {})}
+    return {"dice": media.get("dice", {})}
+
+
+def _extras(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What users ask Desktop for in vain."""
+    extras: dict[str, Any] = {}
+    for key in ("views", "forwards", "replies", "grouped_id", "forwarded_from_message_id"):
+        if row[key] is not None:
+            extras[key] = row[key]
+    if row["forwarded_from_id"] is not None:
+        extras["forwarded_from_id"] = desktop_peer_id(row["forwarded_from_id"])
+    if row["forwarded_from_date"] is not None:
+        extras["forwarded_date_unixtime"] = _unix(row["forwarded_from_date"])
+    if row["deleted_at"] is not None:
+        extras["deleted"] = True
+        extras["deleted_unixtime"] = _unix(row["deleted_at"])
+    return extras
+
+
+class DesktopWriter:
+    """Streams ``result.json`` files: one per channel, in a folder per channel when several."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.files: list[Path] = []
+        self._out: BinaryIO | None = None
+        self._channel: int | None = None
+        self._first = True
+
+    def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for row in rows:
+            if row["channel_id"] != self._channel:
+                self._start(row)
+            assert self._out is not None
+            self._out.write(b"" if self._first else b",")
+            self._out.write(b"\n    " + orjson.dumps(desktop_message(row)))
+            self._first = False
+
+    def _start(self, row: Mapping[str, Any]) -> None:
+        self._end_file()
+        self._channel = row["channel_id"]
+        folder = row["channel_username"] or str(bare_channel_id(row["channel_id"]))
+        path = self.folder / folder / "result.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.files.append(path)
+        self._out = path.open("wb")
+        header = {
+            "name": row["channel_title"],
+            "type": "public_channel" if row["channel_username"] else "private_channel",
+            "id": bare_channel_id(row["channel_id"]),
+        }
+        self._out.write(orjson.dumps(header)[:-1] + b',\n "messages": [')
+        self._first = True
+
+    def close(self) -> None:
+        """Finish; a lone channel's result.json moves to the top, as Desktop places it."""
+        self._end_file()
+        if len(self.files) == 1 and self.files[0].parent != self.folder:
+            top = self.folder / "result.json"
+            self.files[0].replace(top)
+            self.files[0].parent.rmdir()
+            self.files = [top]
+
+    def _end_file(self) -> None:
+        if self._out is not None:
+            self._out.write(b"\n ]\n}\n")
+            self._out.close()
+            self._out = None

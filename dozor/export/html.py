@@ -1,0 +1,426 @@
+"""A static, self-contained archive site: open ``index.html`` from a disk or a USB stick.
+
+Layout: ``index.html`` (channels) → ``<channel>/index.html`` (months) → ``<channel>/YYYY-MM.html``
+(posts, oldest first). Posts keep their formatting and links; attachments downloaded by the
+archiver are copied into ``media/`` and photos shown; edits are listed under the post and
+deleted posts are marked. ``search.html`` searches every exported post in the browser, with
+no server: the index is a set of ``<script>`` files (browsers refuse ``fetch`` on ``file://``),
+text is folded the way dozor folds it (case, ё = е) and each query word matches the start of
+a word, so ``мигрант`` finds мигранты and мигрантов.
+
+Pages are written as the posts stream by; memory holds one page of posts at most.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from dozor.ids import bare_channel_id
+from dozor.search.engine import post_link
+from dozor.text import fold
+
+SHARD_POSTS = 5000  # posts per search-index script
+TAGS = {
+    "bold": ("<b>", "</b>"),
+    "italic": ("<i>", "</i>"),
+    "underline": ("<u>", "</u>"),
+    "strikethrough": ("<s>", "</s>"),
+    "code": ("<code>", "</code>"),
+    "pre": ("<pre>", "</pre>"),
+    "spoiler": ('<span class="spoiler">', "</span>"),
+    "blockquote": ("<blockquote>", "</blockquote>"),
+}
+
+
+def esc(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def formatted(text: str, entities: Sequence[Mapping[str, Any]] | None) -> str:
+    """*text* as HTML with its formatting entities (nested ones included), escaped."""
+    entities = [e for e in entities or () if e.get("length", 0) > 0]
+    cuts = sorted({0, len(text)} | {e["offset"] for e in entities} | _ends(entities))
+    out: list[str] = []
+    for start, end in itertools.pairwise(cuts):
+        piece = esc(text[start:end])
+        for entity in entities:
+            if entity["offset"] <= start and end <= entity["offset"] + entity["length"]:
+                piece = _wrap(piece, entity, text)
+        out.append(piece)
+    return "".join(out).replace("\r\n", "\n").replace("\n", "<br>")
+
+
+def _ends(entities: Sequence[Mapping[str, Any]]) -> set[int]:
+    return {e["offset"] + e["length"] for e in entities}
+
+
+def _wrap(piece: str, entity: Mapping[str, Any], text: str) -> str:
+    kind = entity["type"]
+    if kind in TAGS:
+        opening, closing = TAGS[kind]
+        return f"{opening}{piece}{closing}"
+    target = _target(kind, entity, text)
+    if target is None:
+        return piece
+    return f'<a href="{esc(target)}" rel="noopener noreferrer">{piece}</a>'
+
+
+def _target(kind: str, entity: Mapping[str, Any], text: str) -> str | None:
+    whole = text[entity["offset"] : entity["offset"] + entity["length"]]
+    if kind == "text_link" and str(entity.get("url", "")).startswith(("http://", "https://")):
+        return str(entity["url"])
+    if kind == "url":
+        return whole if whole.startswith(("http://", "https://")) else f"https://{whole}"
+    if kind == "mention" and whole.startswith("@"):
+        return f"https://t.me/{whole[1:]}"
+    if kind == "email":
+        return f"mailto:{whole}"
+    return None
+
+
+def _time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+@dataclass
+class _Channel:
+    id: int
+    title: str
+    username: str | None
+    slug: str
+    months: dict[str, int] = field(default_factory=dict)  # page name → posts
+
+
+class HtmlSite:
+    def __init__(self, folder: Path, *, media_dir: Path | None = None) -> None:
+        self.folder = folder
+        self.media_dir = media_dir
+        self.channels: list[_Channel] = []
+        self.files: list[Path] = []
+        self._page: list[str] = []
+        self._page_name: str | None = None
+        self._shard: list[list[str]] = []
+        self._shards = 0
+        self.posts = 0
+
+    # --- streaming -------------------------------------------------------------------
+
+    def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for row in rows:
+            channel = self._channel(row)
+            month = row["date"].strftime("%Y-%m")
+            if self._page_name is None or not self._page_name.startswith(month):
+                self._flush_page()
+                self._page_name = self._free_name(channel, month)
+            channel.months[self._page_name] = channel.months.get(self._page_name, 0) + 1
+            self._page.append(self._post(row))
+            self._index(row, channel, self._page_name)
+            self.posts += 1
+
+    def _channel(self, row: Mapping[str, Any]) -> _Channel:
+        if not self.channels or self.channels[-1].id != row["channel_id"]:
+            self._flush_page()
+            slug = row["channel_username"] or f"c{bare_channel_id(row['channel_id'])}"
+            self.channels.append(
+                _Channel(row["channel_id"], row["channel_title"], row["channel_username"], slug)
+            )
+        return self.channels[-1]
+
+    def _free_name(self, channel: _Channel, month: str) -> str:
+        name, number = month, 1
+        while name in channel.months:  # the month came back (posts out of date order)
+            number += 1
+            name = f"{month}-{number}"
+        return name
+
+    def _flush_page(self) -> None:
+        if self._page_name is None or not self.channels:
+            return
+        channel = self.channels[-1]
+        body = (
+            f'<p class="crumbs"><a href="../index.html">Channels</a> › '
+            f'<a href="index.html">{esc(channel.title)}</a> › {esc(self._page_name)}</p>'
+            f"<h1>{esc(channel.title)} · {esc(self._page_name)}</h1>" + "".join(self._page)
+        )
+        self._write(f"{channel.slug}/{self._page_name}.html", _page(channel.title, body, "../"))
+        self._page, self._page_name = [], None
+
+    # --- one post --------------------------------------------------------------------
+
+    def _post(self, row: Mapping[str, Any]) -> str:
+        classes = ["post"]
+        if row["deleted_at"] is not None:
+            classes.append("deleted")
+        if row["kind"] == "service":
+            classes.append("service")
+        link = post_link(row["channel_id"], row["channel_username"], row["message_id"])
+        meta = [f'<a href="{esc(link)}">#{row["message_id"]}</a>', _time(row["date"])]
+        if row["views"] is not None:
+            meta.append(f"👁 {row['views']:,}")
+        if row["forwards"]:
+            meta.append(f"↪ {row['forwards']:,}")
+        parts = [f'<article id="m{row["message_id"]}" class="{" ".join(classes)}">']
+        parts.append(f'<div class="meta">{" · ".join(meta)}</div>')
+        if row["deleted_at"] is not None:
+            seen = _time(row["deleted_at"])
+            parts.append(f'<div class="banner">🗑 Deleted on Telegram; seen deleted {seen}</div>')
+        parts += self._context(row)
+        if row["kind"] == "service":
+            action = (row["service_action"] or {}).get("type", "service message")
+            parts.append(f'<div class="text">⚙ {esc(str(action).replace("_", " "))}</div>')
+        elif row["text"]:
+            parts.append(f'<div class="text">{formatted(row["text"], row["entities"])}</div>')
+        parts.append(self._media(row["media"]))
+        parts.append(_reactions(row["reactions"]))
+        parts.append(_history(row))
+        parts.append("</article>")
+        return "".join(parts)
+
+    def _context(self, row: Mapping[str, Any]) -> list[str]:
+        out = []
+        if row["forwarded_from_name"] or row["forwarded_from_id"] is not None:
+            name = row["forwarded_from_name"] or str(row["forwarded_from_id"])
+            out.append(f'<div class="forward">↪ Forwarded from {esc(name)}</div>')
+        if row["reply_to_message_id"] is not None:
+            target = row["reply_to_message_id"]
+            out.append(f'<div class="reply">↩ In reply to <a href="#m{target}">#{target}</a></div>')
+        if row["edit_date"] is not None:
+            out.append(f'<div class="edited">✏ edited {_time(row["edit_date"])}</div>')
+        return out
+
+    def _media(self, media: Mapping[str, Any] | None) -> str:
+        if not media:
+            return ""
+        kind = str(media.get("type", "attachment"))
+        label = " ".join(
+            x
+            for x in (
+                kind.replace("_", " "),
+                f"{media['width']}×{media['height']}" if media.get("width") else "",
+                str(media.get("file_name") or ""),
+            )
+            if x
+        )
+        copied = self._copy_media(media)
+        if copied and kind == "photo":
+            return (
+                f'<a href="../{copied}"><img class="photo" src="../{copied}" '
+                f'alt="{esc(label)}" loading="lazy"></a>'
+            )
+        if copied:
+            return f'<div class="media">📎 <a href="../{copied}">{esc(label)}</a></div>'
+        return f'<div class="media">📎 {esc(label)}</div>'
+
+    def _copy_media(self, media: Mapping[str, Any]) -> str | None:
+        """Copy a file the archiver downloaded (content-addressed) into ``media/``."""
+        path = media.get("path")
+        if self.media_dir is None or not media.get("sha256") or not isinstance(path, str):
+            return None
+        source = self.media_dir / path
+        if not source.is_file():
+            return None
+        relative = f"media/{Path(path).name}"
+        target = self.folder / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            self.files.append(target)
+        return relative
+
+    # --- search index ----------------------------------------------------------------
+
+    def _index(self, row: Mapping[str, Any], channel: _Channel, page: str) -> None:
+        if not row["text"]:
+            return
+        url = f"{channel.slug}/{page}.html#m{row['message_id']}"
+        snippet = row["text"][:300] + ("…" if len(row["text"]) > 300 else "")
+        self._shard.append([url, _time(row["date"]), channel.title, snippet, fold(row["text"])])
+        if len(self._shard) >= SHARD_POSTS:
+            self._flush_shard()
+
+    def _flush_shard(self) -> None:
+        if not self._shard:
+            return
+        self._shards += 1
+        payload = json.dumps(self._shard, ensure_ascii=False, separators=(",", ":"))
+        self._write(f"search/shard-{self._shards}.js", f"dozorIndex.push({payload});\n")
+        self._shard = []
+
+    # --- finishing -------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._flush_page()
+        self._flush_shard()
+        for channel in self.channels:
+            self._write(f"{channel.slug}/index.html", _channel_page(channel))
+        self._write("index.html", _index_page(self.channels, self.posts))
+        shards = [f"search/shard-{n}.js" for n in range(1, self._shards + 1)]
+        self._write("search/shards.js", f"var dozorShards = {json.dumps(shards)};\n")
+        self._write("search.html", _page("Search", SEARCH_BODY, ""))
+        self._write("assets/style.css", STYLE)
+        self._write("assets/search.js", SEARCH_JS)
+
+    def _write(self, relative: str, content: str) -> None:
+        path = self.folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+        self.files.append(path)
+
+
+def _reactions(reactions: Sequence[Mapping[str, Any]] | None) -> str:
+    if not reactions:
+        return ""
+    items = "".join(
+        f"<span>{esc(str(r.get('emoji') or '★'))} {int(r.get('count', 0)):,}</span>"
+        for r in reactions
+    )
+    return f'<div class="reactions">{items}</div>'
+
+
+def _history(row: Mapping[str, Any]) -> str:
+    versions = row.get("versions") or []
+    if len(versions) < 2:
+        return ""
+    items = "".join(
+        f'<li><div class="meta">version {v["version"]} · seen {_time(v["observed_at"])}</div>'
+        f'<div class="text">{formatted(v["text"], v["entities"])}</div></li>'
+        for v in versions
+    )
+    summary = f"<summary>Edit history: {len(versions)} versions</summary>"
+    return f'<details class="history">{summary}<ol>{items}</ol></details>'
+
+
+def _channel_page(channel: _Channel) -> str:
+    link = (
+        f' · <a href="https://t.me/{esc(channel.username)}">t.me/{esc(channel.username)}</a>'
+        if channel.username
+        else ""
+    )
+    months = "".join(
+        f'<li><a href="{esc(name)}.html">{esc(name)}</a> · {count:,} posts</li>'
+        for name, count in sorted(channel.months.items())
+    )
+    body = (
+        f'<p class="crumbs"><a href="../index.html">Channels</a> › {esc(channel.title)}</p>'
+        f"<h1>{esc(channel.title)}</h1><p>{sum(channel.months.values()):,} posts{link}</p>"
+        f'<ul class="months">{months}</ul>'
+    )
+    return _page(channel.title, body, "../")
+
+
+def _index_page(channels: Sequence[_Channel], posts: int) -> str:
+    items = "".join(
+        f'<li><a href="{esc(c.slug)}/index.html">{esc(c.title)}</a> · '
+        f"{sum(c.months.values()):,} posts</li>"
+        for c in channels
+    )
+    body = (
+        f"<h1>Archive</h1><p>{posts:,} posts from {len(channels)} channels, exported by dozor. "
+        f'<a href="search.html">Search them</a>.</p><ul class="channels">{items}</ul>'
+    )
+    return _page("Archive", body, "")
+
+
+def _page(title: str, body: str, root: str) -> str:
+    return f"""<!DOCTYPE html>
+<html lang="ru"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(title)}</title><link rel="stylesheet" href="{root}assets/style.css"></head>
+<body><nav><a href="{root}index.html">Archive</a> · <a href="{root}search.html">Search</a></nav>
+<main>{body}</main></body></html>
+"""
+
+
+SEARCH_BODY = """<h1>Search</h1>
+<form id="search"><input id="q" type="search" autocomplete="off" placeholder="мигрант бишкек">
+<button>Search</button></form><p id="status">Loading the index…</p><ol id="results"></ol>
+<script src="search/shards.js"></script><script src="assets/search.js"></script>"""
+
+SEARCH_JS = r"""// Client-side search over the exported posts, folding as dozor does
+// (NFKC, lower case, ё = е); every query word must start some word of the post.
+var dozorIndex = [];
+function fold(text) {
+  return text.normalize("NFKC").toLowerCase().replace(/ё/g, "е");
+}
+function words(text) {
+  return fold(text).match(/[\p{L}\p{N}_#@]+/gu) || [];
+}
+function escapeHtml(text) {
+  return text.replace(/[&<>"]/g, function (c) {
+    return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c];
+  });
+}
+function search(query) {
+  var wanted = words(query), hits = [];
+  if (!wanted.length) return hits;
+  dozorIndex.forEach(function (shard) {
+    shard.forEach(function (post) {
+      var postWords = post[4].match(/[\p{L}\p{N}_#@]+/gu) || [];
+      var all = wanted.every(function (w) {
+        return postWords.some(function (p) { return p.startsWith(w); });
+      });
+      if (all) hits.push(post);
+    });
+  });
+  return hits;
+}
+function show(query) {
+  var hits = search(query), list = document.getElementById("results");
+  document.getElementById("status").textContent = hits.length + " posts found";
+  list.innerHTML = hits.slice(0, 200).map(function (p) {
+    var text = p[3];
+    return '<li><a href="' + escapeHtml(p[0]) + '">' + escapeHtml(p[2]) + " · " +
+      escapeHtml(p[1]) + "</a><div>" + escapeHtml(text) + "</div></li>";
+  }).join("");
+}
+function load(then) {
+  var pending = dozorShards.length;
+  if (!pending) return then();
+  dozorShards.forEach(function (src) {
+    var script = document.createElement("script");
+    script.src = src;
+    script.onload = function () { if (--pending === 0) then(); };
+    document.body.appendChild(script);
+  });
+}
+load(function () {
+  var count = dozorIndex.reduce(function (n, s) { return n + s.length; }, 0);
+  document.getElementById("status").textContent = count + " posts indexed";
+  var input = document.getElementById("q");
+  var initial = new URLSearchParams(location.search).get("q");
+  if (initial) { input.value = initial; show(initial); }
+  document.getElementById("search").addEventListener("submit", function (event) {
+    event.preventDefault();
+    show(input.value);
+  });
+});
+"""
+
+STYLE = """body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
+color:#1d1d1f;background:#f4f5f7}
+nav{background:#24292f;padding:.6em 1em}nav a{color:#fff;text-decoration:none;margin-right:.5em}
+main{max-width:760px;margin:0 auto;padding:1em}h1{font-size:1.4em}
+.post{background:#fff;border-radius:10px;padding:.8em 1em;margin:.8em 0;
+box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-wrap:anywhere}
+.meta,.crumbs,.forward,.reply,.edited{color:#6e7781;font-size:.85em}
+.deleted{border-left:4px solid #cf222e;background:#fff5f5}
+.banner{color:#cf222e;font-weight:600;margin:.3em 0}
+.service{background:#eef1f4;font-style:italic}
+.photo{max-width:100%;height:auto;border-radius:6px;margin-top:.5em}
+.reactions span{display:inline-block;background:#eef1f4;border-radius:12px;padding:0 .6em;
+margin:.3em .3em 0 0;font-size:.9em}
+.spoiler{background:#ccc;color:transparent}.spoiler:hover{color:inherit}
+pre{white-space:pre-wrap;background:#f6f8fa;padding:.5em;border-radius:6px}
+blockquote{border-left:3px solid #d0d7de;margin:.3em 0;padding-left:.8em}
+details.history{margin-top:.5em}details.history li{margin:.4em 0}
+#search{display:flex;gap:.5em}#q{flex:1;font-size:1em;padding:.4em}
+#results li{margin:.8em 0}
+"""

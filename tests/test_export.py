@@ -24,9 +24,11 @@ from dozor.cli.main import main
 from dozor.errors import QueryError, UserError
 from dozor.export import ExportFilter, iter_posts
 from dozor.export.files import split_into_zips, write_export
+from dozor.export.run import run_export
 from dozor.export.writers import CSV_COLUMNS
 from dozor.records import ChannelRecord, Forward, PostRecord, Source
 from dozor.storage import mark_deleted, store_posts, upsert_channel
+from dozor.storage.media import record_media_file
 from tests.conftest import DESKTOP
 
 CH, OTHER = -1001525384822, -1001399999999
@@ -397,3 +399,35 @@ async def test_unusable_destinations_are_refused(
         == 2
     )
     assert "no such folder" in capsys.readouterr().err
+
+
+async def test_html_shows_photos_the_archiver_downloaded(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await fill(sessions)
+    photo = b"\xff\xd8\xff\xe0 not really a jpeg"
+    digest = sha256(photo).hexdigest()
+    media_dir = tmp_path / "media"
+    stored = media_dir / digest[:2] / f"{digest}.jpg"
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(photo)
+    async with sessions.begin() as session:
+        await record_media_file(
+            session,
+            CH,
+            2,
+            sha256=digest,
+            size=len(photo),
+            mime_type="image/jpeg",
+            path=f"{digest[:2]}/{digest}.jpg",
+            at=T0,
+        )
+    out = tmp_path / "site"
+    async with sessions() as session:
+        wanted = ExportFilter(channels=("mvd_test",), with_versions=True)
+        await run_export(session, wanted, "html", out, media_dir=media_dir)
+    page = (out / "mvd_test" / "2024-11.html").read_text("utf-8")
+    assert f'<img class="photo" src="../media/{digest}.jpg"' in page
+    assert (out / "media" / f"{digest}.jpg").read_bytes() == photo
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    assert f"media/{digest}.jpg" in {f["path"] for f in manifest["files"]}

@@ -221,7 +221,7 @@ class HtmlSite:
 
     def _copy_media(self, media: Mapping[str, Any]) -> str | None:
         """Copy a file the archiver downloaded (content-addressed) into ``media/``."""
-        path = media.get("path")
+        path = media.get("stored")
         if self.media_dir is None or not media.get("sha256") or not isinstance(path, str):
             return None
         source = self.media_dir / path

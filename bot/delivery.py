@@ -1,10 +1,13 @@
 """Sending the alert outbox through the Bot API, within Telegram's limits, never losing one.
 
-An alert moves pending → sending → sent. ``sending`` is committed before the HTTP call and
-``sent`` (with Telegram's message id) only after Telegram accepted it. After a crash, alerts
-still ``sending`` may or may not have reached the chat — the Bot API has no idempotency key —
-so they are sent again with a note saying so: nothing is lost, nothing recorded as sent is
-sent again, and a possible repeat is visible as such.
+An alert moves pending → sending → sent. A worker claims it (``sending``, ``claimed_at``,
+committed) before the HTTP call and marks it ``sent`` (with Telegram's message id) only after
+Telegram accepted it. Claims are all-or-none per message and exclusive, so several delivery
+workers (a `dozor bot` and a `dozor bot --once` from cron, say) never send the same alert.
+An alert still ``sending`` after its claim's lease ran out was left by a worker that died:
+it may or may not have reached the chat — the Bot API has no idempotency key — so it is sent
+again with a note saying so. Nothing is lost, nothing recorded as sent is sent again, and a
+possible repeat is visible as such.
 
 Limits: at most one message a second per private chat, 20 a minute per group, 30 a second
 overall. A 429 waits ``retry_after``; 5xx and network errors back off exponentially; a 403
@@ -19,7 +22,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,7 +36,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.types import LinkPreviewOptions
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.render import AlertContent, render_alert, render_digest
@@ -103,6 +106,8 @@ class Delivery:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     batch: int = 100
     concurrency: int = 16  # chats served at once
+    # An alert left "sending" this long is retaken: its worker died between claim and mark.
+    lease: timedelta = timedelta(minutes=2)
     max_backoff: float = 300.0
     # Test seam: runs after Telegram accepted a message, before it is recorded as sent.
     after_send: Callable[[list[int]], None] | None = None
@@ -176,7 +181,7 @@ class Delivery:
             )
             .join(channels, channels.c.id == alerts.c.channel_id)
             .outerjoin(events, events.c.seq == alerts.c.event_seq)
-            .where(alerts.c.status.in_(("pending", "sending")), rules.c.mode.in_(modes))
+            .where(_claimable(self.now() - self.lease), rules.c.mode.in_(modes))
             .order_by(alerts.c.id)
             .limit(self.batch)
         )
@@ -209,7 +214,9 @@ class Delivery:
     ) -> bool:
         """Send one message standing for the alerts *ids*, recording the outcome on them;
         False when the chat blocked the bot."""
-        await self._set(ids, status="sending")
+        if not await self._claim(ids):
+            return True  # another worker has them
+
         delay = 1.0
         while True:
             await self.limiter.wait(chat_id)
@@ -224,12 +231,13 @@ class Delivery:
             except TelegramRetryAfter as exc:
                 log.info("chat %s: Telegram asks to wait %s s", chat_id, exc.retry_after)
                 report.retried += 1
+                await self._hold(ids, exc.retry_after)
                 await self.sleep(exc.retry_after)
                 continue
             except (TelegramServerError, TelegramNetworkError, TimeoutError) as exc:
                 report.retried += 1
                 attempts += 1
-                await self._set(ids, last_error=str(exc)[:500], attempts=attempts)
+                await self._hold(ids, delay, last_error=str(exc)[:500], attempts=attempts)
                 await self.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
                 continue
@@ -252,6 +260,27 @@ class Delivery:
             )
             report.sent += len(ids)
             return True
+
+    async def _claim(self, ids: Sequence[int]) -> bool:
+        """Take the alerts for this worker, all or none: pending ones, or ones whose worker
+        took them more than ``lease`` seconds ago and never finished (it died)."""
+        now = self.now()
+        try:
+            async with self.sessions.begin() as session:
+                claimed = await session.execute(
+                    update(alerts)
+                    .where(alerts.c.id.in_(ids), _claimable(now - self.lease))
+                    .values(status="sending", claimed_at=now)
+                )
+                if claimed.rowcount != len(ids):  # type: ignore[attr-defined]
+                    raise _Taken
+        except _Taken:
+            return False
+        return True
+
+    async def _hold(self, ids: Sequence[int], seconds: float, **values: Any) -> None:
+        """Keep the claim alive across a wait, so no other worker takes the alerts meanwhile."""
+        await self._set(ids, claimed_at=self.now() + timedelta(seconds=seconds), **values)
 
     async def _set(self, ids: Sequence[int], **values: Any) -> None:
         async with self.sessions.begin() as session:
@@ -337,6 +366,20 @@ async def _album_size(session: AsyncSession, channel_id: int, grouped_id: int | 
         )
     )
     return int(result.scalar_one())
+
+
+class _Taken(Exception):
+    """Another delivery worker claimed some of these alerts first."""
+
+
+def _claimable(stale_before: datetime) -> ColumnElement[bool]:
+    return or_(
+        alerts.c.status == "pending",
+        and_(
+            alerts.c.status == "sending",
+            or_(alerts.c.claimed_at.is_(None), alerts.c.claimed_at < stale_before),
+        ),
+    )
 
 
 def _albums(due: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

@@ -189,15 +189,34 @@ async def test_a_crash_between_send_and_mark_loses_nothing(
     with pytest.raises(Killed):
         await delivery(bot, sessions, after_send=die_after_second).run_once()
     assert await statuses(sessions) == ["sent", "sending", "pending"]
-    await delivery(bot, sessions).run_once()  # the restarted process
+    restarted = delivery(bot, sessions)
+    assert (await restarted.run_once()).sent == 1  # the dead worker's claim still holds
+    restarted.now = lambda: NOW + timedelta(minutes=3)  # its lease has run out
+    await restarted.run_once()
     texts = [c.params["text"] for c in api.sent(chat_id=USER)]
     assert len(texts) == 4
-    assert sum("первый" in t for t in texts) == 1  # accepted and recorded: never again
+    assert sum("первый" in t for t in texts) == 1
+    assert sum("третий" in t for t in texts) == 1  # accepted and recorded: never again
     assert [("второй" in t, "sent again" in t) for t in texts if "второй" in t] == [
         (True, False),
         (True, True),
     ]  # unconfirmed: repeated, and says so
     assert await statuses(sessions) == ["sent"] * 3
+
+
+async def test_two_workers_never_send_the_same_alert(
+    api: FakeBotAPI,
+    bot: Bot,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await setup(sessions, [f"мигрант №{i}" for i in range(30)])
+    api.fail("sendmessage", (429, 1), (500, 0))
+    first, second = delivery(bot, sessions), delivery(bot, sessions)
+    reports = await asyncio.gather(first.run_once(), second.run_once())
+    texts = [c.params["text"] for c in api.sent(chat_id=USER)]
+    assert sorted(int(t.split("№")[1].split()[0].split("<")[0]) for t in texts) == list(range(30))
+    assert sum(r.sent for r in reports) == 30
+    assert await statuses(sessions) == ["sent"] * 30
 
 
 async def test_long_posts_are_trimmed_around_the_match(

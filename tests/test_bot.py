@@ -496,3 +496,15 @@ async def test_html_export_arrives_as_one_zipped_site(
         assert "Задержан мигрант" in site.read(page).decode()
     assert {"index.html", "search.html", "assets/search.js"} <= names
     assert manifest["counts"]["posts"] == 2
+
+
+async def test_a_bad_export_query_is_explained_before_any_work(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await archive(sessions, ["Задержан мигрант"])
+    api.message(MEMBER, '/export "уголовное дело csv')
+    (answer,) = await api.wait_for(chat_id=MEMBER)
+    await settle()
+    assert "Query error at position 1" in answer.text
+    assert api.sent(chat_id=MEMBER) == [answer]  # no "preparing…" left hanging
+    assert api.tried("senddocument") == []

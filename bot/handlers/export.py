@@ -26,6 +26,7 @@ from dozor.errors import ChannelNotFound, EmptyExport, UserError
 from dozor.export import ExportFilter
 from dozor.export.files import split_into_zips, write_export
 from dozor.export.run import FORMATS, run_export
+from dozor.search.engine import bind_query
 from dozor.storage.channels import resolve_channel
 
 USAGE = (
@@ -114,6 +115,7 @@ async def _filter(session: AsyncSession, words: str) -> tuple[ExportFilter, str]
                 channels=(str(channel["id"]),), include_deleted=True, with_versions=True
             )
             return wanted, channel["title"]
+    await bind_query(session, words)  # a bad query is explained before "preparing…"
     return ExportFilter(query=words, include_deleted=True, with_versions=True), words
 
 

@@ -66,8 +66,13 @@ async def subscribe(
         session, settings, query, chat_id=event_from_user.id, owner=event_from_user.id
     )
     warning = await _unknown_channel_note(session, query)
+    where = (
+        "this chat"
+        if message.chat.type == "private"
+        else "your private chat with me (open it and press Start if you have not)"
+    )
     await message.answer(
-        "✅ Subscribed. Alerts come to this private chat.\n\n" + card(rule) + warning,
+        f"✅ Subscribed. Alerts come to {where}.\n\n" + card(rule) + warning,
         reply_markup=card_buttons(rule),
     )
 

@@ -64,7 +64,7 @@ def export(
         since=_date(since, "--since"),
         until=_date(until, "--until"),
         include_deleted=include_deleted,
-        with_versions=with_versions or fmt in ("html", "desktop"),
+        with_versions=with_versions or fmt == "html",  # the site shows edit histories
     )
 
     async def go() -> ExportReport:

@@ -457,6 +457,9 @@ _SERVICE_BASE_KEYS = {
     "text_entities",
     "edited",
     "edited_unixtime",
+    # written by `dozor export --format desktop`; not part of what happened
+    "deleted",
+    "deleted_unixtime",
 }
 
 

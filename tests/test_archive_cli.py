@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from telethon.sessions import MemorySession
 
 import archiver.client
 from dozor.cli.main import main
+from tests.fakes.botapi import FakeBotAPI
 from tests.fakes.telegram import FakeSender, FakeTelegram
 
 BARE = 1525384822
@@ -127,3 +129,28 @@ def test_login_asks_for_phone_and_code(
     assert main(["login"]) == 0
     assert "logged in as Analyst" in capsys.readouterr().out
     assert telegram.authorized
+
+
+async def test_run_once_archives_then_alerts_the_team(
+    telegram: FakeTelegram,
+    configured: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The composition root: `dozor run --once` archives, then the team side alerts."""
+    api = FakeBotAPI()
+    await api.start()
+    try:
+        with configured.open("a", encoding="utf-8") as config:
+            config.write(
+                f'[bot]\ntoken = "1:test"\nadmins = [1]\napi_server = "{api.url}"\n'
+                "[alerts]\nhistory_minutes = 100000000\n"
+                '[[rules]]\nname = "Два поста"\nquery = \'"пост 117" OR "пост 118"\'\n'
+                "chat_id = 777\n"
+            )
+        assert await asyncio.to_thread(main, ["run", "--once"]) == 0
+        assert "120 new" in capsys.readouterr().out
+        alerts = api.sent(chat_id=777)
+        assert sorted("пост 117" in a.text for a in alerts) == [False, True]
+        assert all("Два поста" in a.text for a in alerts)
+    finally:
+        await api.stop()

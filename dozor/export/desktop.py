@@ -196,6 +196,8 @@ def _extras(row: Mapping[str, Any]) -> dict[str, Any]:
 class DesktopWriter:
     """Streams ``result.json`` files: one per channel, in a folder per channel when several."""
 
+    columns: tuple[str, ...] | None = None  # every column
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.files: list[Path] = []
@@ -205,28 +207,30 @@ class DesktopWriter:
 
     def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
         for row in rows:
-            if row["channel_id"] != self._channel:
-                self._start(row)
-            assert self._out is not None
-            self._out.write(b"" if self._first else b",")
-            self._out.write(b"\n    " + orjson.dumps(desktop_message(row)))
+            out = self._out
+            if out is None or row["channel_id"] != self._channel:
+                out = self._start(row)
+            out.write(b"" if self._first else b",")
+            out.write(b"\n    " + orjson.dumps(desktop_message(row)))
             self._first = False
 
-    def _start(self, row: Mapping[str, Any]) -> None:
+    def _start(self, row: Mapping[str, Any]) -> BinaryIO:
+        """Open the channel's result.json and write its header."""
         self._end_file()
         self._channel = row["channel_id"]
         folder = row["channel_username"] or str(bare_channel_id(row["channel_id"]))
         path = self.folder / folder / "result.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         self.files.append(path)
-        self._out = path.open("wb")
+        out = self._out = path.open("wb")
         header = {
             "name": row["channel_title"],
             "type": "public_channel" if row["channel_username"] else "private_channel",
             "id": bare_channel_id(row["channel_id"]),
         }
-        self._out.write(orjson.dumps(header)[:-1] + b',\n "messages": [')
+        out.write(orjson.dumps(header)[:-1] + b',\n "messages": [')
         self._first = True
+        return out
 
     def close(self) -> None:
         """Finish; a lone channel's result.json moves to the top, as Desktop places it."""

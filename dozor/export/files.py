@@ -58,35 +58,49 @@ def split_into_zips(
     (*margin*: room kept for what the compressor still holds when a part is measured)."""
     if path.stat().st_size <= part_bytes:
         return [path]
-    parts: list[Path] = []
     header, records = _records(path, fmt)
-    archive: zipfile.ZipFile | None = None
-    entry: IO[bytes] | None = None
+    parts = _ZipParts(path, header, part_bytes - margin)
     for record in records:
-        if (
-            archive is not None
-            and archive.fp is not None
-            and archive.fp.tell() > part_bytes - margin
-        ):
-            _close(archive, entry)
-            archive = entry = None
-        if archive is None:
-            target = path.with_name(f"{path.stem}.part{len(parts) + 1:03d}{path.suffix}.zip")
-            parts.append(target)
-            archive = zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=6)
-            entry = archive.open(target.name.removesuffix(".zip"), "w", force_zip64=True)
-            entry.write(header)
-        assert entry is not None
+        parts.write(record)
+    parts.close()
+    return parts.paths
+
+
+class _ZipParts:
+    """Zip files of about *limit* compressed bytes each, every one starting with *header*."""
+
+    def __init__(self, path: Path, header: bytes, limit: int) -> None:
+        self.path, self.header, self.limit = path, header, limit
+        self.paths: list[Path] = []
+        self._archive: zipfile.ZipFile | None = None
+        self._entry: IO[bytes] | None = None
+
+    def write(self, record: bytes) -> None:
+        archive, entry = self._archive, self._entry
+        if archive is None or entry is None or self._full(archive):
+            entry = self._next_part()
         entry.write(record)
-    if archive is not None:
-        _close(archive, entry)
-    return parts
 
+    def _full(self, archive: zipfile.ZipFile) -> bool:
+        return archive.fp is not None and archive.fp.tell() > self.limit
 
-def _close(archive: zipfile.ZipFile, entry: IO[bytes] | None) -> None:
-    if entry is not None:
-        entry.close()
-    archive.close()
+    def _next_part(self) -> IO[bytes]:
+        self.close()
+        number = len(self.paths) + 1
+        target = self.path.with_name(f"{self.path.stem}.part{number:03d}{self.path.suffix}.zip")
+        self.paths.append(target)
+        self._archive = zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=6)
+        entry = self._archive.open(target.name.removesuffix(".zip"), "w", force_zip64=True)
+        entry.write(self.header)
+        self._entry = entry
+        return entry
+
+    def close(self) -> None:
+        if self._entry is not None:
+            self._entry.close()
+        if self._archive is not None:
+            self._archive.close()
+        self._archive = self._entry = None
 
 
 def _records(path: Path, fmt: str) -> tuple[bytes, Iterator[bytes]]:

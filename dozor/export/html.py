@@ -100,6 +100,8 @@ class _Channel:
 
 
 class HtmlSite:
+    columns: tuple[str, ...] | None = None  # every column
+
     def __init__(self, folder: Path, *, media_dir: Path | None = None) -> None:
         self.folder = folder
         self.media_dir = media_dir

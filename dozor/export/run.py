@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -105,7 +105,7 @@ async def _write(
     sink = _sink(fmt, folder, wanted, media_dir, bom)
     writing: asyncio.Future[None] | None = None
     try:
-        async for rows in iter_posts(session, wanted, columns=getattr(sink, "columns", None)):
+        async for rows in iter_posts(session, wanted, columns=sink.columns):
             # Write this batch in a thread while the next one is read: a pipeline.
             if writing is not None:
                 await writing
@@ -139,7 +139,17 @@ class _SingleFile:
         self.out.close()
 
 
-def _sink(fmt: str, folder: Path, wanted: ExportFilter, media_dir: Path | None, bom: bool) -> Any:
+class Sink(Protocol):
+    """Where an export's batches go: one file, a Desktop export, an HTML site."""
+
+    columns: tuple[str, ...] | None  # posts columns it reads (None: all)
+
+    def write(self, rows: list[dict[str, Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _sink(fmt: str, folder: Path, wanted: ExportFilter, media_dir: Path | None, bom: bool) -> Sink:
     if fmt in ("jsonl", "csv"):
         return _SingleFile(fmt, folder / f"posts.{fmt}", bom)
     if fmt == "desktop":

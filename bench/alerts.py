@@ -1,7 +1,7 @@
 """Alert delivery: alerts/second through the delivery worker, and latency from archive event
 to the Bot API request, with 10,000 subscribers' rules.
 
-    python bench/alerts.py [--rules 10000] [--posts 3000] [--live 60] [--rate 2]
+    python bench/alerts.py [--rules 10000] [--posts 50] [--live 120] [--rate 4]
 
 Everything runs as in production — a migrated SQLite file, dozor's alert generator and
 delivery worker, the real aiogram client over HTTP — against the fake Bot API of the tests on
@@ -58,9 +58,9 @@ FIRST_CHAT = 10_000_000
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rules", type=int, default=10_000)
-    parser.add_argument("--posts", type=int, default=3_000, help="posts for the throughput run")
-    parser.add_argument("--live", type=int, default=60, help="posts for the latency run")
-    parser.add_argument("--rate", type=float, default=2.0, help="posts/s in the latency run")
+    parser.add_argument("--posts", type=int, default=50, help="posts for the throughput run")
+    parser.add_argument("--live", type=int, default=120, help="posts for the latency run")
+    parser.add_argument("--rate", type=float, default=4.0, help="posts/s in the latency run")
     args = parser.parse_args()
     rng = random.Random(11)
     vocab = vocabulary(20_000, rng)

@@ -62,8 +62,13 @@ class TeamService:
     _cache: RuleCache = field(default_factory=RuleCache)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve the team until *stop* is set."""
-        await self.check_token()
+        """Serve the team until *stop* is set; a worker that fails for good (a webhook port
+        that cannot be bound) ends the service with its error."""
+        try:
+            await self.check_token()
+        except BaseException:
+            await self._close_clients()
+            raise
         scheduler = self._digest_scheduler()
         scheduler.start()
         workers = [
@@ -72,18 +77,26 @@ class TeamService:
             asyncio.create_task(self.delivery.run_forever(stop, self._wake), name="delivery"),
             asyncio.create_task(self._every(self.requests_every, self.report_requests, stop)),
         ]
+        stopped = asyncio.create_task(stop.wait())
         try:
-            await stop.wait()
+            done, _ = await asyncio.wait([stopped, *workers], return_when=asyncio.FIRST_COMPLETED)
+            failed = [t.exception() for t in done if t is not stopped and not t.cancelled()]
         finally:
             scheduler.shutdown(wait=False)
             if self.webhook is None:
                 with contextlib.suppress(RuntimeError):  # polling never started
                     await self.dispatcher.stop_polling()
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            await self.bot.session.close()
-            await self.delivery.bot.session.close()
+            for task in (stopped, *workers):
+                task.cancel()
+            await asyncio.gather(stopped, *workers, return_exceptions=True)
+            await self._close_clients()
+        error = next((e for e in failed if e is not None), None)
+        if error is not None:
+            raise error
+
+    async def _close_clients(self) -> None:
+        await self.bot.session.close()
+        await self.delivery.bot.session.close()
 
     async def check_token(self) -> None:
         """Check the token before anything else, and publish the command menu."""
@@ -101,7 +114,10 @@ class TeamService:
         if self.webhook is not None:
             await self._serve_webhook(self.webhook)
             return
-        await self.bot.delete_webhook(drop_pending_updates=False)  # polling and hooks exclude
+        try:  # a webhook left set would make polling fail; pending updates are kept
+            await self.bot.delete_webhook(drop_pending_updates=False)
+        except TelegramAPIError as exc:
+            log.warning("could not remove a webhook (%s); polling anyway", exc)
         await self.dispatcher.start_polling(
             self.bot,
             polling_timeout=self.polling_timeout,
@@ -116,16 +132,33 @@ class TeamService:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
-            await web.TCPSite(runner, hook.host, hook.port).start()
-            await self.bot.set_webhook(
-                hook.url,
-                secret_token=hook.secret,
-                allowed_updates=self.dispatcher.resolve_used_update_types(),
-            )
+            try:
+                await web.TCPSite(runner, hook.host, hook.port).start()
+            except OSError as exc:
+                raise ConfigError(
+                    f"bot.webhook_listen: cannot listen on {hook.host}:{hook.port} ({exc.strerror})"
+                ) from None
+            await self._register_webhook(hook)
             log.info("webhook %s → %s:%s", hook.url, hook.host, hook.port)
             await asyncio.Event().wait()  # serve until cancelled
         finally:
             await runner.cleanup()
+
+    async def _register_webhook(self, hook: Webhook) -> None:
+        """Tell Telegram where to post updates, retrying while the Bot API is unreachable."""
+        delay = 1.0
+        while True:
+            try:
+                await self.bot.set_webhook(
+                    hook.url,
+                    secret_token=hook.secret,
+                    allowed_updates=self.dispatcher.resolve_used_update_types(),
+                )
+                return
+            except (TelegramNetworkError, TelegramServerError) as exc:
+                log.warning("could not set the webhook (%s); retrying in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
 
     def _digest_scheduler(self) -> AsyncIOScheduler:
         zone = self.delivery.timezone

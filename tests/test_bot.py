@@ -25,6 +25,7 @@ from bot.service import TeamService
 from dozor.cli.bot_cmd import team_service
 from dozor.cli.main import main
 from dozor.config import Config
+from dozor.errors import ConfigError
 from dozor.models import alerts, channel_requests, rules
 from dozor.records import ChannelRecord, PostRecord, Source
 from dozor.rules.store import add_rule
@@ -508,3 +509,25 @@ async def test_a_bad_export_query_is_explained_before_any_work(
     assert "Query error at position 1" in answer.text
     assert api.sent(chat_id=MEMBER) == [answer]  # no "preparing…" left hanging
     assert api.tried("senddocument") == []
+
+
+async def test_a_webhook_port_in_use_stops_the_service_with_a_clear_error(
+    api: FakeBotAPI, database_url: str, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = team_config(
+            api,
+            database_url,
+            tmp_path,
+            webhook_url="https://dozor.example.org/hook",
+            webhook_listen=f"127.0.0.1:{port}",
+        )
+        running = await team_service(config, sessions)
+        with pytest.raises(
+            ConfigError, match=f"bot.webhook_listen: cannot listen on 127.0.0.1:{port}"
+        ):
+            async with asyncio.timeout(10):
+                await running.run(asyncio.Event())

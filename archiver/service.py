@@ -505,30 +505,12 @@ class Archiver:
         """Live updates, a first full sync, then periodic re-reads until *stop* is set."""
         self.install_live_handlers()
         scheduler = AsyncIOScheduler(timezone=UTC)
-        scheduler.add_job(
-            self._reconcile_round,
-            "interval",
-            minutes=self.settings.reconcile_minutes,
-            coalesce=True,
-            max_instances=1,
-            id="reconcile",
-        )
-        scheduler.add_job(
-            self._info_round,
-            "interval",
-            minutes=self.settings.channel_info_minutes,
-            coalesce=True,
-            max_instances=1,
-            id="channel-info",
-        )
-        scheduler.add_job(
-            self._requests_round,
-            "interval",
-            seconds=REQUESTS_SECONDS,
-            coalesce=True,
-            max_instances=1,
-            id="channel-requests",
-        )
+        for job, every, name in (
+            (self._reconcile_round, {"minutes": self.settings.reconcile_minutes}, "reconcile"),
+            (self._info_round, {"minutes": self.settings.channel_info_minutes}, "channel-info"),
+            (self._requests_round, {"seconds": REQUESTS_SECONDS}, "channel-requests"),
+        ):
+            scheduler.add_job(job, "interval", **every, coalesce=True, max_instances=1, id=name)
         scheduler.start()
         try:
             first = asyncio.create_task(self.sync_all())

@@ -121,7 +121,8 @@ class Delivery:
                 by_chat[alert["chat_id"]].append(alert)
             for chat_id, items in by_chat.items():
                 for text, ids in render_digest(mode, items, self.timezone):
-                    attempts = max(a["attempts"] for a in items if a["id"] in ids)
+                    carried = set(ids)
+                    attempts = max(a["attempts"] for a in items if a["id"] in carried)
                     await self.send(
                         chat_id, text, ids, silent=False, attempts=attempts, report=report
                     )

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from dozor import db
 from dozor.config import DatabaseConfig
 from tests import pg
+from tests.fakes.botapi import FakeBotAPI
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DESKTOP = FIXTURES / "desktop"
@@ -78,3 +79,12 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 @pytest.fixture
 def backend(engine: AsyncEngine) -> str:
     return engine.dialect.name
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    """The fake Bot API (tests/fakes/botapi.py), serving on a loopback port."""
+    fake = FakeBotAPI()
+    await fake.start()
+    yield fake
+    await fake.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -460,8 +460,15 @@ async def test_unknown_channels_are_refused_clearly(start: Any) -> None:
         await archiver.add("@nobody_here")
 
 
-def test_now_is_aware() -> None:
-    assert datetime.now(UTC).tzinfo is UTC
+def test_the_default_clocks_tell_aware_utc_time() -> None:
+    """dozor stores aware UTC times only (models.UTCDateTime refuses naive ones)."""
+    from bot.delivery import Delivery
+    from bot.service import TeamService
+
+    for owner in (Archiver, Delivery, TeamService):
+        clock = owner.__dataclass_fields__["now"].default
+        assert callable(clock)
+        assert clock().tzinfo is UTC, owner
 
 
 async def test_run_forever_syncs_follows_live_and_stops(

@@ -39,14 +39,6 @@ TEAM_CHAT = -1009999
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    fake = FakeBotAPI()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 def team_config(api: FakeBotAPI, database_url: str, work_dir: Path, **bot: Any) -> Config:
     return Config.model_validate(
         {

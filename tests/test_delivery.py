@@ -31,14 +31,6 @@ TOKEN = "123456:TEST-token"
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    fake = FakeBotAPI()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
 async def bot(api: FakeBotAPI) -> AsyncIterator[Bot]:
     session = AiohttpSession(api=TelegramAPIServer.from_base(api.url))
     client = Bot(TOKEN, session=session)

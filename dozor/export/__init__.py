@@ -1,6 +1,7 @@
-"""Exports: posts selected by channel, date and query, written as JSON Lines or CSV."""
+"""Exports: posts selected by channel, date and query, as JSON Lines, CSV, Telegram Desktop
+JSON or a static HTML site (see docs/EXPORT.md)."""
 
+from dozor.export.run import FORMATS, ExportReport, run_export
 from dozor.export.select import ExportFilter, iter_posts
-from dozor.export.writers import FORMATS, ExportWriter, writer_for
 
-__all__ = ["FORMATS", "ExportFilter", "ExportWriter", "iter_posts", "writer_for"]
+__all__ = ["FORMATS", "ExportFilter", "ExportReport", "iter_posts", "run_export"]

@@ -13,14 +13,68 @@ import io
 import zipfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.export.select import ExportFilter, iter_posts
 from dozor.export.writers import writer_for
 
+Progress = Callable[[int], Awaitable[object]]  # called with the posts written so far
 ZIP_MARGIN = 1024 * 1024  # compressed bytes still buffered in zlib when a part is measured
+
+
+class Sink(Protocol):
+    """Where an export's batches go: one file, a Desktop export, an HTML site."""
+
+    columns: tuple[str, ...] | None  # posts columns it reads (None: all)
+
+    def write(self, rows: list[dict[str, Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SingleFile:
+    """JSON Lines or CSV into one file."""
+
+    def __init__(self, fmt: str, path: Path, *, bom: bool = False) -> None:
+        self.writer = writer_for(fmt, bom=bom)
+        self.columns = self.writer.columns
+        self.out = path.open("wb")
+        self.writer.begin(self.out)
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        self.writer.write(self.out, rows)
+
+    def close(self) -> None:
+        self.out.close()
+
+
+async def pump(
+    session: AsyncSession, wanted: ExportFilter, sink: Sink, progress: Progress | None = None
+) -> tuple[int, int]:
+    """Stream the posts *wanted* into *sink*, then close it; returns (posts, channels).
+
+    Each batch is written in a thread while the next one is read: a pipeline, which also
+    leaves the event loop free for the bot and the alerts during a long export."""
+    posts, channels = 0, set[int]()
+    writing: asyncio.Future[None] | None = None
+    try:
+        async for rows in iter_posts(session, wanted, columns=sink.columns):
+            if writing is not None:
+                await writing
+            writing = asyncio.ensure_future(asyncio.to_thread(sink.write, rows))
+            posts += len(rows)
+            channels.update(row["channel_id"] for row in rows)
+            if progress is not None:
+                await progress(posts)
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            await asyncio.wait([writing])
+        sink.close()
+    return posts, len(channels)
 
 
 async def write_export(
@@ -29,26 +83,17 @@ async def write_export(
     fmt: str,
     path: Path,
     *,
-    progress: Callable[[int], Awaitable[object]] | None = None,
+    progress: Progress | None = None,
     bom: bool = False,
 ) -> int:
-    """Write the posts *wanted* to *path* in *fmt*; returns how many were written."""
-    writer = writer_for(fmt, bom=bom)
+    """Write the posts *wanted* to *path* in *fmt* (jsonl, csv); returns how many."""
     partial = path.with_name(f".{path.name}.partial")
-    written = 0
     try:
-        with partial.open("wb") as out:
-            writer.begin(out)
-            async for rows in iter_posts(session, wanted, columns=writer.columns):
-                writer.write(out, rows)
-                written += len(rows)
-                if progress is not None:
-                    await progress(written)
-                await asyncio.sleep(0)  # let the bot and the alerts breathe between batches
+        posts, _ = await pump(session, wanted, SingleFile(fmt, partial, bom=bom), progress)
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
-    return written
+    return posts
 
 
 def split_into_zips(

@@ -8,14 +8,11 @@ recipient can check that nothing was altered (`sha256sum` agrees with it).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import shutil
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dozor import __version__
 from dozor.errors import EmptyExport, UserError
 from dozor.export.desktop import DesktopWriter
+from dozor.export.files import Progress, SingleFile, Sink, pump
 from dozor.export.html import HtmlSite
-from dozor.export.select import ExportFilter, iter_posts
-from dozor.export.writers import SCHEMA_VERSION, writer_for
+from dozor.export.select import ExportFilter
+from dozor.export.writers import SCHEMA_VERSION
 
 FORMATS = ("jsonl", "csv", "desktop", "html")
-Progress = Callable[[int], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -101,57 +98,12 @@ async def _write(
     bom: bool,
     progress: Progress | None,
 ) -> tuple[int, int]:
-    posts, channels = 0, set[int]()
-    sink = _sink(fmt, folder, wanted, media_dir, bom)
-    writing: asyncio.Future[None] | None = None
-    try:
-        async for rows in iter_posts(session, wanted, columns=sink.columns):
-            # Write this batch in a thread while the next one is read: a pipeline.
-            if writing is not None:
-                await writing
-            writing = asyncio.ensure_future(asyncio.to_thread(sink.write, rows))
-            posts += len(rows)
-            channels.update(row["channel_id"] for row in rows)
-            if progress is not None:
-                await progress(posts)
-        if writing is not None:
-            await writing
-    finally:
-        if writing is not None and not writing.done():
-            await asyncio.wait([writing])
-        sink.close()
-    return posts, len(channels)
+    return await pump(session, wanted, _sink(fmt, folder, media_dir, bom), progress)
 
 
-class _SingleFile:
-    """JSON Lines or CSV into one file."""
-
-    def __init__(self, fmt: str, path: Path, bom: bool) -> None:
-        self.writer = writer_for(fmt, bom=bom)
-        self.columns = self.writer.columns
-        self.out = path.open("wb")
-        self.writer.begin(self.out)
-
-    def write(self, rows: list[dict[str, Any]]) -> None:
-        self.writer.write(self.out, rows)
-
-    def close(self) -> None:
-        self.out.close()
-
-
-class Sink(Protocol):
-    """Where an export's batches go: one file, a Desktop export, an HTML site."""
-
-    columns: tuple[str, ...] | None  # posts columns it reads (None: all)
-
-    def write(self, rows: list[dict[str, Any]]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def _sink(fmt: str, folder: Path, wanted: ExportFilter, media_dir: Path | None, bom: bool) -> Sink:
+def _sink(fmt: str, folder: Path, media_dir: Path | None, bom: bool) -> Sink:
     if fmt in ("jsonl", "csv"):
-        return _SingleFile(fmt, folder / f"posts.{fmt}", bom)
+        return SingleFile(fmt, folder / f"posts.{fmt}", bom=bom)
     if fmt == "desktop":
         return DesktopWriter(folder)
     return HtmlSite(folder, media_dir=media_dir)

@@ -18,7 +18,6 @@ import orjson
 from dozor.search.engine import post_link
 
 SCHEMA_VERSION = 1
-FORMATS = ("jsonl", "csv")
 
 
 def sorted_keys(value: Any) -> Any:

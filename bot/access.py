@@ -84,12 +84,22 @@ class AccessMiddleware(BaseMiddleware):
 
 class SessionMiddleware(BaseMiddleware):
     """One database transaction per update: committed when the handler returns, rolled back
-    when it raises, so a failed command never leaves half its changes behind."""
+    when it raises, so a failed command never leaves half its changes behind.
+
+    A handler that changes something commits before it replies (``await session.commit()``):
+    the user is never told of a change that is not yet stored, and a quick second button
+    press reads the first one's result."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        async with self.sessions.begin() as session:
+        async with self.sessions() as session:
             data["session"] = session
-            return await handler(event, data)
+            try:
+                result = await handler(event, data)
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+            return result

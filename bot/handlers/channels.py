@@ -100,6 +100,7 @@ async def add_command(
             requested_by=event_from_user.id,
             chat_id=message.chat.id,
         )
+    await session.commit()
     names = ", ".join(esc(ref) for ref in refs)
     await message.answer(f"⏳ Asked the archiver to follow {names}; I will report back here.")
 
@@ -120,6 +121,7 @@ async def remove_command(
         return
     row = await resolve_channel(session, ref)
     await set_tracked(session, row["id"], False, at=settings.now())
+    await session.commit()
     await message.answer(
         f"Stopped following <b>{esc(row['title'])}</b>. Its archive is kept and searchable."
     )

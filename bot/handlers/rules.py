@@ -66,6 +66,7 @@ async def subscribe(
         session, settings, query, chat_id=event_from_user.id, owner=event_from_user.id
     )
     warning = await _unknown_channel_note(session, query)
+    await session.commit()
     where = (
         "this chat"
         if message.chat.type == "private"
@@ -97,6 +98,7 @@ async def unsubscribe(
         return
     rule = await _changeable(session, int(number), event_from_user, role)
     await update_rule(session, rule.id, now=settings.now(), status=REMOVED)
+    await session.commit()
     await message.answer(f"🗑 Rule #{rule.id} <b>{esc(rule.name)}</b> deleted.")
 
 
@@ -128,6 +130,7 @@ async def _add_team_rule(
         return
     rule = await _create(session, settings, query, chat_id=settings.team_chat_id, owner=None)
     warning = await _unknown_channel_note(session, query)
+    await session.commit()
     await message.answer(
         "✅ Team rule added; alerts go to the team chat.\n\n" + card(rule) + warning,
         reply_markup=card_buttons(rule),
@@ -176,6 +179,7 @@ async def rule_button(
         session, int(parts[1]), event_from_user, role, reading=parts[2] == "show"
     )
     note, rule = await _apply(session, settings, rule, parts[2], parts[3] if len(parts) > 3 else "")
+    await session.commit()
     if isinstance(callback.message, Message):
         text = card(rule) if rule.status != REMOVED else f"🗑 Rule #{rule.id} deleted."
         keyboard = card_buttons(rule) if rule.status != REMOVED else None

@@ -21,6 +21,7 @@ from dozor.query import parse
 from dozor.query.document import build_document
 from dozor.query.match import bind_channels, matches
 from dozor.records import ChannelRecord, PostRecord, Source
+from dozor.rules import index as rule_index
 from dozor.rules.index import CompiledRule, RuleIndex, anchor
 from dozor.rules.store import add_rule, find_rule, list_rules, sync_config_rules, update_rule
 from dozor.storage import mark_deleted, store_posts, upsert_channel
@@ -65,10 +66,39 @@ def test_rule_index_finds_exactly_the_matching_rules(texts: list[str]) -> None:
         assert index.matching(doc) == sorted(expected, key=lambda r: r.id)
 
 
+def test_rule_index_word_memory_never_changes_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What each word points at is remembered across posts, and forgotten past a bound."""
+    monkeypatch.setattr(rule_index, "MAX_REMEMBERED_WORDS", 4)
+    texts = ["задержан*", "=мигрантов", "мигрант -рейд", '"уголовное дело"', "бишк*", "ab*"]
+    compiled = [_compiled(number, text) for number, text in enumerate(texts)]
+    index = RuleIndex(compiled)
+    posts = [
+        "Задержанные мигранты переданы в суд",
+        "Рейд: проверено сто мигрантов, задержано пятеро",
+        "Возбуждено уголовное дело. В Бишкекте кармалды",
+        "дело уголовное, задержанных нет; ABC abc",
+    ]
+    for text in posts * 3:  # later rounds read remembered (or forgotten) words
+        doc = build_document(
+            {"channel_id": 1, "message_id": 1, "date": NOW, "text": text, "media": None}
+        )
+        expected = [rule.name for rule in compiled if matches(rule.node, doc)]
+        assert [rule.name for rule in index.matching(doc)] == expected
+    assert [
+        rule.name
+        for rule in index.matching(
+            build_document(
+                {"channel_id": 1, "message_id": 1, "date": NOW, "text": posts[0], "media": None}
+            )
+        )
+    ] == ["r0", "r2"]
+
+
 def test_anchors() -> None:
     assert anchor(parse("мигрант -задержан")) == frozenset({"s:мигрант", "s:~мигрант"})
     assert anchor(parse("=мигрантов")) == frozenset({"w:мигрантов"})
     assert anchor(parse("мигра* OR #мвд")) == frozenset({"p:мигра", "s:#мвд"})
+    assert anchor(parse("задержан*")) == frozenset({"p:задержан"})
     assert anchor(parse("-мигрант")) is None
     assert anchor(parse("/задерж/ OR мигрант")) == frozenset(
         {"r:задерж", "s:мигрант", "s:~мигрант"}

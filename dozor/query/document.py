@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from operator import itemgetter
 from typing import Any
 
 from dozor.text import analyze_terms
@@ -46,18 +45,6 @@ class Document:
         words = self.sorted_words
         index = bisect_left(words, prefix)
         return index < len(words) and words[index].startswith(prefix)
-
-    @cached_property
-    def _prefix_sets(self) -> dict[int, frozenset[str]]:
-        return {}
-
-    def prefixes(self, length: int) -> frozenset[str]:
-        """The first *length* letters of every word (whole shorter words too; cached)."""
-        found = self._prefix_sets.get(length)
-        if found is None:
-            found = frozenset(map(itemgetter(slice(0, length)), self.word_set))
-            self._prefix_sets[length] = found
-        return found
 
 
 def channel_facet(channel_id: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from dozor.query.ast import (
@@ -42,33 +43,84 @@ def bind_channels(node: Node, resolve: Callable[[str], frozenset[int]]) -> Node:
     return node
 
 
+Check = Callable[[Document], bool]
+
+
 def matches(node: Node, doc: Document) -> bool:
-    return _EVALUATORS[type(node)](node, doc)
+    return _compiled(node)(doc)
 
 
-def _and(node: And, doc: Document) -> bool:
-    return all(matches(child, doc) for child in node.children)
+@lru_cache(maxsize=4096)
+def _compiled(node: Node) -> Check:
+    return compile_query(node)
 
 
-def _or(node: Or, doc: Document) -> bool:
-    return any(matches(child, doc) for child in node.children)
+def compile_query(node: Node) -> Check:
+    """The query as one function of a post: the tree is walked once here, not per post.
+
+    This is the single definition of what a query means for one post; :func:`matches` and the
+    rule index both call what it returns.
+    """
+    return _COMPILERS[type(node)](node)
 
 
-def _not(node: Not, doc: Document) -> bool:
-    return not matches(node.child, doc)
+def _compile_and(node: And) -> Check:
+    checks = tuple(compile_query(child) for child in node.children)
+    if len(checks) == 2:
+        first, second = checks
+        return lambda doc: first(doc) and second(doc)
+
+    def check(doc: Document) -> bool:
+        return all(c(doc) for c in checks)
+
+    return check
 
 
-def _prefix(node: Prefix, doc: Document) -> bool:
-    return doc.has_prefix(node.prefix)
+def _compile_or(node: Or) -> Check:
+    checks = tuple(compile_query(child) for child in node.children)
+
+    def check(doc: Document) -> bool:
+        return any(c(doc) for c in checks)
+
+    return check
 
 
-def _phrase(node: Phrase, doc: Document) -> bool:
-    adjacent = _first_pair_adjacent(node, doc)
-    if adjacent is False:
-        return False
-    if adjacent is True and len(node.parts) == 2:
-        return True
-    return bool(phrase_positions(node, doc))
+def _compile_not(node: Not) -> Check:
+    child = compile_query(node.child)
+    return lambda doc: not child(doc)
+
+
+def _compile_term(node: Term) -> Check:
+    if node.exact:
+        word = node.word
+        return lambda doc: word in doc.word_set
+    if len(node.stems) == 1:
+        stem = node.stems[0]
+        return lambda doc: stem in doc.stem_set
+    stems = node.stems
+    return lambda doc: not doc.stem_set.isdisjoint(stems)
+
+
+def _compile_prefix(node: Prefix) -> Check:
+    prefix = node.prefix
+    return lambda doc: doc.has_prefix(prefix)
+
+
+def _compile_phrase(node: Phrase) -> Check:
+    # Most posts lack one of the phrase's words altogether: that is the cheap answer first.
+    words_present = tuple(_compile_term(part) for part in node.parts if isinstance(part, Term))
+    two_terms = len(node.parts) == 2
+
+    def check(doc: Document) -> bool:
+        for present in words_present:
+            if not present(doc):
+                return False
+        adjacent = _first_pair_adjacent(node, doc)
+        if adjacent is not None and (adjacent is False or two_terms):
+            return adjacent
+        return bool(phrase_positions(node, doc))
+
+    return check
 
 
 def _first_pair_adjacent(node: Phrase, doc: Document) -> bool | None:
@@ -87,14 +139,9 @@ def _first_pair_adjacent(node: Phrase, doc: Document) -> bool | None:
     )
 
 
-def _regex(node: Regex, doc: Document) -> bool:
-    return node.compiled.search(doc.text) is not None
-
-
-def _term_in(term: Term, doc: Document) -> bool:
-    if term.exact:
-        return term.word in doc.word_set
-    return not doc.stem_set.isdisjoint(term.stems)
+def _compile_regex(node: Regex) -> Check:
+    search = node.compiled.search
+    return lambda doc: search(doc.text) is not None
 
 
 def part_at(part: Term | Prefix, doc: Document, index: int) -> bool:
@@ -142,32 +189,36 @@ def _find_all(tokens: tuple[str, ...], value: str) -> list[int]:
     return found
 
 
-_EVALUATORS: dict[type, Callable[[Any, Document], bool]] = {}
-
-
-def _filter(node: Filter, doc: Document) -> bool:
+def _compile_filter(node: Filter) -> Check:
     if node.field == "channel":
-        if node.channel_ids is None:
-            raise ValueError(f"channel:{node.value} was not bound to channel ids")
-        return doc.channel_id in node.channel_ids
-    if node.field == "after":
-        assert node.when is not None
-        return doc.date >= node.when
-    if node.field == "before":
-        assert node.when is not None
-        return doc.date < node.when
-    return node.value in doc.facets
+        channel_ids = node.channel_ids
+        if channel_ids is None:
+            return _unbound(node)
+        return lambda doc: doc.channel_id in channel_ids
+    when = node.when
+    if node.field in ("after", "before"):
+        assert when is not None
+        if node.field == "after":
+            return lambda doc: doc.date >= when
+        return lambda doc: doc.date < when
+    value = node.value
+    return lambda doc: value in doc.facets
 
 
-_EVALUATORS.update(
-    {
-        And: _and,
-        Or: _or,
-        Not: _not,
-        Term: _term_in,
-        Prefix: _prefix,
-        Phrase: _phrase,
-        Regex: _regex,
-        Filter: _filter,
-    }
-)
+def _unbound(node: Filter) -> Check:
+    def check(doc: Document) -> bool:
+        raise ValueError(f"channel:{node.value} was not bound to channel ids")
+
+    return check
+
+
+_COMPILERS: dict[type, Callable[[Any], Check]] = {
+    And: _compile_and,
+    Or: _compile_or,
+    Not: _compile_not,
+    Term: _compile_term,
+    Prefix: _compile_prefix,
+    Phrase: _compile_phrase,
+    Regex: _compile_regex,
+    Filter: _compile_filter,
+}

@@ -4,8 +4,12 @@ Most rules need some word to be present: ``мигрант -задержан`` ca
 form of мигрант. Each rule gets an *anchor*, a set of keys (stems, exact words, prefixes,
 channels) of which a matching post must contain at least one; a post is then checked only
 against the rules its own keys point at, plus the few rules with no anchor (a bare regex, a
-pure exclusion). The check itself is the ordinary matcher, so the index changes speed, never
-results.
+pure exclusion). The check itself is the ordinary compiled query, so the index changes speed,
+never results.
+
+Word and prefix keys depend on the word alone, so what each word points at is worked out once,
+the first time a post contains it; a post then costs a few set intersections over its distinct
+words, whatever the number of prefix lengths in use.
 """
 
 from __future__ import annotations
@@ -17,18 +21,18 @@ from datetime import datetime
 
 from dozor.query.ast import And, Filter, Node, Or, Phrase, Prefix, Regex, Term
 from dozor.query.document import Document
-from dozor.query.match import matches
+from dozor.query.match import compile_query
 from dozor.query.regex import compile_set, set_pattern
 
 Anchor = frozenset[str]
-PREFIX_KEY = 5
+MAX_REMEMBERED_WORDS = 1_000_000
 
 
 def anchor_decides(node: Node) -> bool:
-    """True when having an anchor key *is* matching (a word, a short prefix, an OR of them)."""
+    """True when having an anchor key *is* matching (a word, a prefix, an OR of them)."""
     if isinstance(node, Or):
         return all(anchor_decides(child) for child in node.children)
-    return isinstance(node, Term) or (isinstance(node, Prefix) and len(node.prefix) <= PREFIX_KEY)
+    return isinstance(node, Term | Prefix)
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,8 +56,8 @@ def anchor(node: Node) -> Anchor | None:
         return (
             frozenset({f"w:{node.word}"}) if node.exact else frozenset(f"s:{s}" for s in node.stems)
         )
-    if isinstance(node, Prefix):  # filed under at most PREFIX_KEY letters: few lengths to try
-        return frozenset({f"p:{node.prefix[:PREFIX_KEY]}"})
+    if isinstance(node, Prefix):
+        return frozenset({f"p:{node.prefix}"})
     if isinstance(node, Phrase):
         return _smallest([anchor(part) for part in node.parts])
     if isinstance(node, Regex):
@@ -91,6 +95,7 @@ class RuleIndex:
         }
         self._always: set[int] = set()
         self._decided: set[int] = set()  # rules an anchor hit alone proves (no re-check)
+        self._checks = [compile_query(rule.node) for rule in self.rules]
         for position, rule in enumerate(self.rules):
             keys = anchor(rule.node)
             if keys is None:
@@ -101,6 +106,13 @@ class RuleIndex:
             if anchor_decides(rule.node):
                 self._decided.add(position)
         self._prefix_lengths = sorted({len(p) for p in self._tables["p"]})
+        # Word and prefix keys depend on the word alone: what each word a post may contain
+        # points at is worked out the first time the word is seen, then looked up.
+        self._seen_words: set[str] = set()
+        self._word_hits: dict[str, tuple[int, ...]] = {}
+        # Keys again as plain sets: set & set runs on cached hashes, set & dict view does not.
+        self._hit_words: set[str] = set()
+        self._stem_keys = frozenset(self._tables["s"])
         # Every regex anchor in one RE2 Set: one pass over a post finds which ones occur.
         self._regexes = list(self._tables["r"])
         self._regex_set = compile_set(self._regexes) if self._regexes else None
@@ -111,20 +123,40 @@ class RuleIndex:
     def _candidate_positions(self, doc: Document) -> set[int]:
         tables = self._tables
         found = set(self._always)
-        stems, words, prefixes = tables["s"], tables["w"], tables["p"]
-        for key in doc.stem_set & stems.keys():
+        stems = tables["s"]
+        for key in doc.stem_set & self._stem_keys:
             found.update(stems[key])
-        for key in doc.word_set & words.keys():
-            found.update(words[key])
+        new_words = doc.word_set - self._seen_words
+        if new_words:
+            self._learn(new_words)
+        word_hits = self._word_hits
+        for key in doc.word_set & self._hit_words:
+            found.update(word_hits[key])
         found.update(tables["c"].get(str(doc.channel_id), ()))
-        for length in self._prefix_lengths:
-            for key in doc.prefixes(length) & prefixes.keys():
-                found.update(prefixes[key])
         if self._regex_set is not None:
             regexes = tables["r"]
             for index in self._regex_set.Match(doc.text) or ():
                 found.update(regexes[self._regexes[index]])
         return found
+
+    def _learn(self, words: frozenset[str]) -> None:
+        """Remember which rules each new word points at through word and prefix keys.
+
+        Set operations keep the per-word work in C: a post brings a dozen or so new words.
+        """
+        if len(self._seen_words) > MAX_REMEMBERED_WORDS:  # a bound for a service's lifetime
+            self._seen_words.clear()
+            self._word_hits.clear()
+            self._hit_words.clear()
+        exact, prefixes = self._tables["w"], self._tables["p"]
+        hits: dict[str, list[int]] = {word: exact[word] for word in words & exact.keys()}
+        for length in self._prefix_lengths:
+            keys = {word[:length] for word in words} & prefixes.keys()
+            for word in (w for w in words if w[:length] in keys) if keys else ():
+                hits[word] = hits.get(word, []) + prefixes[word[:length]]
+        self._word_hits.update((word, tuple(found)) for word, found in hits.items())
+        self._hit_words.update(hits)
+        self._seen_words |= words
 
     def candidates(self, doc: Document) -> list[CompiledRule]:
         """Rules that may match: those anchored on a key the post has, and the unanchored."""
@@ -132,9 +164,9 @@ class RuleIndex:
 
     def matching(self, doc: Document) -> list[CompiledRule]:
         """Rules whose query matches *doc*, in id order."""
-        rules, decided = self.rules, self._decided
+        rules, decided, checks = self.rules, self._decided, self._checks
         return [
             rules[p]
             for p in sorted(self._candidate_positions(doc))
-            if p in decided or matches(rules[p].node, doc)
+            if p in decided or checks[p](doc)
         ]

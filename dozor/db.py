@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import orjson
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, inspect
+from sqlalchemy import Connection, event, inspect, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -32,6 +33,9 @@ from sqlalchemy.ext.asyncio import (
 from alembic import command
 from dozor.config import DatabaseConfig
 from dozor.errors import DatabaseNotReady
+from dozor.models import database_facts
+from dozor.storage.facts import SEARCH_ANALYZER
+from dozor.text import ANALYZER_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +148,22 @@ async def ensure_at_head(
     if (empty and create_if_empty) or (not empty and upgrade_if_behind):
         log.info("migrating database from %s to %s", state.current or "empty", state.head)
         await upgrade(engine)
+        if empty:  # nothing is indexed yet: the index is as current as this dozor's analyzer
+            await _record_search_analyzer(engine)
         return
     raise DatabaseNotReady(
         f"database schema is at revision {state.current or 'none'}, this dozor needs "
         f"{state.head}: back it up, then run `dozor db upgrade`"
     )
+
+
+async def _record_search_analyzer(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(database_facts)
+            .where(database_facts.c.name == SEARCH_ANALYZER)
+            .values(value=str(ANALYZER_VERSION), updated_at=datetime.now(UTC))
+        )
 
 
 async def _checked_state(engine: AsyncEngine) -> SchemaState:

@@ -382,3 +382,13 @@ def include_object(
     if type_ == "index":
         return not name.startswith("ix_post_search_document")
     return True
+
+
+database_facts = Table(
+    "database_facts",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    comment="facts about the database itself, e.g. which text analysis built the search index",
+)

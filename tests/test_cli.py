@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from dozor import db
 from dozor.cli.main import main
+from dozor.config import DatabaseConfig
+from dozor.text import ANALYZER_VERSION
 from tests.conftest import DESKTOP
 
 SUBCOMMANDS = [
@@ -38,6 +43,7 @@ SUBCOMMANDS = [
     ["db"],
     ["db", "upgrade"],
     ["db", "current"],
+    ["db", "reindex"],
 ]
 
 
@@ -264,3 +270,51 @@ def test_rules_and_alerts_commands(configured: Path, capsys: pytest.CaptureFixtu
     assert json.loads(capsys.readouterr().out) == []
     assert main(["rules", "remove", "Nope"]) == 2
     assert "no rule named 'Nope'" in _one_line_error(capsys)
+
+
+def _simulate_an_older_analyzer(database_url: str) -> None:
+    """What a database indexed by an older dozor looks like: other stems, an older version."""
+
+    async def tamper() -> None:
+        engine = db.create_engine(DatabaseConfig(url=database_url))
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE post_search SET stems = replace(stems, 'мигрант', 'migrant')")
+            )
+            await conn.execute(text("UPDATE database_facts SET value = '1'"))
+        await engine.dispose()
+
+    asyncio.run(tamper())
+
+
+def test_an_index_built_by_an_older_analyzer_is_rebuilt(
+    configured: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["import", str(DESKTOP / "current-format-later"), "--username", "mvd_test"])
+    capsys.readouterr()
+    assert main(["db", "current", "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["search_analyzer"] == facts["analyzer"] == ANALYZER_VERSION
+    _simulate_an_older_analyzer(database_url)
+
+    assert main(["db", "current"]) == 0
+    assert "needs `dozor db reindex`" in capsys.readouterr().out
+    assert main(["search", "мигранты", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["total"] == 0  # what the stale index answers
+    assert "warning: the search index was built by an older dozor" in captured.err
+
+    assert main(["db", "reindex"]) == 0
+    assert "posts read" in capsys.readouterr().out
+    assert main(["search", "мигранты", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["total"] == 3
+    assert "warning" not in captured.err
+
+    _simulate_an_older_analyzer(database_url)  # `db upgrade` rebuilds on its own
+    assert main(["db", "upgrade"]) == 0
+    assert "search index rebuilt" in capsys.readouterr().out
+    assert main(["search", "мигранты", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 3
+    assert main(["db", "upgrade"]) == 0
+    assert "search index rebuilt" not in capsys.readouterr().out

@@ -26,6 +26,7 @@ from rich.text import Text
 
 from dozor.cli.channels_cmd import channels
 from dozor.cli.context import config_option, json_option, run_async, state, stop_on_signals
+from dozor.cli.db_cmd import rebuild_if_stale
 from dozor.cli.output import format_time, print_json, print_table, stderr_console
 from dozor.config import Config
 from dozor.db import open_database
@@ -161,6 +162,8 @@ async def run_archiver(
     """Follow the configured channels; one pass with *once*, else until *stop* is set
     (by default: until SIGINT/SIGTERM)."""
     console = stderr_console()
+    async with open_database(config.database) as sessions:
+        await rebuild_if_stale(sessions)  # before new posts arrive, so they alert and index alike
     with ArchiveProgress() as progress:
         async with archiver_for(config, progress=progress) as archiver:
             for problem in await archiver.add_configured(config.archiver.channels):

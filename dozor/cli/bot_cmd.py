@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,10 +18,13 @@ from dozor.db import open_database
 from dozor.errors import ConfigError
 from dozor.rules.store import sync_config_rules
 from dozor.runtime import settle_heap
+from dozor.search.reindex import STALE_WARNING, index_is_stale
 
 if TYPE_CHECKING:  # aiogram is imported only by the commands that run the bot
     from bot.delivery import DeliveryReport
     from bot.service import TeamService, Webhook
+
+log = logging.getLogger(__name__)
 
 
 @click.command("bot")
@@ -51,6 +55,9 @@ def require_bot_keys(config: Config, path: Path) -> None:
 async def serve_team(config: Config, stop: asyncio.Event) -> None:
     """Run the team service until *stop* (the caller has checked the bot keys)."""
     async with open_database(config.database) as sessions:
+        async with sessions() as session:
+            if await index_is_stale(session):
+                log.warning(STALE_WARNING)
         service = await team_service(config, sessions)
         settle_heap()
         await service.run(stop)

@@ -1,40 +1,84 @@
-"""`dozor db ...`: schema migrations."""
+"""`dozor db ...`: schema migrations and the search index's upkeep."""
 
 from __future__ import annotations
 
+import logging
+
 import click
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor import db as database
 from dozor.cli.context import config_option, json_option, run_async, state
 from dozor.cli.output import print_json
+from dozor.cli.progress import progress_bar
+from dozor.search.reindex import index_analyzer, rebuild_search_index
+from dozor.text import ANALYZER_VERSION
+
+log = logging.getLogger(__name__)
 
 
 @click.group()
 @config_option
 def db() -> None:
-    """Database schema: upgrade, current revision."""
+    """Database schema and search index: upgrade, current, reindex."""
 
 
 @db.command()
 @config_option
 def upgrade() -> None:
-    """Apply all pending migrations (back up the database first)."""
+    """Apply all pending migrations (back up the database first), then rebuild the search
+    index if an older dozor built it."""
     config = state().config()
 
-    async def go() -> database.SchemaState:
+    async def go() -> None:
         engine = database.create_engine(config.database)
         try:
             before = await database.schema_state(engine)
             after = await database.upgrade(engine)
+            if before.current == after.current:
+                click.echo(f"database already at {after.current}")
+            else:
+                click.echo(f"database upgraded from {before.current or 'empty'} to {after.current}")
+            read = await rebuild_if_stale(database.session_factory(engine))
+            if read is not None:
+                click.echo(_rebuilt(read))
         finally:
             await engine.dispose()
-        if before.current == after.current:
-            click.echo(f"database already at {after.current}")
-        else:
-            click.echo(f"database upgraded from {before.current or 'empty'} to {after.current}")
-        return after
 
     run_async(go())
+
+
+@db.command()
+@config_option
+def reindex() -> None:
+    """Rebuild the search index from the archived posts (safe to interrupt and re-run)."""
+    config = state().config()
+
+    async def go() -> int:
+        async with database.open_database(config.database) as sessions:
+            with progress_bar("rebuilding the search index") as report:
+                return await rebuild_search_index(sessions, report=report)
+
+    click.echo(_rebuilt(run_async(go())))
+
+
+async def rebuild_if_stale(sessions: async_sessionmaker[AsyncSession]) -> int | None:
+    """Rebuild the search index if an older analyzer built it: posts read, None if current."""
+    async with sessions() as session:
+        version = await index_analyzer(session)
+    if version >= ANALYZER_VERSION:
+        return None
+    log.warning(
+        "the search index was built by text analysis v%d, this dozor has v%d: rebuilding it",
+        version,
+        ANALYZER_VERSION,
+    )
+    with progress_bar("rebuilding the search index") as report:
+        return await rebuild_search_index(sessions, report=report)
+
+
+def _rebuilt(read: int) -> str:
+    return f"search index rebuilt for text analysis v{ANALYZER_VERSION}: {read:,} posts read"
 
 
 @db.command()
@@ -44,16 +88,33 @@ def current(as_json: bool) -> None:
     """Show the database's schema revision and the one this dozor needs."""
     config = state().config()
 
-    async def go() -> database.SchemaState:
+    async def go() -> tuple[database.SchemaState, int | None]:
         engine = database.create_engine(config.database)
         try:
-            return await database.schema_state(engine)
+            schema = await database.schema_state(engine)
+            if not schema.at_head:
+                return schema, None
+            async with database.session_factory(engine)() as session:
+                return schema, await index_analyzer(session)
         finally:
             await engine.dispose()
 
-    result = run_async(go())
+    result, analyzer = run_async(go())
     if as_json:
-        print_json({"current": result.current, "head": result.head, "at_head": result.at_head})
-    else:
-        status = "up to date" if result.at_head else "needs `dozor db upgrade`"
-        click.echo(f"current {result.current or 'none'}, head {result.head}: {status}")
+        print_json(
+            {
+                "current": result.current,
+                "head": result.head,
+                "at_head": result.at_head,
+                "search_analyzer": analyzer,
+                "analyzer": ANALYZER_VERSION,
+            }
+        )
+        return
+    status = "up to date" if result.at_head else "needs `dozor db upgrade`"
+    click.echo(f"current {result.current or 'none'}, head {result.head}: {status}")
+    if analyzer is not None and analyzer < ANALYZER_VERSION:
+        click.echo(
+            f"search index built by text analysis v{analyzer}, this dozor has "
+            f"v{ANALYZER_VERSION}: needs `dozor db reindex`"
+        )

@@ -12,6 +12,7 @@ from dozor.cli.output import format_time, print_json, stdout_console
 from dozor.db import open_database
 from dozor.search import Hit, SearchResult, search
 from dozor.search.engine import COUNT_LIMIT
+from dozor.search.reindex import STALE_WARNING, index_is_stale
 
 
 @click.command("search")
@@ -41,6 +42,8 @@ def search_(
 
     async def go() -> SearchResult:
         async with open_database(config.database) as sessions, sessions() as session:
+            if await index_is_stale(session):
+                click.echo(f"warning: {STALE_WARNING}", err=True)
             return await search(
                 session,
                 query,

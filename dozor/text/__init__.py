@@ -6,7 +6,24 @@ stress marks dropped) and its stem (Russian Snowball or dozor's Kyrgyz suffix st
 from the language of the post and of the word).
 """
 
-from dozor.text.analyzer import Analysis, Terms, Token, analyze, analyze_terms, query_stems
+from dozor.text.analyzer import (
+    ANALYZER_VERSION,
+    Analysis,
+    Terms,
+    Token,
+    analyze,
+    analyze_terms,
+    query_stems,
+)
 from dozor.text.normalize import fold
 
-__all__ = ["Analysis", "Terms", "Token", "analyze", "analyze_terms", "fold", "query_stems"]
+__all__ = [
+    "ANALYZER_VERSION",
+    "Analysis",
+    "Terms",
+    "Token",
+    "analyze",
+    "analyze_terms",
+    "fold",
+    "query_stems",
+]

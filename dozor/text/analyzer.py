@@ -8,18 +8,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
 
-import Stemmer
-
 from dozor.text import kyrgyz
 from dozor.text.language import Language, detect_from_evidence, token_evidence
 from dozor.text.normalize import scan, scan_forms
+from dozor.text.russian import russian_query_stems, russian_stem
+
+# Bumped whenever a text would get other words, stems or facets in the search index: the
+# database records which version built its index, and an older one is rebuilt (`dozor db
+# reindex`). tests/test_text.py fingerprints the analysis of sample texts to catch a missed bump.
+ANALYZER_VERSION = 2
 
 # Kyrgyz stems carry this mark in the index, so a Kyrgyz stem never matches an unrelated
 # Russian one that happens to be spelled alike ("карм" from кармалды vs "карм" from карма).
 KYRGYZ_MARK = "~"
-
-_russian = Stemmer.Stemmer("russian", 100_000)
-MIN_RUSSIAN_STEM = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +58,6 @@ _CYRILLIC_WORD = re.compile("[абвгдеёжзийклмнопрстуфхцч
 
 def is_cyrillic_word(word: str) -> bool:
     return _CYRILLIC_WORD.fullmatch(word) is not None
-
-
-@lru_cache(maxsize=200_000)
-def russian_stem(word: str) -> str:
-    """Snowball's stem, unless it would leave under 3 letters (ИИМ → и would match «и»)."""
-    stem = str(_russian.stemWord(word))
-    return stem if len(stem) >= MIN_RUSSIAN_STEM else word
 
 
 @lru_cache(maxsize=200_000)
@@ -196,49 +190,3 @@ def query_stems(word: str) -> tuple[str, ...]:
     if evidence <= -2:
         return russian
     return tuple(dict.fromkeys((*russian, kyrgyz_stem(word))))
-
-
-# Verbs whose forms Snowball cannot relate to the dictionary form (пройти → прошли, пройдут),
-# keyed by the ending of the dictionary form; the forms keep its prefix (вы-, при-, про- ...)
-# and are stemmed like any text word.
-_PAST_AND_PRESENT = ("л", "ла", "ли", "ло", "у", "ет", "ут", "ем", "ешь", "ете", "я")
-_RUSSIAN_ALTERNATIONS = (
-    ("йти", ("шел", "шла", "шли", "шло", "йду", "йдет", "йдут", "йдем", "йдешь", "йдя")),
-    ("идти", ("шел", "шла", "шли", "шло", "иду", "идет", "идут", "идем", "идешь", "идя")),
-    (
-        "вести",
-        (
-            *tuple("вед" + e for e in _PAST_AND_PRESENT if e[0] not in "л"),
-            "вел",
-            "вела",
-            "вели",
-            "вело",
-        ),
-    ),
-    ("везти", (*tuple("вез" + e for e in _PAST_AND_PRESENT), "вез")),
-    ("мочь", ("мог", "могла", "могли", "могло", "могу", "может", "могут", "можем", "можешь")),
-    ("лечь", ("лег", "легла", "легли", "ляжет", "лягут", "лягу")),
-)
-_RUSSIAN_WHOLE_WORDS = {
-    "быть": ("был", "буд", "будет"),
-    "человек": ("люд",),
-    "ребенок": ("дет",),
-    "хороший": ("лучш",),
-}
-_FLEETING = re.compile(r"^(.{2,}[бвгджзклмнпрстфхцчшщ])[еоё]([кцн])$")
-
-
-def russian_query_stems(word: str) -> tuple[str, ...]:
-    """The Snowball stem plus variants for regular alternations Snowball leaves apart."""
-    stems = [russian_stem(word)]
-    stems += _RUSSIAN_WHOLE_WORDS.get(word, ())
-    for ending, variants in _RUSSIAN_ALTERNATIONS:
-        if word.endswith(ending):
-            prefix = word[: -len(ending)]
-            stems += [russian_stem(prefix + form) for form in variants]
-            break
-    if fleeting := _FLEETING.match(stems[0]):  # отец → отца, беспорядок → беспорядка
-        stems.append(fleeting[1] + fleeting[2])
-    if len(word) > 4:  # задержан → задержаны (Snowball: задержа / задержан), Белов → Белова
-        stems.append(word)
-    return tuple(dict.fromkeys(stems))

@@ -1,0 +1,83 @@
+"""Rebuilding the search index when dozor's text analysis changed.
+
+The index stores each post's words and stems as the analyzer of the day made them. A newer
+dozor may stem differently (a better Kyrgyz stemmer, say); queries are analysed by the new code,
+so an index left as it was would silently miss posts. The database records which analyzer
+version built its index (``database_facts``); when it is older than :data:`ANALYZER_VERSION`
+the index is rebuilt: the main job and ``dozor db upgrade`` do it on their own, ``dozor db
+reindex`` on request. Rebuilding rewrites only entries that changed, a batch per transaction,
+so it can be interrupted and run again, and it never touches the archive itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dozor.models import posts
+from dozor.storage.facts import SEARCH_ANALYZER, get_fact, set_fact
+from dozor.storage.search_index import index_posts
+from dozor.text import ANALYZER_VERSION
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[int, int], None]
+BATCH = 1000
+
+
+async def index_analyzer(session: AsyncSession) -> int:
+    """The analyzer version that built this database's search index."""
+    value = await get_fact(session, SEARCH_ANALYZER)
+    return int(value) if value is not None and value.isdigit() else 0
+
+
+async def index_is_stale(session: AsyncSession) -> bool:
+    return await index_analyzer(session) < ANALYZER_VERSION
+
+
+STALE_WARNING = (
+    "the search index was built by an older dozor; until `dozor db reindex` (or the main job) "
+    "rebuilds it, some matches may be missing"
+)
+
+
+async def rebuild_search_index(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    report: Report | None = None,
+    batch: int = BATCH,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> int:
+    """Re-analyse every post and bring its index entry up to date; returns the posts read."""
+    async with sessions() as session:
+        total = (await session.execute(select(func.count()).select_from(posts))).scalar_one()
+    done, after = 0, None
+    while True:
+        async with sessions.begin() as session:
+            rows = await _batch_after(session, after, batch)
+            await index_posts(session, rows)
+        if not rows:
+            break
+        done += len(rows)
+        after = (rows[-1]["channel_id"], rows[-1]["message_id"])
+        if report is not None:
+            report(done, total)
+    async with sessions.begin() as session:
+        await set_fact(session, SEARCH_ANALYZER, str(ANALYZER_VERSION), now=now())
+    log.info("search index rebuilt: %d posts read, analyzer version %d", done, ANALYZER_VERSION)
+    return done
+
+
+async def _batch_after(
+    session: AsyncSession, after: tuple[int, int] | None, limit: int
+) -> list[dict[str, Any]]:
+    query = select(posts).order_by(posts.c.channel_id, posts.c.message_id).limit(limit)
+    if after is not None:
+        query = query.where(tuple_(posts.c.channel_id, posts.c.message_id) > after)
+    result = await session.execute(query)
+    return [dict(row._mapping) for row in result]

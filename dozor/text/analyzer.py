@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
+from typing import Any
 
 from dozor.text import kyrgyz
 from dozor.text.language import Language, detect_from_evidence, token_evidence
@@ -107,6 +108,11 @@ def analyze_terms(text: str) -> Terms:
     kyrgyz = sum(map(_KYRGYZ, chunks))
     russian = sum(map(_RUSSIAN, chunks))
     language: Language = "ky" if kyrgyz > russian else "ru" if russian > kyrgyz else "mixed"
+    if language != "ru":  # Kyrgyz and mixed readings are worked out when first needed
+        slot = _STEM_SLOTS[language]
+        for chunk in chunks:
+            if chunk[slot] is None:
+                chunk[slot] = _chunk_stems(chunk, language)
     chain = itertools.chain.from_iterable
     return Terms(
         kinds=list(chain(map(_KINDS, chunks))),
@@ -116,41 +122,44 @@ def analyze_terms(text: str) -> Terms:
     )
 
 
-# A chunk: (kinds, words, Kyrgyz evidence, Russian evidence, stems if the post is Russian,
-# Kyrgyz, mixed). Evidence is added up as detect_from_evidence does.
-_Chunk = tuple[
-    tuple[str, ...], tuple[str, ...], int, int, tuple[str, ...], tuple[str, ...], tuple[str, ...]
-]
+# A chunk: [kinds, words, Kyrgyz evidence, Russian evidence, the words' infos, stems if the post
+# is Russian, Kyrgyz, mixed]. Evidence is added up as detect_from_evidence does. Most posts are
+# Russian, so only the Russian stems are computed up front; the others are filled in when a
+# post of that language first contains the chunk.
+_Chunk = list[Any]
 _KINDS, _WORDS, _KYRGYZ, _RUSSIAN = (itemgetter(i) for i in range(4))
-_STEMS = {"ru": itemgetter(4), "ky": itemgetter(5), "mixed": itemgetter(6)}
+_STEM_SLOTS: dict[Language, int] = {"ru": 5, "ky": 6, "mixed": 7}
+_STEMS = {language: itemgetter(slot) for language, slot in _STEM_SLOTS.items()}
 _CHUNKS: dict[str, _Chunk] = {}
 _MAX_CHUNKS = 500_000
 
 
 def _new_chunk(piece: str) -> _Chunk:
     forms = scan_forms(piece)
-    infos = [_word_info(form) if kind == "word" else None for kind, form in forms]
+    infos = tuple(_word_info(form) if kind == "word" else None for kind, form in forms)
     evidence = [info.evidence for info in infos if info is not None]
-
-    def stems(language: Language) -> tuple[str, ...]:
-        return tuple(
-            form if info is None else info.stem(language)
-            for (_, form), info in zip(forms, infos, strict=True)
-        )
-
-    chunk: _Chunk = (
+    chunk: _Chunk = [
         tuple(kind for kind, _ in forms),
         tuple(form for _, form in forms),
         sum(e for e in evidence if e > 0),
         -sum(e for e in evidence if e < 0),
-        stems("ru"),
-        stems("ky"),
-        stems("mixed"),
-    )
+        infos,
+        None,
+        None,
+        None,
+    ]
+    chunk[5] = _chunk_stems(chunk, "ru")
     if len(_CHUNKS) >= _MAX_CHUNKS:
         _CHUNKS.clear()
     _CHUNKS[piece] = chunk
     return chunk
+
+
+def _chunk_stems(chunk: _Chunk, language: Language) -> tuple[str, ...]:
+    return tuple(
+        form if info is None else info.stem(language)
+        for form, info in zip(chunk[1], chunk[4], strict=True)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,10 @@ def test_kyrgyz_words_without_kyrgyz_letters_are_found() -> None:
     assert matches("кармалды", post) == ["кармады"]
 
 
+def test_kyrgyz_plural_goes_when_the_ending_chain_is_new() -> None:
+    assert matches("прокурор", "Прокурорлорунун жыйыны") == ["прокурорлорунун"]
+
+
 def test_kyrgyz_stems_do_not_meet_unrelated_russian_ones() -> None:
     assert matches("кармалды", "Карма вернулась к нему.") == []
 
@@ -139,8 +143,8 @@ def test_word_form_quality_does_not_regress() -> None:
     assert russian.recall >= 0.97
     assert russian.precision >= 0.94
     kyrgyz = evaluate(read_conllu(KYRGYZ_TEST))
-    assert kyrgyz.recall >= 0.78
-    assert kyrgyz.precision >= 0.72
+    assert kyrgyz.recall >= 0.80
+    assert kyrgyz.precision >= 0.74
 
 
 def test_abbreviations_are_not_stemmed_to_nothing() -> None:

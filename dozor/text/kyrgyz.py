@@ -10,7 +10,10 @@ No Snowball stemmer exists for Kyrgyz, so dozor strips endings:
 2. A word is cut at the longest ending that leaves a *known* root (a lemma of that treebank,
    ``data/kyrgyz_lemmas.txt``); failing that, at the longest ending that leaves at least three
    letters including a vowel.
-3. The root is put in a canonical form so that alternating spellings meet: a final vowel is
+3. If that root is not a known one and still ends in a plural suffix (лар, дер, төр ...), the
+   plural goes too: a chain such as тарынын may be new while тар and ынын are not
+   (прокурорлорунун → прокурор).
+4. The root is put in a canonical form so that alternating spellings meet: a final vowel is
    dropped (акча / акчага), and a final г/б becomes к/п (аймак / аймагы).
 
 Stems are therefore not words, only keys: a query word and a post word match when their keys
@@ -52,18 +55,40 @@ _ROOTS = frozenset(canonical_root(lemma) for lemma in _LEMMAS)
 _LONGEST = max(map(len, _ENDINGS))
 
 
+_PLURALS = frozenset(c + v + "р" for c in "лдт" for v in "аеоө")
+
+
 @lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """The stem key of a folded Kyrgyz word (lower case, ё already folded)."""
-    if word in _LEMMAS or canonical_root(word) in _ROOTS:
-        return canonical_root(word)
+    root = _cut(word)
+    if not _known(root) and _ends_in_plural(root):
+        root = root[:-3]
+    return canonical_root(root)
+
+
+def _known(root: str) -> bool:
+    return root in _LEMMAS or canonical_root(root) in _ROOTS
+
+
+def _cut(word: str) -> str:
+    if _known(word):
+        return word
     longest = min(len(word) - 2, _LONGEST)
     for length in range(1, longest + 1):  # shortest ending first: the longest known root
         root = word[:-length]
-        if word[-length:] in _ENDINGS and (root in _LEMMAS or canonical_root(root) in _ROOTS):
-            return canonical_root(root)
+        if word[-length:] in _ENDINGS and _known(root):
+            return root
     for length in range(min(len(word) - MIN_ROOT, _LONGEST), 0, -1):
         root = word[:-length]
-        if word[-length:] in _ENDINGS and any(ch in VOWELS for ch in root):
-            return canonical_root(root)
-    return canonical_root(word)
+        if word[-length:] in _ENDINGS and _has_vowel(root):
+            return root
+    return word
+
+
+def _ends_in_plural(root: str) -> bool:
+    return len(root) >= 6 and root[-3:] in _PLURALS and _has_vowel(root[:-3])
+
+
+def _has_vowel(text: str) -> bool:
+    return any(ch in VOWELS for ch in text)

@@ -5,12 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dozor.errors import QueryError
-from dozor.query import And, Filter, Not, Or, Phrase, Prefix, Regex, Term, parse
-from dozor.query.document import build_document
-from dozor.query.match import default_scope, matches
+from dozor.query import And, Filter, Node, Not, Or, Phrase, Prefix, Regex, Term, parse
+from dozor.query.document import Document, build_document
+from dozor.query.highlight import highlight_spans, positive_leaves
+from dozor.query.match import default_scope, matches, part_at, phrase_positions
 from dozor.query.regex import translate
+from dozor.text import analyze
+from tests.test_search_property import corpus, queries
+
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def test_terms_phrases_prefixes_and_exact_words() -> None:
@@ -150,3 +157,46 @@ def test_repeated_channel_filters_mean_any_of() -> None:
             Not(Filter("channel", "c")),
         )
     )
+
+
+def _spans_token_by_token(node: Node, text: str) -> list[tuple[int, int]]:
+    """The plain definition highlight_spans must agree with: every token, offsets and all."""
+    analysis = analyze(text)
+    tokens = analysis.tokens
+    doc = Document(0, NOW, text, tuple(analysis.words), tuple(analysis.stems), frozenset())
+    spans: list[tuple[int, int]] = []
+    for leaf in positive_leaves(node):
+        if isinstance(leaf, Term | Prefix):
+            spans += [(t.start, t.end) for i, t in enumerate(tokens) if part_at(leaf, doc, i)]
+        elif isinstance(leaf, Phrase):
+            size = len(leaf.parts)
+            spans += [
+                (tokens[i].start, tokens[i + size - 1].end) for i in phrase_positions(leaf, doc)
+            ]
+        elif isinstance(leaf, Regex):
+            spans += [m.span() for m in leaf.compiled.finditer(text) if m.end() > m.start()]
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(queries, st.sampled_from([record.text for record in corpus(size=60)]))
+def test_highlights_equal_token_by_token_spans(query: str, text: str) -> None:
+    try:
+        node = parse(query)
+    except QueryError:
+        return
+    assert highlight_spans(node, text) == _spans_token_by_token(node, text)
+
+
+def test_highlights_in_a_long_post() -> None:
+    text = "Начало. " + "слово " * 300 + "Мигранты задержаны, «уголовное дело» возбуждено. Мигрант"
+    node = parse('мигрант OR "уголовное дело"')
+    spans = highlight_spans(node, text)
+    assert [text[s:e] for s, e in spans] == ["Мигранты", "уголовное дело", "Мигрант"]
+    assert spans == _spans_token_by_token(node, text)

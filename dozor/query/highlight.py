@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dozor.query.ast import And, Node, Not, Or, Phrase, Prefix, Regex, Term
 from dozor.query.document import Document
-from dozor.query.match import part_at, phrase_positions
-from dozor.text import analyze
+from dozor.query.match import phrase_positions
+from dozor.text import analyze_terms
+from dozor.text.normalize import scan, scan_forms
 
 Span = tuple[int, int]
 
@@ -31,22 +33,62 @@ def positive_leaves(node: Node, negated: bool = False) -> list[Node]:
 
 
 def highlight_spans(node: Node, text: str) -> list[Span]:
-    """Character spans of *text* matched by the query's positive terms, merged and sorted."""
-    analysis = analyze(text)
-    tokens = analysis.tokens
-    doc = Document(0, _EPOCH, text, tuple(analysis.words), tuple(analysis.stems), frozenset())
+    """Character spans of *text* matched by the query's positive terms, merged and sorted.
+
+    Matching runs on the token lists :func:`analyze_terms` builds from its per-chunk cache;
+    character offsets are then worked out only for the whitespace-separated chunks holding a
+    match, which is what makes snippets for a page of long posts cheap.
+    """
+    terms = analyze_terms(text)
+    doc = Document(0, _EPOCH, text, tuple(terms.words), tuple(terms.stems), frozenset())
+    runs: list[tuple[int, int]] = []  # first and last token of each match
     spans: list[Span] = []
     for leaf in positive_leaves(node):
         if isinstance(leaf, Term | Prefix):
-            spans += [(t.start, t.end) for i, t in enumerate(tokens) if part_at(leaf, doc, i)]
+            runs += [(i, i) for i in _token_hits(leaf, doc)]
         elif isinstance(leaf, Phrase):
-            size = len(leaf.parts)
-            spans += [
-                (tokens[i].start, tokens[i + size - 1].end) for i in phrase_positions(leaf, doc)
-            ]
+            last = len(leaf.parts) - 1
+            runs += [(i, i + last) for i in phrase_positions(leaf, doc)]
         elif isinstance(leaf, Regex):
             spans += [m.span() for m in leaf.compiled.finditer(text) if m.end() > m.start()]
+    offsets = _token_offsets(text, {i for run in runs for i in run})
+    spans += [(offsets[first][0], offsets[last][1]) for first, last in runs]
     return _merge(spans)
+
+
+def _token_hits(leaf: Term | Prefix, doc: Document) -> list[int]:
+    if isinstance(leaf, Prefix):
+        if not doc.has_prefix(leaf.prefix):
+            return []
+        return [i for i, word in enumerate(doc.words) if word.startswith(leaf.prefix)]
+    if leaf.exact:
+        return [i for i, word in enumerate(doc.words) if word == leaf.word]
+    if doc.stem_set.isdisjoint(leaf.stems):
+        return []
+    return [i for i, stem in enumerate(doc.stems) if stem in leaf.stems]
+
+
+_CHUNK = re.compile(r"\S+")
+
+
+def _token_offsets(text: str, wanted: set[int]) -> dict[int, Span]:
+    """Character spans of the tokens numbered *wanted*, scanning only the chunks they are in
+    (no token spans whitespace, so chunk by chunk gives the same tokens as the whole text)."""
+    offsets: dict[int, Span] = {}
+    pending = sorted(wanted)
+    next_wanted, first_token = 0, 0
+    for chunk in _CHUNK.finditer(text) if pending else ():
+        after = first_token + len(scan_forms(chunk.group()))
+        if pending[next_wanted] < after:
+            base = chunk.start()
+            for number, (start, end, _, _) in enumerate(scan(chunk.group()), first_token):
+                offsets[number] = (base + start, base + end)
+            while next_wanted < len(pending) and pending[next_wanted] < after:
+                next_wanted += 1
+            if next_wanted == len(pending):
+                break
+        first_token = after
+    return offsets
 
 
 def _merge(spans: list[Span]) -> list[Span]:

@@ -126,6 +126,10 @@ class RuleIndex:
         stems = tables["s"]
         for key in doc.stem_set & self._stem_keys:
             found.update(stems[key])
+        if len(self._seen_words) > MAX_REMEMBERED_WORDS:  # a bound for a service's lifetime
+            self._seen_words.clear()
+            self._word_hits.clear()
+            self._hit_words.clear()
         new_words = doc.word_set - self._seen_words
         if new_words:
             self._learn(new_words)
@@ -144,10 +148,6 @@ class RuleIndex:
 
         Set operations keep the per-word work in C: a post brings a dozen or so new words.
         """
-        if len(self._seen_words) > MAX_REMEMBERED_WORDS:  # a bound for a service's lifetime
-            self._seen_words.clear()
-            self._word_hits.clear()
-            self._hit_words.clear()
         exact, prefixes = self._tables["w"], self._tables["p"]
         hits: dict[str, list[int]] = {word: exact[word] for word in words & exact.keys()}
         for length in self._prefix_lengths:

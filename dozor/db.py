@@ -20,7 +20,7 @@ import orjson
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, inspect, update
+from sqlalchemy import Connection, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -33,8 +33,7 @@ from sqlalchemy.ext.asyncio import (
 from alembic import command
 from dozor.config import DatabaseConfig
 from dozor.errors import DatabaseNotReady
-from dozor.models import database_facts
-from dozor.storage.facts import SEARCH_ANALYZER
+from dozor.storage.facts import SEARCH_ANALYZER, set_fact
 from dozor.text import ANALYZER_VERSION
 
 log = logging.getLogger(__name__)
@@ -158,12 +157,8 @@ async def ensure_at_head(
 
 
 async def _record_search_analyzer(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(
-            update(database_facts)
-            .where(database_facts.c.name == SEARCH_ANALYZER)
-            .values(value=str(ANALYZER_VERSION), updated_at=datetime.now(UTC))
-        )
+    async with session_factory(engine).begin() as session:
+        await set_fact(session, SEARCH_ANALYZER, str(ANALYZER_VERSION), now=datetime.now(UTC))
 
 
 async def _checked_state(engine: AsyncEngine) -> SchemaState:

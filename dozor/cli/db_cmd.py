@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import click
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,7 +12,12 @@ from dozor import db as database
 from dozor.cli.context import config_option, json_option, run_async, state
 from dozor.cli.output import print_json
 from dozor.cli.progress import progress_bar
-from dozor.search.reindex import index_analyzer, rebuild_search_index
+from dozor.search.reindex import (
+    archive_is_empty,
+    index_analyzer,
+    mark_index_current,
+    rebuild_search_index,
+)
 from dozor.text import ANALYZER_VERSION
 
 log = logging.getLogger(__name__)
@@ -66,7 +72,12 @@ async def rebuild_if_stale(sessions: async_sessionmaker[AsyncSession]) -> int | 
     """Rebuild the search index if an older analyzer built it: posts read, None if current."""
     async with sessions() as session:
         version = await index_analyzer(session)
+        empty = await archive_is_empty(session)
     if version >= ANALYZER_VERSION:
+        return None
+    if empty:  # nothing indexed: the index is as current as this dozor
+        async with sessions.begin() as session:
+            await mark_index_current(session, now=datetime.now(UTC))
         return None
     log.warning(
         "the search index was built by text analysis v%d, this dozor has v%d: rebuilding it",

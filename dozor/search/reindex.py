@@ -68,9 +68,17 @@ async def rebuild_search_index(
         if report is not None:
             report(done, total)
     async with sessions.begin() as session:
-        await set_fact(session, SEARCH_ANALYZER, str(ANALYZER_VERSION), now=now())
+        await mark_index_current(session, now=now())
     log.info("search index rebuilt: %d posts read, analyzer version %d", done, ANALYZER_VERSION)
     return done
+
+
+async def mark_index_current(session: AsyncSession, *, now: datetime) -> None:
+    await set_fact(session, SEARCH_ANALYZER, str(ANALYZER_VERSION), now=now)
+
+
+async def archive_is_empty(session: AsyncSession) -> bool:
+    return (await session.execute(select(posts.c.channel_id).limit(1))).first() is None
 
 
 async def _batch_after(

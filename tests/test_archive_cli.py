@@ -15,6 +15,7 @@ import archiver.client
 from dozor.cli.main import main
 from tests.fakes.botapi import FakeBotAPI
 from tests.fakes.telegram import FakeSender, FakeTelegram
+from tests.test_cli import simulate_an_older_analyzer
 
 BARE = 1525384822
 
@@ -72,6 +73,23 @@ def test_archive_once_then_status(
     assert main(["channels", "list", "--json"]) == 0
     (channel,) = json.loads(capsys.readouterr().out)
     assert (channel["posts"], channel["tracked"], channel["username"]) == (120, True, "mvd_test")
+    assert main(["search", "пост", "--json", "--limit", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 120
+
+
+def test_the_archiver_rebuilds_an_index_an_older_dozor_built(
+    telegram: FakeTelegram,
+    configured: Path,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["archive", "--once"]) == 0
+    simulate_an_older_analyzer(database_url, "пост")
+    capsys.readouterr()
+    assert main(["search", "пост", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 0
+    assert main(["archive", "--once"]) == 0  # rebuilds the index before archiving
+    capsys.readouterr()
     assert main(["search", "пост", "--json", "--limit", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["total"] == 120
 

@@ -272,14 +272,14 @@ def test_rules_and_alerts_commands(configured: Path, capsys: pytest.CaptureFixtu
     assert "no rule named 'Nope'" in _one_line_error(capsys)
 
 
-def _simulate_an_older_analyzer(database_url: str) -> None:
+def simulate_an_older_analyzer(database_url: str, stem: str = "мигрант") -> None:
     """What a database indexed by an older dozor looks like: other stems, an older version."""
 
     async def tamper() -> None:
         engine = db.create_engine(DatabaseConfig(url=database_url))
         async with engine.begin() as conn:
             await conn.execute(
-                text("UPDATE post_search SET stems = replace(stems, 'мигрант', 'migrant')")
+                text("UPDATE post_search SET stems = replace(stems, :stem, 'x')"), {"stem": stem}
             )
             await conn.execute(text("UPDATE database_facts SET value = '1'"))
         await engine.dispose()
@@ -295,7 +295,7 @@ def test_an_index_built_by_an_older_analyzer_is_rebuilt(
     assert main(["db", "current", "--json"]) == 0
     facts = json.loads(capsys.readouterr().out)
     assert facts["search_analyzer"] == facts["analyzer"] == ANALYZER_VERSION
-    _simulate_an_older_analyzer(database_url)
+    simulate_an_older_analyzer(database_url)
 
     assert main(["db", "current"]) == 0
     assert "needs `dozor db reindex`" in capsys.readouterr().out
@@ -311,7 +311,7 @@ def test_an_index_built_by_an_older_analyzer_is_rebuilt(
     assert json.loads(captured.out)["total"] == 3
     assert "warning" not in captured.err
 
-    _simulate_an_older_analyzer(database_url)  # `db upgrade` rebuilds on its own
+    simulate_an_older_analyzer(database_url)  # `db upgrade` rebuilds on its own
     assert main(["db", "upgrade"]) == 0
     assert "search index rebuilt" in capsys.readouterr().out
     assert main(["search", "мигранты", "--json"]) == 0

@@ -14,6 +14,7 @@ from dozor import db
 from dozor.config import DatabaseConfig
 from dozor.errors import DatabaseNotReady
 from dozor.models import include_object, metadata
+from dozor.text import ANALYZER_VERSION
 
 
 def _diff(connection: Connection) -> list[Any]:
@@ -106,3 +107,21 @@ def _downgrade_to(connection: Connection, revision: str) -> None:
     cfg = db.alembic_config()
     cfg.attributes["connection"] = connection
     command.downgrade(cfg, revision)
+
+
+async def test_indexes_of_databases_made_before_0007_count_as_built_by_analyzer_1(
+    database_config: DatabaseConfig,
+) -> None:
+    """So upgrading an older archive rebuilds its index, while a new one starts current."""
+    facts = text("SELECT value FROM database_facts WHERE name = 'search_analyzer'")
+    async with db.open_database(database_config) as sessions, sessions() as session:
+        assert (await session.execute(facts)).scalar_one() == str(ANALYZER_VERSION)
+    engine = db.create_engine(database_config)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_downgrade_to, "0006")
+        await db.ensure_at_head(engine, upgrade_if_behind=True)
+        async with engine.connect() as conn:
+            assert (await conn.execute(facts)).scalar_one() == "1"
+    finally:
+        await engine.dispose()

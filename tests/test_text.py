@@ -88,6 +88,13 @@ def test_kyrgyz_plural_goes_when_the_ending_chain_is_new() -> None:
     assert matches("прокурор", "Прокурорлорунун жыйыны") == ["прокурорлорунун"]
 
 
+def test_kyrgyz_query_words_the_stemmer_cuts_short_still_find_their_forms() -> None:
+    """On its own газета loses -а and is cut to газ; inside газетада the root stays whole."""
+    text = "Бул маалымат газетада жана Лениндин көчөсүндө жарыяланды"
+    assert matches("газета", text) == ["газетада"]
+    assert matches("Ленин", text) == ["лениндин"]
+
+
 def test_kyrgyz_stems_do_not_meet_unrelated_russian_ones() -> None:
     assert matches("кармалды", "Карма вернулась к нему.") == []
 
@@ -143,7 +150,7 @@ def test_word_form_quality_does_not_regress() -> None:
     assert russian.recall >= 0.97
     assert russian.precision >= 0.94
     kyrgyz = evaluate(read_conllu(KYRGYZ_TEST))
-    assert kyrgyz.recall >= 0.80
+    assert kyrgyz.recall >= 0.82
     assert kyrgyz.precision >= 0.74
 
 

@@ -193,9 +193,10 @@ def query_stems(word: str) -> tuple[str, ...]:
     if not is_cyrillic_word(word):
         return (word,)
     evidence = token_evidence(word)
+    kyrgyz_stems = tuple(KYRGYZ_MARK + key for key in kyrgyz.query_stems(word))
     if evidence >= 3:
-        return (kyrgyz_stem(word),)
+        return kyrgyz_stems
     russian = russian_query_stems(word)
     if evidence <= -2:
         return russian
-    return tuple(dict.fromkeys((*russian, kyrgyz_stem(word))))
+    return tuple(dict.fromkeys((*russian, *kyrgyz_stems)))

@@ -95,6 +95,11 @@ def test_kyrgyz_query_words_the_stemmer_cuts_short_still_find_their_forms() -> N
     assert matches("Ленин", text) == ["лениндин"]
 
 
+def test_short_kyrgyz_roots_keep_their_final_vowel() -> None:
+    """бала "child" and бал "honey" are different words."""
+    assert matches("бала", "Балдар жана бал, балага") == ["балага"]
+
+
 def test_kyrgyz_stems_do_not_meet_unrelated_russian_ones() -> None:
     assert matches("кармалды", "Карма вернулась к нему.") == []
 
@@ -151,7 +156,7 @@ def test_word_form_quality_does_not_regress() -> None:
     assert russian.precision >= 0.94
     kyrgyz = evaluate(read_conllu(KYRGYZ_TEST))
     assert kyrgyz.recall >= 0.82
-    assert kyrgyz.precision >= 0.74
+    assert kyrgyz.precision >= 0.78
 
 
 def test_abbreviations_are_not_stemmed_to_nothing() -> None:

@@ -141,6 +141,17 @@ def test_russian_forms_snowball_alone_misses(query: str, text: str, found: list[
     assert matches(query, text) == found
 
 
+def test_reflexive_verbs_are_words_of_their_own() -> None:
+    """оказать помощь (render help) is not оказаться (turn out); each finds its own forms."""
+    text = "Врачи оказали помощь. Он оказался дома, она оказалась рядом"
+    assert matches("оказать", text) == ["оказали"]
+    assert matches("оказаться", text) == ["оказался", "оказалась"]
+    assert matches("состояться", "Суд состоится, встреча состоялась") == [
+        "состоится",
+        "состоялась",
+    ]
+
+
 def test_generated_russian_forms_keep_away_from_other_words() -> None:
     """Gerunds and masculine short adjectives are not generated: Snowball cuts them to other
     words' stems."""
@@ -153,7 +164,7 @@ def test_word_form_quality_does_not_regress() -> None:
     """Floors under the figures bench/language.py reports (see README for the current ones)."""
     russian = evaluate(read_conllu(RUSSIAN))
     assert russian.recall >= 0.97
-    assert russian.precision >= 0.94
+    assert russian.precision >= 0.95
     kyrgyz = evaluate(read_conllu(KYRGYZ_TEST))
     assert kyrgyz.recall >= 0.82
     assert kyrgyz.precision >= 0.78

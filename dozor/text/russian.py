@@ -20,11 +20,21 @@ MIN_RUSSIAN_STEM = 3
 VOWELS = frozenset("аеиоуыэюя")
 
 
+REFLEXIVE_MARK = "+ся"
+
+
 @lru_cache(maxsize=200_000)
 def russian_stem(word: str) -> str:
-    """Snowball's stem, unless it would leave under 3 letters (ИИМ → и would match «и»)."""
+    """Snowball's stem, unless it would leave under 3 letters (ИИМ → и would match «и»).
+
+    Snowball drops the reflexive -ся/-сь; the stem keeps a mark of it instead, so оказаться
+    (turn out) and оказать (render) stay apart while each finds all its own forms."""
     stem = str(_russian.stemWord(word))
-    return stem if len(stem) >= MIN_RUSSIAN_STEM else word
+    if len(stem) < MIN_RUSSIAN_STEM:
+        return word
+    if word.endswith(("ся", "сь")) and str(_russian.stemWord(word[:-2])) == stem:
+        return stem + REFLEXIVE_MARK
+    return stem
 
 
 def russian_query_stems(word: str) -> tuple[str, ...]:

@@ -11,31 +11,13 @@ so the test split bench/language.py reports stays held out.
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.language import CONTENT, KYRGYZ_TRAIN, Quality, Sentence, evaluate, read_conllu
-from bench.make_kyrgyz_data import MIN_COUNT, ending_after
+from bench.language import KYRGYZ_TRAIN, Quality, evaluate, read_conllu
+from bench.make_kyrgyz_data import learn
 from dozor.text import analyzer, kyrgyz
-from dozor.text.analyzer import is_cyrillic_word
-from dozor.text.normalize import fold
-
-
-def learn(sentences: list[Sentence]) -> tuple[frozenset[str], frozenset[str]]:
-    """(endings, lemmas) as bench/make_kyrgyz_data.py derives them."""
-    endings: Counter[str] = Counter()
-    lemmas: set[str] = set()
-    for sentence in sentences:
-        for form, lemma, upos in sentence.words:
-            word, base = fold(form), fold(lemma)
-            if upos not in CONTENT or not is_cyrillic_word(word) or not is_cyrillic_word(base):
-                continue
-            lemmas.add(base)
-            if (ending := ending_after(base, word)) is not None:
-                endings[ending] += 1
-    return frozenset(e for e, n in endings.items() if n >= MIN_COUNT), frozenset(lemmas)
 
 
 def use_data(endings: frozenset[str], lemmas: frozenset[str]) -> None:

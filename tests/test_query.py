@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from dozor.errors import QueryError
 from dozor.query import And, Filter, Node, Not, Or, Phrase, Prefix, Regex, Term, parse
 from dozor.query.document import Document, build_document
-from dozor.query.highlight import highlight_spans, positive_leaves
+from dozor.query.highlight import highlight_spans, merge_spans, positive_leaves
 from dozor.query.match import default_scope, matches, part_at, phrase_positions
 from dozor.query.regex import translate
 from dozor.text import analyze
@@ -175,13 +175,7 @@ def _spans_token_by_token(node: Node, text: str) -> list[tuple[int, int]]:
             ]
         elif isinstance(leaf, Regex):
             spans += [m.span() for m in leaf.compiled.finditer(text) if m.end() > m.start()]
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return merged
+    return merge_spans(spans)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -53,7 +53,7 @@ def highlight_spans(node: Node, text: str) -> list[Span]:
             spans += [m.span() for m in leaf.compiled.finditer(text) if m.end() > m.start()]
     offsets = _token_offsets(text, {i for run in runs for i in run})
     spans += [(offsets[first][0], offsets[last][1]) for first, last in runs]
-    return _merge(spans)
+    return merge_spans(spans)
 
 
 def _token_hits(leaf: Term | Prefix, doc: Document) -> list[int]:
@@ -91,7 +91,8 @@ def _token_offsets(text: str, wanted: set[int]) -> dict[int, Span]:
     return offsets
 
 
-def _merge(spans: list[Span]) -> list[Span]:
+def merge_spans(spans: list[Span]) -> list[Span]:
+    """Sorted, with overlapping or touching spans joined."""
     merged: list[Span] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:

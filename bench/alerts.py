@@ -136,6 +136,10 @@ async def throughput(
 ) -> None:
     await archive(sessions, texts)
     cache = RuleCache()
+    start = time.perf_counter()
+    async with sessions() as session:
+        rules_loaded = len(await cache.current(session))  # once per start and rule change
+    compiled = time.perf_counter() - start
     made = 0
     start = time.perf_counter()
     while True:
@@ -154,6 +158,7 @@ async def throughput(
     await delivery.bot.session.close()
     report(
         [
+            ("rules compiled", f"{rules_loaded:,} in {compiled:.1f} s (in a worker thread)"),
             ("posts archived", f"{len(texts):,}"),
             ("alerts generated", f"{made:,} in {generated:.1f} s ({made / generated:,.0f}/s)"),
             ("alerts delivered", f"{sent:,} in {delivered:.1f} s ({sent / delivered:,.0f}/s)"),

@@ -3,6 +3,8 @@ alerts exactly once, without flooding history; rule storage and config sync."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dozor.alerts import generator
 from dozor.alerts.generator import CURSOR, RuleCache, generate_alerts
 from dozor.config import RuleConfig
 from dozor.errors import QueryError, UserError
@@ -255,6 +258,36 @@ async def test_rules_added_later_are_picked_up(sessions: async_sessionmaker[Asyn
     rule = await _rule(sessions, "паспорт")
     await _store(sessions, post(2, "поддельный паспорт"))
     assert [a[0] for a in await _generate(sessions, cache)] == [rule]
+
+
+async def test_compiling_rules_leaves_the_event_loop_free(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bot in the same process keeps answering while thousands of rules compile."""
+    build = generator._build_index
+
+    def slow_build(*args: Any) -> RuleIndex:
+        time.sleep(0.3)  # what ten thousand rules cost
+        return build(*args)
+
+    monkeypatch.setattr(generator, "_build_index", slow_build)
+    rule = await _rule(sessions, "паспорт")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        async with sessions() as session:
+            index = await RuleCache().current(session)
+    finally:
+        ticker.cancel()
+    assert [r.id for r in index.rules] == [rule]
+    assert ticks >= 10
 
 
 async def test_a_crash_before_commit_loses_and_doubles_nothing(

@@ -7,6 +7,7 @@ or doubles an alert.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ from dozor.query.document import Document, build_document
 from dozor.query.highlight import highlight_spans
 from dozor.query.match import matches
 from dozor.rules.index import CompiledRule, RuleIndex
-from dozor.rules.store import compile_active_rules, rules_fingerprint
+from dozor.rules.store import Rule, compile_rules, load_active_rules, rules_fingerprint
 from dozor.storage.bulk import insert_ignoring_duplicates
 from dozor.storage.events import events_after, get_cursor, set_cursor
 from dozor.text import fold
@@ -32,7 +33,10 @@ CURSOR = "alerts"
 
 
 class RuleCache:
-    """Compiled rules, rebuilt only when rules or channels changed."""
+    """Compiled rules, rebuilt only when rules or channels changed.
+
+    Compiling ten thousand rules takes most of a second, so it runs in a worker thread: the
+    bot in the same process keeps answering meanwhile."""
 
     def __init__(self) -> None:
         self._fingerprint: tuple[Any, ...] | None = None
@@ -41,10 +45,15 @@ class RuleCache:
     async def current(self, session: AsyncSession) -> RuleIndex:
         fingerprint = await rules_fingerprint(session)
         if fingerprint != self._fingerprint:
-            self.index = RuleIndex(await compile_active_rules(session))
+            active, channel_rows = await load_active_rules(session)
+            self.index = await asyncio.to_thread(_build_index, active, channel_rows)
             self._fingerprint = fingerprint
             log.info("alert rules loaded: %d active", len(self.index))
         return self.index
+
+
+def _build_index(active: list[Rule], channel_rows: list[dict[str, Any]]) -> RuleIndex:
+    return RuleIndex(compile_rules(active, channel_rows))
 
 
 @dataclass(frozen=True)

@@ -207,32 +207,33 @@ def _comparable(wanted: dict[str, Any]) -> dict[str, Any]:
     return {**wanted, "events": tuple(wanted["events"].split(","))}
 
 
-async def compile_active_rules(session: AsyncSession) -> list[CompiledRule]:
-    """Active rules parsed and bound to archived channels (unknown channels match nothing)."""
+async def load_active_rules(session: AsyncSession) -> tuple[list[Rule], list[dict[str, Any]]]:
+    """The active rules and the archived channels their ``channel:`` filters may name."""
     channel_rows = [dict(r._mapping) for r in await session.execute(select(channels))]
+    return [r for r in await list_rules(session) if r.status == ACTIVE], channel_rows
+
+
+def compile_rules(active: Iterable[Rule], channel_rows: list[dict[str, Any]]) -> list[CompiledRule]:
+    """Rules parsed and bound to archived channels (unknown channels match nothing). Pure CPU
+    work, no database: it may run in a worker thread."""
 
     def resolve(ref: str) -> frozenset[int]:
         return frozenset(
             row["id"] for row in matching_channels(parse_channel_ref(ref), channel_rows)
         )
 
-    compiled = []
-    for rule in await list_rules(session):
-        if rule.status != ACTIVE:
-            continue
-        node = bind_channels(parse(rule.query), resolve)
-        compiled.append(
-            CompiledRule(
-                rule.id,
-                rule.name,
-                node,
-                frozenset(rule.events),
-                rule.chat_id,
-                rule.mode,
-                rule.alert_from,
-            )
+    return [
+        CompiledRule(
+            rule.id,
+            rule.name,
+            bind_channels(parse(rule.query), resolve),
+            frozenset(rule.events),
+            rule.chat_id,
+            rule.mode,
+            rule.alert_from,
         )
-    return compiled
+        for rule in active
+    ]
 
 
 async def rules_fingerprint(session: AsyncSession) -> tuple[Any, ...]:

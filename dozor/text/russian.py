@@ -11,11 +11,11 @@ do not exist cost nothing: no text word has their stem.
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 
 import Stemmer
 
-_russian = Stemmer.Stemmer("russian", 100_000)
 MIN_RUSSIAN_STEM = 3
 VOWELS = frozenset("аеиоуыэюя")
 
@@ -29,12 +29,24 @@ def russian_stem(word: str) -> str:
 
     Snowball drops the reflexive -ся/-сь; the stem keeps a mark of it instead, so оказаться
     (turn out) and оказать (render) stay apart while each finds all its own forms."""
-    stem = str(_russian.stemWord(word))
+    stem = _snowball(word)
     if len(stem) < MIN_RUSSIAN_STEM:
         return word
-    if word.endswith(("ся", "сь")) and str(_russian.stemWord(word[:-2])) == stem:
+    if word.endswith(("ся", "сь")) and _snowball(word[:-2]) == stem:
         return stem + REFLEXIVE_MARK
     return stem
+
+
+_per_thread = threading.local()
+
+
+def _snowball(word: str) -> str:
+    """Snowball's Russian stem; a stemmer object per thread, as they keep internal state (rules
+    are compiled in a worker thread while the event loop analyses posts)."""
+    stemmer = getattr(_per_thread, "stemmer", None)
+    if stemmer is None:
+        stemmer = _per_thread.stemmer = Stemmer.Stemmer("russian", 100_000)
+    return str(stemmer.stemWord(word))
 
 
 def russian_query_stems(word: str) -> tuple[str, ...]:
@@ -138,6 +150,7 @@ _A_NOUN = ("ы", "и", "е", "у", "ой", "ам", "ами", "ах")
 _SOFT_A_NOUN = ("и", "е", "ю", "ей", "ям", "ями", "ях", "ь")
 _O_NOUN = ("а", "у", "ом", "е", "ам", "ами", "ах")
 _SOFT_NOUN = ("я", "ю", "ем", "е", "и", "ей", "ев", "ям", "ями", "ях", "ью")
+_SAMPLE_CASES = ("а", "я", "ы", "и")
 _FLEETING = re.compile(r"^(.*[бвгджзклмнпрстфхцчшщ])[еоё]([вкцнлр]ь?)$")
 
 
@@ -164,9 +177,12 @@ def _noun_forms(word: str) -> list[str]:
         return []
     if fleeting := _FLEETING.match(word):
         short = fleeting[1] + fleeting[2].rstrip("ь")
-        forms += [short + ending for ending in _HARD_NOUN + _SOFT_NOUN]
+        # Snowball gives every case of a long enough stem one key, so a few forms stand for
+        # all; a short one (дн-) keeps each form whole, so each is needed.
+        endings = _HARD_NOUN + _SOFT_NOUN if len(short) < MIN_RUSSIAN_STEM else _SAMPLE_CASES
+        forms += [short + ending for ending in endings]
     if word.endswith("иец"):  # мальтиец → мальтийцы
-        forms += [word[:-3] + "ийц" + ending for ending in _HARD_NOUN]
+        forms += [word[:-3] + "ийц" + ending for ending in _SAMPLE_CASES]
     if word.endswith(("анин", "янин")):
         forms += [word[:-2] + ending for ending in ("", "е", "ам", "ами", "ах")]
     return forms

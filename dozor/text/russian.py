@@ -18,8 +18,6 @@ import Stemmer
 
 MIN_RUSSIAN_STEM = 3
 VOWELS = frozenset("аеиоуыэюя")
-
-
 REFLEXIVE_MARK = "+ся"
 
 
@@ -55,8 +53,10 @@ def russian_query_stems(word: str) -> tuple[str, ...]:
     stems += _WHOLE_WORDS.get(word, ())
     forms = [*_PRONOUNS.get(word, ()), *_irregular_verb_forms(word), *_regular_forms(word)]
     stems += [russian_stem(form) for form in forms]
-    if len(word) > 4 and word[-1] not in VOWELS:  # задержан → задержаны (Snowball: задержа /
-        stems.append(word)  # задержан), Белов → Белова
+    # The word itself, for consonant-final words whose forms Snowball cuts differently:
+    # задержан → задержаны (задержа / задержан), Белов → Белова.
+    if len(word) > 4 and word[-1] not in VOWELS:
+        stems.append(word)
     return tuple(dict.fromkeys(stems))
 
 

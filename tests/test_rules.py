@@ -260,6 +260,21 @@ async def test_rules_added_later_are_picked_up(sessions: async_sessionmaker[Asyn
     assert [a[0] for a in await _generate(sessions, cache)] == [rule]
 
 
+async def test_a_stored_rule_that_no_longer_parses_is_skipped(
+    sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
+) -> None:
+    """One bad rule (another version's syntax, a hand edit) must not silence the others."""
+    broken = await _rule(sessions, "мигрант", name="broken")
+    working = await _rule(sessions, "паспорт")
+    async with sessions.begin() as session:
+        await session.execute(
+            update(rules).where(rules.c.id == broken).values(query='мигрант "unbalanced')
+        )
+    await _store(sessions, post(1, "Мигрант предъявил поддельный паспорт"))
+    assert [a[0] for a in await _generate(sessions)] == [working]
+    assert f"rule #{broken} 'broken' skipped" in caplog.text
+
+
 async def test_compiling_rules_leaves_the_event_loop_free(
     sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:

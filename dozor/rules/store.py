@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,7 +12,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.config import EVENT_KINDS, RULE_MODES, RuleConfig
-from dozor.errors import UserError
+from dozor.errors import QueryError, UserError
 from dozor.models import channels, rules
 from dozor.query import parse
 from dozor.query.ast import Filter, walk
@@ -20,6 +21,8 @@ from dozor.rules.index import CompiledRule
 from dozor.storage.channels import matching_channels, parse_channel_ref
 
 ACTIVE, PAUSED, REMOVED = "active", "paused", "removed"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -215,25 +218,35 @@ async def load_active_rules(session: AsyncSession) -> tuple[list[Rule], list[dic
 
 def compile_rules(active: Iterable[Rule], channel_rows: list[dict[str, Any]]) -> list[CompiledRule]:
     """Rules parsed and bound to archived channels (unknown channels match nothing). Pure CPU
-    work, no database: it may run in a worker thread."""
+    work, no database: it may run in a worker thread.
+
+    A stored query this dozor cannot parse (written for another version, or by hand in the
+    database) is skipped with a warning: one bad rule must not silence everybody's alerts."""
 
     def resolve(ref: str) -> frozenset[int]:
         return frozenset(
             row["id"] for row in matching_channels(parse_channel_ref(ref), channel_rows)
         )
 
-    return [
-        CompiledRule(
-            rule.id,
-            rule.name,
-            bind_channels(parse(rule.query), resolve),
-            frozenset(rule.events),
-            rule.chat_id,
-            rule.mode,
-            rule.alert_from,
+    compiled = []
+    for rule in active:
+        try:
+            node = bind_channels(parse(rule.query), resolve)
+        except QueryError as exc:
+            log.warning("rule #%d %r skipped: %s", rule.id, rule.name, exc)
+            continue
+        compiled.append(
+            CompiledRule(
+                rule.id,
+                rule.name,
+                node,
+                frozenset(rule.events),
+                rule.chat_id,
+                rule.mode,
+                rule.alert_from,
+            )
         )
-        for rule in active
-    ]
+    return compiled
 
 
 async def rules_fingerprint(session: AsyncSession) -> tuple[Any, ...]:

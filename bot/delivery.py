@@ -40,8 +40,9 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.render import AlertContent, render_alert, render_digest
+from dozor.errors import QueryError
 from dozor.models import alerts, channels, events, post_versions, posts, rules
-from dozor.query import parse
+from dozor.query import Node, parse
 from dozor.search.engine import post_link
 
 log = logging.getLogger(__name__)
@@ -337,12 +338,21 @@ class Delivery:
             ),
             date=first["date"],
             text=text,
-            query=parse(first["rule_query"]),
+            query=_query_or_none(first["rule_query"]),
             previous_text=previous,
             album_size=max(album, len(group)),
             deleted_count=int(details.get("count", 1)),
         )
         return render_alert(content, self.timezone)
+
+
+def _query_or_none(query: str) -> Node | None:
+    """The rule's query for marking matched words; an alert is still sent if it no longer
+    parses (edited since in the database, another version's syntax)."""
+    try:
+        return parse(query)
+    except QueryError:
+        return None
 
 
 async def _version_texts(

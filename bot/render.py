@@ -81,7 +81,7 @@ class AlertContent:
     post_link: str
     date: datetime
     text: str
-    query: Node
+    query: Node | None  # None: nothing to mark (the rule's query no longer parses)
     previous_text: str | None = None  # edits: the text before
     album_size: int = 1
     deleted_count: int = 1  # mass deletions
@@ -105,7 +105,7 @@ def render_alert(alert: AlertContent, zone: ZoneInfo) -> str:
         lines += ["", diff]
         budget -= len(diff)
     if alert.text:
-        spans = highlight_spans(alert.query, alert.text)
+        spans = highlight_spans(alert.query, alert.text) if alert.query is not None else []
         text, inside = trim_around(alert.text, spans, max(budget, 500))
         prefix = "Last archived text:\n" if "deleted" in alert.event_kind else ""
         lines += ["", prefix + marked(text, inside)]

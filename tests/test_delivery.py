@@ -13,7 +13,7 @@ import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.delivery import Delivery, RateLimiter
@@ -127,6 +127,20 @@ async def test_an_alert_arrives_once_with_safe_html(
     assert "https://t.me/mvd_test/1" in text
     assert "2025-06-01 18:01" in text  # Bishkek time
     assert (await delivery(bot, sessions).run_once()).sent == 0
+    assert await statuses(sessions) == ["sent"]
+
+
+async def test_an_alert_whose_rule_no_longer_parses_is_still_sent(
+    api: FakeBotAPI,
+    bot: Bot,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await setup(sessions, ["Задержан мигрант"])
+    async with sessions.begin() as session:  # edited in the database after the alert was made
+        await session.execute(update(rules).values(query='мигрант "unbalanced'))
+    assert (await delivery(bot, sessions).run_once()).sent == 1
+    (call,) = api.sent(chat_id=USER)
+    assert "Задержан мигрант" in call.params["text"]  # unmarked, but delivered
     assert await statuses(sessions) == ["sent"]
 
 

@@ -75,7 +75,7 @@ def stem(word: str) -> str:
 
 def query_stems(word: str) -> tuple[str, ...]:
     """The keys a Kyrgyz query word matches: its stem and, when the stemmer cut into it, the
-    whole word's root. A dictionary form stripped on its own (газета → газ, Ленин → лен) is
+    whole word's root. A dictionary form stripped on its own (газета → газе, Ленин → лен) is
     usually kept whole inside its inflected forms (газетада → газет, Лениндин → ленин)."""
     own, whole = stem(word), canonical_root(word)
     return (own, whole) if whole != own and whole.startswith(own) else (own,)

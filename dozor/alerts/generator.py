@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dozor.models import alerts, post_versions, posts
 from dozor.query.document import Document, build_document
 from dozor.query.highlight import highlight_spans
-from dozor.query.match import matches
 from dozor.rules.index import CompiledRule, RuleIndex
 from dozor.rules.store import Rule, compile_rules, load_active_rules, rules_fingerprint
 from dozor.storage.bulk import insert_ignoring_duplicates
@@ -211,7 +210,7 @@ def _alerts_for(
 
 def _edit_matters(rule: CompiledRule, before: Document, after: Document) -> bool:
     """An edit alerts if the text newly matches, or the matched words changed."""
-    if not matches(rule.node, before):
+    if not rule.check(before):
         return True
     return _matched_words(rule, before) != _matched_words(rule, after)
 

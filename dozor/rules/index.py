@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from dozor.query.ast import And, Filter, Node, Or, Phrase, Prefix, Regex, Term
 from dozor.query.document import Document
-from dozor.query.match import compile_query
+from dozor.query.match import Check, compile_query
 from dozor.query.regex import compile_set, set_pattern
 
 Anchor = frozenset[str]
@@ -44,6 +44,10 @@ class CompiledRule:
     chat_id: int
     mode: str
     alert_from: datetime
+    check: Check = field(init=False, repr=False)  # the query compiled, once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "check", compile_query(self.node))
 
 
 def anchor(node: Node) -> Anchor | None:
@@ -95,7 +99,6 @@ class RuleIndex:
         }
         self._always: set[int] = set()
         self._decided: set[int] = set()  # rules an anchor hit alone proves (no re-check)
-        self._checks = [compile_query(rule.node) for rule in self.rules]
         for position, rule in enumerate(self.rules):
             keys = anchor(rule.node)
             if keys is None:
@@ -158,15 +161,11 @@ class RuleIndex:
         self._hit_words.update(hits)
         self._seen_words |= words
 
-    def candidates(self, doc: Document) -> list[CompiledRule]:
-        """Rules that may match: those anchored on a key the post has, and the unanchored."""
-        return [self.rules[p] for p in sorted(self._candidate_positions(doc))]
-
     def matching(self, doc: Document) -> list[CompiledRule]:
         """Rules whose query matches *doc*, in id order."""
-        rules, decided, checks = self.rules, self._decided, self._checks
+        rules, decided = self.rules, self._decided
         return [
             rules[p]
             for p in sorted(self._candidate_positions(doc))
-            if p in decided or checks[p](doc)
+            if p in decided or rules[p].check(doc)
         ]

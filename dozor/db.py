@@ -33,8 +33,7 @@ from sqlalchemy.ext.asyncio import (
 from alembic import command
 from dozor.config import DatabaseConfig
 from dozor.errors import DatabaseNotReady
-from dozor.storage.facts import SEARCH_ANALYZER, set_fact
-from dozor.text import ANALYZER_VERSION
+from dozor.storage.facts import mark_index_current
 
 log = logging.getLogger(__name__)
 
@@ -148,17 +147,13 @@ async def ensure_at_head(
         log.info("migrating database from %s to %s", state.current or "empty", state.head)
         await upgrade(engine)
         if empty:  # nothing is indexed yet: the index is as current as this dozor's analyzer
-            await _record_search_analyzer(engine)
+            async with session_factory(engine).begin() as session:
+                await mark_index_current(session, now=datetime.now(UTC))
         return
     raise DatabaseNotReady(
         f"database schema is at revision {state.current or 'none'}, this dozor needs "
         f"{state.head}: back it up, then run `dozor db upgrade`"
     )
-
-
-async def _record_search_analyzer(engine: AsyncEngine) -> None:
-    async with session_factory(engine).begin() as session:
-        await set_fact(session, SEARCH_ANALYZER, str(ANALYZER_VERSION), now=datetime.now(UTC))
 
 
 async def _checked_state(engine: AsyncEngine) -> SchemaState:

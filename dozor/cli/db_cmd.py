@@ -15,9 +15,9 @@ from dozor.cli.progress import progress_bar
 from dozor.search.reindex import (
     archive_is_empty,
     index_analyzer,
-    mark_index_current,
     rebuild_search_index,
 )
+from dozor.storage.facts import mark_index_current
 from dozor.text import ANALYZER_VERSION
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.models import posts
-from dozor.storage.facts import SEARCH_ANALYZER, get_fact, set_fact
+from dozor.storage.facts import SEARCH_ANALYZER, get_fact, mark_index_current
 from dozor.storage.search_index import index_posts
 from dozor.text import ANALYZER_VERSION
 
@@ -71,10 +71,6 @@ async def rebuild_search_index(
         await mark_index_current(session, now=now())
     log.info("search index rebuilt: %d posts read, analyzer version %d", done, ANALYZER_VERSION)
     return done
-
-
-async def mark_index_current(session: AsyncSession, *, now: datetime) -> None:
-    await set_fact(session, SEARCH_ANALYZER, str(ANALYZER_VERSION), now=now)
 
 
 async def archive_is_empty(session: AsyncSession) -> bool:

@@ -8,6 +8,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import database_facts
+from dozor.text import ANALYZER_VERSION
 
 SEARCH_ANALYZER = "search_analyzer"  # version of the text analysis that built the search index
 
@@ -27,3 +28,8 @@ async def set_fact(session: AsyncSession, name: str, value: str, *, now: datetim
     )
     if not found.rowcount:  # type: ignore[attr-defined]
         await session.execute(insert(database_facts).values(name=name, value=value, updated_at=now))
+
+
+async def mark_index_current(session: AsyncSession, *, now: datetime) -> None:
+    """Record that this dozor's text analysis built the search index."""
+    await set_fact(session, SEARCH_ANALYZER, str(ANALYZER_VERSION), now=now)

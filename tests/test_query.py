@@ -194,3 +194,14 @@ def test_highlights_in_a_long_post() -> None:
     spans = highlight_spans(node, text)
     assert [text[s:e] for s, e in spans] == ["Мигранты", "уголовное дело", "Мигрант"]
     assert spans == _spans_token_by_token(node, text)
+
+
+def test_highlights_across_unusual_whitespace_and_token_free_chunks() -> None:
+    # Chunks are found twice (str.split for token counts, a regex for offsets): every kind of
+    # whitespace must cut both the same way, and chunks without tokens must not shift counts.
+    separators = ["\xa0", "\u2028", "\x1c", "\u3000", "\t", "\u2009", " — ", " ... "]
+    text = "Начало" + "".join(f"{sep}слово{i}{sep}мигрантов" for i, sep in enumerate(separators))
+    node = parse("мигрант OR слово3")
+    spans = highlight_spans(node, text)
+    assert [text[s:e] for s, e in spans] == ["мигрантов"] * 3 + ["слово3"] + ["мигрантов"] * 5
+    assert spans == _spans_token_by_token(node, text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,8 +12,8 @@ from datetime import UTC, datetime
 from dozor.query.ast import And, Node, Not, Or, Phrase, Prefix, Regex, Term
 from dozor.query.document import Document
 from dozor.query.match import phrase_positions
-from dozor.text import analyze_terms
-from dozor.text.normalize import scan, scan_forms
+from dozor.text import analyze_terms, chunk_token_counts
+from dozor.text.normalize import scan
 
 Span = tuple[int, int]
 
@@ -73,21 +75,21 @@ _CHUNK = re.compile(r"\S+")
 
 def _token_offsets(text: str, wanted: set[int]) -> dict[int, Span]:
     """Character spans of the tokens numbered *wanted*, scanning only the chunks they are in
-    (no token spans whitespace, so chunk by chunk gives the same tokens as the whole text)."""
+    (no token spans whitespace, so chunk by chunk gives the same tokens as the whole text).
+    Which chunk holds a token comes from the analyzer's cached token count per chunk."""
+    if not wanted:
+        return {}
+    ends = list(itertools.accumulate(chunk_token_counts(text)))
+    needed = {bisect.bisect_right(ends, token) for token in wanted}
+    last = max(needed)
     offsets: dict[int, Span] = {}
-    pending = sorted(wanted)
-    next_wanted, first_token = 0, 0
-    for chunk in _CHUNK.finditer(text) if pending else ():
-        after = first_token + len(scan_forms(chunk.group()))
-        if pending[next_wanted] < after:
-            base = chunk.start()
-            for number, (start, end, _, _) in enumerate(scan(chunk.group()), first_token):
-                offsets[number] = (base + start, base + end)
-            while next_wanted < len(pending) and pending[next_wanted] < after:
-                next_wanted += 1
-            if next_wanted == len(pending):
+    for number, chunk in enumerate(_CHUNK.finditer(text)):
+        if number in needed:
+            base, first_token = chunk.start(), ends[number - 1] if number else 0
+            for token, (start, end, _, _) in enumerate(scan(chunk.group()), first_token):
+                offsets[token] = (base + start, base + end)
+            if number == last:
                 break
-        first_token = after
     return offsets
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, text
+from sqlalchemy import Float, Integer, column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.errors import ChannelNotFound, UserError
@@ -105,12 +104,11 @@ async def search(
     node = await prepare_query(session, query)
     plan = compile_plan(session, node)
     if plan.exact:
-        keys = await _keys(session, plan, sort, limit, offset)
-        if len(keys) < limit and (keys or offset == 0):
-            total = offset + len(keys)  # a short page: no need to count
+        rows, read = await _page(session, plan, sort, limit, offset)
+        if read < limit and (read or offset == 0):
+            total = offset + read  # a short page: no need to count
         else:
             total = await _count(session, plan, count_limit)
-        rows = await _posts_by_key(session, keys)
         exact_total = count_limit is None or total < count_limit
     else:
         rows, total, exact_total = await _scan(session, node, plan, sort, limit, offset)
@@ -139,13 +137,19 @@ def _from(session: AsyncSession) -> tuple[str, str]:
     return "post_search_fts", "rowid"
 
 
-def _order(session: AsyncSession, sort: Sort) -> str:
-    table, key = _from(session)
+def _rank(session: AsyncSession) -> str:
+    """Relevance of a hit: bm25 on SQLite (lower is better), ts_rank on PostgreSQL."""
+    if _dialect(session) == "postgresql":
+        return "ts_rank(document, CAST(:q AS tsquery))"
+    return f"bm25({_from(session)[0]}, 0.5, 1.0, 0.0)"
+
+
+def _order(session: AsyncSession, sort: Sort, key: str) -> str:
+    """ORDER BY over *key* and the ``score`` column of the full-text query."""
     if sort == "newest":
         return f"{key} DESC"
-    if _dialect(session) == "postgresql":
-        return f"ts_rank(document, CAST(:q AS tsquery)) DESC, {key} DESC"
-    return f"bm25({table}, 0.5, 1.0, 0.0), {key} DESC"
+    better_first = " DESC" if _dialect(session) == "postgresql" else ""
+    return f"score{better_first}, {key} DESC"
 
 
 async def _count(session: AsyncSession, plan: Plan, limit: int | None) -> int:
@@ -160,39 +164,42 @@ async def _count(session: AsyncSession, plan: Plan, limit: int | None) -> int:
     return int(result.scalar_one())
 
 
-async def _keys(
+async def _page(
     session: AsyncSession, plan: Plan, sort: Sort, limit: int, offset: int
-) -> list[int]:
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of hits with their posts and channels, in result order, in one statement; and
+    how many index entries the page covered (an entry without its post is skipped)."""
     table, key = _from(session)
     where, params = _where(session, plan)
-    sql = (
-        f"SELECT {key} FROM {table} WHERE {where} ORDER BY {_order(session, sort)} "
-        "LIMIT :limit OFFSET :offset"
+    score = "0.0" if sort == "newest" else _rank(session)
+    hits = (
+        text(
+            f"SELECT {key} AS hit_key, {score} AS score FROM {table} WHERE {where} "
+            f"ORDER BY {_order(session, sort, key)} LIMIT :limit OFFSET :offset"
+        )
+        .bindparams(**params, limit=limit, offset=offset)
+        .columns(column("hit_key", Integer), column("score", Float))
+        .subquery("hits")
     )
-    result = await session.execute(text(sql), {**params, "limit": limit, "offset": offset})
-    return [int(k) for k in result.scalars()]
-
-
-async def _posts_by_key(session: AsyncSession, keys: Sequence[int]) -> list[dict[str, Any]]:
-    if not keys:
-        return []
     query = (
         select(
-            post_search.c.search_key,
+            hits.c.hit_key,
             posts,
             channels.c.title.label("channel_title"),
             channels.c.username.label("channel_username"),
         )
-        .join(
+        .select_from(hits)
+        .outerjoin(post_search, post_search.c.search_key == hits.c.hit_key)
+        .outerjoin(
             posts,
             (posts.c.channel_id == post_search.c.channel_id)
             & (posts.c.message_id == post_search.c.message_id),
         )
-        .join(channels, channels.c.id == posts.c.channel_id)
-        .where(post_search.c.search_key.in_(keys))
+        .outerjoin(channels, channels.c.id == posts.c.channel_id)
+        .order_by(text(_order(session, sort, "hit_key")))
     )
-    rows = {row.search_key: dict(row._mapping) for row in await session.execute(query)}
-    return [rows[k] for k in keys if k in rows]
+    rows = [dict(row._mapping) for row in await session.execute(query)]
+    return [row for row in rows if row["message_id"] is not None], len(rows)
 
 
 async def _scan(
@@ -202,11 +209,11 @@ async def _scan(
     wanted: list[dict[str, Any]] = []
     total = scanned = 0
     while scanned < MAX_SCAN:
-        keys = await _keys(session, plan, sort, SCAN_PAGE, scanned)
-        if not keys:
+        rows, read = await _page(session, plan, sort, SCAN_PAGE, scanned)
+        if not read:
             return wanted, total, True
-        scanned += len(keys)
-        for row in await _posts_by_key(session, keys):
+        scanned += read
+        for row in rows:
             if matches(node, build_document(row)):
                 if offset <= total < offset + limit:
                     wanted.append(row)
@@ -216,7 +223,7 @@ async def _scan(
 
 def _hit(node: Node, row: dict[str, Any]) -> Hit:
     post = {
-        k: v for k, v in row.items() if k not in ("search_key", "channel_title", "channel_username")
+        k: v for k, v in row.items() if k not in ("hit_key", "channel_title", "channel_username")
     }
     spans = highlight_spans(node, post["text"] or "")
     return Hit(

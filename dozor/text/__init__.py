@@ -13,6 +13,7 @@ from dozor.text.analyzer import (
     Token,
     analyze,
     analyze_terms,
+    chunk_token_counts,
     query_stems,
 )
 from dozor.text.normalize import fold
@@ -24,6 +25,7 @@ __all__ = [
     "Token",
     "analyze",
     "analyze_terms",
+    "chunk_token_counts",
     "fold",
     "query_stems",
 ]

@@ -122,6 +122,13 @@ def analyze_terms(text: str) -> Terms:
     )
 
 
+def chunk_token_counts(text: str) -> list[int]:
+    """How many tokens each whitespace-separated chunk of *text* holds, as
+    :func:`analyze_terms` counts them (``text.split()`` order), from the same cache."""
+    get = _CHUNKS.get
+    return [len((get(piece) or _new_chunk(piece))[1]) for piece in text.split()]
+
+
 # A chunk: [kinds, words, Kyrgyz evidence, Russian evidence, the words' infos, stems if the post
 # is Russian, Kyrgyz, mixed]. Evidence is added up as detect_from_evidence does. Most posts are
 # Russian, so only the Russian stems are computed up front; the others are filled in when a

@@ -220,7 +220,7 @@ _RUSSIAN_ENDINGS = (
 
 def token_evidence(word: str) -> int:
     """Positive for Kyrgyz-looking words, negative for Russian-looking ones."""
-    if any(ch in KYRGYZ_LETTERS for ch in word):
+    if not KYRGYZ_LETTERS.isdisjoint(word):
         return 3
     if word in KYRGYZ_WORDS:
         return 2

@@ -40,10 +40,13 @@ _per_thread = threading.local()
 
 def _snowball(word: str) -> str:
     """Snowball's Russian stem; a stemmer object per thread, as they keep internal state (rules
-    are compiled in a worker thread while the event loop analyses posts)."""
+    are compiled in a worker thread while the event loop analyses posts).
+
+    PyStemmer's own cache is off (size 0): callers cache already, and its upkeep (a sweep of
+    every entry each time it fills) made a new word 4x slower to stem (1.6 µs against 0.4)."""
     stemmer = getattr(_per_thread, "stemmer", None)
     if stemmer is None:
-        stemmer = _per_thread.stemmer = Stemmer.Stemmer("russian", 100_000)
+        stemmer = _per_thread.stemmer = Stemmer.Stemmer("russian", 0)
     return str(stemmer.stemWord(word))
 
 

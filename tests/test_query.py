@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from dozor.errors import QueryError
 from dozor.query import And, Filter, Node, Not, Or, Phrase, Prefix, Regex, Term, parse
+from dozor.query.ast import positive_leaves
 from dozor.query.document import Document, build_document
-from dozor.query.highlight import highlight_spans, merge_spans, positive_leaves
+from dozor.query.highlight import highlight_spans, merge_spans
 from dozor.query.match import default_scope, matches, part_at, phrase_positions
 from dozor.query.regex import translate
 from dozor.text import analyze

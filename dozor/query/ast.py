@@ -98,3 +98,12 @@ def mentions_deleted(node: Node) -> bool:
     return any(
         isinstance(n, Filter) and n.field == "is" and n.value == "deleted" for n in walk(node)
     )
+
+
+def positive_leaves(node: Node, negated: bool = False) -> list[Node]:
+    """Leaves whose presence makes the query match (not under a NOT)."""
+    if isinstance(node, And | Or):
+        return [leaf for child in node.children for leaf in positive_leaves(child, negated)]
+    if isinstance(node, Not):
+        return positive_leaves(node.child, not negated)
+    return [] if negated else [node]

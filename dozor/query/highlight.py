@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dozor.query.ast import And, Node, Not, Or, Phrase, Prefix, Regex, Term
+from dozor.query.ast import Node, Phrase, Prefix, Regex, Term, positive_leaves
 from dozor.query.document import Document
 from dozor.query.match import phrase_positions
 from dozor.text import analyze_terms, chunk_token_counts
@@ -23,15 +23,6 @@ def _same(text: str) -> str:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def positive_leaves(node: Node, negated: bool = False) -> list[Node]:
-    """Leaves whose presence makes the query match (not under a NOT)."""
-    if isinstance(node, And | Or):
-        return [leaf for child in node.children for leaf in positive_leaves(child, negated)]
-    if isinstance(node, Not):
-        return positive_leaves(node.child, not negated)
-    return [] if negated else [node]
 
 
 def highlight_spans(node: Node, text: str) -> list[Span]:

@@ -13,7 +13,7 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from dozor.query.ast import And, Filter, Node, Not, Or, Phrase, Prefix, Regex, Term
+from dozor.query.ast import And, Filter, Node, Not, Or, Phrase, Prefix, Regex, Term, positive_leaves
 from dozor.query.document import channel_facet
 
 MAX_PHRASE_VARIANTS = 32
@@ -27,6 +27,9 @@ class Plan:
     after: datetime | None = None
     before: datetime | None = None
     notes: list[str] = field(default_factory=list)
+    # PostgreSQL: what relevance is ranked on, the words of the query. ts_rank of the whole
+    # expression is ~0 for every post as soon as it holds a NOT (and every default query does).
+    rank_expression: str | None = None
 
 
 def top_level_dates(node: Node) -> tuple[Node, datetime | None, datetime | None]:
@@ -235,3 +238,13 @@ class TsqueryCompiler(_Compiler):
     def phrase(self, phrase: Phrase) -> str:
         parts = [self.node(part) for part in phrase.parts]
         return " <-> ".join(f"({p})" for p in parts if p is not None)
+
+    def compile(self, node: Node) -> Plan:
+        plan = super().compile(node)
+        words = [
+            self.node(leaf)
+            for leaf in positive_leaves(node)
+            if isinstance(leaf, Term | Prefix | Phrase)
+        ]
+        plan.rank_expression = self.disj([w for w in words if w]) if any(words) else None
+        return plan

@@ -27,6 +27,11 @@ SCAN_PAGE = 500
 # exact up to this many ("more than 10,000" beyond) unless a caller asks for an exact count.
 COUNT_LIMIT = 10_000
 MAX_SCAN = 200_000  # candidates checked one by one for queries full text cannot answer exactly
+# PostgreSQL: with this many hits or more, walking the date-ordered key index backwards finds a
+# page at once, and relevance ranks the newest this-many hits; with fewer, the GIN index
+# collects every hit and they are sorted. The planner cannot tell which from its statistics (it
+# takes a word that is in 13 posts for one in 20,000), so dozor counts the hits first.
+DENSE_HITS = 10_000
 
 
 @dataclass(frozen=True)
@@ -103,16 +108,45 @@ async def search(
     """
     node = await prepare_query(session, query)
     plan = compile_plan(session, node)
-    if plan.exact:
-        rows, read = await _page(session, plan, sort, limit, offset)
-        if read < limit and (read or offset == 0):
-            total = offset + read  # a short page: no need to count
-        else:
-            total = await _count(session, plan, count_limit)
-        exact_total = count_limit is None or total < count_limit
-    else:
+    if not plan.exact:
         rows, total, exact_total = await _scan(session, node, plan, sort, limit, offset)
+    elif _dialect(session) == "postgresql":
+        rows, total, exact_total = await _count_then_page(
+            session, plan, sort, limit, offset, count_limit
+        )
+    else:
+        rows, total, exact_total = await _page_then_count(
+            session, plan, sort, limit, offset, count_limit
+        )
     return SearchResult(query, total, exact_total, [_hit(node, row) for row in rows])
+
+
+Page = tuple[list[dict[str, Any]], int, bool]  # rows, total, whether the total is exact
+
+
+async def _page_then_count(
+    session: AsyncSession, plan: Plan, sort: Sort, limit: int, offset: int, count_limit: int | None
+) -> Page:
+    """SQLite: FTS5 answers either order straight from its index; a short page needs no count."""
+    rows, read = await _page(session, plan, sort, limit, offset)
+    if read < limit and (read or offset == 0):
+        total = offset + read
+    else:
+        total = await _count(session, plan, count_limit)
+    return rows, total, count_limit is None or total < count_limit
+
+
+async def _count_then_page(
+    session: AsyncSession, plan: Plan, sort: Sort, limit: int, offset: int, count_limit: int | None
+) -> Page:
+    """PostgreSQL: the count decides how the page is read (see DENSE_HITS)."""
+    cap = None if count_limit is None else max(count_limit, DENSE_HITS)
+    hits = await _count(session, plan, cap)
+    rows: list[dict[str, Any]] = []
+    if offset < hits:
+        rows, _ = await _page(session, plan, sort, limit, offset, dense=hits >= DENSE_HITS)
+    total = hits if count_limit is None else min(hits, count_limit)
+    return rows, total, count_limit is None or hits < count_limit
 
 
 def _where(session: AsyncSession, plan: Plan) -> tuple[str, dict[str, Any]]:
@@ -140,7 +174,7 @@ def _from(session: AsyncSession) -> tuple[str, str]:
 def _rank(session: AsyncSession) -> str:
     """Relevance of a hit: bm25 on SQLite (lower is better), ts_rank on PostgreSQL."""
     if _dialect(session) == "postgresql":
-        return "ts_rank(document, CAST(:q AS tsquery))"
+        return "ts_rank(document, CAST(:rank AS tsquery))"
     return f"bm25({_from(session)[0]}, 0.5, 1.0, 0.0)"
 
 
@@ -164,19 +198,49 @@ async def _count(session: AsyncSession, plan: Plan, limit: int | None) -> int:
     return int(result.scalar_one())
 
 
-async def _page(
-    session: AsyncSession, plan: Plan, sort: Sort, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
-    """One page of hits with their posts and channels, in result order, in one statement; and
-    how many index entries the page covered (an entry without its post is skipped)."""
+def _hits_sql(
+    session: AsyncSession, plan: Plan, sort: Sort, dense: bool
+) -> tuple[str, dict[str, Any]]:
+    """The full-text query of one page (``hit_key`` and ``score`` in result order), and its
+    parameters but the page's own."""
     table, key = _from(session)
     where, params = _where(session, plan)
-    score = "0.0" if sort == "newest" else _rank(session)
-    hits = (
-        text(
-            f"SELECT {key} AS hit_key, {score} AS score FROM {table} WHERE {where} "
-            f"ORDER BY {_order(session, sort, key)} LIMIT :limit OFFSET :offset"
+    postgresql = _dialect(session) == "postgresql"
+    if postgresql and sort == "relevance" and dense:
+        table = (
+            f"(SELECT {key}, document FROM {table} WHERE {where} "
+            f"ORDER BY {key} DESC LIMIT :window) AS newest"
         )
+        where, params["window"] = "TRUE", DENSE_HITS
+    score = "0.0" if sort == "newest" else _rank(session)
+    if postgresql and sort == "relevance":
+        params["rank"] = plan.rank_expression or plan.expression
+    order = _order(session, sort, key)
+    if postgresql and sort == "newest" and not dense:
+        order = f"{key} + 0 DESC"  # not the key index: collect the few hits through GIN
+    sql = (
+        f"SELECT {key} AS hit_key, {score} AS score FROM {table} WHERE {where} "
+        f"ORDER BY {order} LIMIT :limit OFFSET :offset"
+    )
+    return sql, params
+
+
+async def _page(
+    session: AsyncSession,
+    plan: Plan,
+    sort: Sort,
+    limit: int,
+    offset: int,
+    *,
+    dense: bool = False,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of hits with their posts and channels, in result order, in one statement; and
+    how many index entries the page covered (an entry without its post is skipped).
+
+    *dense* (PostgreSQL): the query has at least DENSE_HITS hits."""
+    sql, params = _hits_sql(session, plan, sort, dense)
+    hits = (
+        text(sql)
         .bindparams(**params, limit=limit, offset=offset)
         .columns(column("hit_key", Integer), column("score", Float))
         .subquery("hits")
@@ -208,8 +272,11 @@ async def _scan(
     """Check candidates with the matcher, in result order, counting every match."""
     wanted: list[dict[str, Any]] = []
     total = scanned = 0
+    dense = False
+    if _dialect(session) == "postgresql" and sort == "newest":
+        dense = await _count(session, plan, DENSE_HITS) >= DENSE_HITS
     while scanned < MAX_SCAN:
-        rows, read = await _page(session, plan, sort, SCAN_PAGE, scanned)
+        rows, read = await _page(session, plan, sort, SCAN_PAGE, scanned, dense=dense)
         if not read:
             return wanted, total, True
         scanned += read

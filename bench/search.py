@@ -1,6 +1,6 @@
 """Search latency on 1M generated Russian posts, against raw FTS5 queries of the same terms.
 
-    python bench/search.py [--posts 1000000] [--db PATH] [--repeat 20]
+    python bench/search.py [--posts 1000000] [--db PATH] [--repeat 20] [--postgres URL]
 
 Posts are sentences of real Russian news (the factRuEval sample) with words drawn from a
 generated Zipf-distributed vocabulary of 200k Russian-looking words mixed in, over 50
@@ -12,6 +12,10 @@ up to 10,000, page of 20, join, snippets) newest-first and by relevance, and of 
 query for the same terms (``ORDER BY rowid DESC LIMIT 20`` / ``ORDER BY bm25(...) LIMIT 20``),
 each query run once untimed first (the index in the OS page cache, as in a running service).
 Goals: newest-first p95 <= 20 ms for every class; relevance <= 2x raw bm25.
+
+A reused database is migrated and its index rebuilt if an older analyzer built it. With
+``--postgres URL`` the same archive is copied into PostgreSQL (once) and dozor's search is timed
+there instead, for the same query classes.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text
+import asyncpg
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.common import russian_sentences
@@ -39,6 +45,7 @@ from dozor.config import DatabaseConfig
 from dozor.query.document import build_document
 from dozor.search import search
 from dozor.search.engine import compile_plan, prepare_query
+from dozor.search.reindex import index_is_stale, rebuild_search_index
 from dozor.storage.search_index import SLOT_BITS, SLOT_MASK
 
 CHANNELS = 50
@@ -171,14 +178,15 @@ def build(path: Path, count: int) -> None:
 
 
 def pick_words(path: Path) -> dict[str, list[str]]:
-    """Query words by frequency class, read from the index itself."""
+    """Query words by frequency class, read from the index itself: words as posts spell them
+    (a stem typed as a query word is analysed again, and may find nothing)."""
     conn = sqlite3.connect(path)
     conn.execute(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.v USING fts5vocab(main, 'post_search_fts', 'row')"
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.v USING fts5vocab(main, 'post_search_fts', 'col')"
     )
-    rows = conn.execute("SELECT term, doc FROM temp.v").fetchall()
+    rows = conn.execute("SELECT term, doc FROM temp.v WHERE col = 'words'").fetchall()
+    total = conn.execute("SELECT count(*) FROM post_search").fetchone()[0]
     conn.close()
-    total = max(doc for _, doc in rows)
 
     def between(low: float, high: float) -> list[str]:
         chosen = [t for t, d in rows if low <= d < high and t.isalpha() and len(t) > 3]
@@ -202,7 +210,8 @@ def raw_expression(plan_expression: str) -> str:
     return plan_expression
 
 
-async def measure(path: Path, repeat: int) -> None:
+def query_classes(path: Path) -> dict[str, list[str]]:
+    """The queries of every class, words chosen by their frequency in the archive at *path*."""
     words = pick_words(path)
     rng = random.Random(3)
     sentences = russian_sentences()
@@ -212,7 +221,7 @@ async def measure(path: Path, repeat: int) -> None:
         pairs.update(itertools.pairwise(tokens))
     phrases = [f'"{a} {b}"' for (a, b), _ in pairs.most_common(40)]
     medium, frequent = words["medium"], words["frequent"]
-    classes = {
+    return {
         "rare word": words["rare"],
         "medium word": medium,
         "frequent word": frequent,
@@ -222,6 +231,10 @@ async def measure(path: Path, repeat: int) -> None:
         "4-letter prefix": [w[:4] + "*" for w in medium],
         "word + channel": [f"{w} channel:bench_{rng.randrange(5, 15)}" for w in medium],
     }
+
+
+async def measure(path: Path, repeat: int) -> None:
+    classes = query_classes(path)
     engine = db.create_engine(DatabaseConfig(url=f"sqlite+aiosqlite:///{path}"))
     sessions = db.session_factory(engine)
     raw = sqlite3.connect(path)
@@ -230,40 +243,9 @@ async def measure(path: Path, repeat: int) -> None:
         f"{'dozor relevance p50/p95':>25} {'raw bm25 p50/p95':>18}  hits (median)"
     )
     for name, queries in classes.items():
-        results: dict[str, list[float]] = {k: [] for k in ("new", "raw", "rel", "rawrel")}
-        hits: list[int] = []
-        for query in queries:  # warm: the OS cache and SQLite's page cache hold the index
-            async with sessions() as session:
-                await search(session, query, limit=20)
-                await search(session, query, limit=20, sort="relevance")
-        for query in (queries * repeat)[: max(repeat, len(queries))]:
-            async with sessions() as session:
-                t = time.perf_counter()
-                found = await search(session, query, limit=20)
-                results["new"].append(time.perf_counter() - t)
-                t = time.perf_counter()
-                await search(session, query, limit=20, sort="relevance")
-                results["rel"].append(time.perf_counter() - t)
-                plan = compile_plan(session, await prepare_query(session, query))
-            hits.append(found.total)
-            t = time.perf_counter()
-            raw.execute(
-                "SELECT rowid FROM post_search_fts WHERE post_search_fts MATCH ? "
-                "ORDER BY rowid DESC LIMIT 20",
-                (plan.expression,),
-            ).fetchall()
-            results["raw"].append(time.perf_counter() - t)
-            t = time.perf_counter()
-            raw.execute(
-                "SELECT rowid FROM post_search_fts WHERE post_search_fts MATCH ? "
-                "ORDER BY bm25(post_search_fts, 0.5, 1.0, 0.0) LIMIT 20",
-                (plan.expression,),
-            ).fetchall()
-            results["rawrel"].append(time.perf_counter() - t)
-        cells = [
-            "{:7.1f} /{:7.1f} ms".format(*(1000 * x for x in percentiles(results[k])))
-            for k in ("new", "raw", "rel", "rawrel")
-        ]
+        newest, ranked, hits = await _time_dozor(sessions, queries, repeat)
+        raw_newest, raw_ranked = await _time_raw(sessions, raw, queries, repeat)
+        cells = [_cell(samples) for samples in (newest, raw_newest, ranked, raw_ranked)]
         print(
             f"{name:18} {cells[0]:>22} {cells[1]:>18} {cells[2]:>25} {cells[3]:>18}  "
             f"{statistics.median(hits):,.0f}"
@@ -295,11 +277,170 @@ async def migrated(path: Path) -> None:
     await engine.dispose()
 
 
+async def brought_up_to_date(url: str) -> None:
+    """Migrate a reused archive and rebuild its index if an older analyzer built it, as the
+    main job would: a stale index would time queries that miss posts."""
+    engine = db.create_engine(DatabaseConfig(url=url))
+    await db.upgrade(engine)
+    sessions = db.session_factory(engine)
+    async with sessions() as session:
+        stale = await index_is_stale(session)
+    if stale:
+        print("the search index was built by an older analyzer: rebuilding it")
+        await rebuild_search_index(sessions, report=_progress("rebuilding"))
+        print()
+    await engine.dispose()
+
+
+def _progress(label: str) -> Callable[[int, int], None]:
+    started = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        print(f"\r  {label}: {done:,}/{total:,} posts ({rate:,.0f}/s)", end="", flush=True)
+
+    return report
+
+
+async def load_into_postgres(path: Path, url: str) -> None:
+    """Copy the SQLite archive at *path* into the PostgreSQL database at *url* (once)."""
+    engine = db.create_engine(DatabaseConfig(url=url))
+    await db.upgrade(engine)
+    await engine.dispose()
+    conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
+    try:
+        source = sqlite3.connect(path)
+        fingerprint = "SELECT count(*), sum(length(stems)) FROM post_search"
+        if tuple(await conn.fetchrow(fingerprint)) == source.execute(fingerprint).fetchone():
+            return  # loaded earlier, with the same index entries
+        await conn.execute("TRUNCATE post_search, posts, channels CASCADE")
+        for table, columns in PG_COPY.items():
+            await _copy_table(source, conn, table, columns)
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
+PG_COPY = {
+    "channels": ("id", "username", "title", "tracked", "status", "first_seen_at", "updated_at"),
+    "posts": (
+        "channel_id",
+        "message_id",
+        "kind",
+        "date",
+        "text",
+        "content_sha256",
+        "current_version",
+        "first_seen_at",
+        "updated_at",
+    ),
+    "post_search": ("search_key", "channel_id", "message_id", "words", "stems", "facets"),
+}
+PG_TIMES = frozenset({"date", "first_seen_at", "updated_at"})
+
+
+async def _copy_table(
+    source: sqlite3.Connection, conn: asyncpg.Connection, table: str, columns: tuple[str, ...]
+) -> None:
+    convert = [_sqlite_time if c in PG_TIMES else bool if c == "tracked" else None for c in columns]
+    cursor = source.execute(f"SELECT {', '.join(columns)} FROM {table}")
+    report, done = _progress(f"copying {table}"), 0
+    total = source.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    while batch := cursor.fetchmany(50_000):
+        records = [
+            tuple(v if f is None or v is None else f(v) for f, v in zip(convert, row, strict=True))
+            for row in batch
+        ]
+        await conn.copy_records_to_table(table, records=records, columns=list(columns))
+        done += len(batch)
+        report(done, total)
+    print()
+
+
+def _sqlite_time(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f")
+
+
+async def measure_postgres(path: Path, url: str, repeat: int) -> None:
+    """dozor's search over the same archive in PostgreSQL (its GIN index, no FTS5)."""
+    engine = db.create_engine(DatabaseConfig(url=url))
+    sessions = db.session_factory(engine)
+    print(f"{'query class':18} {'newest p50/p95':>20} {'relevance p50/p95':>22}  hits (median)")
+    for name, queries in query_classes(path).items():
+        newest, ranked, hits = await _time_dozor(sessions, queries, repeat)
+        print(f"{name:18} {_cell(newest):>20} {_cell(ranked):>22}  {statistics.median(hits):,.0f}")
+    await engine.dispose()
+
+
+async def _time_dozor(
+    sessions: async_sessionmaker[AsyncSession], queries: list[str], repeat: int
+) -> tuple[list[float], list[float], list[int]]:
+    """Seconds per search newest-first and by relevance, and hit counts (each query is run
+    once untimed first)."""
+    newest: list[float] = []
+    ranked: list[float] = []
+    hits: list[int] = []
+    for query in queries:
+        async with sessions() as session:
+            await search(session, query, limit=20)
+            await search(session, query, limit=20, sort="relevance")
+    for query in (queries * repeat)[: max(repeat, len(queries))]:
+        async with sessions() as session:
+            t = time.perf_counter()
+            found = await search(session, query, limit=20)
+            newest.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            await search(session, query, limit=20, sort="relevance")
+            ranked.append(time.perf_counter() - t)
+        hits.append(found.total)
+    return newest, ranked, hits
+
+
+async def _time_raw(
+    sessions: async_sessionmaker[AsyncSession],
+    raw: sqlite3.Connection,
+    queries: list[str],
+    repeat: int,
+) -> tuple[list[float], list[float]]:
+    """Seconds per hand-written FTS5 query of the same terms: newest first, and by bm25."""
+    expressions = []
+    async with sessions() as session:
+        for query in queries:
+            expressions.append(
+                compile_plan(session, await prepare_query(session, query)).expression
+            )
+    newest: list[float] = []
+    ranked: list[float] = []
+    for expression in (expressions * repeat)[: max(repeat, len(expressions))]:
+        for order, samples in (
+            ("rowid DESC", newest),
+            ("bm25(post_search_fts, 0.5, 1.0, 0.0)", ranked),
+        ):
+            t = time.perf_counter()
+            raw.execute(
+                "SELECT rowid FROM post_search_fts WHERE post_search_fts MATCH ? "
+                f"ORDER BY {order} LIMIT 20",
+                (expression,),
+            ).fetchall()
+            samples.append(time.perf_counter() - t)
+    return newest, ranked
+
+
+def _cell(samples: list[float]) -> str:
+    return "{:7.1f} /{:7.1f} ms".format(*(1000 * x for x in percentiles(samples)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, default=Path("/tmp/dozor-bench-search.db"))
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="also load the archive into this (empty or earlier loaded) PostgreSQL database, "
+        "e.g. postgresql+asyncpg://user:pass@127.0.0.1/dozor_bench, and time dozor there",
+    )
     args = parser.parse_args()
     marker = args.db.with_suffix(f".{args.posts}.done")
     if not marker.exists():
@@ -309,6 +450,12 @@ def main() -> None:
         print(f"building {args.db} with {args.posts:,} posts (once; reused afterwards)")
         build(args.db, args.posts)
         marker.touch()
+    asyncio.run(brought_up_to_date(f"sqlite+aiosqlite:///{args.db}"))
+    if args.postgres:
+        asyncio.run(load_into_postgres(args.db, args.postgres))
+        print(f"search over the same {args.posts:,} posts in PostgreSQL")
+        asyncio.run(measure_postgres(args.db, args.postgres, args.repeat))
+        return
     print(
         f"search over {args.posts:,} posts ({args.db.stat().st_size / 1e9:.1f} GB), "
         f"SQLite {sqlite3.sqlite_version}"

@@ -15,7 +15,7 @@ from dozor.records import ChannelRecord, Forward, PostRecord, Source
 from dozor.search import engine as engine_module
 from dozor.search import search
 from dozor.storage import mark_deleted, store_posts, upsert_channel
-from dozor.storage.search_index import SLOT_BITS
+from dozor.storage.search_index import SLOT_BITS, compact_search_index
 from tests.conftest import DESKTOP
 
 MVD = -1001525384822
@@ -227,3 +227,28 @@ async def test_many_hits_read_the_same_newest_first_and_rank_the_newest(
         assert [h.message_id for h in ranked.hits] == [8, 5, 7, 4, 6]
     else:
         assert [h.message_id for h in ranked.hits] == [h.message_id for h in few_ranked.hits]
+
+
+async def test_compacting_the_index_after_a_rebuild_keeps_every_hit(
+    sessions: async_sessionmaker[AsyncSession], backend: str
+) -> None:
+    for day in range(6):  # one write each: SQLite's full-text index gets a segment per write
+        await _other(sessions, rec(day + 1, f"мигрант день {day}", date=T0 + timedelta(days=day)))
+    before = await ids(sessions, "мигрант")
+    stored = (
+        "SELECT count(*) FROM post_search_fts_data"
+        if backend == "sqlite"
+        else "SELECT count(*) FROM pg_stat_user_tables "
+        "WHERE relname = 'post_search' AND last_analyze IS NOT NULL"
+    )
+    async with sessions() as session:
+        shape_before = (await session.execute(text(stored))).scalar_one()
+    async with sessions.begin() as session:
+        await compact_search_index(session)
+    async with sessions() as session:
+        shape_after = (await session.execute(text(stored))).scalar_one()
+    assert await ids(sessions, "мигрант") == before == [6, 5, 4, 3, 2, 1]
+    if backend == "sqlite":
+        assert shape_after < shape_before  # segments merged into one
+    else:
+        assert (shape_before, shape_after) == (0, 1)  # the planner's statistics were refreshed

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.models import posts
 from dozor.storage.facts import SEARCH_ANALYZER, get_fact, mark_index_current
-from dozor.storage.search_index import index_posts
+from dozor.storage.search_index import compact_search_index, index_posts
 from dozor.text import ANALYZER_VERSION
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,11 @@ async def rebuild_search_index(
     """Re-analyse every post and bring its index entry up to date; returns the posts read."""
     async with sessions() as session:
         total = (await session.execute(select(func.count()).select_from(posts))).scalar_one()
-    done, after = 0, None
+    done, changed, after = 0, 0, None
     while True:
         async with sessions.begin() as session:
             rows = await _batch_after(session, after, batch)
-            await index_posts(session, rows)
+            changed += await index_posts(session, rows)
         if not rows:
             break
         done += len(rows)
@@ -68,8 +68,15 @@ async def rebuild_search_index(
         if report is not None:
             report(done, total)
     async with sessions.begin() as session:
+        if changed:
+            await compact_search_index(session)
         await mark_index_current(session, now=now())
-    log.info("search index rebuilt: %d posts read, analyzer version %d", done, ANALYZER_VERSION)
+    log.info(
+        "search index rebuilt: %d posts read, %d entries rewritten, analyzer version %d",
+        done,
+        changed,
+        ANALYZER_VERSION,
+    )
     return done
 
 

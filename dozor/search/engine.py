@@ -27,10 +27,10 @@ SCAN_PAGE = 500
 # exact up to this many ("more than 10,000" beyond) unless a caller asks for an exact count.
 COUNT_LIMIT = 10_000
 MAX_SCAN = 200_000  # candidates checked one by one for queries full text cannot answer exactly
-# PostgreSQL: with this many hits or more, walking the date-ordered key index backwards finds a
-# page at once, and relevance ranks the newest this-many hits; with fewer, the GIN index
-# collects every hit and they are sorted. The planner cannot tell which from its statistics (it
-# takes a word that is in 13 posts for one in 20,000), so dozor counts the hits first.
+# PostgreSQL, newest first: with this many hits or more, walking the date-ordered key index
+# backwards finds a page at once; with fewer, the GIN index collects every hit and they are
+# sorted. The planner cannot tell which from its statistics (it takes a word that is in 13
+# posts for one in 20,000), so dozor counts the hits first.
 DENSE_HITS = 10_000
 
 
@@ -206,12 +206,6 @@ def _hits_sql(
     table, key = _from(session)
     where, params = _where(session, plan)
     postgresql = _dialect(session) == "postgresql"
-    if postgresql and sort == "relevance" and dense:
-        table = (
-            f"(SELECT {key}, document FROM {table} WHERE {where} "
-            f"ORDER BY {key} DESC LIMIT :window) AS newest"
-        )
-        where, params["window"] = "TRUE", DENSE_HITS
     score = "0.0" if sort == "newest" else _rank(session)
     if postgresql and sort == "relevance":
         params["rank"] = plan.rank_expression or plan.expression
@@ -237,7 +231,7 @@ async def _page(
     """One page of hits with their posts and channels, in result order, in one statement; and
     how many index entries the page covered (an entry without its post is skipped).
 
-    *dense* (PostgreSQL): the query has at least DENSE_HITS hits."""
+    *dense* (PostgreSQL, newest first): the query has at least DENSE_HITS hits."""
     sql, params = _hits_sql(session, plan, sort, dense)
     hits = (
         text(sql)

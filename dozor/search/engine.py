@@ -202,7 +202,7 @@ def _hits_sql(
     session: AsyncSession, plan: Plan, sort: Sort, dense: bool
 ) -> tuple[str, dict[str, Any]]:
     """The full-text query of one page (``hit_key`` and ``score`` in result order), and its
-    parameters but the page's own."""
+    parameters except the page's limit and offset."""
     table, key = _from(session)
     where, params = _where(session, plan)
     postgresql = _dialect(session) == "postgresql"

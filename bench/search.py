@@ -308,17 +308,26 @@ async def load_into_postgres(path: Path, url: str) -> None:
     await db.upgrade(engine)
     await engine.dispose()
     conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
+    source = sqlite3.connect(path)
     try:
-        source = sqlite3.connect(path)
         fingerprint = "SELECT count(*), sum(length(stems)) FROM post_search"
         if tuple(await conn.fetchrow(fingerprint)) == source.execute(fingerprint).fetchone():
             return  # loaded earlier, with the same index entries
+        foreign = (
+            "SELECT count(*) FROM channels WHERE username IS NULL OR username NOT LIKE 'bench_%'"
+        )
+        if await conn.fetchval(foreign):
+            raise SystemExit(
+                f"{make_url(url).render_as_string(hide_password=True)}: holds channels this "
+                "bench did not load; give it an empty database"
+            )
         await conn.execute("TRUNCATE post_search, posts, channels CASCADE")
         for table, columns in PG_COPY.items():
             await _copy_table(source, conn, table, columns)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
+        source.close()
 
 
 PG_COPY = {

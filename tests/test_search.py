@@ -213,12 +213,14 @@ async def test_many_hits_read_the_same_newest_first_and_relevance_ranks_by_words
     async with sessions() as session:
         pages = [await search(session, "мигрант", limit=3, offset=o) for o in (0, 3, 6)]
         capped = await search(session, "мигрант", limit=3, count_limit=2)
+        past_the_count = await search(session, "мигрант", limit=3, offset=6, count_limit=2)
         ranked = await search(session, "мигрант", sort="relevance")
     assert [[h.message_id for h in p.hits] for p in pages] == [
         [h.message_id for h in p.hits] for p in few_pages
     ]
     assert [p.total for p in pages] == [8, 8, 8]
     assert (capped.total, capped.total_is_exact, len(capped.hits)) == (2, False, 3)
+    assert [h.message_id for h in past_the_count.hits] == [2, 1]  # beyond what was counted
     # more mentions first, then newest: three (8, 5, 2), two (7, 4, 1), one (6, 3)
     assert [h.message_id for h in ranked.hits] == [8, 5, 2, 7, 4, 1, 6, 3]
 

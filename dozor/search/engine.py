@@ -143,7 +143,7 @@ async def _count_then_page(
     cap = None if count_limit is None else max(count_limit, DENSE_HITS)
     hits = await _count(session, plan, cap)
     rows: list[dict[str, Any]] = []
-    if offset < hits:
+    if offset < hits or hits == cap:  # at the cap, there may be hits past the offset
         rows, _ = await _page(session, plan, sort, limit, offset, dense=hits >= DENSE_HITS)
     total = hits if count_limit is None else min(hits, count_limit)
     return rows, total, count_limit is None or hits < count_limit

@@ -15,7 +15,7 @@ Goals: newest-first p95 <= 20 ms for every class; relevance <= 2x raw bm25.
 
 A reused database is migrated and its index rebuilt if an older analyzer built it. With
 ``--postgres URL`` the same archive is copied into PostgreSQL (once) and dozor's search is timed
-there instead, for the same query classes.
+there instead, for the same query classes, after checking that both backends find the same hits.
 """
 
 from __future__ import annotations
@@ -380,14 +380,38 @@ def _sqlite_time(value: str) -> datetime:
 
 
 async def measure_postgres(path: Path, url: str, repeat: int) -> None:
-    """dozor's search over the same archive in PostgreSQL (its GIN index, no FTS5)."""
+    """dozor's search over the same archive in PostgreSQL (its GIN index, no FTS5), after
+    checking that both backends find the same hits."""
     engine = db.create_engine(DatabaseConfig(url=url))
     sessions = db.session_factory(engine)
+    classes = query_classes(path)
+    await _same_hits_as_sqlite(path, sessions, classes)
     print(f"{'query class':18} {'newest p50/p95':>20} {'relevance p50/p95':>22}  hits (median)")
-    for name, queries in query_classes(path).items():
+    for name, queries in classes.items():
         newest, ranked, hits = await _time_dozor(sessions, queries, repeat)
         print(f"{name:18} {_cell(newest):>20} {_cell(ranked):>22}  {statistics.median(hits):,.0f}")
     await engine.dispose()
+
+
+async def _same_hits_as_sqlite(
+    path: Path, postgres: async_sessionmaker[AsyncSession], classes: dict[str, list[str]]
+) -> None:
+    """Totals and two newest-first pages (the first, and one at offset 40) must be equal."""
+    engine = db.create_engine(DatabaseConfig(url=f"sqlite+aiosqlite:///{path}"))
+    sqlite = db.session_factory(engine)
+    compared = 0
+    for queries in classes.values():
+        for query in queries[:6]:
+            assert await _pages(sqlite, query) == await _pages(postgres, query), query
+            compared += 1
+    await engine.dispose()
+    print(f"same totals and pages as SQLite for all {compared} queries checked")
+
+
+async def _pages(sessions: async_sessionmaker[AsyncSession], query: str) -> list[object]:
+    async with sessions() as session:
+        pages = [await search(session, query, limit=20, offset=o) for o in (0, 40)]
+    return [pages[0].total] + [[hit.message_id for hit in page.hits] for page in pages]
 
 
 async def _time_dozor(

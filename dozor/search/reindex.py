@@ -69,6 +69,7 @@ async def rebuild_search_index(
             report(done, total)
     async with sessions.begin() as session:
         if changed:
+            log.info("compacting the search index (about half a minute per million posts)")
             await compact_search_index(session)
         await mark_index_current(session, now=now())
     log.info(

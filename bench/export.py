@@ -84,19 +84,21 @@ def _figure(posts: int, seconds: float, rss: float) -> str:
 
 
 def prepare(path: Path, posts: int) -> None:
-    if not path.exists():
-        from bench.search import build
-
-        build(path, posts)
     from dozor import db
     from dozor.config import DatabaseConfig
+
+    missing = not path.exists()
 
     async def migrate() -> None:
         engine = db.create_engine(DatabaseConfig(url=f"sqlite+aiosqlite:///{path}"))
         await db.ensure_at_head(engine, upgrade_if_behind=True)
         await engine.dispose()
 
-    asyncio.run(migrate())
+    asyncio.run(migrate())  # before building: build() writes into dozor's schema
+    if missing:
+        from bench.search import build
+
+        build(path, posts)
 
 
 def measure(path: Path, who: str, fmt: str) -> tuple[int, float, float]:

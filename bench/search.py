@@ -41,11 +41,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bench.common import russian_sentences
 from dozor import db
+from dozor.cli.db_cmd import rebuild_if_stale
 from dozor.config import DatabaseConfig
 from dozor.query.document import build_document
 from dozor.search import search
 from dozor.search.engine import compile_plan, prepare_query
-from dozor.search.reindex import index_is_stale, rebuild_search_index
 from dozor.storage.facts import mark_index_current
 from dozor.storage.search_index import SLOT_BITS, SLOT_MASK
 
@@ -272,12 +272,6 @@ async def statement_floor(sessions: async_sessionmaker[AsyncSession]) -> float:
     return 1000 * statistics.median(samples)
 
 
-async def migrated(path: Path) -> None:
-    engine = db.create_engine(DatabaseConfig(url=f"sqlite+aiosqlite:///{path}"))
-    await db.upgrade(engine)
-    await engine.dispose()
-
-
 async def marked_current(url: str) -> None:
     """The archive was indexed by this dozor's analyzer (build and copy write its entries)."""
     engine = db.create_engine(DatabaseConfig(url=url))
@@ -288,16 +282,10 @@ async def marked_current(url: str) -> None:
 
 async def brought_up_to_date(url: str) -> None:
     """Migrate a reused archive and rebuild its index if an older analyzer built it, as the
-    main job would: a stale index would time queries that miss posts."""
+    main job does: a stale index would time queries that miss posts."""
     engine = db.create_engine(DatabaseConfig(url=url))
     await db.upgrade(engine)
-    sessions = db.session_factory(engine)
-    async with sessions() as session:
-        stale = await index_is_stale(session)
-    if stale:
-        print("the search index was built by an older analyzer: rebuilding it")
-        await rebuild_search_index(sessions, report=_progress("rebuilding"))
-        print()
+    await rebuild_if_stale(db.session_factory(engine))
     await engine.dispose()
 
 
@@ -485,15 +473,16 @@ def main() -> None:
     )
     args = parser.parse_args()
     marker = args.db.with_suffix(f".{args.posts}.done")
-    if not marker.exists():
+    fresh = not marker.exists()
+    if fresh:
         for stale in (args.db, args.db.with_suffix(".db-wal"), args.db.with_suffix(".db-shm")):
             stale.unlink(missing_ok=True)
-        asyncio.run(migrated(args.db))
+    # A new file gets the schema here; a reused one is migrated and its index rebuilt if stale.
+    asyncio.run(brought_up_to_date(f"sqlite+aiosqlite:///{args.db}"))
+    if fresh:
         print(f"building {args.db} with {args.posts:,} posts (once; reused afterwards)")
         build(args.db, args.posts)
-        asyncio.run(marked_current(f"sqlite+aiosqlite:///{args.db}"))
         marker.touch()
-    asyncio.run(brought_up_to_date(f"sqlite+aiosqlite:///{args.db}"))
     if args.postgres:
         asyncio.run(load_into_postgres(args.db, args.postgres))
         asyncio.run(marked_current(args.postgres))  # it holds the up-to-date archive's entries

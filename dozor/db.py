@@ -115,10 +115,18 @@ async def schema_state(engine: AsyncEngine) -> SchemaState:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> SchemaState:
-    """Apply migrations up to *revision*; returns the state afterwards."""
+    """Apply migrations up to *revision*; returns the state afterwards.
+
+    A database created here to the head revision has nothing indexed yet, so its search index
+    is recorded as built by this dozor's analyzer (older databases are marked by migration)."""
+    fresh = (await schema_state(engine)).current is None
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, revision)
-    return await schema_state(engine)
+    after = await schema_state(engine)
+    if fresh and after.at_head:
+        async with session_factory(engine).begin() as session:
+            await mark_index_current(session, now=datetime.now(UTC))
+    return after
 
 
 async def ensure_at_head(
@@ -146,9 +154,6 @@ async def ensure_at_head(
     if (empty and create_if_empty) or (not empty and upgrade_if_behind):
         log.info("migrating database from %s to %s", state.current or "empty", state.head)
         await upgrade(engine)
-        if empty:  # nothing is indexed yet: the index is as current as this dozor's analyzer
-            async with session_factory(engine).begin() as session:
-                await mark_index_current(session, now=datetime.now(UTC))
         return
     raise DatabaseNotReady(
         f"database schema is at revision {state.current or 'none'}, this dozor needs "

@@ -125,3 +125,24 @@ async def test_indexes_of_databases_made_before_0007_count_as_built_by_analyzer_
             assert (await conn.execute(facts)).scalar_one() == "1"
     finally:
         await engine.dispose()
+
+
+async def test_a_database_created_by_upgrade_starts_current_one_built_in_steps_does_not(
+    database_config: DatabaseConfig,
+) -> None:
+    """`dozor db upgrade` on a new database (no posts yet) must not ask for a reindex; a
+    database that stopped at 0006 on the way was made by an older dozor and may hold posts."""
+    facts = text("SELECT value FROM database_facts WHERE name = 'search_analyzer'")
+    engine = db.create_engine(database_config)
+    try:
+        await db.upgrade(engine)
+        async with engine.connect() as conn:
+            assert (await conn.execute(facts)).scalar_one() == str(ANALYZER_VERSION)
+        async with engine.begin() as conn:
+            await conn.run_sync(_downgrade_to, "base")
+        await db.upgrade(engine, "0006")
+        await db.upgrade(engine)
+        async with engine.connect() as conn:
+            assert (await conn.execute(facts)).scalar_one() == "1"
+    finally:
+        await engine.dispose()

@@ -72,9 +72,9 @@ async def rebuild_if_stale(sessions: async_sessionmaker[AsyncSession]) -> int | 
     """Rebuild the search index if an older analyzer built it: posts read, None if current."""
     async with sessions() as session:
         version = await index_analyzer(session)
+        if version >= ANALYZER_VERSION:
+            return None
         empty = await archive_is_empty(session)
-    if version >= ANALYZER_VERSION:
-        return None
     if empty:  # nothing indexed: the index is as current as this dozor
         async with sessions.begin() as session:
             await mark_index_current(session, now=datetime.now(UTC))

@@ -105,4 +105,4 @@ def _ends_in_plural(root: str) -> bool:
 
 
 def _has_vowel(text: str) -> bool:
-    return any(ch in VOWELS for ch in text)
+    return not VOWELS.isdisjoint(text)

@@ -64,12 +64,23 @@ def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: st
 def test_archive_once_then_status(
     telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert main(["status"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "no channels followed yet: `dozor archive` or `dozor run` follows the 1 in "
+        "archiver.channels",
+        "alerts: none yet",
+    ]
     assert main(["archive", "--once"]) == 0
     assert "120 new, 0 edited, 0 deleted — ok" in capsys.readouterr().out
     assert main(["status", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)["channels"]
     assert (row["title"], row["status"], row["backfill_complete"]) == ("МВД тест", "ok", True)
     assert row["newest_message_id"] == 120
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "МВД тест" in out
+    assert "complete" in out
+    assert out.splitlines()[-1] == "alerts: none yet"
     assert main(["channels", "list", "--json"]) == 0
     (channel,) = json.loads(capsys.readouterr().out)
     assert (channel["posts"], channel["tracked"], channel["username"]) == (120, True, "mvd_test")

@@ -175,7 +175,9 @@ def test_import_warnings_go_to_stderr(
         (["import", "--tz", "Mars/Base", str(DESKTOP / "current-format-early")], "--tz"),
         (["import"], "Missing argument"),
         (["frobnicate"], "No such command"),
-        (["channels", "list", "--colour"], "No such option"),
+        (["channels", "list", "--colour"], "dozor channels list: No such option '--colour'"),
+        (["search", "-мигрант"], "put -- before it: -- '-мигрант'"),
+        (["rules", "test", "-кот", "--text", "кот"], "dozor rules test: No such option '-к'"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(
@@ -235,6 +237,10 @@ def test_search_command(configured: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "уголовное дело" in out
     assert main(["search", 'мигрант "уголовное']) == 2
     assert "query error at position 9: unbalanced quote" in _one_line_error(capsys)
+    # a query that starts with an exclusion goes after --, as the error message says
+    assert main(["search", "--json", "--", "-мигрант"]) == 0
+    hits = json.loads(capsys.readouterr().out)["hits"]
+    assert hits and 9 not in [h["message_id"] for h in hits]
 
 
 def test_rules_and_alerts_commands(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -262,6 +268,8 @@ def test_rules_and_alerts_commands(configured: Path, capsys: pytest.CaptureFixtu
     assert json.loads(capsys.readouterr().out) == {"events": 10, "alerts": 0, "cursor": 10}
     assert main(["alerts", "list", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+    assert main(["alerts", "list", "--status", "failed"]) == 0
+    assert capsys.readouterr().out == "no alerts with status failed\n"
     assert main(["rules", "pause", "Migrants"]) == 0
     assert "now paused" in capsys.readouterr().out
     assert main(["rules", "remove", "Migrants"]) == 0

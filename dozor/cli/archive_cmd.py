@@ -253,7 +253,25 @@ def status(as_json: bool) -> None:
     if as_json:
         print_json({"channels": rows, "alerts": queue})
         return
-    now = datetime.now(UTC)
+    if not rows:
+        click.echo(_nothing_followed(config))
+    else:
+        _print_health(rows, datetime.now(UTC))
+    queued = ", ".join(f"{n} {k}" for k, n in sorted(queue.items()))
+    click.echo(f"alerts: {queued or 'none yet'}")
+
+
+def _nothing_followed(config: Config) -> str:
+    configured = len(config.archiver.channels)
+    if configured:
+        return (
+            f"no channels followed yet: `dozor archive` or `dozor run` follows the {configured} "
+            "in archiver.channels"
+        )
+    return "no channels followed: `dozor channels add NAME`"
+
+
+def _print_health(rows: list[dict[str, Any]], now: datetime) -> None:
     print_table(
         None,
         ["channel", "status", "newest post", "last sync", "lag", "history", "problem"],
@@ -270,4 +288,3 @@ def status(as_json: bool) -> None:
             for r in rows
         ],
     )
-    click.echo("alerts: " + ", ".join(f"{n} {k}" for k, n in sorted(queue.items())) or "none")

@@ -61,15 +61,15 @@ cli.add_command(export_cmd.export)
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors print one line on stderr and return 2."""
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
-        result = cli.main(
-            args=list(argv) if argv is not None else None, prog_name="dozor", standalone_mode=False
-        )
+        result = cli.main(args=args, prog_name="dozor", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:
-        where = f"dozor {exc.ctx.info_name}" if exc.ctx and exc.ctx.parent else "dozor"
-        return _fail(f"{where}: {exc.format_message()} (see --help)")
+        where = exc.ctx.command_path if exc.ctx else "dozor"
+        message = exc.format_message().rstrip(".")
+        return _fail(f"{where}: {message}{_dash_hint(exc, args)} (see --help)")
     except click.ClickException as exc:
         return _fail(f"dozor: {exc.format_message()}")
     except UserError as exc:
@@ -78,6 +78,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("dozor: interrupted", err=True)
         return 130
     return result if isinstance(result, int) else 0
+
+
+def _dash_hint(exc: click.UsageError, args: list[str]) -> str:
+    """A query that excludes a word (`-мигрант`) looks like an option to the parser: say how
+    to pass it."""
+    if not isinstance(exc, click.NoSuchOption) or exc.option_name.startswith("--"):
+        return ""
+    word = next((a for a in args if a.startswith(exc.option_name) and len(a) > 2), None)
+    if word is None:
+        return ""
+    return f"; to pass '{word}' as a query or value, put -- before it: -- '{word}'"
 
 
 def _fail(message: str) -> int:

@@ -286,6 +286,9 @@ def list_alerts(status: str, limit: int, as_json: bool) -> None:
     if as_json:
         print_json(found)
         return
+    if not found:
+        click.echo("no alerts" + ("" if status == "all" else f" with status {status}"))
+        return
     print_table(
         None,
         ["id", "rule", "event", "channel", "post", "version", "status", "created"],

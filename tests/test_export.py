@@ -312,6 +312,22 @@ async def test_desktop_export_round_trips_through_import(
     assert _post_rows(tmp_path / "first.db") == _post_rows(tmp_path / "second.db")
 
 
+async def test_importing_another_dozor_export_says_which_one_imports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = config_file(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/archive.db")
+    assert (
+        await dozor("import", "--config", str(config), str(DESKTOP / "current-format-early")) == 0
+    )
+    out = tmp_path / "export"
+    assert await dozor("export", "--config", str(config), "--format", "jsonl",
+                       "--out", str(out)) == 0  # fmt: skip
+    capsys.readouterr()
+    assert await dozor("import", "--config", str(config), str(out)) == 2
+    error = capsys.readouterr().err
+    assert "it is a dozor jsonl export: dozor re-imports only those made with" in error
+
+
 def _post_rows(path: Path) -> list[tuple[Any, ...]]:
     columns = (
         "channel_id, message_id, kind, date, edit_date, text, entities, author_signature, views, "

@@ -71,10 +71,24 @@ def locate_result_json(path: Path) -> Path:
                 f"{path}: this is an HTML export; export the channel again choosing "
                 "'Format: Machine-readable JSON'"
             )
-        raise ImportFormatError(f"{path}: no result.json in this folder")
+        raise ImportFormatError(f"{path}: no result.json in this folder{_dozor_export_hint(path)}")
     if not path.exists():
         raise ImportFormatError(f"{path}: no such file or folder")
     return path
+
+
+def _dozor_export_hint(folder: Path) -> str:
+    """What to import instead when *folder* is one of dozor's own exports."""
+    try:
+        manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(manifest, dict) or "dozor_version" not in manifest:
+        return ""
+    return (
+        f"; it is a dozor {manifest.get('format')} export: dozor re-imports only those made "
+        "with `dozor export --format desktop`"
+    )
 
 
 def read_export(path: Path) -> DesktopExport:

@@ -27,7 +27,8 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from dozor.errors import ConfigError
+from dozor.errors import ConfigError, QueryError
+from dozor.query.parser import parse
 
 ENV_PREFIX = "DOZOR_"
 CONFIG_ENV = "DOZOR_CONFIG"
@@ -194,6 +195,15 @@ class RuleConfig(Section):
     events: StrList = Field(default_factory=lambda: ["new", "edited"])
     chat_id: int | None = None
     mode: Literal["instant", "silent", "digest_hourly", "digest_daily"] = "instant"
+
+    @field_validator("query")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        try:
+            parse(value)
+        except QueryError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("events")
     @classmethod

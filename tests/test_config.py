@@ -89,6 +89,9 @@ mode = "digest_daily"
         load_config(
             _write(tmp_path, '[[rules]]\nname="x"\nquery="y"\nevents=["posted"]\n'), environ={}
         )
+    bad_query = "[[rules]]\nname='x'\nquery='y'\n[[rules]]\nname='z'\nquery='мигрант OR'\n"
+    with pytest.raises(ConfigError, match=r"config.toml: rules.1.query: query error at position 9"):
+        load_config(_write(tmp_path, bad_query), environ={})
 
 
 def test_database_only_config_is_enough(tmp_path: Path) -> None:

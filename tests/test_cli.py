@@ -280,6 +280,25 @@ def test_rules_and_alerts_commands(configured: Path, capsys: pytest.CaptureFixtu
     assert "no rule named 'Nope'" in _one_line_error(capsys)
 
 
+def test_rules_sync_applies_the_config_rules(
+    configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = configured.read_text(encoding="utf-8")
+    rule = "[[rules]]\nname = '{}'\nquery = '{}'\nchat_id = -100\n"
+    two = rule.format("Migrants", "мигрант") + rule.format("Raids", "рейд channel:nope")
+    configured.write_text(database + two, encoding="utf-8")
+    assert main(["rules", "sync"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "config rules: 2 added, 0 changed, 0 removed\n"
+    assert "rule 'Raids': channel:nope matches no archived channel yet" in captured.err
+    configured.write_text(database + rule.format("Migrants", "мигрант -задержан"), "utf-8")
+    assert main(["rules", "sync"]) == 0
+    assert capsys.readouterr().out == "config rules: 0 added, 1 changed, 1 removed\n"
+    assert main(["rules", "list", "--json"]) == 0
+    listed = [(r["name"], r["query"], r["origin"]) for r in json.loads(capsys.readouterr().out)]
+    assert listed == [("Migrants", "мигрант -задержан", "config")]
+
+
 def simulate_an_older_analyzer(database_url: str, stem: str = "мигрант") -> None:
     """What a database indexed by an older dozor looks like: other stems, an older version."""
 

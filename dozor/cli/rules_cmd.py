@@ -152,17 +152,26 @@ def sync() -> None:
     """Make the database's config rules match [[rules]] in the config file."""
     config = state().config()
 
-    async def go() -> Any:
+    async def go() -> tuple[Any, list[tuple[str, str]]]:
         async with open_database(config.database) as sessions, sessions.begin() as session:
-            return await sync_config_rules(
+            report = await sync_config_rules(
                 session,
                 config.rules,
                 default_chat=config.bot.team_chat_id,
                 now=datetime.now(UTC),
                 history=_history(config),
             )
+            rows = [dict(r._mapping) for r in await session.execute(select(channels))]
+            unknown = [
+                (r.name, ref) for r in config.rules for ref in unknown_channels(r.query, rows)
+            ]
+            return report, unknown
 
-    report = run_async(go())
+    report, unknown = run_async(go())
+    for name, ref in unknown:
+        click.echo(
+            f"warning: rule {name!r}: channel:{ref} matches no archived channel yet", err=True
+        )
     click.echo(
         f"config rules: {len(report.added)} added, {len(report.changed)} changed, "
         f"{len(report.removed)} removed"

@@ -241,6 +241,11 @@ def test_search_command(configured: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["search", "--json", "--", "-мигрант"]) == 0
     hits = json.loads(capsys.readouterr().out)["hits"]
     assert hits and 9 not in [h["message_id"] for h in hits]
+    main(["import", str(DESKTOP / "tg2md-private-channel-2021")])
+    capsys.readouterr()
+    assert main(["search", "has:photo", "--limit", "50"]) == 0
+    shown = capsys.readouterr().out
+    assert "/c/1292077344/25  photo\n  (no text)\n" in shown  # a photo without a caption
 
 
 def test_rules_and_alerts_commands(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -99,7 +99,7 @@ def _print(result: SearchResult, offset: int) -> None:
     total = f"{result.total:,}" if result.total_is_exact else f"more than {result.total:,}"
     console.print(f"{total} results, showing {shown}", style="bold")
     for hit in result.hits:
-        marks = []
+        marks = [hit.post["media_type"]] if hit.post["media_type"] else []
         if hit.post["deleted_at"] is not None:
             marks.append("[red]deleted[/]")
         if hit.post["current_version"] > 1 or hit.post["edit_date"] is not None:
@@ -108,4 +108,5 @@ def _print(result: SearchResult, offset: int) -> None:
             f"\n[cyan]{format_time(hit.date)}[/]  {escape(hit.channel_title)}  "
             f"[link={hit.link}]{hit.link}[/link]  {' '.join(marks)}"
         )
-        console.print("  " + hit.snippet.marked("[bold yellow]", "[/]", escape=escape))
+        snippet = hit.snippet.marked("[bold yellow]", "[/]", escape=escape)
+        console.print("  " + (snippet if snippet.strip() else "[dim](no text)[/]"))

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.errors import AmbiguousChannel, ChannelNotFound
-from dozor.models import channel_changes, post_metrics
+from dozor.models import channel_changes, channels, post_metrics
 from dozor.records import ChannelRecord, Forward, PostRecord, Source
 from dozor.storage import list_channels, mark_deleted, resolve_channel, store_posts, upsert_channel
 from dozor.storage.events import events_after
@@ -238,6 +238,27 @@ async def test_channel_changes_are_logged(sessions) -> None:
         ("title", "МВД", "МВД КР"),
         ("subscribers", None, "100"),
     ]
+
+
+async def test_a_username_moves_to_the_channel_that_now_has_it(sessions, caplog) -> None:
+    await _channel(sessions, username="mvd_test")
+    other = -1001000000777
+    async with sessions.begin() as s:
+        await upsert_channel(
+            s,
+            ChannelRecord(id=other, title="Новый", username="MVD_Test"),
+            observed_at=T0 + timedelta(days=2),
+            source=Source.LIVE,
+        )
+    rows = {r["id"]: r["username"] for r in await all_rows(sessions, channels)}
+    assert rows == {CH: None, other: "MVD_Test"}
+    log = await all_rows(sessions, channel_changes)
+    assert [(c["channel_id"], c["field"], c["old_value"], c["new_value"]) for c in log] == [
+        (CH, "username", "mvd_test", None)
+    ]
+    assert "username @MVD_Test moved from 'МВД'" in caplog.text
+    async with sessions() as s:
+        assert (await resolve_channel(s, "@mvd_test"))["id"] == other
 
 
 async def test_resolve_channel_by_every_kind_of_reference(sessions) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from dozor.errors import AmbiguousChannel, ChannelNotFound
 from dozor.ids import marked_channel_id
 from dozor.models import channel_changes, channels, posts, sync_state
 from dozor.records import ChannelRecord, Source
+
+log = logging.getLogger(__name__)
 
 _TRACKED_FIELDS = ("title", "username", "about", "subscribers")
 _LINK = re.compile(
@@ -42,6 +45,8 @@ async def upsert_channel(
         .mappings()
         .first()
     )
+    if record.username is not None and (stored is None or record.username != stored["username"]):
+        await _release_username(session, record, observed_at=observed_at, source=source)
     if stored is None:
         await session.execute(
             insert(channels).values(
@@ -84,6 +89,46 @@ async def upsert_channel(
             ],
         )
     return list(changes)
+
+
+async def _release_username(
+    session: AsyncSession, record: ChannelRecord, *, observed_at: datetime, source: Source
+) -> None:
+    """A username belongs to one channel at a time: another channel that still holds the one
+    *record* now has gave it up (Telegram usernames move). Logged like any other change."""
+    assert record.username is not None
+    holders = (
+        await session.execute(
+            select(channels.c.id, channels.c.title, channels.c.username).where(
+                func.lower(channels.c.username) == record.username.lower(),
+                channels.c.id != record.id,
+            )
+        )
+    ).all()
+    for holder in holders:
+        log.warning(
+            "username @%s moved from %r (%s) to %r (%s)",
+            record.username,
+            holder.title,
+            holder.id,
+            record.title,
+            record.id,
+        )
+        await session.execute(
+            update(channels)
+            .where(channels.c.id == holder.id)
+            .values(username=None, updated_at=observed_at)
+        )
+        await session.execute(
+            insert(channel_changes).values(
+                channel_id=holder.id,
+                field="username",
+                old_value=holder.username,
+                new_value=None,
+                observed_at=observed_at,
+                source=source.value,
+            )
+        )
 
 
 def _text(value: object) -> str | None:

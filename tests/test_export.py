@@ -192,6 +192,27 @@ async def test_csv_is_spreadsheet_friendly(
     assert by_id[(OTHER, 1)]["link"] == "https://t.me/c/1399999999/1"
 
 
+async def test_csv_cells_a_spreadsheet_would_run_are_plain_text(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    texts = ['=HYPERLINK("http://evil.example","x")', "+7 700 000", "-10°C в Оше", "@admin", "Ош"]
+    async with sessions.begin() as session:
+        await upsert_channel(
+            session, ChannelRecord(CH, "=1+1", None), observed_at=T0, source=Source.IMPORT
+        )
+        records = [PostRecord(CH, n, T0, text=t) for n, t in enumerate(texts, start=1)]
+        await store_posts(session, records, source=Source.IMPORT, observed_at=T0)
+    async with sessions() as session:
+        await write_export(session, ExportFilter(), "csv", tmp_path / "out.csv")
+        await write_export(session, ExportFilter(), "jsonl", tmp_path / "out.jsonl")
+    written = (tmp_path / "out.csv").read_text("utf-8")
+    rows = list(csv.DictReader(io.StringIO(written, newline="")))
+    assert [r["text"] for r in rows] == ["'" + t for t in texts[:4]] + ["Ош"]
+    assert {r["channel_title"] for r in rows} == {"'=1+1"}
+    lines = (tmp_path / "out.jsonl").read_text("utf-8").splitlines()
+    assert [json.loads(line)["text"] for line in lines] == texts  # JSON Lines stay exact
+
+
 async def test_a_failed_export_leaves_no_file_behind(
     sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:

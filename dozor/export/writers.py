@@ -132,27 +132,36 @@ def post_csv_row(row: Mapping[str, Any]) -> list[Any]:
     return [
         row["channel_id"],
         row["channel_username"] or "",
-        row["channel_title"],
+        spreadsheet_text(row["channel_title"]),
         row["message_id"],
         post_link(row["channel_id"], row["channel_username"], row["message_id"]),
         _iso(row["date"]),
         _iso(row["edit_date"]) or "",
-        row["text"],
+        spreadsheet_text(row["text"]),
         _blank(row["views"]),
         _blank(row["forwards"]),
         _blank(row["replies"]),
         reactions_text(row["reactions"]),
-        row["author_signature"] or "",
+        spreadsheet_text(row["author_signature"] or ""),
         _blank(row["reply_to_message_id"]),
         _blank(row["forwarded_from_id"]),
-        row["forwarded_from_name"] or "",
+        spreadsheet_text(row["forwarded_from_name"] or ""),
         _blank(row["forwarded_from_message_id"]),
         _blank(row["grouped_id"]),
         row["media_type"] or "",
-        media.get("file_name") or "",
+        spreadsheet_text(media.get("file_name") or ""),
         len(row["versions"]) if "versions" in row else row["current_version"],
         _iso(row["deleted_at"]) or "",
     ]
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: str) -> str:
+    """Text a spreadsheet would run as a formula (``=HYPERLINK(…)`` in a hostile channel's
+    post) gets a leading apostrophe, which makes it a plain text cell (OWASP's advice)."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def _blank(value: object) -> object:

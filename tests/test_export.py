@@ -391,6 +391,10 @@ async def test_csv_reads_the_same_in_a_second_reader(
     [
         (["--format", "pdf"], "Invalid value for '--format'"),
         (["--format", "csv", "--since", "01.11.2024"], "--since '01.11.2024': use YYYY-MM-DD"),
+        (
+            ["--format", "csv", "--since", "2024-11-02", "--until", "2024-11-01"],
+            "--since 2024-11-02 is not before --until 2024-11-01",
+        ),
         (["--format", "csv", "--query", '"unclosed'], "query error at position 1"),
         (["--format", "csv", "--channel", "nosuch"], "nosuch"),
         (["--format", "csv", "--query", "космонавт"], "no posts match these filters"),

@@ -58,11 +58,14 @@ def export(
 ) -> None:
     """Export posts, streaming, with a manifest of SHA-256 sums."""
     config = state().config()
+    start, end = _date(since, "--since"), _date(until, "--until")
+    if start is not None and end is not None and start >= end:
+        raise UserError(f"--since {since} is not before --until {until}: no post can match")
     wanted = ExportFilter(
         query=query,
         channels=channels,
-        since=_date(since, "--since"),
-        until=_date(until, "--until"),
+        since=start,
+        until=end,
         include_deleted=include_deleted,
         with_versions=with_versions or fmt == "html",  # the site shows edit histories
     )

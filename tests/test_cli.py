@@ -138,6 +138,8 @@ def test_import_list_stats(configured: Path, capsys: pytest.CaptureFixture[str])
     assert main(["--config", str(configured), "import", "--json", str(export)]) == 0
     (report,) = json.loads(capsys.readouterr().out)
     assert (report["new"], report["unchanged"], report["channel_id"]) == (0, 8, -1001525384822)
+    assert main(["import", str(export), "--tz", "Asia/Bishkek", "--username", "t.me/mvd_test"]) == 0
+    assert capsys.readouterr().out.endswith("; --tz was not needed: this export has Unix times\n")
     assert main(["channels", "list", "--json"]) == 0
     (channel,) = json.loads(capsys.readouterr().out)
     assert channel["posts"] == 8
@@ -148,7 +150,7 @@ def test_import_list_stats(configured: Path, capsys: pytest.CaptureFixture[str])
     assert "Тестовый канал МВД" in capsys.readouterr().out
     assert main(["stats", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
-    assert (stats["posts"], stats["service_posts"], stats["imports"]) == (8, 2, 2)
+    assert (stats["posts"], stats["service_posts"], stats["imports"]) == (8, 2, 3)
     assert main(["stats"]) == 0
     assert "post versions" in capsys.readouterr().out
 
@@ -173,6 +175,10 @@ def test_import_warnings_go_to_stderr(
     [
         (["import", "/no/such/export"], "no such file or folder"),
         (["import", "--tz", "Mars/Base", str(DESKTOP / "current-format-early")], "--tz"),
+        (
+            ["import", "--username", "МВД КР", str(DESKTOP / "current-format-early")],
+            "--username 'МВД КР': not a Telegram username",
+        ),
         (["import"], "Missing argument"),
         (["frobnicate"], "No such command"),
         (["channels", "list", "--colour"], "dozor channels list: No such option '--colour'"),

@@ -169,3 +169,19 @@ async def test_dates_of_legacy_exports_use_the_zone(
     await import_desktop_export(sessions, folder, tz=ZoneInfo("Europe/Moscow"))
     stored = await post(sessions, TG2MD, 2)
     assert stored["date"].astimezone(UTC).hour == 9  # 12:54 in Moscow
+
+
+async def test_a_second_zone_guess_keeps_each_post_on_the_archive_clock(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The same legacy export read with another --tz: the archive's dates stay, and edit times
+    move with them, so no post ends up edited before it was posted."""
+    from zoneinfo import ZoneInfo
+
+    legacy = DESKTOP / "tg2md-private-channel-2020"
+    await import_desktop_export(sessions, legacy)
+    before = await all_rows(sessions, posts)
+    assert any(row["edit_date"] is not None for row in before)
+    again = await import_desktop_export(sessions, legacy, tz=ZoneInfo("Asia/Bishkek"))
+    assert (again.outcome.new, again.updated, again.outcome.unchanged) == (0, 0, len(before))
+    assert await all_rows(sessions, posts) == before

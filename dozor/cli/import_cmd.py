@@ -13,6 +13,7 @@ from dozor.cli.progress import progress_bar
 from dozor.db import open_database
 from dozor.errors import UserError
 from dozor.importer import ImportReport, import_desktop_export
+from dozor.storage.channels import username_of
 
 MAX_SHOWN_WARNINGS = 20
 
@@ -24,21 +25,21 @@ MAX_SHOWN_WARNINGS = 20
 @click.option(
     "--tz",
     "zone",
-    default="UTC",
-    show_default=True,
-    help="Time zone of the computer that made a legacy export (one without Unix times).",
+    help="Time zone of the computer that made a legacy export (one without Unix times); "
+    "default UTC.",
 )
 @click.option("--username", help="The channel's public @username (exports do not contain it).")
-def import_(paths: tuple[Path, ...], zone: str, username: str | None, as_json: bool) -> None:
+def import_(paths: tuple[Path, ...], zone: str | None, username: str | None, as_json: bool) -> None:
     """Import Telegram Desktop "Export chat history" JSON exports of channels.
 
     PATH is a result.json or the folder holding it. Importing the same export twice changes
     nothing; a later export adds new posts and records changed texts as new versions.
     """
     config = state().config()
-    tz = _zone(zone)
+    tz = _zone(zone or "UTC")
     if username is not None and len(paths) > 1:
         raise UserError("--username applies to one export at a time")
+    bare_username = _username(username)
     console = stderr_console()
     shown = 0
 
@@ -58,7 +59,7 @@ def import_(paths: tuple[Path, ...], zone: str, username: str | None, as_json: b
                             sessions,
                             path,
                             tz=tz,
-                            username=_bare(username),
+                            username=bare_username,
                             progress=report_progress,
                             warn=warn,
                         )
@@ -72,7 +73,7 @@ def import_(paths: tuple[Path, ...], zone: str, username: str | None, as_json: b
         print_json([_report_dict(r) for r in reports])
         return
     for report in reports:
-        click.echo(_summary(report))
+        click.echo(_summary(report, tz_given=zone is not None))
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -84,11 +85,19 @@ def _zone(name: str) -> ZoneInfo:
         ) from None
 
 
-def _bare(username: str | None) -> str | None:
-    return username.removeprefix("@") if username else None
+def _username(value: str | None) -> str | None:
+    if value is None:
+        return None
+    name = username_of(value)
+    if name is None:
+        raise UserError(
+            f"--username {value!r}: not a Telegram username (letters, digits and _, "
+            "e.g. mvd_official_kg)"
+        )
+    return name
 
 
-def _summary(report: ImportReport) -> str:
+def _summary(report: ImportReport, *, tz_given: bool) -> str:
     outcome = report.outcome
     line = (
         f"{report.path}: channel {report.channel_title!r} ({report.channel_id}), "
@@ -100,6 +109,8 @@ def _summary(report: ImportReport) -> str:
         line += (
             f"; this export has no Unix times, dates read as {report.dates_assumed_zone} (see --tz)"
         )
+    elif tz_given:
+        line += "; --tz was not needed: this export has Unix times"
     return line
 
 

@@ -183,6 +183,16 @@ def parse_channel_ref(text: str) -> ChannelRef:
     return ChannelRef(name=ref)
 
 
+def username_of(text: str) -> str | None:
+    """The bare username in ``name``, ``@name`` or a ``t.me/name`` link; None if *text* is
+    not one."""
+    ref = text.strip()
+    if match := _LINK.match(ref):
+        ref = match["name"]
+    ref = ref.removeprefix("@")
+    return ref if _USERNAME.match(ref) else None
+
+
 async def resolve_channel(session: AsyncSession, text: str) -> dict[str, Any]:
     """The archived channel a user means by *text*, or ChannelNotFound / AmbiguousChannel."""
     ref = parse_channel_ref(text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -109,6 +109,8 @@ async def _store_channel_batch(
     observed_at: datetime,
 ) -> StoreOutcome:
     stored = await _load_posts(session, channel_id, sorted(batch))
+    if not source.is_live_telegram:
+        batch = {mid: _on_archive_clock(rec, stored.get(mid)) for mid, rec in batch.items()}
     candidates = {mid: _candidate_row(rec, stored.get(mid), source) for mid, rec in batch.items()}
     changed = [
         mid
@@ -185,6 +187,15 @@ async def _load_version_history(
             entry.hashes.add(sha)
             entry.last_version = max(entry.last_version, version)
     return history
+
+
+def _on_archive_clock(record: PostRecord, stored: dict[str, Any] | None) -> PostRecord:
+    """An export's times may carry a guessed time zone (legacy exports). The archive keeps the
+    date it has for a post, so the record's edit time moves by the same difference: otherwise
+    two exports read with different --tz would leave a post edited before it was posted."""
+    if stored is None or record.edit_date is None or stored["date"] == record.date:
+        return record
+    return replace(record, edit_date=record.edit_date + (stored["date"] - record.date))
 
 
 def _candidate_row(

@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    StringConstraints,
     ValidationError,
     field_validator,
 )
@@ -190,7 +191,7 @@ class AlertsConfig(Section):
 class RuleConfig(Section):
     """A team rule declared in the config file (``[[rules]]``)."""
 
-    name: str = Field(min_length=1, max_length=100)
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     query: str = Field(min_length=1)
     events: StrList = Field(default_factory=lambda: ["new", "edited"])
     chat_id: int | None = None
@@ -222,6 +223,16 @@ class Config(Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     rules: list[RuleConfig] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _distinct_rule_names(cls, value: list[RuleConfig]) -> list[RuleConfig]:
+        names = [rule.name for rule in value]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"rule names must differ; repeated: {', '.join(repeated)}")
+        return value
+
     # Where the file was read from; not a TOML key.
     source: Path | None = Field(default=None, exclude=True)
 

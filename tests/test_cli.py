@@ -266,6 +266,10 @@ def test_rules_and_alerts_commands(configured: Path, capsys: pytest.CaptureFixtu
     )
     assert main(["rules", "add", "Bad", '"мигрант', "--chat", "1"]) == 2
     assert "unbalanced quote" in _one_line_error(capsys)
+    assert main(["rules", "add", " Migrants ", "мигрант2", "--chat", "1"]) == 2
+    assert "a rule named 'Migrants' already exists" in _one_line_error(capsys)
+    assert main(["rules", "add", " ", "мигрант", "--chat", "1"]) == 2
+    assert "a rule name is 1 to 100 characters" in _one_line_error(capsys)
     assert main(["rules", "test", "мигрант -задержан", "--text", "Мигранты прибыли"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("MATCH")
@@ -308,6 +312,13 @@ def test_rules_sync_applies_the_config_rules(
     assert main(["rules", "list", "--json"]) == 0
     listed = [(r["name"], r["query"], r["origin"]) for r in json.loads(capsys.readouterr().out)]
     assert listed == [("Migrants", "мигрант -задержан", "config")]
+    assert main(["rules", "add", "Migrants", "мигрант", "--chat", "1"]) == 2
+    assert "a rule named 'Migrants' already exists" in _one_line_error(capsys)
+    configured.write_text(database + rule.format("Migrants", "a") + rule.format("Migrants", "b"))
+    assert main(["rules", "sync"]) == 2
+    assert "config.toml: rules: rule names must differ; repeated: Migrants" in _one_line_error(
+        capsys
+    )
 
 
 def simulate_an_older_analyzer(database_url: str, stem: str = "мигрант") -> None:

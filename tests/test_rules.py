@@ -358,6 +358,20 @@ async def test_rule_validation_and_lookup(sessions: async_sessionmaker[AsyncSess
         assert (await find_rule(session, str(rule.id))).name == "Мигранты"
         with pytest.raises(UserError, match="no rule named"):
             await find_rule(session, "nothing")
+        # team rules managed by name cannot share one; the bot's, named after queries, can
+        with pytest.raises(UserError, match="a rule named 'Мигранты' already exists"):
+            await sync_config_rules(
+                session,
+                [RuleConfig(name="Мигранты", query="мигрант")],
+                default_chat=1,
+                now=NOW,
+                history=HISTORY,
+            )
+        for _ in range(2):
+            await add_rule(
+                session, name="мигрант", query="мигрант", chat_id=1, now=NOW, history=HISTORY,
+                origin="bot",
+            )  # fmt: skip
 
 
 async def test_config_rules_sync(sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -21,6 +21,10 @@ from dozor.rules.index import CompiledRule
 from dozor.storage.channels import matching_channels, parse_channel_ref
 
 ACTIVE, PAUSED, REMOVED = "active", "paused", "removed"
+MAX_NAME = 100
+# Team rules that people manage by name (`dozor rules remove NAME`, [[rules]] in the config)
+# must not share one. The bot names rules after their queries and manages them by id.
+NAMED_ORIGINS = frozenset({"cli", "config"})
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,13 @@ async def add_rule(
     owner_id: int | None = None,
 ) -> Rule:
     check_rule(query, events, mode)
+    name = name.strip()
+    if not name or len(name) > MAX_NAME:
+        raise UserError(f"a rule name is 1 to {MAX_NAME} characters")
+    if origin in NAMED_ORIGINS and await _team_rule_named(session, name):
+        raise UserError(
+            f"a rule named {name!r} already exists (see `dozor rules list`): choose another name"
+        )
     result = await session.execute(
         insert(rules)
         .values(
@@ -99,6 +110,15 @@ async def add_rule(
         .returning(rules.c.id)
     )
     return await get_rule(session, result.scalar_one())
+
+
+async def _team_rule_named(session: AsyncSession, name: str) -> bool:
+    found = await session.execute(
+        select(rules.c.id).where(
+            rules.c.name == name, rules.c.owner_id.is_(None), rules.c.status != REMOVED
+        )
+    )
+    return found.first() is not None
 
 
 def _ordered(events: Iterable[str]) -> list[str]:

@@ -9,10 +9,11 @@ behaves the same from any working directory.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -118,6 +119,9 @@ class ArchiverConfig(Section):
     media_dir: Path = Path("media")
 
 
+BOT_TOKEN = re.compile(r"\d+:\S+")
+
+
 class BotConfig(Section):
     token: SecretStr | None = None
     admins: IntList = Field(default_factory=list)
@@ -130,6 +134,14 @@ class BotConfig(Section):
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1:8080"
     webhook_secret: SecretStr | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """The shape Bot API tokens have (aiogram refuses others with a traceback)."""
+        if value is not None and not BOT_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("not a bot token; @BotFather gives one like 123456789:AAH…")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -301,8 +313,21 @@ def _describe(exc: ValidationError, path: Path, env_keys: Mapping[str, str]) -> 
             problems.append(f"{where}: unknown key")
         else:
             message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{where}: {message} (got {error['input']!r})")
+            shown = "" if key in _secret_keys(Config) else f" (got {error['input']!r})"
+            problems.append(f"{where}: {message}{shown}")
     return f"{path}: " + "; ".join(problems)
+
+
+def _secret_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Dotted keys of SecretStr fields: their values are never repeated in an error."""
+    keys = set()
+    for name, field in model.model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            keys |= _secret_keys(kind, f"{prefix}{name}.")
+        elif kind is SecretStr or SecretStr in get_args(kind):
+            keys.add(prefix + name)
+    return keys
 
 
 def _variable_for(key: str, env_keys: Mapping[str, str]) -> str | None:

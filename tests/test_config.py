@@ -161,3 +161,18 @@ def test_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml", environ={})
     with pytest.raises(ConfigError, match="is a directory"):
         load_config(tmp_path, environ={})
+
+
+def test_a_malformed_bot_token_is_refused_without_repeating_it(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[bot]\ntoken = "123456:AAH-secret value"\n[telegram]\napi_hash = 5\n')
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, environ={})
+    message = str(refused.value)
+    assert "bot.token: not a bot token" in message
+    assert "telegram.api_hash: Input should be a valid string" in message
+    assert "secret" not in message and "(got 5)" not in message
+    with pytest.raises(ConfigError, match="DOZOR_BOT__TOKEN: not a bot token") as from_env:
+        load_config(_write(tmp_path, ""), environ={"DOZOR_BOT__TOKEN": "AAH-secret"})
+    assert "secret" not in str(from_env.value)
+    good = load_config(_write(tmp_path, ""), environ={"DOZOR_BOT__TOKEN": "123456:AAH-x_y"})
+    assert good.bot.token is not None

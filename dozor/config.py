@@ -55,6 +55,8 @@ def _list_from_env(value: object) -> object:
 
 IntList = Annotated[list[int], BeforeValidator(_list_from_env)]
 StrList = Annotated[list[str], BeforeValidator(_list_from_env)]
+# A secret left as "" in the file is not set: dozor then says where to get it.
+Secret = Annotated[SecretStr | None, BeforeValidator(lambda value: value or None)]
 
 
 class Section(BaseModel):
@@ -96,11 +98,23 @@ class TelegramServerConfig(Section):
     public_key_file: Path | None = None
 
 
+API_HASH = re.compile(r"[0-9a-fA-F]{32}")
+
+
 class TelegramConfig(Section):
     api_id: int | None = Field(default=None, gt=0)
-    api_hash: SecretStr | None = None
+    api_hash: Secret = None
     session: Path = Path("dozor.session")
     server: TelegramServerConfig | None = None
+
+    @field_validator("api_hash")
+    @classmethod
+    def _api_hash(cls, value: SecretStr | None) -> SecretStr | None:
+        """my.telegram.org gives 32 hexadecimal digits; anything else would only fail later,
+        after connecting."""
+        if value is not None and not API_HASH.fullmatch(value.get_secret_value()):
+            raise ValueError("not an api_hash: my.telegram.org gives 32 hexadecimal digits")
+        return value
 
 
 class ArchiverConfig(Section):
@@ -123,7 +137,7 @@ BOT_TOKEN = re.compile(r"\d+:\S+")
 
 
 class BotConfig(Section):
-    token: SecretStr | None = None
+    token: Secret = None
     admins: IntList = Field(default_factory=list)
     members: IntList = Field(default_factory=list)
     team_chat_id: int | None = None
@@ -133,7 +147,7 @@ class BotConfig(Section):
     work_dir: Path | None = None
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1:8080"
-    webhook_secret: SecretStr | None = None
+    webhook_secret: Secret = None
 
     @field_validator("token")
     @classmethod

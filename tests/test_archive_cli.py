@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,7 @@ def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: st
     path = tmp_path / "config.toml"
     path.write_text(
         f'[database]\nurl = "{database_url}"\n'
-        '[telegram]\napi_id = 1\napi_hash = "hash"\n'
+        '[telegram]\napi_id = 1\napi_hash = "0123456789abcdef0123456789abcdef"\n'
         '[archiver]\nchannels = ["@mvd_test"]\n',
         encoding="utf-8",
     )
@@ -124,6 +126,36 @@ def test_login_check(
     assert "is logged in as Analyst" in capsys.readouterr().out
 
 
+def test_a_proxy_answering_for_telegram_is_a_clear_error(
+    configured: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real Telethon against a loopback server that answers like an HTTP proxy and hangs up."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer_once() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(64)
+            connection.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+    threading.Thread(target=answer_once, daemon=True).start()
+
+    def build_client(config: Any) -> TelegramClient:
+        session = MemorySession()
+        session.set_dc(2, "127.0.0.1", port)
+        return TelegramClient(session, 1, "0" * 32, connection_retries=0)
+
+    monkeypatch.setattr(archiver.client, "build_client", build_client)
+    with server:
+        assert main(["archive", "--once"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        "dozor: cannot reach Telegram: the connection closed before Telegram answered "
+        "(a proxy or firewall in the way?)"
+    )
+
+
 def test_archiving_needs_credentials(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -154,6 +186,10 @@ def test_login_asks_for_phone_and_code(
     telegram.authorized = False
     assert main(["login", "--check"]) == 2
     assert "is not logged in: run `dozor login`" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("+996700000000\n"))  # no code follows
+    assert main(["login"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "dozor: the input ended before dozor had what it asked for"
     monkeypatch.setattr("sys.stdin", io.StringIO("+996700000000\n12345\n"))
     assert main(["login"]) == 0
     assert "logged in as Analyst" in capsys.readouterr().out

@@ -110,7 +110,7 @@ def test_run_without_bot_keys_warns(
 
     main(["init"])
     monkeypatch.setenv("DOZOR_TELEGRAM__API_ID", "12345")
-    monkeypatch.setenv("DOZOR_TELEGRAM__API_HASH", "h")
+    monkeypatch.setenv("DOZOR_TELEGRAM__API_HASH", "0123456789abcdef" * 2)
     calls: list[bool] = []
 
     async def fake_archiver(config: object, *, once: bool) -> list[object]:

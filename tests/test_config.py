@@ -113,7 +113,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
 def test_environment_overrides_and_secrets(tmp_path: Path) -> None:
     path = _write(tmp_path, "[telegram]\napi_id = 1\n")
     env = {
-        "DOZOR_TELEGRAM__API_HASH": "abc",
+        "DOZOR_TELEGRAM__API_HASH": "abc" * 10 + "de",
         "DOZOR_TELEGRAM__API_ID": "777",
         "DOZOR_BOT__TOKEN": "1:x",
         "DOZOR_BOT__ADMINS": "1, 2",
@@ -124,7 +124,7 @@ def test_environment_overrides_and_secrets(tmp_path: Path) -> None:
     config = load_config(path, environ=env)
     assert config.telegram.api_id == 777
     assert config.telegram.api_hash is not None
-    assert config.telegram.api_hash.get_secret_value() == "abc"
+    assert config.telegram.api_hash.get_secret_value() == "abc" * 10 + "de"
     assert "abc" not in repr(config)
     assert (config.bot.admins, config.bot.members) == ([1, 2], [3])
     assert missing_telegram_keys(config) == []
@@ -163,16 +163,24 @@ def test_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path, environ={})
 
 
-def test_a_malformed_bot_token_is_refused_without_repeating_it(tmp_path: Path) -> None:
-    path = _write(tmp_path, '[bot]\ntoken = "123456:AAH-secret value"\n[telegram]\napi_hash = 5\n')
+def test_malformed_secrets_are_refused_without_repeating_them(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[bot]\ntoken = "123456:AAH-s3cr3t value"\n[telegram]\napi_hash = 5\n')
     with pytest.raises(ConfigError) as refused:
         load_config(path, environ={})
     message = str(refused.value)
     assert "bot.token: not a bot token" in message
     assert "telegram.api_hash: Input should be a valid string" in message
-    assert "secret" not in message and "(got 5)" not in message
+    assert "s3cr3t" not in message and "(got 5)" not in message
+    bad_hash = '[telegram]\napi_hash = "my-secret-hash"\n'
+    with pytest.raises(ConfigError, match=r"api_hash: not an api_hash: my\.telegram\.org gives 32"):
+        load_config(_write(tmp_path, bad_hash), environ={})
     with pytest.raises(ConfigError, match="DOZOR_BOT__TOKEN: not a bot token") as from_env:
-        load_config(_write(tmp_path, ""), environ={"DOZOR_BOT__TOKEN": "AAH-secret"})
-    assert "secret" not in str(from_env.value)
+        load_config(_write(tmp_path, ""), environ={"DOZOR_BOT__TOKEN": "AAH-s3cr3t"})
+    assert "s3cr3t" not in str(from_env.value)
     good = load_config(_write(tmp_path, ""), environ={"DOZOR_BOT__TOKEN": "123456:AAH-x_y"})
     assert good.bot.token is not None
+
+
+def test_an_empty_secret_is_one_still_to_fill_in(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, '[telegram]\napi_id = 5\napi_hash = ""\n'), environ={})
+    assert missing_telegram_keys(config) == ["telegram.api_hash"]

@@ -54,7 +54,7 @@ def login(check: bool) -> None:
     client = build_client(config)
 
     async def go() -> str:
-        await client.connect()
+        await connect(client)
         try:
             if check:
                 if not await client.is_user_authorized():
@@ -82,6 +82,20 @@ def _who(me: Any) -> str:
     return f"{name} (@{me.username})" if me.username else name
 
 
+async def connect(client: Any) -> None:
+    """Connect the Telethon client; a network failure is a user error that says so."""
+    try:
+        await client.connect()
+    except asyncio.IncompleteReadError:
+        # What a proxy or captive portal answering in Telegram's place looks like.
+        raise UserError(
+            "cannot reach Telegram: the connection closed before Telegram answered "
+            "(a proxy or firewall in the way?)"
+        ) from None
+    except (ConnectionError, OSError) as exc:
+        raise UserError(f"cannot reach Telegram: {exc}") from None
+
+
 @asynccontextmanager
 async def archiver_for(config: Config, **kw: Any) -> AsyncIterator[Archiver]:
     """A connected, logged-in archiver on the configured database."""
@@ -90,10 +104,7 @@ async def archiver_for(config: Config, **kw: Any) -> AsyncIterator[Archiver]:
 
     client = build_client(config)
     async with open_database(config.database) as sessions:
-        try:
-            await client.connect()
-        except (ConnectionError, OSError) as exc:
-            raise UserError(f"cannot reach Telegram: {exc}") from None
+        await connect(client)
         try:
             if not await client.is_user_authorized():
                 raise UserError("the Telegram session is not logged in: run `dozor login`")

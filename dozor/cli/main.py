@@ -74,7 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"dozor: {exc.format_message()}")
     except UserError as exc:
         return _fail(f"dozor: {exc}")
-    except (click.Abort, KeyboardInterrupt):
+    except click.Abort as exc:
+        if isinstance(exc.__cause__ or exc.__context__, EOFError):  # click's Abort for an EOF
+            return _fail("dozor: the input ended before dozor had what it asked for")
+        click.echo("dozor: interrupted", err=True)
+        return 130
+    except KeyboardInterrupt:
         click.echo("dozor: interrupted", err=True)
         return 130
     return result if isinstance(result, int) else 0

@@ -63,6 +63,13 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+
+
 class DatabaseConfig(Section):
     url: str = DEFAULT_DATABASE_URL
     busy_timeout_ms: int = Field(default=10_000, ge=0)
@@ -78,7 +85,9 @@ class DatabaseConfig(Section):
                 "expected a SQLAlchemy URL such as sqlite+aiosqlite:///dozor.db "
                 "or postgresql+asyncpg://user:password@host/dbname"
             ) from None
-        if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        if url.drivername in ASYNC_DRIVERS:  # postgresql://… as libpq writes it, sqlite:///…
+            return url.set(drivername=ASYNC_DRIVERS[url.drivername]).render_as_string(False)
+        if url.drivername not in ASYNC_DRIVERS.values():
             raise ValueError(
                 f"unsupported driver {url.drivername!r}: use sqlite+aiosqlite or postgresql+asyncpg"
             )
@@ -327,9 +336,18 @@ def _describe(exc: ValidationError, path: Path, env_keys: Mapping[str, str]) -> 
             problems.append(f"{where}: unknown key")
         else:
             message = error["msg"].removeprefix("Value error, ")
-            shown = "" if key in _secret_keys(Config) else f" (got {error['input']!r})"
+            given = _without_password(repr(error["input"]))
+            shown = "" if key in _secret_keys(Config) else f" (got {given})"
             problems.append(f"{where}: {message}{shown}")
     return f"{path}: " + "; ".join(problems)
+
+
+def _without_password(text: str) -> str:
+    """user:password@host in a URL becomes user:***@host."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]+@")
 
 
 def _secret_keys(model: type[BaseModel], prefix: str = "") -> set[str]:

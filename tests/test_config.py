@@ -184,3 +184,18 @@ def test_malformed_secrets_are_refused_without_repeating_them(tmp_path: Path) ->
 def test_an_empty_secret_is_one_still_to_fill_in(tmp_path: Path) -> None:
     config = load_config(_write(tmp_path, '[telegram]\napi_id = 5\napi_hash = ""\n'), environ={})
     assert missing_telegram_keys(config) == ["telegram.api_hash"]
+
+
+def test_database_urls_as_other_tools_write_them(tmp_path: Path) -> None:
+    def url(value: str) -> str:
+        text = f'[database]\nurl = "{value}"\n'
+        return load_config(_write(tmp_path, text), environ={}).database.url
+
+    assert url("postgresql://analyst:p%40ss@db:5432/osint") == (
+        "postgresql+asyncpg://analyst:p%40ss@db:5432/osint"
+    )
+    assert url("postgres://analyst@db/osint") == "postgresql+asyncpg://analyst@db/osint"
+    assert url("sqlite:///archive.db") == f"sqlite+aiosqlite:///{tmp_path.resolve() / 'archive.db'}"
+    with pytest.raises(ConfigError) as refused:
+        url("mysql://root:hunter2@db/x")
+    assert "(got 'mysql://root:***@db/x')" in str(refused.value)

@@ -119,7 +119,9 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> SchemaState:
 
     A database created here to the head revision has nothing indexed yet, so its search index
     is recorded as built by this dozor's analyzer (older databases are marked by migration)."""
-    fresh = (await schema_state(engine)).current is None
+    before = await checked_schema_state(engine)
+    _refuse_foreign_or_newer(before)
+    fresh = before.current is None
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, revision)
     after = await schema_state(engine)
@@ -138,18 +140,10 @@ async def ensure_at_head(
     revision only with *upgrade_if_behind* (the main job does; other commands ask the user to
     back up and run `dozor db upgrade`).
     """
-    state = await _checked_state(engine)
+    state = await checked_schema_state(engine)
     if state.at_head:
         return
-    if state.current is None and state.has_tables:
-        raise DatabaseNotReady(
-            "the database has tables but no dozor schema version; is it another program's database?"
-        )
-    if state.current is not None and not _is_known_revision(state.current):
-        raise DatabaseNotReady(
-            f"database schema revision {state.current} is unknown to this dozor (made by a newer "
-            "version?); upgrade dozor"
-        )
+    _refuse_foreign_or_newer(state)
     empty = state.current is None
     if (empty and create_if_empty) or (not empty and upgrade_if_behind):
         log.info("migrating database from %s to %s", state.current or "empty", state.head)
@@ -161,7 +155,21 @@ async def ensure_at_head(
     )
 
 
-async def _checked_state(engine: AsyncEngine) -> SchemaState:
+def _refuse_foreign_or_newer(state: SchemaState) -> None:
+    """Migrations must not touch another program's database, or one a newer dozor made."""
+    if state.current is None and state.has_tables:
+        raise DatabaseNotReady(
+            "the database has tables but no dozor schema version; is it another program's database?"
+        )
+    if state.current is not None and not _is_known_revision(state.current):
+        raise DatabaseNotReady(
+            f"database schema revision {state.current} is unknown to this dozor (made by a newer "
+            "version?); upgrade dozor"
+        )
+
+
+async def checked_schema_state(engine: AsyncEngine) -> SchemaState:
+    """The schema state; a database that cannot be opened is a DatabaseNotReady error."""
     try:
         return await schema_state(engine)
     except (OperationalError, DBAPIError, OSError) as exc:

@@ -66,6 +66,8 @@ async def test_database_from_a_newer_dozor_is_refused(engine: AsyncEngine) -> No
         await conn.execute(text("UPDATE alembic_version SET version_num = '0000_older'"))
     with pytest.raises(DatabaseNotReady, match="newer"):
         await db.ensure_at_head(engine)
+    with pytest.raises(DatabaseNotReady, match="newer"):  # `dozor db upgrade` too
+        await db.upgrade(engine)
 
 
 async def test_foreign_database_is_refused(database_config: DatabaseConfig) -> None:
@@ -75,6 +77,8 @@ async def test_foreign_database_is_refused(database_config: DatabaseConfig) -> N
             await conn.execute(text("CREATE TABLE somebody_elses (id INTEGER)"))
         with pytest.raises(DatabaseNotReady, match="another program"):
             await db.ensure_at_head(engine)
+        with pytest.raises(DatabaseNotReady, match="another program"):
+            await db.upgrade(engine)
     finally:
         await engine.dispose()
 

@@ -39,7 +39,7 @@ def upgrade() -> None:
     async def go() -> None:
         engine = database.create_engine(config.database)
         try:
-            before = await database.schema_state(engine)
+            before = await database.checked_schema_state(engine)
             after = await database.upgrade(engine)
             if before.current == after.current:
                 click.echo(f"database already at {after.current}")

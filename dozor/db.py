@@ -155,17 +155,25 @@ async def ensure_at_head(
     )
 
 
-def _refuse_foreign_or_newer(state: SchemaState) -> None:
-    """Migrations must not touch another program's database, or one a newer dozor made."""
+def upgrade_blocker(state: SchemaState) -> str | None:
+    """Why migrations must not touch this database (another program's, or one a newer dozor
+    made); None if they may."""
     if state.current is None and state.has_tables:
-        raise DatabaseNotReady(
+        return (
             "the database has tables but no dozor schema version; is it another program's database?"
         )
     if state.current is not None and not _is_known_revision(state.current):
-        raise DatabaseNotReady(
+        return (
             f"database schema revision {state.current} is unknown to this dozor (made by a newer "
             "version?); upgrade dozor"
         )
+    return None
+
+
+def _refuse_foreign_or_newer(state: SchemaState) -> None:
+    blocker = upgrade_blocker(state)
+    if blocker is not None:
+        raise DatabaseNotReady(blocker)
 
 
 async def checked_schema_state(engine: AsyncEngine) -> SchemaState:

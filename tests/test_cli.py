@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -212,6 +213,23 @@ def test_db_commands(configured: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert json.loads(capsys.readouterr().out)["at_head"] is True
     assert main(["db", "upgrade"]) == 0
     assert "already at" in capsys.readouterr().out
+    _set_revision(configured, "0099")  # as a newer dozor would leave it
+    assert main(["db", "current"]) == 0
+    assert "0099 is unknown to this dozor (made by a newer version?)" in capsys.readouterr().out
+    assert main(["db", "upgrade"]) == 2
+    assert "0099 is unknown to this dozor" in _one_line_error(capsys)
+
+
+def _set_revision(config: Path, revision: str) -> None:
+    url = tomllib.loads(config.read_text(encoding="utf-8"))["database"]["url"]
+
+    async def tamper() -> None:
+        engine = db.create_engine(DatabaseConfig(url=url))
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": revision})
+        await engine.dispose()
+
+    asyncio.run(tamper())
 
 
 def test_real_process_reports_user_errors_without_traceback(workdir: Path) -> None:

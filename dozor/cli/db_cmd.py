@@ -102,7 +102,7 @@ def current(as_json: bool) -> None:
     async def go() -> tuple[database.SchemaState, int | None]:
         engine = database.create_engine(config.database)
         try:
-            schema = await database.schema_state(engine)
+            schema = await database.checked_schema_state(engine)
             if not schema.at_head:
                 return schema, None
             async with database.session_factory(engine)() as session:
@@ -119,10 +119,12 @@ def current(as_json: bool) -> None:
                 "at_head": result.at_head,
                 "search_analyzer": analyzer,
                 "analyzer": ANALYZER_VERSION,
+                "problem": database.upgrade_blocker(result),
             }
         )
         return
     status = "up to date" if result.at_head else "needs `dozor db upgrade`"
+    status = database.upgrade_blocker(result) or status
     click.echo(f"current {result.current or 'none'}, head {result.head}: {status}")
     if analyzer is not None and analyzer < ANALYZER_VERSION:
         click.echo(

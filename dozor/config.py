@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from dozor.errors import ConfigError, QueryError
+from dozor.ids import INT64
 from dozor.query.parser import parse
 
 ENV_PREFIX = "DOZOR_"
@@ -57,6 +58,7 @@ IntList = Annotated[list[int], BeforeValidator(_list_from_env)]
 StrList = Annotated[list[str], BeforeValidator(_list_from_env)]
 # A secret left as "" in the file is not set: dozor then says where to get it.
 Secret = Annotated[SecretStr | None, BeforeValidator(lambda value: value or None)]
+ChatId = Annotated[int, Field(ge=-INT64, le=INT64)]
 
 
 class Section(BaseModel):
@@ -149,7 +151,7 @@ class BotConfig(Section):
     token: Secret = None
     admins: IntList = Field(default_factory=list)
     members: IntList = Field(default_factory=list)
-    team_chat_id: int | None = None
+    team_chat_id: ChatId | None = None
     timezone: str = "UTC"
     api_server: str | None = None
     digest_hour: int = Field(default=8, ge=0, le=23)
@@ -229,7 +231,7 @@ class RuleConfig(Section):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     query: str = Field(min_length=1)
     events: StrList = Field(default_factory=lambda: ["new", "edited"])
-    chat_id: int | None = None
+    chat_id: ChatId | None = None
     mode: Literal["instant", "silent", "digest_hourly", "digest_daily"] = "instant"
 
     @field_validator("query")

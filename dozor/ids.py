@@ -16,6 +16,9 @@ LEGACY_CHAT_SHIFT = 1 << 32
 LEGACY_CHANNEL_SHIFT = 1 << 33
 
 
+INT64 = 2**63 - 1  # the largest id a BIGINT column holds
+
+
 def marked_channel_id(bare_id: int) -> int:
     """The marked id of the channel whose bare id is *bare_id*."""
     if bare_id <= 0:

@@ -199,3 +199,11 @@ def test_database_urls_as_other_tools_write_them(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as refused:
         url("mysql://root:hunter2@db/x")
     assert "(got 'mysql://root:***@db/x')" in str(refused.value)
+
+
+def test_chat_ids_fit_a_database_column(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"bot\.team_chat_id: Input should be less than"):
+        load_config(_write(tmp_path, f"[bot]\nteam_chat_id = {2**63}\n"), environ={})
+    rule = f"[[rules]]\nname = 'x'\nquery = 'y'\nchat_id = {-(2**63)}\n"
+    with pytest.raises(ConfigError, match=r"rules\.0\.chat_id: Input should be greater than"):
+        load_config(_write(tmp_path, rule), environ={})

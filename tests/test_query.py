@@ -97,6 +97,8 @@ def test_urls_and_times_are_not_filters() -> None:
         ("м*", 1, "too short"),
         ("ми*гр", 1, "* goes at the end of a word"),
         ("=", 1, "= needs a word"),
+        ("(" * 51 + "a" + ")" * 51, 51, "nested too deeply (at most 50 levels)"),
+        ("-(" * 25 + "-a" + ")" * 25, 51, "nested too deeply"),
     ],
 )
 def test_errors_point_at_the_problem(query: str, position: int, message: str) -> None:
@@ -106,6 +108,27 @@ def test_errors_point_at_the_problem(query: str, position: int, message: str) ->
     assert message in str(info.value)
     assert str(info.value).startswith(f"query error at position {position}:")
     assert info.value.pointer().splitlines()[1] == " " * (position - 1) + "^"
+
+
+def test_fifty_levels_of_nesting_still_match() -> None:
+    deep = parse("-(" * 24 + "-мигрант" + ")" * 24)  # 49 NOTs, 24 parentheses: 49 levels
+
+    def post(text: str) -> Document:
+        return build_document(
+            {
+                "channel_id": -1001,
+                "message_id": 1,
+                "date": datetime(2024, 1, 1, tzinfo=UTC),
+                "text": text,
+                "media": None,
+                "media_type": None,
+                "entities": None,
+                "current_version": 1,
+            }
+        )
+
+    assert not matches(deep, post("мигранты прибыли"))  # an odd number of NOTs
+    assert matches(deep, post("погода"))
 
 
 def test_regex_word_classes_are_unicode() -> None:

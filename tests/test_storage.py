@@ -281,6 +281,9 @@ async def test_resolve_channel_by_every_kind_of_reference(sessions) -> None:
             await resolve_channel(s, "nobody")
         with pytest.raises(ChannelNotFound, match="empty"):
             await resolve_channel(s, "  ")
+        for impossible in ("99999999999999999999999", "t.me/c/0", "t.me/c/99999999999999999999"):
+            with pytest.raises(ChannelNotFound, match="no archived channel matches"):
+                await resolve_channel(s, impossible)
 
 
 async def test_ambiguous_title(sessions) -> None:

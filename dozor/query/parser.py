@@ -123,11 +123,21 @@ class _Lexer:
         return _Token("word", text, start)
 
 
+MAX_NESTING = 50  # parentheses and NOTs inside each other; every walker of the tree recurses
+
+
 class _Parser:
     def __init__(self, query: str, tokens: list[_Token]) -> None:
         self.query = query
         self.tokens = tokens
         self.i = 0
+        self.depth = 0
+
+    def nested(self, token: _Token) -> None:
+        """Enter one more level of nesting at *token*."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.error(f"nested too deeply (at most {MAX_NESTING} levels)", token.position)
 
     def error(self, message: str, position: int) -> QueryError:
         return QueryError(message, self.query, position)
@@ -175,7 +185,10 @@ class _Parser:
             nxt = self.peek()
             if nxt is None or nxt.kind in ("or", "rparen"):
                 raise self.error(f"{token.text} needs something to exclude", token.position)
-            return Not(self.parse_unary())
+            self.nested(token)
+            node = Not(self.parse_unary())
+            self.depth -= 1
+            return node
         return self.parse_atom()
 
     def parse_atom(self) -> Node:
@@ -186,11 +199,13 @@ class _Parser:
                 raise self.error("unclosed (", token.position)
             if nxt.kind == "rparen":
                 raise self.error("empty parentheses", token.position)
+            self.nested(token)
             node = self.parse_or()
             closing = self.peek()
             if closing is None or closing.kind != "rparen":
                 raise self.error("unclosed (", token.position)
             self.take()
+            self.depth -= 1
             return node
         if token.kind == "rparen":
             raise self.error("unmatched )", token.position)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.config import EVENT_KINDS, RULE_MODES, RuleConfig
 from dozor.errors import QueryError, UserError
+from dozor.ids import INT64
 from dozor.models import channels, rules
 from dozor.query import parse
 from dozor.query.ast import Filter, walk
@@ -85,6 +86,8 @@ async def add_rule(
     owner_id: int | None = None,
 ) -> Rule:
     check_rule(query, events, mode)
+    if not -INT64 <= chat_id <= INT64:
+        raise UserError(f"{chat_id} is not a Telegram chat id")
     name = name.strip()
     if not name or len(name) > MAX_NAME:
         raise UserError(f"a rule name is 1 to {MAX_NAME} characters")
@@ -136,6 +139,8 @@ async def get_rule(session: AsyncSession, rule_id: int) -> Rule:
 async def find_rule(session: AsyncSession, ref: str) -> Rule:
     """A rule by id or by name (a name shared by several rules must be given as an id)."""
     if ref.isdigit():
+        if int(ref) > INT64:
+            raise UserError(f"no rule {ref}")
         return await get_rule(session, int(ref))
     found = (
         await session.execute(select(rules).where(rules.c.name == ref, rules.c.status != REMOVED))

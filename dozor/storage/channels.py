@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.errors import AmbiguousChannel, ChannelNotFound
-from dozor.ids import marked_channel_id
+from dozor.ids import INT64, marked_channel_id
 from dozor.models import channel_changes, channels, posts, sync_state
 from dozor.records import ChannelRecord, Source
 
@@ -170,17 +170,22 @@ def parse_channel_ref(text: str) -> ChannelRef:
     if not ref:
         raise ChannelNotFound("empty channel reference")
     if match := _PRIVATE_LINK.match(ref):
-        return ChannelRef(id=marked_channel_id(int(match["id"])))
+        bare = int(match["id"])
+        return _by_id(marked_channel_id(bare) if bare > 0 else bare, text)
     if match := _LINK.match(ref):
         return ChannelRef(username=match["name"])
     if ref.startswith("@"):
         return ChannelRef(username=ref[1:])
     if re.fullmatch(r"-?\d+", ref):
         number = int(ref)
-        if number > 0:
-            return ChannelRef(id=marked_channel_id(number))
-        return ChannelRef(id=number)
+        return _by_id(marked_channel_id(number) if number > 0 else number, text)
     return ChannelRef(name=ref)
+
+
+def _by_id(channel_id: int, text: str) -> ChannelRef:
+    if not -INT64 <= channel_id <= INT64:  # no channel has it, and no database column holds it
+        raise ChannelNotFound(f"no archived channel matches {text.strip()!r}")
+    return ChannelRef(id=channel_id)
 
 
 def username_of(text: str) -> str | None:

@@ -83,7 +83,7 @@ class PostRecord:
 @dataclass(frozen=True, slots=True)
 class ChannelRecord:
     id: int
-    title: str
+    title: str | None  # None: this source does not know it (an export without a name)
     username: str | None = None
     about: str | None = None
     subscribers: int | None = None

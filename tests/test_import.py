@@ -185,3 +185,19 @@ async def test_a_second_zone_guess_keeps_each_post_on_the_archive_clock(
     again = await import_desktop_export(sessions, legacy, tz=ZoneInfo("Asia/Bishkek"))
     assert (again.outcome.new, again.updated, again.outcome.unchanged) == (0, 0, len(before))
     assert await all_rows(sessions, posts) == before
+
+
+async def test_an_export_without_a_name_keeps_the_archived_title(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    nameless = json.loads((DESKTOP / "current-format-early" / "result.json").read_text("utf-8"))
+    del nameless["name"]
+    (tmp_path / "result.json").write_text(json.dumps(nameless), encoding="utf-8")
+    first = await import_desktop_export(sessions, tmp_path)
+    assert first.channel_title == "channel 1525384822"  # until a source names it
+    await import_desktop_export(sessions, DESKTOP / "current-format-early")
+    again = await import_desktop_export(sessions, tmp_path)
+    assert again.channel_title == "Тестовый канал МВД"
+    async with sessions() as s:
+        (summary,) = await list_channels(s)
+    assert summary.title == "Тестовый канал МВД"

@@ -157,7 +157,7 @@ def _channel_of(path: Path, data: Any) -> tuple[ChannelRecord, bool]:
     if legacy:
         bare = unshift_legacy_channel_id(bare)
     name = data.get("name")
-    title = name if isinstance(name, str) and name.strip() else f"channel {bare}"
+    title = name if isinstance(name, str) and name.strip() else None  # None: keep what we know
     return ChannelRecord(id=marked_channel_id(bare), title=title), legacy
 
 

@@ -17,6 +17,7 @@ from dozor.importer.desktop import DesktopExport, convert_messages, read_export
 from dozor.models import imports
 from dozor.records import ChannelRecord, PostRecord, Source
 from dozor.storage import record_sync, store_posts, upsert_channel
+from dozor.storage.channels import channel_title
 from dozor.storage.posts import StoreOutcome
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,14 @@ async def import_desktop_export(
     completes it.
     """
     export = await asyncio.to_thread(read_export, path)
+    started = datetime.now(UTC)
+    channel = ChannelRecord(id=export.channel.id, title=export.channel.title, username=username)
+    async with sessions.begin() as session:
+        await upsert_channel(session, channel, observed_at=started, source=Source.IMPORT)
+        title = await channel_title(session, channel.id)
     report = ImportReport(
         channel_id=export.channel.id,
-        channel_title=export.channel.title,
+        channel_title=title,
         path=export.path,
         format=export.format,
         messages=len(export.messages),
@@ -75,10 +81,6 @@ async def import_desktop_export(
         if warn is not None:
             warn(message)
 
-    started = datetime.now(UTC)
-    channel = ChannelRecord(id=export.channel.id, title=export.channel.title, username=username)
-    async with sessions.begin() as session:
-        await upsert_channel(session, channel, observed_at=started, source=Source.IMPORT)
     # Converting batch N+1 in a worker thread while batch N is written overlaps Python work
     # with SQLite's (which releases the GIL): see bench/import.py.
     starts = range(0, len(export.messages), batch_size)

@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.errors import AmbiguousChannel, ChannelNotFound
-from dozor.ids import INT64, marked_channel_id
+from dozor.ids import INT64, bare_channel_id, is_marked_channel_id, marked_channel_id
 from dozor.models import channel_changes, channels, posts, sync_state
 from dozor.records import ChannelRecord, Source
 
@@ -51,7 +51,7 @@ async def upsert_channel(
         await session.execute(
             insert(channels).values(
                 id=record.id,
-                title=record.title,
+                title=record.title if record.title is not None else untitled(record.id),
                 username=record.username,
                 about=record.about,
                 subscribers=record.subscribers,
@@ -129,6 +129,19 @@ async def _release_username(
                 source=source.value,
             )
         )
+
+
+async def channel_title(session: AsyncSession, channel_id: int) -> str:
+    """The archived title of a channel that exists."""
+    found = await session.execute(select(channels.c.title).where(channels.c.id == channel_id))
+    return str(found.scalar_one())
+
+
+def untitled(channel_id: int) -> str:
+    """The title a channel gets until a source tells its real one."""
+    return (
+        f"channel {bare_channel_id(channel_id) if is_marked_channel_id(channel_id) else channel_id}"
+    )
 
 
 def _text(value: object) -> str | None:

@@ -472,3 +472,15 @@ async def test_html_shows_photos_the_archiver_downloaded(
     assert (out / "media" / f"{digest}.jpg").read_bytes() == photo
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
     assert f"media/{digest}.jpg" in {f["path"] for f in manifest["files"]}
+
+
+def test_html_formatting_keeps_to_the_text_whatever_the_entities() -> None:
+    from dozor.export.html import formatted
+
+    broken = [
+        {"type": "italic", "offset": -3, "length": 2},  # before the text
+        {"type": "bold", "offset": 4, "length": 100},  # past its end
+        {"type": "code", "offset": 2, "length": 0},
+        {"type": "text_link", "offset": 0, "length": 2, "url": "javascript:alert(1)"},
+    ]
+    assert formatted("Ош <b>", broken) == "Ош &lt;<b>b&gt;</b>"

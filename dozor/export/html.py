@@ -46,7 +46,7 @@ def esc(text: str) -> str:
 
 def formatted(text: str, entities: Sequence[Mapping[str, Any]] | None) -> str:
     """*text* as HTML with its formatting entities (nested ones included), escaped."""
-    entities = [e for e in entities or () if e.get("length", 0) > 0]
+    entities = [clipped for e in entities or () if (clipped := _within(e, len(text)))]
     cuts = sorted({0, len(text)} | {e["offset"] for e in entities} | _ends(entities))
     out: list[str] = []
     for start, end in itertools.pairwise(cuts):
@@ -56,6 +56,16 @@ def formatted(text: str, entities: Sequence[Mapping[str, Any]] | None) -> str:
                 piece = _wrap(piece, entity, text)
         out.append(piece)
     return "".join(out).replace("\r\n", "\n").replace("\n", "<br>")
+
+
+def _within(entity: Mapping[str, Any], size: int) -> Mapping[str, Any] | None:
+    """*entity* cut to the text (Telegram has sent offsets past it after edits); None if
+    nothing of it is left."""
+    start = max(0, int(entity.get("offset", 0)))
+    end = min(size, int(entity.get("offset", 0)) + int(entity.get("length", 0)))
+    if start >= end:
+        return None
+    return {**entity, "offset": start, "length": end - start}
 
 
 def _ends(entities: Sequence[Mapping[str, Any]]) -> set[int]:

@@ -523,3 +523,48 @@ async def test_a_webhook_port_in_use_stops_the_service_with_a_clear_error(
         ):
             async with asyncio.timeout(10):
                 await running.run(asyncio.Event())
+
+
+ODD_COMMANDS = [
+    "/search",
+    "/search " + "(" * 60 + "мигрант" + ")" * 60,
+    "/search channel:99999999999999999999999",
+    "/search channel:t.me/c/0",
+    "/search /a{1000}{1000}/",
+    "/search after:2024-02-30",
+    "/search " + "мигрант " * 400,
+    "/subscribe",
+    "/subscribe -",
+    "/subscribe channel:nope мигрант",
+    "/unsubscribe 99999999999999999999999",
+    "/unsubscribe abc",
+    "/teamrules add",
+    '/teamrules add "unclosed',
+    "/teamrules frobnicate",
+    "/export",
+    "/export мигрант pdf",
+    "/export channel:99999999999999999999999",
+    "/addchannel",
+    "/addchannel t.me/c/0",
+    "/removechannel 99999999999999999999999",
+    "/status extra words",
+    "/nosuchcommand",
+    "just text",
+]
+
+
+async def test_odd_commands_get_an_answer_and_never_an_internal_error(
+    api: FakeBotAPI,
+    service: TeamService,
+    sessions: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await archive(sessions, ["Задержан мигрант"])
+    caplog.set_level(logging.ERROR)
+    for text in ODD_COMMANDS:
+        api.message(ADMIN, text)
+    replies = await api.wait_for(chat_id=ADMIN, count=len(ODD_COMMANDS) - 2)
+    await settle()
+    texts = [call.params["text"] for call in api.sent("sendmessage", ADMIN)]
+    assert replies and not [t for t in texts if "went wrong" in t]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -262,6 +262,8 @@ def test_search_command(configured: Path, capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert "1 results" in out
     assert "уголовное дело" in out
+    assert main(["search", "мигрант", "--offset", "9" * 23]) == 0
+    assert capsys.readouterr().out == f"3 results; none at offset {'9' * 23}\n"
     assert main(["search", 'мигрант "уголовное']) == 2
     assert "query error at position 9: unbalanced quote" in _one_line_error(capsys)
     # a query that starts with an exclusion goes after --, as the error message says

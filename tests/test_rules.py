@@ -324,6 +324,16 @@ async def test_channel_rules_bind_to_channels_archived_later(
     assert [a[0] for a in await _generate(sessions)] == [rule]
 
 
+async def test_a_rule_naming_a_channel_nobody_archived_breaks_no_other_rule(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Its channel: filter binds to no channel: it matches nothing until the channel comes."""
+    await _rule(sessions, "мигрант channel:nowhere")
+    other = await _rule(sessions, "мигрант")
+    await _store(sessions, post(1, "мигранты"))
+    assert [a[0] for a in await _generate(sessions)] == [other]
+
+
 # --- storage ----------------------------------------------------------------------------
 
 

@@ -82,9 +82,13 @@ def _smallest(anchors: list[Anchor | None]) -> Anchor | None:
     known = [a for a in anchors if a is not None]
     if not known:
         return None
-    # Fewest keys first; then longer words (rarer than short function words), then word keys
-    # over channel keys.
-    return min(known, key=lambda a: (len(a), -min(map(len, a)), any(k[:2] == "c:" for k in a)))
+    # Fewest keys first (none: a channel: filter no archived channel matches, so no post can
+    # match); then longer words (rarer than short function words), then word keys over channel
+    # keys.
+    return min(
+        known,
+        key=lambda a: (len(a), -min(map(len, a), default=0), any(k[:2] == "c:" for k in a)),
+    )
 
 
 class RuleIndex:

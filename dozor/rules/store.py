@@ -130,6 +130,8 @@ def _ordered(events: Iterable[str]) -> list[str]:
 
 
 async def get_rule(session: AsyncSession, rule_id: int) -> Rule:
+    if not 0 < rule_id <= INT64:
+        raise UserError(f"no rule {rule_id}")
     row = (await session.execute(select(rules).where(rules.c.id == rule_id))).first()
     if row is None:
         raise UserError(f"no rule {rule_id}")
@@ -139,8 +141,6 @@ async def get_rule(session: AsyncSession, rule_id: int) -> Rule:
 async def find_rule(session: AsyncSession, ref: str) -> Rule:
     """A rule by id or by name (a name shared by several rules must be given as an id)."""
     if ref.isdigit():
-        if int(ref) > INT64:
-            raise UserError(f"no rule {ref}")
         return await get_rule(session, int(ref))
     found = (
         await session.execute(select(rules).where(rules.c.name == ref, rules.c.status != REMOVED))

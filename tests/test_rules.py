@@ -38,7 +38,10 @@ HISTORY = timedelta(minutes=10)
 
 
 def _compiled(number: int, query: str) -> CompiledRule:
-    node = bind_channels(parse(query), lambda ref: frozenset({-1001000000001}))
+    # mvd_one is archived; mvd_two is not yet, so its filter binds to no channel at all
+    node = bind_channels(
+        parse(query), lambda ref: frozenset({-1001000000001}) if "one" in ref else frozenset()
+    )
     return CompiledRule(number, f"r{number}", node, frozenset({"new"}), 1, "instant", NOW)
 
 

@@ -88,7 +88,9 @@ class DatabaseConfig(Section):
                 "or postgresql+asyncpg://user:password@host/dbname"
             ) from None
         if url.drivername in ASYNC_DRIVERS:  # postgresql://… as libpq writes it, sqlite:///…
-            return url.set(drivername=ASYNC_DRIVERS[url.drivername]).render_as_string(False)
+            return url.set(drivername=ASYNC_DRIVERS[url.drivername]).render_as_string(
+                hide_password=False
+            )
         if url.drivername not in ASYNC_DRIVERS.values():
             raise ValueError(
                 f"unsupported driver {url.drivername!r}: use sqlite+aiosqlite or postgresql+asyncpg"

@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from dozor.errors import ConfigError, QueryError
-from dozor.ids import INT64
+from dozor.ids import INT64, is_digits
 from dozor.query.parser import parse
 
 ENV_PREFIX = "DOZOR_"
@@ -199,7 +199,7 @@ class BotConfig(Section):
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not host or not is_digits(port) or not 0 < int(port) < 65536:
             raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:8080")
         return value
 

@@ -19,6 +19,11 @@ LEGACY_CHANNEL_SHIFT = 1 << 33
 INT64 = 2**63 - 1  # the largest id a BIGINT column holds
 
 
+def is_digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def marked_channel_id(bare_id: int) -> int:
     """The marked id of the channel whose bare id is *bare_id*."""
     if bare_id <= 0:
@@ -53,7 +58,7 @@ def parse_desktop_peer_id(value: object, *, legacy: bool) -> int | None:
     if isinstance(value, str):
         for prefix, mark in (("channel", marked_channel_id), ("chat", _negate), ("user", _same)):
             digits = value.removeprefix(prefix)
-            if digits != value and digits.isdigit() and int(digits) > 0:
+            if digits != value and is_digits(digits) and int(digits) > 0:
                 return mark(int(digits))
         return None
     if isinstance(value, int) and value > 0:

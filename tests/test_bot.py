@@ -538,6 +538,7 @@ ODD_COMMANDS = [
     "/subscribe channel:nope мигрант",
     "/unsubscribe 99999999999999999999999",
     "/unsubscribe abc",
+    "/unsubscribe ²",
     "/teamrules add",
     '/teamrules add "unclosed',
     "/teamrules frobnicate",

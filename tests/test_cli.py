@@ -186,6 +186,7 @@ def test_import_warnings_go_to_stderr(
         (["search", "channel:99999999999999999999999"], "no archived channel matches"),
         (["rules", "add", "R", "x", "--chat", "9" * 23], "is not a Telegram chat id"),
         (["rules", "pause", "9" * 23], "no rule 99999"),
+        (["rules", "pause", "²"], "no rule named '²'"),
         (["search", "-мигрант"], "put -- before it: -- '-мигрант'"),
         (["rules", "test", "-кот", "--text", "кот"], "dozor rules test: No such option '-к'"),
     ],

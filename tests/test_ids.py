@@ -38,6 +38,7 @@ def test_known_sample_ids() -> None:
         (42, True, 42),
         ("channel", False, None),
         ("nonsense", False, None),
+        ("channel²", False, None),  # str.isdigit() says yes, int() says no
         (True, True, None),
         (-5, True, None),
         (None, False, None),

@@ -25,6 +25,7 @@ from bot.render import esc
 from bot.settings import BotSettings
 from dozor.config import EVENT_KINDS, RULE_MODES
 from dozor.errors import UserError
+from dozor.ids import is_digits
 from dozor.models import channels
 from dozor.rules.store import (
     ACTIVE,
@@ -93,7 +94,7 @@ async def unsubscribe(
     event_from_user: User,
 ) -> None:
     number = (command.args or "").strip().lstrip("#")
-    if not number.isdigit():
+    if not is_digits(number):
         await message.answer("Usage: /unsubscribe <i>N</i> — the rule number shown by /rules")
         return
     rule = await _changeable(session, int(number), event_from_user, role)
@@ -172,7 +173,7 @@ async def rule_button(
     event_from_user: User,
 ) -> None:
     parts = (callback.data or "").split(":", 3)
-    if len(parts) < 3 or not parts[1].isdigit():
+    if len(parts) < 3 or not is_digits(parts[1]):
         await callback.answer("Unknown button.")
         return
     rule = await _changeable(

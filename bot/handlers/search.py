@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.render import SearchPage, query_of, render_search
 from bot.settings import BotSettings
+from dozor.ids import is_digits
 from dozor.search import search
 
 PAGE_SIZE = 5
@@ -39,7 +40,7 @@ async def page_pressed(
     message = callback.message
     query = query_of(message.text or "") if isinstance(message, Message) else None
     number = (callback.data or "")[3:]
-    page = int(number) if number.isdigit() else 1
+    page = int(number) if is_digits(number) else 1
     if query is None or not isinstance(message, Message):
         await callback.answer(STALE, show_alert=True)
         return

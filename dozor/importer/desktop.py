@@ -25,7 +25,12 @@ from typing import Any
 import orjson
 
 from dozor.errors import ImportFormatError
-from dozor.ids import marked_channel_id, parse_desktop_peer_id, unshift_legacy_channel_id
+from dozor.ids import (
+    is_digits,
+    marked_channel_id,
+    parse_desktop_peer_id,
+    unshift_legacy_channel_id,
+)
 from dozor.records import ChannelRecord, Entity, Forward, Media, PostRecord, Reaction, make_entity
 
 CHANNEL_TYPES = ("public_channel", "private_channel")
@@ -332,7 +337,7 @@ def _str(value: Any) -> str | None:
 def _int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and value.lstrip("-").isdigit():
+    if isinstance(value, str) and is_digits(value.lstrip("-")):
         value = int(value)
     if isinstance(value, int) and -_MAX_INT64 <= value <= _MAX_INT64:
         return value

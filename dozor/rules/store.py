@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.config import EVENT_KINDS, RULE_MODES, RuleConfig
 from dozor.errors import QueryError, UserError
-from dozor.ids import INT64
+from dozor.ids import INT64, is_digits
 from dozor.models import channels, rules
 from dozor.query import parse
 from dozor.query.ast import Filter, walk
@@ -140,7 +140,7 @@ async def get_rule(session: AsyncSession, rule_id: int) -> Rule:
 
 async def find_rule(session: AsyncSession, ref: str) -> Rule:
     """A rule by id or by name (a name shared by several rules must be given as an id)."""
-    if ref.isdigit():
+    if is_digits(ref):
         return await get_rule(session, int(ref))
     found = (
         await session.execute(select(rules).where(rules.c.name == ref, rules.c.status != REMOVED))

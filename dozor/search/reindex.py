@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dozor.ids import is_digits
 from dozor.models import posts
 from dozor.storage.facts import SEARCH_ANALYZER, get_fact, mark_index_current
 from dozor.storage.search_index import compact_search_index, index_posts
@@ -33,7 +34,7 @@ BATCH = 1000
 async def index_analyzer(session: AsyncSession) -> int:
     """The analyzer version that built this database's search index."""
     value = await get_fact(session, SEARCH_ANALYZER)
-    return int(value) if value is not None and value.isdigit() else 0
+    return int(value) if value is not None and is_digits(value) else 0
 
 
 async def index_is_stale(session: AsyncSession) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.access import REFUSAL
+from bot.handlers.fallback import PLAIN
 from bot.service import TeamService
 from dozor.cli.bot_cmd import team_service
 from dozor.cli.main import main
@@ -564,8 +565,14 @@ async def test_odd_commands_get_an_answer_and_never_an_internal_error(
     caplog.set_level(logging.ERROR)
     for text in ODD_COMMANDS:
         api.message(ADMIN, text)
-    replies = await api.wait_for(chat_id=ADMIN, count=len(ODD_COMMANDS) - 2)
+    api.message(ADMIN, "meeting at 5", chat_id=TEAM_CHAT, chat_type="supergroup")
+    api.message(ADMIN, "/nosuchcommand", chat_id=TEAM_CHAT, chat_type="supergroup")
+    # every one is answered by a message (a file follows the one export that can run)
+    replies = await api.wait_for(chat_id=ADMIN, count=len(ODD_COMMANDS), seconds=30)
     await settle()
     texts = [call.params["text"] for call in api.sent("sendmessage", ADMIN)]
     assert replies and not [t for t in texts if "went wrong" in t]
+    assert "I don't know /nosuchcommand. /help lists what I can do." in texts
+    assert texts.count(PLAIN) == 1  # "just text"
+    assert api.sent("sendmessage", TEAM_CHAT) == []  # the team talks in its group: no replies
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -206,10 +206,15 @@ class FakeBotAPI:
         ]
 
     async def wait_for(
-        self, method: str = "sendmessage", chat_id: int | None = None, count: int = 1
+        self,
+        method: str = "sendmessage",
+        chat_id: int | None = None,
+        count: int = 1,
+        seconds: float = 5,
     ) -> list[Call]:
-        """The accepted calls of *method* (to *chat_id*) once there are *count* of them."""
-        async with asyncio.timeout(5):
+        """The accepted calls of *method* (to *chat_id*) once there are *count* of them (within
+        *seconds*)."""
+        async with asyncio.timeout(seconds):
             while len(found := self.sent(method, chat_id)) < count:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
         return found

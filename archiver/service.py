@@ -113,7 +113,12 @@ class Archiver:
     async def add(self, ref: str) -> ChannelReport:
         """Resolve a channel on Telegram, store it and start tracking it."""
         entity = await self._call(lambda: self._resolve(ref))
-        if not isinstance(entity, types.Channel) or (not entity.broadcast and not entity.megagroup):
+        if isinstance(entity, types.Channel) and entity.megagroup:
+            raise UserError(
+                f"{ref!r} is a group, not a channel: dozor archives channels (a group's "
+                "messages have senders it does not keep)"
+            )
+        if not isinstance(entity, types.Channel) or not entity.broadcast:
             raise UserError(f"{ref!r} is not a channel")
         channel_id = marked_id(types.PeerChannel(entity.id))
         self._entities[channel_id] = entity

@@ -16,6 +16,7 @@ from telethon.tl import functions
 
 from archiver.service import Archiver
 from dozor.config import ArchiverConfig
+from dozor.errors import UserError
 from dozor.models import channel_changes, channels, events, post_versions, posts
 from dozor.storage.requests import (
     mark_reported,
@@ -144,6 +145,18 @@ async def test_backfill_of_ten_thousand_posts(
         True,
     )
     assert telegram.count(History) >= 100
+
+
+async def test_groups_are_refused_with_the_reason(
+    telegram: FakeTelegram, start: Any, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    group = telegram.channel(1777000001, "chat_test", "Чат")
+    group.group = True
+    archiver = await start()
+    with pytest.raises(UserError, match="'chat_test' is a group, not a channel"):
+        await archiver.add("chat_test")
+    async with sessions() as session:
+        assert (await session.execute(select(func.count()).select_from(posts))).scalar_one() == 0
 
 
 async def test_kill_and_restart_mid_backfill_leaves_no_gap_or_duplicate(

@@ -37,6 +37,7 @@ class FakeChannel:
     about: str = ""
     subscribers: int = 1000
     private: bool = False
+    group: bool = False  # a supergroup rather than a broadcast channel
     messages: dict[int, types.Message | types.MessageService] = field(default_factory=dict)
     pts: int = 1
     log: list[tuple[int, Any]] = field(default_factory=list)  # (pts after, update)
@@ -50,7 +51,8 @@ class FakeChannel:
             date=T0,
             username=self.username,
             access_hash=self.access_hash,
-            broadcast=True,
+            broadcast=not self.group,
+            megagroup=self.group,
             participants_count=self.subscribers,
         )
 

@@ -391,3 +391,32 @@ def test_an_index_built_by_an_older_analyzer_is_rebuilt(
     assert json.loads(capsys.readouterr().out)["total"] == 3
     assert main(["db", "upgrade"]) == 0
     assert "search index rebuilt" not in capsys.readouterr().out
+
+
+def test_text_that_looks_like_rich_markup_is_printed_as_is(
+    configured: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Titles, texts, media types and queries are the archive's, not markup: "[/x]" once
+    raised rich's MarkupError."""
+    message = {
+        "id": 1,
+        "type": "message",
+        "date": "2024-01-01T10:00:00",
+        "date_unixtime": "1704103200",
+        "text": "мигрант [/x]",
+        "file": "(File not included. Change data exporting settings to download.)",
+        "media_type": "[/oops]",
+    }
+    export = {"name": "[/bad] title", "type": "public_channel", "id": 1525384999}
+    (tmp_path / "result.json").write_text(json.dumps({**export, "messages": [message]}))
+    assert main(["import", str(tmp_path)]) == 0
+    assert main(["rules", "add", "[/rule]", "мигрант", "--chat", "1"]) == 0
+    capsys.readouterr()
+    assert main(["search", "мигрант"]) == 0
+    out = capsys.readouterr().out
+    assert "[/bad] title" in out and "[/oops]" in out and "мигрант [/x]" in out
+    assert main(["search", "zzz [/x]"]) == 0
+    assert capsys.readouterr().out == "no posts match 'zzz [/x]'\n"
+    for listing in (["channels", "list"], ["rules", "list"]):
+        assert main(listing) == 0
+        assert "[/" in capsys.readouterr().out

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -178,7 +179,7 @@ async def run_archiver(
     with ArchiveProgress() as progress:
         async with archiver_for(config, progress=progress) as archiver:
             for problem in await archiver.add_configured(config.archiver.channels):
-                console.print(f"[yellow]warning:[/] {problem}")
+                console.print(f"[yellow]warning:[/] {escape(problem)}")
             await archiver.process_requests()
             if once:
                 return await archiver.sync_all()
@@ -206,7 +207,7 @@ class ArchiveProgress:
     def __enter__(self) -> ArchiveProgress:
         if sys.stderr.isatty():
             self._bar = Progress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 MofNCompleteColumn(),
                 RateColumn(),

@@ -6,6 +6,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
+from rich.markup import escape
 
 from dozor.cli.context import config_option, json_option, run_async, state
 from dozor.cli.output import print_json, stderr_console
@@ -47,7 +48,7 @@ def import_(paths: tuple[Path, ...], zone: str | None, username: str | None, as_
         nonlocal shown
         shown += 1
         if shown <= MAX_SHOWN_WARNINGS:
-            console.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False)
+            console.print(f"[yellow]warning:[/] {escape(message)}", markup=True, highlight=False)
 
     async def go() -> list[ImportReport]:
         reports = []

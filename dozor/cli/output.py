@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 
 def to_jsonable(value: Any) -> Any:
@@ -51,6 +52,6 @@ def print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequen
     table = Table(title=title, show_lines=False, header_style="bold")
     for header in headers:
         table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(*("—" if cell is None else str(cell) for cell in row))
+    for row in rows:  # cells are plain text: a title like "[/x]" is not Rich markup
+        table.add_row(*(Text("—" if cell is None else str(cell)) for cell in row))
     stdout_console().print(table)

@@ -28,7 +28,7 @@ def progress_bar(description: str, *, log_every_seconds: float = 10.0) -> Iterat
     """Yield ``report(done, total)``; draws a bar if stderr is a terminal."""
     if sys.stderr.isatty():
         columns = (
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TaskProgressColumn(),

@@ -92,14 +92,15 @@ def _print(result: SearchResult, offset: int) -> None:
         console.print(
             f"no posts match {result.query!r}"
             if result.total == 0
-            else f"{result.total} results; none at offset {offset}"
+            else f"{result.total} results; none at offset {offset}",
+            markup=False,
         )
         return
     shown = f"{offset + 1}–{offset + len(result.hits)}"
     total = f"{result.total:,}" if result.total_is_exact else f"more than {result.total:,}"
     console.print(f"{total} results, showing {shown}", style="bold")
     for hit in result.hits:
-        marks = [hit.post["media_type"]] if hit.post["media_type"] else []
+        marks = [escape(hit.post["media_type"])] if hit.post["media_type"] else []
         if hit.post["deleted_at"] is not None:
             marks.append("[red]deleted[/]")
         if hit.post["current_version"] > 1 or hit.post["edit_date"] is not None:

@@ -12,7 +12,8 @@ PLAIN = "Send me a command: /search <i>query</i> finds posts; /help lists the re
 
 
 async def fallback(message: Message) -> None:
-    command = (message.text or "").split(maxsplit=1)[0] if message.text else ""
+    words = (message.text or "").split(maxsplit=1)
+    command = words[0] if words else ""
     if command.startswith("/"):
         await message.answer(f"I don't know {esc(command)}. /help lists what I can do.")
     else:

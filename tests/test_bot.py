@@ -248,8 +248,9 @@ async def test_search_pages_edit_the_same_message(
     api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await archive(sessions, [f"Сообщение {i}: задержан мигрант" for i in range(12)])
-    api.message(MEMBER, "/search мигрант")
+    api.message(MEMBER, "/search мигрант\nзадержан")  # pages re-read the query's one line
     (first,) = await api.wait_for(chat_id=MEMBER)
+    assert first.text.startswith("🔎 Search: мигрант задержан\n")
     assert "12 results · page 1/3" in first.text
     assert "Сообщение 11" in first.text  # newest first
     assert [b["text"] for b in first.params["reply_markup"]["inline_keyboard"][0]] == ["▶"]

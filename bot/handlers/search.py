@@ -26,7 +26,8 @@ STALE = "This result list is too old to page; run /search again."
 async def search_command(
     message: Message, command: CommandObject, session: AsyncSession, settings: BotSettings
 ) -> None:
-    query = (command.args or "").strip()
+    # One line: the query is read back from the message's first line when a page is pressed.
+    query = " ".join((command.args or "").split())
     if not query:
         await message.answer(USAGE)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from telethon import TelegramClient
@@ -22,12 +23,12 @@ def build_client(config: Config) -> TelegramClient:
         )
     telegram = config.telegram
     assert telegram.api_id is not None and telegram.api_hash is not None
-    session = SQLiteSession(str(_session_base(telegram.session)))
+    session = _open_session(config)
     if telegram.server is not None:
         server = telegram.server
         session.set_dc(server.dc_id, server.host, server.port)
         if server.public_key_file is not None:
-            rsa.add_key(server.public_key_file.read_text(encoding="utf-8"))
+            _add_server_key(config, server.public_key_file)
     client = TelegramClient(
         session,
         telegram.api_id,
@@ -37,6 +38,38 @@ def build_client(config: Config) -> TelegramClient:
     )
     protect_session_file(telegram.session)
     return client
+
+
+def _open_session(config: Config) -> SQLiteSession:
+    path = config.telegram.session
+    try:
+        return SQLiteSession(str(_session_base(path)))
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(
+            f"{config.source}: telegram.session: {path} is not a Telethon session ({exc}); "
+            "move it away and run `dozor login`"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"{config.source}: telegram.session: cannot use {path}: {exc.strerror}"
+        ) from None
+
+
+def _add_server_key(config: Config, path: Path) -> None:
+    """Trust the server's RSA key (a test DC's or a private MTProto server's)."""
+    try:
+        pem = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{config.source}: telegram.server.public_key_file: cannot read {path} ({exc})"
+        ) from None
+    try:
+        rsa.add_key(pem, old=False)
+    except Exception as exc:  # the rsa package raises ValueError or pyasn1's errors
+        raise ConfigError(
+            f"{config.source}: telegram.server.public_key_file: {path} is not an RSA public "
+            f"key in PEM (PKCS#1) format ({type(exc).__name__})"
+        ) from None
 
 
 def _session_base(path: Path) -> Path:

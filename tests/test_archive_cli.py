@@ -15,6 +15,8 @@ from telethon.sessions import MemorySession
 
 import archiver.client
 from dozor.cli.main import main
+from dozor.config import Config, load_config
+from dozor.errors import ConfigError
 from tests.fakes.botapi import FakeBotAPI
 from tests.fakes.telegram import FakeSender, FakeTelegram
 from tests.test_cli import simulate_an_older_analyzer
@@ -173,6 +175,39 @@ def test_session_files_are_private(tmp_path: Path) -> None:
     session.chmod(0o644)
     protect_session_file(session)
     assert session.stat().st_mode & 0o777 == 0o600
+
+
+def _telegram_config(tmp_path: Path, extra: str = "") -> Config:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[telegram]\napi_id = 5\napi_hash = "0123456789abcdef0123456789abcdef"\n' + extra,
+        encoding="utf-8",
+    )
+    return load_config(path, environ={})
+
+
+def test_a_broken_session_file_is_a_config_error(tmp_path: Path) -> None:
+    from archiver.client import build_client
+
+    (tmp_path / "dozor.session").write_bytes(b"not a database at all, but long enough " * 4)
+    with pytest.raises(ConfigError, match=r"telegram\.session: .*dozor\.session is not a"):
+        build_client(_telegram_config(tmp_path))
+
+
+def test_a_private_server_key_is_trusted_and_a_bad_one_refused(tmp_path: Path) -> None:
+    import rsa
+    from telethon.crypto import rsa as telethon_rsa
+
+    from archiver.client import build_client
+
+    public, _ = rsa.newkeys(512)
+    (tmp_path / "server.pem").write_bytes(public.save_pkcs1())
+    server = '[telegram.server]\ndc_id = 2\nhost = "127.0.0.1"\npublic_key_file = "server.pem"\n'
+    build_client(_telegram_config(tmp_path, server)).session.close()
+    assert telethon_rsa._compute_fingerprint(public) in telethon_rsa._server_keys
+    (tmp_path / "server.pem").write_text("not a key", encoding="utf-8")
+    with pytest.raises(ConfigError, match="is not an RSA public key in PEM"):
+        build_client(_telegram_config(tmp_path, server))
 
 
 def test_login_asks_for_phone_and_code(

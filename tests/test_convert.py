@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telethon import utils
 from telethon.tl import types
@@ -310,3 +311,72 @@ async def test_an_imported_post_seen_by_the_archiver_is_not_an_edit(
             session, [post_record(replaced)], source=Source.LIVE, observed_at=WHEN
         )
     assert again.edited == 1  # a different photo is an edit
+
+
+GEO = types.GeoPoint(long=74.59, lat=42.87, access_hash=1)
+
+
+@pytest.mark.parametrize(
+    ("media", "expected"),
+    [
+        (
+            types.MessageMediaVenue(
+                geo=GEO, title="ИИМ", address="Бишкек", provider="", venue_id="", venue_type=""
+            ),
+            {
+                "type": "venue",
+                "location": {"latitude": 42.87, "longitude": 74.59},
+                "place_name": "ИИМ",
+                "address": "Бишкек",
+            },
+        ),
+        (
+            types.MessageMediaGeoLive(geo=GEO, period=900),
+            {"type": "location", "location": {"latitude": 42.87, "longitude": 74.59}},
+        ),
+        (
+            types.MessageMediaGeo(geo=types.GeoPointEmpty()),
+            {"type": "location", "location": None},
+        ),
+        (
+            types.MessageMediaContact(
+                phone_number="+996312000000",
+                first_name="Дежурная",
+                last_name="часть",
+                vcard="",
+                user_id=0,
+            ),
+            {
+                "type": "contact",
+                "contact": {
+                    "phone_number": "+996312000000",
+                    "first_name": "Дежурная",
+                    "last_name": "часть",
+                },
+            },
+        ),
+        (
+            types.MessageMediaDice(value=3, emoticon="🎲"),
+            {"type": "dice", "dice": {"emoticon": "🎲", "value": 3}},
+        ),
+        (types.MessageMediaUnsupported(), {"type": "unsupported"}),
+        (types.MessageMediaStory(peer=PEER, id=5), {"type": "story"}),
+    ],
+)
+def test_places_contacts_and_other_media(media: object, expected: dict[str, object]) -> None:
+    assert post_record(message(media=media)).media == expected
+
+
+def test_a_channel_with_collectible_usernames_is_linked_by_its_active_one() -> None:
+    channel = types.Channel(
+        id=BARE,
+        title="МВД",
+        photo=types.ChatPhotoEmpty(),
+        date=WHEN,
+        broadcast=True,
+        usernames=[
+            types.Username(username="mvd_old", active=False),
+            types.Username(username="mvd_official_kg", active=True),
+        ],
+    )
+    assert channel_record(channel).username == "mvd_official_kg"

@@ -210,6 +210,20 @@ async def test_rule_buttons_pause_change_mode_and_delete(
     api.message(MEMBER, "/rules")
     _, listing = await api.wait_for(chat_id=MEMBER, count=2)
     assert f"#{rule_id} задержан" in listing.text
+    # the listing's ⚙ button opens the card; its "« all rules" goes back to the listing
+    api.callback(MEMBER, f"r:{rule_id}:show", listing.result)
+    opened = (await api.wait_for("editmessagetext", chat_id=MEMBER, count=4))[-1]
+    assert f"#{rule_id} задержан" in opened.text
+    back = opened.params["reply_markup"]["inline_keyboard"][-1][-1]
+    assert back["callback_data"] == "rl:mine"
+    api.callback(MEMBER, "rl:mine", listing.result)
+    relisted = (await api.wait_for("editmessagetext", chat_id=MEMBER, count=5))[-1]
+    assert "Tap a rule to change it." in relisted.text
+    api.callback(MEMBER, f"r:{rule_id}:ev:edited", card.result)  # its only event left
+    api.callback(MEMBER, "rl:team", card.result)  # members do not manage team rules
+    popups = await api.wait_for("answercallbackquery", count=7)
+    notes = {call.params.get("text", "") for call in popups[-2:]}  # updates run concurrently
+    assert notes == {"A rule needs at least one kind of event.", "Only admins manage team rules."}
     api.message(MEMBER, f"/unsubscribe {rule_id}")
     _, _, gone = await api.wait_for(chat_id=MEMBER, count=3)
     assert "deleted" in gone.text
@@ -261,6 +275,10 @@ async def test_search_pages_edit_the_same_message(
     assert "Сообщение 0" in last.text
     assert [b["text"] for b in last.params["reply_markup"]["inline_keyboard"][0]] == ["◀"]
     assert await api.wait_for("answercallbackquery")
+    api.callback(MEMBER, "sp:3", first.result)  # pressed again: Telegram refuses the same edit
+    _, again = await api.wait_for("answercallbackquery", count=2)
+    assert "went wrong" not in again.params.get("text", "")
+    assert api.tried("editmessagetext", MEMBER)[-1].status == 400  # "message is not modified"
 
 
 async def test_bad_queries_and_empty_results_are_explained(

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access import Role
+from bot.edits import edit
 from bot.render import esc
 from bot.settings import BotSettings
 from dozor.config import EVENT_KINDS, RULE_MODES
@@ -184,7 +185,7 @@ async def rule_button(
     if isinstance(callback.message, Message):
         text = card(rule) if rule.status != REMOVED else f"🗑 Rule #{rule.id} deleted."
         keyboard = card_buttons(rule) if rule.status != REMOVED else None
-        await callback.message.edit_text(text, reply_markup=keyboard)
+        await edit(callback.message, text, keyboard)
     await callback.answer(note)
 
 
@@ -202,7 +203,7 @@ async def list_button(
     )
     text, keyboard = rule_list(found, team=team)
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(text, reply_markup=keyboard)
+        await edit(callback.message, text, keyboard)
     await callback.answer()
 
 

@@ -13,6 +13,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.edits import edit
 from bot.render import SearchPage, query_of, render_search
 from bot.settings import BotSettings
 from dozor.ids import is_digits
@@ -46,7 +47,7 @@ async def page_pressed(
         await callback.answer(STALE, show_alert=True)
         return
     text, keyboard = await search_page(session, query, max(page, 1), settings)
-    await message.edit_text(text, reply_markup=keyboard)
+    await edit(message, text, keyboard)
     await callback.answer()
 
 

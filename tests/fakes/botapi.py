@@ -45,6 +45,8 @@ class FakeBotAPI:
         self.updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.faults: dict[str, deque[tuple[int, int]]] = {}  # method -> (status, retry_after)
         self.blocked: set[int] = set()
+        # (chat, message) -> (text, buttons) as last sent: an identical edit is refused
+        self.contents: dict[tuple[int, int], tuple[str, Any]] = {}
         self.crash_after_accepting: int | None = None  # chat id: accept, then drop the reply
         self._message_ids = itertools.count(100)
         self._update_ids = itertools.count(1)
@@ -76,7 +78,9 @@ class FakeBotAPI:
         params, files = await _read_form(request)
         call = Call(method, params, files)
         self.calls.append(call)
-        fault = self._fault(method, params) or self._checked(params)
+        fault = (
+            self._fault(method, params) or self._checked(params) or self._unchanged(method, params)
+        )
         if fault is not None:
             call.status = fault.status
             return fault
@@ -154,6 +158,19 @@ class FakeBotAPI:
             return _error(400, "Bad Request: message is too long")
         return None
 
+    def _unchanged(self, method: str, params: dict[str, Any]) -> web.Response | None:
+        """Telegram refuses an edit that changes neither the text nor the buttons."""
+        if method != "editmessagetext":
+            return None
+        key = (int(params["chat_id"]), int(params.get("message_id", 0)))
+        if self.contents.get(key) == (params.get("text", ""), params.get("reply_markup")):
+            return _error(
+                400,
+                "Bad Request: message is not modified: specified new message content and reply "
+                "markup are exactly the same as a current content and reply markup of the message",
+            )
+        return None
+
     async def _m_editmessagetext(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         return self._message(
             params, text=params.get("text", ""), message_id=int(params.get("message_id", 0))
@@ -181,14 +198,19 @@ class FakeBotAPI:
         chat_id = int(params["chat_id"])
         if params.get("parse_mode") == "HTML":
             text = html.unescape(re.sub(r"<[^>]+>", "", text))
+        message_id = message_id or next(self._message_ids)
         message = {
-            "message_id": message_id or next(self._message_ids),
+            "message_id": message_id,
             "date": int(time.time()),
             "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
             "text": text,
         }
         if params.get("reply_markup"):
             message["reply_markup"] = params["reply_markup"]
+        self.contents[(chat_id, message_id)] = (
+            params.get("text", ""),
+            params.get("reply_markup"),
+        )
         return message
 
     # --- what tests look at ----------------------------------------------------------

@@ -32,6 +32,7 @@ from dozor.records import ChannelRecord, PostRecord, Source
 from dozor.rules.store import add_rule
 from dozor.storage import mark_deleted, store_posts, upsert_channel
 from dozor.storage.requests import finish_request
+from dozor.storage.sync import set_channel_status, set_tracked
 from tests.fakes.botapi import FakeBotAPI, html_problem
 
 CH = -1001525384822
@@ -342,11 +343,19 @@ async def test_channels_and_status(
     api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await archive(sessions, ["Задержан мигрант", "Погода"])
+    async with sessions.begin() as session:  # followed, and its last read failed
+        await set_tracked(session, CH, True, at=datetime.now(UTC))
+        await set_channel_status(
+            session, CH, "private", "<the channel became private>", at=datetime.now(UTC)
+        )
     api.message(MEMBER, "/channels")
     (channels,) = await api.wait_for(chat_id=MEMBER)
     assert "МВД Кыргызстана · 2 posts" in channels.text
+    assert "⚠️ private" in channels.text
     api.message(MEMBER, "/status")
     _, status = await api.wait_for(chat_id=MEMBER, count=2)
+    assert "⚠️ private МВД Кыргызстана · newest" in status.text
+    assert "private: <the channel became private>" in status.text
     assert "Alerts: 0 waiting · 0 sent" in status.text
     api.message(MEMBER, "/help")
     *_, help_text = await api.wait_for(chat_id=MEMBER, count=3)

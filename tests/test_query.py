@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dozor.errors import QueryError
@@ -229,3 +229,24 @@ def test_highlights_across_unusual_whitespace_and_token_free_chunks() -> None:
     spans = highlight_spans(node, text)
     assert [text[s:e] for s, e in spans] == ["мигрантов"] * 3 + ["слово3"] + ["мигрантов"] * 5
     assert spans == _spans_token_by_token(node, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="аб \n", max_size=60), min_size=1, max_size=30))
+@example(["а" * 300 + " ", ""])  # one long word, then the match: the window once shrank to it
+def test_snippets_show_the_first_match_in_a_window_of_the_text(pieces: list[str]) -> None:
+    from dozor.query.highlight import make_snippet
+
+    text = "мигрант ".join(pieces)
+    spans = [(i, i + 7) for i in range(len(text)) if text.startswith("мигрант", i)]
+    snippet = make_snippet(text, spans)
+    flat = text.replace("\n", " ")
+    body = snippet.text.removeprefix("…").removesuffix("…")
+    assert body in flat
+    assert len(snippet.text) <= 242
+    if len(flat) > 240:
+        assert len(body) >= 240 - 2 * 40  # edges move at most 40 characters to meet words
+    for start, end in snippet.spans:
+        assert snippet.text[start:end] in "мигрант"
+    if spans:
+        assert snippet.spans and snippet.text[slice(*snippet.spans[0])] == "мигрант"

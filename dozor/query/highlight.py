@@ -112,6 +112,9 @@ class Snippet:
         return "".join(out)
 
 
+WORD_SEARCH = 40  # characters a snippet's edge may move to fall between words
+
+
 def make_snippet(text: str, spans: list[Span], width: int = 240) -> Snippet:
     """A window of about *width* characters around the first match, on one line."""
     flat = text.replace("\r", " ").replace("\n", " ")
@@ -119,12 +122,12 @@ def make_snippet(text: str, spans: list[Span], width: int = 240) -> Snippet:
         return Snippet(flat, spans)
     first = spans[0][0] if spans else 0
     start = max(0, min(first - width // 3, len(flat) - width))
-    if start > 0:
-        space = flat.find(" ", start, first) if first > start else -1
+    if start > 0:  # begin at a word if one begins soon; a long unbroken run is cut instead
+        space = flat.find(" ", start, min(first, start + WORD_SEARCH))
         start = space + 1 if space >= 0 else start
     end = min(len(flat), start + width)
     if end < len(flat):
-        space = flat.rfind(" ", start + width // 2, end)
+        space = flat.rfind(" ", max(start + width // 2, end - WORD_SEARCH), end)
         end = space if space > 0 else end
     prefix, suffix = ("…" if start > 0 else ""), ("…" if end < len(flat) else "")
     shift = start - len(prefix)

@@ -110,25 +110,39 @@ def test_errors_point_at_the_problem(query: str, position: int, message: str) ->
     assert info.value.pointer().splitlines()[1] == " " * (position - 1) + "^"
 
 
+def _post(text: str) -> Document:
+    return build_document(
+        {
+            "channel_id": -1001,
+            "message_id": 1,
+            "date": datetime(2024, 1, 1, tzinfo=UTC),
+            "text": text,
+            "media": None,
+            "media_type": None,
+            "entities": None,
+            "current_version": 1,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "text", "expected"),
+    [
+        ('"мигра* задержан"', "Мигранты задержаны в Бишкеке", True),
+        ('"мигра* задержан"', "задержаны мигранты", False),
+        ('"ми* за*"', "Мигранты задержаны", True),  # prefixes only: every position is tried
+        ('"ми* за*"', "задержаны мигранты", False),
+        ('"в бишкек*"', "задержаны в Бишкеке", True),
+    ],
+)
+def test_phrases_with_prefixes(query: str, text: str, expected: bool) -> None:
+    assert matches(parse(query), _post(text)) is expected
+
+
 def test_fifty_levels_of_nesting_still_match() -> None:
     deep = parse("-(" * 24 + "-мигрант" + ")" * 24)  # 49 NOTs, 24 parentheses: 49 levels
-
-    def post(text: str) -> Document:
-        return build_document(
-            {
-                "channel_id": -1001,
-                "message_id": 1,
-                "date": datetime(2024, 1, 1, tzinfo=UTC),
-                "text": text,
-                "media": None,
-                "media_type": None,
-                "entities": None,
-                "current_version": 1,
-            }
-        )
-
-    assert not matches(deep, post("мигранты прибыли"))  # an odd number of NOTs
-    assert matches(deep, post("погода"))
+    assert not matches(deep, _post("мигранты прибыли"))  # an odd number of NOTs
+    assert matches(deep, _post("погода"))
 
 
 def test_regex_word_classes_are_unicode() -> None:

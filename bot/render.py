@@ -136,13 +136,15 @@ def render_diff(before: str, after: str, context: int = 4, budget: int = 900) ->
     old, new = _WORDS.findall(before), _WORDS.findall(after)
     matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
     pieces: list[str] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    opcodes = matcher.get_opcodes()
+    for number, (tag, i1, i2, j1, j2) in enumerate(opcodes, start=1):
         if tag == "equal":
             same = old[i1:i2]
             words = [w for w in same if not w.isspace()]
             if len(words) > 2 * context:
+                # context after the change before it, and before the next one; none at the ends
                 head = "".join(same[: 2 * context]) if pieces else ""
-                tail = "".join(same[-2 * context :])
+                tail = "".join(same[-2 * context :]) if number < len(opcodes) else ""
                 pieces.append(esc(head) + " … " + esc(tail))
             else:
                 pieces.append(esc("".join(same)))

@@ -1,0 +1,45 @@
+"""Alert texts in Telegram's HTML: what an analyst reads, checked as Telegram would parse it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from bot.render import AlertContent, render_alert, render_diff
+from dozor.query import parse
+from tests.fakes.botapi import html_problem
+
+BISHKEK = ZoneInfo("Asia/Bishkek")
+
+
+def test_an_edit_deep_in_a_long_post_is_shown_with_a_little_context() -> None:
+    before = " ".join(f"слово{i}" for i in range(60)) + " задержаны трое <мигрантов> "
+    before += " ".join(f"хвост{i}" for i in range(60))
+    diff = render_diff(before, before.replace("трое", "пятеро"))
+    assert html_problem(diff) is None
+    assert diff == (
+        "<i>before → after:</i>\n… слово57 слово58 слово59 задержаны <s>трое</s>"
+        "<u><b>пятеро</b></u> &lt;мигрантов&gt; хвост0 хвост1 хвост2 …"
+    )
+
+
+def test_a_mass_deletion_alert_says_how_many_posts_went() -> None:
+    alert = AlertContent(
+        rule_name="Удаления <МВД>",
+        event_kind="mass_deleted",
+        channel_title="МВД",
+        channel_link="https://t.me/mvd_test",
+        post_link="https://t.me/mvd_test/7",
+        date=datetime(2024, 11, 5, 8, 0, tzinfo=UTC),
+        text="Задержан мигрант",
+        query=parse("мигрант"),
+        deleted_count=12,
+    )
+    message = render_alert(alert, BISHKEK)
+    assert html_problem(message) is None
+    assert (
+        message.splitlines()[0]
+        == "🔔 <b>Удаления &lt;МВД&gt;</b> · 🗑 mass deletion (12 posts at once)"
+    )
+    assert "Last archived text:\nЗадержан <b>мигрант</b>" in message
+    assert "2024-11-05 14:00 +06" in message

@@ -33,7 +33,7 @@ MAX_SCAN = 200_000  # candidates checked one by one for queries full text cannot
 # posts for one in 20,000), so dozor counts the hits first.
 DENSE_HITS = 10_000
 
-MAX_OFFSET = 2**62
+MAX_OFFSET = 2**62  # past any archive; SQL integers end at 2**63
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ async def search(
 
     The total is exact up to *count_limit* hits (None: always exact).
     """
-    offset = min(offset, MAX_OFFSET)  # past every archive; SQL integers end at 2**63
+    offset = min(offset, MAX_OFFSET)
     node = await prepare_query(session, query)
     plan = compile_plan(session, node)
     if not plan.exact:

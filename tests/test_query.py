@@ -16,7 +16,7 @@ from dozor.query.highlight import highlight_spans, merge_spans
 from dozor.query.match import default_scope, matches, part_at, phrase_positions
 from dozor.query.regex import translate
 from dozor.text import analyze
-from tests.test_search_property import corpus, queries
+from tests.test_search_property import WORDS, corpus, queries
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -137,6 +137,25 @@ def _post(text: str) -> Document:
 )
 def test_phrases_with_prefixes(query: str, text: str, expected: bool) -> None:
     assert matches(parse(query), _post(text)) is expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(WORDS), min_size=2, max_size=4),
+    st.booleans(),
+    st.lists(st.sampled_from(WORDS), min_size=1, max_size=30),
+    st.integers(0, 2),
+)
+def test_word_phrases_match_where_their_positions_are_found(
+    words: list[str], exact: bool, text: list[str], missing: int
+) -> None:
+    """Phrases of words have a fast check of their own; it means what phrase_positions
+    (which also serves highlighting and phrases with prefixes) finds."""
+    query = ("=" if exact else "") + '"' + " ".join(words) + '"'
+    phrase = parse(query)
+    assert isinstance(phrase, Phrase) and all(isinstance(p, Term) for p in phrase.parts)
+    doc = _post(" ".join(text + words[: len(words) - missing]))  # often there, or nearly
+    assert matches(phrase, doc) is bool(phrase_positions(phrase, doc))
 
 
 def test_fifty_levels_of_nesting_still_match() -> None:

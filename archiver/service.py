@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -45,6 +46,7 @@ from dozor.storage.sync import (
     set_channel_status,
     set_tracked,
     tracked_channels,
+    verification_due,
 )
 
 log = logging.getLogger(__name__)
@@ -243,7 +245,9 @@ class Archiver:
             elif done:
                 async with self.sessions.begin() as session:
                     await save_sync_state(session, channel_id, backfill_complete=True)
-            if done:
+            if done:  # the whole archive has just been read: as good as a verification
+                async with self.sessions.begin() as session:
+                    await save_sync_state(session, channel_id, verified_at=self.now())
                 return report
             self._tell(channel_id, "backfill", report.new)
             if self.request_delay:
@@ -254,7 +258,7 @@ class Archiver:
             lambda: self.client.get_messages(entity, limit=self.settings.page_size, **kw)
         )
         self._total = getattr(page, "total", None)
-        return [m for m in page if isinstance(m, types.Message | types.MessageService)]
+        return _posts(page)
 
     async def _store_page(
         self,
@@ -282,18 +286,70 @@ class Archiver:
 
     async def reconcile(self, channel_id: int) -> ChannelReport:
         """Re-read the latest posts: missed ones, edits, deletions, fresh counters."""
-        report = ChannelReport(channel_id)
         entity = await self._entity(channel_id)
         window = await self._call(
             lambda: self.client.get_messages(entity, limit=self.settings.reconcile_window)
         )
-        seen = [m for m in window if isinstance(m, types.Message | types.MessageService)]
+        seen = _posts(window)
         reached_start = len(window) < self.settings.reconcile_window
         low = 1 if reached_start else min((m.id for m in seen), default=0)
         async with self.sessions() as session:
             newest = (await get_sync_state(session, channel_id)).newest_message_id or 0
         top = max([newest, *(m.id for m in seen)])
-        suspects = await self._archived_ids(channel_id, low, top) - {m.id for m in seen}
+        report = ChannelReport(channel_id)
+        await self._recheck(
+            channel_id, entity, seen, low, top, report, newest_message_id=top or None
+        )
+        return report
+
+    async def verify(self, channel_id: int) -> ChannelReport:
+        """Re-read the whole archived history, newest first, one page per transaction:
+        edits, deletions and counters of posts of any age (:meth:`reconcile` reads only the
+        latest). Posts older than the archive's oldest (``backfill_days``) are left out."""
+        entity = await self._entity(channel_id)
+        async with self.sessions() as session:
+            state = await get_sync_state(session, channel_id)
+        oldest, size = state.oldest_message_id or 1, self.settings.page_size
+        report, checked, offset = ChannelReport(channel_id), 0, 0
+        while True:
+            listing = await self._call(
+                partial(self.client.get_messages, entity, limit=size, offset_id=offset)
+            )
+            self._total = getattr(listing, "total", None)
+            seen = [m for m in _posts(listing) if m.id >= oldest]
+            low = min((m.id for m in listing), default=0)
+            done = len(listing) < size or low <= oldest
+            if offset:
+                high, cursor = offset - 1, {}
+            else:  # the top of the history: newer posts than the archived ones count too
+                high = max([state.newest_message_id or 0, *(m.id for m in seen)])
+                cursor = {"newest_message_id": high or None}
+            low = oldest if done else low
+            await self._recheck(channel_id, entity, seen, low, high, report, **cursor)
+            checked += len(seen)
+            self._tell(channel_id, "verify", checked)
+            if done:
+                break
+            offset = min(m.id for m in listing)
+            if self.request_delay:
+                await self.sleep(self.request_delay)
+        async with self.sessions.begin() as session:
+            await save_sync_state(session, channel_id, verified_at=self.now())
+        return report
+
+    async def _recheck(
+        self,
+        channel_id: int,
+        entity: Any,
+        seen: Sequence[Any],
+        low: int,
+        high: int,
+        report: ChannelReport,
+        **cursor: int | None,
+    ) -> None:
+        """Store the posts Telegram listed between *low* and *high*, and tombstone archived
+        ones it no longer has there."""
+        suspects = await self._archived_ids(channel_id, low, high) - {m.id for m in seen}
         gone = await self._confirm_deleted(entity, sorted(suspects))
         async with self.sessions.begin() as session:
             outcome = await store_posts(
@@ -315,13 +371,14 @@ class Archiver:
                 channel_id,
                 last_sync_at=self.now(),
                 last_sync_source=Source.RECONCILE.value,
-                newest_message_id=top or None,
+                **cursor,
             )
-        report.new, report.edited, report.deleted = outcome.new, outcome.edited, len(deleted)
+        report.new += outcome.new
+        report.edited += outcome.edited
+        report.deleted += len(deleted)
         await self._download(seen)
         if deleted:
             log.info("channel %s: %d posts deleted on Telegram", channel_id, len(deleted))
-        return report
 
     async def _archived_ids(self, channel_id: int, low: int, high: int) -> set[int]:
         async with self.sessions() as session:
@@ -388,8 +445,11 @@ class Archiver:
 
     # --- one pass over all channels ---------------------------------------------------
 
-    async def sync(self, channel_id: int, *, history: bool = True) -> ChannelReport:
-        """Info, catch-up, backfill and reconciliation of one channel; faults stay here."""
+    async def sync(
+        self, channel_id: int, *, history: bool = True, verify: bool = False
+    ) -> ChannelReport:
+        """Info, catch-up, backfill and reconciliation of one channel, and with *verify* a
+        re-read of its whole archive; faults stay here."""
         report = ChannelReport(channel_id)
         self._working_on = channel_id
         postponed = self._postponed.get(channel_id)
@@ -403,20 +463,31 @@ class Archiver:
                     partial = await step(channel_id)
                     report.new += partial.new
                     report.edited += partial.edited
-            partial = await self.reconcile(channel_id)
-            report.new += partial.new
-            report.edited += partial.edited
-            report.deleted += partial.deleted
+            for check in (self.reconcile, self.verify) if verify else (self.reconcile,):
+                partial = await check(channel_id)
+                report.new += partial.new
+                report.edited += partial.edited
+                report.deleted += partial.deleted
         except ChannelPostponed as exc:
             await self._postpone(channel_id, exc.seconds, report)
         except errors.RPCError as exc:
             await self._fail(channel_id, exc, report)
+        except Exception as exc:  # one channel's fault must not stop the others
+            await self._fault(channel_id, exc, report)
         return report
 
     async def sync_all(self, *, history: bool = True) -> list[ChannelReport]:
+        """Sync every followed channel; those due (``verify_days``) are re-read whole."""
         async with self.sessions() as session:
             ids = [row["id"] for row in await tracked_channels(session)]
-        return [await self.sync(channel_id, history=history) for channel_id in ids]
+            due: set[int] = set()
+            if history and self.settings.verify_days:
+                before = self.now() - timedelta(days=self.settings.verify_days)
+                due = await verification_due(session, verified_before=before)
+        return [
+            await self.sync(channel_id, history=history, verify=channel_id in due)
+            for channel_id in ids
+        ]
 
     async def _postpone(self, channel_id: int, seconds: int, report: ChannelReport) -> None:
         until = self.now() + timedelta(seconds=seconds)
@@ -435,6 +506,17 @@ class Archiver:
         log.warning("channel %s: %s (%s)", channel_id, status, exc)
         async with self.sessions.begin() as session:
             await set_channel_status(session, channel_id, status, str(exc), at=self.now())
+
+    async def _fault(self, channel_id: int, exc: Exception, report: ChannelReport) -> None:
+        """An unexpected failure (a database that stays locked, a bug): logged with its
+        traceback and recorded; what was committed stays, and the next pass resumes."""
+        report.status, report.detail = "error", f"{type(exc).__name__}: {exc}"[:500]
+        log.exception("channel %s: sync failed; the other channels go on", channel_id)
+        try:
+            async with self.sessions.begin() as session:
+                await set_channel_status(session, channel_id, "error", report.detail, at=self.now())
+        except Exception:  # the database may be what failed
+            log.warning("channel %s: could not record the failure", channel_id)
 
     # --- calling Telegram -------------------------------------------------------------
 
@@ -510,17 +592,25 @@ class Archiver:
         """Live updates, a first full sync, then periodic re-reads until *stop* is set."""
         self.install_live_handlers()
         scheduler = AsyncIOScheduler(timezone=UTC)
-        for job, every, name in (
-            (self._reconcile_round, {"minutes": self.settings.reconcile_minutes}, "reconcile"),
-            (self._info_round, {"minutes": self.settings.channel_info_minutes}, "channel-info"),
-            (self._requests_round, {"seconds": REQUESTS_SECONDS}, "channel-requests"),
-        ):
-            scheduler.add_job(job, "interval", **every, coalesce=True, max_instances=1, id=name)
+        every = {"trigger": "interval", "coalesce": True, "max_instances": 1}
+        # The first full sync is the reconcile job's first run: it never overlaps a periodic
+        # one, and the scheduler logs a failure instead of losing it.
+        scheduler.add_job(
+            self._reconcile_round,
+            **every,
+            minutes=self.settings.reconcile_minutes,
+            next_run_time=datetime.now(UTC),
+            id="reconcile",
+        )
+        scheduler.add_job(
+            self._info_round, **every, minutes=self.settings.channel_info_minutes, id="info"
+        )
+        scheduler.add_job(
+            self._requests_round, **every, seconds=REQUESTS_SECONDS, id="channel-requests"
+        )
         scheduler.start()
         try:
-            first = asyncio.create_task(self.sync_all())
             await stop.wait()
-            first.cancel()
         finally:
             scheduler.shutdown(wait=False)
 
@@ -541,3 +631,8 @@ class Archiver:
                 await self.refresh_info(channel_id)
             except (errors.RPCError, ChannelPostponed) as exc:
                 log.warning("channel %s: could not refresh info: %s", channel_id, exc)
+
+
+def _posts(listing: Iterable[Any]) -> list[Any]:
+    """The messages of a history listing (not the empty placeholders of deleted ones)."""
+    return [m for m in listing if isinstance(m, types.Message | types.MessageService)]

@@ -136,6 +136,7 @@ class ArchiverConfig(Section):
     page_size: int = Field(default=100, ge=1, le=100)
     reconcile_minutes: int = Field(default=15, ge=1)
     reconcile_window: int = Field(default=200, ge=10)
+    verify_days: int = Field(default=7, ge=0)
     channel_info_minutes: int = Field(default=60, ge=1)
     mass_deletion_threshold: int = Field(default=10, ge=2)
     max_flood_sleep_seconds: int = Field(default=60, ge=0)

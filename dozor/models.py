@@ -209,6 +209,9 @@ sync_state = Table(
     Column("last_sync_source", String(16)),
     Column("last_error", Text),
     Column("last_error_at", UTCDateTime),
+    Column(
+        "verified_at", UTCDateTime, comment="when the whole archive was last read from Telegram"
+    ),
 )
 
 imports = Table(

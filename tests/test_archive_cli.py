@@ -80,6 +80,7 @@ def test_archive_once_then_status(
     (row,) = json.loads(capsys.readouterr().out)["channels"]
     assert (row["title"], row["status"], row["backfill_complete"]) == ("МВД тест", "ok", True)
     assert row["newest_message_id"] == 120
+    assert row["verified_at"] is not None  # the first backfill read the whole history
     assert main(["status"]) == 0
     out = capsys.readouterr().out
     assert "МВД тест" in out
@@ -90,6 +91,45 @@ def test_archive_once_then_status(
     assert (channel["posts"], channel["tracked"], channel["username"]) == (120, True, "mvd_test")
     assert main(["search", "пост", "--json", "--limit", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["total"] == 120
+
+
+def test_a_pass_that_leaves_a_channel_behind_exits_1_for_cron(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["archive", "--once"]) == 0
+    capsys.readouterr()
+    telegram.channels[BARE].private = True
+    assert main(["archive", "--once"]) == 1
+    out, err = capsys.readouterr()
+    assert "0 new, 0 edited, 0 deleted — private: " in out
+    assert err.splitlines()[-1] == "dozor: 1 of 1 channels not up to date"
+    assert main(["search", "пост", "--json", "--limit", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 120  # the archive is kept
+
+
+def test_verify_re_reads_the_whole_archive_of_followed_channels(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with configured.open("a", encoding="utf-8") as config:
+        config.write("reconcile_window = 10\n")  # the [archiver] table is the file's last
+    assert main(["verify"]) == 2
+    assert "no channels followed yet" in capsys.readouterr().err
+    assert main(["archive", "--once"]) == 0
+    capsys.readouterr()
+    telegram.delete(telegram.channels[BARE], [5], push=False)  # far below the re-read window
+    assert main(["archive", "--once"]) == 0
+    assert "0 new, 0 edited, 0 deleted — ok" in capsys.readouterr().out
+    assert main(["verify", "@mvd_test"]) == 0
+    assert "0 new, 0 edited, 1 deleted — ok" in capsys.readouterr().out
+    assert main(["search", "is:deleted", "--json"]) == 0
+    assert [hit["message_id"] for hit in json.loads(capsys.readouterr().out)["hits"]] == [5]
+    assert main(["verify", "@nobody_here"]) == 2
+    assert "nobody_here" in capsys.readouterr().err
+    assert main(["channels", "remove", "mvd_test"]) == 0
+    assert main(["verify", "mvd_test"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "'mvd_test' is archived but not followed: `dozor channels add` it first\n"
+    )
 
 
 def test_the_archiver_rebuilds_an_index_an_older_dozor_built(

@@ -32,8 +32,9 @@ CH, CH2 = -(10**12 + BARE), -(10**12 + OTHER)
 History = functions.messages.GetHistoryRequest
 
 
-class Killed(Exception):
-    """Stands for the process dying in the middle of something."""
+class Killed(BaseException):
+    """Stands for the process dying in the middle of something (not an Exception, which
+    the archiver isolates per channel)."""
 
 
 @pytest.fixture
@@ -109,6 +110,12 @@ async def post_ids(sessions: async_sessionmaker[AsyncSession], channel_id: int =
             .order_by(posts.c.message_id)
         )
         return list(result.scalars())
+
+
+async def channel_status(sessions: async_sessionmaker[AsyncSession], channel_id: int) -> str:
+    async with sessions() as session:
+        query = select(channels.c.status).where(channels.c.id == channel_id)
+        return str((await session.execute(query)).scalar_one())
 
 
 async def event_kinds(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
@@ -288,6 +295,80 @@ async def test_reconciliation_finds_what_happened_while_down(
     assert await event_kinds(sessions) == {"new": 41, "edited": 1, "deleted": 1}
 
 
+async def test_a_full_re_read_finds_old_edits_and_deletions_the_window_misses(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    telegram.post_many(channel, 350)  # the re-read window is the latest 50
+    archiver = await start(page_size=100)
+    await archiver.add("mvd_test")
+    await archiver.sync(CH)
+    # while dozor is down, old posts are quietly changed
+    telegram.edit(channel, 20, "тихо исправлено", push=False)
+    telegram.delete(channel, [7, 200], push=False)
+    telegram.delete(channel, [1], push=False)  # the very first post: the bottom of the range
+    telegram.delete(channel, [350], push=False)  # and the newest one
+    plain = await archiver.sync(CH)
+    assert (plain.edited, plain.deleted) == (0, 1)  # only the newest is in the window
+    telegram.tick(60)
+    report = await archiver.sync(CH, verify=True)
+    assert (report.status, report.new, report.edited, report.deleted) == ("ok", 0, 1, 3)
+    async with sessions() as session:
+        gone = await session.execute(
+            select(posts.c.message_id).where(
+                posts.c.channel_id == CH, posts.c.deleted_at.is_not(None)
+            )
+        )
+        assert sorted(gone.scalars()) == [1, 7, 200, 350]  # tombstoned, not erased
+        assert (await get_sync_state(session, CH)).verified_at == telegram.clock
+    assert len(await post_ids(sessions)) == 350
+    assert await event_kinds(sessions) == {"new": 350, "edited": 1, "deleted": 4}
+
+
+async def test_a_full_re_read_stays_within_the_archived_range(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    telegram.post_many(channel, 300)  # one post a minute
+    archiver = await start(backfill_days=1, page_size=100)
+    telegram.tick(24 * 3600 - 100 * 60)  # the newest 100 posts are within a day
+    await archiver.add("mvd_test")
+    await archiver.sync(CH)
+    archived = await post_ids(sessions)
+    telegram.delete(channel, [archived[0], 250], push=False)
+    report = await archiver.sync(CH, verify=True)
+    assert report.deleted == 2
+    assert await post_ids(sessions) == archived  # nothing older than the archive was added
+
+
+async def test_channels_are_re_read_whole_every_verify_days(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    telegram.post_many(channel, 120)
+    archiver = await start(verify_days=7)
+    await archiver.add("mvd_test")
+    await archiver.sync_all()  # the first backfill reads everything: it counts as a re-read
+    telegram.delete(channel, [3], push=False)
+    telegram.tick(6 * 24 * 3600)
+    assert [r.deleted for r in await archiver.sync_all()] == [0]  # not due yet
+    telegram.tick(2 * 24 * 3600)
+    assert [r.deleted for r in await archiver.sync_all()] == [1]
+    async with sessions() as session:
+        assert (await get_sync_state(session, CH)).verified_at == telegram.clock
+    assert [r.deleted for r in await archiver.sync_all()] == [0]
+    off = await start(verify_days=0)
+    telegram.delete(channel, [5], push=False)
+    telegram.tick(30 * 24 * 3600)
+    assert [r.deleted for r in await off.sync_all()] == [0]
+
+
 async def test_a_mass_deletion_is_one_summarised_event(
     telegram: FakeTelegram,
     channel: FakeChannel,
@@ -340,11 +421,7 @@ async def test_short_flood_waits_are_slept_long_ones_postpone_the_channel(
     reports = await archiver.sync_all()
     assert [r.status for r in reports] == ["flood_wait", "flood_wait"]
     assert reports[0].retry_after == 3600
-    async with sessions() as session:
-        status = (
-            await session.execute(select(channels.c.status).where(channels.c.id == CH))
-        ).scalar_one()
-    assert status == "flood_wait"
+    assert await channel_status(sessions, CH) == "flood_wait"
     telegram.post(channel, "живое обновление во время ожидания")
 
     async def live_arrived() -> bool:
@@ -407,6 +484,39 @@ async def test_a_channel_going_private_is_recorded_and_others_continue(
             )
         ).one()
     assert row.status == "private"
+
+
+async def test_an_unexpected_failure_stays_with_its_channel_and_the_next_pass_resumes(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    other = telegram.channel(OTHER, "border_test", "Погранслужба")
+    telegram.post_many(channel, 250)
+    telegram.post_many(other, 7)
+    archiver = await start(page_size=100)
+    await archiver.add("mvd_test")
+    await archiver.add("border_test")
+
+    def fail_third_page(request: Any) -> None:
+        if isinstance(request, History) and telegram.count(History) == 3:
+            raise RuntimeError("disk I/O error")
+
+    telegram.before_answer.append(fail_third_page)
+    reports = {r.channel_id: r for r in await archiver.sync_all()}
+    assert (reports[CH].status, reports[CH].detail) == ("error", "RuntimeError: disk I/O error")
+    assert (reports[CH2].status, reports[CH2].new) == ("ok", 7)
+    assert "sync failed; the other channels go on" in caplog.text
+    assert "RuntimeError: disk I/O error" in caplog.text  # with its traceback, for a report
+    assert await channel_status(sessions, CH) == "error"
+    assert len(await post_ids(sessions)) == 200  # the pages read before the failure stay
+
+    telegram.before_answer.clear()
+    assert (await archiver.sync(CH)).status == "ok"
+    assert await post_ids(sessions) == list(range(1, 251))
+    assert await channel_status(sessions, CH) == "ok"
 
 
 async def test_channel_metadata_changes_are_logged(

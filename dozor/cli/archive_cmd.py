@@ -1,4 +1,4 @@
-"""`dozor login`, `dozor archive`, `dozor channels add|remove`, `dozor status`."""
+"""`dozor login`, `dozor archive`, `dozor verify`, `dozor channels add|remove`, `dozor status`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.cli.channels_cmd import channels
 from dozor.cli.context import config_option, json_option, run_async, state, stop_on_signals
@@ -35,7 +36,7 @@ from dozor.errors import UserError
 from dozor.runtime import settle_heap
 from dozor.storage import resolve_channel
 from dozor.storage.stats import alert_counts, channel_health, lag_text
-from dozor.storage.sync import set_tracked
+from dozor.storage.sync import set_tracked, tracked_channels
 
 if TYPE_CHECKING:  # Telethon is imported only by the commands that talk to Telegram
     from archiver.service import Archiver, ChannelReport
@@ -162,10 +163,10 @@ def remove(refs: tuple[str, ...]) -> None:
 @click.command()
 @config_option
 @click.option("--once", is_flag=True, help="Bring every channel up to date, then exit (cron).")
-def archive(once: bool) -> None:
+def archive(once: bool) -> int:
     """Archive the followed channels: history, live updates, periodic re-reads."""
     config = state().config()
-    report(run_async(run_archiver(config, once=once)))
+    return report(run_async(run_archiver(config, once=once)))
 
 
 async def run_archiver(
@@ -186,6 +187,38 @@ async def run_archiver(
             settle_heap()
             await archiver.run_forever(stop or stop_on_signals())
             return []
+
+
+@click.command()
+@config_option
+@click.argument("refs", nargs=-1, metavar="[CHANNEL]...")
+def verify(refs: tuple[str, ...]) -> int:
+    """Re-read the whole archive of followed channels (default: all) from Telegram now,
+    finding edits and deletions of posts of any age."""
+    config = state().config()
+    return report(run_async(run_verification(config, refs)))
+
+
+async def run_verification(config: Config, refs: tuple[str, ...]) -> list[ChannelReport]:
+    """Bring each channel up to date, then re-read its whole archive."""
+    async with open_database(config.database) as sessions:
+        await rebuild_if_stale(sessions)
+        async with sessions() as session:
+            ids = [await _followed_id(session, ref) for ref in refs] or [
+                row["id"] for row in await tracked_channels(session)
+            ]
+    if not ids:
+        raise UserError("no channels followed yet: add some with `dozor channels add`")
+    with ArchiveProgress() as progress:
+        async with archiver_for(config, progress=progress) as archiver:
+            return [await archiver.sync(channel_id, verify=True) for channel_id in ids]
+
+
+async def _followed_id(session: AsyncSession, ref: str) -> int:
+    row = await resolve_channel(session, ref)
+    if not row["tracked"]:
+        raise UserError(f"{ref!r} is archived but not followed: `dozor channels add` it first")
+    return int(row["id"])
 
 
 class RateColumn(ProgressColumn):
@@ -241,13 +274,19 @@ class ArchiveProgress:
         self._bar.update(self._tasks[key], completed=count, total=total)
 
 
-def report(reports: list[ChannelReport]) -> None:
+def report(reports: list[ChannelReport]) -> int:
+    """Print one line per channel; the exit status is 1 when a channel was left behind (for
+    cron: what was archived is kept, and the next pass resumes)."""
     for item in reports:
         mark = "ok" if item.status == "ok" else f"{item.status}: {item.detail}"
         click.echo(
             f"{item.channel_id}: {item.new} new, {item.edited} edited, "
             f"{item.deleted} deleted — {mark}"
         )
+    behind = sum(item.status != "ok" for item in reports)
+    if behind:
+        click.echo(f"dozor: {behind} of {len(reports)} channels not up to date", err=True)
+    return 1 if behind else 0
 
 
 @click.command()
@@ -286,7 +325,7 @@ def _nothing_followed(config: Config) -> str:
 def _print_health(rows: list[dict[str, Any]], now: datetime) -> None:
     print_table(
         None,
-        ["channel", "status", "newest post", "last sync", "lag", "history", "problem"],
+        ["channel", "status", "newest post", "last sync", "lag", "history", "verified", "problem"],
         [
             [
                 r["title"],
@@ -295,6 +334,7 @@ def _print_health(rows: list[dict[str, Any]], now: datetime) -> None:
                 format_time(r["last_sync_at"]),
                 lag_text(now, r["last_sync_at"]),
                 "complete" if r["backfill_complete"] else f"from #{r['oldest_message_id']}",
+                format_time(r["verified_at"]),
                 r["last_error"],
             ]
             for r in rows

@@ -41,7 +41,7 @@ def init(force: bool) -> None:
 @click.command()
 @config_option
 @click.option("--once", is_flag=True, help="One pass over everything, then exit (cron).")
-def run(once: bool) -> None:
+def run(once: bool) -> int:
     """The main job: migrate the database, archive channels and serve the team bot."""
     cli_state = state()
     _create_config_if_missing(cli_state.path)
@@ -58,7 +58,7 @@ def run(once: bool) -> None:
             err=True,
         )
     reports = run_async(_main_job(config, once=once, with_bot=not missing_bot))
-    archive_cmd.report(reports)
+    return archive_cmd.report(reports)
 
 
 async def _main_job(config: Config, *, once: bool, with_bot: bool) -> list[ChannelReport]:

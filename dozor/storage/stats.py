@@ -85,7 +85,8 @@ async def _scalar(session: AsyncSession, query: object) -> int:
 
 
 async def channel_health(session: AsyncSession) -> list[dict[str, Any]]:
-    """Per followed channel: newest post, last sync, backfill progress, last error."""
+    """Per followed channel: newest post, last sync, backfill progress, last full re-read,
+    last error."""
     newest = (
         select(posts.c.channel_id, func.max(posts.c.date).label("newest_post_at"))
         .group_by(posts.c.channel_id)
@@ -102,6 +103,7 @@ async def channel_health(session: AsyncSession) -> list[dict[str, Any]]:
             sync_state.c.oldest_message_id,
             sync_state.c.newest_message_id,
             sync_state.c.backfill_complete,
+            sync_state.c.verified_at,
             sync_state.c.last_error,
         )
         .outerjoin(newest, newest.c.channel_id == channels.c.id)

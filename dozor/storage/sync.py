@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import channels, sync_state
@@ -20,6 +20,7 @@ class SyncState:
     backfill_complete: bool
     last_sync_at: datetime | None
     last_error: str | None
+    verified_at: datetime | None = None  # the last full re-read of the whole archive
 
 
 async def get_sync_state(session: AsyncSession, channel_id: int) -> SyncState:
@@ -36,6 +37,7 @@ async def get_sync_state(session: AsyncSession, channel_id: int) -> SyncState:
         bool(m["backfill_complete"]),
         m["last_sync_at"],
         m["last_error"],
+        m["verified_at"],
     )
 
 
@@ -80,3 +82,18 @@ async def tracked_channels(session: AsyncSession) -> list[dict[str, Any]]:
         select(channels).where(channels.c.tracked.is_(True)).order_by(channels.c.id)
     )
     return [dict(row._mapping) for row in result]
+
+
+async def verification_due(session: AsyncSession, *, verified_before: datetime) -> set[int]:
+    """Followed channels whose whole archive was last read from Telegram before
+    *verified_before* (or never), once their first backfill is complete."""
+    result = await session.execute(
+        select(channels.c.id)
+        .join(sync_state, sync_state.c.channel_id == channels.c.id)
+        .where(
+            channels.c.tracked.is_(True),
+            sync_state.c.backfill_complete.is_(True),
+            or_(sync_state.c.verified_at.is_(None), sync_state.c.verified_at < verified_before),
+        )
+    )
+    return set(result.scalars())

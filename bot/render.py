@@ -7,7 +7,6 @@ their matched words to stay well inside that.
 
 from __future__ import annotations
 
-import difflib
 import html
 import re
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from zoneinfo import ZoneInfo
 from dozor.query import Node
 from dozor.query.highlight import Span, highlight_spans
 from dozor.search.engine import post_link
+from dozor.text.diff import word_changes
 
 LIMIT = 4096
 POST_BUDGET = 3000  # characters of post text in one alert; the rest is header, diff, links
@@ -128,31 +128,26 @@ def _hard_cut(message: str) -> str:
     return esc(plain[: LIMIT - 1] + "…")
 
 
-_WORDS = re.compile(r"\s+|[^\s]+")
-
-
 def render_diff(before: str, after: str, context: int = 4, budget: int = 900) -> str:
     """A compact word-level before → after: removed words struck, added ones underlined."""
-    old, new = _WORDS.findall(before), _WORDS.findall(after)
-    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
     pieces: list[str] = []
-    opcodes = matcher.get_opcodes()
-    for number, (tag, i1, i2, j1, j2) in enumerate(opcodes, start=1):
-        if tag == "equal":
-            same = old[i1:i2]
+    changes = word_changes(before, after)
+    for number, change in enumerate(changes, start=1):
+        if change.tag == "equal":
+            same = change.old
             words = [w for w in same if not w.isspace()]
             if len(words) > 2 * context:
                 # context after the change before it, and before the next one; none at the ends
                 head = "".join(same[: 2 * context]) if pieces else ""
-                tail = "".join(same[-2 * context :]) if number < len(opcodes) else ""
+                tail = "".join(same[-2 * context :]) if number < len(changes) else ""
                 pieces.append(esc(head) + " … " + esc(tail))
             else:
                 pieces.append(esc("".join(same)))
             continue
-        if i2 > i1:
-            pieces.append(f"<s>{esc(''.join(old[i1:i2]))}</s>")
-        if j2 > j1:
-            pieces.append(f"<u><b>{esc(''.join(new[j1:j2]))}</b></u>")
+        if change.old:
+            pieces.append(f"<s>{esc(''.join(change.old))}</s>")
+        if change.new:
+            pieces.append(f"<u><b>{esc(''.join(change.new))}</b></u>")
     body = "".join(pieces).strip()
     if visible_length(body) > budget:
         body = esc(html.unescape(_TAG.sub("", body))[:budget]) + "…"

@@ -17,6 +17,7 @@ LEGACY_CHANNEL_SHIFT = 1 << 33
 
 
 INT64 = 2**63 - 1  # the largest id a BIGINT column holds
+INT32 = 2**31 - 1  # the largest message id (an INTEGER column; Telegram's are int32 too)
 
 
 def is_digits(text: str) -> bool:

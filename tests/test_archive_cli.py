@@ -132,6 +132,61 @@ def test_verify_re_reads_the_whole_archive_of_followed_channels(
     )
 
 
+def test_post_shows_every_version_the_deletion_and_the_counters(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    channel = telegram.channels[BARE]
+    assert main(["archive", "--once"]) == 0
+    telegram.edit(channel, 118, "пост 118: задержаны двое мигрантов", push=False)
+    channel.messages[118].views = 1_500
+    assert main(["archive", "--once"]) == 0
+    telegram.delete(channel, list(range(105, 121)), push=False)  # a purge: one event
+    assert main(["archive", "--once"]) == 0
+    capsys.readouterr()
+    assert main(["post", "https://t.me/mvd_test/118"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[:2] == [
+        "МВД тест (@mvd_test) · post 118 · https://t.me/mvd_test/118",
+        "posted 2024-01-01 01:58 UTC · last edited 2024-01-01 02:01 UTC",
+    ]
+    assert "deleted on Telegram, seen " in out
+    assert "\nпост 118\n" in out  # version 1 whole, then what version 2 changed:
+    assert "\nпост [-118-]{+118: задержаны двое мигрантов+}\n" in out
+    assert "counters over time (2 samples)" in out and "1,500" in out
+    assert "mass_deleted (reconcile) · version 1 · 16 posts at once" in out
+
+    assert main(["post", "t.me/c/1525384822/118", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["link"] == "https://t.me/mvd_test/118"
+    assert [v["text"] for v in record["versions"]] == [
+        "пост 118",
+        "пост 118: задержаны двое мигрантов",
+    ]
+    assert [m["views"] for m in record["metrics"]] == [1, 1_500]
+    assert [e["kind"] for e in record["events"]] == ["new", "edited", "mass_deleted"]
+    assert record["post"]["deleted_at"] is not None
+    assert main(["post", "@mvd_test", "104", "--json"]) == 0  # before the purge: still there
+    record = json.loads(capsys.readouterr().out)
+    assert (record["post"]["deleted_at"], [e["kind"] for e in record["events"]]) == (None, ["new"])
+
+
+def test_post_refuses_what_it_cannot_show(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["archive", "--once"]) == 0
+    capsys.readouterr()
+    for args, error in [
+        (["t.me/mvd_test"], "'t.me/mvd_test' is not a post link: give one like"),
+        (["mvd_test", "x"], "'x' is not a post number"),
+        (["mvd_test/500"], "МВД тест: post 500 is not in the archive"),
+        (["mvd_test/99999999999"], "is not a post link"),
+        (["@nobody_here/5"], "nobody_here"),
+    ]:
+        assert main(["post", *args]) == 2
+        err = capsys.readouterr().err
+        assert error in err and len(err.splitlines()) == 1, args
+
+
 def test_the_archiver_rebuilds_an_index_an_older_dozor_built(
     telegram: FakeTelegram,
     configured: Path,

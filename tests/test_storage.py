@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dozor.errors import AmbiguousChannel, ChannelNotFound
+from dozor.errors import AmbiguousChannel, ChannelNotFound, UserError
 from dozor.models import channel_changes, channels, post_metrics
 from dozor.records import ChannelRecord, Forward, PostRecord, Source
 from dozor.storage import list_channels, mark_deleted, resolve_channel, store_posts, upsert_channel
 from dozor.storage.events import events_after
+from dozor.storage.history import parse_post_ref
 from tests.helpers import all_rows, event_log, post, versions
 
 CH = -1001525384822
@@ -284,6 +285,27 @@ async def test_resolve_channel_by_every_kind_of_reference(sessions) -> None:
         for impossible in ("99999999999999999999999", "t.me/c/0", "t.me/c/99999999999999999999"):
             with pytest.raises(ChannelNotFound, match="no archived channel matches"):
                 await resolve_channel(s, impossible)
+
+
+async def test_post_links_in_every_form_name_the_channel_and_post(sessions) -> None:
+    await _channel(sessions, username="mvd_official_kg")
+    for link in (
+        "https://t.me/mvd_official_kg/123",
+        "http://www.telegram.me/mvd_official_kg/123/",
+        "t.me/s/mvd_official_kg/123",
+        "https://t.me/mvd_official_kg/123?single",
+        "https://t.me/c/1525384822/123",
+        "mvd_official_kg/123",
+        "@mvd_official_kg/123",
+        f"{CH}/123",
+        " 1525384822/123\n",
+    ):
+        channel, message_id = parse_post_ref(link)
+        async with sessions() as s:
+            assert ((await resolve_channel(s, channel))["id"], message_id) == (CH, 123), link
+    for bad in ("t.me/mvd_official_kg", "mvd_official_kg/0", "mvd/1/2", "a b/1", "mvd/99999999999"):
+        with pytest.raises(UserError, match="is not a post link"):
+            parse_post_ref(bad)
 
 
 async def test_ambiguous_title(sessions) -> None:

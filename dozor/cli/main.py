@@ -16,6 +16,7 @@ from dozor.cli import (
     db_cmd,
     export_cmd,
     import_cmd,
+    post_cmd,
     rules_cmd,
     run_cmd,
     search_cmd,
@@ -50,6 +51,7 @@ cli.add_command(import_cmd.import_)
 cli.add_command(channels_cmd.channels)
 cli.add_command(channels_cmd.stats)
 cli.add_command(search_cmd.search_)
+cli.add_command(post_cmd.post_)
 cli.add_command(rules_cmd.rules_group)
 cli.add_command(rules_cmd.alerts_group)
 cli.add_command(archive_cmd.login)

@@ -1,0 +1,192 @@
+"""`dozor post LINK`: everything the archive knows about one post."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from dozor.cli.context import config_option, json_option, run_async, state
+from dozor.cli.output import format_time, print_json, print_table, stdout_console
+from dozor.db import open_database
+from dozor.errors import UserError
+from dozor.ids import is_digits
+from dozor.search.engine import post_link
+from dozor.storage import resolve_channel
+from dozor.storage.history import PostHistory, parse_post_ref, post_history
+from dozor.text.diff import word_changes
+
+METRICS_SHOWN = 12  # counter samples printed (the first and last halves); --json has all
+
+
+@click.command("post")
+@config_option
+@json_option
+@click.argument("ref", metavar="LINK | CHANNEL")
+@click.argument("number", metavar="[POST]", required=False)
+def post_(ref: str, number: str | None, as_json: bool) -> None:
+    """Everything archived about one post: each version with what changed, its deletion,
+    views and reactions over time, and its events.
+
+    \b
+      dozor post https://t.me/mvd_official_kg/1234
+      dozor post mvd_official_kg 1234
+    """
+    config = state().config()
+    channel_ref, message_id = _post_ref(ref, number)
+
+    async def go() -> tuple[dict[str, Any], PostHistory]:
+        async with open_database(config.database) as sessions, sessions() as session:
+            channel = await resolve_channel(session, channel_ref)
+            try:
+                return channel, await post_history(session, channel["id"], message_id)
+            except UserError as exc:
+                raise UserError(f"{channel['title']}: {exc}") from None
+
+    channel, history = run_async(go())
+    link = post_link(channel["id"], channel["username"], message_id)
+    if as_json:
+        print_json(
+            {
+                "channel": {k: channel[k] for k in ("id", "title", "username")},
+                "link": link,
+                "post": history.post,
+                "versions": history.versions,
+                "metrics": history.metrics,
+                "events": history.events,
+            }
+        )
+        return
+    _print_history(stdout_console(), channel, link, history)
+
+
+def _post_ref(ref: str, number: str | None) -> tuple[str, int]:
+    if number is None:
+        return parse_post_ref(ref)
+    if not is_digits(number.strip()):
+        raise UserError(f"{number!r} is not a post number")
+    return ref, int(number)
+
+
+def _print_history(
+    console: Console, channel: dict[str, Any], link: str, history: PostHistory
+) -> None:
+    post = history.post
+    name = channel["title"] + (f" (@{channel['username']})" if channel["username"] else "")
+    console.print(Text(f"{name} · post {post['message_id']} · {link}", style="bold"))
+    console.print(Text(" · ".join(_facts(post))))
+    if post["deleted_at"] is not None:
+        gone = f"deleted on Telegram, seen {format_time(post['deleted_at'])}; the archive keeps it"
+        console.print(Text(gone, style="bold red"))
+    previous: dict[str, Any] | None = None
+    for version in history.versions:
+        console.print()
+        console.print(Text(_version_title(version), style="cyan"))
+        console.print(_version_body(previous, version, marked=console.color_system is None))
+        previous = version
+    _print_metrics(history.metrics)
+    console.print()
+    console.print(Text("events", style="cyan"))
+    for event in history.events:
+        console.print(Text(_event_line(event)))
+
+
+def _facts(post: dict[str, Any]) -> list[str]:
+    facts = [f"posted {format_time(post['date'])}"]
+    if post["edit_date"] is not None:
+        facts.append(f"last edited {format_time(post['edit_date'])}")
+    if post["kind"] != "message":
+        facts.append(f"service message: {(post['media'] or {}).get('action', post['kind'])}")
+    elif post["media_type"]:
+        facts.append(post["media_type"])
+    if post["author_signature"]:
+        facts.append(f"signed {post['author_signature']}")
+    if post["forwarded_from_name"] or post["forwarded_from_id"]:
+        facts.append(f"forwarded from {post['forwarded_from_name'] or post['forwarded_from_id']}")
+    if post["reply_to_message_id"]:
+        facts.append(f"reply to post {post['reply_to_message_id']}")
+    if post["grouped_id"]:
+        facts.append(f"album {post['grouped_id']}")
+    return facts
+
+
+def _version_title(version: dict[str, Any]) -> str:
+    title = f"version {version['version']} · seen {format_time(version['observed_at'])}"
+    title += f" ({version['source']})"
+    if version["edit_date"] is not None:
+        title += f" · edited on Telegram {format_time(version['edit_date'])}"
+    return title
+
+
+def _version_body(
+    previous: dict[str, Any] | None, version: dict[str, Any], *, marked: bool
+) -> Text:
+    """The first version whole; later ones as their changes: removed words struck through
+    in red, added ones in green, or without colours ``[-removed-]{+added+}`` as in
+    ``git diff --word-diff``."""
+    if previous is None:
+        return Text(version["text"]) if version["text"] else Text("(no text)", style="dim")
+    if previous["text"] == version["text"]:
+        return Text("(text unchanged; the attachment or formatting changed)", style="dim")
+    body = Text()
+    for change in word_changes(previous["text"], version["text"]):
+        if change.tag == "equal":
+            body.append("".join(change.old))
+            continue
+        removed, added = "".join(change.old), "".join(change.new)
+        if marked:
+            removed = f"[-{removed}-]" if removed else ""
+            added = f"{{+{added}+}}" if added else ""
+        body.append(removed, style="strike red")
+        body.append(added, style="bold green")
+    return body
+
+
+def _print_metrics(metrics: list[dict[str, Any]]) -> None:
+    if not metrics:
+        return
+    half = METRICS_SHOWN // 2
+    shown = metrics if len(metrics) <= METRICS_SHOWN else [*metrics[:half], *metrics[-half:]]
+    rows: list[list[Any]] = [
+        [
+            format_time(m["sampled_at"]),
+            _count(m["views"]),
+            _count(m["forwards"]),
+            _count(m["replies"]),
+            _reactions(m["reactions"]),
+        ]
+        for m in shown
+    ]
+    if len(shown) < len(metrics):
+        rows.insert(
+            half, [f"… {len(metrics) - len(shown)} more samples (--json) …", "", "", "", ""]
+        )
+    print_table(
+        f"counters over time ({len(metrics)} samples)",
+        ["sampled", "views", "forwards", "replies", "reactions"],
+        rows,
+    )
+
+
+def _count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _reactions(reactions: list[dict[str, Any]] | None) -> str:
+    if not reactions:
+        return "—"
+    return " ".join(
+        f"{r.get('emoji') or r.get('type', '?')} {r.get('count', 0):,}" for r in reactions
+    )
+
+
+def _event_line(event: dict[str, Any]) -> str:
+    line = f"{format_time(event['occurred_at'])}  {event['kind']} ({event['source']})"
+    if event["version"] is not None:
+        line += f" · version {event['version']}"
+    details = event["details"] or {}
+    if event["kind"] == "mass_deleted":
+        line += f" · {details.get('count', '?')} posts at once"
+    return line

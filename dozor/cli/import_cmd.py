@@ -1,4 +1,4 @@
-"""`dozor import PATH...`: load Telegram Desktop channel exports."""
+"""`dozor import PATH...`: load Telegram Desktop channel exports and saved t.me/s pages."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from dozor.cli.context import config_option, json_option, run_async, state
 from dozor.cli.output import print_json, stderr_console
 from dozor.cli.progress import progress_bar
 from dozor.db import open_database
-from dozor.errors import UserError
+from dozor.errors import ImportFormatError, UserError
 from dozor.importer import ImportReport, import_desktop_export
+from dozor.importer.pages import import_web_page, in_capture_order
+from dozor.importer.webpreview import FORMAT as WEB_PREVIEW
 from dozor.storage.channels import username_of
 
 MAX_SHOWN_WARNINGS = 20
@@ -31,15 +33,22 @@ MAX_SHOWN_WARNINGS = 20
 )
 @click.option("--username", help="The channel's public @username (exports do not contain it).")
 def import_(paths: tuple[Path, ...], zone: str | None, username: str | None, as_json: bool) -> None:
-    """Import Telegram Desktop "Export chat history" JSON exports of channels.
+    """Import Telegram Desktop "Export chat history" JSON exports of channels, and saved
+    t.me/s/<channel> pages (from a browser or the Wayback Machine).
 
-    PATH is a result.json or the folder holding it. Importing the same export twice changes
-    nothing; a later export adds new posts and records changed texts as new versions.
+    PATH is a result.json or the folder holding it, or a saved page (.html) or a folder of
+    them. Importing the same file twice changes nothing; a later export adds new posts and
+    records changed texts as new versions. Pages add posts the archive lacks and texts it
+    has not seen, and never override it (README, "Importing").
     """
     config = state().config()
     tz = _zone(zone or "UTC")
-    if username is not None and len(paths) > 1:
-        raise UserError("--username applies to one export at a time")
+    exports, pages = _split(paths)
+    named = set(paths)
+    if username is not None and (len(exports) > 1 or pages):
+        raise UserError(
+            "--username applies to one Desktop export at a time (a page names its channel)"
+        )
     bare_username = _username(username)
     console = stderr_console()
     shown = 0
@@ -53,7 +62,14 @@ def import_(paths: tuple[Path, ...], zone: str | None, username: str | None, as_
     async def go() -> list[ImportReport]:
         reports = []
         async with open_database(config.database) as sessions:
-            for path in paths:
+            for page in pages:
+                try:
+                    reports.append(await import_web_page(sessions, page, warn=warn))
+                except ImportFormatError as exc:
+                    if page in named:
+                        raise
+                    warn(f"skipped {exc}")  # a folder of captures may hold other pages
+            for path in exports:
                 with progress_bar(f"importing {path.name}") as report_progress:
                     reports.append(
                         await import_desktop_export(
@@ -75,6 +91,28 @@ def import_(paths: tuple[Path, ...], zone: str | None, username: str | None, as_
         return
     for report in reports:
         click.echo(_summary(report, tz_given=zone is not None))
+
+
+def _split(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
+    """Desktop exports, and saved pages (oldest capture first): a folder holding no
+    result.json but .html pages is a folder of pages."""
+    exports, pages = [], []
+    for path in paths:
+        if path.is_file() and path.suffix.lower() in (".html", ".htm"):
+            pages.append(path)
+        elif path.is_dir() and not (path / "result.json").exists() and _page_files(path):
+            pages += _page_files(path)
+        else:
+            exports.append(path)
+    return exports, in_capture_order(pages)
+
+
+def _page_files(folder: Path) -> list[Path]:
+    if (folder / "messages.html").is_file():
+        return []  # a Desktop HTML export: the Desktop importer explains what to do
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".html", ".htm")
+    )
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -100,6 +138,12 @@ def _username(value: str | None) -> str | None:
 
 def _summary(report: ImportReport, *, tz_given: bool) -> str:
     outcome = report.outcome
+    if report.format == WEB_PREVIEW:
+        return (
+            f"{report.path}: channel {report.channel_title!r} ({report.channel_id}), "
+            f"{report.messages} posts: {outcome.new} new, {outcome.edited} new versions, "
+            f"{outcome.unchanged} already known, {report.skipped} skipped"
+        )
     line = (
         f"{report.path}: channel {report.channel_title!r} ({report.channel_id}), "
         f"{report.messages} messages: {outcome.new} new, {report.updated} updated "

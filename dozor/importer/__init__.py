@@ -1,4 +1,4 @@
-"""Import of Telegram Desktop "Export chat history" JSON exports."""
+"""Import of Telegram Desktop "Export chat history" JSON exports and of saved t.me/s pages."""
 
 from dozor.importer.desktop import DesktopExport, read_export
 from dozor.importer.run import ImportReport, import_desktop_export

@@ -129,14 +129,22 @@ def _convert(export: DesktopExport, tz: tzinfo, start: int, stop: int) -> _Batch
 async def _finish(
     session: AsyncSession, export: DesktopExport, report: ImportReport, started: datetime
 ) -> None:
+    await record_import(session, report, export.path, export.file_sha256, started=started)
+
+
+async def record_import(
+    session: AsyncSession, report: ImportReport, path: Path, file_sha256: str, *, started: datetime
+) -> None:
+    """Note the channel's sync time and the import's outcome (the ``imports`` log)."""
+    resolved = await asyncio.to_thread(path.resolve)
     finished = datetime.now(UTC)
-    await record_sync(session, export.channel.id, at=finished, source=Source.IMPORT)
+    await record_sync(session, report.channel_id, at=finished, source=Source.IMPORT)
     await session.execute(
         insert(imports).values(
-            channel_id=export.channel.id,
-            path=str(export.path.resolve()),
-            file_sha256=export.file_sha256,
-            file_format=export.format,
+            channel_id=report.channel_id,
+            path=str(resolved),
+            file_sha256=file_sha256,
+            file_format=report.format,
             started_at=started,
             finished_at=finished,
             new_posts=report.outcome.new,

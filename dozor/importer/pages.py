@@ -1,0 +1,170 @@
+"""Importing saved t.me/s pages (live saves or Wayback Machine captures), one transaction each.
+
+A page is an old, lossy view of a channel, so it adds to the archive and never overrides it:
+
+* a channel the archive knows keeps its title, username and description;
+* a post the archive has is left alone when the page shows a text it already holds (any
+  version: a capture from before an edit is no news), or when the page differs but the post
+  was never edited on Telegram (the difference is in how the page renders it);
+* otherwise the page's text becomes a version, observed at the capture time, and a post the
+  archive lacks (deleted before dozor watched) is added.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dozor.errors import ImportFormatError
+from dozor.importer.run import ImportReport, record_import
+from dozor.importer.webpreview import FORMAT, PagePost, WebPreviewPage, capture_time, read_page
+from dozor.models import channels, post_versions, posts
+from dozor.records import ChannelRecord, PostRecord, Source
+from dozor.storage import store_posts, upsert_channel
+from dozor.storage.channels import channel_title
+
+
+def in_capture_order(paths: Iterable[Path]) -> list[Path]:
+    """Pages oldest capture first (else oldest file), so later texts become later versions."""
+    return sorted(paths, key=lambda p: (capture_time(p) or _saved_at(p), p.name))
+
+
+async def import_web_page(
+    sessions: async_sessionmaker[AsyncSession],
+    path: Path,
+    *,
+    warn: Callable[[str], None] | None = None,
+) -> ImportReport:
+    """Import one saved t.me/s page. Idempotent: the same page twice changes nothing."""
+    page = await asyncio.to_thread(read_page, path)
+    started = datetime.now(UTC)
+    observed = page.captured_at or _saved_at(path)
+    async with sessions.begin() as session:
+        channel_id = await _channel_id(session, page)
+        await upsert_channel(
+            session,
+            await _channel_record(session, page, channel_id),
+            observed_at=started,
+            source=Source.IMPORT,
+        )
+        found = page.posts(channel_id)
+        report = ImportReport(
+            channel_id=channel_id,
+            channel_title=await channel_title(session, channel_id),
+            path=path,
+            format=FORMAT,
+            messages=len(found) + len(page.skipped),
+            skipped=len(page.skipped),
+        )
+        for line in page.skipped:
+            _note(report, line, warn)
+        news, known = await _news(session, channel_id, found, report, warn)
+        report.outcome = await store_posts(
+            session, news, source=Source.IMPORT, observed_at=observed
+        )
+        report.outcome.unchanged += known
+        await record_import(session, report, page.path, page.file_sha256, started=started)
+    return report
+
+
+def _saved_at(path: Path) -> datetime:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        return datetime.now(UTC)
+
+
+def _note(report: ImportReport, message: str, warn: Callable[[str], None] | None) -> None:
+    report.warnings.append(message)
+    if warn is not None:
+        warn(message)
+
+
+async def _channel_id(session: AsyncSession, page: WebPreviewPage) -> int:
+    """The page's own channel id, else the archived channel with the page's username."""
+    if page.channel_id is not None:
+        return page.channel_id
+    found = await session.execute(
+        select(channels.c.id).where(func.lower(channels.c.username) == page.username.lower())
+    )
+    channel_id = found.scalar_one_or_none()
+    if channel_id is None:
+        raise ImportFormatError(
+            f"{page.path}: the page does not tell @{page.username}'s channel id, and no archived "
+            f"channel has that username; follow it first (`dozor channels add {page.username}`) "
+            "or import a page saved from t.me itself"
+        )
+    return int(channel_id)
+
+
+async def _channel_record(
+    session: AsyncSession, page: WebPreviewPage, channel_id: int
+) -> ChannelRecord:
+    """What the page tells of a channel new to the archive; nothing for a known one (the page
+    may be years old)."""
+    known = await session.execute(select(channels.c.id).where(channels.c.id == channel_id))
+    if known.first() is not None:
+        return ChannelRecord(id=channel_id, title=None)
+    return ChannelRecord(id=channel_id, title=page.title, username=page.username, about=page.about)
+
+
+async def _news(
+    session: AsyncSession,
+    channel_id: int,
+    found: list[PagePost],
+    report: ImportReport,
+    warn: Callable[[str], None] | None,
+) -> tuple[list[PostRecord], int]:
+    """The page's posts that tell the archive something, and how many do not."""
+    stored = await _stored(session, channel_id, [p.record.message_id for p in found])
+    news, known = [], 0
+    for post in found:
+        current = stored.get(post.record.message_id)
+        if current is None:
+            news.append(post.record)
+        elif _plain(post.record.text) in current["texts"]:
+            known += 1
+        elif current["edit_date"] is None and not post.edited:
+            known += 1
+            _note(
+                report,
+                f"post {post.record.message_id}: the page renders its text differently, and "
+                "Telegram never marked it edited; the archive's text is kept",
+                warn,
+            )
+        else:
+            news.append(post.record)
+    return news, known
+
+
+async def _stored(
+    session: AsyncSession, channel_id: int, message_ids: list[int]
+) -> dict[int, dict[str, Any]]:
+    """Per archived post: its edit date and every text it has had (whitespace folded)."""
+    rows = await session.execute(
+        select(posts.c.message_id, posts.c.edit_date).where(
+            posts.c.channel_id == channel_id, posts.c.message_id.in_(message_ids)
+        )
+    )
+    stored: dict[int, dict[str, Any]] = {
+        row.message_id: {"edit_date": row.edit_date, "texts": set()} for row in rows
+    }
+    versions = await session.execute(
+        select(post_versions.c.message_id, post_versions.c.text).where(
+            post_versions.c.channel_id == channel_id,
+            post_versions.c.message_id.in_(list(stored)),
+        )
+    )
+    for row in versions:
+        stored[row.message_id]["texts"].add(_plain(row.text))
+    return stored
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,241 @@
+"""Saved t.me/s pages (real ones, tests/fixtures/tme-s) read into records and imported: a page
+adds what the archive lacks and never overrides what it has."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dozor.cli.main import main
+from dozor.errors import ImportFormatError
+from dozor.importer.pages import import_web_page, in_capture_order
+from dozor.importer.webpreview import PagePost, parse_page, read_page
+from dozor.records import ChannelRecord, Source
+from dozor.storage import store_posts, upsert_channel
+from tests.conftest import FIXTURES
+from tests.helpers import post, versions
+
+PAGES = FIXTURES / "tme-s"
+DUROV_FEED = PAGES / "sherlock-tme-s-durov" / "channel_feed.html"
+DUROV_LANDING = PAGES / "sherlock-tme-s-durov" / "tme_channel.html"
+ANONYMISED = PAGES / "lifemodel-tme-s-anonymized" / "telegram-test-channel.html"
+DUROV = -1001006503122
+TEST_CHANNEL = -1001777000001
+CAPTURED = datetime(2026, 8, 10, 4, 5, 6, tzinfo=UTC)
+
+
+def durov_posts() -> dict[int, PagePost]:
+    page = read_page(DUROV_FEED)
+    return {p.record.message_id: p for p in page.posts(DUROV)}
+
+
+def test_a_real_page_gives_the_channel_and_its_posts() -> None:
+    page = read_page(DUROV_FEED)
+    assert (page.channel_id, page.username, page.title) == (DUROV, "durov", "Pavel Durov")
+    assert page.about == "Founder of Telegram."
+    found = durov_posts()
+    assert sorted(found) == [n for n in range(519, 540) if n != 530]
+    assert found[519].record.date == datetime(2026, 5, 20, 15, 38, 10, tzinfo=UTC)
+    assert [n for n, p in found.items() if p.edited] == [521, 527, 535, 538]
+    assert {p.record.author_signature for p in found.values()} == {"Pavel Durov"}
+    kinds = {n: (p.record.media or {}).get("type") for n, p in found.items() if p.record.media}
+    assert kinds == {
+        519: "video_file",
+        522: "photo",
+        523: "video_file",
+        524: "video_file",
+        526: "video_file",
+        531: "video_file",
+        532: "video_file",
+        536: "photo",
+        537: "photo",
+    }
+    assert found[519].record.media == {"type": "video_file", "duration": 9}
+
+
+def test_text_and_formatting_are_telegram_s() -> None:
+    record = durov_posts()[523].record
+    assert record.text == "⌚️ A fully native Telegram app for Apple Watch is out."
+    spans = [
+        (e["type"], record.text[e["offset"] : e["offset"] + e["length"]]) for e in record.entities
+    ]
+    assert spans == [("custom_emoji", "⌚️"), ("bold", "Telegram app for Apple Watch")]
+    assert record.entities[0]["document_id"] == "5389033296086709487"
+    update = durov_posts()[525].record
+    (link,) = [e for e in update.entities if e["type"] == "text_link"]
+    assert update.text[link["offset"] : link["offset"] + link["length"]] == "new update"
+    assert link["url"] == "https://telegram.org/blog/watch-apps-and-more"
+    # emoji drawn as images are characters, not italic or bold text
+    assert not any(e["type"] in ("italic", "bold") for e in durov_posts()[536].record.entities)
+
+
+def test_albums_forwards_and_unviewable_posts() -> None:
+    page = read_page(ANONYMISED)
+    assert (page.channel_id, page.username) == (None, "test_channel")
+    found = {p.record.message_id: p.record for p in page.posts(TEST_CHANNEL)}
+    assert sorted(found) == [1001, 1002, 1003, 1010, 1011, 1012]
+    album = [found[n] for n in (1001, 1002)]
+    assert [(r.grouped_id, (r.media or {})["type"], bool(r.text)) for r in album] == [
+        (1001, "photo", True),
+        (1001, "photo", False),
+    ]
+    assert found[1003].media == {"type": "unsupported"}  # "Please open Telegram to view"
+    forwarded = [found[n].forward for n in (1010, 1011, 1012)]
+    assert {(f.from_name, f.message_id) for f in forwarded if f} == {("Another Channel", 500)}
+    assert [e["type"] for e in found[1010].entities] == ["blockquote"]
+
+
+def wayback_capture(folder: Path, *edits: tuple[str, str]) -> Path:
+    """The durov page as the Wayback Machine serves it: links rewritten, capture time noted;
+    *edits* replace parts of the page first, as an older capture would show them."""
+    content = DUROV_FEED.read_text(encoding="utf-8")
+    for old, new in edits:
+        assert old in content
+        content = content.replace(old, new)
+    content = re.sub(
+        r'href="(https://(?:t\.me|telegram\.org)[^"]*)"',
+        r'href="https://web.archive.org/web/20260810040506/\1"',
+        content,
+    )
+    content += (
+        "\n<!--\n     FILE ARCHIVED ON 04:05:06 Aug 10, 2026 AND RETRIEVED FROM THE\n"
+        "     INTERNET ARCHIVE ON 10:00:00 Nov 26, 2026.\n-->\n"
+    )
+    path = folder / "durov-20260810040506.html"
+    path.write_text(content, encoding="utf-8")
+    return path
+
+
+def test_wayback_captures_give_their_capture_time_and_the_original_links(tmp_path: Path) -> None:
+    page = read_page(wayback_capture(tmp_path))
+    assert page.captured_at == CAPTURED
+    assert page.channel_id == DUROV
+    update = {p.record.message_id: p.record for p in page.posts(DUROV)}[525]
+    (link,) = [e for e in update.entities if e["type"] == "text_link"]
+    assert link["url"] == "https://telegram.org/blog/watch-apps-and-more"
+    older = tmp_path / "older.html"
+    older.write_bytes(DUROV_FEED.read_bytes())
+    os.utime(older, (0, 0))  # a save from 1970: before the capture
+    assert in_capture_order([wayback_capture(tmp_path), older]) == [
+        older,
+        tmp_path / "durov-20260810040506.html",
+    ]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"<html><body>hello</body></html>", b"\x00\xff\xfe binary", DUROV_LANDING.read_bytes()],
+)
+def test_what_is_not_a_page_of_posts_is_refused_clearly(content: bytes) -> None:
+    with pytest.raises(ImportFormatError, match=r"page\.html: (no channel posts|not an HTML page)"):
+        parse_page(content, Path("page.html"))
+
+
+async def test_importing_a_page_adds_posts_and_a_second_time_nothing(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    report = await import_web_page(sessions, DUROV_FEED)
+    assert (report.channel_title, report.outcome.new, report.skipped) == ("Pavel Durov", 20, 0)
+    stored = await post(sessions, DUROV, 523)
+    assert stored["text"] == "⌚️ A fully native Telegram app for Apple Watch is out."
+    assert stored["views"] is None  # shown rounded ("8.67M"): not imported
+    again = await import_web_page(sessions, DUROV_FEED)
+    assert (again.outcome.new, again.outcome.edited, again.outcome.unchanged) == (0, 0, 20)
+
+
+async def test_a_page_without_ids_needs_the_channel_archived(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    with pytest.raises(ImportFormatError, match="does not tell @test_channel's channel id"):
+        await import_web_page(sessions, ANONYMISED)
+    async with sessions.begin() as session:
+        record = ChannelRecord(TEST_CHANNEL, "Тест", username="Test_Channel")
+        await upsert_channel(session, record, observed_at=CAPTURED, source=Source.LIVE)
+    report = await import_web_page(sessions, ANONYMISED)
+    assert (report.channel_id, report.channel_title, report.outcome.new) == (
+        TEST_CHANNEL,
+        "Тест",
+        6,
+    )
+
+
+async def test_a_capture_adds_the_text_an_edit_replaced_and_keeps_the_archive_s(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """The archive saw post 523 only after an edit; a capture from before shows the original,
+    which becomes the earlier version, observed when the capture was made."""
+    original = durov_posts()[523].record
+    edited = replace(
+        original,
+        text=original.text + " Now on every watch.",
+        edit_date=datetime(2026, 9, 1, tzinfo=UTC),
+    )
+    async with sessions.begin() as session:
+        await upsert_channel(
+            session, ChannelRecord(DUROV, "Дуров"), observed_at=CAPTURED, source=Source.LIVE
+        )
+        await store_posts(
+            session, [edited], source=Source.LIVE, observed_at=datetime(2026, 9, 2, tzinfo=UTC)
+        )
+    report = await import_web_page(sessions, wayback_capture(tmp_path))
+    assert (report.channel_title, report.outcome.new) == ("Дуров", 19)  # the title stays
+    history = await versions(sessions, DUROV, 523)
+    assert sorted((v["text"], v["observed_at"]) for v in history) == [
+        (original.text, CAPTURED),
+        (edited.text, datetime(2026, 9, 2, tzinfo=UTC)),
+    ]
+    assert (await post(sessions, DUROV, 523))["text"] == edited.text  # still the current one
+
+
+async def test_a_page_never_invents_an_edit(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await import_web_page(sessions, DUROV_FEED)
+    # The same post rendered differently, and Telegram never marked it edited: not news.
+    page = wayback_capture(tmp_path, ("Apple Watch</b> is out.", "Apple Watch</b> is out!"))
+    notes: list[str] = []
+    report = await import_web_page(sessions, page, warn=notes.append)
+    assert (report.outcome.edited, report.outcome.unchanged) == (0, 20)
+    assert notes == [
+        "post 523: the page renders its text differently, and Telegram never marked it "
+        "edited; the archive's text is kept"
+    ]
+    # A page that marks a post edited, with a text the archive has not seen, is an edit.
+    date_link = '<a class="tgme_widget_message_date" href="https://t.me/durov/523">'
+    page = wayback_capture(
+        tmp_path,
+        (f"Pavel Durov</span>,&nbsp;{date_link}", f"Pavel Durov</span>,&nbsp;edited {date_link}"),
+        ("Apple Watch</b> is out.", "Apple Watch</b> is out now."),
+    )
+    report = await import_web_page(sessions, page)
+    assert report.outcome.edited == 1
+    assert [v["text"] for v in await versions(sessions, DUROV, 523)] == [
+        "⌚️ A fully native Telegram app for Apple Watch is out.",
+        "⌚️ A fully native Telegram app for Apple Watch is out now.",
+    ]
+
+
+def test_the_import_command_reads_pages_and_folders_of_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("config.toml").write_text(
+        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/dozor.db"\n', encoding="utf-8"
+    )
+    assert main(["db", "upgrade"]) == 0
+    assert main(["import", str(DUROV_LANDING)]) == 2  # named: an error
+    assert "no channel posts in this page" in capsys.readouterr().err
+    assert main(["import", str(DUROV_FEED.parent)]) == 0  # in a folder: skipped, said so
+    out, err = capsys.readouterr()
+    assert "channel 'Pavel Durov' (-1001006503122), 20 posts: 20 new, 0 new versions" in out
+    assert "skipped" in err and "tme_channel.html" in err
+    assert main(["import", str(DUROV_FEED), "--username", "durov"]) == 2
+    assert "--username applies to one Desktop export" in capsys.readouterr().err
+    assert main(["search", "Apple Watch", "--json"]) == 0
+    assert '"link": "https://t.me/durov/523"' in capsys.readouterr().out

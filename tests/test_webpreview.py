@@ -128,13 +128,38 @@ def test_wayback_captures_give_their_capture_time_and_the_original_links(tmp_pat
     ]
 
 
+WIDGET = '<div class="tgme_widget_message" data-post="{}"></div>'
+
+
 @pytest.mark.parametrize(
-    "content",
-    [b"", b"<html><body>hello</body></html>", b"\x00\xff\xfe binary", DUROV_LANDING.read_bytes()],
+    ("content", "problem"),
+    [
+        (b"", "not an HTML page"),
+        (b"<html><body>hello</body></html>", "no channel posts in this page"),
+        (b"\x00\xff\xfe binary", "no channel posts in this page"),
+        (DUROV_LANDING.read_bytes(), "no channel posts in this page"),
+        (WIDGET.format("").encode(), "no post in this page carries its number"),
+        (
+            (WIDGET.format("a_one/1") + WIDGET.format("b_two/2")).encode(),
+            "the posts of this page are not of one channel",
+        ),
+    ],
 )
-def test_what_is_not_a_page_of_posts_is_refused_clearly(content: bytes) -> None:
-    with pytest.raises(ImportFormatError, match=r"page\.html: (no channel posts|not an HTML page)"):
+def test_what_is_not_a_page_of_posts_is_refused_clearly(content: bytes, problem: str) -> None:
+    with pytest.raises(ImportFormatError, match=rf"^page\.html: {problem}"):
         parse_page(content, Path("page.html"))
+
+
+def test_posts_the_page_cannot_number_or_date_are_skipped_and_named() -> None:
+    content = DUROV_FEED.read_bytes()
+    content = content.replace(b'data-post="durov/520"', b'data-post="durov/99999999999"')
+    content = content.replace(b'datetime="2026-06-09T19:33:51+00:00"', b'datetime="yesterday"')
+    page = parse_page(content, DUROV_FEED)
+    assert page.skipped == [
+        "durov/99999999999: no number or date in the page",
+        "durov/523: no number or date in the page",
+    ]
+    assert len(page.posts(DUROV)) == 18
 
 
 async def test_importing_a_page_adds_posts_and_a_second_time_nothing(

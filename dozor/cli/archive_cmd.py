@@ -293,7 +293,8 @@ def report(reports: list[ChannelReport]) -> int:
 @config_option
 @json_option
 def status(as_json: bool) -> None:
-    """Per followed channel: newest post archived, last sync, lag, problems; alert queue."""
+    """Per followed channel: newest post archived, last sync, lag, last full re-read,
+    problems; alert queue."""
     config = state().config()
 
     async def go() -> tuple[list[dict[str, Any]], dict[str, int]]:

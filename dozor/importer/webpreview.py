@@ -26,15 +26,15 @@ from typing import Any
 from lxml import etree, html
 
 from dozor.errors import ImportFormatError
-from dozor.ids import INT64, marked_channel_id
+from dozor.ids import INT32, INT64, marked_channel_id
 from dozor.records import Entity, Forward, Media, PostRecord, make_entity
 
 FORMAT = "web-preview"
 _WAYBACK_PREFIX = re.compile(r"^(?:https?:)?(?://web\.archive\.org)?/web/\d+[a-z_]*/", re.I)
 _WAYBACK_CAPTURE = re.compile(r"FILE ARCHIVED ON (\d\d:\d\d:\d\d \w{3} \d\d?, \d{4})")
-_POST_HREF = re.compile(r"^(?:https?:)?//(?:www\.)?t\.me/(?:s/)?([A-Za-z0-9_]+)/(\d+)")
+_POST_HREF = re.compile(r"^(?:https?:)?//(?:www\.)?t\.me/(?:s/)?([A-Za-z0-9_]+)/([0-9]+)")
 _USERNAME_HREF = re.compile(r"^(?:https?:)?//(?:www\.)?t\.me/([A-Za-z0-9_]+)/?$")
-_DATA_POST = re.compile(r"^([A-Za-z0-9_]+)/(\d+)$")
+_DATA_POST = re.compile(r"^([A-Za-z0-9_]+)/([0-9]+)$")
 _STYLES = {
     "b": "bold",
     "strong": "bold",
@@ -64,7 +64,7 @@ class WebPreviewPage:
     title: str | None
     about: str | None
     captured_at: datetime | None  # the Wayback Machine's capture time, when it says
-    widgets: list[Any]  # the posts' HTML elements; see page_posts
+    widgets: list[Any]  # the readable posts' HTML elements; see posts()
     skipped: list[str]  # what could not be read, one line each
 
     def posts(self, channel_id: int) -> list[PagePost]:
@@ -96,7 +96,9 @@ def parse_page(content: bytes, path: Path) -> WebPreviewPage:
             "(for Telegram Desktop exports, export as Machine-readable JSON)"
         )
     usernames = {post[0].lower() for w in widgets if (post := _data_post(w))}
-    if len(usernames) != 1:
+    if not usernames:
+        raise ImportFormatError(f"{path}: no post in this page carries its number")
+    if len(usernames) > 1:
         raise ImportFormatError(f"{path}: the posts of this page are not of one channel")
     username = _page_username(doc) or next(iter(usernames))
     skipped = [_describe(w) for w in widgets if not _readable(w)]
@@ -117,9 +119,9 @@ def parse_page(content: bytes, path: Path) -> WebPreviewPage:
 
 
 def _with_class(node: Any, name: str) -> list[Any]:
-    return list(
-        node.xpath(f'.//*[contains(concat(" ", normalize-space(@class), " "), " {name} ")]')
-    )
+    """*node* and its descendants that have the class *name*."""
+    spaced = 'concat(" ", normalize-space(@class), " ")'
+    return list(node.xpath(f'descendant-or-self::*[contains({spaced}, " {name} ")]'))
 
 
 def _classes(node: Any) -> set[str]:
@@ -128,7 +130,14 @@ def _classes(node: Any) -> set[str]:
 
 def _data_post(widget: Any) -> tuple[str, int] | None:
     match = _DATA_POST.match(widget.get("data-post") or "")
-    return (match[1], int(match[2])) if match else None
+    number = _number(match[2]) if match else None
+    return (match[1], number) if match and number else None
+
+
+def _number(digits: str) -> int | None:
+    """A post number as Telegram has them (1 to 2**31 - 1); None for anything else."""
+    number = int(digits)
+    return number if 0 < number <= INT32 else None
 
 
 def _readable(widget: Any) -> bool:
@@ -280,7 +289,7 @@ def _reply_to(widget: Any, username: str) -> int | None:
     for node in _with_class(widget, "tgme_widget_message_reply"):
         match = _POST_HREF.match(_unwayback(node.get("href") or ""))
         if match and match[1].lower() == username.lower():
-            return int(match[2])
+            return _number(match[2])
     return None
 
 
@@ -288,7 +297,7 @@ def _forward(widget: Any) -> Forward | None:
     for node in _with_class(widget, "tgme_widget_message_forwarded_from_name"):
         match = _POST_HREF.match(_unwayback(node.get("href") or ""))
         name = node.text_content().strip() or None
-        return Forward(from_name=name, message_id=int(match[2]) if match else None)
+        return Forward(from_name=name, message_id=_number(match[2]) if match else None)
     return None
 
 
@@ -297,8 +306,9 @@ def _album_items(widget: Any) -> list[tuple[int, Media]]:
     items = []
     for node in _with_class(widget, "grouped_media_wrap"):
         match = _POST_HREF.match(_unwayback(node.get("href") or ""))
-        if match:
-            items.append((int(match[2]), _media([node, *node.iter()]) or {"type": "unsupported"}))
+        number = _number(match[2]) if match else None
+        if number:
+            items.append((number, _media([node, *node.iter()]) or {"type": "unsupported"}))
     return items
 
 

@@ -23,6 +23,7 @@ from dozor.config import Config
 
 COMMANDS = [
     BotCommand(command="search", description="Search the archive"),
+    BotCommand(command="post", description="Every version of a post, its deletion, views"),
     BotCommand(command="subscribe", description="Alert me about matching posts"),
     BotCommand(command="rules", description="My alert rules"),
     BotCommand(command="export", description="Export posts as a file"),

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from dozor.query import Node
 from dozor.query.highlight import Span, highlight_spans
 from dozor.search.engine import post_link
+from dozor.storage.history import PostHistory
 from dozor.text.diff import word_changes
 
 LIMIT = 4096
@@ -129,7 +130,10 @@ def _hard_cut(message: str) -> str:
 
 
 def render_diff(before: str, after: str, context: int = 4, budget: int = 900) -> str:
-    """A compact word-level before → after: removed words struck, added ones underlined."""
+    """A compact word-level before → after: removed words struck, added ones underlined.
+
+    Within *budget* visible characters, a long removal or addition is cut short and the
+    changes that do not fit are left out, but every change shown keeps its marks."""
     pieces: list[str] = []
     changes = word_changes(before, after)
     for number, change in enumerate(changes, start=1):
@@ -145,13 +149,67 @@ def render_diff(before: str, after: str, context: int = 4, budget: int = 900) ->
                 pieces.append(esc("".join(same)))
             continue
         if change.old:
-            pieces.append(f"<s>{esc(''.join(change.old))}</s>")
+            pieces.append(f"<s>{esc(_clip(''.join(change.old), budget // 2))}</s>")
         if change.new:
-            pieces.append(f"<u><b>{esc(''.join(change.new))}</b></u>")
-    body = "".join(pieces).strip()
-    if visible_length(body) > budget:
-        body = esc(html.unescape(_TAG.sub("", body))[:budget]) + "…"
-    return f"<i>before → after:</i>\n{body}"
+            pieces.append(f"<u><b>{esc(_clip(''.join(change.new), budget // 2))}</b></u>")
+    shown: list[str] = []
+    used = 0
+    for piece in pieces:
+        used += visible_length(piece)
+        if used > budget:
+            shown.append(" …")
+            break
+        shown.append(piece)
+    return f"<i>before → after:</i>\n{''.join(shown).strip()}"
+
+
+def _clip(text: str, size: int) -> str:
+    return text if len(text) <= size else text[:size] + "…"
+
+
+HISTORY_FIRST_TEXT = 1200  # characters of a post's first version in /post
+HISTORY_DIFF = 500  # of each later version's changes
+
+
+def render_post_history(
+    channel: dict[str, Any], history: PostHistory, link_url: str, zone: ZoneInfo
+) -> str:
+    """/post: the versions of one post (the first whole, then each edit as a diff), its
+    deletion and its views, within one message."""
+    post = history.post
+    lines = [
+        f"📜 {link(link_url, channel['title'])} · post {post['message_id']}",
+        f"posted {local_time(post['date'], zone)}",
+    ]
+    if post["deleted_at"] is not None:
+        lines.append(f"🗑 deleted on Telegram, seen {local_time(post['deleted_at'], zone)}")
+    if history.metrics:
+        views = [m["views"] for m in history.metrics if m["views"] is not None]
+        if views:
+            lines.append(f"👁 {views[0]:,} → {views[-1]:,} views ({len(history.metrics)} samples)")
+    previous: str | None = None
+    for number, version in enumerate(history.versions):
+        block = _version_block(version, previous, zone)
+        if visible_length("\n".join([*lines, block])) > LIMIT - 200:
+            rest = len(history.versions) - number
+            lines += ["", f"… {rest} more versions: <code>dozor post {esc(link_url)}</code>"]
+            break
+        lines += ["", block]
+        previous = version["text"]
+    return "\n".join(lines)
+
+
+def _version_block(version: dict[str, Any], previous: str | None, zone: ZoneInfo) -> str:
+    title = f"<b>v{version['version']}</b> · seen {local_time(version['observed_at'], zone)}"
+    if version["edit_date"] is not None:
+        title += f" · edited {local_time(version['edit_date'], zone)}"
+    text = version["text"]
+    if previous is None:
+        shown = esc(text[:HISTORY_FIRST_TEXT]) + ("…" if len(text) > HISTORY_FIRST_TEXT else "")
+        return f"{title}\n{shown or '<i>(no text)</i>'}"
+    if previous == text:
+        return f"{title}\n<i>text unchanged; the attachment or formatting changed</i>"
+    return f"{title}\n{render_diff(previous, text, budget=HISTORY_DIFF)}"
 
 
 DIGEST_TITLES = {"digest_hourly": "hourly digest", "digest_daily": "daily digest"}

@@ -282,6 +282,51 @@ async def test_search_pages_edit_the_same_message(
     assert api.tried("editmessagetext", MEMBER)[-1].status == 400  # "message is not modified"
 
 
+async def test_post_shows_the_versions_deletion_and_views_of_one_post(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await archive(sessions, ["Задержаны двое граждан", "Второй пост"])
+    first = datetime.now(UTC)
+    async with sessions.begin() as session:
+        for number in range(1, 41):  # 40 edits, each seen with more views
+            edited = PostRecord(
+                CH,
+                1,
+                first - timedelta(seconds=2),
+                text=f"Задержаны {number + 2} граждан Кыргызстана " + "подробности " * 40,
+                edit_date=first + timedelta(minutes=number),
+                views=100 * number,
+            )
+            seen = first + timedelta(minutes=number, seconds=5)
+            await store_posts(session, [edited], source=Source.LIVE, observed_at=seen)
+        await mark_deleted(
+            session, CH, [1], observed_at=first + timedelta(hours=1), source=Source.LIVE
+        )
+    api.message(MEMBER, "/post https://t.me/mvd_test/1")
+    (shown,) = await api.wait_for(chat_id=MEMBER)
+    assert shown.status == 200 and len(shown.text) <= 4096
+    lines = shown.text.splitlines()
+    assert lines[0] == "📜 МВД Кыргызстана · post 1"
+    assert lines[2].startswith("🗑 deleted on Telegram, seen ")
+    assert lines[3] == "👁 100 → 4,000 views (40 samples)"
+    assert "v1 · seen " in shown.text and "Задержаны двое граждан" in shown.text
+    assert "<s>3</s><u><b>4</b></u>" in shown.params["text"]  # v3 → v4: the number changed
+    assert "more versions: dozor post https://t.me/mvd_test/1" in lines[-1]
+    api.message(MEMBER, "/post mvd_test 2")
+    _, second = await api.wait_for(chat_id=MEMBER, count=2)
+    assert "v1 · seen " in second.text and "Второй пост" in second.text
+    assert "deleted" not in second.text
+    for asked, answer in [
+        ("/post", "Usage: /post link"),
+        ("/post mvd_test/99", "МВД Кыргызстана: post 99 is not in the archive"),
+        ("/post https://t.me/mvd_test", "is not a post link"),
+        ("/post nosuch/5", "no archived channel matches 'nosuch'"),
+    ]:
+        api.message(MEMBER, asked)
+        *_, reply = await api.wait_for(chat_id=MEMBER, count=len(api.sent(chat_id=MEMBER)) + 1)
+        assert answer in reply.text, asked
+
+
 async def test_bad_queries_and_empty_results_are_explained(
     api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot.render import AlertContent, render_alert, render_diff
+from bot.render import AlertContent, render_alert, render_diff, visible_length
 from dozor.query import parse
 from tests.fakes.botapi import html_problem
 
@@ -21,6 +21,20 @@ def test_an_edit_deep_in_a_long_post_is_shown_with_a_little_context() -> None:
         "<i>before → after:</i>\n… слово57 слово58 слово59 задержаны <s>трое</s>"
         "<u><b>пятеро</b></u> &lt;мигрантов&gt; хвост0 хвост1 хвост2 …"
     )
+
+
+def test_long_changes_are_cut_short_but_keep_their_marks() -> None:
+    before = "Задержаны двое граждан"
+    diff = render_diff(before, before.replace("двое", "трое") + " подробности" * 200)
+    assert html_problem(diff) is None
+    assert diff.startswith("<i>before → after:</i>\nЗадержаны <s>двое</s><u><b>трое</b></u>")
+    assert "<u><b> подробности подробности" in diff and diff.endswith("…</b></u>")
+    assert visible_length(diff) < 900
+    many = " ".join(f"слово{i}" for i in range(600))  # a post as long as Telegram allows
+    diff = render_diff(many, many.replace("слово1", "СЛОВО"))  # 111 changes
+    assert html_problem(diff) is None
+    assert diff.endswith(" …") and visible_length(diff) <= 900 + len("before → after:\n")
+    assert diff.count("<s>") == diff.count("</s>") > 5
 
 
 def test_a_mass_deletion_alert_says_how_many_posts_went() -> None:

@@ -2,9 +2,9 @@
 
 from aiogram import Router
 
-from bot.handlers import channels, errors, export, fallback, rules, search, start
+from bot.handlers import channels, errors, export, fallback, post, rules, search, start
 
 
 def routers() -> list[Router]:
-    modules = (start, search, rules, channels, export, fallback, errors)
+    modules = (start, search, post, rules, channels, export, fallback, errors)
     return [module.router() for module in modules]

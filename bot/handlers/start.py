@@ -13,6 +13,7 @@ when posts appear, change or vanish.
 
 <b>Search</b>
 /search <i>query</i> — newest first, 5 per page
+/post <i>link</i> — every version of a post, its deletion, its views
 /export <i>query or channel</i> [jsonl|csv|desktop|html] — the posts as a file
 
 <b>Alerts</b>

@@ -55,6 +55,7 @@ Clock = Callable[[], datetime]
 # channel id, phase, posts stored so far, posts in the channel (Telegram's count)
 Progress = Callable[[int, str, int, int | None], None]
 REQUESTS_SECONDS = 10  # how often requests to follow a channel (from the bot) are looked at
+VERIFY_CHECK_MINUTES = 30  # how often channels due for a full re-read (verify_days) are looked for
 
 _STATUS_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
     (errors.ChannelPrivateError, "private"),
@@ -86,6 +87,9 @@ class ChannelReport:
     retry_after: int | None = None
 
 
+Step = Callable[[int], Awaitable[ChannelReport]]  # one part of a channel's sync
+
+
 @dataclass
 class Archiver:
     client: TelegramClient
@@ -98,6 +102,7 @@ class Archiver:
     progress: Progress | None = None
     _entities: dict[int, Any] = field(default_factory=dict)
     _postponed: dict[int, datetime] = field(default_factory=dict)
+    _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     _media: MediaDownloader | None = None
     _total: int | None = None
     _working_on: int | None = None  # the channel being synced, for log lines
@@ -450,44 +455,63 @@ class Archiver:
     ) -> ChannelReport:
         """Info, catch-up, backfill and reconciliation of one channel, and with *verify* a
         re-read of its whole archive; faults stay here."""
-        report = ChannelReport(channel_id)
-        self._working_on = channel_id
+        steps: list[Step] = [self._refresh_step]
+        if history:
+            steps += [self.catch_up, self.backfill]
+        steps.append(self.reconcile)
+        if verify:
+            steps.append(self.verify)
+        return await self._run_steps(channel_id, steps, ChannelReport(channel_id))
+
+    async def _refresh_step(self, channel_id: int) -> ChannelReport:
+        await self.refresh_info(channel_id)
+        return ChannelReport(channel_id)
+
+    async def _run_steps(
+        self, channel_id: int, steps: Sequence[Step], report: ChannelReport
+    ) -> ChannelReport:
+        """Run a channel's steps, one channel's work at a time (the periodic re-read and
+        the full re-read never touch it together); a fault ends them and stays here."""
         postponed = self._postponed.get(channel_id)
         if postponed is not None and postponed > self.now():
             report.status, report.detail = "flood_wait", f"until {postponed:%H:%M:%S} UTC"
             return report
-        try:
-            await self.refresh_info(channel_id)
-            if history:
-                for step in (self.catch_up, self.backfill):
+        async with self._locks.setdefault(channel_id, asyncio.Lock()):
+            self._working_on = channel_id
+            try:
+                for step in steps:
                     partial = await step(channel_id)
                     report.new += partial.new
                     report.edited += partial.edited
-            for check in (self.reconcile, self.verify) if verify else (self.reconcile,):
-                partial = await check(channel_id)
-                report.new += partial.new
-                report.edited += partial.edited
-                report.deleted += partial.deleted
-        except ChannelPostponed as exc:
-            await self._postpone(channel_id, exc.seconds, report)
-        except errors.RPCError as exc:
-            await self._fail(channel_id, exc, report)
-        except Exception as exc:  # one channel's fault must not stop the others
-            await self._fault(channel_id, exc, report)
+                    report.deleted += partial.deleted
+            except ChannelPostponed as exc:
+                await self._postpone(channel_id, exc.seconds, report)
+            except errors.RPCError as exc:
+                await self._fail(channel_id, exc, report)
+            except Exception as exc:  # one channel's fault must not stop the others
+                await self._fault(channel_id, exc, report)
         return report
 
-    async def sync_all(self, *, history: bool = True) -> list[ChannelReport]:
-        """Sync every followed channel; those due (``verify_days``) are re-read whole."""
+    async def sync_all(
+        self, *, history: bool = True, verify_due: bool = False
+    ) -> list[ChannelReport]:
+        """Sync every followed channel; with *verify_due*, then re-read whole the archives
+        whose last full read is older than ``verify_days``."""
         async with self.sessions() as session:
             ids = [row["id"] for row in await tracked_channels(session)]
-            due: set[int] = set()
-            if history and self.settings.verify_days:
-                before = self.now() - timedelta(days=self.settings.verify_days)
-                due = await verification_due(session, verified_before=before)
-        return [
-            await self.sync(channel_id, history=history, verify=channel_id in due)
-            for channel_id in ids
-        ]
+        reports = [await self.sync(channel_id, history=history) for channel_id in ids]
+        due = await self._verification_due() if verify_due else set()
+        for report in reports:
+            if report.channel_id in due and report.status == "ok":
+                await self._run_steps(report.channel_id, [self.verify], report)
+        return reports
+
+    async def _verification_due(self) -> set[int]:
+        if not self.settings.verify_days:
+            return set()
+        before = self.now() - timedelta(days=self.settings.verify_days)
+        async with self.sessions() as session:
+            return await verification_due(session, verified_before=before)
 
     async def _postpone(self, channel_id: int, seconds: int, report: ChannelReport) -> None:
         until = self.now() + timedelta(seconds=seconds)
@@ -608,6 +632,9 @@ class Archiver:
         scheduler.add_job(
             self._requests_round, **every, seconds=REQUESTS_SECONDS, id="channel-requests"
         )
+        # Full re-reads run beside the periodic ones (never on the same channel at once), so
+        # a long one never holds up the other channels.
+        scheduler.add_job(self._verify_round, **every, minutes=VERIFY_CHECK_MINUTES, id="verify")
         scheduler.start()
         try:
             await stop.wait()
@@ -618,6 +645,14 @@ class Archiver:
         for report in await self.sync_all(history=True):
             if report.status != "ok":
                 log.info("channel %s: %s %s", report.channel_id, report.status, report.detail or "")
+
+    async def _verify_round(self) -> None:
+        for channel_id in sorted(await self._verification_due()):
+            report = await self._run_steps(channel_id, [self.verify], ChannelReport(channel_id))
+            if report.status != "ok":
+                log.info(
+                    "channel %s: full re-read: %s %s", channel_id, report.status, report.detail
+                )
 
     async def _requests_round(self) -> None:
         for report in await self.process_requests():

@@ -118,6 +118,12 @@ async def channel_status(sessions: async_sessionmaker[AsyncSession], channel_id:
         return str((await session.execute(query)).scalar_one())
 
 
+async def tombstoned(sessions: async_sessionmaker[AsyncSession]) -> list[int]:
+    async with sessions() as session:
+        query = select(posts.c.message_id).where(posts.c.deleted_at.is_not(None))
+        return list((await session.execute(query)).scalars())
+
+
 async def event_kinds(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
     async with sessions() as session:
         result = await session.execute(select(events.c.kind, func.count()).group_by(events.c.kind))
@@ -354,19 +360,26 @@ async def test_channels_are_re_read_whole_every_verify_days(
     telegram.post_many(channel, 120)
     archiver = await start(verify_days=7)
     await archiver.add("mvd_test")
-    await archiver.sync_all()  # the first backfill reads everything: it counts as a re-read
+    await archiver.sync_all(verify_due=True)  # the first backfill read everything: a re-read
     telegram.delete(channel, [3], push=False)
     telegram.tick(6 * 24 * 3600)
-    assert [r.deleted for r in await archiver.sync_all()] == [0]  # not due yet
+    assert [r.deleted for r in await archiver.sync_all(verify_due=True)] == [0]  # not due yet
     telegram.tick(2 * 24 * 3600)
-    assert [r.deleted for r in await archiver.sync_all()] == [1]
+    assert [r.deleted for r in await archiver.sync_all()] == [0]  # only when asked (cron)
+    assert [r.deleted for r in await archiver.sync_all(verify_due=True)] == [1]
     async with sessions() as session:
         assert (await get_sync_state(session, CH)).verified_at == telegram.clock
-    assert [r.deleted for r in await archiver.sync_all()] == [0]
+    # the running service re-reads due channels in a job of its own, beside the periodic one
+    telegram.delete(channel, [4], push=False)
+    telegram.tick(8 * 24 * 3600)
+    await archiver._verify_round()
+    assert sorted(await tombstoned(sessions)) == [3, 4]
     off = await start(verify_days=0)
     telegram.delete(channel, [5], push=False)
     telegram.tick(30 * 24 * 3600)
-    assert [r.deleted for r in await off.sync_all()] == [0]
+    assert [r.deleted for r in await off.sync_all(verify_due=True)] == [0]
+    await off._verify_round()
+    assert sorted(await tombstoned(sessions)) == [3, 4]
 
 
 async def test_a_mass_deletion_is_one_summarised_event(

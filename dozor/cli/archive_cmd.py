@@ -183,7 +183,7 @@ async def run_archiver(
                 console.print(f"[yellow]warning:[/] {escape(problem)}")
             await archiver.process_requests()
             if once:
-                return await archiver.sync_all()
+                return await archiver.sync_all(verify_due=True)
             settle_heap()
             await archiver.run_forever(stop or stop_on_signals())
             return []

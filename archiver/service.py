@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -50,6 +51,8 @@ from dozor.storage.sync import (
 )
 
 log = logging.getLogger(__name__)
+# The channel a task is syncing, for log lines (jobs run side by side, each in its own task).
+_WORKING_ON: ContextVar[int | None] = ContextVar("working_on", default=None)
 T = TypeVar("T")
 Clock = Callable[[], datetime]
 # channel id, phase, posts stored so far, posts in the channel (Telegram's count)
@@ -105,7 +108,6 @@ class Archiver:
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     _media: MediaDownloader | None = None
     _total: int | None = None
-    _working_on: int | None = None  # the channel being synced, for log lines
 
     def __post_init__(self) -> None:
         if self.settings.download_media:
@@ -477,7 +479,7 @@ class Archiver:
             report.status, report.detail = "flood_wait", f"until {postponed:%H:%M:%S} UTC"
             return report
         async with self._locks.setdefault(channel_id, asyncio.Lock()):
-            self._working_on = channel_id
+            _WORKING_ON.set(channel_id)
             try:
                 for step in steps:
                     partial = await step(channel_id)
@@ -554,7 +556,7 @@ class Archiver:
             except errors.FloodWaitError as exc:
                 log.warning(
                     "channel %s: Telegram asks to wait %d s (flood wait)",
-                    self._working_on or "-",
+                    _WORKING_ON.get() or "-",
                     exc.seconds,
                 )
                 if exc.seconds > self.settings.max_flood_sleep_seconds:

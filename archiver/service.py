@@ -482,10 +482,10 @@ class Archiver:
             _WORKING_ON.set(channel_id)
             try:
                 for step in steps:
-                    partial = await step(channel_id)
-                    report.new += partial.new
-                    report.edited += partial.edited
-                    report.deleted += partial.deleted
+                    part = await step(channel_id)
+                    report.new += part.new
+                    report.edited += part.edited
+                    report.deleted += part.deleted
             except ChannelPostponed as exc:
                 await self._postpone(channel_id, exc.seconds, report)
             except errors.RPCError as exc:

@@ -39,6 +39,8 @@ SUBCOMMANDS = [
     ["export"],
     ["bot"],
     ["archive"],
+    ["verify"],
+    ["post"],
     ["status"],
     ["login"],
     ["db"],
@@ -154,6 +156,8 @@ def test_import_list_stats(configured: Path, capsys: pytest.CaptureFixture[str])
     assert (stats["posts"], stats["service_posts"], stats["imports"]) == (8, 2, 3)
     assert main(["stats"]) == 0
     assert "post versions" in capsys.readouterr().out
+    assert main(["post", "mvd_test/8"]) == 0
+    assert "· service message: pin_message" in capsys.readouterr().out.splitlines()[1]
 
 
 def test_import_warnings_go_to_stderr(

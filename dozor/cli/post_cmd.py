@@ -98,7 +98,7 @@ def _facts(post: dict[str, Any]) -> list[str]:
     if post["edit_date"] is not None:
         facts.append(f"last edited {format_time(post['edit_date'])}")
     if post["kind"] != "message":
-        facts.append(f"service message: {(post['media'] or {}).get('action', post['kind'])}")
+        facts.append(f"service message: {(post['service_action'] or {}).get('type', '?')}")
     elif post["media_type"]:
         facts.append(post["media_type"])
     if post["author_signature"]:

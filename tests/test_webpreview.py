@@ -71,6 +71,9 @@ def test_text_and_formatting_are_telegram_s() -> None:
     (link,) = [e for e in update.entities if e["type"] == "text_link"]
     assert update.text[link["offset"] : link["offset"] + link["length"]] == "new update"
     assert link["url"] == "https://telegram.org/blog/watch-apps-and-more"
+    # a link preview is neither the post's attachment nor its text (Telegram refreshes it)
+    preview = durov_posts()[525].record
+    assert preview.media is None and "Smartwatch Apps" not in preview.text
     # emoji drawn as images are characters, not italic or bold text
     assert not any(e["type"] in ("italic", "bold") for e in durov_posts()[536].record.entities)
 

@@ -262,19 +262,17 @@ def _date(widget: Any) -> datetime | None:
     return None
 
 
+_NOT_THE_POST = frozenset({"tgme_widget_message_link_preview", "tgme_widget_message_reply"})
+
+
 def _bubble_parts(widget: Any) -> list[Any]:
-    """The widget's elements that belong to the post itself: not a link preview, not the
-    quoted post of a reply, not the fallback shown when media cannot be displayed."""
-    outside = ("tgme_widget_message_link_preview", "tgme_widget_message_reply")
+    """The widget's elements that belong to the post itself: not those of a link preview,
+    nor of the post a reply quotes."""
     return [
         node
         for node in widget.iter()
         if isinstance(node.tag, str)
-        and not any(
-            _classes(parent) & set(outside)
-            for parent in node.iterancestors()
-            if parent is not widget
-        )
+        and not any(_classes(parent) & _NOT_THE_POST for parent in node.iterancestors())
     ]
 
 

@@ -623,6 +623,11 @@ ODD_COMMANDS = [
     "/addchannel t.me/c/0",
     "/removechannel 99999999999999999999999",
     "/status extra words",
+    "/post mvd_test/99999999999999999999999",
+    "/post 99999999999999999999999/1",
+    "/post mvd_test ²",
+    "/post t.me/c/0/1",
+    "/post <b>mvd_test</b>/1",
     "/nosuchcommand",
     "just text",
 ]

@@ -171,14 +171,12 @@ HISTORY_FIRST_TEXT = 1200  # characters of a post's first version in /post
 HISTORY_DIFF = 500  # of each later version's changes
 
 
-def render_post_history(
-    channel: dict[str, Any], history: PostHistory, link_url: str, zone: ZoneInfo
-) -> str:
+def render_post_history(history: PostHistory, link_url: str, zone: ZoneInfo) -> str:
     """/post: the versions of one post (the first whole, then each edit as a diff), its
     deletion and its views, within one message."""
     post = history.post
     lines = [
-        f"📜 {link(link_url, channel['title'])} · post {post['message_id']}",
+        f"📜 {link(link_url, history.channel['title'])} · post {post['message_id']}",
         f"posted {local_time(post['date'], zone)}",
     ]
     if post["deleted_at"] is not None:

@@ -9,9 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.render import render_post_history
 from bot.settings import BotSettings
-from dozor.errors import UserError
 from dozor.search.engine import post_link
-from dozor.storage import resolve_channel
 from dozor.storage.history import parse_post_ref, post_history
 
 USAGE = (
@@ -28,13 +26,10 @@ async def post_command(
         await message.answer(USAGE)
         return
     channel_ref, message_id = parse_post_ref(ref.replace(" ", "/", 1) if " " in ref else ref)
-    channel = await resolve_channel(session, channel_ref)
-    try:
-        history = await post_history(session, channel["id"], message_id)
-    except UserError as exc:
-        raise UserError(f"{channel['title']}: {exc}") from None
+    history = await post_history(session, channel_ref, message_id)
+    channel = history.channel
     url = post_link(channel["id"], channel["username"], message_id)
-    await message.answer(render_post_history(channel, history, url, settings.zone))
+    await message.answer(render_post_history(history, url, settings.zone))
 
 
 def router() -> Router:

@@ -14,7 +14,6 @@ from dozor.db import open_database
 from dozor.errors import UserError
 from dozor.ids import is_digits
 from dozor.search.engine import post_link
-from dozor.storage import resolve_channel
 from dozor.storage.history import PostHistory, parse_post_ref, post_history
 from dozor.text.diff import word_changes
 
@@ -37,15 +36,12 @@ def post_(ref: str, number: str | None, as_json: bool) -> None:
     config = state().config()
     channel_ref, message_id = _post_ref(ref, number)
 
-    async def go() -> tuple[dict[str, Any], PostHistory]:
+    async def go() -> PostHistory:
         async with open_database(config.database) as sessions, sessions() as session:
-            channel = await resolve_channel(session, channel_ref)
-            try:
-                return channel, await post_history(session, channel["id"], message_id)
-            except UserError as exc:
-                raise UserError(f"{channel['title']}: {exc}") from None
+            return await post_history(session, channel_ref, message_id)
 
-    channel, history = run_async(go())
+    history = run_async(go())
+    channel = history.channel
     link = post_link(channel["id"], channel["username"], message_id)
     if as_json:
         print_json(
@@ -59,7 +55,7 @@ def post_(ref: str, number: str | None, as_json: bool) -> None:
             }
         )
         return
-    _print_history(stdout_console(), channel, link, history)
+    _print_history(stdout_console(), link, history)
 
 
 def _post_ref(ref: str, number: str | None) -> tuple[str, int]:
@@ -70,10 +66,8 @@ def _post_ref(ref: str, number: str | None) -> tuple[str, int]:
     return ref, int(number)
 
 
-def _print_history(
-    console: Console, channel: dict[str, Any], link: str, history: PostHistory
-) -> None:
-    post = history.post
+def _print_history(console: Console, link: str, history: PostHistory) -> None:
+    post, channel = history.post, history.channel
     name = channel["title"] + (f" (@{channel['username']})" if channel["username"] else "")
     console.print(Text(f"{name} · post {post['message_id']} · {link}", style="bold"))
     console.print(Text(" · ".join(_facts(post))))

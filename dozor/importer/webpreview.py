@@ -223,7 +223,8 @@ def _widget_posts(widget: Any, channel_id: int, username: str) -> list[PagePost]
     message_id = post[1]
     date = _date(widget)
     assert date is not None
-    text, entities = _message_text(widget)
+    own_parts = _bubble_parts(widget)
+    text, entities = _message_text(own_parts)
     items = _album_items(widget)
     own = next((media for number, media in items if number == message_id), None)
     record = PostRecord(
@@ -236,7 +237,7 @@ def _widget_posts(widget: Any, channel_id: int, username: str) -> list[PagePost]
         reply_to_message_id=_reply_to(widget, username),
         forward=_forward(widget),
         grouped_id=min(number for number, _ in items) if items else None,
-        media=own if items else _media(_bubble_parts(widget)),
+        media=own if items else _media(own_parts),
     )
     edited = "edited" in " ".join(
         node.text_content() for node in _with_class(widget, "tgme_widget_message_meta")
@@ -276,8 +277,8 @@ def _bubble_parts(widget: Any) -> list[Any]:
     ]
 
 
-def _message_text(widget: Any) -> tuple[str, list[Entity]]:
-    for node in _bubble_parts(widget):
+def _message_text(own_parts: list[Any]) -> tuple[str, list[Entity]]:
+    for node in own_parts:
         if "js-message_text" in _classes(node) and "tgme_widget_message_text" in _classes(node):
             return _render(node)
     return "", []
@@ -411,14 +412,15 @@ def _render_node(node: Any, out: _Text) -> None:
             out.add(node.text)
             for child in node:
                 _render_node(child, out)
-        entity = _entity(node, out.since(start)) if out.length > start else None
+        entity = _entity(node, out, start) if out.length > start else None
         if entity is not None:
             kind, extras = entity
             out.entities.append(make_entity(kind, start, out.length - start, **extras))
     out.add(node.tail)
 
 
-def _entity(node: Any, inner: str) -> tuple[str, dict[str, Any]] | None:
+def _entity(node: Any, out: _Text, start: int) -> tuple[str, dict[str, Any]] | None:
+    """The entity *node* makes of the text rendered from *start*; None if plain."""
     tag, classes = node.tag, _classes(node)
     if tag == "i" and "emoji" in classes:
         return None
@@ -439,7 +441,7 @@ def _entity(node: Any, inner: str) -> tuple[str, dict[str, Any]] | None:
     if tag == "blockquote":
         return "blockquote", {"collapsed": "expandable" in classes or node.get("expandable")}
     if tag == "a":
-        return _link(_unwayback(node.get("href") or ""), inner)
+        return _link(_unwayback(node.get("href") or ""), out.since(start))
     return None
 
 

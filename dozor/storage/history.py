@@ -13,6 +13,7 @@ from dozor.errors import UserError
 from dozor.ids import INT32
 from dozor.models import events, post_metrics, post_versions, posts
 from dozor.records import EventKind
+from dozor.storage.channels import resolve_channel
 
 # t.me/name/123, t.me/s/name/123, t.me/c/1292077344/123 (any of them with ?single etc.),
 # and the short forms name/123, @name/123, -1001292077344/123.
@@ -28,6 +29,7 @@ class PostNotFound(UserError):
 
 @dataclass(frozen=True)
 class PostHistory:
+    channel: dict[str, Any]  # the channels row
     post: dict[str, Any]  # the current state (the posts row)
     versions: list[dict[str, Any]]  # every content the post had, oldest first
     metrics: list[dict[str, Any]]  # views, forwards, replies, reactions as sampled
@@ -47,18 +49,23 @@ def parse_post_ref(text: str) -> tuple[str, int]:
     return (f"t.me/{channel}" if channel.startswith("c/") else channel), int(match["id"])
 
 
-async def post_history(session: AsyncSession, channel_id: int, message_id: int) -> PostHistory:
-    """The post's whole record; PostNotFound if it was never archived."""
-    if not 0 < message_id <= INT32:
-        raise PostNotFound(f"post {message_id} is not in the archive")
-    key = (posts.c.channel_id == channel_id, posts.c.message_id == message_id)
-    row = (await session.execute(select(posts).where(*key))).first()
+async def post_history(session: AsyncSession, channel_ref: str, message_id: int) -> PostHistory:
+    """The whole record of post *message_id* of the archived channel *channel_ref*;
+    ChannelNotFound, or PostNotFound (naming the channel) if it was never archived."""
+    channel = await resolve_channel(session, channel_ref)
+    key = (posts.c.channel_id == channel["id"], posts.c.message_id == message_id)
+    row = (
+        (await session.execute(select(posts).where(*key))).first()
+        if 0 < message_id <= INT32
+        else None
+    )
     if row is None:
-        raise PostNotFound(f"post {message_id} is not in the archive")
+        raise PostNotFound(f"{channel['title']}: post {message_id} is not in the archive")
     return PostHistory(
+        channel=channel,
         post=dict(row._mapping),
-        versions=await _rows(session, post_versions, channel_id, message_id, "version"),
-        metrics=await _rows(session, post_metrics, channel_id, message_id, "sampled_at"),
+        versions=await _rows(session, post_versions, channel["id"], message_id, "version"),
+        metrics=await _rows(session, post_metrics, channel["id"], message_id, "sampled_at"),
         events=await _events(session, row._mapping),
     )
 

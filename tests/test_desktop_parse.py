@@ -234,6 +234,32 @@ def test_huge_and_invalid_sizes_warn_instead_of_failing() -> None:
     ]
 
 
+def test_full_entities_of_dozor_exports_win_over_parts_unless_they_do_not_fit() -> None:
+    parts = [
+        {"type": "italic", "text": "жаңы "},
+        {"type": "text_link", "text": "мыйзам", "href": "u"},
+    ]
+    nested = [
+        {"type": "italic", "offset": 0, "length": 11},
+        {"type": "text_link", "offset": 5, "length": 6, "url": "u"},
+    ]
+    whole = _one({"text": parts, "full_entities": nested})
+    assert whole.record.text == "жаңы мыйзам"
+    assert whole.record.entities == nested
+    assert whole.warnings == []
+    from_parts = [
+        {"type": "italic", "offset": 0, "length": 5},
+        {"type": "text_link", "offset": 5, "length": 6, "url": "u"},
+    ]
+    unfit: list[Any] = [[{**nested[0], "length": 12}], [{"type": "b", "offset": True, "length": 1}]]
+    for bad in [*unfit, {}]:
+        converted = _one({"text": parts, "full_entities": bad})
+        assert converted.record.entities == from_parts
+        assert converted.warnings == [
+            "message 1: unreadable 'full_entities'; formatting read from the text parts"
+        ]
+
+
 def test_mojibake_is_kept_as_found_with_a_warning() -> None:
     garbled = "Тест".encode().decode("latin-1")
     converted = _one({"text": garbled})

@@ -23,13 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dozor.cli.main import main
 from dozor.errors import QueryError, UserError
 from dozor.export import ExportFilter, iter_posts
+from dozor.export.desktop import text_parts
 from dozor.export.files import split_into_zips, write_export
 from dozor.export.run import run_export
 from dozor.export.writers import CSV_COLUMNS
 from dozor.records import ChannelRecord, Forward, PostRecord, Source
 from dozor.storage import mark_deleted, store_posts, upsert_channel
 from dozor.storage.media import record_media_file
-from tests.conftest import DESKTOP
+from tests.conftest import DESKTOP, FIXTURES
 
 CH, OTHER = -1001525384822, -1001399999999
 T0 = datetime(2024, 11, 1, 8, tzinfo=UTC)
@@ -265,6 +266,7 @@ def test_json_lines_parts_hold_whole_records(tmp_path: Path) -> None:
 # --- dozor export: every format, the manifest, goldens, round trip, bad arguments ------------
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
+DUROV_PAGE = FIXTURES / "tme-s" / "sherlock-tme-s-durov" / "channel_feed.html"
 FORMAT_FILES = {
     "jsonl": ["posts.jsonl"],
     "csv": ["posts.csv"],
@@ -331,6 +333,63 @@ async def test_desktop_export_round_trips_through_import(
                        "--include-deleted", "--out", str(out)) == 0  # fmt: skip
     assert await dozor("import", "--config", str(second), str(out)) == 0, capsys.readouterr().err
     assert _post_rows(tmp_path / "first.db") == _post_rows(tmp_path / "second.db")
+
+
+async def test_desktop_export_keeps_nested_formatting_and_the_username(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Durov's saved page has links inside italics, which Desktop's parts cannot nest: the parts
+    keep the links, ``full_entities`` keeps everything, and the username survives the trip."""
+    first = config_file(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/first.db")
+    (tmp_path / "second").mkdir()
+    second = config_file(tmp_path / "second", f"sqlite+aiosqlite:///{tmp_path}/second.db")
+    assert await dozor("import", "--config", str(first), str(DUROV_PAGE)) == 0
+    out = tmp_path / "export"
+    assert await dozor("export", "--config", str(first), "--format", "desktop",
+                       "--out", str(out)) == 0  # fmt: skip
+    exported = json.loads((out / "result.json").read_text("utf-8"))
+    assert exported["username"] == "durov"
+    nested = [m for m in exported["messages"] if "full_entities" in m]
+    assert nested, "the sample has nested formatting"
+    links = {p.get("href") for m in nested for p in m["text_entities"] if p["type"] == "text_link"}
+    assert "https://www.youtube.com/watch?v=1Yq_5aDdJ24" in links  # inside italics
+    assert await dozor("import", "--config", str(second), str(out)) == 0, capsys.readouterr().err
+    without_file_notes = [_without_file_notes(row) for row in _post_rows(tmp_path / "second.db")]
+    assert _post_rows(tmp_path / "first.db") == without_file_notes
+    with contextlib.closing(sqlite3.connect(tmp_path / "second.db")) as db:
+        assert db.execute("SELECT username FROM channels").fetchall() == [("durov",)]
+
+
+def _without_file_notes(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The re-import learns that the export left files out (true, and not in the page)."""
+    media = row[19]
+    if isinstance(media, dict):
+        media = {k: v for k, v in media.items() if not k.endswith("_not_exported")}
+    return (*row[:19], media, *row[20:])
+
+
+def test_desktop_parts_give_each_stretch_its_innermost_formatting() -> None:
+    HREF = {"href": "https://example.org/"}
+    text = "read this speech now"
+    italic = {"type": "italic", "offset": 0, "length": 20}
+    link = {"type": "text_link", "offset": 5, "length": 11, "url": "https://example.org/"}
+    bold = {"type": "bold", "offset": 17, "length": 3}
+    assert text_parts(text, [italic, link, bold]) == [
+        {"type": "italic", "text": "read "},
+        {"type": "text_link", "text": "this speech", **HREF},
+        {"type": "italic", "text": " "},
+        {"type": "bold", "text": "now"},
+    ]
+    flat = [{"type": "bold", "offset": 0, "length": 4}, {"type": "code", "offset": 10, "length": 6}]
+    assert text_parts(text, flat) == [
+        {"type": "bold", "text": "read"},
+        " this ",
+        {"type": "code", "text": "speech"},
+        " now",
+    ]
+    same_text = [{"type": "italic", "offset": 5, "length": 4}, {**link, "length": 4}]
+    assert text_parts(text, same_text)[1] == {"type": "text_link", "text": "this", **HREF}
+    assert text_parts(text, [{"type": "bold", "offset": 15, "length": 9}]) == [text]  # past the end
 
 
 async def test_importing_another_dozor_export_says_which_one_imports(

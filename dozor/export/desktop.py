@@ -6,14 +6,19 @@ The messages look like Desktop's own (text as a string or a list of parts, ``tex
 ``dozor import`` reads them back into the same posts. They also carry what Desktop leaves out:
 ``views``, ``forwards``, ``replies``, ``grouped_id``, ``forwarded_from_id``,
 ``forwarded_from_message_id`` and, for posts deleted on Telegram, ``deleted`` with
-``deleted_unixtime``. Times in ``date``/``edited`` are UTC (Desktop writes the exporting
-machine's local time; the ``*_unixtime`` fields are exact either way).
+``deleted_unixtime``; ``full_entities`` (dozor's entity list, written only when nested
+formatting could not be written as parts) and the channel's ``username`` in the header, so
+``dozor import`` gets back exactly what was archived. Times in ``date``/``edited`` are UTC
+(Desktop writes the exporting machine's local time; the ``*_unixtime`` fields are exact either
+way).
 
 One ``result.json`` per channel; several channels go into one folder each.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -48,24 +53,61 @@ def _unix(moment: datetime) -> str:
 def text_parts(text: str, entities: Sequence[Mapping[str, Any]] | None) -> list[Any]:
     """Desktop's parts: plain strings and ``{"type", "text", ...}`` objects.
 
-    Desktop cannot nest formatting; where entities overlap, the first one wins."""
+    A part has one type, so nested formatting cannot be written as it is. Desktop keeps the
+    outer entity and drops what lies inside it, a link inside italics included; here each
+    stretch of text takes the innermost entity covering it (of two on the same stretch, the one
+    with a link, user or emoji id), so links, mentions and custom emoji survive and only the
+    outer formatting is cut around them."""
+    spans = [e for e in entities or () if 0 <= e["offset"] < e["offset"] + e["length"] <= len(text)]
+    starting: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+    for span in spans:
+        starting[span["offset"]].append(span)
+    cuts = sorted({0, len(text)} | starting.keys() | _ends(spans))
     parts: list[Any] = []
-    position = 0
-    for entity in sorted(entities or (), key=lambda e: (e["offset"], -e["length"])):
-        start, end = entity["offset"], entity["offset"] + entity["length"]
-        if start < position or end > len(text) or start >= end:
-            continue
-        if start > position:
-            parts.append(text[position:start])
-        part: dict[str, Any] = {"type": entity["type"], "text": text[start:end]}
-        for key, name in _EXTRA_NAMES.items():
-            if key in entity:
-                part[name] = entity[key]
-        parts.append(part)
-        position = end
-    if position < len(text):
-        parts.append(text[position:])
+    covering: list[Mapping[str, Any]] = []
+    previous: Mapping[str, Any] | None = None
+    for start, end in itertools.pairwise(cuts):
+        covering = [e for e in covering if e["offset"] + e["length"] > start] + starting[start]
+        inner = min(covering, key=_innermost_then_richest, default=None)
+        if inner is not None and inner is previous:
+            parts[-1]["text"] += text[start:end]
+        elif inner is None:
+            parts.append(text[start:end])
+        else:
+            parts.append(_part(inner, text[start:end]))
+        previous = inner
     return parts
+
+
+def _innermost_then_richest(entity: Mapping[str, Any]) -> tuple[int, bool]:
+    """Shorter first; of two on the same text, the one with a link, user or emoji id."""
+    return entity["length"], _EXTRA_NAMES.keys().isdisjoint(entity)
+
+
+def _ends(entities: Sequence[Mapping[str, Any]]) -> set[int]:
+    return {e["offset"] + e["length"] for e in entities}
+
+
+def _part(entity: Mapping[str, Any], text: str) -> dict[str, Any]:
+    part: dict[str, Any] = {"type": entity["type"], "text": text}
+    for key, name in _EXTRA_NAMES.items():
+        if key in entity:
+            part[name] = entity[key]
+    return part
+
+
+def parts_entities(parts: Sequence[Any]) -> list[dict[str, Any]]:
+    """The entities an importer reads back from *parts* (offsets in code points)."""
+    entities, offset = [], 0
+    for part in parts:
+        chunk = part if isinstance(part, str) else part["text"]
+        if isinstance(part, dict) and part["type"] != "plain" and chunk:
+            extras = {key: part[name] for key, name in _EXTRA_NAMES.items() if name in part}
+            entities.append(
+                {"type": part["type"], "offset": offset, "length": len(chunk), **extras}
+            )
+        offset += len(chunk)
+    return entities
 
 
 def desktop_message(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -95,12 +137,17 @@ def desktop_message(row: Mapping[str, Any]) -> dict[str, Any]:
     message["text_entities"] = [
         p if isinstance(p, dict) else {"type": "plain", "text": p} for p in parts
     ]
+    if row["entities"] and not _same_entities(parts_entities(parts), row["entities"]):
+        message["full_entities"] = [sorted_keys(dict(e)) for e in row["entities"]]
     message.update(_extras(row))
     return message
 
 
-def _as_entity(part: Any) -> dict[str, Any]:
-    return part if isinstance(part, dict) else {"type": "plain", "text": part}
+def _same_entities(first: Sequence[Mapping[str, Any]], second: Sequence[Mapping[str, Any]]) -> bool:
+    def key(entity: Mapping[str, Any]) -> bytes:
+        return orjson.dumps(entity, option=orjson.OPT_SORT_KEYS)
+
+    return sorted(map(key, first)) == sorted(map(key, second))
 
 
 def _message_fields(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -228,6 +275,8 @@ class DesktopWriter:
             "type": "public_channel" if row["channel_username"] else "private_channel",
             "id": bare_channel_id(row["channel_id"]),
         }
+        if row["channel_username"]:
+            header["username"] = row["channel_username"]
         out.write(orjson.dumps(header)[:-1] + b',\n "messages": [')
         self._first = True
         return out

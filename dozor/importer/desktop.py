@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -32,6 +32,7 @@ from dozor.ids import (
     unshift_legacy_channel_id,
 )
 from dozor.records import ChannelRecord, Entity, Forward, Media, PostRecord, Reaction, make_entity
+from dozor.storage.channels import username_of
 
 CHANNEL_TYPES = ("public_channel", "private_channel")
 _MAX_INT64 = (1 << 63) - 1
@@ -44,6 +45,7 @@ _ENTITY_EXTRAS = {
     "document_id": "document_id",
     "collapsed": "collapsed",
 }
+_EXTRAS = frozenset(_ENTITY_EXTRAS.values())
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MOJIBAKE = re.compile(r"[ÐÑ][\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]")
 
@@ -163,7 +165,9 @@ def _channel_of(path: Path, data: Any) -> tuple[ChannelRecord, bool]:
         bare = unshift_legacy_channel_id(bare)
     name = data.get("name")
     title = name if isinstance(name, str) and name.strip() else None  # None: keep what we know
-    return ChannelRecord(id=marked_channel_id(bare), title=title), legacy
+    username = data.get("username")  # only dozor's own exports have it
+    username = username_of(username) if isinstance(username, str) else None
+    return ChannelRecord(id=marked_channel_id(bare), title=title, username=username), legacy
 
 
 def _is_legacy(messages: list[Any]) -> bool:
@@ -229,6 +233,8 @@ def convert_message(raw: Any, *, channel_id: int, legacy: bool, tz: tzinfo) -> C
         raise SkipMessage("missing or invalid date")
     text, entities = _text_and_entities(raw)
     text = _clean_text(text, message_id, warnings)
+    if "full_entities" in raw:
+        entities = _full_entities(raw["full_entities"], len(text), warnings) or entities
     record = PostRecord(
         channel_id=channel_id,
         message_id=message_id,
@@ -289,6 +295,31 @@ def _text_and_entities(raw: dict[str, Any]) -> tuple[str, list[Entity]]:
         chunks.append(chunk)
         offset += len(chunk)
     return "".join(chunks), entities
+
+
+def _full_entities(value: Any, text_length: int, warnings: list[str]) -> list[Entity] | None:
+    """The complete entity list dozor's own Desktop-style export adds when formatting is nested
+    (parts cannot hold it); None, with a warning, when it does not fit the text."""
+    if not isinstance(value, list) or not all(_fits(e, text_length) for e in value):
+        warnings.append("unreadable 'full_entities'; formatting read from the text parts")
+        return None
+    return [
+        make_entity(e["type"], e["offset"], e["length"], **{k: e[k] for k in e.keys() & _EXTRAS})
+        for e in value
+    ]
+
+
+def _fits(entity: Any, text_length: int) -> bool:
+    if not isinstance(entity, dict) or not isinstance(entity.get("type"), str):
+        return False
+    offset, length = entity.get("offset"), entity.get("length")
+    if not _is_int(offset) or not _is_int(length):
+        return False
+    return 0 <= offset < offset + length <= text_length
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _text_part(part: Any) -> tuple[str, str, dict[str, Any]]:

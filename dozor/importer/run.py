@@ -63,7 +63,11 @@ async def import_desktop_export(
     """
     export = await asyncio.to_thread(read_export, path)
     started = datetime.now(UTC)
-    channel = ChannelRecord(id=export.channel.id, title=export.channel.title, username=username)
+    channel = ChannelRecord(
+        id=export.channel.id,
+        title=export.channel.title,
+        username=username or export.channel.username,
+    )
     async with sessions.begin() as session:
         await upsert_channel(session, channel, observed_at=started, source=Source.IMPORT)
         title = await channel_title(session, channel.id)

@@ -45,14 +45,15 @@ def test_a_real_page_gives_the_channel_and_its_posts() -> None:
     assert [n for n, p in found.items() if p.edited] == [521, 527, 535, 538]
     assert {p.record.author_signature for p in found.values()} == {"Pavel Durov"}
     kinds = {n: (p.record.media or {}).get("type") for n, p in found.items() if p.record.media}
+    # 519 has a play button and a duration; the others loop silently, as Telegram plays GIFs
     assert kinds == {
         519: "video_file",
         522: "photo",
-        523: "video_file",
-        524: "video_file",
-        526: "video_file",
-        531: "video_file",
-        532: "video_file",
+        523: "animation",
+        524: "animation",
+        526: "animation",
+        531: "animation",
+        532: "animation",
         536: "photo",
         537: "photo",
     }
@@ -129,6 +130,115 @@ def test_wayback_captures_give_their_capture_time_and_the_original_links(tmp_pat
         older,
         tmp_path / "durov-20260810040506.html",
     ]
+
+
+ATTACHMENTS = {  # as t.me/s draws them (class names as Telegram's page and its scrapers use)
+    1: (
+        '<div class="tgme_widget_message_contact_wrap"><div class="tgme_widget_message_contact">'
+        '<div class="tgme_widget_message_contact_name">Асан  Усенов</div>'
+        '<div class="tgme_widget_message_contact_phone">+996 312 26 60 00</div></div></div>'
+    ),
+    2: (
+        '<a class="tgme_widget_message_location_wrap" '
+        'href="https://maps.google.com/maps?q=42.8746,74.5698&amp;ll=42.8746,74.5698&amp;z=16">'
+        '<div class="tgme_widget_message_location"></div>'
+        '<div class="tgme_widget_message_location_info">'
+        '<div class="tgme_widget_message_location_title">ИИМ</div>'
+        '<div class="tgme_widget_message_location_address">Фрунзе көч., 469</div></div></a>'
+    ),
+    3: '<a class="tgme_widget_message_location_wrap" href="https://maps.google.com/maps?q=x">'
+    '<div class="tgme_widget_message_location"></div></a>',
+    4: (
+        '<a class="tgme_widget_message_document_wrap" href="https://t.me/mvd_test/4">'
+        '<div class="tgme_widget_message_document_icon audio"></div>'
+        '<div class="tgme_widget_message_document">'
+        '<div class="tgme_widget_message_document_title">Мекеним</div>'
+        '<div class="tgme_widget_message_document_extra">Оркестр</div></div></a>'
+    ),
+    5: (
+        '<a class="tgme_widget_message_document_wrap" href="https://t.me/mvd_test/5">'
+        '<div class="tgme_widget_message_document_icon"></div>'
+        '<div class="tgme_widget_message_document">'
+        '<div class="tgme_widget_message_document_title">отчет.pdf</div>'
+        '<div class="tgme_widget_message_document_extra">1.2 MB</div></div></a>'
+    ),
+    6: (
+        '<a class="tgme_widget_message_voice_player js-message_voice_player">'
+        '<audio class="tgme_widget_message_voice" src="https://cdn.example/v.ogg"></audio>'
+        '<time class="tgme_widget_message_voice_duration">1:02</time></a>'
+    ),
+    7: (
+        '<div class="tgme_widget_message_roundvideo_player js-message_roundvideo_player">'
+        '<time class="tgme_widget_message_roundvideo_duration">0:12</time></div>'
+    ),
+    8: (
+        '<a class="tgme_widget_message_video_player js-message_video_player">'
+        '<video class="tgme_widget_message_video" muted autoplay loop></video></a>'
+    ),
+    9: (
+        '<div class="tgme_widget_message_poll"><div class="tgme_widget_message_poll_question">'
+        'Кто?</div><div class="tgme_widget_message_poll_type">Anonymous poll</div>'
+        '<a class="tgme_widget_message_poll_option"><div class="tgme_widget_message_poll_option_'
+        'percent">60%</div><div class="tgme_widget_message_poll_option_text">Да</div></a>'
+        '<a class="tgme_widget_message_poll_option"><div class="tgme_widget_message_poll_option_'
+        'percent">40%</div><div class="tgme_widget_message_poll_option_text">Жок</div></a></div>'
+    ),
+    10: (
+        '<a class="tgme_widget_message_sticker_wrap" href="https://t.me/mvd_test/10">'
+        '<i class="tgme_widget_message_sticker js-sticker_image" data-webp="s.webp"></i></a>'
+    ),
+}
+
+
+PHONE = "+996 312 26 60 00"
+YES_NO = ("Да", "Жок")
+
+
+def test_every_kind_of_attachment_the_page_shows() -> None:
+    """The page has no ``<meta charset>``, as a saved fragment: its Cyrillic is still read."""
+    posts = "".join(
+        f'<div class="tgme_widget_message" data-post="mvd_test/{n}">'
+        f'<div class="tgme_widget_message_bubble">{attachment}'
+        '<div class="tgme_widget_message_footer"><a class="tgme_widget_message_date">'
+        f'<time datetime="2024-11-{n:02}T08:00:00+00:00">x</time></a></div></div></div>'
+        for n, attachment in ATTACHMENTS.items()
+    )
+    page = parse_page(f"<html><body>{posts}</body></html>".encode(), Path("p.html"))
+    media = {p.record.message_id: p.record.media for p in page.posts(TEST_CHANNEL)}
+    assert media == {
+        1: {
+            "type": "contact",
+            "contact": {"first_name": "Асан Усенов", "phone_number": "+996 312 26 60 00"},
+        },
+        2: {
+            "type": "venue",
+            "location": {"latitude": 42.8746, "longitude": 74.5698},
+            "place_name": "ИИМ",
+            "address": "Фрунзе көч., 469",
+        },
+        3: {"type": "location"},  # no coordinates in the link
+        4: {"type": "audio_file", "title": "Мекеним", "performer": "Оркестр"},
+        5: {"type": "document", "file_name": "отчет.pdf"},
+        6: {"type": "voice_message", "duration": 62},
+        7: {"type": "video_message", "duration": 12},
+        8: {"type": "animation"},
+        9: {
+            "type": "poll",
+            "poll": {"question": "Кто?", "answers": [{"text": "Да"}, {"text": "Жок"}]},
+        },
+        10: {"type": "sticker"},
+    }
+
+
+def test_a_page_in_another_declared_charset_is_read_by_its_declaration() -> None:
+    post = (
+        '<div class="tgme_widget_message" data-post="mvd_test/1"><div class="tgme_widget_message'
+        '_text js-message_text">Задержан мигрант</div><a class="tgme_widget_message_date">'
+        '<time datetime="2024-11-01T08:00:00+00:00">x</time></a></div>'
+    )
+    content = f'<html><head><meta charset="windows-1251"></head><body>{post}</body></html>'
+    page = parse_page(content.encode("cp1251"), Path("p.html"))
+    assert page.posts(TEST_CHANNEL)[0].record.text == "Задержан мигрант"
 
 
 WIDGET = '<div class="tgme_widget_message" data-post="{}"></div>'

@@ -27,6 +27,7 @@ from lxml import etree, html
 
 from dozor.errors import ImportFormatError
 from dozor.ids import INT32, INT64, marked_channel_id
+from dozor.importer.webmedia import classes, media_of
 from dozor.records import Entity, Forward, Media, PostRecord, make_entity
 
 FORMAT = "web-preview"
@@ -86,7 +87,7 @@ def read_page(path: Path) -> WebPreviewPage:
 
 def parse_page(content: bytes, path: Path) -> WebPreviewPage:
     try:
-        doc = html.fromstring(content)
+        doc = html.fromstring(content, parser=_parser_for(content))
     except (etree.ParserError, ValueError) as exc:
         raise ImportFormatError(f"{path}: not an HTML page ({exc})") from None
     widgets = _with_class(doc, "tgme_widget_message")
@@ -115,6 +116,17 @@ def parse_page(content: bytes, path: Path) -> WebPreviewPage:
     )
 
 
+def _parser_for(content: bytes) -> html.HTMLParser:
+    """t.me serves UTF-8, but a page saved without its ``<meta charset>`` (a fragment, a copy
+    of the DOM) would be read as Latin-1 and import as mojibake: UTF-8 is assumed whenever
+    the bytes are UTF-8, and only other pages go by their declaration."""
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return html.HTMLParser()
+    return html.HTMLParser(encoding="utf-8")
+
+
 # --- the page --------------------------------------------------------------------------
 
 
@@ -122,10 +134,6 @@ def _with_class(node: Any, name: str) -> list[Any]:
     """*node* and its descendants that have the class *name*."""
     spaced = 'concat(" ", normalize-space(@class), " ")'
     return list(node.xpath(f'descendant-or-self::*[contains({spaced}, " {name} ")]'))
-
-
-def _classes(node: Any) -> set[str]:
-    return set((node.get("class") or "").split())
 
 
 def _data_post(widget: Any) -> tuple[str, int] | None:
@@ -145,14 +153,14 @@ def _readable(widget: Any) -> bool:
     read: the page does not say which action they were."""
     return (
         _data_post(widget) is not None
-        and "service_message" not in _classes(widget)
+        and "service_message" not in classes(widget)
         and _date(widget) is not None
     )
 
 
 def _describe(widget: Any) -> str:
     post = widget.get("data-post") or "a post without a number"
-    if "service_message" in _classes(widget):
+    if "service_message" in classes(widget):
         return f"{post}: a service message (not imported from web pages)"
     return f"{post}: no number or date in the page"
 
@@ -237,7 +245,7 @@ def _widget_posts(widget: Any, channel_id: int, username: str) -> list[PagePost]
         reply_to_message_id=_reply_to(widget, username),
         forward=_forward(widget),
         grouped_id=min(number for number, _ in items) if items else None,
-        media=own if items else _media(own_parts),
+        media=own if items else media_of(own_parts),
     )
     edited = "edited" in " ".join(
         node.text_content() for node in _with_class(widget, "tgme_widget_message_meta")
@@ -273,13 +281,13 @@ def _bubble_parts(widget: Any) -> list[Any]:
         node
         for node in widget.iter()
         if isinstance(node.tag, str)
-        and not any(_classes(parent) & _NOT_THE_POST for parent in node.iterancestors())
+        and not any(classes(parent) & _NOT_THE_POST for parent in node.iterancestors())
     ]
 
 
 def _message_text(own_parts: list[Any]) -> tuple[str, list[Entity]]:
     for node in own_parts:
-        if "js-message_text" in _classes(node) and "tgme_widget_message_text" in _classes(node):
+        if "js-message_text" in classes(node) and "tgme_widget_message_text" in classes(node):
             return _render(node)
     return "", []
 
@@ -307,70 +315,8 @@ def _album_items(widget: Any) -> list[tuple[int, Media]]:
         match = _POST_HREF.match(_unwayback(node.get("href") or ""))
         number = _number(match[2]) if match else None
         if number:
-            items.append((number, _media([node, *node.iter()]) or {"type": "unsupported"}))
+            items.append((number, media_of([node, *node.iter()]) or {"type": "unsupported"}))
     return items
-
-
-def _media(parts: list[Any]) -> Media | None:
-    """The attachment's kind (and what the page tells of it) from the classes it carries."""
-    classes = set().union(*(_classes(node) for node in parts)) if parts else set()
-    if "tgme_widget_message_roundvideo_player" in classes:
-        return {"type": "video_message"}
-    if "tgme_widget_message_video_player" in classes:
-        return _with_duration({"type": "video_file"}, parts, "message_video_duration")
-    if "tgme_widget_message_photo_wrap" in classes:
-        return {"type": "photo"}
-    if "tgme_widget_message_voice_player" in classes:
-        return _with_duration(
-            {"type": "voice_message"}, parts, "tgme_widget_message_voice_duration"
-        )
-    if "tgme_widget_message_sticker_wrap" in classes:
-        return {"type": "sticker"}
-    if "tgme_widget_message_poll" in classes:
-        return _poll(parts)
-    if "tgme_widget_message_location_wrap" in classes:
-        return {"type": "location"}
-    if "tgme_widget_message_document_wrap" in classes:
-        name = _first_text(parts, "tgme_widget_message_document_title")
-        return {"type": "document", **({"file_name": name} if name else {})}
-    if any(_unsupported(node) for node in parts):
-        return {"type": "unsupported"}
-    return None
-
-
-def _unsupported(node: Any) -> bool:
-    """Telegram's "Please open Telegram to view this post", when it is what the post shows
-    (every post also carries a hidden copy, for browsers that cannot play its media)."""
-    return "message_media_not_supported_wrap" in _classes(node) and not any(
-        "media_not_supported_cont" in _classes(parent) for parent in node.iterancestors()
-    )
-
-
-def _first_text(parts: list[Any], name: str) -> str | None:
-    for node in parts:
-        if name in _classes(node):
-            return node.text_content().strip() or None
-    return None
-
-
-def _with_duration(media: Media, parts: list[Any], name: str) -> Media:
-    shown = _first_text(parts, name) or ""
-    if re.fullmatch(r"\d+(:\d\d){1,2}", shown):
-        seconds = 0
-        for part in shown.split(":"):
-            seconds = seconds * 60 + int(part)
-        media["duration"] = seconds
-    return media
-
-
-def _poll(parts: list[Any]) -> Media:
-    question = _first_text(parts, "tgme_widget_message_poll_question") or ""
-    answers = [
-        {"text": node.text_content().strip()}
-        for node in parts
-        if "tgme_widget_message_poll_option_text" in _classes(node)
-    ]
-    return {"type": "poll", "poll": {"question": question, "answers": answers}}
 
 
 # --- formatted text --------------------------------------------------------------------
@@ -406,7 +352,7 @@ def _render_node(node: Any, out: _Text) -> None:
         start = out.length
         if node.tag == "br":
             out.add("\n")
-        elif node.tag == "i" and "emoji" in _classes(node):
+        elif node.tag == "i" and "emoji" in classes(node):
             out.add(node.text_content())  # an emoji drawn as an image: its character is inside
         else:
             out.add(node.text)
@@ -421,12 +367,12 @@ def _render_node(node: Any, out: _Text) -> None:
 
 def _entity(node: Any, out: _Text, start: int) -> tuple[str, dict[str, Any]] | None:
     """The entity *node* makes of the text rendered from *start*; None if plain."""
-    tag, classes = node.tag, _classes(node)
-    if tag == "i" and "emoji" in classes:
+    tag, kinds = node.tag, classes(node)
+    if tag == "i" and "emoji" in kinds:
         return None
     if tag in _STYLES:
         return _STYLES[tag], {}
-    if tag == "span" and "tg-spoiler" in classes:
+    if tag == "span" and "tg-spoiler" in kinds:
         return "spoiler", {}
     if tag == "tg-emoji":
         return "custom_emoji", {"document_id": node.get("emoji-id")}
@@ -439,7 +385,7 @@ def _entity(node: Any, out: _Text, start: int) -> tuple[str, dict[str, Any]] | N
         language = (code.get("class") or "").removeprefix("language-") if code is not None else ""
         return "pre", {"language": language}
     if tag == "blockquote":
-        return "blockquote", {"collapsed": "expandable" in classes or node.get("expandable")}
+        return "blockquote", {"collapsed": "expandable" in kinds or node.get("expandable")}
     if tag == "a":
         return _link(_unwayback(node.get("href") or ""), out.since(start))
     return None

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from telethon import TelegramClient
 from telethon.sessions import MemorySession
+from telethon.tl import functions
 
 import archiver.client
+from dozor.cli import run_cmd
 from dozor.cli.main import main
 from dozor.config import Config, load_config
 from dozor.errors import ConfigError
@@ -349,3 +351,47 @@ async def test_run_once_archives_then_alerts_the_team(
         assert all("Два поста" in a.text for a in alerts)
     finally:
         await api.stop()
+
+
+async def test_run_serves_until_stopped_archiving_live_posts_and_alerting(
+    telegram: FakeTelegram,
+    configured: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`dozor run` as a service: the archiver and the team bot in one process, a live post
+    archived and alerted, a command answered, and a clean exit when the stop signal comes."""
+    api = FakeBotAPI()
+    await api.start()
+    running: dict[str, Any] = {}
+
+    def stop_on_signals() -> asyncio.Event:  # the command's SIGTERM, in its own loop
+        running["loop"], running["stop"] = asyncio.get_running_loop(), asyncio.Event()
+        return running["stop"]
+
+    monkeypatch.setattr(run_cmd, "stop_on_signals", stop_on_signals)
+    with configured.open("a", encoding="utf-8") as config:
+        config.write(
+            f'[bot]\ntoken = "1:test"\nadmins = [1]\napi_server = "{api.url}"\n'
+            "[alerts]\nhistory_minutes = 100000000\n"
+            '[[rules]]\nname = "Мигранты"\nquery = "мигрант"\nchat_id = 777\n'
+        )
+    job = asyncio.create_task(asyncio.to_thread(main, ["run"]))
+    try:
+        await api.wait_for("getupdates", seconds=20)  # the bot is polling
+        history = functions.messages.GetHistoryRequest
+        async with asyncio.timeout(20):  # the first sync has begun, live handlers are in
+            while not telegram.count(history):  # noqa: ASYNC110 - the fake has no event
+                await asyncio.sleep(0.02)
+        channel = telegram.channels[BARE]
+        running["loop"].call_soon_threadsafe(telegram.post, channel, "Задержаны мигранты")
+        (alert,) = await api.wait_for(chat_id=777, seconds=20)
+        assert "Мигранты" in alert.text and "Задержаны мигранты" in alert.text
+        api.message(1, "/status")
+        (answer,) = await api.wait_for(chat_id=1, seconds=20)
+        assert "МВД тест" in answer.text and "1 sent" in answer.text
+    finally:
+        if "stop" in running:
+            running["loop"].call_soon_threadsafe(running["stop"].set)
+        code = await asyncio.wait_for(job, timeout=30)
+        await api.stop()
+    assert code == 0

@@ -59,7 +59,8 @@ class FakeBotAPI:
     async def start(self) -> str:
         app = web.Application(client_max_size=200 * 1024 * 1024)
         app.router.add_post("/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A long poll whose client has gone is cancelled, not waited for at shutdown.
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

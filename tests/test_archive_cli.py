@@ -365,8 +365,9 @@ async def test_run_serves_until_stopped_archiving_live_posts_and_alerting(
     running: dict[str, Any] = {}
 
     def stop_on_signals() -> asyncio.Event:  # the command's SIGTERM, in its own loop
-        running["loop"], running["stop"] = asyncio.get_running_loop(), asyncio.Event()
-        return running["stop"]
+        stop = asyncio.Event()
+        running["loop"], running["stop"] = asyncio.get_running_loop(), stop
+        return stop
 
     monkeypatch.setattr(run_cmd, "stop_on_signals", stop_on_signals)
     with configured.open("a", encoding="utf-8") as config:

@@ -260,6 +260,30 @@ def test_full_entities_of_dozor_exports_win_over_parts_unless_they_do_not_fit() 
         ]
 
 
+def test_entity_details_of_the_wrong_type_are_left_out_with_a_warning() -> None:
+    parts = [
+        {"type": "text_link", "text": "сайт", "href": {"x": 1}},
+        {"type": "custom_emoji", "text": "🎉", "document_id": "5368324170671202286"},
+        {"type": "blockquote", "text": "цитата", "collapsed": "yes"},
+    ]
+    converted = _one({"text": parts, "text_entities": parts})
+    assert converted.record.entities == [
+        {"type": "text_link", "offset": 0, "length": 4},
+        {"type": "custom_emoji", "offset": 4, "length": 1, "document_id": "5368324170671202286"},
+        {"type": "blockquote", "offset": 5, "length": 6},
+    ]
+    assert converted.warnings == [
+        "message 1: ignored invalid href {'x': 1} of a text_link entity",
+        "message 1: ignored invalid collapsed 'yes' of a blockquote entity",
+    ]
+    full = [{"type": "mention_name", "offset": 0, "length": 4, "user_id": True}]
+    converted = _one({"text": "Асан", "full_entities": full})
+    assert converted.record.entities == [{"type": "mention_name", "offset": 0, "length": 4}]
+    assert converted.warnings == [
+        "message 1: ignored invalid user_id True of a mention_name entity"
+    ]
+
+
 def test_mojibake_is_kept_as_found_with_a_warning() -> None:
     garbled = "Тест".encode().decode("latin-1")
     converted = _one({"text": garbled})

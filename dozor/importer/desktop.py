@@ -45,7 +45,13 @@ _ENTITY_EXTRAS = {
     "document_id": "document_id",
     "collapsed": "collapsed",
 }
-_EXTRAS = frozenset(_ENTITY_EXTRAS.values())
+_SAME_NAMES = {name: name for name in _ENTITY_EXTRAS.values()}  # full_entities use dozor's
+_EXTRA_TYPES: dict[str, type | tuple[type, ...]] = {
+    "url": str,
+    "language": str,
+    "user_id": (int, str),
+    "document_id": (int, str),
+}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MOJIBAKE = re.compile(r"[ÐÑ][\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]")
 
@@ -231,7 +237,7 @@ def convert_message(raw: Any, *, channel_id: int, legacy: bool, tz: tzinfo) -> C
     date = _timestamp(raw, "date", tz)
     if date is None:
         raise SkipMessage("missing or invalid date")
-    text, entities = _text_and_entities(raw)
+    text, entities = _text_and_entities(raw, warnings)
     text = _clean_text(text, message_id, warnings)
     if "full_entities" in raw:
         entities = _full_entities(raw["full_entities"], len(text), warnings) or entities
@@ -275,7 +281,7 @@ def _timestamp(raw: dict[str, Any], key: str, tz: tzinfo) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def _text_and_entities(raw: dict[str, Any]) -> tuple[str, list[Entity]]:
+def _text_and_entities(raw: dict[str, Any], warnings: list[str]) -> tuple[str, list[Entity]]:
     parts = raw.get("text_entities")
     if not isinstance(parts, list):
         parts = raw.get("text", "")
@@ -289,7 +295,7 @@ def _text_and_entities(raw: dict[str, Any]) -> tuple[str, list[Entity]]:
     entities: list[Entity] = []
     offset = 0
     for part in parts:
-        chunk, kind, extras = _text_part(part)
+        chunk, kind, extras = _text_part(part, warnings)
         if kind != "plain" and chunk:
             entities.append(make_entity(kind, offset, len(chunk), **extras))
         chunks.append(chunk)
@@ -304,7 +310,7 @@ def _full_entities(value: Any, text_length: int, warnings: list[str]) -> list[En
         warnings.append("unreadable 'full_entities'; formatting read from the text parts")
         return None
     return [
-        make_entity(e["type"], e["offset"], e["length"], **{k: e[k] for k in e.keys() & _EXTRAS})
+        make_entity(e["type"], e["offset"], e["length"], **_extras(e, _SAME_NAMES, warnings))
         for e in value
     ]
 
@@ -322,18 +328,33 @@ def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _text_part(part: Any) -> tuple[str, str, dict[str, Any]]:
+def _text_part(part: Any, warnings: list[str]) -> tuple[str, str, dict[str, Any]]:
     if isinstance(part, str):
         return part, "plain", {}
     if not isinstance(part, dict) or not isinstance(part.get("text"), str):
         raise SkipMessage("unreadable text part")
     kind = part.get("type")
-    extras = (
-        {_ENTITY_EXTRAS[k]: v for k, v in part.items() if k in _ENTITY_EXTRAS}
-        if len(part) > 2
-        else {}
-    )
+    extras = _extras(part, _ENTITY_EXTRAS, warnings) if len(part) > 2 else {}
     return str(part["text"]), kind if isinstance(kind, str) else "plain", extras
+
+
+def _extras(raw: dict[str, Any], names: dict[str, str], warnings: list[str]) -> dict[str, Any]:
+    """An entity's extras (*names*: the export's key -> dozor's), those of the wrong type left
+    out with a warning: a link is a string, an id a string or number, ``collapsed`` a flag."""
+    extras = {}
+    for key in (k for k in names if k in raw):
+        name, value = names[key], raw[key]
+        if _valid_extra(name, value):
+            extras[name] = value
+        else:
+            warnings.append(f"ignored invalid {key} {value!r} of a {raw.get('type')} entity")
+    return extras
+
+
+def _valid_extra(name: str, value: Any) -> bool:
+    if name == "collapsed":
+        return isinstance(value, bool)
+    return isinstance(value, _EXTRA_TYPES[name]) and not isinstance(value, bool)
 
 
 def _clean_text(text: str, message_id: int, warnings: list[str]) -> str:

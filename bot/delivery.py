@@ -308,24 +308,16 @@ class Delivery:
     async def _render(self, group: list[dict[str, Any]]) -> str:
         first = group[0]
         async with self.sessions() as session:
-            texts = await _version_texts(session, first["channel_id"], group)
+            versions = await _versions(session, first["channel_id"], group)
             album = await _album_size(session, first["channel_id"], first["grouped_id"])
+        shown = [versions.get((a["message_id"], a["version"]), ("", None)) for a in group]
         # An album's caption is usually on one item only.
-        text = (
-            next(
-                (
-                    texts.get((a["message_id"], a["version"]))
-                    for a in group
-                    if texts.get((a["message_id"], a["version"]))
-                ),
-                "",
-            )
-            or ""
-        )
+        text, media = next((v for v in shown if v[0]), shown[0])
         details = first["event_details"] or {}
         previous = None
         if first["event_kind"] == "edited" and details.get("previous_version"):
-            previous = texts.get((first["message_id"], details["previous_version"]))
+            before = versions.get((first["message_id"], details["previous_version"]))
+            previous = before[0] if before is not None else None
         content = AlertContent(
             rule_name=first["rule_name"],
             event_kind=first["event_kind"],
@@ -337,11 +329,12 @@ class Delivery:
                 first["channel_id"], first["channel_username"], first["message_id"]
             ),
             date=first["date"],
-            text=text,
+            text=text or "",
             query=_query_or_none(first["rule_query"]),
             previous_text=previous,
             album_size=max(album, len(group)),
             deleted_count=int(details.get("count", 1)),
+            media=media,
         )
         return render_alert(content, self.timezone)
 
@@ -355,17 +348,18 @@ def _query_or_none(query: str) -> Node | None:
         return None
 
 
-async def _version_texts(
+async def _versions(
     session: AsyncSession, channel_id: int, group: list[dict[str, Any]]
-) -> dict[tuple[int, int], str]:
-    """(message id, version) → text, for every version the group's alerts may show."""
+) -> dict[tuple[int, int], tuple[str, Any]]:
+    """(message id, version) → (text, media), for every version the group's alerts may show."""
+    versions = post_versions.c
     result = await session.execute(
-        select(post_versions.c.message_id, post_versions.c.version, post_versions.c.text).where(
-            post_versions.c.channel_id == channel_id,
-            post_versions.c.message_id.in_({a["message_id"] for a in group}),
+        select(versions.message_id, versions.version, versions.text, versions.media).where(
+            versions.channel_id == channel_id,
+            versions.message_id.in_({a["message_id"] for a in group}),
         )
     )
-    return {(message_id, version): text for message_id, version, text in result}
+    return {(message_id, number): (text, media) for message_id, number, text, media in result}
 
 
 async def _album_size(session: AsyncSession, channel_id: int, grouped_id: int | None) -> int:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dozor.media import describe_media
 from dozor.query import Node
 from dozor.query.highlight import Span, highlight_spans
 from dozor.search.engine import post_link
@@ -86,6 +87,7 @@ class AlertContent:
     previous_text: str | None = None  # edits: the text before
     album_size: int = 1
     deleted_count: int = 1  # mass deletions
+    media: Mapping[str, Any] | None = None  # the attachment of the version shown
 
 
 def render_alert(alert: AlertContent, zone: ZoneInfo) -> str:
@@ -100,6 +102,9 @@ def render_alert(alert: AlertContent, zone: ZoneInfo) -> str:
     lines = [header, f"{channel} · {local_time(alert.date, zone)}"]
     if alert.album_size > 1:
         lines.append(f"📎 album of {alert.album_size}")
+    elif (attachment := describe_media(alert.media)) is not None:
+        spans = highlight_spans(alert.query, attachment) if alert.query is not None else []
+        lines.append("📎 " + marked(attachment, spans))
     budget = POST_BUDGET
     if alert.previous_text is not None:
         diff = render_diff(alert.previous_text, alert.text)
@@ -179,6 +184,8 @@ def render_post_history(history: PostHistory, link_url: str, zone: ZoneInfo) -> 
         f"📜 {link(link_url, history.channel['title'])} · post {post['message_id']}",
         f"posted {local_time(post['date'], zone)}",
     ]
+    if (attachment := describe_media(post["media"])) is not None:
+        lines.append(f"📎 {esc(attachment)}")
     if post["deleted_at"] is not None:
         lines.append(f"🗑 deleted on Telegram, seen {local_time(post['deleted_at'], zone)}")
     if history.metrics:
@@ -286,7 +293,11 @@ def render_search(result: SearchPage, zone: ZoneInfo) -> str:
             f"{number}. <b>{esc(hit.channel_title)}</b> · "
             f"{local_time(hit.date, zone)} · {link(hit.link, 'open')}{flags}"
         )
-        lines.append(hit.snippet.marked("<b>", "</b>", escape=esc) or "<i>(no text)</i>")
+        snippet = hit.snippet.marked("<b>", "</b>", escape=esc)
+        if snippet or hit.attachment is None:
+            lines.append(snippet or "<i>(no text)</i>")
+        if hit.attachment is not None:
+            lines.append("📎 " + hit.attachment.marked("<b>", "</b>", escape=esc))
         lines.append("")
     return "\n".join(lines).rstrip()
 

@@ -279,7 +279,13 @@ def test_search_command(configured: Path, capsys: pytest.CaptureFixture[str]) ->
     capsys.readouterr()
     assert main(["search", "has:photo", "--limit", "50"]) == 0
     shown = capsys.readouterr().out
-    assert "/c/1292077344/25  photo\n  (no text)\n" in shown  # a photo without a caption
+    assert "/c/1292077344/25  \n  📎 photo 801×526\n" in shown  # a photo without a caption
+    # a match in a poll (the post has no text): the poll is shown, and why it matched
+    assert main(["search", "рейд", "--json"]) == 0
+    (poll,) = [h for h in json.loads(capsys.readouterr().out)["hits"] if h["message_id"] == 10]
+    assert (poll["text"], poll["attachment"]) == ("", "poll: Нужен ли рейд? — Да / Нет")
+    assert main(["search", "рейд"]) == 0
+    assert "/mvd_test/10  \n  📎 poll: Нужен ли рейд? — Да / Нет\n" in capsys.readouterr().out
 
 
 def test_rules_and_alerts_commands(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -65,6 +65,7 @@ async def setup(
     mode: str = "instant",
     events: tuple[str, ...] = ("new", "edited", "deleted"),
     grouped: int | None = None,
+    media: dict[str, Any] | None = None,
 ) -> None:
     async with sessions.begin() as session:
         await upsert_channel(
@@ -86,7 +87,14 @@ async def setup(
         await store_posts(
             session,
             [
-                PostRecord(CH, i + 1, NOW + timedelta(minutes=i + 1), text=text, grouped_id=grouped)
+                PostRecord(
+                    CH,
+                    i + 1,
+                    NOW + timedelta(minutes=i + 1),
+                    text=text,
+                    grouped_id=grouped,
+                    media=media,
+                )
                 for i, text in enumerate(texts)
             ],
             source=Source.LIVE,
@@ -128,6 +136,19 @@ async def test_an_alert_arrives_once_with_safe_html(
     assert "2025-06-01 18:01" in text  # Bishkek time
     assert (await delivery(bot, sessions).run_once()).sent == 0
     assert await statuses(sessions) == ["sent"]
+
+
+async def test_an_alert_about_a_file_shows_the_file_the_rule_matched(
+    api: FakeBotAPI,
+    bot: Bot,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The post has no text: the rule matched the file's name, which the alert shows."""
+    document = {"type": "document", "file_name": "мигранты_2024.pdf", "size": 2048}
+    await setup(sessions, [""], media=document)
+    assert (await delivery(bot, sessions).run_once()).sent == 1
+    (call,) = api.sent(chat_id=USER)
+    assert "📎 file <b>мигранты</b>_2024.pdf · 2.0 KB" in call.params["text"].splitlines()
 
 
 async def test_an_alert_whose_rule_no_longer_parses_is_still_sent(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -57,3 +58,26 @@ def test_a_mass_deletion_alert_says_how_many_posts_went() -> None:
     )
     assert "Last archived text:\nЗадержан <b>мигрант</b>" in message
     assert "2024-11-05 14:00 +06" in message
+
+
+def test_an_alert_shows_the_attachment_and_what_matched_in_it() -> None:
+    """The rule matched the poll's question: the post has no text, so the poll must show."""
+    alert = AlertContent(
+        rule_name="Рейды",
+        event_kind="new",
+        channel_title="МВД",
+        channel_link=None,
+        post_link="https://t.me/mvd_test/10",
+        date=datetime(2024, 11, 5, 8, 0, tzinfo=UTC),
+        text="",
+        query=parse("рейд"),
+        media={
+            "type": "poll",
+            "poll": {"question": "Нужен ли рейд <сегодня>?", "answers": [{"text": "Да"}]},
+        },
+    )
+    message = render_alert(alert, BISHKEK)
+    assert html_problem(message) is None
+    assert "📎 poll: Нужен ли <b>рейд</b> &lt;сегодня&gt;? — Да" in message.splitlines()
+    album = render_alert(replace(alert, album_size=3), BISHKEK)
+    assert "📎 album of 3" in album and "poll" not in album  # one line for the whole album

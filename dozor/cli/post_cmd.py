@@ -13,6 +13,7 @@ from dozor.cli.output import format_time, print_json, print_table, stdout_consol
 from dozor.db import open_database
 from dozor.errors import UserError
 from dozor.ids import is_digits
+from dozor.media import describe_media
 from dozor.search.engine import post_link
 from dozor.storage.history import PostHistory, parse_post_ref, post_history
 from dozor.text.diff import word_changes
@@ -93,8 +94,8 @@ def _facts(post: dict[str, Any]) -> list[str]:
         facts.append(f"last edited {format_time(post['edit_date'])}")
     if post["kind"] != "message":
         facts.append(f"service message: {(post['service_action'] or {}).get('type', '?')}")
-    elif post["media_type"]:
-        facts.append(post["media_type"])
+    elif (attachment := describe_media(post["media"])) is not None:
+        facts.append(attachment)
     if post["author_signature"]:
         facts.append(f"signed {post['author_signature']}")
     if post["forwarded_from_name"] or post["forwarded_from_id"]:

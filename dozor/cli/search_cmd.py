@@ -82,6 +82,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "edit_date": post["edit_date"],
         "deleted_at": post["deleted_at"],
         "media_type": post["media_type"],
+        "attachment": hit.attachment.text if hit.attachment else None,
         "views": post["views"],
     }
 
@@ -100,7 +101,7 @@ def _print(result: SearchResult, offset: int) -> None:
     total = f"{result.total:,}" if result.total_is_exact else f"more than {result.total:,}"
     console.print(f"{total} results, showing {shown}", style="bold")
     for hit in result.hits:
-        marks = [escape(hit.post["media_type"])] if hit.post["media_type"] else []
+        marks = []
         if hit.post["deleted_at"] is not None:
             marks.append("[red]deleted[/]")
         if hit.post["current_version"] > 1 or hit.post["edit_date"] is not None:
@@ -110,4 +111,8 @@ def _print(result: SearchResult, offset: int) -> None:
             f"[link={hit.link}]{hit.link}[/link]  {' '.join(marks)}"
         )
         snippet = hit.snippet.marked("[bold yellow]", "[/]", escape=escape)
-        console.print("  " + (snippet if snippet.strip() else "[dim](no text)[/]"))
+        if snippet.strip() or hit.attachment is None:
+            console.print("  " + (snippet if snippet.strip() else "[dim](no text)[/]"))
+        if hit.attachment is not None:
+            attachment = hit.attachment.marked("[bold yellow]", "[/]", escape=escape)
+            console.print(f"  [dim]📎[/] {attachment}")

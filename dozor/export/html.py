@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dozor.ids import bare_channel_id
+from dozor.media import describe_media
 from dozor.search.engine import post_link
 from dozor.text import fold
 
@@ -212,15 +213,7 @@ class HtmlSite:
         if not media:
             return ""
         kind = str(media.get("type", "attachment"))
-        label = " ".join(
-            x
-            for x in (
-                kind.replace("_", " "),
-                f"{media['width']}×{media['height']}" if media.get("width") else "",
-                str(media.get("file_name") or ""),
-            )
-            if x
-        )
+        label = describe_media(media) or "attachment"
         copied = self._copy_media(media)
         if copied and kind == "photo":
             return (

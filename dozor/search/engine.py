@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.errors import ChannelNotFound, UserError
 from dozor.ids import bare_channel_id, is_marked_channel_id
+from dozor.media import describe_media
 from dozor.models import channels, post_search, posts
 from dozor.query import Node, parse
 from dozor.query.ast import Filter, walk
@@ -46,6 +48,7 @@ class Hit:
     text: str
     snippet: Snippet
     post: dict[str, Any]
+    attachment: Snippet | None = None  # what the attachment is, the query's words marked
 
     @property
     def link(self) -> str:
@@ -299,4 +302,14 @@ def _hit(node: Node, row: dict[str, Any]) -> Hit:
         text=post["text"] or "",
         snippet=make_snippet(post["text"] or "", spans),
         post=post,
+        attachment=attachment_snippet(node, post["media"]),
     )
+
+
+def attachment_snippet(node: Node, media: Mapping[str, Any] | None) -> Snippet | None:
+    """The attachment described in a line, with what the query matched in it marked: a poll's
+    question or a file's name is searchable text too."""
+    described = describe_media(media)
+    if described is None:
+        return None
+    return Snippet(described, highlight_spans(node, described))

@@ -1,0 +1,144 @@
+"""One line saying what a post's attachment is, for people: alerts, search results, the HTML
+export and ``dozor post`` describe attachments the same way.
+
+A poll's question, a file's name, a venue's address are text a rule can match (see
+``dozor.query.document.searchable_text``); an alert about a post whose only text is a poll
+must show that poll, or nobody can tell why it fired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+_KINDS = {
+    "photo": "photo",
+    "video_file": "video",
+    "video": "video",
+    "animation": "GIF",
+    "video_message": "round video",
+    "round_video": "round video",
+    "voice_message": "voice message",
+    "voice": "voice message",
+    "audio_file": "audio",
+    "audio": "audio",
+    "document": "file",
+    "file": "file",
+    "sticker": "sticker",
+    "poll": "poll",
+    "location": "location",
+    "venue": "place",
+    "contact": "contact",
+    "dice": "dice",
+    "unsupported": "unsupported attachment",
+}
+MAX_LENGTH = 300
+
+
+def describe_media(media: Mapping[str, Any] | None) -> str | None:
+    """``poll: Кто? — Да / Жок``, ``file отчет.pdf · 1.2 MB``, ``video 0:09 · 1920×1080``...;
+    None without an attachment."""
+    if not media:
+        return None
+    kind = str(media.get("type") or "attachment")
+    name = _KINDS.get(kind, kind.replace("_", " "))
+    details = " · ".join(d for d in _details(kind, media) if d)
+    line = f"{name}{': ' if kind in _NAMED else ' '}{details}" if details else name
+    return line if len(line) <= MAX_LENGTH else line[: MAX_LENGTH - 1] + "…"
+
+
+_NAMED = frozenset({"poll", "venue", "contact", "dice", "audio_file", "audio"})
+
+
+def _details(kind: str, media: Mapping[str, Any]) -> list[str | None]:
+    if kind == "poll":
+        return [_poll(media.get("poll"))]
+    if kind in ("location", "venue"):
+        place = ", ".join(_strings(media.get("place_name"), media.get("address")))
+        return [place, _point(media.get("location"))]
+    if kind == "contact":
+        contact = media.get("contact")
+        contact = contact if isinstance(contact, Mapping) else {}
+        who = " ".join(_strings(contact.get("first_name"), contact.get("last_name")))
+        return [" ".join(_strings(who, contact.get("phone_number")))]
+    if kind == "dice":
+        dice = media.get("dice")
+        dice = dice if isinstance(dice, Mapping) else {}
+        return [" ".join(_strings(dice.get("emoticon"), dice.get("value")))]
+    if kind in ("audio_file", "audio"):
+        track = " — ".join(_strings(media.get("performer"), media.get("title")))
+        return [track or _string(media.get("file_name")), _duration(media.get("duration"))]
+    return [
+        _string(media.get("file_name")),
+        _string(media.get("sticker_emoji")),
+        _duration(media.get("duration")),
+        _dimensions(media),
+        _size(media.get("size")),
+    ]
+
+
+def _poll(poll: Any) -> str | None:
+    if not isinstance(poll, Mapping):
+        return None
+    answers = poll.get("answers")
+    texts = (
+        [a.get("text") for a in answers if isinstance(a, Mapping)]
+        if isinstance(answers, list)
+        else []
+    )
+    question = _string(poll.get("question")) or ""
+    options = " / ".join(_strings(*texts))
+    return f"{question} — {options}" if options else question or None
+
+
+def _point(location: Any) -> str | None:
+    if not isinstance(location, Mapping):
+        return None
+    latitude, longitude = location.get("latitude"), location.get("longitude")
+    if not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in (latitude, longitude)
+    ):
+        return None
+    return f"{latitude:.5f}, {longitude:.5f}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _duration(seconds: Any) -> str | None:
+    if not _is_number(seconds) or seconds < 0:
+        return None
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
+
+
+def _dimensions(media: Mapping[str, Any]) -> str | None:
+    width, height = media.get("width"), media.get("height")
+    return f"{width}×{height}" if isinstance(width, int) and isinstance(height, int) else None
+
+
+def _size(size: Any) -> str | None:
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return None
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return None  # not reached
+
+
+def _string(value: Any) -> str | None:
+    return " ".join(value.split()) or None if isinstance(value, str) else None
+
+
+def _strings(*values: Any) -> list[str]:
+    """The values that are text (or numbers), whitespace collapsed, empty ones left out."""
+    found = []
+    for value in values:
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if (cleaned := _string(text)) is not None:
+            found.append(cleaned)
+    return found

@@ -1,0 +1,80 @@
+"""One line per kind of attachment, for alerts, search results, exports and `dozor post`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dozor.media import MAX_LENGTH, describe_media
+
+
+@pytest.mark.parametrize(
+    ("media", "line"),
+    [
+        (
+            {"type": "photo", "width": 1280, "height": 853, "size": 183244},
+            "photo 1280×853 · 178.9 KB",
+        ),
+        (
+            {"type": "video_file", "duration": 94, "width": 1920, "height": 1080},
+            "video 1:34 · 1920×1080",
+        ),
+        ({"type": "voice_message", "duration": 3725}, "voice message 1:02:05"),
+        ({"type": "animation"}, "GIF"),
+        (
+            {"type": "document", "file_name": "отчет  2024.pdf", "size": 1258291},
+            "file отчет 2024.pdf · 1.2 MB",
+        ),
+        (
+            {"type": "audio_file", "performer": "Оркестр", "title": "Мекеним", "duration": 200},
+            "audio: Оркестр — Мекеним · 3:20",
+        ),
+        ({"type": "sticker", "sticker_emoji": "😀"}, "sticker 😀"),
+        (
+            {
+                "type": "poll",
+                "poll": {"question": "Кто?", "answers": [{"text": "Да"}, {"text": "Жок"}]},
+            },
+            "poll: Кто? — Да / Жок",
+        ),
+        (
+            {
+                "type": "venue",
+                "location": {"latitude": 42.8746, "longitude": 74.5698},
+                "place_name": "ИИМ",
+                "address": "Фрунзе көч., 469",
+            },
+            "place: ИИМ, Фрунзе көч., 469 · 42.87460, 74.56980",
+        ),
+        (
+            {"type": "location", "location": {"latitude": 42.8746, "longitude": 74.5698}},
+            "location 42.87460, 74.56980",
+        ),
+        (
+            {
+                "type": "contact",
+                "contact": {"first_name": "Асан", "last_name": "Усенов", "phone_number": "+996312"},
+            },
+            "contact: Асан Усенов +996312",
+        ),
+        ({"type": "dice", "dice": {"emoticon": "🎲", "value": 4}}, "dice: 🎲 4"),
+        ({"type": "game"}, "game"),
+        (
+            {"type": "poll", "poll": "not a poll"},
+            "poll",
+        ),  # damaged metadata: the kind is still told
+        ({"type": "location", "location": {"latitude": True, "longitude": "x"}}, "location"),
+        ({"type": "video_file", "duration": -1, "size": "big"}, "video"),
+        (None, None),
+        ({}, None),
+    ],
+)
+def test_each_kind_is_told_in_one_line(media: dict[str, Any] | None, line: str | None) -> None:
+    assert describe_media(media) == line
+
+
+def test_a_long_description_is_cut() -> None:
+    poll = {"question": "вопрос " * 100, "answers": [{"text": "ответ"}]}
+    line = describe_media({"type": "poll", "poll": poll})
+    assert line is not None and len(line) == MAX_LENGTH and line.endswith("…")

@@ -171,6 +171,7 @@ class Delivery:
                 posts.c.grouped_id,
                 posts.c.date,
                 posts.c.text.label("post_text"),
+                posts.c.media.label("post_media"),
                 channels.c.title.label("channel_title"),
                 channels.c.username.label("channel_username"),
                 events.c.details.label("event_details"),

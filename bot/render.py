@@ -253,11 +253,12 @@ def _digest_line(item: dict[str, Any], zone: ZoneInfo) -> str:
     text = " ".join((item.get("post_text") or "").split())
     if len(text) > DIGEST_SNIPPET:
         text = text[: DIGEST_SNIPPET - 1] + "…"
+    attachment = describe_media(item.get("post_media"))
+    shown = esc(text) or (f"📎 {esc(attachment)}" if attachment else "<i>(no text)</i>")
     url = _post_url(item)
     return (
         f"\n• <b>{esc(item['rule_name'])}</b> · {label} · "
-        f"{link(url, item['channel_title'])} · {local_time(item['date'], zone)}\n"
-        f"{esc(text) or '<i>(no text)</i>'}"
+        f"{link(url, item['channel_title'])} · {local_time(item['date'], zone)}\n{shown}"
     )
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot.render import AlertContent, render_alert, render_diff, visible_length
+from bot.render import AlertContent, render_alert, render_diff, render_digest, visible_length
 from dozor.query import parse
 from tests.fakes.botapi import html_problem
 
@@ -81,3 +81,22 @@ def test_an_alert_shows_the_attachment_and_what_matched_in_it() -> None:
     assert "📎 poll: Нужен ли <b>рейд</b> &lt;сегодня&gt;? — Да" in message.splitlines()
     album = render_alert(replace(alert, album_size=3), BISHKEK)
     assert "📎 album of 3" in album and "poll" not in album  # one line for the whole album
+
+
+def test_a_digest_line_tells_the_attachment_of_a_post_without_text() -> None:
+    item = {
+        "id": 1,
+        "event_kind": "new",
+        "rule_name": "Рейды",
+        "channel_id": -1001525384822,
+        "channel_username": "mvd_test",
+        "channel_title": "МВД",
+        "message_id": 10,
+        "date": datetime(2024, 11, 5, 8, 0, tzinfo=UTC),
+        "post_text": "",
+        "post_media": {"type": "poll", "poll": {"question": "Нужен ли рейд?", "answers": []}},
+    }
+    ((poll_line, ids),) = render_digest("digest_hourly", [item], BISHKEK)
+    assert ids == [1] and poll_line.endswith("\n📎 poll: Нужен ли рейд?")
+    ((empty, _),) = render_digest("digest_hourly", [{**item, "post_media": None}], BISHKEK)
+    assert empty.endswith("\n<i>(no text)</i>")

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from dozor.records import Media
 
+_W = "tgme_widget_message_"  # the prefix of Telegram's widget classes
 _DURATION = re.compile(r"\d+(:\d\d){1,2}")
 
 
@@ -28,7 +29,7 @@ def media_of(parts: list[Any]) -> Media | None:
     """The attachment shown by *parts* (a post's own elements), or None if there is none."""
     found = set().union(*(classes(node) for node in parts)) if parts else set()
     if "tgme_widget_message_roundvideo_player" in found:
-        return _with_duration({"type": "video_message"}, parts, "roundvideo_duration")
+        return _with_duration({"type": "video_message"}, parts, _W + "roundvideo_duration")
     if "tgme_widget_message_video_player" in found:
         if found.isdisjoint({"message_video_play", "message_video_duration"}):
             return {"type": "animation"}
@@ -36,7 +37,7 @@ def media_of(parts: list[Any]) -> Media | None:
     if "tgme_widget_message_photo_wrap" in found:
         return {"type": "photo"}
     if "tgme_widget_message_voice_player" in found:
-        return _with_duration({"type": "voice_message"}, parts, "voice_duration")
+        return _with_duration({"type": "voice_message"}, parts, _W + "voice_duration")
     if "tgme_widget_message_sticker_wrap" in found:
         return {"type": "sticker"}
     if "tgme_widget_message_poll" in found:
@@ -65,11 +66,9 @@ def _first(parts: list[Any], name: str) -> Any | None:
 
 
 def _text(parts: list[Any], name: str) -> str | None:
-    """The text of the first element with class *name* (``tgme_widget_message_`` may be left
-    out), whitespace collapsed; None if there is none."""
+    """The text of the first element with class *name*, whitespace collapsed; None if there
+    is none."""
     node = _first(parts, name)
-    if node is None:  # not `or`: an lxml element without children is falsy
-        node = _first(parts, f"tgme_widget_message_{name}")
     return (" ".join(node.text_content().split()) or None) if node is not None else None
 
 
@@ -89,7 +88,7 @@ def _poll(parts: list[Any]) -> Media:
         for node in parts
         if "tgme_widget_message_poll_option_text" in classes(node)
     ]
-    question = _text(parts, "poll_question") or ""
+    question = _text(parts, _W + "poll_question") or ""
     return {"type": "poll", "poll": {"question": question, "answers": answers}}
 
 
@@ -100,10 +99,10 @@ def _location(parts: list[Any]) -> Media:
     point = _coordinates(wrap.get("href") or "" if wrap is not None else "")
     if point is not None:
         media["location"] = point
-    title = _text(parts, "location_title")
+    title = _text(parts, _W + "location_title")
     if title is not None:
         media.update(type="venue", place_name=title)
-        if (address := _text(parts, "location_address")) is not None:
+        if (address := _text(parts, _W + "location_address")) is not None:
             media["address"] = address
     return media
 
@@ -120,14 +119,14 @@ def _coordinates(href: str) -> dict[str, float] | None:
 
 
 def _contact(parts: list[Any]) -> Media:
-    name, phone = _text(parts, "contact_name"), _text(parts, "contact_phone")
+    name, phone = _text(parts, _W + "contact_name"), _text(parts, _W + "contact_phone")
     contact = {"first_name": name, "phone_number": phone}
     return {"type": "contact", "contact": {k: v for k, v in contact.items() if v is not None}}
 
 
 def _document(parts: list[Any]) -> Media:
     """A file by its name; music (a note icon) by its title and performer."""
-    title, extra = _text(parts, "document_title"), _text(parts, "document_extra")
+    title, extra = _text(parts, _W + "document_title"), _text(parts, _W + "document_extra")
     icon = _first(parts, "tgme_widget_message_document_icon")
     if icon is not None and "audio" in classes(icon):
         music: Media = {"type": "audio_file", "title": title, "performer": extra}

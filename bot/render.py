@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dozor.media import describe_media
+from dozor.media import attachment_snippet, describe_media
 from dozor.query import Node
 from dozor.query.highlight import Span, highlight_spans
 from dozor.search.engine import post_link
@@ -102,9 +102,8 @@ def render_alert(alert: AlertContent, zone: ZoneInfo) -> str:
     lines = [header, f"{channel} · {local_time(alert.date, zone)}"]
     if alert.album_size > 1:
         lines.append(f"📎 album of {alert.album_size}")
-    elif (attachment := describe_media(alert.media)) is not None:
-        spans = highlight_spans(alert.query, attachment) if alert.query is not None else []
-        lines.append("📎 " + marked(attachment, spans))
+    elif (attachment := attachment_snippet(alert.query, alert.media)) is not None:
+        lines.append("📎 " + marked(attachment.text, attachment.spans))
     budget = POST_BUDGET
     if alert.previous_text is not None:
         diff = render_diff(alert.previous_text, alert.text)

@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dozor.query import Node
+from dozor.query.highlight import Snippet, highlight_spans
+
 _KINDS = {
     "photo": "photo",
     "video_file": "video",
@@ -38,13 +41,31 @@ MAX_LENGTH = 300
 def describe_media(media: Mapping[str, Any] | None) -> str | None:
     """``poll: Кто? — Да / Жок``, ``file отчет.pdf · 1.2 MB``, ``video 0:09 · 1920×1080``...;
     None without an attachment."""
+    described = _described(media)
+    return described[0] if described is not None else None
+
+
+def attachment_snippet(node: Node | None, media: Mapping[str, Any] | None) -> Snippet | None:
+    """The attachment's line with what *node* matches in its details marked (not in the kind's
+    name: a query ``file`` has not matched every document)."""
+    described = _described(media)
+    if described is None:
+        return None
+    line, details_start = described
+    spans = highlight_spans(node, line) if node is not None else []
+    return Snippet(line, [span for span in spans if span[0] >= details_start])
+
+
+def _described(media: Mapping[str, Any] | None) -> tuple[str, int] | None:
+    """The line, and where its details begin."""
     if not media:
         return None
     kind = str(media.get("type") or "attachment")
     name = _KINDS.get(kind, kind.replace("_", " "))
     details = " · ".join(d for d in _details(kind, media) if d)
-    line = f"{name}{': ' if kind in _NAMED else ' '}{details}" if details else name
-    return line if len(line) <= MAX_LENGTH else line[: MAX_LENGTH - 1] + "…"
+    head = f"{name}{': ' if kind in _NAMED else ' '}" if details else name
+    line = head + details
+    return (line if len(line) <= MAX_LENGTH else line[: MAX_LENGTH - 1] + "…"), len(head)
 
 
 _NAMED = frozenset({"poll", "venue", "contact", "dice", "audio_file", "audio"})

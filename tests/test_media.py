@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from dozor.media import MAX_LENGTH, describe_media
+from dozor.media import MAX_LENGTH, attachment_snippet, describe_media
+from dozor.query import parse
 
 
 @pytest.mark.parametrize(
@@ -78,3 +80,12 @@ def test_a_long_description_is_cut() -> None:
     poll = {"question": "вопрос " * 100, "answers": [{"text": "ответ"}]}
     line = describe_media({"type": "poll", "poll": poll})
     assert line is not None and len(line) == MAX_LENGTH and line.endswith("…")
+
+
+def test_what_a_query_matched_is_marked_in_the_details_only() -> None:
+    poll = {"type": "poll", "poll": {"question": "poll или рейд?", "answers": [{"text": "Да"}]}}
+    snippet = attachment_snippet(parse("poll OR рейд"), poll)
+    assert snippet is not None and snippet.text == "poll: poll или рейд? — Да"
+    assert snippet.marked("[", "]") == "poll: [poll] или [рейд]? — Да"  # not the kind's name
+    assert attachment_snippet(None, poll) == replace(snippet, spans=[])
+    assert attachment_snippet(parse("рейд"), None) is None

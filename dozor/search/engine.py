@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -12,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.errors import ChannelNotFound, UserError
 from dozor.ids import bare_channel_id, is_marked_channel_id
-from dozor.media import describe_media
+from dozor.media import attachment_snippet
 from dozor.models import channels, post_search, posts
 from dozor.query import Node, parse
 from dozor.query.ast import Filter, walk
@@ -304,12 +303,3 @@ def _hit(node: Node, row: dict[str, Any]) -> Hit:
         post=post,
         attachment=attachment_snippet(node, post["media"]),
     )
-
-
-def attachment_snippet(node: Node, media: Mapping[str, Any] | None) -> Snippet | None:
-    """The attachment described in a line, with what the query matched in it marked: a poll's
-    question or a file's name is searchable text too."""
-    described = describe_media(media)
-    if described is None:
-        return None
-    return Snippet(described, highlight_spans(node, described))

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, Protocol
 
 import orjson
 
+from dozor.media import describe_media
 from dozor.search.engine import post_link
 
 SCHEMA_VERSION = 1
@@ -112,6 +113,7 @@ CSV_COLUMNS = (
     "grouped_id",
     "media_type",
     "media_file_name",
+    "attachment",
     "versions",
     "deleted_at",
 )
@@ -150,6 +152,7 @@ def post_csv_row(row: Mapping[str, Any]) -> list[Any]:
         _blank(row["grouped_id"]),
         row["media_type"] or "",
         spreadsheet_text(media.get("file_name") or ""),
+        spreadsheet_text(describe_media(media) or ""),
         len(row["versions"]) if "versions" in row else row["current_version"],
         _iso(row["deleted_at"]) or "",
     ]

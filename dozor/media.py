@@ -68,7 +68,7 @@ def _described(media: Mapping[str, Any] | None) -> tuple[str, int] | None:
     return (line if len(line) <= MAX_LENGTH else line[: MAX_LENGTH - 1] + "…"), len(head)
 
 
-_NAMED = frozenset({"poll", "venue", "contact", "dice", "audio_file", "audio"})
+_NAMED = frozenset({"poll", "venue", "contact", "dice", "audio_file", "audio", "game"})
 
 
 def _details(kind: str, media: Mapping[str, Any]) -> list[str | None]:
@@ -90,6 +90,7 @@ def _details(kind: str, media: Mapping[str, Any]) -> list[str | None]:
         track = " — ".join(_strings(media.get("performer"), media.get("title")))
         return [track or _string(media.get("file_name")), _duration(media.get("duration"))]
     return [
+        _string(media.get("title")),  # a game's
         _string(media.get("file_name")),
         _string(media.get("sticker_emoji")),
         _duration(media.get("duration")),

@@ -62,6 +62,7 @@ from dozor.query import parse
         ),
         ({"type": "dice", "dice": {"emoticon": "🎲", "value": 4}}, "dice: 🎲 4"),
         ({"type": "game"}, "game"),
+        ({"type": "game", "title": "Игра"}, "game: Игра"),
         (
             {"type": "poll", "poll": "not a poll"},
             "poll",

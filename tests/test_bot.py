@@ -316,6 +316,13 @@ async def test_post_shows_the_versions_deletion_and_views_of_one_post(
     _, second = await api.wait_for(chat_id=MEMBER, count=2)
     assert "v1 · seen " in second.text and "Второй пост" in second.text
     assert "deleted" not in second.text
+    async with sessions.begin() as session:
+        report = {"type": "document", "file_name": "отчет <2024>.pdf", "size": 4096}
+        document = PostRecord(CH, 3, first, text="", media=report)
+        await store_posts(session, [document], source=Source.LIVE, observed_at=first)
+    api.message(MEMBER, "/post mvd_test 3")
+    *_, third = await api.wait_for(chat_id=MEMBER, count=3)
+    assert third.text.splitlines()[2] == "📎 file отчет <2024>.pdf · 4.0 KB"  # escaped, shown
     for asked, answer in [
         ("/post", "Usage: /post link"),
         ("/post mvd_test/99", "МВД Кыргызстана: post 99 is not in the archive"),

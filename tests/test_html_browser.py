@@ -86,6 +86,8 @@ def visit_and_search(site: Path) -> None:
         assert any("задержали трёх мигрантов" in text for text in found), found
         assert any("мигранттарды кармады" in text for text in found), found
         assert search(driver, site, "ТРЕХ") == search(driver, site, "трёх")
+        polls = search(driver, site, "рейд")  # a post with no text: its poll is searched
+        assert any("📎 poll: Нужен ли рейд? — Да / Нет" in text for text in polls), polls
         driver.save_screenshot(str(artifacts() / "html-export-search.png"))
         assert console_errors(driver) == []
     finally:

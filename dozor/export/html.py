@@ -25,6 +25,7 @@ from typing import Any
 
 from dozor.ids import bare_channel_id
 from dozor.media import describe_media
+from dozor.query.document import searchable_text
 from dozor.search.engine import post_link
 from dozor.text import fold
 
@@ -243,11 +244,15 @@ class HtmlSite:
     # --- search index ----------------------------------------------------------------
 
     def _index(self, row: Mapping[str, Any], channel: _Channel, page: str) -> None:
-        if not row["text"]:
+        """The post in the offline search: its text, a file's name, a poll (what `dozor search`
+        looks in too); a post with no text is shown by its attachment."""
+        searchable = searchable_text(row["text"] or "", row["media"])
+        if not searchable:
             return
         url = f"{channel.slug}/{page}.html#m{row['message_id']}"
-        snippet = row["text"][:300] + ("…" if len(row["text"]) > 300 else "")
-        self._shard.append([url, _time(row["date"]), channel.title, snippet, fold(row["text"])])
+        shown = row["text"] or f"📎 {describe_media(row['media'])}"
+        snippet = shown[:300] + ("…" if len(shown) > 300 else "")
+        self._shard.append([url, _time(row["date"]), channel.title, snippet, fold(searchable)])
         if len(self._shard) >= SHARD_POSTS:
             self._flush_shard()
 

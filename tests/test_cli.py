@@ -193,6 +193,10 @@ def test_import_warnings_go_to_stderr(
         (["rules", "pause", "²"], "no rule named '²'"),
         (["search", "-мигрант"], "put -- before it: -- '-мигрант'"),
         (["rules", "test", "-кот", "--text", "кот"], "dozor rules test: No such option '-к'"),
+        (["rules", "test", "кот"], "give either --text or --post"),
+        (["rules", "test", "кот", "--text", "a", "--post", "x/1"], "give either --text or --post"),
+        (["rules", "test", "кот", "--post", "nosuch/1"], "no archived channel matches 'nosuch'"),
+        (["rules", "test", "кот", "--post", "x/1", "--channel", "x"], "--channel goes with --text"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(
@@ -319,6 +323,13 @@ def test_rules_and_alerts_commands(configured: Path, capsys: pytest.CaptureFixtu
     assert json.loads(capsys.readouterr().out) == []
     assert main(["alerts", "list", "--status", "failed"]) == 0
     assert capsys.readouterr().out == "no alerts with status failed\n"
+    # why an archived post matches (or not): its poll, its facets
+    poll = "t.me/c/1525384822/10"
+    assert main(["rules", "test", "рейд has:media -is:edited", "--post", poll]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("MATCH\n") and "found «рейд»" in out, out
+    assert main(["rules", "test", "рейд is:forward", "--post", poll, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["explanation"][-1] == "  ✗ is:forward"
     assert main(["rules", "pause", "Migrants"]) == 0
     assert "now paused" in capsys.readouterr().out
     assert main(["rules", "remove", "Migrants"]) == 0

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.alerts.generator import GenerationReport, RuleCache, generate_alerts
 from dozor.cli.context import config_option, json_option, run_async, state
@@ -31,6 +32,7 @@ from dozor.rules.store import (
     update_rule,
 )
 from dozor.storage.channels import matching_channels, parse_channel_ref
+from dozor.storage.history import parse_post_ref, post_history
 
 
 def _history(config: Config) -> timedelta:
@@ -182,40 +184,29 @@ def sync() -> None:
 @config_option
 @json_option
 @click.argument("query")
-@click.option("--text", "text_", required=True, help="The post text to test against.")
-@click.option("--channel", help="Pretend the post is in this archived channel.")
-def test(query: str, text_: str, channel: str | None, as_json: bool) -> None:
-    """Explain why TEXT matches QUERY, or not."""
+@click.option("--text", "text_", help="A post text to test against.")
+@click.option("--channel", help="With --text: pretend the post is in this archived channel.")
+@click.option("--post", "post_ref", help="An archived post to test against (a t.me link).")
+def test(
+    query: str, text_: str | None, channel: str | None, post_ref: str | None, as_json: bool
+) -> None:
+    """Explain why a text, or an archived post, matches QUERY or not."""
+    if (text_ is None) == (post_ref is None):
+        raise UserError("give either --text or --post (a link to an archived post)")
+    if post_ref is not None and channel is not None:
+        raise UserError("--channel goes with --text; a post is in its own channel")
     config = state().config()
-
-    async def channel_rows() -> list[dict[str, Any]]:
-        async with open_database(config.database) as sessions, sessions() as session:
-            return [dict(r._mapping) for r in await session.execute(select(channels))]
-
     node = parse(query)
-    rows = run_async(channel_rows()) if channel or "channel:" in query else []
-    channel_id = 0
-    if channel:
-        found = matching_channels(parse_channel_ref(channel), rows)
-        if len(found) != 1:
-            raise UserError(f"--channel {channel!r}: no single archived channel matches")
-        channel_id = found[0]["id"]
+    if post_ref is not None:
+        row, rows = run_async(_archived_post(config, post_ref))
+    else:
+        assert text_ is not None
+        row, rows = _pretended_post(config, text_, channel, needs_channels="channel:" in query)
     node = bind_channels(
         node,
         lambda ref: frozenset(r["id"] for r in matching_channels(parse_channel_ref(ref), rows)),
     )
-    doc = build_document(
-        {
-            "channel_id": channel_id,
-            "message_id": 0,
-            "text": text_,
-            "date": datetime.now(UTC),
-            "media": None,
-            "media_type": None,
-            "entities": None,
-            "current_version": 1,
-        }
-    )
+    doc = build_document(row)
     lines = explain(node, doc)
     matched = lines[0].startswith("✓")
     if as_json:
@@ -231,6 +222,48 @@ def test(query: str, text_: str, channel: str | None, as_json: bool) -> None:
         return
     click.echo("MATCH" if matched else "NO MATCH")
     click.echo("\n".join(lines))
+
+
+async def _channel_rows(session: AsyncSession) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in await session.execute(select(channels))]
+
+
+async def _archived_post(config: Config, ref: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The post's current state (text, attachment, facets: is:edited, has:photo...) and the
+    archived channels."""
+    channel_ref, number = parse_post_ref(ref)
+    async with open_database(config.database) as sessions, sessions() as session:
+        history = await post_history(session, channel_ref, number)
+        return history.post, await _channel_rows(session)
+
+
+def _pretended_post(
+    config: Config, text: str, channel: str | None, *, needs_channels: bool
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A post with *text*, posted now, in *channel* (an archived one) or none."""
+
+    async def channel_rows() -> list[dict[str, Any]]:
+        async with open_database(config.database) as sessions, sessions() as session:
+            return await _channel_rows(session)
+
+    rows = run_async(channel_rows()) if channel or needs_channels else []
+    channel_id = 0
+    if channel:
+        found = matching_channels(parse_channel_ref(channel), rows)
+        if len(found) != 1:
+            raise UserError(f"--channel {channel!r}: no single archived channel matches")
+        channel_id = found[0]["id"]
+    post = {
+        "channel_id": channel_id,
+        "message_id": 0,
+        "text": text,
+        "date": datetime.now(UTC),
+        "media": None,
+        "media_type": None,
+        "entities": None,
+        "current_version": 1,
+    }
+    return post, rows
 
 
 @click.group("alerts")

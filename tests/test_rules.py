@@ -25,6 +25,7 @@ from dozor.query.document import build_document
 from dozor.query.match import bind_channels, matches
 from dozor.records import ChannelRecord, PostRecord, Source
 from dozor.rules import index as rule_index
+from dozor.rules.explain import explain
 from dozor.rules.index import CompiledRule, RuleIndex, anchor
 from dozor.rules.store import add_rule, find_rule, list_rules, sync_config_rules, update_rule
 from dozor.storage import mark_deleted, store_posts, upsert_channel
@@ -434,3 +435,33 @@ async def test_a_mass_deletion_alerts_once_per_rule(
         )
     got = [a for a in await _generate(sessions) if a[2] == "mass_deleted"]
     assert got == [(watcher, 1, "mass_deleted", 1, 777)]
+
+
+def test_explain_names_each_part_of_a_query_and_what_it_found() -> None:
+    doc = build_document(
+        {
+            "channel_id": -1001525384822,
+            "message_id": 1,
+            "text": "Мигранты задержаны полицией по уголовному делу",
+            "date": datetime(2024, 11, 1, tzinfo=UTC),
+            "media": None,
+            "media_type": None,
+            "entities": None,
+            "current_version": 1,
+        }
+    )
+    query = '=мигранты мигра* "уголовное дело" /задерж\\w+/i -has:photo'
+    assert explain(parse(query), doc) == [
+        "✓ all of:",
+        "  ✓ exactly «мигранты»: found «Мигранты»",
+        "  ✓ a word starting with «мигра»: found «Мигранты»",
+        "  ✓ the phrase «уголовное дело»: found «уголовному делу»",
+        "  ✓ regular expression /задерж\\w+/i: found «задержаны»",
+        "  ✓ not:",
+        "    ✗ has:photo",
+    ]
+    assert explain(parse('"мигра* суд" OR суд'), doc) == [
+        "✗ any of:",
+        "  ✗ the phrase «мигра* суд»",
+        "  ✗ any form of «суд» (stems суд, ~суд)",
+    ]

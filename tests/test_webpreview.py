@@ -230,6 +230,48 @@ def test_every_kind_of_attachment_the_page_shows() -> None:
     }
 
 
+def test_every_kind_of_formatting_the_page_shows() -> None:
+    body = (
+        "<b>Жирный</b> <u>подчёркнутый</u> <s>зачёркнутый</s> <tg-spoiler>тайна</tg-spoiler> "
+        '<a href="?q=%23МВД">#МВД</a> <a href="?q=%24TON">$TON</a> '
+        '<a href="https://t.me/mvd_kg">@mvd_kg</a> <a href="mailto:info@mvd.kg">info@mvd.kg</a> '
+        '<a href="tel:+996312">+996312</a> <a href="https://mvd.kg/" target="_blank">mvd.kg/</a> '
+        '<a href="https://mvd.kg/news/1">новость</a> <code>код</code>'
+        '<pre><code class="language-python">print()</code></pre>'
+        "<blockquote expandable>цитата</blockquote>"
+    )
+    post = (
+        '<div class="tgme_widget_message" data-post="mvd_test/1"><div class="tgme_widget_message'
+        f'_text js-message_text">{body}</div><a class="tgme_widget_message_date">'
+        '<time datetime="2024-11-01T08:00:00+00:00">x</time></a></div>'
+    )
+    page = parse_page(f"<html><body>{post}</body></html>".encode(), Path("p.html"))
+    record = page.posts(TEST_CHANNEL)[0].record
+    spans = [
+        (e["type"], record.text[e["offset"] : e["offset"] + e["length"]], e.get("url"))
+        for e in record.entities
+    ]
+    assert spans == [
+        ("bold", "Жирный", None),
+        ("underline", "подчёркнутый", None),
+        ("strikethrough", "зачёркнутый", None),
+        ("spoiler", "тайна", None),
+        ("hashtag", "#МВД", None),
+        ("cashtag", "$TON", None),
+        ("mention", "@mvd_kg", None),
+        ("email", "info@mvd.kg", None),
+        ("phone", "+996312", None),
+        ("link", "mvd.kg/", None),
+        ("text_link", "новость", "https://mvd.kg/news/1"),
+        ("code", "код", None),
+        ("pre", "print()", None),
+        ("blockquote", "цитата", None),
+    ]
+    pre = next(e for e in record.entities if e["type"] == "pre")
+    quote = next(e for e in record.entities if e["type"] == "blockquote")
+    assert (pre["language"], quote["collapsed"]) == ("python", True)
+
+
 def test_a_page_in_another_declared_charset_is_read_by_its_declaration() -> None:
     post = (
         '<div class="tgme_widget_message" data-post="mvd_test/1"><div class="tgme_widget_message'

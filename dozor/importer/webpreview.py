@@ -385,7 +385,9 @@ def _entity(node: Any, out: _Text, start: int) -> tuple[str, dict[str, Any]] | N
         language = (code.get("class") or "").removeprefix("language-") if code is not None else ""
         return "pre", {"language": language}
     if tag == "blockquote":
-        return "blockquote", {"collapsed": "expandable" in kinds or node.get("expandable")}
+        return "blockquote", {
+            "collapsed": "expandable" in kinds or node.get("expandable") is not None
+        }
     if tag == "a":
         return _link(_unwayback(node.get("href") or ""), out.since(start))
     return None

@@ -272,6 +272,24 @@ def test_every_kind_of_formatting_the_page_shows() -> None:
     assert (pre["language"], quote["collapsed"]) == ("python", True)
 
 
+def test_a_reply_names_the_post_it_answers_and_keeps_the_quote_out_of_the_text() -> None:
+    def post(number: int, replied: str) -> str:
+        return (
+            f'<div class="tgme_widget_message" data-post="mvd_test/{number}">'
+            f'<a class="tgme_widget_message_reply" href="{replied}">'
+            '<div class="tgme_widget_message_text js-message_text">цитата</div></a>'
+            '<div class="tgme_widget_message_text js-message_text">ответ</div>'
+            '<a class="tgme_widget_message_date"><time datetime="2024-11-01T08:00:00+00:00">'
+            "x</time></a></div>"
+        )
+
+    content = post(6, "https://t.me/mvd_test/5") + post(7, "https://t.me/other/5")
+    page = parse_page(f"<html><body>{content}</body></html>".encode(), Path("p.html"))
+    found = {p.record.message_id: p.record for p in page.posts(TEST_CHANNEL)}
+    assert (found[6].reply_to_message_id, found[6].text) == (5, "ответ")
+    assert found[7].reply_to_message_id is None  # a post of another channel is not ours
+
+
 def test_a_page_in_another_declared_charset_is_read_by_its_declaration() -> None:
     post = (
         '<div class="tgme_widget_message" data-post="mvd_test/1"><div class="tgme_widget_message'

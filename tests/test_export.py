@@ -18,16 +18,19 @@ from typing import Any
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.cli.main import main
 from dozor.errors import QueryError, UserError
 from dozor.export import ExportFilter, iter_posts
-from dozor.export.desktop import text_parts
+from dozor.export.desktop import desktop_message, text_parts
 from dozor.export.files import split_into_zips, write_export
 from dozor.export.run import run_export
 from dozor.export.writers import CSV_COLUMNS
-from dozor.records import ChannelRecord, Forward, PostRecord, Source
+from dozor.importer.desktop import convert_message
+from dozor.records import ChannelRecord, Forward, PostRecord, Source, make_entity
 from dozor.storage import mark_deleted, store_posts, upsert_channel
 from dozor.storage.media import record_media_file
 from tests.conftest import DESKTOP, FIXTURES
@@ -390,6 +393,66 @@ def test_desktop_parts_give_each_stretch_its_innermost_formatting() -> None:
     same_text = [{"type": "italic", "offset": 5, "length": 4}, {**link, "length": 4}]
     assert text_parts(text, same_text)[1] == {"type": "text_link", "text": "this", **HREF}
     assert text_parts(text, [{"type": "bold", "offset": 15, "length": 9}]) == [text]  # past the end
+
+
+_KINDS = ("bold", "italic", "text_link", "custom_emoji", "mention_name")
+
+
+@st.composite
+def formatted_texts(draw: st.DrawFn) -> tuple[str, list[dict[str, Any]]]:
+    text = draw(st.text(alphabet="аб 🎉\n", min_size=1, max_size=20))
+    entities = []
+    for _ in range(draw(st.integers(0, 5))):
+        start = draw(st.integers(0, len(text) - 1))
+        length = draw(st.integers(1, len(text) - start))
+        kind = draw(st.sampled_from(_KINDS))
+        extras = {"text_link": {"url": "https://mvd.kg/"}, "custom_emoji": {"document_id": "5"}}
+        entities.append(make_entity(kind, start, length, **extras.get(kind, {}), user_id=None))
+    return text, entities
+
+
+@given(formatted_texts())
+@settings(max_examples=300, deadline=None)
+def test_any_formatting_survives_a_desktop_export_and_import(
+    formatted: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """Nested or overlapping, every entity comes back: through the parts when they can hold
+    it, through ``full_entities`` when not."""
+    text, entities = formatted
+    row = {**DESKTOP_ROW, "text": text, "entities": entities}
+    message = json.loads(json.dumps(desktop_message(row)))
+    back = convert_message(message, channel_id=row["channel_id"], legacy=False, tz=UTC)
+    assert back.record.text == text
+    assert _as_set(back.record.entities) == _as_set(entities)
+    assert "full_entities" not in message or len(entities) > 1
+
+
+def _as_set(entities: list[dict[str, Any]]) -> set[str]:
+    return {json.dumps(e, sort_keys=True) for e in entities}
+
+
+DESKTOP_ROW: dict[str, Any] = {
+    "kind": "message",
+    "message_id": 1,
+    "channel_id": -1001525384822,
+    "channel_title": "МВД",
+    "date": datetime(2024, 11, 1, tzinfo=UTC),
+    "edit_date": None,
+    "service_action": None,
+    "author_signature": None,
+    "forwarded_from_name": None,
+    "forwarded_from_id": None,
+    "forwarded_from_message_id": None,
+    "forwarded_from_date": None,
+    "reply_to_message_id": None,
+    "media": None,
+    "reactions": None,
+    "views": None,
+    "forwards": None,
+    "replies": None,
+    "grouped_id": None,
+    "deleted_at": None,
+}
 
 
 async def test_importing_another_dozor_export_says_which_one_imports(

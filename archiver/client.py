@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from telethon import TelegramClient
@@ -10,17 +15,21 @@ from telethon.crypto import rsa
 from telethon.sessions import SQLiteSession
 
 from dozor.config import Config, missing_telegram_keys
-from dozor.errors import ConfigError
+from dozor.errors import ConfigError, UserError
 
 
-def build_client(config: Config) -> TelegramClient:
-    """A client on the configured session file (created 0600) and server."""
+def require_telegram_keys(config: Config) -> None:
     missing = missing_telegram_keys(config)
     if missing:
         raise ConfigError(
             f"{config.source}: fill in {' and '.join(missing)} "
             "(https://my.telegram.org → API development tools)"
         )
+
+
+def build_client(config: Config) -> TelegramClient:
+    """A client on the configured session file (created 0600) and server."""
+    require_telegram_keys(config)
     telegram = config.telegram
     assert telegram.api_id is not None and telegram.api_hash is not None
     session = _open_session(config)
@@ -80,6 +89,38 @@ def _session_base(path: Path) -> Path:
 
 def protect_session_file(path: Path) -> None:
     """A session file is a logged-in account: readable by its owner only."""
-    file = path if path.suffix == ".session" else path.with_name(path.name + ".session")
+    file = _session_file(path)
     if file.exists():
         file.chmod(0o600)
+
+
+@contextmanager
+def session_lock(path: Path) -> Iterator[None]:
+    """Hold the Telegram session for this process: two processes on one session (a cron
+    `archive --once` while `dozor run` works, or one still running from the last cron) would
+    fight over its update state and its file. The lock file next to the session names the
+    holder's pid; the lock ends with the process, however it ends."""
+    lock = _session_file(path).with_suffix(".session.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        if exc.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        raise UserError(
+            f"another dozor process (pid {holder}) is using the Telegram session {path}; "
+            "wait for it to finish, or stop it"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _session_file(path: Path) -> Path:
+    return path if path.suffix == ".session" else path.with_name(path.name + ".session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import threading
 from pathlib import Path
@@ -107,6 +108,22 @@ def test_a_pass_that_leaves_a_channel_behind_exits_1_for_cron(
     assert err.splitlines()[-1] == "dozor: 1 of 1 channels not up to date"
     assert main(["search", "пост", "--json", "--limit", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["total"] == 120  # the archive is kept
+
+
+def test_one_process_at_a_time_uses_the_telegram_session(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cron `archive --once` while another dozor holds the session is refused, naming it."""
+    session = configured.parent / "dozor.session"
+    with archiver.client.session_lock(session):
+        for command in (["archive", "--once"], ["channels", "add", "x"], ["login", "--check"]):
+            assert main(command) == 2
+            assert capsys.readouterr().err.splitlines()[-1] == (
+                f"dozor: another dozor process (pid {os.getpid()}) is using the Telegram "
+                f"session {session}; wait for it to finish, or stop it"
+            )
+    assert main(["archive", "--once"]) == 0  # released with its holder
+    assert "120 new" in capsys.readouterr().out
 
 
 def test_verify_re_reads_the_whole_archive_of_followed_channels(

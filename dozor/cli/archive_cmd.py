@@ -50,33 +50,37 @@ log = logging.getLogger(__name__)
 @click.option("--check", is_flag=True, help="Only report whether the session is logged in.")
 def login(check: bool) -> None:
     """Log the Telegram *user* account in (bots cannot read channel history)."""
-    from archiver.client import build_client, protect_session_file
+    from archiver.client import build_client, require_telegram_keys, session_lock
 
     config = state().config()
-    client = build_client(config)
+    require_telegram_keys(config)
+    with session_lock(config.telegram.session):
+        client = build_client(config)
+        click.echo(run_async(_log_in(client, config, check=check)))
 
-    async def go() -> str:
-        await connect(client)
-        try:
-            if check:
-                if not await client.is_user_authorized():
-                    raise UserError(
-                        f"session {config.telegram.session} is not logged in: run `dozor login`"
-                    )
-                me = await client.get_me()
-                return f"session {config.telegram.session} is logged in as {_who(me)}"
-            await client.start(
-                phone=lambda: click.prompt("Phone number (international format, +996…)"),
-                code_callback=lambda: click.prompt("Login code from Telegram"),
-                password=lambda: click.prompt("Two-step verification password", hide_input=True),
-            )
+
+async def _log_in(client: Any, config: Config, *, check: bool) -> str:
+    from archiver.client import protect_session_file
+
+    await connect(client)
+    try:
+        if check:
+            if not await client.is_user_authorized():
+                raise UserError(
+                    f"session {config.telegram.session} is not logged in: run `dozor login`"
+                )
             me = await client.get_me()
-            return f"logged in as {_who(me)}; session saved to {config.telegram.session}"
-        finally:
-            await client.disconnect()
-            protect_session_file(config.telegram.session)
-
-    click.echo(run_async(go()))
+            return f"session {config.telegram.session} is logged in as {_who(me)}"
+        await client.start(
+            phone=lambda: click.prompt("Phone number (international format, +996…)"),
+            code_callback=lambda: click.prompt("Login code from Telegram"),
+            password=lambda: click.prompt("Two-step verification password", hide_input=True),
+        )
+        me = await client.get_me()
+        return f"logged in as {_who(me)}; session saved to {config.telegram.session}"
+    finally:
+        await client.disconnect()
+        protect_session_file(config.telegram.session)
 
 
 def _who(me: Any) -> str:
@@ -101,18 +105,20 @@ async def connect(client: Any) -> None:
 @asynccontextmanager
 async def archiver_for(config: Config, **kw: Any) -> AsyncIterator[Archiver]:
     """A connected, logged-in archiver on the configured database."""
-    from archiver.client import build_client
+    from archiver.client import build_client, require_telegram_keys, session_lock
     from archiver.service import Archiver
 
-    client = build_client(config)
-    async with open_database(config.database) as sessions:
-        await connect(client)
-        try:
-            if not await client.is_user_authorized():
-                raise UserError("the Telegram session is not logged in: run `dozor login`")
-            yield Archiver(client, sessions, config.archiver, **kw)
-        finally:
-            await client.disconnect()
+    require_telegram_keys(config)
+    with session_lock(config.telegram.session):
+        client = build_client(config)
+        async with open_database(config.database) as sessions:
+            await connect(client)
+            try:
+                if not await client.is_user_authorized():
+                    raise UserError("the Telegram session is not logged in: run `dozor login`")
+                yield Archiver(client, sessions, config.archiver, **kw)
+            finally:
+                await client.disconnect()
 
 
 @channels.command("add")

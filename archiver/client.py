@@ -15,7 +15,7 @@ from telethon.crypto import rsa
 from telethon.sessions import SQLiteSession
 
 from dozor.config import Config, missing_telegram_keys
-from dozor.errors import ConfigError, UserError
+from dozor.errors import ConfigError, SessionInUse
 
 
 def require_telegram_keys(config: Config) -> None:
@@ -110,9 +110,10 @@ def session_lock(path: Path) -> Iterator[None]:
         os.close(fd)
         if exc.errno not in (errno.EAGAIN, errno.EACCES):
             raise
-        raise UserError(
+        raise SessionInUse(
             f"another dozor process (pid {holder}) is using the Telegram session {path}; "
-            "wait for it to finish, or stop it"
+            "wait for it to finish, or stop it",
+            holder,
         ) from None
     try:
         os.ftruncate(fd, 0)

@@ -11,7 +11,8 @@ line and exits with status 2. Any other exception is a bug.
         ├── AmbiguousChannel     a title that matches more than one channel
         ├── ImportFormatError    a file that is not a Telegram Desktop channel export
         ├── QueryError           a search or rule query that cannot be parsed
-        └── EmptyExport          an export whose filters leave no posts
+        ├── EmptyExport          an export whose filters leave no posts
+        └── SessionInUse         another dozor process holds the Telegram session
 """
 
 
@@ -45,6 +46,14 @@ class ImportFormatError(UserError):
 
 class EmptyExport(UserError):
     """The filters of an export leave no posts: nothing was written."""
+
+
+class SessionInUse(UserError):
+    """Another dozor process (*pid*, as it wrote it) is using the Telegram session."""
+
+    def __init__(self, message: str, pid: str) -> None:
+        self.pid = pid
+        super().__init__(message)
 
 
 class QueryError(UserError):

@@ -113,17 +113,26 @@ def test_a_pass_that_leaves_a_channel_behind_exits_1_for_cron(
 def test_one_process_at_a_time_uses_the_telegram_session(
     telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A cron `archive --once` while another dozor holds the session is refused, naming it."""
+    """A cron `archive --once` while another dozor holds the session is refused, naming it;
+    `channels add` hands the channel to the process that holds it."""
+    other = telegram.channel(BARE + 1, "other_test", "Другой канал")
+    telegram.post_many(other, 3)
     session = configured.parent / "dozor.session"
     with archiver.client.session_lock(session):
-        for command in (["archive", "--once"], ["channels", "add", "x"], ["login", "--check"]):
+        for command in (["archive", "--once"], ["login", "--check"]):
             assert main(command) == 2
             assert capsys.readouterr().err.splitlines()[-1] == (
                 f"dozor: another dozor process (pid {os.getpid()}) is using the Telegram "
                 f"session {session}; wait for it to finish, or stop it"
             )
-    assert main(["archive", "--once"]) == 0  # released with its holder
-    assert "120 new" in capsys.readouterr().out
+        assert main(["channels", "add", "@other_test"]) == 0
+        assert capsys.readouterr().out == (
+            f"dozor (pid {os.getpid()}) is archiving with this session: it will follow "
+            "@other_test within a minute (see `dozor status`)\n"
+        )
+    assert main(["archive", "--once"]) == 0  # released with its holder, which follows it
+    out = capsys.readouterr().out
+    assert "120 new" in out and "3 new" in out
 
 
 def test_verify_re_reads_the_whole_archive_of_followed_channels(

@@ -32,9 +32,10 @@ from dozor.cli.db_cmd import rebuild_if_stale
 from dozor.cli.output import format_time, print_json, print_table, stderr_console
 from dozor.config import Config
 from dozor.db import open_database
-from dozor.errors import UserError
+from dozor.errors import SessionInUse, UserError
 from dozor.runtime import settle_heap
 from dozor.storage import resolve_channel
+from dozor.storage.requests import request_channel
 from dozor.storage.stats import alert_counts, channel_health, lag_text
 from dozor.storage.sync import set_tracked, tracked_channels
 
@@ -139,11 +140,26 @@ def add(refs: tuple[str, ...]) -> None:
                     problems.append(f"{ref}: {exc}")
         return problems
 
-    problems = run_async(go())
+    try:
+        problems = run_async(go())
+    except SessionInUse as busy:
+        run_async(_hand_over(config, refs))
+        click.echo(
+            f"dozor (pid {busy.pid}) is archiving with this session: it will follow "
+            f"{', '.join(refs)} within a minute (see `dozor status`)"
+        )
+        return
     for problem in problems:
         click.echo(f"dozor: {problem}", err=True)
     if problems:
         raise click.exceptions.Exit(2)
+
+
+async def _hand_over(config: Config, refs: tuple[str, ...]) -> None:
+    """Ask the running archiver to follow *refs*, as the bot's /addchannel does."""
+    async with open_database(config.database) as sessions, sessions.begin() as session:
+        for ref in refs:
+            await request_channel(session, ref, now=datetime.now(UTC))
 
 
 @channels.command("remove")

@@ -78,6 +78,14 @@ class ChannelPostponed(Exception):
         self.seconds = seconds
 
 
+class TelegramUnreachable(Exception):
+    """A one-pass run gave up waiting for a lost connection to Telegram."""
+
+    def __init__(self, waited: float) -> None:
+        super().__init__(f"Telegram unreachable; gave up after {waited:.0f} s of retries")
+        self.waited = waited
+
+
 @dataclass
 class ChannelReport:
     channel_id: int
@@ -103,6 +111,10 @@ class Archiver:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     now: Clock = field(default=lambda: datetime.now(UTC))
     progress: Progress | None = None
+    # One pass (cron): after this many seconds of waiting for a lost connection, give up (the
+    # channels left get status "offline") rather than hang until the next run collides.
+    give_up_after: float | None = None
+    _offline: float = 0.0  # seconds waited since the connection was lost
     _entities: dict[int, Any] = field(default_factory=dict)
     _postponed: dict[int, datetime] = field(default_factory=dict)
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
@@ -488,6 +500,9 @@ class Archiver:
                     report.deleted += part.deleted
             except ChannelPostponed as exc:
                 await self._postpone(channel_id, exc.seconds, report)
+            except TelegramUnreachable as exc:
+                report.status, report.detail = "offline", str(exc)
+                log.warning("channel %s: %s", channel_id, exc)
             except errors.RPCError as exc:
                 await self._fail(channel_id, exc, report)
             except Exception as exc:  # one channel's fault must not stop the others
@@ -552,7 +567,7 @@ class Archiver:
         delay = 1.0
         while True:
             try:
-                return await request()
+                result = await request()
             except errors.FloodWaitError as exc:
                 log.warning(
                     "channel %s: Telegram asks to wait %d s (flood wait)",
@@ -563,10 +578,23 @@ class Archiver:
                     raise ChannelPostponed(exc.seconds) from None
                 await self.sleep(exc.seconds)
             except ConnectionError as exc:
+                if await self._given_up():
+                    raise TelegramUnreachable(self._offline) from None
                 log.warning("connection lost (%s); reconnecting in %.0f s", exc, delay)
                 await self.sleep(delay)
+                self._offline += delay
                 delay = min(delay * 2, self.settings.max_reconnect_delay_seconds)
                 await self._reconnect()
+            else:
+                self._offline = 0.0
+                return result
+
+    async def _given_up(self) -> bool:
+        """Past ``give_up_after`` seconds offline, one more connection attempt decides."""
+        if self.give_up_after is None or self._offline < self.give_up_after:
+            return False
+        await self._reconnect()
+        return not self.client.is_connected()
 
     async def _reconnect(self) -> None:
         try:

@@ -474,6 +474,30 @@ async def test_a_lost_connection_is_re_established(
     assert slept[:1] == [1.0]  # the first reconnect waited a second
 
 
+async def test_a_one_pass_run_gives_up_on_a_connection_that_stays_lost(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    slept: Slept,
+) -> None:
+    """A cron pass must end: after give_up_after seconds of retries, every channel left is
+    reported offline at once (the wait is shared, not repeated per channel)."""
+    telegram.channel(OTHER, "border_test", "Погранслужба")
+    telegram.post_many(channel, 10)
+    archiver = await start()
+    await archiver.add("mvd_test")
+    await archiver.add("border_test")
+    archiver.give_up_after = 60
+    telegram.down = True
+    telegram.drop_connections()
+    reports = await archiver.sync_all()
+    assert [r.status for r in reports] == ["offline", "offline"]
+    assert reports[0].detail == "Telegram unreachable; gave up after 63 s of retries"
+    assert sum(slept) == 63  # 1 + 2 + 4 + 8 + 16 + 32, once for both channels
+    telegram.down = False
+    assert [r.status for r in await archiver.sync_all()] == ["ok", "ok"]  # back: the wait resets
+
+
 async def test_a_channel_going_private_is_recorded_and_others_continue(
     telegram: FakeTelegram,
     channel: FakeChannel,

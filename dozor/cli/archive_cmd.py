@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # Telethon is imported only by the commands that talk to Tele
     from archiver.service import Archiver, ChannelReport
 
 T = TypeVar("T")
+# A `--once` pass (cron) stops waiting for a lost connection after this many seconds.
+ONCE_OFFLINE_SECONDS = 600.0
 log = logging.getLogger(__name__)
 
 
@@ -205,6 +207,7 @@ async def run_archiver(
                 console.print(f"[yellow]warning:[/] {escape(problem)}")
             await archiver.process_requests()
             if once:
+                archiver.give_up_after = ONCE_OFFLINE_SECONDS
                 return await archiver.sync_all(verify_due=True)
             settle_heap()
             await archiver.run_forever(stop or stop_on_signals())
@@ -233,6 +236,7 @@ async def run_verification(config: Config, refs: tuple[str, ...]) -> list[Channe
         raise UserError("no channels followed yet: add some with `dozor channels add`")
     with ArchiveProgress() as progress:
         async with archiver_for(config, progress=progress) as archiver:
+            archiver.give_up_after = ONCE_OFFLINE_SECONDS
             return [await archiver.sync(channel_id, verify=True) for channel_id in ids]
 
 

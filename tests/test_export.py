@@ -363,6 +363,42 @@ async def test_desktop_export_keeps_nested_formatting_and_the_username(
         assert db.execute("SELECT username FROM channels").fetchall() == [("durov",)]
 
 
+async def test_a_desktop_export_of_several_channels_imports_from_its_folder(
+    sessions: async_sessionmaker[AsyncSession],
+    database_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One subfolder per channel: importing the export's folder finds them all, and a post
+    deleted on Telegram comes back a tombstone, deleted when the archive saw it."""
+    await fill(sessions)
+    out = tmp_path / "export"
+    first = config_file(tmp_path, database_url)
+    assert await dozor("export", "--config", str(first), "--format", "desktop",
+                       "--include-deleted", "--out", str(out)) == 0  # fmt: skip
+    (tmp_path / "second").mkdir()
+    second = config_file(tmp_path / "second", f"sqlite+aiosqlite:///{tmp_path}/second.db")
+    assert await dozor("import", "--config", str(second), str(out)) == 0, capsys.readouterr().err
+    with contextlib.closing(sqlite3.connect(tmp_path / "second.db")) as db:
+        rows = db.execute(
+            "SELECT channel_id, message_id, text, deleted_at FROM posts"
+            " ORDER BY channel_id, message_id"
+        ).fetchall()
+        names = db.execute("SELECT id, username FROM channels ORDER BY id").fetchall()
+    deleted = (T0 + timedelta(days=4)).strftime("%Y-%m-%d %H:%M:%S")
+    assert [row[:3] for row in rows] == [
+        (CH, 1, TRICKY),
+        (CH, 2, "Погода в Оше, уточнено"),
+        (CH, 3, "Мигранты прибыли"),
+        (OTHER, 1, "Мигрантов проверили"),
+    ]
+    assert [row[3] and row[3][:19] for row in rows] == [None, None, deleted, None]
+    assert names == [(CH, "mvd_test"), (OTHER, None)]
+    assert "1 marked deleted as the export records" in capsys.readouterr().out
+    assert await dozor("import", "--config", str(second), str(out)) == 0  # again: nothing new
+    assert "marked deleted" not in capsys.readouterr().out
+
+
 def _without_file_notes(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """The re-import learns that the export left files out (true, and not in the page)."""
     media = row[19]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -94,25 +95,41 @@ def import_(paths: tuple[Path, ...], zone: str | None, username: str | None, as_
 
 
 def _split(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
-    """Desktop exports, and saved pages (oldest capture first): a folder holding no
-    result.json but .html pages is a folder of pages."""
+    """Desktop exports, and saved pages (oldest capture first). A folder with a result.json
+    is one export; any other folder is searched: for exports in its subfolders (a multi-channel
+    `dozor export --format desktop`, a folder of exports) and for saved pages."""
     exports, pages = [], []
     for path in paths:
         if path.is_file() and path.suffix.lower() in (".html", ".htm"):
             pages.append(path)
-        elif path.is_dir() and not (path / "result.json").exists() and _page_files(path):
-            pages += _page_files(path)
+        elif path.is_dir() and not (path / "result.json").exists():
+            found_exports, found_pages = _search(path)
+            if not found_exports and not found_pages:
+                exports.append(path)  # the Desktop importer says what is missing
+            exports += found_exports
+            pages += found_pages
         else:
             exports.append(path)
     return exports, in_capture_order(pages)
 
 
-def _page_files(folder: Path) -> list[Path]:
-    if (folder / "messages.html").is_file():
-        return []  # a Desktop HTML export: the Desktop importer explains what to do
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".html", ".htm")
-    )
+def _search(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The Desktop exports (folders with a result.json) and saved pages in and below *folder*.
+    Not pages: a Desktop HTML export's (the importer explains those), the files a browser saves
+    beside a page (``Name_files/``) and those inside an export."""
+    exports: list[Path] = []
+    pages: list[Path] = []
+    for current, folders, files in os.walk(folder):
+        here = Path(current)
+        if "result.json" in files:
+            exports.append(here)
+            folders.clear()
+            continue
+        folders[:] = sorted(f for f in folders if not f.endswith("_files"))
+        if "messages.html" in files:
+            continue
+        pages += [here / f for f in sorted(files) if Path(f).suffix.lower() in (".html", ".htm")]
+    return exports, pages
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -150,6 +167,8 @@ def _summary(report: ImportReport, *, tz_given: bool) -> str:
         f"({outcome.edited} new versions), {outcome.unchanged} unchanged, "
         f"{report.skipped} skipped"
     )
+    if report.deleted:
+        line += f", {report.deleted} marked deleted as the export records"
     if report.dates_assumed_zone:
         line += (
             f"; this export has no Unix times, dates read as {report.dates_assumed_zone} (see --tz)"
@@ -171,6 +190,7 @@ def _report_dict(report: ImportReport) -> dict[str, object]:
         "new_versions": report.outcome.edited,
         "unchanged": report.outcome.unchanged,
         "skipped": report.skipped,
+        "deleted": report.deleted,
         "dates_assumed_zone": report.dates_assumed_zone,
         "warnings": report.warnings,
     }

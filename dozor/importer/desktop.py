@@ -84,7 +84,10 @@ def locate_result_json(path: Path) -> Path:
                 f"{path}: this is an HTML export; export the channel again choosing "
                 "'Format: Machine-readable JSON'"
             )
-        raise ImportFormatError(f"{path}: no result.json in this folder{_dozor_export_hint(path)}")
+        raise ImportFormatError(
+            f"{path}: no result.json or saved t.me/s page in this folder or below"
+            f"{_dozor_export_hint(path)}"
+        )
     if not path.exists():
         raise ImportFormatError(f"{path}: no such file or folder")
     return path
@@ -196,6 +199,10 @@ def _is_legacy(messages: list[Any]) -> bool:
 class Converted:
     record: PostRecord
     warnings: list[str]
+    # dozor's own exports mark posts deleted on Telegram: when the archive saw it (None: the
+    # export does not say)
+    deleted: bool = False
+    deleted_at: datetime | None = None
 
 
 def convert_messages(
@@ -260,7 +267,13 @@ def convert_message(raw: Any, *, channel_id: int, legacy: bool, tz: tzinfo) -> C
         media=_media(raw, warnings) if kind == "message" else None,
         service_action=_service_action(raw) if kind == "service" else None,
     )
-    return Converted(record, [f"message {message_id}: {w}" for w in warnings])
+    deleted = raw.get("deleted") is True
+    return Converted(
+        record,
+        [f"message {message_id}: {w}" for w in warnings],
+        deleted=deleted,
+        deleted_at=_timestamp(raw, "deleted", tz) if deleted else None,
+    )
 
 
 def _timestamp(raw: dict[str, Any], key: str, tz: tzinfo) -> datetime | None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dozor.importer.desktop import DesktopExport, convert_messages, read_export
 from dozor.models import imports
 from dozor.records import ChannelRecord, PostRecord, Source
-from dozor.storage import record_sync, store_posts, upsert_channel
+from dozor.storage import mark_deleted, record_sync, store_posts, upsert_channel
 from dozor.storage.channels import channel_title
 from dozor.storage.posts import StoreOutcome
 
@@ -37,6 +37,7 @@ class ImportReport:
     skipped: int = 0
     warnings: list[str] = field(default_factory=list)
     dates_assumed_zone: str | None = None
+    deleted: int = 0  # tombstones a dozor export carried, newly recorded
 
     @property
     def updated(self) -> int:
@@ -99,9 +100,15 @@ async def import_desktop_export(
             note(message)
         report.skipped += batch.skipped
         async with sessions.begin() as session:
+            now = datetime.now(UTC)
             outcome = await store_posts(
-                session, batch.records, source=Source.IMPORT, observed_at=datetime.now(UTC)
+                session, batch.records, source=Source.IMPORT, observed_at=now
             )
+            for when, ids in batch.deleted.items():
+                marked = await mark_deleted(
+                    session, export.channel.id, ids, source=Source.IMPORT, observed_at=when or now
+                )
+                report.deleted += len(marked)
         report.outcome.add(outcome)
         if progress is not None:
             progress(min(start + batch_size, report.messages), report.messages)
@@ -115,6 +122,7 @@ class _Batch:
     records: list[PostRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: int = 0
+    deleted: dict[datetime | None, list[int]] = field(default_factory=dict)  # when → ids
 
 
 def _convert(export: DesktopExport, tz: tzinfo, start: int, stop: int) -> _Batch:
@@ -127,6 +135,8 @@ def _convert(export: DesktopExport, tz: tzinfo, start: int, stop: int) -> _Batch
     for converted in convert_messages(export, tz=tz, on_skip=skip, start=start, stop=stop):
         batch.records.append(converted.record)
         batch.notes.extend(converted.warnings)
+        if converted.deleted:
+            batch.deleted.setdefault(converted.deleted_at, []).append(converted.record.message_id)
     return batch
 
 

@@ -437,3 +437,12 @@ def test_the_import_command_reads_pages_and_folders_of_them(
     assert "--username applies to one Desktop export" in capsys.readouterr().err
     assert main(["search", "Apple Watch", "--json"]) == 0
     assert '"link": "https://t.me/durov/523"' in capsys.readouterr().out
+    # captures kept in subfolders are found; what a browser saves beside a page is not read
+    older = Path("captures") / "2026" / "durov.html"
+    older.parent.mkdir(parents=True)
+    older.write_bytes(DUROV_FEED.read_bytes().replace(b"Apple Watch", b"Apple Clock"))
+    (Path("captures") / "2026" / "durov_files").mkdir()
+    (Path("captures") / "2026" / "durov_files" / "frame.html").write_text("<html></html>")
+    assert main(["import", "captures"]) == 0
+    out, err = capsys.readouterr()
+    assert "captures/2026/durov.html: channel 'Pavel Durov'" in out and "frame" not in err

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import errno
 import fcntl
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -15,7 +15,9 @@ from telethon.crypto import rsa
 from telethon.sessions import SQLiteSession
 
 from dozor.config import Config, missing_telegram_keys
-from dozor.errors import ConfigError, SessionInUse
+from dozor.errors import ConfigError, SessionInUse, UserError
+
+log = logging.getLogger(__name__)
 
 
 def require_telegram_keys(config: Config) -> None:
@@ -101,20 +103,23 @@ def session_lock(path: Path) -> Iterator[None]:
     fight over its update state and its file. The lock file next to the session names the
     holder's pid; the lock ends with the process, however it ends."""
     lock = _session_file(path).with_suffix(".session.lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise UserError(f"cannot use the Telegram session {path}: {exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
+    except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
         os.close(fd)
-        if exc.errno not in (errno.EAGAIN, errno.EACCES):
-            raise
         raise SessionInUse(
             f"another dozor process (pid {holder}) is using the Telegram session {path}; "
             "wait for it to finish, or stop it",
             holder,
         ) from None
+    except OSError as exc:  # a file system without locks (some network mounts)
+        log.warning("cannot lock %s (%s): a second dozor process would not be stopped", lock, exc)
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

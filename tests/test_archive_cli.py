@@ -19,7 +19,7 @@ import archiver.client
 from dozor.cli import run_cmd
 from dozor.cli.main import main
 from dozor.config import Config, load_config
-from dozor.errors import ConfigError
+from dozor.errors import ConfigError, UserError
 from tests.fakes.botapi import FakeBotAPI
 from tests.fakes.telegram import FakeSender, FakeTelegram
 from tests.test_cli import simulate_an_older_analyzer
@@ -133,6 +133,16 @@ def test_one_process_at_a_time_uses_the_telegram_session(
     assert main(["archive", "--once"]) == 0  # released with its holder, which follows it
     out = capsys.readouterr().out
     assert "120 new" in out and "3 new" in out
+
+
+def test_a_session_where_no_lock_can_be_made_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    session = tmp_path / "a-file" / "dozor.session"
+    with (
+        pytest.raises(UserError, match=r"^cannot use the Telegram session .*dozor\.session: "),
+        archiver.client.session_lock(session),
+    ):
+        pass
 
 
 def test_verify_re_reads_the_whole_archive_of_followed_channels(

@@ -415,6 +415,21 @@ async def test_channels_and_status(
     api.message(ADMIN, "/help")
     (admin_help,) = await api.wait_for(chat_id=ADMIN)
     assert "/addchannel" in admin_help.text
+    # only admins stop following a channel; its archive stays
+    api.message(MEMBER, "/removechannel mvd_test")
+    *_, refused = await api.wait_for(chat_id=MEMBER, count=4)
+    assert refused.text == "Only admins can change which channels are archived."
+    api.message(ADMIN, "/removechannel")
+    _, usage = await api.wait_for(chat_id=ADMIN, count=2)
+    assert usage.text == "Usage: /removechannel name"
+    api.message(ADMIN, "/removechannel @mvd_test")
+    *_, stopped = await api.wait_for(chat_id=ADMIN, count=3)
+    assert stopped.text == (
+        "Stopped following МВД Кыргызстана. Its archive is kept and searchable."
+    )
+    api.message(ADMIN, "/channels")
+    *_, listed = await api.wait_for(chat_id=ADMIN, count=4)
+    assert "МВД Кыргызстана · 2 posts" in listed.text and "not followed" in listed.text
 
 
 async def test_digest_mode_sends_one_summary_per_chat(

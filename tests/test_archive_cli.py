@@ -16,7 +16,7 @@ from telethon.sessions import MemorySession
 from telethon.tl import functions
 
 import archiver.client
-from dozor.cli import run_cmd
+from dozor.cli import archive_cmd, run_cmd
 from dozor.cli.main import main
 from dozor.config import Config, load_config
 from dozor.errors import ConfigError, UserError
@@ -111,28 +111,55 @@ def test_a_pass_that_leaves_a_channel_behind_exits_1_for_cron(
 
 
 def test_one_process_at_a_time_uses_the_telegram_session(
-    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+    telegram: FakeTelegram,
+    configured: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A cron `archive --once` while another dozor holds the session is refused, naming it;
-    `channels add` hands the channel to the process that holds it."""
+    """A cron `archive --once` while another dozor holds the session is refused, naming it.
+    `channels add` hands the channel over; unanswered, it stays queued for the next run."""
     other = telegram.channel(BARE + 1, "other_test", "Другой канал")
     telegram.post_many(other, 3)
+    monkeypatch.setattr(archive_cmd, "HAND_OVER_SECONDS", 0.3)
     session = configured.parent / "dozor.session"
-    with archiver.client.session_lock(session):
+    with archiver.client.session_lock(session):  # a holder that archives nothing
         for command in (["archive", "--once"], ["login", "--check"]):
             assert main(command) == 2
             assert capsys.readouterr().err.splitlines()[-1] == (
                 f"dozor: another dozor process (pid {os.getpid()}) is using the Telegram "
                 f"session {session}; wait for it to finish, or stop it"
             )
-        assert main(["channels", "add", "@other_test"]) == 0
-        assert capsys.readouterr().out == (
-            f"dozor (pid {os.getpid()}) is archiving with this session: it will follow "
-            "@other_test within a minute (see `dozor status`)\n"
+        assert main(["channels", "add", "@other_test"]) == 2
+        out, err = capsys.readouterr()
+        assert (
+            out
+            == f"dozor (pid {os.getpid()}) is archiving with this session: asking it to follow\n"
         )
-    assert main(["archive", "--once"]) == 0  # released with its holder, which follows it
+        assert err.splitlines()[-1] == (
+            "dozor: @other_test: no answer yet; it stays queued, and `dozor status` lists the "
+            "channel once followed"
+        )
+    assert main(["archive", "--once"]) == 0  # released with its holder; the request is done
     out = capsys.readouterr().out
     assert "120 new" in out and "3 new" in out
+
+
+async def test_channels_add_is_answered_by_the_archiver_that_holds_the_session(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    telegram.channel(BARE + 1, "other_test", "Другой канал")
+    config = load_config(configured)
+    async with archive_cmd.archiver_for(config) as running:  # as `dozor run` holds it
+        command = asyncio.create_task(
+            asyncio.to_thread(main, ["channels", "add", "@other_test", "t.me/nosuch_channel"])
+        )
+        while not command.done():  # the running archiver looks at requests every few seconds
+            await running.process_requests()
+            await asyncio.sleep(0.05)
+    assert command.result() == 2  # one of the two could not be followed
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1] == f"following 'Другой канал' ({-1000000000000 - BARE - 1})"
+    assert err.splitlines()[-1].startswith("dozor: t.me/nosuch_channel: ")
 
 
 def test_a_session_where_no_lock_can_be_made_is_a_clear_error(tmp_path: Path) -> None:

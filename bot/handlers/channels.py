@@ -16,9 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.access import Role
 from bot.render import esc, link, local_time
 from bot.settings import BotSettings
-from dozor.errors import UserError
 from dozor.models import channel_requests
-from dozor.storage.channels import list_channels, parse_channel_ref, resolve_channel
+from dozor.storage.channels import check_requestable, list_channels, resolve_channel
 from dozor.storage.requests import PENDING, request_channel
 from dozor.storage.stats import alert_counts, channel_health, lag_text
 from dozor.storage.sync import set_tracked
@@ -88,10 +87,7 @@ async def add_command(
     if not refs:
         await message.answer("Usage: /addchannel <i>@name or t.me link</i> …")
         return
-    for ref in refs:
-        parsed = parse_channel_ref(ref)
-        if parsed.name is not None and not parsed.name.isidentifier():
-            raise UserError(f"{ref!r} is not a channel username or t.me link")
+    check_requestable(refs)
     for ref in refs:
         await request_channel(
             session,

@@ -35,7 +35,14 @@ from dozor.db import open_database
 from dozor.errors import SessionInUse, UserError
 from dozor.runtime import settle_heap
 from dozor.storage import resolve_channel
-from dozor.storage.requests import request_channel
+from dozor.storage.channels import check_requestable
+from dozor.storage.requests import (
+    DONE,
+    PENDING,
+    ChannelRequest,
+    request_channel,
+    requests_by_id,
+)
 from dozor.storage.stats import alert_counts, channel_health, lag_text
 from dozor.storage.sync import set_tracked, tracked_channels
 
@@ -45,6 +52,8 @@ if TYPE_CHECKING:  # Telethon is imported only by the commands that talk to Tele
 T = TypeVar("T")
 # A `--once` pass (cron) stops waiting for a lost connection after this many seconds.
 ONCE_OFFLINE_SECONDS = 600.0
+# How long `channels add` waits for the running archiver to follow what it handed over.
+HAND_OVER_SECONDS = 60.0
 log = logging.getLogger(__name__)
 
 
@@ -145,23 +154,39 @@ def add(refs: tuple[str, ...]) -> None:
     try:
         problems = run_async(go())
     except SessionInUse as busy:
-        run_async(_hand_over(config, refs))
-        click.echo(
-            f"dozor (pid {busy.pid}) is archiving with this session: it will follow "
-            f"{', '.join(refs)} within a minute (see `dozor status`)"
-        )
-        return
+        click.echo(f"dozor (pid {busy.pid}) is archiving with this session: asking it to follow")
+        problems = run_async(_hand_over(config, refs))
     for problem in problems:
         click.echo(f"dozor: {problem}", err=True)
     if problems:
         raise click.exceptions.Exit(2)
 
 
-async def _hand_over(config: Config, refs: tuple[str, ...]) -> None:
-    """Ask the running archiver to follow *refs*, as the bot's /addchannel does."""
-    async with open_database(config.database) as sessions, sessions.begin() as session:
-        for ref in refs:
-            await request_channel(session, ref, now=datetime.now(UTC))
+async def _hand_over(config: Config, refs: tuple[str, ...]) -> list[str]:
+    """Ask the running archiver to follow *refs*, as the bot's /addchannel does, and wait
+    for its answers (it looks every few seconds); returns the problems."""
+    check_requestable(refs)
+    async with open_database(config.database) as sessions:
+        async with sessions.begin() as session:
+            ids = [await request_channel(session, ref, now=datetime.now(UTC)) for ref in refs]
+        deadline = time.monotonic() + HAND_OVER_SECONDS
+        while True:
+            async with sessions() as session:
+                requests = await requests_by_id(session, ids)
+            waiting = [r for r in requests if r.status == PENDING]
+            if not waiting or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+    for request in requests:
+        if request.status == DONE:
+            click.echo(f"following {request.detail!r} ({request.channel_id})")
+    return [f"{r.ref}: {_not_followed(r)}" for r in requests if r.status != DONE]
+
+
+def _not_followed(request: ChannelRequest) -> str:
+    if request.status == PENDING:
+        return "no answer yet; it stays queued, and `dozor status` lists the channel once followed"
+    return request.detail or "failed"
 
 
 @channels.command("remove")

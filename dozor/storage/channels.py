@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dozor.errors import AmbiguousChannel, ChannelNotFound
+from dozor.errors import AmbiguousChannel, ChannelNotFound, UserError
 from dozor.ids import INT64, bare_channel_id, is_marked_channel_id, marked_channel_id
 from dozor.models import channel_changes, channels, posts, sync_state
 from dozor.records import ChannelRecord, Source
@@ -209,6 +209,15 @@ def username_of(text: str) -> str | None:
         ref = match["name"]
     ref = ref.removeprefix("@")
     return ref if _USERNAME.match(ref) else None
+
+
+def check_requestable(refs: Sequence[str]) -> None:
+    """UserError unless each of *refs* can name a channel on Telegram (a username, a link or
+    an id): checked before a request waits for the archiver."""
+    for ref in refs:
+        parsed = parse_channel_ref(ref)
+        if parsed.name is not None and not parsed.name.isidentifier():
+            raise UserError(f"{ref!r} is not a channel username or t.me link")
 
 
 async def resolve_channel(session: AsyncSession, text: str) -> dict[str, Any]:

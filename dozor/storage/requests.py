@@ -59,6 +59,13 @@ async def request_channel(
     return int(result.scalar_one())
 
 
+async def requests_by_id(session: AsyncSession, ids: list[int]) -> list[ChannelRequest]:
+    """The requests *ids*, as they stand now, in that order."""
+    result = await session.execute(select(channel_requests).where(channel_requests.c.id.in_(ids)))
+    found = {request.id: request for request in map(ChannelRequest.from_row, result)}
+    return [found[i] for i in ids if i in found]
+
+
 async def pending_requests(session: AsyncSession, limit: int = 50) -> list[ChannelRequest]:
     """Requests the archiver has still to carry out."""
     result = await session.execute(

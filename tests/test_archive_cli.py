@@ -136,12 +136,16 @@ def test_one_process_at_a_time_uses_the_telegram_session(
             == f"dozor (pid {os.getpid()}) is archiving with this session: asking it to follow\n"
         )
         assert err.splitlines()[-1] == (
-            "dozor: @other_test: no answer yet; it stays queued, and `dozor status` lists the "
-            "channel once followed"
+            "dozor: @other_test: no answer yet; it stays queued (`dozor status` counts the "
+            "requests waiting)"
         )
+        assert main(["status"]) == 0
+        assert "channel requests waiting for the archiver: 1" in capsys.readouterr().out
     assert main(["archive", "--once"]) == 0  # released with its holder; the request is done
     out = capsys.readouterr().out
     assert "120 new" in out and "3 new" in out
+    assert main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["channel_requests_waiting"] == 0
 
 
 async def test_channels_add_is_answered_by_the_archiver_that_holds_the_session(

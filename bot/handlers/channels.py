@@ -10,15 +10,13 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message, User
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access import Role
 from bot.render import esc, link, local_time
 from bot.settings import BotSettings
-from dozor.models import channel_requests
 from dozor.storage.channels import check_requestable, list_channels, resolve_channel
-from dozor.storage.requests import PENDING, request_channel
+from dozor.storage.requests import request_channel, waiting_request_count
 from dozor.storage.stats import alert_counts, channel_health, lag_text
 from dozor.storage.sync import set_tracked
 
@@ -63,10 +61,7 @@ async def status_command(message: Message, session: AsyncSession, settings: BotS
     lines += ["", f"<b>Alerts</b>: {waiting} waiting · {queue.get('sent', 0)} sent"]
     if queue.get("failed") or queue.get("dropped"):
         lines.append(f"{queue.get('failed', 0)} failed · {queue.get('dropped', 0)} dropped")
-    requests = await session.execute(
-        select(func.count()).where(channel_requests.c.status == PENDING)
-    )
-    pending = int(requests.scalar_one())
+    pending = await waiting_request_count(session)
     if pending:
         lines.append(f"{pending} channel request(s) waiting for the archiver")
     await message.answer("\n".join(lines))

@@ -42,6 +42,7 @@ from dozor.storage.requests import (
     ChannelRequest,
     request_channel,
     requests_by_id,
+    waiting_request_count,
 )
 from dozor.storage.stats import alert_counts, channel_health, lag_text
 from dozor.storage.sync import set_tracked, tracked_channels
@@ -185,7 +186,7 @@ async def _hand_over(config: Config, refs: tuple[str, ...]) -> list[str]:
 
 def _not_followed(request: ChannelRequest) -> str:
     if request.status == PENDING:
-        return "no answer yet; it stays queued, and `dozor status` lists the channel once followed"
+        return "no answer yet; it stays queued (`dozor status` counts the requests waiting)"
     return request.detail or "failed"
 
 
@@ -348,13 +349,14 @@ def status(as_json: bool) -> None:
     problems; alert queue."""
     config = state().config()
 
-    async def go() -> tuple[list[dict[str, Any]], dict[str, int]]:
+    async def go() -> tuple[list[dict[str, Any]], dict[str, int], int]:
         async with open_database(config.database) as sessions, sessions() as session:
-            return await channel_health(session), await alert_counts(session)
+            health, queue = await channel_health(session), await alert_counts(session)
+            return health, queue, await waiting_request_count(session)
 
-    rows, queue = run_async(go())
+    rows, queue, requests = run_async(go())
     if as_json:
-        print_json({"channels": rows, "alerts": queue})
+        print_json({"channels": rows, "alerts": queue, "channel_requests_waiting": requests})
         return
     if not rows:
         click.echo(_nothing_followed(config))
@@ -362,6 +364,8 @@ def status(as_json: bool) -> None:
         _print_health(rows, datetime.now(UTC))
     queued = ", ".join(f"{n} {k}" for k, n in sorted(queue.items()))
     click.echo(f"alerts: {queued or 'none yet'}")
+    if requests:
+        click.echo(f"channel requests waiting for the archiver: {requests}")
 
 
 def _nothing_followed(config: Config) -> str:

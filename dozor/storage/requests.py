@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import channel_requests
@@ -64,6 +64,12 @@ async def requests_by_id(session: AsyncSession, ids: list[int]) -> list[ChannelR
     result = await session.execute(select(channel_requests).where(channel_requests.c.id.in_(ids)))
     found = {request.id: request for request in map(ChannelRequest.from_row, result)}
     return [found[i] for i in ids if i in found]
+
+
+async def waiting_request_count(session: AsyncSession) -> int:
+    """How many requests the archiver has not carried out yet."""
+    result = await session.execute(select(func.count()).where(channel_requests.c.status == PENDING))
+    return int(result.scalar_one())
 
 
 async def pending_requests(session: AsyncSession, limit: int = 50) -> list[ChannelRequest]:

@@ -152,6 +152,9 @@ async def test_admin_only_commands_are_refused_for_members(
     async with sessions() as session:
         refs = (await session.execute(select(channel_requests.c.ref))).scalars().all()
     assert refs == ["@mediamvd"]
+    api.message(ADMIN, "/status")
+    _, status = await api.wait_for(chat_id=ADMIN, count=2)
+    assert status.text.splitlines()[-1] == "1 channel request(s) waiting for the archiver"
 
 
 async def test_channel_requests_are_reported_back_once_carried_out(

@@ -234,6 +234,7 @@ def test_post_shows_every_version_the_deletion_and_the_counters(
     assert [m["views"] for m in record["metrics"]] == [1, 1_500]
     assert [e["kind"] for e in record["events"]] == ["new", "edited", "mass_deleted"]
     assert record["post"]["deleted_at"] is not None
+    assert record["attachment"] is None  # a text post
     assert main(["post", "@mvd_test", "104", "--json"]) == 0  # before the purge: still there
     record = json.loads(capsys.readouterr().out)
     assert (record["post"]["deleted_at"], [e["kind"] for e in record["events"]]) == (None, ["new"])

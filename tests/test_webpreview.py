@@ -3,6 +3,7 @@ adds what the archive lacks and never overrides what it has."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import replace
@@ -437,6 +438,10 @@ def test_the_import_command_reads_pages_and_folders_of_them(
     assert "--username applies to one Desktop export" in capsys.readouterr().err
     assert main(["search", "Apple Watch", "--json"]) == 0
     assert '"link": "https://t.me/durov/523"' in capsys.readouterr().out
+    assert main(["post", "https://t.me/durov/519", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["attachment"] == "video 0:09"
+    assert main(["post", "durov", "523"]) == 0
+    assert "· GIF ·" in capsys.readouterr().out.splitlines()[1]
     # captures kept in subfolders are found; what a browser saves beside a page is not read
     older = Path("captures") / "2026" / "durov.html"
     older.parent.mkdir(parents=True)

@@ -50,6 +50,7 @@ def post_(ref: str, number: str | None, as_json: bool) -> None:
                 "channel": {k: channel[k] for k in ("id", "title", "username")},
                 "link": link,
                 "post": history.post,
+                "attachment": describe_media(history.post["media"]),
                 "versions": history.versions,
                 "metrics": history.metrics,
                 "events": history.events,

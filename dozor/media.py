@@ -9,7 +9,7 @@ must show that poll, or nobody can tell why it fired.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from dozor.query import Node
 from dozor.query.highlight import Snippet, highlight_spans
@@ -71,6 +71,19 @@ def _described(media: Mapping[str, Any] | None) -> tuple[str, int] | None:
 _NAMED = frozenset({"poll", "venue", "contact", "dice", "audio_file", "audio", "game"})
 
 
+def map_link(media: Mapping[str, Any]) -> str | None:
+    """An OpenStreetMap link to a location's or venue's point, if it has valid coordinates."""
+    location = media.get("location")
+    if _point(location) is None:
+        return None
+    assert isinstance(location, Mapping)
+    latitude, longitude = location["latitude"], location["longitude"]
+    return (
+        f"https://www.openstreetmap.org/?mlat={latitude:.5f}&mlon={longitude:.5f}"
+        f"#map=16/{latitude:.5f}/{longitude:.5f}"
+    )
+
+
 def _details(kind: str, media: Mapping[str, Any]) -> list[str | None]:
     if kind == "poll":
         return [_poll(media.get("poll"))]
@@ -114,17 +127,18 @@ def _poll(poll: Any) -> str | None:
 
 
 def _point(location: Any) -> str | None:
+    """``lat, long`` of a point on Earth; None for anything else."""
     if not isinstance(location, Mapping):
         return None
     latitude, longitude = location.get("latitude"), location.get("longitude")
-    if not all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in (latitude, longitude)
-    ):
+    if not (_is_number(latitude) and _is_number(longitude)):
+        return None
+    if abs(latitude) > 90 or abs(longitude) > 180:
         return None
     return f"{latitude:.5f}, {longitude:.5f}"
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

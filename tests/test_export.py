@@ -600,6 +600,30 @@ async def test_unusable_destinations_are_refused(
     assert "no such folder" in capsys.readouterr().err
 
 
+async def test_html_shows_a_place_with_a_link_to_the_map(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await fill(sessions)
+    venue = {
+        "type": "venue",
+        "location": {"latitude": 42.8746, "longitude": 74.5698},
+        "place_name": "ИИМ <главк>",
+        "address": "Фрунзе көч., 469",
+    }
+    async with sessions.begin() as session:
+        place = PostRecord(CH, 4, T0 + timedelta(days=5), text="", media=venue)
+        await store_posts(session, [place], source=Source.IMPORT, observed_at=T0)
+    out = tmp_path / "site"
+    async with sessions() as session:
+        await run_export(session, ExportFilter(channels=("mvd_test",)), "html", out)
+    page = (out / "mvd_test" / "2024-11.html").read_text("utf-8")
+    assert (
+        '<div class="media">📍 <a href="https://www.openstreetmap.org/?mlat=42.87460&amp;'
+        'mlon=74.56980#map=16/42.87460/74.56980" rel="noopener noreferrer">'
+        "place: ИИМ &lt;главк&gt;, Фрунзе көч., 469 · 42.87460, 74.56980</a></div>"
+    ) in page
+
+
 async def test_html_shows_photos_the_archiver_downloaded(
     sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:

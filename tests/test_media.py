@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dozor.media import MAX_LENGTH, attachment_snippet, describe_media
+from dozor.media import MAX_LENGTH, attachment_snippet, describe_media, map_link
 from dozor.query import parse
 
 
@@ -90,3 +90,12 @@ def test_what_a_query_matched_is_marked_in_the_details_only() -> None:
     assert snippet.marked("[", "]") == "poll: [poll] или [рейд]? — Да"  # not the kind's name
     assert attachment_snippet(None, poll) == replace(snippet, spans=[])
     assert attachment_snippet(parse("рейд"), None) is None
+
+
+def test_a_place_links_to_its_point_on_a_map() -> None:
+    venue = {"type": "venue", "location": {"latitude": 42.8746, "longitude": 74.5698}}
+    assert map_link(venue) == (
+        "https://www.openstreetmap.org/?mlat=42.87460&mlon=74.56980#map=16/42.87460/74.56980"
+    )
+    assert map_link({"type": "location", "location": {"latitude": 91, "longitude": 0}}) is None
+    assert map_link({"type": "photo"}) is None

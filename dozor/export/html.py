@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dozor.ids import bare_channel_id
-from dozor.media import describe_media
+from dozor.media import describe_media, map_link
 from dozor.query.document import searchable_text
 from dozor.search.engine import post_link
 from dozor.text import fold
@@ -223,6 +223,11 @@ class HtmlSite:
             )
         if copied:
             return f'<div class="media">📎 <a href="../{copied}">{esc(label)}</a></div>'
+        if (where := map_link(media)) is not None:
+            return (
+                f'<div class="media">📍 <a href="{esc(where)}" rel="noopener noreferrer">'
+                f"{esc(label)}</a></div>"
+            )
         return f'<div class="media">📎 {esc(label)}</div>'
 
     def _copy_media(self, media: Mapping[str, Any]) -> str | None:

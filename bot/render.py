@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dozor.media import attachment_snippet, describe_media
+from dozor.media import attachment_snippet, describe_media, map_link
 from dozor.query import Node
 from dozor.query.highlight import Span, highlight_spans
 from dozor.search.engine import post_link
@@ -103,7 +103,7 @@ def render_alert(alert: AlertContent, zone: ZoneInfo) -> str:
     if alert.album_size > 1:
         lines.append(f"📎 album of {alert.album_size}")
     elif (attachment := attachment_snippet(alert.query, alert.media)) is not None:
-        lines.append("📎 " + marked(attachment.text, attachment.spans))
+        lines.append(_attachment_line(marked(attachment.text, attachment.spans), alert.media))
     budget = POST_BUDGET
     if alert.previous_text is not None:
         diff = render_diff(alert.previous_text, alert.text)
@@ -117,6 +117,14 @@ def render_alert(alert: AlertContent, zone: ZoneInfo) -> str:
     lines += ["", link(alert.post_link, "Open the post →")]
     message = "\n".join(lines)
     return message if visible_length(message) <= LIMIT else _hard_cut(message)
+
+
+def _attachment_line(shown: str, media: Mapping[str, Any] | None) -> str:
+    """📎 and the attachment; a place links to its point on the map."""
+    where = map_link(media) if media else None
+    if where is None:
+        return f"📎 {shown}"
+    return f'📍 <a href="{html.escape(where, quote=True)}">{shown}</a>'
 
 
 _TAG = re.compile(r"<[^>]+>")

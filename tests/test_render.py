@@ -100,3 +100,28 @@ def test_a_digest_line_tells_the_attachment_of_a_post_without_text() -> None:
     assert ids == [1] and poll_line.endswith("\n📎 poll: Нужен ли рейд?")
     ((empty, _),) = render_digest("digest_hourly", [{**item, "post_media": None}], BISHKEK)
     assert empty.endswith("\n<i>(no text)</i>")
+
+
+def test_an_alert_about_a_place_links_to_the_map() -> None:
+    venue = {
+        "type": "venue",
+        "location": {"latitude": 42.8746, "longitude": 74.5698},
+        "place_name": "Пост ДПС",
+    }
+    alert = AlertContent(
+        rule_name="ДПС",
+        event_kind="new",
+        channel_title="МВД",
+        channel_link=None,
+        post_link="https://t.me/mvd_test/11",
+        date=datetime(2024, 11, 5, 8, 0, tzinfo=UTC),
+        text="",
+        query=parse("дпс"),
+        media=venue,
+    )
+    message = render_alert(alert, BISHKEK)
+    assert html_problem(message) is None
+    assert (
+        '📍 <a href="https://www.openstreetmap.org/?mlat=42.87460&amp;mlon=74.56980#map=16/'
+        '42.87460/74.56980">place: Пост <b>ДПС</b> · 42.87460, 74.56980</a>'
+    ) in message.splitlines()

@@ -28,10 +28,10 @@ import orjson
 
 from dozor.export.writers import sorted_keys
 from dozor.ids import bare_channel_id, is_marked_channel_id
+from dozor.importer.desktop import ENTITY_EXTRAS, read_text_parts
 
 NOT_INCLUDED = "(File not included. Change data exporting settings to download.)"
-_EXTRA_NAMES = {"url": "href", "language": "language", "user_id": "user_id"}
-_EXTRA_NAMES |= {"document_id": "document_id", "collapsed": "collapsed"}
+_EXTRA_NAMES = {name: key for key, name in ENTITY_EXTRAS.items()}  # dozor's key → Desktop's
 _MEDIA_TEXT_KEYS = ("file_name", "mime_type", "performer", "title", "sticker_emoji")
 
 
@@ -96,20 +96,6 @@ def _part(entity: Mapping[str, Any], text: str) -> dict[str, Any]:
     return part
 
 
-def parts_entities(parts: Sequence[Any]) -> list[dict[str, Any]]:
-    """The entities an importer reads back from *parts* (offsets in code points)."""
-    entities, offset = [], 0
-    for part in parts:
-        chunk = part if isinstance(part, str) else part["text"]
-        if isinstance(part, dict) and part["type"] != "plain" and chunk:
-            extras = {key: part[name] for key, name in _EXTRA_NAMES.items() if name in part}
-            entities.append(
-                {"type": part["type"], "offset": offset, "length": len(chunk), **extras}
-            )
-        offset += len(chunk)
-    return entities
-
-
 def desktop_message(row: Mapping[str, Any]) -> dict[str, Any]:
     """One post row (from ``iter_posts``) as a Desktop export message."""
     service = row["kind"] == "service"
@@ -137,17 +123,20 @@ def desktop_message(row: Mapping[str, Any]) -> dict[str, Any]:
     message["text_entities"] = [
         p if isinstance(p, dict) else {"type": "plain", "text": p} for p in parts
     ]
-    if row["entities"] and not _same_entities(parts_entities(parts), row["entities"]):
+    if row["entities"] and not _reads_back(message["text_entities"], row["entities"]):
         message["full_entities"] = [sorted_keys(dict(e)) for e in row["entities"]]
     message.update(_extras(row))
     return message
 
 
-def _same_entities(first: Sequence[Mapping[str, Any]], second: Sequence[Mapping[str, Any]]) -> bool:
+def _reads_back(parts: list[dict[str, Any]], entities: Sequence[Mapping[str, Any]]) -> bool:
+    """Does `dozor import` read *entities* back from *parts* (in any order)?"""
+
     def key(entity: Mapping[str, Any]) -> bytes:
         return orjson.dumps(entity, option=orjson.OPT_SORT_KEYS)
 
-    return sorted(map(key, first)) == sorted(map(key, second))
+    _, read = read_text_parts(parts, [])
+    return sorted(map(key, read)) == sorted(map(key, entities))
 
 
 def _message_fields(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -38,14 +38,14 @@ CHANNEL_TYPES = ("public_channel", "private_channel")
 _MAX_INT64 = (1 << 63) - 1
 _NOT_INCLUDED = "(File not included"
 # Desktop type names are dozor's canonical entity names; a few extras are renamed.
-_ENTITY_EXTRAS = {
+ENTITY_EXTRAS = {
     "href": "url",
     "language": "language",
     "user_id": "user_id",
     "document_id": "document_id",
     "collapsed": "collapsed",
 }
-_SAME_NAMES = {name: name for name in _ENTITY_EXTRAS.values()}  # full_entities use dozor's
+_SAME_NAMES = {name: name for name in ENTITY_EXTRAS.values()}  # full_entities use dozor's
 _EXTRA_TYPES: dict[str, type | tuple[type, ...]] = {
     "url": str,
     "language": str,
@@ -304,6 +304,12 @@ def _text_and_entities(raw: dict[str, Any], warnings: list[str]) -> tuple[str, l
         return parts, []
     if not isinstance(parts, list):
         raise SkipMessage("text is neither a string nor a list of parts")
+    return read_text_parts(parts, warnings)
+
+
+def read_text_parts(parts: list[Any], warnings: list[str]) -> tuple[str, list[Entity]]:
+    """Text and entities (offsets in code points) of Desktop's ``text_entities`` parts;
+    SkipMessage for a part that cannot be read."""
     chunks: list[str] = []
     entities: list[Entity] = []
     offset = 0
@@ -347,7 +353,7 @@ def _text_part(part: Any, warnings: list[str]) -> tuple[str, str, dict[str, Any]
     if not isinstance(part, dict) or not isinstance(part.get("text"), str):
         raise SkipMessage("unreadable text part")
     kind = part.get("type")
-    extras = _extras(part, _ENTITY_EXTRAS, warnings) if len(part) > 2 else {}
+    extras = _extras(part, ENTITY_EXTRAS, warnings) if len(part) > 2 else {}
     return str(part["text"]), kind if isinstance(kind, str) else "plain", extras
 
 

@@ -166,6 +166,28 @@ async def test_channels_add_is_answered_by_the_archiver_that_holds_the_session(
     assert err.splitlines()[-1].startswith("dozor: t.me/nosuch_channel: ")
 
 
+async def test_a_cron_pass_ends_when_telegram_stays_unreachable(
+    telegram: FakeTelegram,
+    configured: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(archive_cmd, "ONCE_OFFLINE_SECONDS", 0.5)
+
+    def lose_telegram(request: Any) -> None:
+        if isinstance(request, functions.messages.GetHistoryRequest):
+            telegram.down = True
+            telegram.drop_connections()
+            raise ConnectionError("connection reset by peer")
+
+    telegram.before_answer.append(lose_telegram)
+    pass_ = asyncio.to_thread(main, ["archive", "--once"])
+    assert await asyncio.wait_for(pass_, timeout=30) == 1  # a pass that retried on would hang
+    out, err = capsys.readouterr()
+    assert "offline: Telegram unreachable; gave up after 1 s of retries" in out, out
+    assert err.splitlines()[-1] == "dozor: 1 of 1 channels not up to date"
+
+
 def test_a_session_where_no_lock_can_be_made_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a folder")
     session = tmp_path / "a-file" / "dozor.session"

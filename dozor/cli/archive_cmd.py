@@ -227,13 +227,13 @@ async def run_archiver(
     console = stderr_console()
     async with open_database(config.database) as sessions:
         await rebuild_if_stale(sessions)  # before new posts arrive, so they alert and index alike
+    give_up_after = ONCE_OFFLINE_SECONDS if once else None
     with ArchiveProgress() as progress:
-        async with archiver_for(config, progress=progress) as archiver:
+        async with archiver_for(config, progress=progress, give_up_after=give_up_after) as archiver:
             for problem in await archiver.add_configured(config.archiver.channels):
                 console.print(f"[yellow]warning:[/] {escape(problem)}")
             await archiver.process_requests()
             if once:
-                archiver.give_up_after = ONCE_OFFLINE_SECONDS
                 return await archiver.sync_all(verify_due=True)
             settle_heap()
             await archiver.run_forever(stop or stop_on_signals())
@@ -261,8 +261,9 @@ async def run_verification(config: Config, refs: tuple[str, ...]) -> list[Channe
     if not ids:
         raise UserError("no channels followed yet: add some with `dozor channels add`")
     with ArchiveProgress() as progress:
-        async with archiver_for(config, progress=progress) as archiver:
-            archiver.give_up_after = ONCE_OFFLINE_SECONDS
+        async with archiver_for(
+            config, progress=progress, give_up_after=ONCE_OFFLINE_SECONDS
+        ) as archiver:
             return [await archiver.sync(channel_id, verify=True) for channel_id in ids]
 
 

@@ -11,6 +11,16 @@ from dozor.query import parse
 from tests.fakes.botapi import html_problem
 
 BISHKEK = ZoneInfo("Asia/Bishkek")
+ALERT = AlertContent(
+    rule_name="Рейды",
+    event_kind="new",
+    channel_title="МВД",
+    channel_link=None,
+    post_link="https://t.me/mvd_test/10",
+    date=datetime(2024, 11, 5, 8, 0, tzinfo=UTC),
+    text="",
+    query=None,
+)
 
 
 def test_an_edit_deep_in_a_long_post_is_shown_with_a_little_context() -> None:
@@ -39,13 +49,11 @@ def test_long_changes_are_cut_short_but_keep_their_marks() -> None:
 
 
 def test_a_mass_deletion_alert_says_how_many_posts_went() -> None:
-    alert = AlertContent(
+    alert = replace(
+        ALERT,
         rule_name="Удаления <МВД>",
         event_kind="mass_deleted",
-        channel_title="МВД",
         channel_link="https://t.me/mvd_test",
-        post_link="https://t.me/mvd_test/7",
-        date=datetime(2024, 11, 5, 8, 0, tzinfo=UTC),
         text="Задержан мигрант",
         query=parse("мигрант"),
         deleted_count=12,
@@ -62,14 +70,8 @@ def test_a_mass_deletion_alert_says_how_many_posts_went() -> None:
 
 def test_an_alert_shows_the_attachment_and_what_matched_in_it() -> None:
     """The rule matched the poll's question: the post has no text, so the poll must show."""
-    alert = AlertContent(
-        rule_name="Рейды",
-        event_kind="new",
-        channel_title="МВД",
-        channel_link=None,
-        post_link="https://t.me/mvd_test/10",
-        date=datetime(2024, 11, 5, 8, 0, tzinfo=UTC),
-        text="",
+    alert = replace(
+        ALERT,
         query=parse("рейд"),
         media={
             "type": "poll",
@@ -108,17 +110,7 @@ def test_an_alert_about_a_place_links_to_the_map() -> None:
         "location": {"latitude": 42.8746, "longitude": 74.5698},
         "place_name": "Пост ДПС",
     }
-    alert = AlertContent(
-        rule_name="ДПС",
-        event_kind="new",
-        channel_title="МВД",
-        channel_link=None,
-        post_link="https://t.me/mvd_test/11",
-        date=datetime(2024, 11, 5, 8, 0, tzinfo=UTC),
-        text="",
-        query=parse("дпс"),
-        media=venue,
-    )
+    alert = replace(ALERT, rule_name="ДПС", query=parse("дпс"), media=venue)
     message = render_alert(alert, BISHKEK)
     assert html_problem(message) is None
     assert (

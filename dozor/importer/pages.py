@@ -63,7 +63,7 @@ async def import_web_page(
             skipped=len(page.skipped),
         )
         for line in page.skipped:
-            _note(report, line, warn)
+            report.note(line, warn)
         news, known = await _news(session, channel_id, found, report, warn)
         report.outcome = await store_posts(
             session, news, source=Source.IMPORT, observed_at=observed
@@ -78,12 +78,6 @@ def _saved_at(path: Path) -> datetime:
         return datetime.fromtimestamp(path.stat().st_mtime, UTC)
     except OSError:
         return datetime.now(UTC)
-
-
-def _note(report: ImportReport, message: str, warn: Callable[[str], None] | None) -> None:
-    report.warnings.append(message)
-    if warn is not None:
-        warn(message)
 
 
 async def _channel_id(session: AsyncSession, page: WebPreviewPage) -> int:
@@ -132,8 +126,7 @@ async def _news(
             known += 1
         elif current["edit_date"] is None and not post.edited:
             known += 1
-            _note(
-                report,
+            report.note(
                 f"post {post.record.message_id}: the page renders its text differently, and "
                 "Telegram never marked it edited; the archive's text is kept",
                 warn,

@@ -43,6 +43,12 @@ class ImportReport:
     def updated(self) -> int:
         return self.outcome.edited + self.outcome.refreshed
 
+    def note(self, message: str, warn: Callable[[str], None] | None) -> None:
+        """Keep a warning for the report, and tell it now through *warn*."""
+        self.warnings.append(message)
+        if warn is not None:
+            warn(message)
+
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -81,11 +87,6 @@ async def import_desktop_export(
         dates_assumed_zone=None if export.has_exact_dates else str(tz),
     )
 
-    def note(message: str) -> None:
-        report.warnings.append(message)
-        if warn is not None:
-            warn(message)
-
     # Converting batch N+1 in a worker thread while batch N is written overlaps Python work
     # with SQLite's (which releases the GIL): see bench/import.py.
     starts = range(0, len(export.messages), batch_size)
@@ -97,7 +98,7 @@ async def import_desktop_export(
                 asyncio.to_thread(_convert, export, tz, start + batch_size, start + 2 * batch_size)
             )
         for message in batch.notes:
-            note(message)
+            report.note(message, warn)
         report.skipped += batch.skipped
         async with sessions.begin() as session:
             now = datetime.now(UTC)

@@ -149,6 +149,11 @@ async def ensure_at_head(
         log.info("migrating database from %s to %s", state.current or "empty", state.head)
         await upgrade(engine)
         return
+    if empty:
+        raise DatabaseNotReady(
+            f"database {_safe_url(engine)} holds no dozor archive yet: check database.url in "
+            f"the config, or fill it with `dozor import` or `dozor run`"
+        )
     raise DatabaseNotReady(
         f"database schema is at revision {state.current or 'none'}, this dozor needs "
         f"{state.head}: back it up, then run `dozor db upgrade`"
@@ -204,11 +209,39 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def missing_sqlite_file(config: DatabaseConfig) -> Path | None:
+    """The SQLite file *config* names, when it does not exist (None: it does, or the database
+    is not a SQLite file)."""
+    url = make_url(config.url)
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+        return None
+    path = Path(url.database)
+    return None if path.exists() else path
+
+
+def require_archive_file(config: DatabaseConfig) -> None:
+    """Refuse to go on when the configured SQLite file does not exist.
+
+    Commands that only read the archive must not create an empty one at a mistyped path: an
+    empty archive answers every search with "no posts match"."""
+    missing = missing_sqlite_file(config)
+    if missing is not None:
+        raise DatabaseNotReady(
+            f"no archive at {missing}: check database.url in the config, or fill it with "
+            "`dozor import` or `dozor run`"
+        )
+
+
 @asynccontextmanager
 async def open_database(
     config: DatabaseConfig, *, create_if_empty: bool = True
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """Engine + schema check + session factory, disposed on exit."""
+    """Engine + schema check + session factory, disposed on exit.
+
+    Without *create_if_empty* (commands that only read), a missing or empty database is a
+    DatabaseNotReady error and nothing is created."""
+    if not create_if_empty:
+        require_archive_file(config)
     engine = create_engine(config)
     try:
         await ensure_at_head(engine, create_if_empty=create_if_empty)

@@ -67,6 +67,13 @@ def configured(workdir: Path, database_url: str) -> Path:
     return path
 
 
+@pytest.fixture
+def migrated(configured: Path) -> Path:
+    """A config whose database is an empty archive at the head revision."""
+    assert main(["db", "upgrade"]) == 0
+    return configured
+
+
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in err if line.startswith("dozor")]
@@ -200,7 +207,7 @@ def test_import_warnings_go_to_stderr(
     ],
 )
 def test_user_errors_exit_2_with_one_line(
-    configured: Path, args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+    migrated: Path, args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(args) == 2
     assert expected in _one_line_error(capsys)
@@ -216,9 +223,54 @@ def test_bad_config_exits_2_naming_the_key(
     assert "elsewhere.toml: config file not found" in _one_line_error(capsys)
 
 
-def test_db_commands(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["db", "current", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["current"] is None
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["stats"],
+        ["search", "мигрант"],
+        ["channels", "list"],
+        ["channels", "remove", "durov"],
+        ["post", "durov", "1"],
+        ["rules", "list"],
+        ["rules", "test", "кот", "--post", "durov/1"],
+        ["rules", "test", "кот", "--text", "кот", "--channel", "durov"],
+        ["alerts", "list"],
+        ["export", "--format", "csv", "--out", "out"],
+        ["db", "reindex"],
+    ],
+)
+def test_reading_commands_refuse_a_missing_archive_and_create_none(
+    configured: Path, database_url: str, args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped database.url must not answer "no posts match" from a new empty archive."""
+    assert main(args) == 2
+    error = _one_line_error(capsys)
+    if database_url.startswith("sqlite"):
+        path = Path(DatabaseConfig(url=database_url).url.split(":///", 1)[1])
+        assert f"no archive at {path}: check database.url" in error
+        assert not path.exists()
+    else:  # an empty PostgreSQL database: nothing is created in it
+        assert "holds no dozor archive yet" in error
+        assert asyncio.run(_schema_state(database_url)).current is None
+
+
+async def _schema_state(url: str) -> db.SchemaState:
+    engine = db.create_engine(DatabaseConfig(url=url))
+    try:
+        return await db.schema_state(engine)
+    finally:
+        await engine.dispose()
+
+
+def test_db_commands(
+    configured: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if database_url.startswith("sqlite"):  # no file yet: it is named, not created
+        assert main(["db", "current"]) == 2
+        assert "no archive at" in _one_line_error(capsys)
+    else:  # an empty database: there is a schema to report, none yet
+        assert main(["db", "current", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["current"] is None
     assert main(["db", "upgrade"]) == 0
     assert "upgraded from empty" in capsys.readouterr().out
     assert main(["db", "current", "--json"]) == 0

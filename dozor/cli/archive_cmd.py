@@ -199,7 +199,10 @@ def remove(refs: tuple[str, ...]) -> None:
 
     async def go() -> list[str]:
         names = []
-        async with open_database(config.database) as sessions, sessions.begin() as session:
+        async with (
+            open_database(config.database, create_if_empty=False) as sessions,
+            sessions.begin() as session,
+        ):
             for ref in refs:
                 row = await resolve_channel(session, ref)
                 await set_tracked(session, row["id"], False, at=datetime.now(UTC))

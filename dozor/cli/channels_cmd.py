@@ -24,7 +24,10 @@ def list_(as_json: bool) -> None:
     config = state().config()
 
     async def go() -> list[ChannelSummary]:
-        async with open_database(config.database) as sessions, sessions() as session:
+        async with (
+            open_database(config.database, create_if_empty=False) as sessions,
+            sessions() as session,
+        ):
             return await list_channels(session)
 
     rows = run_async(go())
@@ -82,7 +85,10 @@ def stats(as_json: bool) -> None:
     config = state().config()
 
     async def go() -> ArchiveStats:
-        async with open_database(config.database) as sessions, sessions() as session:
+        async with (
+            open_database(config.database, create_if_empty=False) as sessions,
+            sessions() as session,
+        ):
             return await archive_stats(session)
 
     result = run_async(go())

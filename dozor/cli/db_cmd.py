@@ -61,7 +61,7 @@ def reindex() -> None:
     config = state().config()
 
     async def go() -> int:
-        async with database.open_database(config.database) as sessions:
+        async with database.open_database(config.database, create_if_empty=False) as sessions:
             with progress_bar("rebuilding the search index") as report:
                 return await rebuild_search_index(sessions, report=report)
 
@@ -98,6 +98,7 @@ def _rebuilt(read: int) -> str:
 def current(as_json: bool) -> None:
     """Show the database's schema revision and the one this dozor needs."""
     config = state().config()
+    database.require_archive_file(config.database)
 
     async def go() -> tuple[database.SchemaState, int | None]:
         engine = database.create_engine(config.database)

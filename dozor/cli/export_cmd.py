@@ -71,7 +71,10 @@ def export(
     )
 
     async def go() -> ExportReport:
-        async with open_database(config.database) as sessions, sessions() as session:
+        async with (
+            open_database(config.database, create_if_empty=False) as sessions,
+            sessions() as session,
+        ):
             total = await count_candidates(session, wanted)
             with progress_bar(f"exporting {fmt}") as draw:
 

@@ -38,7 +38,10 @@ def post_(ref: str, number: str | None, as_json: bool) -> None:
     channel_ref, message_id = _post_ref(ref, number)
 
     async def go() -> PostHistory:
-        async with open_database(config.database) as sessions, sessions() as session:
+        async with (
+            open_database(config.database, create_if_empty=False) as sessions,
+            sessions() as session,
+        ):
             return await post_history(session, channel_ref, message_id)
 
     history = run_async(go())

@@ -107,7 +107,10 @@ def list_(show_all: bool, as_json: bool) -> None:
     config = state().config()
 
     async def go() -> list[Rule]:
-        async with open_database(config.database) as sessions, sessions() as session:
+        async with (
+            open_database(config.database, create_if_empty=False) as sessions,
+            sessions() as session,
+        ):
             return await list_rules(session, include_removed=show_all)
 
     found = run_async(go())
@@ -232,7 +235,10 @@ async def _archived_post(config: Config, ref: str) -> tuple[dict[str, Any], list
     """The post's current state (text, attachment, facets: is:edited, has:photo...) and the
     archived channels."""
     channel_ref, number = parse_post_ref(ref)
-    async with open_database(config.database) as sessions, sessions() as session:
+    async with (
+        open_database(config.database, create_if_empty=False) as sessions,
+        sessions() as session,
+    ):
         history = await post_history(session, channel_ref, number)
         return history.post, await _channel_rows(session)
 
@@ -243,7 +249,10 @@ def _pretended_post(
     """A post with *text*, posted now, in *channel* (an archived one) or none."""
 
     async def channel_rows() -> list[dict[str, Any]]:
-        async with open_database(config.database) as sessions, sessions() as session:
+        async with (
+            open_database(config.database, create_if_empty=False) as sessions,
+            sessions() as session,
+        ):
             return await _channel_rows(session)
 
     rows = run_async(channel_rows()) if channel or needs_channels else []
@@ -321,7 +330,10 @@ def list_alerts(status: str, limit: int, as_json: bool) -> None:
         )
         if status != "all":
             query = query.where(alerts.c.status == status)
-        async with open_database(config.database) as sessions, sessions() as session:
+        async with (
+            open_database(config.database, create_if_empty=False) as sessions,
+            sessions() as session,
+        ):
             return [dict(r._mapping) for r in await session.execute(query)]
 
     found = run_async(go())

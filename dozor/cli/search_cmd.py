@@ -41,7 +41,10 @@ def search_(
     config = state().config()
 
     async def go() -> SearchResult:
-        async with open_database(config.database) as sessions, sessions() as session:
+        async with (
+            open_database(config.database, create_if_empty=False) as sessions,
+            sessions() as session,
+        ):
             if await index_is_stale(session):
                 click.echo(f"warning: {STALE_WARNING}", err=True)
             return await search(

@@ -84,6 +84,13 @@ def test_kyrgyz_words_without_kyrgyz_letters_are_found() -> None:
     assert matches("кармалды", post) == ["кармады"]
 
 
+def test_kyrgyz_verbal_nouns_find_their_verb() -> None:
+    """-оо/-өө swallows a root's final vowel: карма + оо = кармоо, изде + өө = издөө."""
+    post = "Милиция шектүүнү кармоо жана издөө иштерин жүргүзүүдө. Уурулар кармалды."
+    assert matches("кармалды", post) == ["кармоо", "кармалды"]
+    assert matches("издеди", post) == ["издөө"]
+
+
 def test_kyrgyz_plural_goes_when_the_ending_chain_is_new() -> None:
     assert matches("прокурор", "Прокурорлорунун жыйыны") == ["прокурорлорунун"]
 

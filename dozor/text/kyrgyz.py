@@ -9,7 +9,9 @@ No Snowball stemmer exists for Kyrgyz, so dozor strips endings:
    in the UD Kyrgyz-KTMU treebank's training split (``data/kyrgyz_endings.txt``).
 2. A word is cut at the longest ending that leaves a *known* root (a lemma of that treebank,
    ``data/kyrgyz_lemmas.txt``); failing that, at the longest ending that leaves at least three
-   letters including a vowel.
+   letters including a vowel. A verbal noun's ending (оо, өө, уу, үү) swallows a root's
+   final vowel (карма + оо → кармоо, изде + өө → издөө): a consonant-final root before it
+   takes back the vowel that makes it a known root.
 3. If that root is not a known one and still ends in a plural suffix (лар, дер, төр ...), the
    plural goes too: a chain such as тарынын may be new while тар and ынын are not
    (прокурорлорунун → прокурор).
@@ -90,14 +92,25 @@ def _cut(word: str) -> str:
         return word
     longest = min(len(word) - 2, _LONGEST)
     for length in range(1, longest + 1):  # shortest ending first: the longest known root
-        root = word[:-length]
-        if word[-length:] in _ENDINGS and _known(root):
-            return root
+        root, ending = word[:-length], word[-length:]
+        if ending in _ENDINGS:
+            if _known(root):
+                return root
+            elided = _elided_vowel_root(root, ending)
+            if elided is not None:
+                return elided
     for length in range(min(len(word) - MIN_ROOT, _LONGEST), 0, -1):
         root = word[:-length]
         if word[-length:] in _ENDINGS and _has_vowel(root):
             return root
     return word
+
+
+def _elided_vowel_root(root: str, ending: str) -> str | None:
+    """A known root whose final vowel a vowel-initial ending swallowed (карма + оо → кармоо)."""
+    if ending[:2] not in ("оо", "өө", "уу", "үү") or root[-1] in VOWELS:
+        return None
+    return next((root + v for v in "аеоөыиуү" if (root + v) in _LEMMAS), None)
 
 
 def _ends_in_plural(root: str) -> bool:

@@ -25,7 +25,7 @@ def use_data(endings: frozenset[str], lemmas: frozenset[str]) -> None:
     kyrgyz._ENDINGS, kyrgyz._LEMMAS = endings, lemmas
     kyrgyz._ROOTS = frozenset(kyrgyz.canonical_root(lemma) for lemma in lemmas)
     kyrgyz._LONGEST = max(map(len, endings))
-    for cached in (kyrgyz.stem, analyzer.kyrgyz_stem, analyzer.query_stems, analyzer._word_info):
+    for cached in (kyrgyz.stem, analyzer.query_stems, analyzer._word_info):
         cached.cache_clear()
     analyzer._CHUNKS.clear()
 

@@ -25,7 +25,7 @@ from dozor.query.match import Check, compile_query
 from dozor.query.regex import compile_set, set_pattern
 
 Anchor = frozenset[str]
-MAX_REMEMBERED_WORDS = 1_000_000
+MAX_REMEMBERED_WORDS = 200_000
 
 
 def anchor_decides(node: Node) -> bool:

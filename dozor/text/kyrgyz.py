@@ -66,7 +66,7 @@ _LONGEST = max(map(len, _ENDINGS))
 _PLURALS = frozenset(c + v + "р" for c in "лдт" for v in "аеоө")
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=100_000)
 def stem(word: str) -> str:
     """The stem key of a folded Kyrgyz word (lower case, ё already folded)."""
     root = _cut(word)

@@ -98,24 +98,11 @@ def scan(text: str) -> Iterator[tuple[int, int, str, str]]:
 
 def scan_forms(text: str) -> list[tuple[str, str]]:
     """(kind, folded form) of every token, without offsets: what indexing and rule matching
-    need, several times faster than :func:`scan`.
-
-    No token spans whitespace, so the tokens of a text are the tokens of its
-    whitespace-separated chunks; chunks ("Бишкеке.", "мигрантов,") repeat, so each distinct
-    chunk is tokenized once.
-    """
-    forms: list[tuple[str, str]] = []
-    for chunk in text.split():
-        forms += _chunk_forms(chunk)
-    return forms
+    need. The analyzer calls it once per distinct whitespace-separated chunk and caches it."""
+    return [(kind, form) for _, _, kind, form in scan(text)]
 
 
-@lru_cache(maxsize=500_000)
-def _chunk_forms(chunk: str) -> tuple[tuple[str, str], ...]:
-    return tuple((kind, form) for _, _, kind, form in scan(chunk))
-
-
-@lru_cache(maxsize=500_000)
+@lru_cache(maxsize=100_000)
 def _classify(kind: str, surface: str) -> tuple[str, str]:
     """(kind, folded form) of a surface string; texts repeat words, so this is cached."""
     form = fold(surface)[:MAX_TOKEN]

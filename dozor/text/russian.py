@@ -21,7 +21,7 @@ VOWELS = frozenset("аеиоуыэюя")
 REFLEXIVE_MARK = "+ся"
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=100_000)
 def russian_stem(word: str) -> str:
     """Snowball's stem, unless it would leave under 3 letters (ИИМ → и would match «и»).
 

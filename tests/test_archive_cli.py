@@ -19,6 +19,7 @@ import archiver.client
 from dozor.cli import archive_cmd, run_cmd
 from dozor.cli.main import main
 from dozor.config import Config, load_config
+from dozor.db import missing_sqlite_file
 from dozor.errors import ConfigError, UserError
 from tests.fakes.botapi import FakeBotAPI
 from tests.fakes.telegram import FakeSender, FakeTelegram
@@ -68,15 +69,25 @@ def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: st
     return path
 
 
+def _sqlite_file(config: Path) -> Path | None:
+    """The SQLite file *config* names, while it does not exist yet; None for PostgreSQL."""
+    return missing_sqlite_file(load_config(config).database)
+
+
 def test_archive_once_then_status(
     telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    path = _sqlite_file(configured)
     assert main(["status"]) == 0
-    assert capsys.readouterr().out.splitlines() == [
+    expected = [
         "no channels followed yet: `dozor archive` or `dozor run` follows the 1 in "
         "archiver.channels",
         "alerts: none yet",
     ]
+    if path is not None:  # status creates no database
+        expected.insert(0, f"no archive yet at {path}")
+        assert not path.exists()
+    assert capsys.readouterr().out.splitlines() == expected
     assert main(["archive", "--once"]) == 0
     assert "120 new, 0 edited, 0 deleted — ok" in capsys.readouterr().out
     assert main(["status", "--json"]) == 0

@@ -31,7 +31,7 @@ from dozor.cli.context import config_option, json_option, run_async, state, stop
 from dozor.cli.db_cmd import rebuild_if_stale
 from dozor.cli.output import format_time, print_json, print_table, stderr_console
 from dozor.config import Config
-from dozor.db import open_database
+from dozor.db import missing_sqlite_file, open_database
 from dozor.errors import SessionInUse, UserError
 from dozor.runtime import settle_heap
 from dozor.storage import resolve_channel
@@ -358,10 +358,13 @@ def status(as_json: bool) -> None:
             health, queue = await channel_health(session), await alert_counts(session)
             return health, queue, await waiting_request_count(session)
 
-    rows, queue, requests = run_async(go())
+    missing = missing_sqlite_file(config.database)  # nothing archived yet: create nothing
+    rows, queue, requests = ([], {}, 0) if missing else run_async(go())
     if as_json:
         print_json({"channels": rows, "alerts": queue, "channel_requests_waiting": requests})
         return
+    if missing:
+        click.echo(f"no archive yet at {missing}")
     if not rows:
         click.echo(_nothing_followed(config))
     else:

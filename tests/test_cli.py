@@ -35,6 +35,7 @@ SUBCOMMANDS = [
     ["alerts", "list"],
     ["channels"],
     ["channels", "list"],
+    ["channels", "history"],
     ["stats"],
     ["export"],
     ["bot"],
@@ -223,12 +224,37 @@ def test_bad_config_exits_2_naming_the_key(
     assert "elsewhere.toml: config file not found" in _one_line_error(capsys)
 
 
+def test_channels_history_shows_renames_and_finds_the_former_name(
+    migrated: Path, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = json.loads((DESKTOP / "current-format-early" / "result.json").read_text("utf-8"))
+    assert main(["import", str(DESKTOP / "current-format-early")]) == 0
+    renamed = workdir / "renamed" / "result.json"
+    renamed.parent.mkdir()
+    renamed.write_text(json.dumps({**export, "name": "МВД: новое имя"}), encoding="utf-8")
+    assert main(["import", str(renamed)]) == 0
+    capsys.readouterr()
+    assert main(["channels", "history", "Тестовый канал МВД", "--json"]) == 0  # the old name
+    history = json.loads(capsys.readouterr().out)
+    assert history["title"] == "МВД: новое имя"
+    assert [
+        (c["field"], c["old_value"], c["new_value"], c["source"]) for c in history["changes"]
+    ] == [("title", "Тестовый канал МВД", "МВД: новое имя", "import")]
+    assert main(["channels", "history", "1525384822"]) == 0
+    out = capsys.readouterr().out
+    assert "МВД: новое имя, first seen" in out
+    assert "Тестовый канал МВД" in out
+    assert main(["channels", "history", "МВД: новое имя", "--field", "subscribers"]) == 0
+    assert "no change of subscribers recorded since" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "args",
     [
         ["stats"],
         ["search", "мигрант"],
         ["channels", "list"],
+        ["channels", "history", "durov"],
         ["channels", "remove", "durov"],
         ["post", "durov", "1"],
         ["rules", "list"],

@@ -328,6 +328,30 @@ async def test_channel_rules_bind_to_channels_archived_later(
     assert [a[0] for a in await _generate(sessions)] == [rule]
 
 
+async def test_channel_rules_follow_a_channel_that_renames_itself(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A rule names a channel by username or title; the channel renaming itself must not
+    silently end its alerts."""
+    by_username = await _rule(sessions, "мигрант channel:kanal")
+    by_title = await _rule(sessions, "мигрант channel:Канал")
+    await _store(sessions, post(1, "мигранты"))
+    cache = RuleCache()
+    assert len(await _generate(sessions, cache)) == 2
+    async with sessions.begin() as session:
+        await upsert_channel(
+            session,
+            ChannelRecord(CH, "Канал 2.0", "kanal_new"),
+            observed_at=NOW + timedelta(hours=1),
+            source=Source.LIVE,
+        )
+        await store_posts(
+            session, [post(2, "мигрант")], source=Source.LIVE, observed_at=NOW + timedelta(hours=1)
+        )
+    alerted = {(rule, number) for rule, number, *_ in await _generate(sessions, cache)}
+    assert alerted == {(rule, n) for rule in (by_username, by_title) for n in (1, 2)}
+
+
 async def test_a_rule_naming_a_channel_nobody_archived_breaks_no_other_rule(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:

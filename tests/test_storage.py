@@ -13,6 +13,7 @@ from dozor.errors import AmbiguousChannel, ChannelNotFound, UserError
 from dozor.models import channel_changes, channels, post_metrics
 from dozor.records import ChannelRecord, Forward, PostRecord, Source
 from dozor.storage import list_channels, mark_deleted, resolve_channel, store_posts, upsert_channel
+from dozor.storage.channels import channel_history, channel_rows
 from dozor.storage.events import events_after
 from dozor.storage.history import parse_post_ref
 from tests.helpers import all_rows, event_log, post, versions
@@ -260,6 +261,46 @@ async def test_a_username_moves_to_the_channel_that_now_has_it(sessions, caplog)
     assert "username @MVD_Test moved from 'МВД'" in caplog.text
     async with sessions() as s:
         assert (await resolve_channel(s, "@mvd_test"))["id"] == other
+
+
+async def test_a_renamed_channel_is_found_by_its_former_names(sessions) -> None:
+    """Old t.me links, rules and habits name a channel as it was; the current holder of a
+    name still comes first."""
+    await _channel(sessions, username="mvd_old")
+    for at, title, username in [(1, "МВД КР", "mvd_mid"), (2, "МВД Кыргызстана", "mvd_new")]:
+        async with sessions.begin() as s:
+            await upsert_channel(
+                s,
+                ChannelRecord(id=CH, title=title, username=username),
+                observed_at=T0 + timedelta(days=at),
+                source=Source.LIVE,
+            )
+    async with sessions() as s:
+        for ref in ("mvd_old", "https://t.me/mvd_mid/12", "мвд", "мвд кр", "МВД Кыргызстана"):
+            assert (await resolve_channel(s, ref))["id"] == CH, ref
+        (row,) = await channel_rows(s)
+        assert (row["former_usernames"], row["former_titles"]) == (
+            ["mvd_old", "mvd_mid"],
+            ["МВД", "МВД КР"],
+        )
+        assert [c["new_value"] for c in await channel_history(s, CH, ["username"])] == [
+            "mvd_mid",
+            "mvd_new",
+        ]
+    other = -1001000000777
+    async with sessions.begin() as s:  # another channel takes the old title and username
+        await upsert_channel(
+            s,
+            ChannelRecord(id=other, title="МВД", username="mvd_old"),
+            observed_at=T0 + timedelta(days=3),
+            source=Source.LIVE,
+        )
+    async with sessions() as s:
+        assert (await resolve_channel(s, "@mvd_old"))["id"] == other
+        assert (await resolve_channel(s, "МВД"))["id"] == other
+        assert (await resolve_channel(s, "mvd_mid"))["id"] == CH
+        with pytest.raises(ChannelNotFound):
+            await resolve_channel(s, "mvd_never")
 
 
 async def test_resolve_channel_by_every_kind_of_reference(sessions) -> None:

@@ -17,7 +17,6 @@ from aiogram.types import (
     Message,
     User,
 )
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access import Role
@@ -27,7 +26,6 @@ from bot.settings import BotSettings
 from dozor.config import EVENT_KINDS, RULE_MODES
 from dozor.errors import UserError
 from dozor.ids import is_digits
-from dozor.models import channels
 from dozor.rules.store import (
     ACTIVE,
     PAUSED,
@@ -39,6 +37,7 @@ from dozor.rules.store import (
     unknown_channels,
     update_rule,
 )
+from dozor.storage.channels import channel_rows
 
 MODE_LABELS = {
     "instant": "instant",
@@ -155,7 +154,7 @@ async def _create(
 
 
 async def _unknown_channel_note(session: AsyncSession, query: str) -> str:
-    rows = [dict(r._mapping) for r in await session.execute(select(channels))]
+    rows = await channel_rows(session)
     unknown = unknown_channels(query, rows)
     if not unknown:
         return ""

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from dozor.cli.context import config_option, json_option, run_async, state
 from dozor.cli.output import format_time, print_json, print_table
 from dozor.db import open_database
 from dozor.storage import ArchiveStats, ChannelSummary, archive_stats, list_channels
+from dozor.storage.channels import CHANGE_FIELDS, channel_history, resolve_channel
+
+# Subscriber counts change by the hour: shown only when asked for.
+DEFAULT_HISTORY_FIELDS = ("title", "username", "about")
 
 
 @click.group()
@@ -63,6 +69,58 @@ def list_(as_json: bool) -> None:
                 ("followed, " if row.tracked else "") + row.status,
             ]
             for row in rows
+        ],
+    )
+
+
+@channels.command("history")
+@config_option
+@json_option
+@click.argument("channel")
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    type=click.Choice(CHANGE_FIELDS),
+    help="Only these fields (repeatable). Default: title, username, about.",
+)
+def history(channel: str, fields: tuple[str, ...], as_json: bool) -> None:
+    """How a channel's title, username and description (and, asked for, subscriber count)
+    changed while dozor watched it, oldest first."""
+    config = state().config()
+    wanted = fields or DEFAULT_HISTORY_FIELDS
+
+    async def go() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        async with (
+            open_database(config.database, create_if_empty=False) as sessions,
+            sessions() as session,
+        ):
+            row = await resolve_channel(session, channel)
+            return row, await channel_history(session, row["id"], wanted)
+
+    row, changes = run_async(go())
+    if as_json:
+        print_json({"channel_id": row["id"], "title": row["title"], "changes": changes})
+        return
+    name = f"{row['title']} (@{row['username']})" if row["username"] else row["title"]
+    if not changes:
+        click.echo(
+            f"{name}: no change of {', '.join(wanted)} recorded since "
+            f"{format_time(row['first_seen_at'])}, when dozor first saw it"
+        )
+        return
+    print_table(
+        f"{name}, first seen {format_time(row['first_seen_at'])}",
+        ["observed", "field", "was", "now", "source"],
+        [
+            [
+                format_time(c["observed_at"]),
+                c["field"],
+                c["old_value"],
+                c["new_value"],
+                c["source"],
+            ]
+            for c in changes
         ],
     )
 

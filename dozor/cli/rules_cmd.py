@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.alerts.generator import GenerationReport, RuleCache, generate_alerts
 from dozor.cli.context import config_option, json_option, run_async, state
@@ -15,7 +14,7 @@ from dozor.cli.output import format_time, print_json, print_table
 from dozor.config import EVENT_KINDS, RULE_MODES, Config
 from dozor.db import open_database
 from dozor.errors import UserError
-from dozor.models import alerts, channels, rules
+from dozor.models import alerts, rules
 from dozor.query import parse
 from dozor.query.document import build_document
 from dozor.query.match import bind_channels
@@ -31,7 +30,7 @@ from dozor.rules.store import (
     unknown_channels,
     update_rule,
 )
-from dozor.storage.channels import matching_channels, parse_channel_ref
+from dozor.storage.channels import channel_rows, matching_channels, parse_channel_ref
 from dozor.storage.history import parse_post_ref, post_history
 
 
@@ -83,7 +82,7 @@ def add(name: str, query: str, events: str, chat_id: int | None, mode: str, as_j
                 mode=mode,
                 origin="cli",
             )
-            rows = [dict(r._mapping) for r in await session.execute(select(channels))]
+            rows = await channel_rows(session)
             return rule, unknown_channels(query, rows)
 
     rule, unknown = run_async(go())
@@ -166,7 +165,7 @@ def sync() -> None:
                 now=datetime.now(UTC),
                 history=_history(config),
             )
-            rows = [dict(r._mapping) for r in await session.execute(select(channels))]
+            rows = await channel_rows(session)
             unknown = [
                 (r.name, ref) for r in config.rules for ref in unknown_channels(r.query, rows)
             ]
@@ -227,10 +226,6 @@ def test(
     click.echo("\n".join(lines))
 
 
-async def _channel_rows(session: AsyncSession) -> list[dict[str, Any]]:
-    return [dict(r._mapping) for r in await session.execute(select(channels))]
-
-
 async def _archived_post(config: Config, ref: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The post's current state (text, attachment, facets: is:edited, has:photo...) and the
     archived channels."""
@@ -240,7 +235,7 @@ async def _archived_post(config: Config, ref: str) -> tuple[dict[str, Any], list
         sessions() as session,
     ):
         history = await post_history(session, channel_ref, number)
-        return history.post, await _channel_rows(session)
+        return history.post, await channel_rows(session)
 
 
 def _pretended_post(
@@ -248,14 +243,14 @@ def _pretended_post(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A post with *text*, posted now, in *channel* (an archived one) or none."""
 
-    async def channel_rows() -> list[dict[str, Any]]:
+    async def archived() -> list[dict[str, Any]]:
         async with (
             open_database(config.database, create_if_empty=False) as sessions,
             sessions() as session,
         ):
-            return await _channel_rows(session)
+            return await channel_rows(session)
 
-    rows = run_async(channel_rows()) if channel or needs_channels else []
+    rows = run_async(archived()) if channel or needs_channels else []
     channel_id = 0
     if channel:
         found = matching_channels(parse_channel_ref(channel), rows)

@@ -19,7 +19,7 @@ from dozor.query import parse
 from dozor.query.ast import Filter, walk
 from dozor.query.match import bind_channels
 from dozor.rules.index import CompiledRule
-from dozor.storage.channels import matching_channels, parse_channel_ref
+from dozor.storage.channels import channel_rows, matching_channels, parse_channel_ref
 
 ACTIVE, PAUSED, REMOVED = "active", "paused", "removed"
 MAX_NAME = 100
@@ -237,8 +237,8 @@ def _comparable(wanted: dict[str, Any]) -> dict[str, Any]:
 
 async def load_active_rules(session: AsyncSession) -> tuple[list[Rule], list[dict[str, Any]]]:
     """The active rules and the archived channels their ``channel:`` filters may name."""
-    channel_rows = [dict(r._mapping) for r in await session.execute(select(channels))]
-    return [r for r in await list_rules(session) if r.status == ACTIVE], channel_rows
+    archived = await channel_rows(session)
+    return [r for r in await list_rules(session) if r.status == ACTIVE], archived
 
 
 def compile_rules(active: Iterable[Rule], channel_rows: list[dict[str, Any]]) -> list[CompiledRule]:

@@ -20,6 +20,7 @@ from dozor.records import ChannelRecord, Source
 log = logging.getLogger(__name__)
 
 _TRACKED_FIELDS = ("title", "username", "about", "subscribers")
+CHANGE_FIELDS = _TRACKED_FIELDS  # what channel_changes logs
 _LINK = re.compile(
     r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?(?P<name>[A-Za-z0-9_]+)/?(?:\d+/?)?$"
 )
@@ -89,6 +90,25 @@ async def upsert_channel(
             ],
         )
     return list(changes)
+
+
+async def channel_history(
+    session: AsyncSession, channel_id: int, fields: Sequence[str] = CHANGE_FIELDS
+) -> list[dict[str, Any]]:
+    """The logged changes of a channel's *fields*, oldest first: ``observed_at``, ``field``,
+    ``old_value``, ``new_value`` (text; None when it was empty), ``source``."""
+    query = (
+        select(
+            channel_changes.c.observed_at,
+            channel_changes.c.field,
+            channel_changes.c.old_value,
+            channel_changes.c.new_value,
+            channel_changes.c.source,
+        )
+        .where(channel_changes.c.channel_id == channel_id, channel_changes.c.field.in_(fields))
+        .order_by(channel_changes.c.observed_at, channel_changes.c.id)
+    )
+    return [dict(row) for row in (await session.execute(query)).mappings()]
 
 
 async def _release_username(
@@ -226,25 +246,63 @@ async def resolve_channel(session: AsyncSession, text: str) -> dict[str, Any]:
     if ref.id is not None:
         row = (await session.execute(select(channels).where(channels.c.id == ref.id))).first()
         return _one([dict(row._mapping)] if row else [], text)
-    rows = [dict(row._mapping) for row in await session.execute(select(channels))]
-    return _one(matching_channels(ref, rows), text)
+    return _one(matching_channels(ref, await channel_rows(session)), text)
+
+
+async def channel_rows(session: AsyncSession) -> list[dict[str, Any]]:
+    """Every archived channel, with the usernames and titles it had before, oldest first
+    (``former_usernames``, ``former_titles``): what :func:`matching_channels` needs."""
+    rows = {
+        row["id"]: {**row, "former_usernames": [], "former_titles": []}
+        for row in (await session.execute(select(channels))).mappings()
+    }
+    former = await session.execute(
+        select(channel_changes.c.channel_id, channel_changes.c.field, channel_changes.c.old_value)
+        .where(
+            channel_changes.c.field.in_(("title", "username")),
+            channel_changes.c.old_value.is_not(None),
+        )
+        .order_by(channel_changes.c.id)
+    )
+    for channel_id, name, old_value in former:
+        names = rows[channel_id][f"former_{name}s"]
+        if old_value not in names:
+            names.append(old_value)
+    return list(rows.values())
 
 
 def matching_channels(ref: ChannelRef, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-    """The channel rows a reference means: by id, else username, else title."""
+    """The channel rows a reference means: by id, else username, else title; and when no
+    channel has that username or title now, the channel that had it before (renamed since,
+    so rules, links and habits naming the old one keep working)."""
     if ref.id is not None:
         return [row for row in rows if row["id"] == ref.id]
     names = [ref.username] if ref.username else []
     if ref.name and _USERNAME.match(ref.name):
         names.append(ref.name)
-    for name in names:
-        found = [r for r in rows if r["username"] and r["username"].lower() == name.lower()]
-        if found:
-            return found
-    if ref.name:
-        wanted = ref.name.casefold()
-        return [row for row in rows if row["title"].casefold() == wanted]
+    wanted = ref.name.casefold() if ref.name else None
+    for current in (True, False):
+        for name in names:
+            found = [r for r in rows if _had_username(r, name.lower(), current)]
+            if found:
+                return found
+        if wanted is not None:
+            found = [r for r in rows if _had_title(r, wanted, current)]
+            if found:
+                return found
     return []
+
+
+def _had_username(row: Mapping[str, Any], name: str, current: bool) -> bool:
+    if current:
+        return bool(row["username"]) and row["username"].lower() == name
+    return any(old.lower() == name for old in row.get("former_usernames", ()))
+
+
+def _had_title(row: Mapping[str, Any], title: str, current: bool) -> bool:
+    if current:
+        return bool(row["title"].casefold() == title)
+    return any(old.casefold() == title for old in row.get("former_titles", ()))
 
 
 def _one(rows: Sequence[Mapping[str, Any]], text: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.errors import ImportFormatError
 from dozor.importer import import_desktop_export
-from dozor.models import imports, posts
+from dozor.models import channel_changes, imports, posts
 from dozor.storage import list_channels
 from tests.conftest import DESKTOP
 from tests.helpers import all_rows, event_log, post, versions
@@ -185,6 +185,28 @@ async def test_a_second_zone_guess_keeps_each_post_on_the_archive_clock(
     again = await import_desktop_export(sessions, legacy, tz=ZoneInfo("Asia/Bishkek"))
     assert (again.outcome.new, again.updated, again.outcome.unchanged) == (0, 0, len(before))
     assert await all_rows(sessions, posts) == before
+
+
+async def test_an_older_export_does_not_roll_the_channel_name_back(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """Desktop exports name the channel as it was when exported. The 2021 export, renamed,
+    is the newer one: importing the 2020 one after it must not bring the old title back."""
+    newer = json.loads((DESKTOP / "tg2md-private-channel-2021" / "result.json").read_text("utf-8"))
+    (tmp_path / "result.json").write_text(
+        json.dumps({**newer, "name": "test, renamed"}), encoding="utf-8"
+    )
+    await import_desktop_export(sessions, tmp_path)
+    older = await import_desktop_export(sessions, DESKTOP / "tg2md-private-channel-2020")
+    assert older.channel_title == "test, renamed"
+    assert await all_rows(sessions, channel_changes) == []
+    # An export as recent as the archive still names the channel.
+    await import_desktop_export(sessions, DESKTOP / "tg2md-private-channel-2021")
+    async with sessions() as s:
+        (summary,) = await list_channels(s)
+    assert summary.title == "test"
+    changes = await all_rows(sessions, channel_changes)
+    assert [(c["old_value"], c["new_value"]) for c in changes] == [("test, renamed", "test")]
 
 
 async def test_an_export_without_a_name_keeps_the_archived_title(

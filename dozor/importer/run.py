@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TypeVar
@@ -17,7 +17,7 @@ from dozor.importer.desktop import DesktopExport, convert_messages, read_export
 from dozor.models import imports
 from dozor.records import ChannelRecord, PostRecord, Source
 from dozor.storage import mark_deleted, record_sync, store_posts, upsert_channel
-from dozor.storage.channels import channel_title
+from dozor.storage.channels import channel_title, newest_message_id
 from dozor.storage.posts import StoreOutcome
 
 log = logging.getLogger(__name__)
@@ -70,12 +70,11 @@ async def import_desktop_export(
     """
     export = await asyncio.to_thread(read_export, path)
     started = datetime.now(UTC)
-    channel = ChannelRecord(
-        id=export.channel.id,
-        title=export.channel.title,
-        username=username or export.channel.username,
-    )
     async with sessions.begin() as session:
+        channel = export.channel
+        if not await _export_is_current(session, export):
+            channel = ChannelRecord(id=channel.id, title=None)  # an old name: keep the newer
+        channel = replace(channel, username=username or channel.username)
         await upsert_channel(session, channel, observed_at=started, source=Source.IMPORT)
         title = await channel_title(session, channel.id)
     report = ImportReport(
@@ -116,6 +115,18 @@ async def import_desktop_export(
     async with sessions.begin() as session:
         await _finish(session, export, report, started)
     return report
+
+
+async def _export_is_current(session: AsyncSession, export: DesktopExport) -> bool:
+    """Does the export show the channel at least as late as the archive does?
+
+    A Desktop export names the channel as it was when exported, and records no export time;
+    its newest post tells. An export older than the newest archived post must not roll the
+    channel's title back (and log a change that never happened)."""
+    archived = await newest_message_id(session, export.channel.id)
+    ids = (m.get("id") for m in export.messages if isinstance(m, dict))
+    newest = max((i for i in ids if isinstance(i, int) and not isinstance(i, bool)), default=0)
+    return archived is None or newest >= archived
 
 
 @dataclass

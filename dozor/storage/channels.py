@@ -157,6 +157,15 @@ async def channel_title(session: AsyncSession, channel_id: int) -> str:
     return str(found.scalar_one())
 
 
+async def newest_message_id(session: AsyncSession, channel_id: int) -> int | None:
+    """The highest post number archived for a channel; None when it has no posts."""
+    found = await session.execute(
+        select(func.max(posts.c.message_id)).where(posts.c.channel_id == channel_id)
+    )
+    newest = found.scalar_one()
+    return None if newest is None else int(newest)
+
+
 def untitled(channel_id: int) -> str:
     """The title a channel gets until a source tells its real one."""
     return (

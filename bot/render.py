@@ -20,6 +20,7 @@ from dozor.query import Node
 from dozor.query.highlight import Span, highlight_spans
 from dozor.search.engine import post_link
 from dozor.storage.history import PostHistory
+from dozor.storage.notices import ChannelChange
 from dozor.text.diff import word_changes
 
 LIMIT = 4096
@@ -177,6 +178,24 @@ def render_diff(before: str, after: str, context: int = 4, budget: int = 900) ->
 
 def _clip(text: str, size: int) -> str:
     return text if len(text) <= size else text[:size] + "…"
+
+
+def render_channel_change(change: ChannelChange, zone: ZoneInfo) -> str:
+    """A watched channel renamed itself or rewrote its description."""
+    old, new = change.old_value or "", change.new_value or ""
+    # A title change names the channel as it left it: a later change may have renamed it again.
+    name = f"<b>{esc(new if change.field == 'title' else change.title)}</b>"
+    if change.username:
+        name = f"{name} ({link(f'https://t.me/{change.username}', '@' + change.username)})"
+    seen = f"\n<i>seen {local_time(change.observed_at, zone)}</i>"
+    if change.field == "title":
+        return f"🏷 Channel renamed: <s>{esc(old)}</s> → {name}{seen}"
+    if change.field == "username":
+        return (
+            f"🏷 {name} changed its username: {esc('@' + old if old else 'none')} → "
+            f"{esc('@' + new if new else 'none')}{seen}"
+        )
+    return f"🏷 {name} changed its description.\n{render_diff(old, new)}{seen}"
 
 
 HISTORY_FIRST_TEXT = 1200  # characters of a post's first version in /post

@@ -27,9 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import COMMANDS
 from bot.delivery import Delivery
-from bot.render import esc
+from bot.render import esc, render_channel_change
 from dozor.alerts.generator import RuleCache, generate_alerts
 from dozor.errors import ConfigError
+from dozor.storage.notices import changes_to_notice, notice_cursor, set_notice_cursor
 from dozor.storage.requests import mark_reported, unreported_outcomes
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class TeamService:
     polling_timeout: int = 10
     webhook: Webhook | None = None
     requests_every: float = REQUESTS_EVERY
+    notice_chats: tuple[int, ...] = ()  # told when a channel renames itself; none: nobody
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _cache: RuleCache = field(default_factory=RuleCache)
@@ -76,6 +78,7 @@ class TeamService:
             asyncio.create_task(self._every(GENERATE_EVERY, self.generate, stop), name="alerts"),
             asyncio.create_task(self.delivery.run_forever(stop, self._wake), name="delivery"),
             asyncio.create_task(self._every(self.requests_every, self.report_requests, stop)),
+            asyncio.create_task(self._every(self.requests_every, self.report_changes, stop)),
         ]
         stopped = asyncio.create_task(stop.wait())
         try:
@@ -219,3 +222,26 @@ class TeamService:
                 log.warning("could not report channel request %s: %s", request.id, exc)
             async with self.sessions.begin() as session:
                 await mark_reported(session, request.id, now=self.now())
+
+    async def report_changes(self) -> None:
+        """Tell the team when a channel renamed itself or rewrote its description."""
+        if not self.notice_chats:
+            return
+        async with self.sessions.begin() as session:
+            cursor = await notice_cursor(session, now=self.now())
+            changes, read_up_to = await changes_to_notice(session, cursor)
+        for change in changes:
+            text = render_channel_change(change, self.delivery.timezone)
+            for chat_id in self.notice_chats:
+                await self.delivery.limiter.wait(chat_id)
+                try:
+                    await self.bot.send_message(chat_id, text)
+                except (TelegramRetryAfter, TelegramServerError, TelegramNetworkError):
+                    return  # Telegram is busy or away: the next round tells it again
+                except TelegramAPIError as exc:
+                    log.warning("could not tell chat %s of a channel change: %s", chat_id, exc)
+            async with self.sessions.begin() as session:
+                await set_notice_cursor(session, change.id, now=self.now())
+        if read_up_to > cursor:
+            async with self.sessions.begin() as session:
+                await set_notice_cursor(session, read_up_to, now=self.now())

@@ -158,6 +158,7 @@ class BotConfig(Section):
     timezone: str = "UTC"
     api_server: str | None = None
     digest_hour: int = Field(default=8, ge=0, le=23)
+    channel_notices: bool = True
     work_dir: Path | None = None
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1:8080"

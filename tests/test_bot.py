@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.access import REFUSAL
 from bot.handlers.fallback import PLAIN
 from bot.service import TeamService
-from dozor.cli.bot_cmd import team_service
+from dozor.cli.bot_cmd import notice_chats, team_service
 from dozor.cli.main import main
 from dozor.config import Config
 from dozor.errors import ConfigError
@@ -172,6 +172,41 @@ async def test_channel_requests_are_reported_back_once_carried_out(
     assert "Now archiving МВД России" in done.text
     assert "Could not follow https://t.me/nosuch: no such channel" in failed.text
     assert len(api.sent(chat_id=ADMIN)) == 3
+
+
+async def test_the_team_hears_once_when_a_channel_renames_itself(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await archive(sessions, ["Первый пост"])  # a channel seen for the first time: no notice
+    api.fail("sendmessage", (429, 1))
+    async with sessions.begin() as session:
+        changed = ChannelRecord(
+            CH, "МВД <КР> & Ко", "mvd_kg", about="Новое описание", subscribers=9
+        )
+        await upsert_channel(session, changed, observed_at=datetime.now(UTC), source=Source.LIVE)
+        imported = ChannelRecord(CH, "Название из экспорта")  # brought in by whoever imported
+        await upsert_channel(session, imported, observed_at=datetime.now(UTC), source=Source.IMPORT)
+    title, username, about = await api.wait_for(chat_id=TEAM_CHAT, count=3, seconds=8)
+    await settle(1.0)
+    assert len(api.sent(chat_id=TEAM_CHAT)) == 3  # once each, the 429 waited out
+    assert api.tried(chat_id=TEAM_CHAT)[0].status == 429
+    html = [notice.params["text"] for notice in (title, username, about)]
+    assert "Channel renamed: <s>МВД Кыргызстана</s> → <b>МВД &lt;КР&gt; &amp; Ко</b>" in html[0]
+    assert "changed its username: @mvd_test → @mvd_kg" in html[1]
+    assert "changed its description" in html[2] and "<u><b>Новое описание</b></u>" in html[2]
+    assert all(html_problem(text) is None for text in html)
+    assert api.sent(chat_id=ADMIN) == []  # the team chat is where notices go
+
+
+def test_channel_notices_go_to_the_team_chat_else_the_admins_unless_off(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    def chats(**bot: Any) -> tuple[int, ...]:
+        return notice_chats(team_config(api, "sqlite+aiosqlite://", tmp_path, **bot))
+
+    assert chats() == (TEAM_CHAT,)
+    assert chats(team_chat_id=None, admins=[ADMIN, 1003]) == (ADMIN, 1003)
+    assert chats(channel_notices=False) == ()
 
 
 async def test_subscribe_then_an_archive_event_gives_exactly_one_alert(

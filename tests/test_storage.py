@@ -16,6 +16,7 @@ from dozor.storage import list_channels, mark_deleted, resolve_channel, store_po
 from dozor.storage.channels import channel_history, channel_rows
 from dozor.storage.events import events_after
 from dozor.storage.history import parse_post_ref
+from dozor.storage.notices import changes_to_notice, notice_cursor, set_notice_cursor
 from tests.helpers import all_rows, event_log, post, versions
 
 CH = -1001525384822
@@ -301,6 +302,36 @@ async def test_a_renamed_channel_is_found_by_its_former_names(sessions) -> None:
         assert (await resolve_channel(s, "mvd_mid"))["id"] == CH
         with pytest.raises(ChannelNotFound):
             await resolve_channel(s, "mvd_never")
+
+
+async def test_channel_notices_start_now_and_pass_over_counts_and_imports(sessions) -> None:
+    await _channel(sessions, username="mvd_test")
+
+    async def change(at: int, source: Source, **fields: Any) -> None:
+        async with sessions.begin() as s:
+            record = ChannelRecord(id=CH, title=fields.pop("title", None), **fields)
+            await upsert_channel(s, record, observed_at=T0 + timedelta(hours=at), source=source)
+
+    await change(1, Source.LIVE, title="МВД до уведомлений")  # before anybody listened
+    async with sessions.begin() as s:
+        first = await notice_cursor(s, now=T0)
+    await change(2, Source.LIVE, subscribers=10)
+    await change(3, Source.IMPORT, title="Из экспорта")
+    await change(4, Source.LIVE, title="МВД КР", about="Описание")
+    async with sessions() as s:
+        assert await notice_cursor(s, now=T0) == first  # stored, not moved on by reading
+        told, read_up_to = await changes_to_notice(s, first)
+    assert [(c.field, c.old_value, c.new_value) for c in told] == [
+        ("title", "Из экспорта", "МВД КР"),
+        ("about", None, "Описание"),
+    ]
+    assert read_up_to == told[-1].id
+    async with sessions.begin() as s:
+        await set_notice_cursor(s, read_up_to, now=T0)
+    await change(5, Source.LIVE, subscribers=11)
+    async with sessions() as s:
+        told, passed_over = await changes_to_notice(s, read_up_to)
+    assert (told, passed_over > read_up_to) == ([], True)  # a count: read past, never told
 
 
 async def test_resolve_channel_by_every_kind_of_reference(sessions) -> None:

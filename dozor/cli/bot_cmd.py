@@ -99,7 +99,17 @@ async def team_service(config: Config, sessions: async_sessionmaker[AsyncSession
         delivery,
         digest_hour=config.bot.digest_hour,
         webhook=webhook_of(config),
+        notice_chats=notice_chats(config),
     )
+
+
+def notice_chats(config: Config) -> tuple[int, ...]:
+    """Where channel renames are told: the team chat, or else each admin; none if off."""
+    if not config.bot.channel_notices:
+        return ()
+    if config.bot.team_chat_id is not None:
+        return (config.bot.team_chat_id,)
+    return tuple(config.bot.admins)
 
 
 def webhook_of(config: Config) -> Webhook | None:

@@ -1,0 +1,80 @@
+"""Channel changes the team is told about: a channel renaming itself or rewriting its
+description, as the archiver saw it (``channel_changes``), read after a persisted cursor.
+
+Subscriber counts change by the hour and are left out; so are changes an import recorded,
+which the person importing brought in themselves. The first read starts at the newest change
+so far: a team that turns notices on hears of changes from then on, not of the whole past.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dozor.models import channel_changes, channels
+from dozor.records import Source
+from dozor.storage.facts import get_fact, set_fact
+
+NOTICE_CURSOR = "channel_notices_cursor"
+NOTICE_FIELDS = ("title", "username", "about")
+
+
+@dataclass(frozen=True)
+class ChannelChange:
+    id: int
+    channel_id: int
+    title: str  # the channel's title now
+    username: str | None  # and its username now
+    field: str
+    old_value: str | None
+    new_value: str | None
+    observed_at: datetime
+
+
+async def notice_cursor(session: AsyncSession, *, now: datetime) -> int:
+    """The last change the team was told about (set to the newest one on first use)."""
+    stored = await get_fact(session, NOTICE_CURSOR)
+    if stored is not None:
+        return int(stored)
+    newest = (await session.execute(select(func.max(channel_changes.c.id)))).scalar_one()
+    await set_fact(session, NOTICE_CURSOR, str(newest or 0), now=now)
+    return int(newest or 0)
+
+
+async def set_notice_cursor(session: AsyncSession, change_id: int, *, now: datetime) -> None:
+    await set_fact(session, NOTICE_CURSOR, str(change_id), now=now)
+
+
+async def changes_to_notice(
+    session: AsyncSession, after: int, limit: int = 200
+) -> tuple[list[ChannelChange], int]:
+    """Changes of titles, usernames and descriptions among the next *limit* logged after
+    *after*, oldest first; and the id of the last change read, which the cursor may move to
+    once they are told (subscriber counts and imports are passed over, not read again)."""
+    query = (
+        select(
+            channel_changes.c.id,
+            channel_changes.c.channel_id,
+            channels.c.title,
+            channels.c.username,
+            channel_changes.c.field,
+            channel_changes.c.old_value,
+            channel_changes.c.new_value,
+            channel_changes.c.observed_at,
+            channel_changes.c.source,
+        )
+        .join(channels, channels.c.id == channel_changes.c.channel_id)
+        .where(channel_changes.c.id > after)
+        .order_by(channel_changes.c.id)
+        .limit(limit)
+    )
+    rows = (await session.execute(query)).all()
+    wanted = [
+        ChannelChange(*row[:-1])
+        for row in rows
+        if row.field in NOTICE_FIELDS and row.source != Source.IMPORT.value
+    ]
+    return wanted, rows[-1].id if rows else after

@@ -178,6 +178,9 @@ async def test_the_team_hears_once_when_a_channel_renames_itself(
     api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await archive(sessions, ["Первый пост"])  # a channel seen for the first time: no notice
+    async with sessions.begin() as session:  # nor for its description, seen for the first time
+        described = ChannelRecord(CH, "МВД Кыргызстана", "mvd_test", about="Старое описание")
+        await upsert_channel(session, described, observed_at=datetime.now(UTC), source=Source.LIVE)
     api.fail("sendmessage", (429, 1))
     async with sessions.begin() as session:
         changed = ChannelRecord(
@@ -193,7 +196,7 @@ async def test_the_team_hears_once_when_a_channel_renames_itself(
     html = [notice.params["text"] for notice in (title, username, about)]
     assert "Channel renamed: <s>МВД Кыргызстана</s> → <b>МВД &lt;КР&gt; &amp; Ко</b>" in html[0]
     assert "changed its username: @mvd_test → @mvd_kg" in html[1]
-    assert "changed its description" in html[2] and "<u><b>Новое описание</b></u>" in html[2]
+    assert "changed its description" in html[2] and "<s>Старое</s><u><b>Новое</b></u>" in html[2]
     assert all(html_problem(text) is None for text in html)
     assert api.sent(chat_id=ADMIN) == []  # the team chat is where notices go
 

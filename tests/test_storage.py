@@ -317,18 +317,19 @@ async def test_channel_notices_start_now_and_pass_over_counts_and_imports(sessio
         first = await notice_cursor(s, now=T0)
     await change(2, Source.LIVE, subscribers=10)
     await change(3, Source.IMPORT, title="Из экспорта")
-    await change(4, Source.LIVE, title="МВД КР", about="Описание")
+    await change(4, Source.LIVE, title="МВД КР", about="Описание")  # a first sight of it
+    await change(5, Source.LIVE, about="Новое описание")
     async with sessions() as s:
         assert await notice_cursor(s, now=T0) == first  # stored, not moved on by reading
         told, read_up_to = await changes_to_notice(s, first)
     assert [(c.field, c.old_value, c.new_value) for c in told] == [
         ("title", "Из экспорта", "МВД КР"),
-        ("about", None, "Описание"),
+        ("about", "Описание", "Новое описание"),
     ]
     assert read_up_to == told[-1].id
     async with sessions.begin() as s:
         await set_notice_cursor(s, read_up_to, now=T0)
-    await change(5, Source.LIVE, subscribers=11)
+    await change(6, Source.LIVE, subscribers=11)
     async with sessions() as s:
         told, passed_over = await changes_to_notice(s, read_up_to)
     assert (told, passed_over > read_up_to) == ([], True)  # a count: read past, never told

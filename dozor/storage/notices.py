@@ -1,21 +1,25 @@
 """Channel changes the team is told about: a channel renaming itself or rewriting its
 description, as the archiver saw it (``channel_changes``), read after a persisted cursor.
 
-Subscriber counts change by the hour and are left out; so are changes an import recorded,
-which the person importing brought in themselves. The first read starts at the newest change
-so far: a team that turns notices on hears of changes from then on, not of the whole past.
+Left out: subscriber counts, which change by the hour; changes an import recorded, which the
+person importing brought in themselves; and first sights (a description or username learned
+when the archiver starts following a channel an import brought in). The first read starts at
+the newest change so far: a team that turns notices on hears of changes from then on, not of
+the whole past.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import channel_changes, channels
 from dozor.records import Source
+from dozor.storage.channels import untitled
 from dozor.storage.facts import get_fact, set_fact
 
 NOTICE_CURSOR = "channel_notices_cursor"
@@ -72,9 +76,16 @@ async def changes_to_notice(
         .limit(limit)
     )
     rows = (await session.execute(query)).all()
-    wanted = [
-        ChannelChange(*row[:-1])
-        for row in rows
-        if row.field in NOTICE_FIELDS and row.source != Source.IMPORT.value
-    ]
+    wanted = [ChannelChange(*row[:-1]) for row in rows if _worth_telling(row)]
     return wanted, rows[-1].id if rows else after
+
+
+def _worth_telling(row: Row[Any]) -> bool:
+    """A change of a name or description, not a first sight of it: a channel first known
+    from an import learns its username, description and title when the archiver follows it."""
+    return (
+        row.field in NOTICE_FIELDS
+        and row.source != Source.IMPORT.value
+        and bool(row.old_value)
+        and row.old_value != untitled(row.channel_id)
+    )

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import channel_changes, channels
@@ -76,16 +75,20 @@ async def changes_to_notice(
         .limit(limit)
     )
     rows = (await session.execute(query)).all()
-    wanted = [ChannelChange(*row[:-1]) for row in rows if _worth_telling(row)]
+    wanted = [
+        ChannelChange(*row[:-1])
+        for row in rows
+        if _worth_telling(row.field, row.source, row.old_value, row.channel_id)
+    ]
     return wanted, rows[-1].id if rows else after
 
 
-def _worth_telling(row: Row[Any]) -> bool:
+def _worth_telling(field: str, source: str, old_value: str | None, channel_id: int) -> bool:
     """A change of a name or description, not a first sight of it: a channel first known
     from an import learns its username, description and title when the archiver follows it."""
     return (
-        row.field in NOTICE_FIELDS
-        and row.source != Source.IMPORT.value
-        and bool(row.old_value)
-        and row.old_value != untitled(row.channel_id)
+        field in NOTICE_FIELDS
+        and source != Source.IMPORT.value
+        and bool(old_value)
+        and old_value != untitled(channel_id)
     )

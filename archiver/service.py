@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,7 +39,7 @@ from dozor.ids import bare_channel_id
 from dozor.models import posts
 from dozor.records import PostRecord, Source
 from dozor.storage import mark_deleted, store_posts, upsert_channel
-from dozor.storage.channels import parse_channel_ref
+from dozor.storage.channels import channel_rows, matching_channels, parse_channel_ref
 from dozor.storage.requests import finish_request, pending_requests
 from dozor.storage.sync import (
     get_sync_state,
@@ -612,11 +612,12 @@ class Archiver:
     async def add_configured(self, refs: Iterable[str]) -> list[str]:
         """Track the channels named in the config; returns problems (one line each)."""
         async with self.sessions() as session:
-            known = {(row["username"] or "").lower() for row in await tracked_channels(session)}
+            followed = [row for row in await channel_rows(session) if row["tracked"]]
         problems = []
         for ref in refs:
-            parsed = parse_channel_ref(ref)
-            if (parsed.username or parsed.name or "").lower() in known:
+            found = matching_channels(parse_channel_ref(ref), followed)
+            if found:
+                _warn_if_renamed(ref, found[0])
                 continue
             try:
                 await self.add(ref)
@@ -701,3 +702,21 @@ class Archiver:
 def _posts(listing: Iterable[Any]) -> list[Any]:
     """The messages of a history listing (not the empty placeholders of deleted ones)."""
     return [m for m in listing if isinstance(m, types.Message | types.MessageService)]
+
+
+def _warn_if_renamed(ref: str, row: Mapping[str, Any]) -> None:
+    """A config naming a followed channel by a name it has given up: the channel is kept (asking
+    Telegram for the old name could find nothing, or whoever took the name since)."""
+    parsed = parse_channel_ref(ref)
+    name = (parsed.username or parsed.name or "").lower()
+    current = {(row["username"] or "").lower(), row["title"].casefold()}
+    if parsed.id is None and name not in current:
+        now = f"@{row['username']}" if row["username"] else repr(row["title"])
+        log.warning(
+            "archiver.channels names %s, which %r (%s) has given up; it is now %s: update the "
+            "config",
+            ref,
+            row["title"],
+            row["id"],
+            now,
+        )

@@ -581,6 +581,29 @@ async def test_channel_metadata_changes_are_logged(
     ]
 
 
+async def test_a_config_naming_a_channel_by_a_name_it_gave_up_keeps_following_it(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The channel changed its username and someone took the old one: asking Telegram for
+    the name in the config would follow the impostor."""
+    archiver = await start()
+    assert await archiver.add_configured(["@mvd_test"]) == []
+    channel.username = "mvd_new"
+    await archiver.refresh_info(CH)
+    telegram.channel(BARE + 1, "mvd_test", "Самозванец")
+    assert await archiver.add_configured(["@mvd_test", "https://t.me/mvd_new"]) == []
+    async with sessions() as session:
+        followed = (await session.execute(select(channels.c.id, channels.c.username))).all()
+    assert [tuple(row) for row in followed] == [(CH, "mvd_new")]
+    assert "names @mvd_test, which 'МВД' (-1001525384822) has given up; it is now @mvd_new" in (
+        caplog.text
+    )
+
+
 async def test_views_are_sampled_over_time(
     telegram: FakeTelegram,
     channel: FakeChannel,

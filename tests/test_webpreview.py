@@ -364,6 +364,17 @@ async def test_a_page_without_ids_needs_the_channel_archived(
     )
 
 
+async def test_an_old_capture_finds_a_channel_that_changed_its_username_since(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    for username in ("test_channel", "test_channel_2024"):  # the page shows the first one
+        async with sessions.begin() as session:
+            record = ChannelRecord(TEST_CHANNEL, "Тест", username=username)
+            await upsert_channel(session, record, observed_at=CAPTURED, source=Source.LIVE)
+    report = await import_web_page(sessions, ANONYMISED)
+    assert (report.channel_id, report.outcome.new) == (TEST_CHANNEL, 6)
+
+
 async def test_a_capture_adds_the_text_an_edit_replaced_and_keeps_the_archive_s(
     sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.errors import ImportFormatError
@@ -27,7 +27,7 @@ from dozor.importer.webpreview import FORMAT, PagePost, WebPreviewPage, capture_
 from dozor.models import channels, post_versions, posts
 from dozor.records import ChannelRecord, PostRecord, Source
 from dozor.storage import store_posts, upsert_channel
-from dozor.storage.channels import channel_title
+from dozor.storage.channels import ChannelRef, channel_rows, channel_title, matching_channels
 
 
 def in_capture_order(paths: Iterable[Path]) -> list[Path]:
@@ -81,13 +81,13 @@ def _saved_at(path: Path) -> datetime:
 
 
 async def _channel_id(session: AsyncSession, page: WebPreviewPage) -> int:
-    """The page's own channel id, else the archived channel with the page's username."""
+    """The page's own channel id, else the archived channel with the page's username (now,
+    or before a rename: a capture may be years old)."""
     if page.channel_id is not None:
         return page.channel_id
-    found = await session.execute(
-        select(channels.c.id).where(func.lower(channels.c.username) == page.username.lower())
-    )
-    channel_id = found.scalar_one_or_none()
+    ref = ChannelRef(username=page.username)
+    found = matching_channels(ref, await channel_rows(session))
+    channel_id = found[0]["id"] if len(found) == 1 else None
     if channel_id is None:
         raise ImportFormatError(
             f"{page.path}: the page does not tell @{page.username}'s channel id, and no archived "

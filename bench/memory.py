@@ -23,8 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.rules import compile_rules, document, make_rules
-from bench.search import vocabulary
+from bench.rules import compile_rules, document, make_rules, russian_like_vocabulary
 from dozor.rules.index import RuleIndex
 
 POST_WORDS = 150
@@ -57,10 +56,7 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=1_200_000)
     args = parser.parse_args()
     rng = random.Random(9)
-    consonants, vowels = "бвгджзклмнпрстфхцчш", "аеиоуыя"
-    vocab = vocabulary(200_000, rng, [c + v for c in consonants for v in vowels])
-    index = RuleIndex(compile_rules(make_rules(10_000, rng, vocab)))
-    del vocab
+    index = RuleIndex(compile_rules(make_rules(10_000, rng, russian_like_vocabulary(rng))))
     start = resident_mb()
     print(f"{'new words seen':>15} {'memory growth':>14}")
     words = new_words()

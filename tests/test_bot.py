@@ -551,6 +551,13 @@ async def test_dozor_bot_once_sends_pending_alerts(
     assert "<b>мигрант</b>" in alert.params["text"]
     assert await asyncio.to_thread(main, ["bot", "--once", "--config", str(config)]) == 0
     assert len(api.sent(chat_id=MEMBER)) == 1
+    async with sessions.begin() as session:  # without a team chat, admins hear of renames
+        renamed = ChannelRecord(CH, "МВД КР", "mvd_test")
+        await upsert_channel(session, renamed, observed_at=datetime.now(UTC), source=Source.LIVE)
+    for _ in range(2):
+        assert await asyncio.to_thread(main, ["bot", "--once", "--config", str(config)]) == 0
+    (notice,) = api.sent(chat_id=ADMIN)
+    assert "Channel renamed: <s>МВД Кыргызстана</s> → <b>МВД КР</b>" in notice.params["text"]
 
 
 async def test_dozor_bot_explains_a_missing_or_rejected_token(

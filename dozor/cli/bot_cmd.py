@@ -64,13 +64,16 @@ async def serve_team(config: Config, stop: asyncio.Event) -> None:
 
 
 async def alerts_once(config: Config) -> DeliveryReport:
-    """For cron: turn new events into alerts and send the instant ones, then return."""
+    """For cron: turn new events into alerts and send the instant ones, tell the channel
+    changes, then return."""
     async with open_database(config.database) as sessions:
         service = await team_service(config, sessions)
         try:
             await service.check_token()
             await service.generate()
-            return await service.delivery.run_once()
+            report = await service.delivery.run_once()
+            await service.report_changes()
+            return report
         finally:
             await service.bot.session.close()
             await service.delivery.bot.session.close()

@@ -29,6 +29,7 @@ from dozor.export.desktop import desktop_message, text_parts
 from dozor.export.files import split_into_zips, write_export
 from dozor.export.run import run_export
 from dozor.export.writers import CSV_COLUMNS
+from dozor.ids import bare_channel_id
 from dozor.importer.desktop import convert_message
 from dozor.records import ChannelRecord, Forward, PostRecord, Source, make_entity
 from dozor.storage import mark_deleted, store_posts, upsert_channel
@@ -622,6 +623,28 @@ async def test_html_shows_a_place_with_a_link_to_the_map(
         'mlon=74.56980#map=16/42.87460/74.56980" rel="noopener noreferrer">'
         "place: ИИМ &lt;главк&gt;, Фрунзе көч., 469 · 42.87460, 74.56980</a></div>"
     ) in page
+
+
+async def test_html_shows_how_a_channel_renamed_itself(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await fill(sessions)
+    seen = T0 + timedelta(days=9)
+    async with sessions.begin() as session:
+        renamed = ChannelRecord(CH, "МВД <КР>", "mvd_test", about="Пресс-служба")
+        await upsert_channel(session, renamed, observed_at=seen, source=Source.LIVE)
+    out = tmp_path / "site"
+    async with sessions() as session:
+        await run_export(session, ExportFilter(), "html", out)
+    page = (out / "mvd_test" / "index.html").read_text("utf-8")
+    assert (
+        '<h2>Changes seen</h2><ul class="changes">'
+        f"<li>{seen:%Y-%m-%d %H:%M} UTC · title: "
+        "<del>МВД</del> → <ins>МВД &lt;КР&gt;</ins></li>"
+    ) in page
+    assert "description: <del>—</del> → <ins>Пресс-служба</ins>" in page
+    other = (out / f"c{bare_channel_id(OTHER)}" / "index.html").read_text("utf-8")
+    assert "Changes seen" not in other
 
 
 async def test_html_shows_photos_the_archiver_downloaded(

@@ -114,9 +114,16 @@ class _Channel:
 class HtmlSite:
     columns: tuple[str, ...] | None = None  # every column
 
-    def __init__(self, folder: Path, *, media_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        media_dir: Path | None = None,
+        channel_changes: Mapping[int, Sequence[Mapping[str, Any]]] | None = None,
+    ) -> None:
         self.folder = folder
         self.media_dir = media_dir
+        self.channel_changes = channel_changes or {}  # renames shown on each channel's page
         self.channels: list[_Channel] = []
         self.files: list[Path] = []
         self._page: list[str] = []
@@ -275,7 +282,8 @@ class HtmlSite:
         self._flush_page()
         self._flush_shard()
         for channel in self.channels:
-            self._write(f"{channel.slug}/index.html", _channel_page(channel))
+            changes = self.channel_changes.get(channel.id, ())
+            self._write(f"{channel.slug}/index.html", _channel_page(channel, changes))
         self._write("index.html", _index_page(self.channels, self.posts))
         shards = [f"search/shard-{n}.js" for n in range(1, self._shards + 1)]
         self._write("search/shards.js", f"var dozorShards = {json.dumps(shards)};\n")
@@ -313,7 +321,7 @@ def _history(row: Mapping[str, Any]) -> str:
     return f'<details class="history">{summary}<ol>{items}</ol></details>'
 
 
-def _channel_page(channel: _Channel) -> str:
+def _channel_page(channel: _Channel, changes: Sequence[Mapping[str, Any]]) -> str:
     link = (
         f' · <a href="https://t.me/{esc(channel.username)}">t.me/{esc(channel.username)}</a>'
         if channel.username
@@ -326,9 +334,24 @@ def _channel_page(channel: _Channel) -> str:
     body = (
         f'<p class="crumbs"><a href="../index.html">Channels</a> › {esc(channel.title)}</p>'
         f"<h1>{esc(channel.title)}</h1><p>{sum(channel.months.values()):,} posts{link}</p>"
-        f'<ul class="months">{months}</ul>'
+        f'<ul class="months">{months}</ul>{_changes(changes)}'
     )
     return _page(channel.title, body, "../")
+
+
+FIELD_NAMES = {"title": "title", "username": "username", "about": "description"}
+
+
+def _changes(changes: Sequence[Mapping[str, Any]]) -> str:
+    """How the channel renamed itself or rewrote its description while it was archived."""
+    if not changes:
+        return ""
+    items = "".join(
+        f"<li>{_time(c['observed_at'])} · {FIELD_NAMES.get(c['field'], c['field'])}: "
+        f"<del>{esc(c['old_value'] or '—')}</del> → <ins>{esc(c['new_value'] or '—')}</ins></li>"
+        for c in changes
+    )
+    return f'<h2>Changes seen</h2><ul class="changes">{items}</ul>'
 
 
 def _index_page(channels: Sequence[_Channel], posts: int) -> str:

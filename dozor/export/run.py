@@ -24,6 +24,7 @@ from dozor.export.files import Progress, SingleFile, Sink, pump
 from dozor.export.html import HtmlSite
 from dozor.export.select import ExportFilter
 from dozor.export.writers import SCHEMA_VERSION
+from dozor.storage.channels import channel_histories
 
 FORMATS = ("jsonl", "csv", "desktop", "html")
 
@@ -98,15 +99,14 @@ async def _write(
     bom: bool,
     progress: Progress | None,
 ) -> tuple[int, int]:
-    return await pump(session, wanted, _sink(fmt, folder, media_dir, bom), progress)
-
-
-def _sink(fmt: str, folder: Path, media_dir: Path | None, bom: bool) -> Sink:
     if fmt in ("jsonl", "csv"):
-        return SingleFile(fmt, folder / f"posts.{fmt}", bom=bom)
-    if fmt == "desktop":
-        return DesktopWriter(folder)
-    return HtmlSite(folder, media_dir=media_dir)
+        sink: Sink = SingleFile(fmt, folder / f"posts.{fmt}", bom=bom)
+    elif fmt == "desktop":
+        sink = DesktopWriter(folder)
+    else:
+        renames = await channel_histories(session, ("title", "username", "about"))
+        sink = HtmlSite(folder, media_dir=media_dir, channel_changes=renames)
+    return await pump(session, wanted, sink, progress)
 
 
 def _write_manifest(

@@ -97,18 +97,32 @@ async def channel_history(
 ) -> list[dict[str, Any]]:
     """The logged changes of a channel's *fields*, oldest first: ``observed_at``, ``field``,
     ``old_value``, ``new_value`` (text; None when it was empty), ``source``."""
+    return (await channel_histories(session, fields, channel_id)).get(channel_id, [])
+
+
+async def channel_histories(
+    session: AsyncSession, fields: Sequence[str] = CHANGE_FIELDS, channel_id: int | None = None
+) -> dict[int, list[dict[str, Any]]]:
+    """:func:`channel_history` of every channel (or of *channel_id*), by channel id."""
     query = (
         select(
+            channel_changes.c.channel_id,
             channel_changes.c.observed_at,
             channel_changes.c.field,
             channel_changes.c.old_value,
             channel_changes.c.new_value,
             channel_changes.c.source,
         )
-        .where(channel_changes.c.channel_id == channel_id, channel_changes.c.field.in_(fields))
+        .where(channel_changes.c.field.in_(fields))
         .order_by(channel_changes.c.observed_at, channel_changes.c.id)
     )
-    return [dict(row) for row in (await session.execute(query)).mappings()]
+    if channel_id is not None:
+        query = query.where(channel_changes.c.channel_id == channel_id)
+    histories: dict[int, list[dict[str, Any]]] = {}
+    for row in (await session.execute(query)).mappings():
+        change = dict(row)
+        histories.setdefault(change.pop("channel_id"), []).append(change)
+    return histories
 
 
 async def _release_username(

@@ -39,7 +39,12 @@ from dozor.ids import bare_channel_id
 from dozor.models import posts
 from dozor.records import PostRecord, Source
 from dozor.storage import mark_deleted, store_posts, upsert_channel
-from dozor.storage.channels import channel_rows, matching_channels, parse_channel_ref
+from dozor.storage.channels import (
+    ChannelRef,
+    channel_rows,
+    matching_channels,
+    parse_channel_ref,
+)
 from dozor.storage.requests import finish_request, pending_requests
 from dozor.storage.sync import (
     get_sync_state,
@@ -615,9 +620,10 @@ class Archiver:
             followed = [row for row in await channel_rows(session) if row["tracked"]]
         problems = []
         for ref in refs:
-            found = matching_channels(parse_channel_ref(ref), followed)
+            parsed = parse_channel_ref(ref)
+            found = matching_channels(parsed, followed)
             if found:
-                _warn_if_renamed(ref, found[0])
+                _warn_if_renamed(ref, parsed, found[0])
                 continue
             try:
                 await self.add(ref)
@@ -704,10 +710,9 @@ def _posts(listing: Iterable[Any]) -> list[Any]:
     return [m for m in listing if isinstance(m, types.Message | types.MessageService)]
 
 
-def _warn_if_renamed(ref: str, row: Mapping[str, Any]) -> None:
+def _warn_if_renamed(ref: str, parsed: ChannelRef, row: Mapping[str, Any]) -> None:
     """A config naming a followed channel by a name it has given up: the channel is kept (asking
     Telegram for the old name could find nothing, or whoever took the name since)."""
-    parsed = parse_channel_ref(ref)
     name = (parsed.username or parsed.name or "").lower()
     current = {(row["username"] or "").lower(), row["title"].casefold()}
     if parsed.id is None and name not in current:

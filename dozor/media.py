@@ -158,12 +158,14 @@ def _dimensions(media: Mapping[str, Any]) -> str | None:
 def _size(size: Any) -> str | None:
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         return None
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KB", "MB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
         value /= 1024
-    return None  # not reached
+    return f"{value:.1f} GB"
 
 
 def _string(value: Any) -> str | None:

@@ -10,10 +10,7 @@ from dozor.cli.context import config_option, json_option, run_async, state
 from dozor.cli.output import format_time, print_json, print_table
 from dozor.db import open_database
 from dozor.storage import ArchiveStats, ChannelSummary, archive_stats, list_channels
-from dozor.storage.channels import CHANGE_FIELDS, channel_history, resolve_channel
-
-# Subscriber counts change by the hour: shown only when asked for.
-DEFAULT_HISTORY_FIELDS = ("title", "username", "about")
+from dozor.storage.channels import CHANGE_FIELDS, NAME_FIELDS, channel_history, resolve_channel
 
 
 @click.group()
@@ -88,7 +85,7 @@ def history(channel: str, fields: tuple[str, ...], as_json: bool) -> None:
     """How a channel's title, username and description (and, asked for, subscriber count)
     changed while dozor watched it, oldest first."""
     config = state().config()
-    wanted = fields or DEFAULT_HISTORY_FIELDS
+    wanted = fields or NAME_FIELDS  # subscriber counts only when asked for
 
     async def go() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         async with (

@@ -24,7 +24,7 @@ from dozor.export.files import Progress, SingleFile, Sink, pump
 from dozor.export.html import HtmlSite
 from dozor.export.select import ExportFilter
 from dozor.export.writers import SCHEMA_VERSION
-from dozor.storage.channels import channel_histories
+from dozor.storage.channels import NAME_FIELDS, channel_histories
 
 FORMATS = ("jsonl", "csv", "desktop", "html")
 
@@ -104,7 +104,7 @@ async def _write(
     elif fmt == "desktop":
         sink = DesktopWriter(folder)
     else:
-        renames = await channel_histories(session, ("title", "username", "about"))
+        renames = await channel_histories(session, NAME_FIELDS)
         sink = HtmlSite(folder, media_dir=media_dir, channel_changes=renames)
     return await pump(session, wanted, sink, progress)
 

@@ -73,6 +73,12 @@ class DesktopExport:
         """Current exports carry Unix times; legacy ones only local wall-clock times."""
         return any(isinstance(m, dict) and "date_unixtime" in m for m in self.messages[:50])
 
+    @property
+    def newest_message_id(self) -> int:
+        """The highest message id in the export (0 if none): how late it shows the channel."""
+        ids = (m.get("id") for m in self.messages if isinstance(m, dict))
+        return max((i for i in ids if _is_int(i)), default=0)
+
 
 def locate_result_json(path: Path) -> Path:
     if path.is_dir():

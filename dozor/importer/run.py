@@ -124,9 +124,7 @@ async def _export_is_current(session: AsyncSession, export: DesktopExport) -> bo
     its newest post tells. An export older than the newest archived post must not roll the
     channel's title back (and log a change that never happened)."""
     archived = await newest_message_id(session, export.channel.id)
-    ids = (m.get("id") for m in export.messages if isinstance(m, dict))
-    newest = max((i for i in ids if isinstance(i, int) and not isinstance(i, bool)), default=0)
-    return archived is None or newest >= archived
+    return archived is None or export.newest_message_id >= archived
 
 
 @dataclass

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 _TRACKED_FIELDS = ("title", "username", "about", "subscribers")
 CHANGE_FIELDS = _TRACKED_FIELDS  # what channel_changes logs
+# The changes people are shown and told of; subscriber counts change by the hour.
+NAME_FIELDS = ("title", "username", "about")
 _LINK = re.compile(
     r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?(?P<name>[A-Za-z0-9_]+)/?(?:\d+/?)?$"
 )
@@ -279,18 +281,11 @@ async def channel_rows(session: AsyncSession) -> list[dict[str, Any]]:
         row["id"]: {**row, "former_usernames": [], "former_titles": []}
         for row in (await session.execute(select(channels))).mappings()
     }
-    former = await session.execute(
-        select(channel_changes.c.channel_id, channel_changes.c.field, channel_changes.c.old_value)
-        .where(
-            channel_changes.c.field.in_(("title", "username")),
-            channel_changes.c.old_value.is_not(None),
-        )
-        .order_by(channel_changes.c.id)
-    )
-    for channel_id, name, old_value in former:
-        names = rows[channel_id][f"former_{name}s"]
-        if old_value not in names:
-            names.append(old_value)
+    for channel_id, changes in (await channel_histories(session, ("title", "username"))).items():
+        for change in changes:
+            names = rows[channel_id][f"former_{change['field']}s"]
+            if change["old_value"] is not None and change["old_value"] not in names:
+                names.append(change["old_value"])
     return list(rows.values())
 
 

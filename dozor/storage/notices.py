@@ -18,11 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import channel_changes, channels
 from dozor.records import Source
-from dozor.storage.channels import untitled
+from dozor.storage.channels import NAME_FIELDS, untitled
 from dozor.storage.facts import get_fact, set_fact
 
 NOTICE_CURSOR = "channel_notices_cursor"
-NOTICE_FIELDS = ("title", "username", "about")
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ def _worth_telling(field: str, source: str, old_value: str | None, channel_id: i
     """A change of a name or description, not a first sight of it: a channel first known
     from an import learns its username, description and title when the archiver follows it."""
     return (
-        field in NOTICE_FIELDS
+        field in NAME_FIELDS
         and source != Source.IMPORT.value
         and bool(old_value)
         and old_value != untitled(channel_id)

@@ -42,3 +42,12 @@ def report(rows: list[tuple[str, str]], printer: Callable[[str], None] = print) 
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         printer(f"  {label:<{width}}  {value}")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM, not ``ru_maxrss``: Linux carries ru_maxrss
+    over from the parent across fork and exec, so a worker started by a big bench would report
+    the bench's own peak."""
+    status = Path("/proc/self/status").read_text()
+    peak_kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(peak_kb) / 1024

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import csv
 import json
-import resource
 import shutil
 import sqlite3
 import subprocess
@@ -30,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import report
+from bench.common import peak_rss_mb, report
 
 COLUMNS = (
     "p.channel_id, c.username, c.title, p.message_id, p.kind, p.date, p.edit_date, p.text, "
@@ -113,8 +112,7 @@ def measure(path: Path, who: str, fmt: str) -> tuple[int, float, float]:
 
 
 def _finish(posts: int, start: float) -> None:
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(posts, time.perf_counter() - start, rss_mb)
+    print(posts, time.perf_counter() - start, peak_rss_mb())
 
 
 def run_bare(path: Path, fmt: str, out: Path) -> None:

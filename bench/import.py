@@ -6,6 +6,9 @@ The baseline writes the very rows the import stored (posts, versions, events) in
 database with the same schema and indexes, with sqlite3's executemany in batches of the same
 size: the cost of the writes alone, with no parsing, hashing or change detection. The goal is
 an import of at least 50 % of that baseline.
+
+It also imports the export once in a process of its own and prints that process's peak resident
+memory: an export is read one message at a time, so memory must not grow with its size.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import random
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -24,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import post_texts, rate, report, timed
+from bench.common import peak_rss_mb, post_texts, rate, report, timed
 from dozor import db
 from dozor.config import DatabaseConfig
 from dozor.importer import import_desktop_export
@@ -132,17 +136,41 @@ def bare_baseline(path: Path, rows: dict[str, tuple[list[str], list[tuple[Any, .
     conn.close()
 
 
+def import_rss_mb(export: Path, database: Path) -> float:
+    """Peak resident memory of a fresh process importing *export*."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--rss-of", str(export), "--into", str(database)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(out.stdout.split()[-1])
+
+
+def import_and_print_rss(export: Path, database: Path) -> None:
+    url = f"sqlite+aiosqlite:///{database}"
+    asyncio.run(migrated(url))
+    asyncio.run(run_import(url, export))
+    print(peak_rss_mb())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3, help="runs of each; medians reported")
+    parser.add_argument("--rss-of", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--into", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rss_of:
+        import_and_print_rss(args.rss_of, args.into)
+        return
     samples: dict[str, list[float]] = {"dozor": [], "bare": [], "again": []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         export = work / "result.json"
         make_export(export, args.posts)
         size_mb = export.stat().st_size / 1e6
+        rss = import_rss_mb(export, work / "rss.db")
         for round_ in range(args.rounds):
             dozor_db, bare_db = work / f"dozor{round_}.db", work / f"bare{round_}.db"
             for path in (dozor_db, bare_db):
@@ -171,6 +199,7 @@ def main() -> None:
             ("bare sqlite3 executemany of the same rows", rate(args.posts, median["bare"])),
             ("re-import of the same export (all unchanged)", rate(args.posts, median["again"])),
             ("dozor / bare", f"{median['bare'] / median['dozor']:>10.0%}  (goal: >= 50%)"),
+            ("peak memory of an import process", f"{rss:>7.0f} MB"),
         ]
     )
 

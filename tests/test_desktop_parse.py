@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
+import hashlib
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,12 +12,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dozor.errors import ImportFormatError
+from dozor.importer import jsonstream
 from dozor.importer.desktop import (
     Converted,
     DesktopExport,
     SkipMessage,
+    _top_level_of,
     convert_message,
     convert_messages,
     read_export,
@@ -40,7 +47,8 @@ def test_2021_sample_channel_and_formats() -> None:
     assert export.channel.id == CHANNEL
     assert export.channel.title == "test"
     assert not export.has_exact_dates
-    assert len(export.messages) == 19
+    assert export.message_count == len(list(export.messages())) == 19
+    assert export.loaded is None  # streamed, not held
 
 
 def test_2020_sample_maps_to_the_same_channel_despite_shifted_ids() -> None:
@@ -91,7 +99,7 @@ def test_media_metadata_and_dates() -> None:
 def test_legacy_dates_follow_the_given_zone() -> None:
     export = read_export(DESKTOP / "tg2md-private-channel-2021")
     converted = convert_message(
-        export.messages[1], channel_id=CHANNEL, legacy=False, tz=ZoneInfo("Asia/Bishkek")
+        list(export.messages())[1], channel_id=CHANNEL, legacy=False, tz=ZoneInfo("Asia/Bishkek")
     )
     assert converted.record.date == datetime(2020, 11, 12, 6, 54, 7, tzinfo=UTC)
 
@@ -315,3 +323,99 @@ def test_reply_to_another_chat_is_not_taken_for_a_local_reply() -> None:
 def test_skip_message_is_an_exception_with_reason() -> None:
     with pytest.raises(SkipMessage, match="not an object"):
         convert_message(None, channel_id=1, legacy=False, tz=UTC)
+
+
+# Big exports are scanned and then streamed (dozor.importer.jsonstream); a file the streaming
+# parser cannot take faithfully is parsed whole. Both readers must see the same document.
+
+_JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63) + 1, 2**63 - 1)  # yajl refuses -2**63; see the test below
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.characters(codec="utf-8"), max_size=8)
+)
+_JSON_VALUES = st.recursive(
+    _JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(["id", "text", "type", "x"]), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_MESSAGES = st.lists(
+    st.fixed_dictionaries({"id": st.integers(-5, 10**12)}, optional={"text": _JSON_VALUES})
+    | _JSON_VALUES,
+    max_size=8,
+)
+_DOCUMENTS = st.dictionaries(
+    st.sampled_from(["name", "type", "id", "messages", "username", "about", "chats"]),
+    _JSON_VALUES,
+    max_size=5,
+) | st.fixed_dictionaries(
+    {"name": _JSON_VALUES, "messages": _MESSAGES}, optional={"id": _JSON_VALUES}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=_DOCUMENTS | _JSON_VALUES, keep=st.integers(0, 3))
+def test_the_streaming_scan_sees_what_a_whole_parse_sees(document: Any, keep: int) -> None:
+    blob = json.dumps(document, ensure_ascii=False).encode()
+    reader = jsonstream.HashingReader(io.BytesIO(blob))
+    streamed = jsonstream.scan(reader, "messages", keep_first=keep)
+    whole = _top_level_of(json.loads(blob))
+    whole.first = whole.first[:keep]
+    assert streamed == whole
+    assert reader.hexdigest() == hashlib.sha256(blob).hexdigest()
+    if whole.is_object and isinstance(document.get("messages"), list):
+        items = list(jsonstream.array_items(io.BytesIO(blob), "messages"))
+        assert items == document["messages"]
+
+
+def _export_bytes(messages: str, prefix: bytes = b"") -> bytes:
+    header = '{"name": "x", "type": "public_channel", "id": 1000000005, "messages": ['
+    return prefix + (header + messages + "]}").encode()
+
+
+_MESSAGE = '{"id": 1, "type": "message", "date_unixtime": "1700000000", "text": "ok"'
+
+
+def test_a_byte_order_mark_is_read_past_and_hashed(tmp_path: Path) -> None:
+    blob = _export_bytes(_MESSAGE + "}", prefix=codecs.BOM_UTF8)
+    path = tmp_path / "result.json"
+    path.write_bytes(blob)
+    export = read_export(path)
+    assert export.loaded is None
+    assert export.file_sha256 == hashlib.sha256(blob).hexdigest()
+    assert [c.record.text for c in convert_messages(export, tz=UTC, on_skip=pytest.fail)] == ["ok"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "warning"),
+    [
+        (', "views": 123456789012345678901234567890', "ignored invalid views"),
+        (', "author": "a\\udc00b"', None),  # a lone surrogate the C parser would make "?"
+    ],
+)
+def test_what_the_streaming_parser_cannot_read_faithfully_is_parsed_whole(
+    tmp_path: Path, extra: str, warning: str | None
+) -> None:
+    path = tmp_path / "result.json"
+    path.write_bytes(_export_bytes(_MESSAGE + extra + "}"))
+    export = read_export(path)
+    assert export.loaded is not None
+    assert (export.message_count, export.newest_message_id) == (1, 1)
+    converted = next(convert_messages(export, tz=UTC, on_skip=pytest.fail))
+    if warning is not None:
+        assert converted.warnings[0].startswith(f"message 1: {warning} 1.23456789")
+    else:
+        assert converted.record.author_signature == "a\udc00b"
+
+
+def test_an_export_changed_after_it_was_checked_is_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "result.json"
+    path.write_bytes(_export_bytes(_MESSAGE + "}"))
+    export = read_export(path)
+    path.write_bytes(_export_bytes(_MESSAGE)[:-10])
+    with pytest.raises(ImportFormatError, match="could not be read again while importing"):
+        list(export.messages())

@@ -124,8 +124,17 @@ async def test_export_with_bad_messages_imports_the_rest(
     (tmp_path / "export").mkdir()
     (tmp_path / "export" / "result.json").write_text(json.dumps(data, ensure_ascii=False))
     warnings: list[str] = []
-    report = await import_desktop_export(sessions, tmp_path / "export", warn=warnings.append)
+    progress: list[tuple[int, int]] = []
+    report = await import_desktop_export(
+        sessions,
+        tmp_path / "export",
+        warn=warnings.append,
+        progress=lambda done, total: progress.append((done, total)),
+        batch_size=3,  # the skipped message counts toward its batch
+    )
     assert (report.outcome.new, report.skipped) == (7, 1)
+    assert progress == [(3, 8), (6, 8), (8, 8)]
+    assert len(await all_rows(sessions, posts)) == 7
     assert warnings == [
         "message 3 skipped: missing or invalid date",
         "message 5: ignored invalid file_size -1",

@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -31,12 +31,15 @@ from dozor.ids import (
     parse_desktop_peer_id,
     unshift_legacy_channel_id,
 )
+from dozor.importer import jsonstream
 from dozor.records import ChannelRecord, Entity, Forward, Media, PostRecord, Reaction, make_entity
 from dozor.storage.channels import username_of
 
 CHANNEL_TYPES = ("public_channel", "private_channel")
 _MAX_INT64 = (1 << 63) - 1
 _NOT_INCLUDED = "(File not included"
+_SAMPLE_SIZE = 200  # the first messages tell the format's era
+_UNREADABLE: tuple[type[Exception], ...] = (OSError, *jsonstream.REFUSED)
 # Desktop type names are dozor's canonical entity names; a few extras are renamed.
 ENTITY_EXTRAS = {
     "href": "url",
@@ -62,22 +65,30 @@ class SkipMessage(Exception):
 
 @dataclass(frozen=True)
 class DesktopExport:
+    """A checked export: what was learned of it, and its messages read on demand."""
+
     path: Path
     file_sha256: str
     format: str  # "desktop" or "desktop-legacy"
     channel: ChannelRecord
-    messages: list[Any]
+    message_count: int  # entries of 'messages', readable or not
+    newest_message_id: int  # the highest message id (0 if none): how late it shows the channel
+    has_exact_dates: bool  # current exports carry Unix times; legacy ones only local times
+    loaded: list[Any] | None = None  # the messages, for a file that had to be parsed whole
 
-    @property
-    def has_exact_dates(self) -> bool:
-        """Current exports carry Unix times; legacy ones only local wall-clock times."""
-        return any(isinstance(m, dict) and "date_unixtime" in m for m in self.messages[:50])
-
-    @property
-    def newest_message_id(self) -> int:
-        """The highest message id in the export (0 if none): how late it shows the channel."""
-        ids = (m.get("id") for m in self.messages if isinstance(m, dict))
-        return max((i for i in ids if _is_int(i)), default=0)
+    def messages(self) -> Generator[Any]:
+        """The entries of 'messages', in order, one at a time (a big file is never held)."""
+        if self.loaded is not None:
+            yield from self.loaded
+            return
+        try:
+            with self.path.open("rb") as raw:
+                yield from jsonstream.array_items(raw, "messages")
+        except _UNREADABLE:
+            raise ImportFormatError(
+                f"{self.path}: could not be read again while importing; was it changed? "
+                "Import it again: what was imported stays"
+            ) from None
 
 
 def locate_result_json(path: Path) -> Path:
@@ -114,22 +125,64 @@ def _dozor_export_hint(folder: Path) -> str:
 
 
 def read_export(path: Path) -> DesktopExport:
-    """Open and check a Desktop export (file or folder); raises ImportFormatError if unusable."""
+    """Open and check a Desktop export (file or folder); raises ImportFormatError if unusable.
+
+    The file is scanned, not held: its messages are read again by :meth:`DesktopExport.messages`.
+    A file the streaming parser cannot take faithfully is parsed whole (see jsonstream)."""
     result = locate_result_json(path)
     try:
-        blob = result.read_bytes()
+        with result.open("rb") as raw:
+            reader = jsonstream.HashingReader(raw)
+            top = _scan(reader)
+            if top is None or reader.has_surrogate_escapes:
+                return _read_whole(result)
+            digest = reader.hexdigest()
     except OSError as exc:
         raise ImportFormatError(f"{result}: cannot read: {exc.strerror}") from None
+    return _export(result, digest, top)
+
+
+def _scan(reader: jsonstream.HashingReader) -> jsonstream.TopLevel | None:
+    try:
+        return jsonstream.scan(reader, "messages", keep_first=_SAMPLE_SIZE)
+    except jsonstream.REFUSED:
+        return None  # parsed whole, which says what is wrong, line and column
+
+
+def _read_whole(path: Path) -> DesktopExport:
+    blob = path.read_bytes()
     with ThreadPoolExecutor(1) as pool:  # hashlib releases the GIL: hash while parsing
         digest = pool.submit(lambda: hashlib.sha256(blob).hexdigest())
-        data = _parse_json(result, blob)
-        channel, legacy = _channel_of(result, data)
+        data = _parse_json(path, blob)
+        export = _export(path, digest.result(), _top_level_of(data))
+    return replace(export, loaded=data["messages"])
+
+
+def _top_level_of(data: Any) -> jsonstream.TopLevel:
+    """What a scan would have kept of *data*."""
+    if not isinstance(data, dict):
+        return jsonstream.TopLevel()
+    messages = data.get("messages")
+    fields = {k: type(v)() if isinstance(v, list | dict) else v for k, v in data.items()}
+    top = jsonstream.TopLevel(is_object=True, fields=fields)
+    if isinstance(messages, list):
+        top.items, top.first = len(messages), messages[:_SAMPLE_SIZE]
+        ids = (m.get("id") for m in messages if isinstance(m, dict))
+        top.highest_id = max([0, *(i for i in ids if _is_int(i))])
+    return top
+
+
+def _export(path: Path, digest: str, top: jsonstream.TopLevel) -> DesktopExport:
+    channel, legacy = _channel_of(path, top)
+    exact = any(isinstance(m, dict) and "date_unixtime" in m for m in top.first[:50])
     return DesktopExport(
-        path=result,
-        file_sha256=digest.result(),
+        path=path,
+        file_sha256=digest,
         format="desktop-legacy" if legacy else "desktop",
         channel=channel,
-        messages=data["messages"],
+        message_count=top.items,
+        newest_message_id=top.highest_id,
+        has_exact_dates=exact,
     )
 
 
@@ -153,11 +206,12 @@ def _parse_json(path: Path, blob: bytes) -> Any:
         ) from None
 
 
-def _channel_of(path: Path, data: Any) -> tuple[ChannelRecord, bool]:
-    if not isinstance(data, dict):
+def _channel_of(path: Path, top: jsonstream.TopLevel) -> tuple[ChannelRecord, bool]:
+    if not top.is_object:
         raise ImportFormatError(
             f"{path}: not a Telegram Desktop export (top level is not an object)"
         )
+    data = top.fields
     if "chats" in data or "personal_information" in data:
         raise ImportFormatError(
             f"{path}: this is a whole-account export; in Telegram Desktop open the channel and "
@@ -169,13 +223,12 @@ def _channel_of(path: Path, data: Any) -> tuple[ChannelRecord, bool]:
         raise ImportFormatError(
             f"{path}: this is an export of {shown}, not of a channel; dozor archives channels"
         )
-    messages = data.get("messages")
-    if not isinstance(messages, list):
+    if not isinstance(data.get("messages"), list):
         raise ImportFormatError(f"{path}: no 'messages' list; is the export complete?")
     bare = data.get("id")
     if isinstance(bare, bool) or not isinstance(bare, int) or not 0 < bare <= _MAX_INT64:
         raise ImportFormatError(f"{path}: missing or invalid channel 'id' ({bare!r})")
-    legacy = _is_legacy(messages)
+    legacy = _is_legacy(top.first)
     if legacy:
         bare = unshift_legacy_channel_id(bare)
     name = data.get("name")
@@ -187,7 +240,7 @@ def _channel_of(path: Path, data: Any) -> tuple[ChannelRecord, bool]:
 
 def _is_legacy(messages: list[Any]) -> bool:
     """Legacy exports wrote peer ids as integers; current ones as "channel123" strings."""
-    for message in messages[:200]:
+    for message in messages[:_SAMPLE_SIZE]:
         if not isinstance(message, dict):
             continue
         for key in ("from_id", "actor_id"):
@@ -216,15 +269,16 @@ def convert_messages(
     *,
     tz: tzinfo,
     on_skip: Callable[[str], None],
+    entries: Iterable[Any] | None = None,
     start: int = 0,
-    stop: int | None = None,
 ) -> Iterator[Converted]:
-    """Records for the readable messages in ``messages[start:stop]``; *on_skip* hears why the
-    others were skipped."""
+    """Records for the readable messages; *on_skip* hears why the others were skipped.
+
+    *entries*: some of the export's messages, the first being entry number *start*; by default
+    all of them."""
     legacy = export.format == "desktop-legacy"
-    end = len(export.messages) if stop is None else min(stop, len(export.messages))
-    for index in range(start, end):
-        raw = export.messages[index]
+    messages = export.messages() if entries is None else entries
+    for index, raw in enumerate(messages, start):
         try:
             yield convert_message(raw, channel_id=export.channel.id, legacy=legacy, tz=tz)
         except SkipMessage as exc:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from contextlib import aclosing, closing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -82,36 +84,18 @@ async def import_desktop_export(
         channel_title=title,
         path=export.path,
         format=export.format,
-        messages=len(export.messages),
+        messages=export.message_count,
         dates_assumed_zone=None if export.has_exact_dates else str(tz),
     )
-
-    # Converting batch N+1 in a worker thread while batch N is written overlaps Python work
-    # with SQLite's (which releases the GIL): see bench/import.py.
-    starts = range(0, len(export.messages), batch_size)
-    pending = asyncio.create_task(asyncio.to_thread(_convert, export, tz, 0, batch_size))
-    for start in starts:
-        batch = await pending
-        if start + batch_size < len(export.messages):
-            pending = asyncio.create_task(
-                asyncio.to_thread(_convert, export, tz, start + batch_size, start + 2 * batch_size)
-            )
-        for message in batch.notes:
-            report.note(message, warn)
-        report.skipped += batch.skipped
-        async with sessions.begin() as session:
-            now = datetime.now(UTC)
-            outcome = await store_posts(
-                session, batch.records, source=Source.IMPORT, observed_at=now
-            )
-            for when, ids in batch.deleted.items():
-                marked = await mark_deleted(
-                    session, export.channel.id, ids, source=Source.IMPORT, observed_at=when or now
-                )
-                report.deleted += len(marked)
-        report.outcome.add(outcome)
-        if progress is not None:
-            progress(min(start + batch_size, report.messages), report.messages)
+    done = 0
+    # Reading and converting batch N+1 in a worker thread while batch N is written overlaps
+    # Python work with SQLite's (which releases the GIL): see bench/import.py.
+    async with aclosing(_prefetched(_batches(export, tz, batch_size))) as batches:
+        async for batch in batches:
+            await _store(sessions, export.channel.id, batch, report, warn)
+            done += batch.size
+            if progress is not None:
+                progress(done, report.messages)
     async with sessions.begin() as session:
         await _finish(session, export, report, started)
     return report
@@ -127,27 +111,78 @@ async def _export_is_current(session: AsyncSession, export: DesktopExport) -> bo
     return archived is None or export.newest_message_id >= archived
 
 
+async def _store(
+    sessions: async_sessionmaker[AsyncSession],
+    channel_id: int,
+    batch: _Batch,
+    report: ImportReport,
+    warn: Callable[[str], None] | None,
+) -> None:
+    for message in batch.notes:
+        report.note(message, warn)
+    report.skipped += batch.skipped
+    async with sessions.begin() as session:
+        now = datetime.now(UTC)
+        outcome = await store_posts(session, batch.records, source=Source.IMPORT, observed_at=now)
+        for when, ids in batch.deleted.items():
+            marked = await mark_deleted(
+                session, channel_id, ids, source=Source.IMPORT, observed_at=when or now
+            )
+            report.deleted += len(marked)
+    report.outcome.add(outcome)
+
+
+async def _prefetched(items: Generator[T]) -> AsyncGenerator[T]:
+    """*items*, each next one produced in a worker thread while the caller handles this one.
+
+    Use it under ``contextlib.aclosing``: the thread is waited for before *items* is closed."""
+    pending = asyncio.ensure_future(asyncio.to_thread(next, items, None))
+    try:
+        while (item := await pending) is not None:
+            pending = asyncio.ensure_future(asyncio.to_thread(next, items, None))
+            yield item
+    finally:
+        await asyncio.wait([pending])  # a generator cannot be closed while it runs
+        if not pending.cancelled():
+            pending.exception()  # retrieved: the caller's own error is the one to report
+        items.close()
+
+
 @dataclass
 class _Batch:
+    size: int  # messages read, readable or not
     records: list[PostRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: int = 0
     deleted: dict[datetime | None, list[int]] = field(default_factory=dict)  # when → ids
 
 
-def _convert(export: DesktopExport, tz: tzinfo, start: int, stop: int) -> _Batch:
-    batch = _Batch()
+def _batches(export: DesktopExport, tz: tzinfo, size: int) -> Generator[_Batch]:
+    """The export's messages converted, *size* messages a batch."""
+    with closing(export.messages()) as messages:
+        yield from _converted_batches(export, messages, tz, size)
 
-    def skip(message: str) -> None:
-        batch.skipped += 1
-        batch.notes.append(message)
 
-    for converted in convert_messages(export, tz=tz, on_skip=skip, start=start, stop=stop):
-        batch.records.append(converted.record)
-        batch.notes.extend(converted.warnings)
-        if converted.deleted:
-            batch.deleted.setdefault(converted.deleted_at, []).append(converted.record.message_id)
-    return batch
+def _converted_batches(
+    export: DesktopExport, messages: Iterator[Any], tz: tzinfo, size: int
+) -> Iterator[_Batch]:
+    chunks = iter(lambda: list(itertools.islice(messages, size)), [])
+    for number, entries in enumerate(chunks):
+        batch = _Batch(size=len(entries))
+
+        def skip(message: str, batch: _Batch = batch) -> None:
+            batch.skipped += 1
+            batch.notes.append(message)
+
+        converted = convert_messages(
+            export, tz=tz, on_skip=skip, entries=entries, start=number * size
+        )
+        for item in converted:
+            batch.records.append(item.record)
+            batch.notes.extend(item.warnings)
+            if item.deleted:
+                batch.deleted.setdefault(item.deleted_at, []).append(item.record.message_id)
+        yield batch
 
 
 async def _finish(

@@ -1,0 +1,141 @@
+"""Reading one big JSON object without holding it: a scan of its top level, then its array.
+
+A Telegram Desktop export is one JSON object whose ``messages`` array can run to gigabytes;
+parsed whole, its Python objects take about four times the file's size. The scan reads the file
+once through ijson's C parser, keeping only the top-level scalars, the array's length, its
+highest ``id`` and its first entries; the items are then read again one at a time.
+
+The streaming parser differs from a whole-file one in a few corners (a lone surrogate escape
+becomes "?", integers beyond 64 bits are refused), and its errors do not say line and column.
+:class:`HashingReader` notices surrogate escapes, and the caller parses such files, and those
+the scan refuses, whole instead: the rare odd file costs memory, never its data or a clear
+error message.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, TypeGuard
+
+import ijson
+
+# what the parser raises for a document it refuses (a bad byte in a string surfaces as a
+# UnicodeDecodeError, not a JSONError)
+REFUSED: tuple[type[Exception], ...] = (ijson.JSONError, ValueError)
+_READ_SIZE = 1 << 20
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_STARTS = {"start_map": dict, "start_array": list}
+_ENDS = ("end_map", "end_array")
+
+
+class HashingReader:
+    """A binary file that hashes every byte read, skips a UTF-8 byte-order mark (Windows tools
+    write one) and notices surrogate escapes (``\\ud800``), which the C parser would turn into
+    "?" without a word."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._sha = hashlib.sha256()
+        self._tail = b""
+        self._started = False
+        self.has_surrogate_escapes = False
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._raw.read(size)
+        self._sha.update(chunk)
+        if not self.has_surrogate_escapes:
+            found = _SURROGATE_ESCAPE.search(self._tail + chunk)
+            self.has_surrogate_escapes = found is not None
+            self._tail = chunk[-5:]
+        if not self._started and chunk:  # (ijson first reads 0 bytes to learn the type)
+            self._started = True
+            chunk = chunk.removeprefix(codecs.BOM_UTF8)
+        return chunk
+
+    def hexdigest(self) -> str:
+        """SHA-256 of the whole file, reading what the parser left unread."""
+        while self.read(_READ_SIZE):
+            pass
+        return self._sha.hexdigest()
+
+
+@dataclass
+class TopLevel:
+    """What the scan kept of a JSON document."""
+
+    is_object: bool = False
+    # top-level members: scalars as read, arrays and objects as an empty list or dict
+    fields: dict[str, Any] = field(default_factory=dict)
+    items: int = 0  # entries of the array
+    first: list[Any] = field(default_factory=list)  # its first entries, whole
+    highest_id: int = 0  # the highest integer ``id`` of an entry that is an object
+
+
+def scan(reader: HashingReader, array: str, *, keep_first: int) -> TopLevel:
+    """Scan a document; raises one of :data:`REFUSED` if the parser refuses it.
+
+    One flat loop over the parser's events, told apart by their path ("messages.item.id"),
+    which the C parser builds: a gigabyte holds tens of millions of events."""
+    top = TopLevel()
+    entry, entry_id = f"{array}.item", f"{array}.item.id"
+    builder: ijson.ObjectBuilder | None = None
+    for path, event, value in ijson.parse(reader, use_float=True, buf_size=_READ_SIZE):
+        if path == entry_id:
+            if event == "number" and _is_int(value) and value > top.highest_id:
+                top.highest_id = value
+        elif path == entry:
+            if event in _ENDS:
+                _finish_entry(top, builder, event, value)
+                builder = None
+            elif event != "map_key":
+                builder = _start_entry(top, event, value, keep_first)
+        elif "." not in path:
+            _top_level(top, path, event, value)
+        if builder is not None and path.startswith(entry):
+            builder.event(event, value)
+    return top
+
+
+def _start_entry(top: TopLevel, event: str, value: Any, keep: int) -> ijson.ObjectBuilder | None:
+    top.items += 1
+    if top.items > keep:
+        return None
+    if event in _STARTS:
+        return ijson.ObjectBuilder()  # fed this event and the entry's others by the caller
+    top.first.append(value)
+    return None
+
+
+def _finish_entry(
+    top: TopLevel, builder: ijson.ObjectBuilder | None, event: str, value: Any
+) -> None:
+    if builder is not None:
+        builder.event(event, value)
+        top.first.append(builder.value)
+
+
+def _top_level(top: TopLevel, path: str, event: str, value: Any) -> None:
+    """An event of the document itself (path "") or of one of its members (path = its name)."""
+    if path == "":
+        top.is_object = top.is_object or event == "start_map"
+    elif not top.is_object:
+        return  # the entries of a top-level array
+    elif event in _STARTS:
+        top.fields[path] = _STARTS[event]()
+    elif event not in _ENDS and event != "map_key":
+        top.fields[path] = value
+
+
+def array_items(raw: BinaryIO, array: str) -> Iterator[Any]:
+    """The entries of the top-level member *array* of a seekable file, one at a time."""
+    if raw.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:
+        raw.seek(0)
+    return ijson.items(raw, f"{array}.item", use_float=True, buf_size=_READ_SIZE)  # type: ignore[no-any-return]
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -51,3 +53,46 @@ async def event_log(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[st
             select(events.c.kind, events.c.message_id).order_by(events.c.seq)
         )
         return [(kind, mid) for kind, mid in result]
+
+
+def account_export(folder: Path, *, lone_surrogate: bool = False) -> Path:
+    """A whole-account Desktop export ("Export Telegram data") holding three channels of the
+    fixtures between a personal chat and a group, one of them in "left_chats"."""
+    from tests.conftest import DESKTOP
+
+    def chat(fixture: str, **changes: Any) -> dict[str, Any]:
+        return {**json.loads((DESKTOP / fixture / "result.json").read_text()), **changes}
+
+    messages: list[dict[str, Any]] = [
+        {"id": n, "type": "message", "date_unixtime": "1700000000", "text": f"привет {n}"}
+        for n in range(1, 4)
+    ]
+    messages[1]["text"] += "SURROGATE" if lone_surrogate else ""
+    person = {
+        "name": "Айбек",
+        "type": "personal_chat",
+        "id": 5001,
+        "messages": messages,
+    }
+    group = {**person, "name": "Группа", "type": "private_group", "id": 6001}
+    left = chat("media-kinds", id=1777000001, name="Покинутый канал")
+    data = {
+        "about": "Here is the data you requested.",
+        "personal_information": {"user_id": 42, "first_name": "Аналитик"},
+        "contacts": {"about": "", "list": []},
+        "chats": {
+            "about": "",
+            "list": [
+                person,
+                chat("current-format-early"),
+                group,
+                chat("tg2md-private-channel-2021"),
+            ],
+        },
+        "left_chats": {"about": "", "list": [group, left]},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "result.json"
+    text = json.dumps(data, ensure_ascii=False).replace("SURROGATE", "\\ud800")
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -17,6 +17,7 @@ from dozor.cli.main import main
 from dozor.config import DatabaseConfig
 from dozor.text import ANALYZER_VERSION
 from tests.conftest import DESKTOP
+from tests.helpers import account_export
 
 SUBCOMMANDS = [
     [],
@@ -166,6 +167,35 @@ def test_import_list_stats(configured: Path, capsys: pytest.CaptureFixture[str])
     assert "post versions" in capsys.readouterr().out
     assert main(["post", "mvd_test/8"]) == 0
     assert "· service message: pin_message" in capsys.readouterr().out.splitlines()[1]
+
+
+def test_import_of_a_whole_account_export(
+    configured: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    account = tmp_path / "DataExport_2024-11-01"
+    account_export(account)
+    assert main(["import", "--username", "mvd_test", str(account)]) == 2
+    assert "--username applies to one channel" in _one_line_error(capsys)
+    assert main(["import", str(account)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert [line.split(": ", 1)[1].split(",")[0] for line in lines] == [
+        "channel 'Тестовый канал МВД' (-1001525384822)",
+        "channel 'test' (-1001292077344)",
+        "channel 'Покинутый канал' (-1001777000001)",
+    ]
+    assert ["8 new" in lines[0], "19 new" in lines[1], "5 new" in lines[2]] == [True] * 3
+    assert "left out what is not a channel: 1 personal chat, 2 private groups" in " ".join(
+        captured.err.split()  # rich wraps stderr
+    )
+    assert main(["import", "--json", str(account / "result.json")]) == 0
+    reports = json.loads(capsys.readouterr().out)
+    assert [(r["new"], r["unchanged"]) for r in reports] == [(0, 8), (0, 19), (0, 5)]
+    assert main(["channels", "list", "--json"]) == 0
+    channels = json.loads(capsys.readouterr().out)
+    assert sorted(c["posts"] for c in channels) == [5, 8, 19]
+    assert main(["search", "привет", "--json"]) == 0  # the personal chat stayed out
+    assert json.loads(capsys.readouterr().out)["total"] == 0
 
 
 def test_import_warnings_go_to_stderr(

@@ -6,6 +6,7 @@ import codecs
 import hashlib
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,10 @@ from dozor.importer.desktop import (
     convert_message,
     convert_messages,
     read_export,
+    read_exports,
 )
 from tests.conftest import DESKTOP
+from tests.helpers import account_export
 
 CHANNEL = -1001292077344
 
@@ -419,3 +422,49 @@ def test_an_export_changed_after_it_was_checked_is_refused_clearly(tmp_path: Pat
     path.write_bytes(_export_bytes(_MESSAGE)[:-10])
     with pytest.raises(ImportFormatError, match="could not be read again while importing"):
         list(export.messages())
+
+
+@pytest.mark.parametrize("parsed_whole", [False, True])
+def test_a_whole_account_export_yields_its_channels_as_their_own_exports_would(
+    tmp_path: Path, parsed_whole: bool
+) -> None:
+    path = account_export(tmp_path / "account", lone_surrogate=parsed_whole)
+    found = read_exports(tmp_path / "account")
+    assert [e.loaded is not None for e in found.exports] == [parsed_whole] * 3
+    assert found.notes == [
+        f"{path}: a whole-account export; left out what is not a channel: "
+        "1 personal chat, 2 private groups"
+    ]
+    early, channel_2021, left = found.exports
+    assert (early.channel.id, channel_2021.channel.id, left.channel.id) == (
+        -1001525384822,
+        CHANNEL,
+        -1001777000001,
+    )
+    assert left.channel.title == "Покинутый канал"
+    for export, alone in (
+        (early, "current-format-early"),
+        (channel_2021, "tg2md-private-channel-2021"),
+        (left, "media-kinds"),
+    ):
+        single = read_export(DESKTOP / alone)
+        assert (export.format, export.has_exact_dates, export.newest_message_id) == (
+            single.format,
+            single.has_exact_dates,
+            single.newest_message_id,
+        )
+        assert export.file_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        ours = [c.record for c in convert_messages(export, tz=UTC, on_skip=pytest.fail)]
+        theirs = [c.record for c in convert_messages(single, tz=UTC, on_skip=pytest.fail)]
+        if export is left:  # the fixture, given another channel's id
+            theirs = [replace(r, channel_id=left.channel.id) for r in theirs]
+        assert ours == theirs
+
+
+def test_a_whole_account_export_without_channels_says_what_to_do(tmp_path: Path) -> None:
+    payload = {
+        "personal_information": {"user_id": 42},
+        "chats": {"list": [{"name": "Айбек", "type": "personal_chat", "id": 5, "messages": []}]},
+    }
+    with pytest.raises(ImportFormatError, match="holds no channels; export them too"):
+        read_exports(_write(tmp_path, payload))

@@ -1,20 +1,23 @@
-"""`dozor import PATH...`: load Telegram Desktop channel exports and saved t.me/s pages."""
+"""`dozor import PATH...`: load Telegram Desktop exports and saved t.me/s pages."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 from rich.markup import escape
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.cli.context import config_option, json_option, run_async, state
 from dozor.cli.output import print_json, stderr_console
 from dozor.cli.progress import progress_bar
 from dozor.db import open_database
 from dozor.errors import ImportFormatError, UserError
-from dozor.importer import ImportReport, import_desktop_export
+from dozor.importer import DesktopExport, ImportReport, import_export, read_exports
 from dozor.importer.pages import import_web_page, in_capture_order
 from dozor.importer.webpreview import FORMAT as WEB_PREVIEW
 from dozor.storage.channels import username_of
@@ -34,8 +37,9 @@ MAX_SHOWN_WARNINGS = 20
 )
 @click.option("--username", help="The channel's public @username (exports do not contain it).")
 def import_(paths: tuple[Path, ...], zone: str | None, username: str | None, as_json: bool) -> None:
-    """Import Telegram Desktop "Export chat history" JSON exports of channels, and saved
-    t.me/s/<channel> pages (from a browser or the Wayback Machine).
+    """Import Telegram Desktop JSON exports of channels ("Export chat history"), or of a whole
+    account ("Export Telegram data": its channels are imported, other chats left out), and
+    saved t.me/s/<channel> pages (from a browser or the Wayback Machine).
 
     PATH is a result.json or the folder holding it, or a saved page (.html) or a folder of
     them. Importing the same file twice changes nothing; a later export adds new posts and
@@ -71,17 +75,16 @@ def import_(paths: tuple[Path, ...], zone: str | None, username: str | None, as_
                         raise
                     warn(f"skipped {exc}")  # a folder of captures may hold other pages
             for path in exports:
-                with progress_bar(f"importing {path.name}") as report_progress:
-                    reports.append(
-                        await import_desktop_export(
-                            sessions,
-                            path,
-                            tz=tz,
-                            username=bare_username,
-                            progress=report_progress,
-                            warn=warn,
-                        )
+                found = await asyncio.to_thread(read_exports, path)
+                if bare_username is not None and len(found.exports) > 1:
+                    raise UserError(
+                        f"--username applies to one channel; {path} holds "
+                        f"{len(found.exports)} (a whole-account export)"
                     )
+                for note in found.notes:
+                    warn(note)
+                for export in found.exports:
+                    reports.append(await _import(sessions, export, tz, bare_username, warn))
         return reports
 
     reports = run_async(go())
@@ -92,6 +95,20 @@ def import_(paths: tuple[Path, ...], zone: str | None, username: str | None, as_
         return
     for report in reports:
         click.echo(_summary(report, tz_given=zone is not None))
+
+
+async def _import(
+    sessions: async_sessionmaker[AsyncSession],
+    export: DesktopExport,
+    tz: ZoneInfo,
+    username: str | None,
+    warn: Callable[[str], None],
+) -> ImportReport:
+    label = export.channel.title or export.path.parent.name
+    with progress_bar(f"importing {label}") as report_progress:
+        return await import_export(
+            sessions, export, tz=tz, username=username, progress=report_progress, warn=warn
+        )
 
 
 def _split(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:

@@ -1,6 +1,14 @@
 """Import of Telegram Desktop "Export chat history" JSON exports and of saved t.me/s pages."""
 
-from dozor.importer.desktop import DesktopExport, read_export
-from dozor.importer.run import ImportReport, import_desktop_export
+from dozor.importer.desktop import DesktopExport, ExportFile, read_export, read_exports
+from dozor.importer.run import ImportReport, import_desktop_export, import_export
 
-__all__ = ["DesktopExport", "ImportReport", "import_desktop_export", "read_export"]
+__all__ = [
+    "DesktopExport",
+    "ExportFile",
+    "ImportReport",
+    "import_desktop_export",
+    "import_export",
+    "read_export",
+    "read_exports",
+]

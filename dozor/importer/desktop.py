@@ -13,8 +13,10 @@ A message that cannot be read is skipped with a warning naming it; the rest stil
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -36,6 +38,7 @@ from dozor.records import ChannelRecord, Entity, Forward, Media, PostRecord, Rea
 from dozor.storage.channels import username_of
 
 CHANNEL_TYPES = ("public_channel", "private_channel")
+ACCOUNT_LISTS = ("chats.list", "left_chats.list")  # where a whole-account export keeps chats
 _MAX_INT64 = (1 << 63) - 1
 _NOT_INCLUDED = "(File not included"
 _SAMPLE_SIZE = 200  # the first messages tell the format's era
@@ -75,6 +78,10 @@ class DesktopExport:
     newest_message_id: int  # the highest message id (0 if none): how late it shows the channel
     has_exact_dates: bool  # current exports carry Unix times; legacy ones only local times
     loaded: list[Any] | None = None  # the messages, for a file that had to be parsed whole
+    # In a whole-account export, the channel's messages are the message_count entries after
+    # the first `skip` of all chats' messages in that list ("chats.list.item.messages").
+    messages_path: str = "messages"
+    skip: int = 0
 
     def messages(self) -> Generator[Any]:
         """The entries of 'messages', in order, one at a time (a big file is never held)."""
@@ -83,7 +90,8 @@ class DesktopExport:
             return
         try:
             with self.path.open("rb") as raw:
-                yield from jsonstream.array_items(raw, "messages")
+                entries = jsonstream.array_items(raw, self.messages_path)
+                yield from itertools.islice(entries, self.skip, self.skip + self.message_count)
         except _UNREADABLE:
             raise ImportFormatError(
                 f"{self.path}: could not be read again while importing; was it changed? "
@@ -124,10 +132,27 @@ def _dozor_export_hint(folder: Path) -> str:
     )
 
 
+@dataclass(frozen=True)
+class ExportFile:
+    """The channels a Desktop export file holds: one for a chat export, each channel of a
+    whole-account export ("Export Telegram data")."""
+
+    exports: list[DesktopExport]
+    notes: list[str]  # what was left out, and why
+
+
 def read_export(path: Path) -> DesktopExport:
+    """Open and check a Desktop export of one channel (file or folder)."""
+    found = read_exports(path)
+    if len(found.exports) != 1 or found.notes:
+        raise ImportFormatError(f"{path}: a whole-account export; import it with `dozor import`")
+    return found.exports[0]
+
+
+def read_exports(path: Path) -> ExportFile:
     """Open and check a Desktop export (file or folder); raises ImportFormatError if unusable.
 
-    The file is scanned, not held: its messages are read again by :meth:`DesktopExport.messages`.
+    The file is scanned, not held: messages are read again by :meth:`DesktopExport.messages`.
     A file the streaming parser cannot take faithfully is parsed whole (see jsonstream)."""
     result = locate_result_json(path)
     try:
@@ -137,9 +162,11 @@ def read_export(path: Path) -> DesktopExport:
             if top is None or reader.has_surrogate_escapes:
                 return _read_whole(result)
             digest = reader.hexdigest()
+        if _is_account(top):
+            return _account(result, digest, _scan_chats(result))
     except OSError as exc:
         raise ImportFormatError(f"{result}: cannot read: {exc.strerror}") from None
-    return _export(result, digest, top)
+    return ExportFile([_export(result, digest, top)], [])
 
 
 def _scan(reader: jsonstream.HashingReader) -> jsonstream.TopLevel | None:
@@ -149,13 +176,83 @@ def _scan(reader: jsonstream.HashingReader) -> jsonstream.TopLevel | None:
         return None  # parsed whole, which says what is wrong, line and column
 
 
-def _read_whole(path: Path) -> DesktopExport:
+def _scan_chats(path: Path) -> list[tuple[str, jsonstream.TopLevel]]:
+    with path.open("rb") as raw:
+        reader = jsonstream.HashingReader(raw)
+        return jsonstream.scan_lists(reader, ACCOUNT_LISTS, "messages", keep_first=_SAMPLE_SIZE)
+
+
+def _read_whole(path: Path) -> ExportFile:
     blob = path.read_bytes()
     with ThreadPoolExecutor(1) as pool:  # hashlib releases the GIL: hash while parsing
         digest = pool.submit(lambda: hashlib.sha256(blob).hexdigest())
         data = _parse_json(path, blob)
-        export = _export(path, digest.result(), _top_level_of(data))
-    return replace(export, loaded=data["messages"])
+        top = _top_level_of(data)
+        if _is_account(top):
+            chats = list(_account_chats(data))
+            tops = [(name, _top_level_of(chat)) for name, chat in chats]
+            return _account(
+                path, digest.result(), tops, [chat.get("messages") for _, chat in chats]
+            )
+        export = _export(path, digest.result(), top)
+    return ExportFile([replace(export, loaded=data["messages"])], [])
+
+
+def _account_chats(data: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(list, chat) for each chat object of a whole-account export, as scan_lists sees them."""
+    for name in ACCOUNT_LISTS:
+        section, _, key = name.partition(".")
+        holder = data.get(section)
+        chats = holder.get(key) if isinstance(holder, dict) else None
+        for chat in chats if isinstance(chats, list) else []:
+            if isinstance(chat, dict):
+                yield name, chat
+
+
+def _account(
+    path: Path,
+    digest: str,
+    chats: list[tuple[str, jsonstream.TopLevel]],
+    loaded: list[Any] | None = None,
+) -> ExportFile:
+    """The channels of a whole-account export; other chats (people, groups, bots) are left
+    out, and said so."""
+    exports: list[DesktopExport] = []
+    notes: list[str] = []
+    others: Counter[str] = Counter()
+    skip: Counter[str] = Counter()  # messages of earlier chats in each list
+    for number, (name, top) in enumerate(chats):
+        first, skip[name] = skip[name], skip[name] + top.items
+        kind = top.fields.get("type")
+        if kind not in CHANNEL_TYPES:
+            others[kind if isinstance(kind, str) else "unknown"] += 1
+            continue
+        where = f"{path}, chat {top.fields.get('name')!r}"
+        try:
+            export = _export(path, digest, top, where=where)
+        except ImportFormatError as exc:
+            notes.append(f"{exc}; that chat is left out")
+            continue
+        if loaded is not None:
+            export = replace(export, loaded=loaded[number])
+        exports.append(replace(export, messages_path=f"{name}.item.messages", skip=first))
+    if others:
+        kinds = ", ".join(
+            f"{count} {kind.replace('_', ' ')}{'s' if count > 1 else ''}"
+            for kind, count in others.items()
+        )
+        notes.append(f"{path}: a whole-account export; left out what is not a channel: {kinds}")
+    if not exports:
+        raise ImportFormatError(
+            f"{path}: this whole-account export holds no channels; export them too (Export "
+            "Telegram data → Public channels, Private channels), or open the channel and use "
+            "⋮ → Export chat history (JSON)"
+        )
+    return ExportFile(exports, notes)
+
+
+def _is_account(top: jsonstream.TopLevel) -> bool:
+    return top.is_object and ("chats" in top.fields or "personal_information" in top.fields)
 
 
 def _top_level_of(data: Any) -> jsonstream.TopLevel:
@@ -172,8 +269,10 @@ def _top_level_of(data: Any) -> jsonstream.TopLevel:
     return top
 
 
-def _export(path: Path, digest: str, top: jsonstream.TopLevel) -> DesktopExport:
-    channel, legacy = _channel_of(path, top)
+def _export(
+    path: Path, digest: str, top: jsonstream.TopLevel, *, where: str | None = None
+) -> DesktopExport:
+    channel, legacy = _channel_of(where or str(path), top)
     exact = any(isinstance(m, dict) and "date_unixtime" in m for m in top.first[:50])
     return DesktopExport(
         path=path,
@@ -206,17 +305,12 @@ def _parse_json(path: Path, blob: bytes) -> Any:
         ) from None
 
 
-def _channel_of(path: Path, top: jsonstream.TopLevel) -> tuple[ChannelRecord, bool]:
+def _channel_of(path: str, top: jsonstream.TopLevel) -> tuple[ChannelRecord, bool]:
     if not top.is_object:
         raise ImportFormatError(
             f"{path}: not a Telegram Desktop export (top level is not an object)"
         )
     data = top.fields
-    if "chats" in data or "personal_information" in data:
-        raise ImportFormatError(
-            f"{path}: this is a whole-account export; in Telegram Desktop open the channel and "
-            "use ⋮ → Export chat history (JSON), then import that result.json"
-        )
     kind = data.get("type")
     if kind not in CHANNEL_TYPES:
         shown = kind if isinstance(kind, str) else "an unknown kind of chat"

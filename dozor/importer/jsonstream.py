@@ -76,58 +76,86 @@ class TopLevel:
 
 
 def scan(reader: HashingReader, array: str, *, keep_first: int) -> TopLevel:
-    """Scan a document; raises one of :data:`REFUSED` if the parser refuses it.
-
-    One flat loop over the parser's events, told apart by their path ("messages.item.id"),
-    which the C parser builds: a gigabyte holds tens of millions of events."""
-    top = TopLevel()
-    entry, entry_id = f"{array}.item", f"{array}.item.id"
-    builder: ijson.ObjectBuilder | None = None
+    """Scan a document; raises one of :data:`REFUSED` if the parser refuses it."""
+    document = _ObjectScan(array, keep_first)
     for path, event, value in ijson.parse(reader, use_float=True, buf_size=_READ_SIZE):
-        if path == entry_id:
-            if event == "number" and _is_int(value) and value > top.highest_id:
-                top.highest_id = value
-        elif path == entry:
-            if event in _ENDS:
-                _finish_entry(top, builder, event, value)
-                builder = None
-            elif event != "map_key":
-                builder = _start_entry(top, event, value, keep_first)
+        document.feed(path, event, value)
+    return document.top
+
+
+def scan_lists(
+    reader: HashingReader, lists: tuple[str, ...], array: str, *, keep_first: int
+) -> list[tuple[str, TopLevel]]:
+    """Scan each object in the arrays at the paths *lists* (as "chats.list") like a document
+    of its own: (its list, what was kept), in file order. Entries that are not objects are
+    left out."""
+    found: list[tuple[str, TopLevel]] = []
+    starts = {f"{name}.item": name for name in lists}
+    current: _ObjectScan | None = None
+    prefix = ""
+    for path, event, value in ijson.parse(reader, use_float=True, buf_size=_READ_SIZE):
+        if current is None and event == "start_map" and path in starts:
+            current, prefix = _ObjectScan(array, keep_first), path
+            found.append((starts[path], current.top))
+        if current is None:
+            continue
+        if path == prefix:
+            current.feed("", event, value)
+            current = None if event == "end_map" else current
+        elif path.startswith(prefix) and path[len(prefix)] == ".":
+            current.feed(path[len(prefix) + 1 :], event, value)
+    return found
+
+
+class _ObjectScan:
+    """Keeps what :class:`TopLevel` holds of one object, fed the parser's events with paths
+    relative to it ("" is the object itself, "messages.item.id" a member of an entry)."""
+
+    def __init__(self, array: str, keep_first: int) -> None:
+        self.top = TopLevel()
+        self._entry, self._entry_id = f"{array}.item", f"{array}.item.id"
+        self._keep_first = keep_first
+        self._builder: ijson.ObjectBuilder | None = None
+
+    def feed(self, path: str, event: str, value: Any) -> None:
+        if path == self._entry_id:
+            if event == "number" and _is_int(value) and value > self.top.highest_id:
+                self.top.highest_id = value
+        elif path == self._entry:
+            self._entry_event(event, value)
         elif "." not in path:
-            _top_level(top, path, event, value)
-        if builder is not None and path.startswith(entry):
-            builder.event(event, value)
-    return top
+            self._own_event(path, event, value)
+        if self._builder is not None and path.startswith(self._entry):
+            self._builder.event(event, value)
 
+    def _entry_event(self, event: str, value: Any) -> None:
+        """An entry of the array starts (or is a scalar) or ends."""
+        top = self.top
+        if event in _ENDS:
+            if self._builder is not None:
+                self._builder.event(event, value)
+                top.first.append(self._builder.value)
+                self._builder = None
+        elif event != "map_key":
+            top.items += 1
+            if top.items > self._keep_first:
+                return
+            if event in _STARTS:
+                self._builder = ijson.ObjectBuilder()  # fed this event by feed()
+            else:
+                top.first.append(value)
 
-def _start_entry(top: TopLevel, event: str, value: Any, keep: int) -> ijson.ObjectBuilder | None:
-    top.items += 1
-    if top.items > keep:
-        return None
-    if event in _STARTS:
-        return ijson.ObjectBuilder()  # fed this event and the entry's others by the caller
-    top.first.append(value)
-    return None
-
-
-def _finish_entry(
-    top: TopLevel, builder: ijson.ObjectBuilder | None, event: str, value: Any
-) -> None:
-    if builder is not None:
-        builder.event(event, value)
-        top.first.append(builder.value)
-
-
-def _top_level(top: TopLevel, path: str, event: str, value: Any) -> None:
-    """An event of the document itself (path "") or of one of its members (path = its name)."""
-    if path == "":
-        top.is_object = top.is_object or event == "start_map"
-    elif not top.is_object:
-        return  # the entries of a top-level array
-    elif event in _STARTS:
-        top.fields[path] = _STARTS[event]()
-    elif event not in _ENDS and event != "map_key":
-        top.fields[path] = value
+    def _own_event(self, path: str, event: str, value: Any) -> None:
+        """An event of the object itself (path "") or of one of its members (path = its name)."""
+        top = self.top
+        if path == "":
+            top.is_object = top.is_object or event == "start_map"
+        elif not top.is_object:
+            return  # the entries of an array
+        elif event in _STARTS:
+            top.fields[path] = _STARTS[event]()
+        elif event not in _ENDS and event != "map_key":
+            top.fields[path] = value
 
 
 def array_items(raw: BinaryIO, array: str) -> Iterator[Any]:

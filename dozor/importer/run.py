@@ -10,7 +10,7 @@ from contextlib import aclosing, closing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -55,9 +55,27 @@ class ImportReport:
 ProgressCallback = Callable[[int, int], None]
 
 
+class ImportOptions(TypedDict, total=False):
+    """How :func:`import_export` imports (see there)."""
+
+    tz: tzinfo
+    username: str | None
+    progress: ProgressCallback | None
+    warn: Callable[[str], None] | None
+    batch_size: int
+
+
 async def import_desktop_export(
+    sessions: async_sessionmaker[AsyncSession], path: Path, **options: Unpack[ImportOptions]
+) -> ImportReport:
+    """Import the export of one channel (see :func:`import_export`)."""
+    export = await asyncio.to_thread(read_export, path)
+    return await import_export(sessions, export, **options)
+
+
+async def import_export(
     sessions: async_sessionmaker[AsyncSession],
-    path: Path,
+    export: DesktopExport,
     *,
     tz: tzinfo = UTC,
     username: str | None = None,
@@ -65,12 +83,12 @@ async def import_desktop_export(
     warn: Callable[[str], None] | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> ImportReport:
-    """Import one channel export. Idempotent: the same file twice changes nothing.
+    """Import one channel of a checked export (:func:`read_exports`). Idempotent: the same
+    file twice changes nothing.
 
     Each batch commits on its own, so an interrupted import keeps what it stored and a rerun
     completes it.
     """
-    export = await asyncio.to_thread(read_export, path)
     started = datetime.now(UTC)
     async with sessions.begin() as session:
         channel = export.channel

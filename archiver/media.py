@@ -1,19 +1,16 @@
 """Optional attachment downloads into a content-addressed store (off by default).
 
-Files are named by the SHA-256 of their content (``ab/cd/abcd….jpg``) and written once, however
-many posts carry them. Telegram's file references expire: when one has, the message is fetched
+Files go into the content-addressed store (dozor.mediastore), written once however many posts
+carry them. Telegram's file references expire: when one has, the message is fetched
 again for a fresh reference and the download retried. A failed download is logged and
 skipped; it never stops the archiving of text.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import mimetypes
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +19,7 @@ from telethon.tl import types
 
 from archiver.convert import convert_media, marked_id
 from dozor.config import ArchiverConfig
+from dozor.mediastore import store_bytes
 from dozor.storage.media import downloaded, record_media_file
 
 log = logging.getLogger(__name__)
@@ -80,32 +78,20 @@ class MediaDownloader:
             content = await self.client.download_media(fresh, file=bytes)
         if not isinstance(content, bytes):
             return 0
-        digest = hashlib.sha256(content).hexdigest()
         mime = _mime(message)
-        path = self._write(digest, content, mime)
+        stored = store_bytes(self.settings.media_dir, content, mime)
         async with self.sessions.begin() as session:
             await record_media_file(
                 session,
                 channel_id,
                 message.id,
-                sha256=digest,
-                size=len(content),
+                sha256=stored.sha256,
+                size=stored.size,
                 mime_type=mime,
-                path=path,
+                path=stored.path,
                 at=self.now(),
             )
         return 1
-
-    def _write(self, digest: str, content: bytes, mime: str | None) -> str:
-        extension = mimetypes.guess_extension(mime or "") or ""
-        relative = Path(digest[:2]) / digest[2:4] / f"{digest}{extension}"
-        target = self.settings.media_dir / relative
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(target.suffix + ".part")
-            partial.write_bytes(content)
-            partial.replace(target)
-        return relative.as_posix()
 
 
 def _mime(message: Any) -> str | None:

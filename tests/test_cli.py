@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -196,6 +198,28 @@ def test_import_of_a_whole_account_export(
     assert sorted(c["posts"] for c in channels) == [5, 8, 19]
     assert main(["search", "привет", "--json"]) == 0  # the personal chat stayed out
     assert json.loads(capsys.readouterr().out)["total"] == 0
+
+
+def test_imported_photos_are_kept_and_shown_in_the_html_export(
+    configured: Path, workdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = tmp_path / "ChatExport"
+    shutil.copytree(DESKTOP / "current-format-early", export)
+    (export / "photos").mkdir()
+    photo = b"\xff\xd8\xff\xe0 the raid"
+    (export / "photos" / "photo_1@03-03-2024_16-30-00.jpg").write_bytes(photo)
+    assert main(["import", str(export)]) == 0  # download_media is off: no files kept
+    assert "attachment files kept" not in capsys.readouterr().out
+    assert main(["import", "--media", str(export)]) == 0
+    assert ", attachment files kept: 1" in capsys.readouterr().out
+    digest = hashlib.sha256(photo).hexdigest()
+    stored = workdir / "media" / digest[:2] / digest[2:4] / f"{digest}.jpg"
+    assert stored.read_bytes() == photo  # archiver.media_dir, beside the config
+    assert main(["export", "--format", "html", "--out", str(tmp_path / "site")]) == 0
+    capsys.readouterr()
+    pages = list((tmp_path / "site").glob("*/2024-03.html"))
+    assert f'<img class="photo" src="../media/{digest}.jpg"' in pages[0].read_text()
+    assert (tmp_path / "site" / "media" / f"{digest}.jpg").read_bytes() == photo
 
 
 def test_import_warnings_go_to_stderr(

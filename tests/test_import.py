@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from datetime import UTC
@@ -12,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.errors import ImportFormatError
 from dozor.importer import import_desktop_export
-from dozor.models import channel_changes, imports, posts
+from dozor.importer.files import MediaPolicy
+from dozor.models import channel_changes, imports, media_files, posts
 from dozor.storage import list_channels
 from tests.conftest import DESKTOP
 from tests.helpers import all_rows, event_log, post, versions
@@ -232,3 +234,84 @@ async def test_an_export_without_a_name_keeps_the_archived_title(
     async with sessions() as s:
         (summary,) = await list_channels(s)
     assert summary.title == "Тестовый канал МВД"
+
+
+def _export_with_files(tmp_path: Path) -> tuple[Path, bytes]:
+    """current-format-early with its photo on disk, its video missing, and posts whose file
+    points out of the export's folder, by name and by a symbolic link."""
+    folder = tmp_path / "ChatExport"
+    shutil.copytree(DESKTOP / "current-format-early", folder)
+    data = json.loads((folder / "result.json").read_text())
+    for message_id, name in ((9, "../secret.txt"), (10, "files/link.txt")):
+        data["messages"].append(
+            {
+                "id": message_id,
+                "type": "message",
+                "date_unixtime": "1709600000",
+                "file": name,
+                "media_type": "document",
+                "text": "",
+            }
+        )
+    (folder / "result.json").write_text(json.dumps(data, ensure_ascii=False))
+    (tmp_path / "secret.txt").write_text("not for the archive")
+    (folder / "files").mkdir()
+    (folder / "files" / "link.txt").symlink_to(tmp_path / "secret.txt")
+    photo = b"\xff\xd8\xff\xe0 a photo of the raid"
+    (folder / "photos").mkdir()
+    (folder / "photos" / "photo_1@03-03-2024_16-30-00.jpg").write_bytes(photo)
+    return folder, photo
+
+
+async def test_attachment_files_the_export_includes_are_kept(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    folder, photo = _export_with_files(tmp_path)
+    store = tmp_path / "media"
+    warnings: list[str] = []
+    report = await import_desktop_export(
+        sessions, folder, media=MediaPolicy(store), warn=warnings.append
+    )
+    assert report.files_kept == 1
+    assert warnings == [
+        "message 9: attachment '../secret.txt' lies outside the export's folder; not kept",
+        "message 10: attachment 'files/link.txt' lies outside the export's folder; not kept",
+        "attachment files the export names but does not include, not kept: 1",  # the video
+    ]
+    digest = hashlib.sha256(photo).hexdigest()
+    media = (await post(sessions, MVD, 4))["media"]
+    assert (media["sha256"], media["stored"]) == (
+        digest,
+        f"{digest[:2]}/{digest[2:4]}/{digest}.jpg",
+    )
+    assert [p.read_bytes() for p in store.rglob("*") if p.is_file()] == [photo]
+    assert [(r["sha256"], r["size"]) for r in await all_rows(sessions, media_files)] == [
+        (digest, len(photo))
+    ]
+
+    again = await import_desktop_export(sessions, folder, media=MediaPolicy(store))
+    assert (again.files_kept, again.outcome.unchanged, again.updated) == (0, 10, 0)
+    assert (await post(sessions, MVD, 4))["media"]["sha256"] == digest
+
+
+async def test_attachment_files_follow_the_kinds_and_size_asked_for(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    folder, _ = _export_with_files(tmp_path)
+    store = tmp_path / "media"
+    videos_only = MediaPolicy(store, kinds=frozenset({"video_file"}))
+    warnings: list[str] = []
+    report = await import_desktop_export(sessions, folder, media=videos_only, warn=warnings.append)
+    assert report.files_kept == 0
+    assert warnings == ["attachment files the export names but does not include, not kept: 1"]
+    tiny = MediaPolicy(store, max_bytes=10)
+    report = await import_desktop_export(sessions, folder, media=tiny, warn=warnings.append)
+    assert report.files_kept == 0
+    assert warnings[1:] == [
+        "message 4: attachment 'photos/photo_1@03-03-2024_16-30-00.jpg' is larger than "
+        "9.53674e-06 MB (archiver.media_max_mb); not kept",
+        "message 9: attachment '../secret.txt' lies outside the export's folder; not kept",
+        "message 10: attachment 'files/link.txt' lies outside the export's folder; not kept",
+        "attachment files the export names but does not include, not kept: 1",
+    ]
+    assert not store.exists()

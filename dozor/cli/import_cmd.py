@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,10 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dozor.cli.context import config_option, json_option, run_async, state
 from dozor.cli.output import print_json, stderr_console
 from dozor.cli.progress import progress_bar
+from dozor.config import ArchiverConfig
 from dozor.db import open_database
 from dozor.errors import ImportFormatError, UserError
 from dozor.importer import DesktopExport, ImportReport, import_export, read_exports
+from dozor.importer.files import MediaPolicy
 from dozor.importer.pages import import_web_page, in_capture_order
+from dozor.importer.run import ImportOptions
 from dozor.importer.webpreview import FORMAT as WEB_PREVIEW
 from dozor.storage.channels import username_of
 
@@ -36,7 +38,19 @@ MAX_SHOWN_WARNINGS = 20
     "default UTC.",
 )
 @click.option("--username", help="The channel's public @username (exports do not contain it).")
-def import_(paths: tuple[Path, ...], zone: str | None, username: str | None, as_json: bool) -> None:
+@click.option(
+    "--media/--no-media",
+    default=None,
+    help="Keep every attachment file the export includes in the media store (--media), or "
+    "none (--no-media); default: as archiver.download_media, media_types and media_max_mb say.",
+)
+def import_(
+    paths: tuple[Path, ...],
+    zone: str | None,
+    username: str | None,
+    media: bool | None,
+    as_json: bool,
+) -> None:
     """Import Telegram Desktop JSON exports of channels ("Export chat history"), or of a whole
     account ("Export Telegram data": its channels are imported, other chats left out), and
     saved t.me/s/<channel> pages (from a browser or the Wayback Machine).
@@ -55,6 +69,7 @@ def import_(paths: tuple[Path, ...], zone: str | None, username: str | None, as_
             "--username applies to one Desktop export at a time (a page names its channel)"
         )
     bare_username = _username(username)
+    policy = _media_policy(config.archiver, media)
     console = stderr_console()
     shown = 0
 
@@ -63,6 +78,8 @@ def import_(paths: tuple[Path, ...], zone: str | None, username: str | None, as_
         shown += 1
         if shown <= MAX_SHOWN_WARNINGS:
             console.print(f"[yellow]warning:[/] {escape(message)}", markup=True, highlight=False)
+
+    options: ImportOptions = {"tz": tz, "username": bare_username, "warn": warn, "media": policy}
 
     async def go() -> list[ImportReport]:
         reports = []
@@ -84,7 +101,7 @@ def import_(paths: tuple[Path, ...], zone: str | None, username: str | None, as_
                 for note in found.notes:
                     warn(note)
                 for export in found.exports:
-                    reports.append(await _import(sessions, export, tz, bare_username, warn))
+                    reports.append(await _import(sessions, export, options))
         return reports
 
     reports = run_async(go())
@@ -98,17 +115,23 @@ def import_(paths: tuple[Path, ...], zone: str | None, username: str | None, as_
 
 
 async def _import(
-    sessions: async_sessionmaker[AsyncSession],
-    export: DesktopExport,
-    tz: ZoneInfo,
-    username: str | None,
-    warn: Callable[[str], None],
+    sessions: async_sessionmaker[AsyncSession], export: DesktopExport, options: ImportOptions
 ) -> ImportReport:
     label = export.channel.title or export.path.parent.name
     with progress_bar(f"importing {label}") as report_progress:
-        return await import_export(
-            sessions, export, tz=tz, username=username, progress=report_progress, warn=warn
-        )
+        with_progress: ImportOptions = {**options, "progress": report_progress}
+        return await import_export(sessions, export, **with_progress)
+
+
+def _media_policy(archiver: ArchiverConfig, forced: bool | None) -> MediaPolicy | None:
+    """Which attachment files an import keeps: all (--media), none (--no-media), or what the
+    archiver would download."""
+    if forced is True:
+        return MediaPolicy(archiver.media_dir)
+    if forced is False or not archiver.download_media:
+        return None
+    max_bytes = int(archiver.media_max_mb * 1024 * 1024)
+    return MediaPolicy(archiver.media_dir, frozenset(archiver.media_types), max_bytes)
 
 
 def _split(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
@@ -186,6 +209,8 @@ def _summary(report: ImportReport, *, tz_given: bool) -> str:
     )
     if report.deleted:
         line += f", {report.deleted} marked deleted as the export records"
+    if report.files_kept:
+        line += f", attachment files kept: {report.files_kept}"
     if report.dates_assumed_zone:
         line += (
             f"; this export has no Unix times, dates read as {report.dates_assumed_zone} (see --tz)"
@@ -208,6 +233,7 @@ def _report_dict(report: ImportReport) -> dict[str, object]:
         "unchanged": report.outcome.unchanged,
         "skipped": report.skipped,
         "deleted": report.deleted,
+        "files_kept": report.files_kept,
         "dates_assumed_zone": report.dates_assumed_zone,
         "warnings": report.warnings,
     }

@@ -16,10 +16,12 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.importer.desktop import DesktopExport, convert_messages, read_export
+from dozor.importer.files import MediaPolicy, candidates, keep_files
 from dozor.models import imports
 from dozor.records import ChannelRecord, PostRecord, Source
 from dozor.storage import mark_deleted, record_sync, store_posts, upsert_channel
 from dozor.storage.channels import channel_title, newest_message_id
+from dozor.storage.media import downloaded, record_media_file
 from dozor.storage.posts import StoreOutcome
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
     dates_assumed_zone: str | None = None
     deleted: int = 0  # tombstones a dozor export carried, newly recorded
+    files_kept: int = 0  # attachment files the export included, newly stored
+    files_missing: int = 0  # attachment files it names but does not include
 
     @property
     def updated(self) -> int:
@@ -63,6 +67,7 @@ class ImportOptions(TypedDict, total=False):
     progress: ProgressCallback | None
     warn: Callable[[str], None] | None
     batch_size: int
+    media: MediaPolicy | None
 
 
 async def import_desktop_export(
@@ -82,9 +87,11 @@ async def import_export(
     progress: ProgressCallback | None = None,
     warn: Callable[[str], None] | None = None,
     batch_size: int = BATCH_SIZE,
+    media: MediaPolicy | None = None,
 ) -> ImportReport:
     """Import one channel of a checked export (:func:`read_exports`). Idempotent: the same
-    file twice changes nothing.
+    file twice changes nothing. With *media*, the attachment files the export includes are
+    kept in the media store.
 
     Each batch commits on its own, so an interrupted import keeps what it stored and a rerun
     completes it.
@@ -111,9 +118,17 @@ async def import_export(
     async with aclosing(_prefetched(_batches(export, tz, batch_size))) as batches:
         async for batch in batches:
             await _store(sessions, export.channel.id, batch, report, warn)
+            if media is not None:
+                await _keep_files(sessions, export, batch.records, media, report, warn)
             done += batch.size
             if progress is not None:
                 progress(done, report.messages)
+    if report.files_missing:
+        report.note(
+            f"attachment files the export names but does not include, not kept: "
+            f"{report.files_missing}",
+            warn,
+        )
     async with sessions.begin() as session:
         await _finish(session, export, report, started)
     return report
@@ -148,6 +163,41 @@ async def _store(
             )
             report.deleted += len(marked)
     report.outcome.add(outcome)
+
+
+async def _keep_files(
+    sessions: async_sessionmaker[AsyncSession],
+    export: DesktopExport,
+    records: list[PostRecord],
+    media: MediaPolicy,
+    report: ImportReport,
+    warn: Callable[[str], None] | None,
+) -> None:
+    """Store the batch's attachment files not stored yet, and point their posts at them."""
+    wanted = candidates(records, media)
+    if not wanted:
+        return
+    async with sessions() as session:
+        done = await downloaded(session, export.channel.id, [mid for mid, _ in wanted])
+    todo = [(mid, m) for mid, m in wanted if mid not in done]
+    kept = await asyncio.to_thread(keep_files, export.path.parent, todo, media)
+    for problem in kept.problems:
+        report.note(problem, warn)
+    async with sessions.begin() as session:
+        now = datetime.now(UTC)
+        for message_id, stored, mime in kept.stored:
+            await record_media_file(
+                session,
+                export.channel.id,
+                message_id,
+                sha256=stored.sha256,
+                size=stored.size,
+                mime_type=mime,
+                path=stored.path,
+                at=now,
+            )
+    report.files_kept += len(kept.stored)
+    report.files_missing += kept.missing
 
 
 async def _prefetched(items: Generator[T]) -> AsyncGenerator[T]:

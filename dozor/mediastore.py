@@ -1,0 +1,65 @@
+"""The store of attachment files under ``archiver.media_dir``: each content once, named by its
+SHA-256 (``ab/cd/abcd….jpg``), whichever path brought it (a download, an imported export).
+
+A file is written beside its final name and renamed into place, so a crash never leaves a
+truncated file under a name that claims its hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    sha256: str
+    size: int
+    path: str  # relative to the media folder, with "/"
+
+
+def store_bytes(media_dir: Path, content: bytes, mime: str | None) -> StoredFile:
+    digest = hashlib.sha256(content).hexdigest()
+    relative = _relative(digest, mime)
+    target = media_dir / relative
+    if not target.exists():
+        partial = _partial(target)
+        partial.write_bytes(content)
+        partial.replace(target)
+    return StoredFile(digest, len(content), relative)
+
+
+def store_copy(media_dir: Path, source: Path, mime: str | None) -> StoredFile:
+    """Copy *source* into the store (unless its content is there already); raises OSError."""
+    digest, size = _file_sha256(source)
+    relative = _relative(digest, mime)
+    target = media_dir / relative
+    if not target.exists():
+        partial = _partial(target)
+        shutil.copyfile(source, partial)
+        partial.replace(target)
+    return StoredFile(digest, size, relative)
+
+
+def _relative(digest: str, mime: str | None) -> str:
+    extension = mimetypes.guess_extension(mime or "") or ""
+    return f"{digest[:2]}/{digest[2:4]}/{digest}{extension}"
+
+
+def _partial(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target.with_suffix(target.suffix + ".part")
+
+
+def _file_sha256(path: Path) -> tuple[str, int]:
+    sha, size = hashlib.sha256(), 0
+    with path.open("rb") as file:
+        while chunk := file.read(_CHUNK):
+            sha.update(chunk)
+            size += len(chunk)
+    return sha.hexdigest(), size

@@ -28,6 +28,7 @@ from dozor.importer.desktop import (
     read_export,
     read_exports,
 )
+from dozor.importer.jsonstream import array_items
 from tests.conftest import DESKTOP
 from tests.helpers import account_export
 
@@ -468,3 +469,23 @@ def test_a_whole_account_export_without_channels_says_what_to_do(tmp_path: Path)
     }
     with pytest.raises(ImportFormatError, match="holds no channels; export them too"):
         read_exports(_write(tmp_path, payload))
+
+
+def test_the_chats_of_an_account_export_are_read_in_one_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chats = [{"messages": [1, 2]}, {"messages": [3]}, {"messages": [4, 5, 6]}]
+    path = _write(tmp_path, {"chats": {"list": chats}})
+    parses: list[str] = []
+
+    def counting(raw: Any, array: str) -> Any:
+        parses.append(array)
+        return array_items(raw, array)
+
+    monkeypatch.setattr(jsonstream, "array_items", counting)
+    reader = jsonstream.ArrayReader(path, "chats.list.item.messages", total=6)
+    assert list(reader.take(0, 2)) == [1, 2]
+    assert list(reader.take(3, 3)) == [4, 5, 6]  # the chat between is passed over
+    assert len(parses) == 1
+    assert list(reader.take(2, 1)) == [3]  # going back parses again
+    assert len(parses) == 2

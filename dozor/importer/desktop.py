@@ -13,7 +13,6 @@ A message that cannot be read is skipped with a warning naming it; the rest stil
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import re
 from collections import Counter
@@ -79,8 +78,8 @@ class DesktopExport:
     has_exact_dates: bool  # current exports carry Unix times; legacy ones only local times
     loaded: list[Any] | None = None  # the messages, for a file that had to be parsed whole
     # In a whole-account export, the channel's messages are the message_count entries after
-    # the first `skip` of all chats' messages in that list ("chats.list.item.messages").
-    messages_path: str = "messages"
+    # the first `skip` of all chats' messages in its list, read by that list's reader.
+    shared: jsonstream.ArrayReader | None = None
     skip: int = 0
 
     def messages(self) -> Generator[Any]:
@@ -89,9 +88,11 @@ class DesktopExport:
             yield from self.loaded
             return
         try:
+            if self.shared is not None:
+                yield from self.shared.take(self.skip, self.message_count)
+                return
             with self.path.open("rb") as raw:
-                entries = jsonstream.array_items(raw, self.messages_path)
-                yield from itertools.islice(entries, self.skip, self.skip + self.message_count)
+                yield from jsonstream.array_items(raw, "messages")
         except _UNREADABLE:
             raise ImportFormatError(
                 f"{self.path}: could not be read again while importing; was it changed? "
@@ -221,6 +222,13 @@ def _account(
     notes: list[str] = []
     others: Counter[str] = Counter()
     skip: Counter[str] = Counter()  # messages of earlier chats in each list
+    totals: Counter[str] = Counter()
+    for name, top in chats:
+        totals[name] += top.items
+    readers = {
+        name: jsonstream.ArrayReader(path, f"{name}.item.messages", total)
+        for name, total in totals.items()
+    }
     for number, (name, top) in enumerate(chats):
         first, skip[name] = skip[name], skip[name] + top.items
         kind = top.fields.get("type")
@@ -235,7 +243,7 @@ def _account(
             continue
         if loaded is not None:
             export = replace(export, loaded=loaded[number])
-        exports.append(replace(export, messages_path=f"{name}.item.messages", skip=first))
+        exports.append(replace(export, shared=readers[name], skip=first))
     if others:
         kinds = ", ".join(
             f"{count} {kind.replace('_', ' ')}{'s' if count > 1 else ''}"

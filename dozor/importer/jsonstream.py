@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO, TypeGuard
 
 import ijson
@@ -167,3 +169,36 @@ def array_items(raw: BinaryIO, array: str) -> Iterator[Any]:
 
 def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+class ArrayReader:
+    """The entries at *array* ("chats.list.item.messages") of a file, taken run by run by
+    consumers one after another (the chats of an account export): the file is parsed once as
+    long as no run starts before the previous one ended, and closed after the last of *total*."""
+
+    def __init__(self, file: Path, array: str, total: int) -> None:
+        self._file, self._array, self._total = file, array, total
+        self._raw: BinaryIO | None = None
+        self._entries: Iterator[Any] = iter(())
+        self._position = 0
+
+    def take(self, start: int, count: int) -> Iterator[Any]:
+        """Entries start … start + count - 1; raises OSError or one of :data:`REFUSED`."""
+        if self._raw is None or self._position > start:
+            self._open()
+        self._position += sum(1 for _ in itertools.islice(self._entries, start - self._position))
+        for entry in itertools.islice(self._entries, count):
+            self._position += 1
+            yield entry
+        if self._position >= self._total:
+            self.close()
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+        self._raw, self._entries, self._position = None, iter(()), 0
+
+    def _open(self) -> None:
+        self.close()
+        self._raw = self._file.open("rb")
+        self._entries = array_items(self._raw, self._array)

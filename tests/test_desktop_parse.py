@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import functools
 import hashlib
 import io
 import json
@@ -489,3 +490,18 @@ def test_the_chats_of_an_account_export_are_read_in_one_parse(
     assert len(parses) == 1
     assert list(reader.take(2, 1)) == [3]  # going back parses again
     assert len(parses) == 2
+
+
+def _note(seen: list[tuple[int, int]], done: int, total: int) -> None:
+    seen.append((done, total))
+
+
+def test_the_scans_report_their_progress_in_bytes(tmp_path: Path) -> None:
+    single = DESKTOP / "current-format-early" / "result.json"
+    account = account_export(tmp_path / "account")
+    for path, passes in ((single, 1), (account, 2)):
+        seen: list[tuple[int, int]] = []
+        read_exports(path, functools.partial(_note, seen))
+        size = path.stat().st_size
+        assert seen[-1] == (passes * size, passes * size)
+        assert [done for done, _ in seen] == sorted(done for done, _ in seen)

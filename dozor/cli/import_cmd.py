@@ -92,7 +92,8 @@ def import_(
                         raise
                     warn(f"skipped {exc}")  # a folder of captures may hold other pages
             for path in exports:
-                found = await asyncio.to_thread(read_exports, path)
+                with progress_bar(f"checking {path.name}", in_bytes=True) as checking:
+                    found = await asyncio.to_thread(read_exports, path, checking)
                 if bare_username is not None and len(found.exports) > 1:
                     raise UserError(
                         f"--username applies to one channel; {path} holds "

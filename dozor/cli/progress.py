@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TaskProgressColumn,
@@ -24,13 +25,16 @@ Report = Callable[[int, int], None]
 
 
 @contextmanager
-def progress_bar(description: str, *, log_every_seconds: float = 10.0) -> Iterator[Report]:
-    """Yield ``report(done, total)``; draws a bar if stderr is a terminal."""
+def progress_bar(
+    description: str, *, log_every_seconds: float = 10.0, in_bytes: bool = False
+) -> Iterator[Report]:
+    """Yield ``report(done, total)``, callable from any thread; draws a bar if stderr is a
+    terminal. *in_bytes*: done and total count bytes, shown as MB."""
     if sys.stderr.isatty():
         columns = (
             TextColumn("{task.description}", markup=False),
             BarColumn(),
-            MofNCompleteColumn(),
+            DownloadColumn() if in_bytes else MofNCompleteColumn(),
             TaskProgressColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
@@ -52,6 +56,9 @@ def progress_bar(description: str, *, log_every_seconds: float = 10.0) -> Iterat
         if finished or (now - last < log_every_seconds and done < total):
             return
         last, finished = now, done >= total
-        log.info("%s: %d/%d", description, done, total)
+        if in_bytes:
+            log.info("%s: %.1f/%.1f MB", description, done / 1e6, total / 1e6)
+        else:
+            log.info("%s: %d/%d", description, done, total)
 
     yield write

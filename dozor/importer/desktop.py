@@ -150,21 +150,23 @@ def read_export(path: Path) -> DesktopExport:
     return found.exports[0]
 
 
-def read_exports(path: Path) -> ExportFile:
+def read_exports(path: Path, progress: Callable[[int, int], None] | None = None) -> ExportFile:
     """Open and check a Desktop export (file or folder); raises ImportFormatError if unusable.
 
     The file is scanned, not held: messages are read again by :meth:`DesktopExport.messages`.
-    A file the streaming parser cannot take faithfully is parsed whole (see jsonstream)."""
+    A file the streaming parser cannot take faithfully is parsed whole (see jsonstream).
+    *progress* hears (bytes scanned, bytes to scan), from this thread."""
     result = locate_result_json(path)
     try:
+        size = result.stat().st_size
         with result.open("rb") as raw:
-            reader = jsonstream.HashingReader(raw)
+            reader = jsonstream.HashingReader(raw, _scanned(progress, 0, size))
             top = _scan(reader)
             if top is None or reader.has_surrogate_escapes:
                 return _read_whole(result)
             digest = reader.hexdigest()
-        if _is_account(top):
-            return _account(result, digest, _scan_chats(result))
+        if _is_account(top):  # a second scan, of each chat
+            return _account(result, digest, _scan_chats(result, _scanned(progress, size, size)))
     except OSError as exc:
         raise ImportFormatError(f"{result}: cannot read: {exc.strerror}") from None
     return ExportFile([_export(result, digest, top)], [])
@@ -177,9 +179,20 @@ def _scan(reader: jsonstream.HashingReader) -> jsonstream.TopLevel | None:
         return None  # parsed whole, which says what is wrong, line and column
 
 
-def _scan_chats(path: Path) -> list[tuple[str, jsonstream.TopLevel]]:
+def _scanned(
+    progress: Callable[[int, int], None] | None, before: int, size: int
+) -> Callable[[int], None] | None:
+    """Bytes read by a scan, as progress: *before* bytes were scanned by an earlier pass."""
+    if progress is None:
+        return None
+    return lambda read: progress(before + read, before + size)
+
+
+def _scan_chats(
+    path: Path, on_read: Callable[[int], None] | None
+) -> list[tuple[str, jsonstream.TopLevel]]:
     with path.open("rb") as raw:
-        reader = jsonstream.HashingReader(raw)
+        reader = jsonstream.HashingReader(raw, on_read)
         return jsonstream.scan_lists(reader, ACCOUNT_LISTS, "messages", keep_first=_SAMPLE_SIZE)
 
 

@@ -18,7 +18,7 @@ import codecs
 import hashlib
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeGuard
@@ -39,8 +39,10 @@ class HashingReader:
     write one) and notices surrogate escapes (``\\ud800``), which the C parser would turn into
     "?" without a word."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, on_read: Callable[[int], None] | None = None) -> None:
         self._raw = raw
+        self._on_read = on_read  # hears how many bytes were read so far
+        self._read = 0
         self._sha = hashlib.sha256()
         self._tail = b""
         self._started = False
@@ -49,6 +51,9 @@ class HashingReader:
     def read(self, size: int = -1) -> bytes:
         chunk = self._raw.read(size)
         self._sha.update(chunk)
+        self._read += len(chunk)
+        if self._on_read is not None and chunk:
+            self._on_read(self._read)
         if not self.has_surrogate_escapes:
             found = _SURROGATE_ESCAPE.search(self._tail + chunk)
             self.has_surrogate_escapes = found is not None

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from dozor import db
 from dozor.cli.main import main
 from dozor.config import DatabaseConfig
+from dozor.importer import read_export
 from dozor.text import ANALYZER_VERSION
 from tests.conftest import DESKTOP
 from tests.helpers import account_export
@@ -220,6 +221,13 @@ def test_imported_photos_are_kept_and_shown_in_the_html_export(
     pages = list((tmp_path / "site").glob("*/2024-03.html"))
     assert f'<img class="photo" src="../media/{digest}.jpg"' in pages[0].read_text()
     assert (tmp_path / "site" / "media" / f"{digest}.jpg").read_bytes() == photo
+    # A Desktop export carries the file too, where Desktop puts photos, and names it so.
+    assert main(["export", "--format", "desktop", "--out", str(tmp_path / "desktop")]) == 0
+    copied = read_export(tmp_path / "desktop")
+    (post,) = [m for m in copied.messages() if m["id"] == 4]
+    assert post["photo"] == f"photos/{digest}.jpg"
+    assert (tmp_path / "desktop" / "photos" / f"{digest}.jpg").read_bytes() == photo
+    assert copied.path.parent == tmp_path / "desktop"  # one channel: all at the top
 
 
 def test_import_warnings_go_to_stderr(

@@ -18,6 +18,7 @@ One ``result.json`` per channel; several channels go into one folder each.
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -31,6 +32,15 @@ from dozor.ids import bare_channel_id, is_marked_channel_id
 from dozor.importer.desktop import ENTITY_EXTRAS, read_text_parts
 
 NOT_INCLUDED = "(File not included. Change data exporting settings to download.)"
+# Where Telegram Desktop puts each kind of file in an export
+_MEDIA_FOLDERS = {
+    "photo": "photos",
+    "video_file": "video_files",
+    "animation": "video_files",
+    "video_message": "round_video_messages",
+    "voice_message": "voice_messages",
+    "sticker": "stickers",
+}
 _EXTRA_NAMES = {name: key for key, name in ENTITY_EXTRAS.items()}  # dozor's key → Desktop's
 _MEDIA_TEXT_KEYS = ("file_name", "mime_type", "performer", "title", "sticker_emoji")
 
@@ -234,11 +244,13 @@ class DesktopWriter:
 
     columns: tuple[str, ...] | None = None  # every column
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, media_dir: Path | None = None) -> None:
         self.folder = folder
+        self.media_dir = media_dir  # the archive's stored files, copied beside result.json
         self.files: list[Path] = []
         self._out: BinaryIO | None = None
         self._channel: int | None = None
+        self._channel_folder = folder
         self._first = True
 
     def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -246,9 +258,28 @@ class DesktopWriter:
             out = self._out
             if out is None or row["channel_id"] != self._channel:
                 out = self._start(row)
+            message = desktop_message(row)
+            if row["media"] and (copied := self._copy_media(row["media"])) is not None:
+                message["photo" if "photo" in message else "file"] = copied
             out.write(b"" if self._first else b",")
-            out.write(b"\n    " + orjson.dumps(desktop_message(row)))
+            out.write(b"\n    " + orjson.dumps(message))
             self._first = False
+
+    def _copy_media(self, media: Mapping[str, Any]) -> str | None:
+        """Copy a stored attachment beside the channel's result.json, in the folder Desktop
+        uses for its kind; its path there, or None when the archive has no copy."""
+        stored = media.get("stored")
+        if self.media_dir is None or not isinstance(stored, str) or not media.get("sha256"):
+            return None
+        source = self.media_dir / stored
+        if not source.is_file():
+            return None
+        relative = f"{_MEDIA_FOLDERS.get(str(media.get('type')), 'files')}/{Path(stored).name}"
+        target = self._channel_folder / relative
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        return relative
 
     def _start(self, row: Mapping[str, Any]) -> BinaryIO:
         """Open the channel's result.json and write its header."""
@@ -257,6 +288,7 @@ class DesktopWriter:
         folder = row["channel_username"] or str(bare_channel_id(row["channel_id"]))
         path = self.folder / folder / "result.json"
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._channel_folder = path.parent
         self.files.append(path)
         out = self._out = path.open("wb")
         header = {
@@ -271,13 +303,15 @@ class DesktopWriter:
         return out
 
     def close(self) -> None:
-        """Finish; a lone channel's result.json moves to the top, as Desktop places it."""
+        """Finish; a lone channel's result.json (and its files) moves to the top, as Desktop
+        places it."""
         self._end_file()
         if len(self.files) == 1 and self.files[0].parent != self.folder:
-            top = self.folder / "result.json"
-            self.files[0].replace(top)
-            self.files[0].parent.rmdir()
-            self.files = [top]
+            channel_folder = self.files[0].parent
+            for child in list(channel_folder.iterdir()):
+                child.replace(self.folder / child.name)
+            channel_folder.rmdir()
+            self.files = [self.folder / "result.json"]
 
     def _end_file(self) -> None:
         if self._out is not None:

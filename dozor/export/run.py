@@ -102,7 +102,7 @@ async def _write(
     if fmt in ("jsonl", "csv"):
         sink: Sink = SingleFile(fmt, folder / f"posts.{fmt}", bom=bom)
     elif fmt == "desktop":
-        sink = DesktopWriter(folder)
+        sink = DesktopWriter(folder, media_dir=media_dir)
     else:
         renames = await channel_histories(session, NAME_FIELDS)
         sink = HtmlSite(folder, media_dir=media_dir, channel_changes=renames)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _CHUNK = 1 << 20
 
@@ -44,6 +46,25 @@ def store_copy(media_dir: Path, source: Path, mime: str | None) -> StoredFile:
         shutil.copyfile(source, partial)
         partial.replace(target)
     return StoredFile(digest, size, relative)
+
+
+def copy_out(
+    media_dir: Path | None, media: Mapping[str, Any], folder: Path, subfolder: str
+) -> str | None:
+    """Copy the stored file of a post's *media* into *folder*/*subfolder* (an export), unless
+    there already; its path relative to *folder*, or None when the archive has no copy."""
+    stored = media.get("stored")
+    if media_dir is None or not isinstance(stored, str) or not media.get("sha256"):
+        return None
+    source = media_dir / stored
+    if not source.is_file():
+        return None
+    relative = f"{subfolder}/{Path(stored).name}"
+    target = folder / relative
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    return relative
 
 
 def _relative(digest: str, mime: str | None) -> str:

@@ -18,7 +18,6 @@ One ``result.json`` per channel; several channels go into one folder each.
 from __future__ import annotations
 
 import itertools
-import shutil
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -30,6 +29,7 @@ import orjson
 from dozor.export.writers import sorted_keys
 from dozor.ids import bare_channel_id, is_marked_channel_id
 from dozor.importer.desktop import ENTITY_EXTRAS, read_text_parts
+from dozor.mediastore import copy_out
 
 NOT_INCLUDED = "(File not included. Change data exporting settings to download.)"
 # Where Telegram Desktop puts each kind of file in an export
@@ -268,18 +268,8 @@ class DesktopWriter:
     def _copy_media(self, media: Mapping[str, Any]) -> str | None:
         """Copy a stored attachment beside the channel's result.json, in the folder Desktop
         uses for its kind; its path there, or None when the archive has no copy."""
-        stored = media.get("stored")
-        if self.media_dir is None or not isinstance(stored, str) or not media.get("sha256"):
-            return None
-        source = self.media_dir / stored
-        if not source.is_file():
-            return None
-        relative = f"{_MEDIA_FOLDERS.get(str(media.get('type')), 'files')}/{Path(stored).name}"
-        target = self._channel_folder / relative
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-        return relative
+        kind_folder = _MEDIA_FOLDERS.get(str(media.get("type")), "files")
+        return copy_out(self.media_dir, media, self._channel_folder, kind_folder)
 
     def _start(self, row: Mapping[str, Any]) -> BinaryIO:
         """Open the channel's result.json and write its header."""

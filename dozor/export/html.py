@@ -16,7 +16,6 @@ from __future__ import annotations
 import html
 import itertools
 import json
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +24,7 @@ from typing import Any
 
 from dozor.ids import bare_channel_id
 from dozor.media import describe_media, map_link
+from dozor.mediastore import copy_out
 from dozor.query.document import searchable_text
 from dozor.search.engine import post_link
 from dozor.text import fold
@@ -238,20 +238,8 @@ class HtmlSite:
         return f'<div class="media">📎 {esc(label)}</div>'
 
     def _copy_media(self, media: Mapping[str, Any]) -> str | None:
-        """Copy a file the archiver downloaded (content-addressed) into ``media/``."""
-        path = media.get("stored")
-        if self.media_dir is None or not media.get("sha256") or not isinstance(path, str):
-            return None
-        source = self.media_dir / path
-        if not source.is_file():
-            return None
-        relative = f"media/{Path(path).name}"
-        target = self.folder / relative
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-            self.files.append(target)
-        return relative
+        """Copy a file the archive stored (content-addressed) into ``media/``."""
+        return copy_out(self.media_dir, media, self.folder, "media")
 
     # --- search index ----------------------------------------------------------------
 

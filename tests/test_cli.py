@@ -221,6 +221,9 @@ def test_imported_photos_are_kept_and_shown_in_the_html_export(
     pages = list((tmp_path / "site").glob("*/2024-03.html"))
     assert f'<img class="photo" src="../media/{digest}.jpg"' in pages[0].read_text()
     assert (tmp_path / "site" / "media" / f"{digest}.jpg").read_bytes() == photo
+    assert main(["stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["stored_files"], stats["stored_bytes"]) == (1, len(photo))
     # A Desktop export carries the file too, where Desktop puts photos, and names it so.
     assert main(["export", "--format", "desktop", "--out", str(tmp_path / "desktop")]) == 0
     copied = read_export(tmp_path / "desktop")

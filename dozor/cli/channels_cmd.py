@@ -157,6 +157,10 @@ def stats(as_json: bool) -> None:
             ["channels", f"{result.channels} ({result.tracked_channels} followed live)"],
             ["posts", f"{result.posts} ({result.service_posts} service messages)"],
             ["posts with media", result.posts_with_media],
+            [
+                "attachment files stored",
+                f"{result.stored_files} ({result.stored_bytes / 1e6:,.1f} MB)",
+            ],
             ["edited posts", result.edited_posts],
             ["deleted posts (tombstones)", result.deleted_posts],
             ["post versions", result.versions],

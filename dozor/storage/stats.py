@@ -14,6 +14,7 @@ from dozor.models import (
     channels,
     events,
     imports,
+    media_files,
     post_metrics,
     post_versions,
     posts,
@@ -30,6 +31,8 @@ class ArchiveStats:
     deleted_posts: int
     edited_posts: int
     posts_with_media: int
+    stored_files: int  # attachment files in the media store (downloaded or imported)
+    stored_bytes: int
     versions: int
     metric_samples: int
     events: int
@@ -62,6 +65,9 @@ async def archive_stats(session: AsyncSession) -> ArchiveStats:
     samples = await _scalar(session, select(func.count()).select_from(post_metrics))
     event_row = (await session.execute(select(func.count(), func.max(events.c.seq)))).one()
     import_count = await _scalar(session, select(func.count()).select_from(imports))
+    files_row = (
+        await session.execute(select(func.count(), func.coalesce(func.sum(media_files.c.size), 0)))
+    ).one()
     return ArchiveStats(
         channels=channel_row[0],
         tracked_channels=channel_row[1],
@@ -70,6 +76,8 @@ async def archive_stats(session: AsyncSession) -> ArchiveStats:
         deleted_posts=post_row[2],
         edited_posts=post_row[3],
         posts_with_media=post_row[4],
+        stored_files=files_row[0],
+        stored_bytes=int(files_row[1]),
         versions=versions,
         metric_samples=samples,
         events=event_row[0],

@@ -505,3 +505,41 @@ def test_the_scans_report_their_progress_in_bytes(tmp_path: Path) -> None:
         size = path.stat().st_size
         assert seen[-1] == (passes * size, passes * size)
         assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+class _Trickle(io.BytesIO):
+    """A file that returns at most *step* bytes a read, to cut escapes in two."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        super().__init__(data)
+        self.step = step
+
+    def read(self, size: int | None = -1) -> bytes:
+        return super().read(self.step if size is None or size < 0 else min(size, self.step))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.lists(st.sampled_from([b"\\", b"x", b"0", b"B", b"a", b'"', b"\\x0B"])).map(b"".join),
+    step=st.integers(1, 6),
+)
+def test_desktop_escapes_are_repaired_wherever_the_reads_cut_them(data: bytes, step: int) -> None:
+    reader = jsonstream.HashingReader(_Trickle(data, step))
+    out = b"".join(iter(lambda: reader.read(4), b""))
+    assert out == jsonstream.repair_escapes(data)
+    assert reader.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("parsed_whole", [False, True])
+def test_control_characters_as_desktop_writes_them_are_read(
+    tmp_path: Path, parsed_whole: bool
+) -> None:
+    """Desktop writes U+000B (a line break pasted from Word) as "\\x0B", which is not JSON."""
+    text = "Сводка\\x0Bза сутки \\\\x41"  # the second is a backslash and "x41"
+    author = ', "author": "a\\udc00b"' if parsed_whole else ""
+    path = tmp_path / "result.json"
+    path.write_bytes(_export_bytes(_MESSAGE.replace('"ok"', f'"{text}"') + author + "}"))
+    export = read_export(path)
+    assert (export.loaded is not None) == parsed_whole
+    (converted,) = convert_messages(export, tz=UTC, on_skip=pytest.fail)
+    assert converted.record.text == "Сводка\x0bза сутки \\x41"

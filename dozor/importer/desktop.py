@@ -307,6 +307,7 @@ def _export(
 
 
 def _parse_json(path: Path, blob: bytes) -> Any:
+    blob = jsonstream.repair_escapes(blob)
     try:
         return orjson.loads(blob)
     except orjson.JSONDecodeError:

@@ -30,8 +30,18 @@ import ijson
 REFUSED: tuple[type[Exception], ...] = (ijson.JSONError, ValueError)
 _READ_SIZE = 1 << 20
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# Telegram Desktop writes a control character in a string as "\x0B", which JSON does not know
+# (an escaped backslash before an x, "\\x", is left alone)
+_DESKTOP_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\x([0-9A-Fa-f]{2})")
 _STARTS = {"start_map": dict, "start_array": list}
 _ENDS = ("end_map", "end_array")
+
+
+def repair_escapes(data: bytes) -> bytes:
+    """*data* with Telegram Desktop's "\\xHH" escapes written as JSON's "\\u00HH"."""
+    if b"\\x" not in data:
+        return data
+    return _DESKTOP_ESCAPE.sub(rb"\1\\u00\2", data)
 
 
 class HashingReader:
@@ -45,11 +55,19 @@ class HashingReader:
         self._read = 0
         self._sha = hashlib.sha256()
         self._tail = b""
+        self._pending = b""  # the end of the last chunk, held back (see _repaired)
         self._started = False
         self.has_surrogate_escapes = False
 
     def read(self, size: int = -1) -> bytes:
-        chunk = self._raw.read(size)
+        while True:
+            chunk = self._raw.read(size)
+            data = self._repaired(self._account(chunk), final=not chunk)
+            if data or not chunk:  # never an empty read before the end: it would mean EOF
+                return data
+
+    def _account(self, chunk: bytes) -> bytes:
+        """Hash, count and look through *chunk*; strip the byte-order mark."""
         self._sha.update(chunk)
         self._read += len(chunk)
         if self._on_read is not None and chunk:
@@ -62,6 +80,19 @@ class HashingReader:
             self._started = True
             chunk = chunk.removeprefix(codecs.BOM_UTF8)
         return chunk
+
+    def _repaired(self, chunk: bytes, *, final: bool) -> bytes:
+        """*chunk* with Desktop's escapes repaired. A run of backslashes near its end may be
+        an escape cut in two: it waits for the next chunk."""
+        data = self._pending + chunk
+        cut = len(data)
+        last = -1 if final else data.rfind(b"\\", max(0, len(data) - 4))
+        if last != -1:
+            cut = last
+            while cut > 0 and data[cut - 1] == 0x5C:  # back to the start of the run
+                cut -= 1
+        data, self._pending = data[:cut], data[cut:]
+        return repair_escapes(data)
 
     def hexdigest(self) -> str:
         """SHA-256 of the whole file, reading what the parser left unread."""
@@ -166,10 +197,9 @@ class _ObjectScan:
 
 
 def array_items(raw: BinaryIO, array: str) -> Iterator[Any]:
-    """The entries of the top-level member *array* of a seekable file, one at a time."""
-    if raw.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:
-        raw.seek(0)
-    return ijson.items(raw, f"{array}.item", use_float=True, buf_size=_READ_SIZE)  # type: ignore[no-any-return]
+    """The entries of the top-level member *array* of a file, one at a time."""
+    reader = HashingReader(raw)  # for the byte-order mark and Desktop's escapes
+    return ijson.items(reader, f"{array}.item", use_float=True, buf_size=_READ_SIZE)  # type: ignore[no-any-return]
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

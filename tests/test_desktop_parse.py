@@ -209,6 +209,7 @@ def test_bad_messages_are_skipped_with_reasons_and_others_kept(tmp_path: Path) -
             {"id": 1, "type": "message", "text": "no date"},
             {"id": 2, "type": "message", "date": "yesterday", "text": "bad date"},
             {"id": 4, "type": "unsupported_thing", "date": "2024-01-01T10:00:00"},
+            {"id": 6, "type": "unsupported"},
             {"id": 5, "type": "message", "date": "2024-01-01T10:00:00", "text": [{"type": "bold"}]},
             good,
         ],
@@ -223,6 +224,7 @@ def test_bad_messages_are_skipped_with_reasons_and_others_kept(tmp_path: Path) -
         "message 1 skipped: missing or invalid date",
         "message 2 skipped: missing or invalid date",
         "message 4 skipped: unsupported type 'unsupported_thing'",
+        "message 6 skipped: Telegram Desktop exported only its id (media Desktop cannot show)",
         "message 5 skipped: unreadable text part",
     ]
 
@@ -543,3 +545,22 @@ def test_control_characters_as_desktop_writes_them_are_read(
     assert (export.loaded is not None) == parsed_whole
     (converted,) = convert_messages(export, tz=UTC, on_skip=pytest.fail)
     assert converted.record.text == "Сводка\x0bза сутки \\x41"
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ("(File not included. Change data exporting settings to download.)", False),
+        ("(File exceeds maximum size. Change data exporting settings to download.)", False),
+        ("(File unavailable, please try again later)", False),
+        ("report.pdf (File not included. Change data exporting settings to download.)", False),
+        ("files/(File unavailable) copy.pdf", True),  # a file's own odd name
+        ("files/report.pdf", True),
+    ],
+)
+def test_every_way_desktop_says_a_file_is_not_in_the_export(value: str, kept: bool) -> None:
+    media = _one({"file": value, "media_type": "video_file"}).record.media
+    assert media is not None
+    assert (media.get("file"), media.get("file_not_exported")) == (
+        (value, None) if kept else (None, True)
+    )

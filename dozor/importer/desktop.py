@@ -39,7 +39,11 @@ from dozor.storage.channels import username_of
 CHANNEL_TYPES = ("public_channel", "private_channel")
 ACCOUNT_LISTS = ("chats.list", "left_chats.list")  # where a whole-account export keeps chats
 _MAX_INT64 = (1 << 63) - 1
-_NOT_INCLUDED = "(File not included"
+# what Desktop writes instead of a file's path when the file is not in the export
+# (export_output_json.cpp, pushPath; a name may come before it)
+_NOT_EXPORTED = re.compile(
+    r"(?:^|\s)\(File (?:not included|exceeds maximum size|unavailable)[^)]*\)$"
+)
 _SAMPLE_SIZE = 200  # the first messages tell the format's era
 _UNREADABLE: tuple[type[Exception], ...] = (OSError, *jsonstream.REFUSED)
 # Desktop type names are dozor's canonical entity names; a few extras are renamed.
@@ -414,6 +418,8 @@ def convert_message(raw: Any, *, channel_id: int, legacy: bool, tz: tzinfo) -> C
     if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id <= 0:
         raise SkipMessage(f"invalid id {message_id!r}")
     kind = raw.get("type", "message")
+    if kind == "unsupported":  # all Desktop writes of a message it cannot read: its id
+        raise SkipMessage("Telegram Desktop exported only its id (media Desktop cannot show)")
     if kind not in ("message", "service"):
         raise SkipMessage(f"unsupported type {kind!r}")
     warnings: list[str] = []
@@ -680,7 +686,7 @@ def _file_ref(value: Any, key: str) -> dict[str, Any]:
     """The exported file's relative path, or a note that the export left it out."""
     if not isinstance(value, str) or not value:
         return {}
-    if value.startswith(_NOT_INCLUDED):
+    if _NOT_EXPORTED.search(value):
         return {f"{key}_not_exported": True}
     return {key: value}
 

@@ -239,10 +239,10 @@ def _account(
     notes: list[str] = []
     others: Counter[str] = Counter()
     skip: Counter[str] = Counter()  # messages of earlier chats in each list
-    totals: Counter[str] = Counter()
+    totals = Counter[str]()
     for name, top in chats:
         totals[name] += top.items
-    readers = {
+    readers = {  # one per list: its chats are read one after another
         name: jsonstream.ArrayReader(path, f"{name}.item.messages", total)
         for name, total in totals.items()
     }
@@ -262,11 +262,9 @@ def _account(
             export = replace(export, loaded=loaded[number])
         exports.append(replace(export, shared=readers[name], skip=first))
     if others:
-        kinds = ", ".join(
-            f"{count} {kind.replace('_', ' ')}{'s' if count > 1 else ''}"
-            for kind, count in others.items()
+        notes.append(
+            f"{path}: a whole-account export; left out what is not a channel: {_kinds(others)}"
         )
-        notes.append(f"{path}: a whole-account export; left out what is not a channel: {kinds}")
     if not exports:
         raise ImportFormatError(
             f"{path}: this whole-account export holds no channels; export them too (Export "
@@ -274,6 +272,14 @@ def _account(
             "⋮ → Export chat history (JSON)"
         )
     return ExportFile(exports, notes)
+
+
+def _kinds(counts: Counter[str]) -> str:
+    """How many chats of each kind, as "1 personal chat, 2 private groups"."""
+    return ", ".join(
+        f"{count} {kind.replace('_', ' ')}{'s' if count > 1 else ''}"
+        for kind, count in counts.items()
+    )
 
 
 def _is_account(top: jsonstream.TopLevel) -> bool:

@@ -8,7 +8,9 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -231,6 +233,40 @@ def test_imported_photos_are_kept_and_shown_in_the_html_export(
     assert post["photo"] == f"photos/{digest}.jpg"
     assert (tmp_path / "desktop" / "photos" / f"{digest}.jpg").read_bytes() == photo
     assert copied.path.parent == tmp_path / "desktop"  # one channel: all at the top
+
+
+def test_import_of_zipped_exports(
+    configured: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A colleague's ChatExport.zip (or the bot's /export … desktop) imports as it is."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    archive = tmp_path / "ChatExport_2024-03-05.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for file in (DESKTOP / "current-format-early").iterdir():
+            zipped.write(file, f"ChatExport_2024-03-05/{file.name}")
+        zipped.writestr("photos/../../../outside.txt", "zip-slip")  # kept inside, never above
+    assert main(["import", "--json", str(archive)]) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert report["path"] == str(archive / "ChatExport_2024-03-05" / "result.json")
+    assert (report["new"], report["channel_id"]) == (8, -1001525384822)
+    assert list(scratch.iterdir()) == []  # unpacked into a temporary folder, then removed
+    assert not (tmp_path / "outside.txt").exists()
+
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(archive.read_bytes()[:200])
+    assert main(["import", str(broken)]) == 2
+    assert f"{broken}: not a readable zip archive" in _one_line_error(capsys)
+    empty = tmp_path / "notes.zip"
+    with zipfile.ZipFile(empty, "w") as zipped:
+        zipped.writestr("notes/readme.txt", "no export here")
+    assert main(["import", str(empty)]) == 2
+    assert f"{empty}: no result.json or saved t.me/s page" in _one_line_error(capsys)
 
 
 def test_import_warnings_go_to_stderr(

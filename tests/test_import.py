@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
+import zipfile
 from datetime import UTC
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.errors import ImportFormatError
 from dozor.importer import import_desktop_export
+from dozor.importer.archive import unpacked
 from dozor.importer.files import MediaPolicy
 from dozor.models import channel_changes, imports, media_files, posts
 from dozor.storage import list_channels
@@ -315,3 +318,15 @@ async def test_attachment_files_follow_the_kinds_and_size_asked_for(
         "attachment files the export names but does not include, not kept: 1",
     ]
     assert not store.exists()
+
+
+def test_an_unpacked_archive_keeps_its_files_times(tmp_path: Path) -> None:
+    """A saved page's time says when it was captured: unpacking must not make it today."""
+    archive = tmp_path / "captures.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr(zipfile.ZipInfo("mediamvd/page.html", (2021, 5, 4, 3, 2, 0)), "<html>")
+    with unpacked(archive) as folder:
+        page = folder / "mediamvd" / "page.html"
+        assert page.read_text() == "<html>"
+        assert page.stat().st_mtime == time.mktime((2021, 5, 4, 3, 2, 0, 0, 0, -1))
+    assert not folder.exists()

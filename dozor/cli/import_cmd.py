@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -14,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dozor.cli.context import config_option, json_option, run_async, state
 from dozor.cli.output import print_json, stderr_console
 from dozor.cli.progress import progress_bar
-from dozor.config import ArchiverConfig
+from dozor.config import ArchiverConfig, DatabaseConfig
 from dozor.db import open_database
 from dozor.errors import ImportFormatError, UserError
 from dozor.importer import DesktopExport, ImportReport, import_export, read_exports
+from dozor.importer.archive import is_zip, unpacked
 from dozor.importer.files import MediaPolicy
 from dozor.importer.pages import import_web_page, in_capture_order
 from dozor.importer.run import ImportOptions
@@ -25,6 +29,7 @@ from dozor.importer.webpreview import FORMAT as WEB_PREVIEW
 from dozor.storage.channels import username_of
 
 MAX_SHOWN_WARNINGS = 20
+T = TypeVar("T")
 
 
 @click.command("import")
@@ -55,21 +60,75 @@ def import_(
     account ("Export Telegram data": its channels are imported, other chats left out), and
     saved t.me/s/<channel> pages (from a browser or the Wayback Machine).
 
-    PATH is a result.json or the folder holding it, or a saved page (.html) or a folder of
-    them. Importing the same file twice changes nothing; a later export adds new posts and
-    records changed texts as new versions. Pages add posts the archive lacks and texts it
-    has not seen, and never override it (README, "Importing").
+    PATH is a result.json or the folder holding it, a saved page (.html) or a folder of
+    them, or a zip archive of any of these. Importing the same file twice changes nothing;
+    a later export adds new posts and records changed texts as new versions. Pages add posts
+    the archive lacks and texts it has not seen, and never override it (README,
+    "Importing").
     """
     config = state().config()
     tz = _zone(zone or "UTC")
-    exports, pages = _split(paths)
-    named = set(paths)
-    if username is not None and (len(exports) > 1 or pages):
+    bare_username = _username(username)
+    policy = _media_policy(config.archiver, media)
+    with ExitStack() as stack:
+        sources = _Sources(stack, paths)
+        reports = _import_all(config.database, sources, tz, bare_username, policy)
+    if as_json:
+        print_json([_report_dict(r) for r in reports])
+        return
+    for report in reports:
+        click.echo(_summary(report, tz_given=zone is not None))
+
+
+class _Sources:
+    """The paths to import, zip archives unpacked (for as long as *stack* lasts); what an
+    unpacked file is called where the user can see it."""
+
+    def __init__(self, stack: ExitStack, paths: tuple[Path, ...]) -> None:
+        self.unpacked: dict[Path, Path] = {}  # temporary folder → the archive
+        opened = []
+        for path in paths:
+            if is_zip(path):
+                folder = stack.enter_context(_user_errors_shown(self, unpacked(path)))
+                self.unpacked[folder] = path
+                path = folder
+            opened.append(path)
+        self.named = {p for p in opened if p not in self.unpacked}
+        self.exports, self.pages = _split(tuple(opened))
+
+    def shown(self, path: Path) -> Path:
+        for folder, archive in self.unpacked.items():
+            if path.is_relative_to(folder):
+                return archive / path.relative_to(folder)
+        return path
+
+    def text(self, message: str) -> str:
+        for folder, archive in self.unpacked.items():
+            message = message.replace(str(folder), str(archive))
+        return message
+
+
+@contextmanager
+def _user_errors_shown(sources: _Sources, inner: AbstractContextManager[T]) -> Iterator[T]:
+    """*inner*, its user errors naming archives rather than temporary folders."""
+    try:
+        with inner as value:
+            yield value
+    except UserError as exc:
+        raise type(exc)(sources.text(str(exc))) from None
+
+
+def _import_all(
+    database: DatabaseConfig,
+    sources: _Sources,
+    tz: ZoneInfo,
+    username: str | None,
+    policy: MediaPolicy | None,
+) -> list[ImportReport]:
+    if username is not None and (len(sources.exports) > 1 or sources.pages):
         raise UserError(
             "--username applies to one Desktop export at a time (a page names its channel)"
         )
-    bare_username = _username(username)
-    policy = _media_policy(config.archiver, media)
     console = stderr_console()
     shown = 0
 
@@ -77,42 +136,58 @@ def import_(
         nonlocal shown
         shown += 1
         if shown <= MAX_SHOWN_WARNINGS:
-            console.print(f"[yellow]warning:[/] {escape(message)}", markup=True, highlight=False)
+            text = escape(sources.text(message))
+            console.print(f"[yellow]warning:[/] {text}", markup=True, highlight=False)
 
-    options: ImportOptions = {"tz": tz, "username": bare_username, "warn": warn, "media": policy}
+    options: ImportOptions = {"tz": tz, "username": username, "warn": warn, "media": policy}
 
     async def go() -> list[ImportReport]:
         reports = []
-        async with open_database(config.database) as sessions:
-            for page in pages:
+        async with open_database(database) as sessions:
+            for page in sources.pages:
                 try:
-                    reports.append(await import_web_page(sessions, page, warn=warn))
+                    reports.append(
+                        await import_web_page(
+                            sessions, page, warn=warn, shown_as=sources.shown(page)
+                        )
+                    )
                 except ImportFormatError as exc:
-                    if page in named:
+                    if page in sources.named:
                         raise
                     warn(f"skipped {exc}")  # a folder of captures may hold other pages
-            for path in exports:
-                with progress_bar(f"checking {path.name}", in_bytes=True) as checking:
-                    found = await asyncio.to_thread(read_exports, path, checking)
-                if bare_username is not None and len(found.exports) > 1:
-                    raise UserError(
-                        f"--username applies to one channel; {path} holds "
-                        f"{len(found.exports)} (a whole-account export)"
-                    )
-                for note in found.notes:
-                    warn(note)
-                for export in found.exports:
-                    reports.append(await _import(sessions, export, options))
+            for path in sources.exports:
+                reports += await _import_file(sessions, path, sources, options)
         return reports
 
-    reports = run_async(go())
+    with _user_errors_shown(sources, nullcontext()):
+        reports = run_async(go())
     if shown > MAX_SHOWN_WARNINGS:
         console.print(f"… and {shown - MAX_SHOWN_WARNINGS} more warnings (use --json to see all)")
-    if as_json:
-        print_json([_report_dict(r) for r in reports])
-        return
-    for report in reports:
-        click.echo(_summary(report, tz_given=zone is not None))
+    return reports
+
+
+async def _import_file(
+    sessions: async_sessionmaker[AsyncSession],
+    path: Path,
+    sources: _Sources,
+    options: ImportOptions,
+) -> list[ImportReport]:
+    """Import each channel of one Desktop export file."""
+    with progress_bar(f"checking {sources.shown(path).name}", in_bytes=True) as checking:
+        found = await asyncio.to_thread(read_exports, path, checking)
+    if options.get("username") is not None and len(found.exports) > 1:
+        raise UserError(
+            f"--username applies to one channel; {path} holds "
+            f"{len(found.exports)} (a whole-account export)"
+        )
+    warn = options["warn"]
+    for note in found.notes:
+        if warn is not None:
+            warn(note)
+    return [
+        await _import(sessions, export, {**options, "shown_as": sources.shown(export.path)})
+        for export in found.exports
+    ]
 
 
 async def _import(

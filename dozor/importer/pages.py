@@ -40,8 +40,10 @@ async def import_web_page(
     path: Path,
     *,
     warn: Callable[[str], None] | None = None,
+    shown_as: Path | None = None,
 ) -> ImportReport:
-    """Import one saved t.me/s page. Idempotent: the same page twice changes nothing."""
+    """Import one saved t.me/s page. Idempotent: the same page twice changes nothing.
+    *shown_as*: what to call the file (one unpacked from an archive) in the report and log."""
     page = await asyncio.to_thread(read_page, path)
     started = datetime.now(UTC)
     observed = page.captured_at or _saved_at(path)
@@ -57,7 +59,7 @@ async def import_web_page(
         report = ImportReport(
             channel_id=channel_id,
             channel_title=await channel_title(session, channel_id),
-            path=path,
+            path=shown_as or path,
             format=FORMAT,
             messages=len(found) + len(page.skipped),
             skipped=len(page.skipped),
@@ -69,7 +71,7 @@ async def import_web_page(
             session, news, source=Source.IMPORT, observed_at=observed
         )
         report.outcome.unchanged += known
-        await record_import(session, report, page.path, page.file_sha256, started=started)
+        await record_import(session, report, report.path, page.file_sha256, started=started)
     return report
 
 

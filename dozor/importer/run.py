@@ -68,6 +68,7 @@ class ImportOptions(TypedDict, total=False):
     warn: Callable[[str], None] | None
     batch_size: int
     media: MediaPolicy | None
+    shown_as: Path | None
 
 
 async def import_desktop_export(
@@ -88,10 +89,12 @@ async def import_export(
     warn: Callable[[str], None] | None = None,
     batch_size: int = BATCH_SIZE,
     media: MediaPolicy | None = None,
+    shown_as: Path | None = None,
 ) -> ImportReport:
     """Import one channel of a checked export (:func:`read_exports`). Idempotent: the same
     file twice changes nothing. With *media*, the attachment files the export includes are
-    kept in the media store.
+    kept in the media store. *shown_as*: what to call the file (one unpacked from an archive)
+    in the report and the imports log.
 
     Each batch commits on its own, so an interrupted import keeps what it stored and a rerun
     completes it.
@@ -107,7 +110,7 @@ async def import_export(
     report = ImportReport(
         channel_id=export.channel.id,
         channel_title=title,
-        path=export.path,
+        path=shown_as or export.path,
         format=export.format,
         messages=export.message_count,
         dates_assumed_zone=None if export.has_exact_dates else str(tz),
@@ -256,7 +259,7 @@ def _converted_batches(
 async def _finish(
     session: AsyncSession, export: DesktopExport, report: ImportReport, started: datetime
 ) -> None:
-    await record_import(session, report, export.path, export.file_sha256, started=started)
+    await record_import(session, report, report.path, export.file_sha256, started=started)
 
 
 async def record_import(

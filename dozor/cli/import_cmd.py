@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -110,12 +110,16 @@ class _Sources:
 
 @contextmanager
 def _user_errors_shown(sources: _Sources, inner: AbstractContextManager[T]) -> Iterator[T]:
-    """*inner*, its user errors naming archives rather than temporary folders."""
+    """*inner* (an unpacked archive); a user error raised while it is open names the archive,
+    not the temporary folder."""
     try:
         with inner as value:
             yield value
     except UserError as exc:
-        raise type(exc)(sources.text(str(exc))) from None
+        shown = sources.text(str(exc))
+        if shown == str(exc):
+            raise
+        raise UserError(shown) from None
 
 
 def _import_all(
@@ -159,8 +163,7 @@ def _import_all(
                 reports += await _import_file(sessions, path, sources, options)
         return reports
 
-    with _user_errors_shown(sources, nullcontext()):
-        reports = run_async(go())
+    reports = run_async(go())
     if shown > MAX_SHOWN_WARNINGS:
         console.print(f"… and {shown - MAX_SHOWN_WARNINGS} more warnings (use --json to see all)")
     return reports

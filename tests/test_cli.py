@@ -211,10 +211,13 @@ def test_imported_photos_are_kept_and_shown_in_the_html_export(
     (export / "photos").mkdir()
     photo = b"\xff\xd8\xff\xe0 the raid"
     (export / "photos" / "photo_1@03-03-2024_16-30-00.jpg").write_bytes(photo)
+    video = b"\x00\x00\x00\x18ftypmp42 the raid on video"
+    (export / "video_files").mkdir()
+    (export / "video_files" / "raid.mp4").write_bytes(video)
     assert main(["import", str(export)]) == 0  # download_media is off: no files kept
     assert "attachment files kept" not in capsys.readouterr().out
     assert main(["import", "--media", str(export)]) == 0
-    assert ", attachment files kept: 1" in capsys.readouterr().out
+    assert ", attachment files kept: 2" in capsys.readouterr().out
     digest = hashlib.sha256(photo).hexdigest()
     stored = workdir / "media" / digest[:2] / digest[2:4] / f"{digest}.jpg"
     assert stored.read_bytes() == photo  # archiver.media_dir, beside the config
@@ -223,9 +226,13 @@ def test_imported_photos_are_kept_and_shown_in_the_html_export(
     pages = list((tmp_path / "site").glob("*/2024-03.html"))
     assert f'<img class="photo" src="../media/{digest}.jpg"' in pages[0].read_text()
     assert (tmp_path / "site" / "media" / f"{digest}.jpg").read_bytes() == photo
+    film = hashlib.sha256(video).hexdigest()
+    assert f'<video class="player" controls preload="none" src="../media/{film}.mp4">' in (
+        pages[0].read_text()
+    )
     assert main(["stats", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
-    assert (stats["stored_files"], stats["stored_bytes"]) == (1, len(photo))
+    assert (stats["stored_files"], stats["stored_bytes"]) == (2, len(photo) + len(video))
     # A Desktop export carries the file too, where Desktop puts photos, and names it so.
     assert main(["export", "--format", "desktop", "--out", str(tmp_path / "desktop")]) == 0
     copied = read_export(tmp_path / "desktop")

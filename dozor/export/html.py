@@ -102,6 +102,16 @@ def _time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+# stored files a browser can play in the page, by kind
+_PLAYERS = {
+    "video_file": "video",
+    "video_message": "video",
+    "animation": "video",
+    "voice_message": "audio",
+    "audio_file": "audio",
+}
+
+
 @dataclass
 class _Channel:
     id: int
@@ -227,6 +237,11 @@ class HtmlSite:
             return (
                 f'<a href="../{copied}"><img class="photo" src="../{copied}" '
                 f'alt="{esc(label)}" loading="lazy"></a>'
+            )
+        if copied and (player := _PLAYERS.get(kind)) is not None:
+            return (
+                f'<div class="media"><{player} class="player" controls preload="none" '
+                f'src="../{copied}"></{player}><br>📎 <a href="../{copied}">{esc(label)}</a></div>'
             )
         if copied:
             return f'<div class="media">📎 <a href="../{copied}">{esc(label)}</a></div>'
@@ -441,6 +456,7 @@ box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-wrap:anywhere}
 .banner{color:#cf222e;font-weight:600;margin:.3em 0}
 .service{background:#eef1f4;font-style:italic}
 .photo{max-width:100%;height:auto;border-radius:6px;margin-top:.5em}
+.player{max-width:100%;margin-top:.5em}
 .reactions span{display:inline-block;background:#eef1f4;border-radius:12px;padding:0 .6em;
 margin:.3em .3em 0 0;font-size:.9em}
 .spoiler{background:#ccc;color:transparent}.spoiler:hover{color:inherit}

@@ -164,7 +164,7 @@ def read_exports(path: Path, progress: Callable[[int, int], None] | None = None)
     try:
         size = result.stat().st_size
         with result.open("rb") as raw:
-            reader = jsonstream.HashingReader(raw, _scanned(progress, 0, size))
+            reader = jsonstream.ExportReader(raw, _scanned(progress, 0, size))
             top = _scan(reader)
             if top is None or reader.has_surrogate_escapes:
                 return _read_whole(result)
@@ -176,7 +176,7 @@ def read_exports(path: Path, progress: Callable[[int, int], None] | None = None)
     return ExportFile([_export(result, digest, top)], [])
 
 
-def _scan(reader: jsonstream.HashingReader) -> jsonstream.TopLevel | None:
+def _scan(reader: jsonstream.ExportReader) -> jsonstream.TopLevel | None:
     try:
         return jsonstream.scan(reader, "messages", keep_first=_SAMPLE_SIZE)
     except jsonstream.REFUSED:
@@ -196,7 +196,7 @@ def _scan_chats(
     path: Path, on_read: Callable[[int], None] | None
 ) -> list[tuple[str, jsonstream.TopLevel]]:
     with path.open("rb") as raw:
-        reader = jsonstream.HashingReader(raw, on_read)
+        reader = jsonstream.ExportReader(raw, on_read)
         return jsonstream.scan_lists(reader, ACCOUNT_LISTS, "messages", keep_first=_SAMPLE_SIZE)
 
 

@@ -3,11 +3,13 @@
 A Telegram Desktop export is one JSON object whose ``messages`` array can run to gigabytes;
 parsed whole, its Python objects take about four times the file's size. The scan reads the file
 once through ijson's C parser, keeping only the top-level scalars, the array's length, its
-highest ``id`` and its first entries; the items are then read again one at a time.
+highest ``id`` and its first entries; the items are then read again one at a time. A
+whole-account export keeps its chats in lists: :func:`scan_lists` scans each chat like a
+document of its own, and an :class:`ArrayReader` reads their messages chat after chat.
 
 The streaming parser differs from a whole-file one in a few corners (a lone surrogate escape
 becomes "?", integers beyond 64 bits are refused), and its errors do not say line and column.
-:class:`HashingReader` notices surrogate escapes, and the caller parses such files, and those
+:class:`ExportReader` notices surrogate escapes, and the caller parses such files, and those
 the scan refuses, whole instead: the rare odd file costs memory, never its data or a clear
 error message.
 """
@@ -44,9 +46,10 @@ def repair_escapes(data: bytes) -> bytes:
     return _DESKTOP_ESCAPE.sub(rb"\1\\u00\2", data)
 
 
-class HashingReader:
-    """A binary file that hashes every byte read, skips a UTF-8 byte-order mark (Windows tools
-    write one) and notices surrogate escapes (``\\ud800``), which the C parser would turn into
+class ExportReader:
+    """An export file as the parser should see it. It hashes and counts every byte read,
+    skips a UTF-8 byte-order mark (Windows tools write one), repairs Desktop's ``\\x0B``
+    escapes, and notices surrogate escapes (``\\ud800``), which the C parser would turn into
     "?" without a word."""
 
     def __init__(self, raw: BinaryIO, on_read: Callable[[int], None] | None = None) -> None:
@@ -113,7 +116,7 @@ class TopLevel:
     highest_id: int = 0  # the highest integer ``id`` of an entry that is an object
 
 
-def scan(reader: HashingReader, array: str, *, keep_first: int) -> TopLevel:
+def scan(reader: ExportReader, array: str, *, keep_first: int) -> TopLevel:
     """Scan a document; raises one of :data:`REFUSED` if the parser refuses it."""
     document = _ObjectScan(array, keep_first)
     for path, event, value in ijson.parse(reader, use_float=True, buf_size=_READ_SIZE):
@@ -122,7 +125,7 @@ def scan(reader: HashingReader, array: str, *, keep_first: int) -> TopLevel:
 
 
 def scan_lists(
-    reader: HashingReader, lists: tuple[str, ...], array: str, *, keep_first: int
+    reader: ExportReader, lists: tuple[str, ...], array: str, *, keep_first: int
 ) -> list[tuple[str, TopLevel]]:
     """Scan each object in the arrays at the paths *lists* (as "chats.list") like a document
     of its own: (its list, what was kept), in file order. Entries that are not objects are
@@ -198,7 +201,7 @@ class _ObjectScan:
 
 def array_items(raw: BinaryIO, array: str) -> Iterator[Any]:
     """The entries of the top-level member *array* of a file, one at a time."""
-    reader = HashingReader(raw)  # for the byte-order mark and Desktop's escapes
+    reader = ExportReader(raw)  # for the byte-order mark and Desktop's escapes
     return ijson.items(reader, f"{array}.item", use_float=True, buf_size=_READ_SIZE)  # type: ignore[no-any-return]
 
 

@@ -689,3 +689,38 @@ def test_html_formatting_keeps_to_the_text_whatever_the_entities() -> None:
         {"type": "text_link", "offset": 0, "length": 2, "url": "javascript:alert(1)"},
     ]
     assert formatted("Ош <b>", broken) == "Ош &lt;<b>b&gt;</b>"
+
+
+async def test_desktop_export_carries_stored_files_even_for_a_channel_named_photos(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """A lone channel's folder moves to the top with its files, whatever its username."""
+    await fill(sessions)
+    photo = b"\xff\xd8\xff\xe0 weather in Osh"
+    digest = sha256(photo).hexdigest()
+    media_dir = tmp_path / "media"
+    (media_dir / digest[:2]).mkdir(parents=True)
+    (media_dir / digest[:2] / f"{digest}.jpg").write_bytes(photo)
+    async with sessions.begin() as session:
+        await upsert_channel(
+            session, ChannelRecord(CH, "МВД", "photos"), observed_at=T0, source=Source.IMPORT
+        )
+        await record_media_file(
+            session,
+            CH,
+            2,
+            sha256=digest,
+            size=len(photo),
+            mime_type="image/jpeg",
+            path=f"{digest[:2]}/{digest}.jpg",
+            at=T0,
+        )
+    out = tmp_path / "desktop"
+    async with sessions() as session:
+        wanted = ExportFilter(channels=("photos",))
+        await run_export(session, wanted, "desktop", out, media_dir=media_dir)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "photos", "result.json"]
+    assert (out / "photos" / f"{digest}.jpg").read_bytes() == photo
+    messages = {m["id"]: m for m in json.loads((out / "result.json").read_text())["messages"]}
+    assert messages[2]["photo"] == f"photos/{digest}.jpg"
+    assert messages[1].get("photo") is None

@@ -297,7 +297,8 @@ class DesktopWriter:
         places it."""
         self._end_file()
         if len(self.files) == 1 and self.files[0].parent != self.folder:
-            channel_folder = self.files[0].parent
+            # out of the way first: a channel may be called "photos", as its files' folder
+            channel_folder = self.files[0].parent.rename(self.folder / ".dozor-moving")
             for child in list(channel_folder.iterdir()):
                 child.replace(self.folder / child.name)
             channel_folder.rmdir()

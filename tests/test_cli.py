@@ -218,6 +218,9 @@ def test_imported_photos_are_kept_and_shown_in_the_html_export(
     assert "attachment files kept" not in capsys.readouterr().out
     assert main(["import", "--media", str(export)]) == 0
     assert ", attachment files kept: 2" in capsys.readouterr().out
+    assert main(["import", "--media", "--json", str(DESKTOP / "current-format-early")]) == 0
+    (again,) = json.loads(capsys.readouterr().out)  # files already kept; none in this folder
+    assert (again["files_kept"], again["files_missing"]) == (0, 0)
     digest = hashlib.sha256(photo).hexdigest()
     stored = workdir / "media" / digest[:2] / digest[2:4] / f"{digest}.jpg"
     assert stored.read_bytes() == photo  # archiver.media_dir, beside the config

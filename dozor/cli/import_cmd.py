@@ -313,6 +313,7 @@ def _report_dict(report: ImportReport) -> dict[str, object]:
         "skipped": report.skipped,
         "deleted": report.deleted,
         "files_kept": report.files_kept,
+        "files_missing": report.files_missing,
         "dates_assumed_zone": report.dates_assumed_zone,
         "warnings": report.warnings,
     }

@@ -647,16 +647,13 @@ async def test_html_shows_how_a_channel_renamed_itself(
     assert "Changes seen" not in other
 
 
-async def test_html_shows_photos_the_archiver_downloaded(
-    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
-) -> None:
-    await fill(sessions)
-    photo = b"\xff\xd8\xff\xe0 not really a jpeg"
+async def _stored_photo(
+    sessions: async_sessionmaker[AsyncSession], media_dir: Path, photo: bytes
+) -> str:
+    """Store *photo* as post 2's attachment, as the archiver does; its SHA-256."""
     digest = sha256(photo).hexdigest()
-    media_dir = tmp_path / "media"
-    stored = media_dir / digest[:2] / f"{digest}.jpg"
-    stored.parent.mkdir(parents=True)
-    stored.write_bytes(photo)
+    (media_dir / digest[:2]).mkdir(parents=True)
+    (media_dir / digest[:2] / f"{digest}.jpg").write_bytes(photo)
     async with sessions.begin() as session:
         await record_media_file(
             session,
@@ -668,6 +665,16 @@ async def test_html_shows_photos_the_archiver_downloaded(
             path=f"{digest[:2]}/{digest}.jpg",
             at=T0,
         )
+    return digest
+
+
+async def test_html_shows_photos_the_archiver_downloaded(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await fill(sessions)
+    photo = b"\xff\xd8\xff\xe0 not really a jpeg"
+    media_dir = tmp_path / "media"
+    digest = await _stored_photo(sessions, media_dir, photo)
     out = tmp_path / "site"
     async with sessions() as session:
         wanted = ExportFilter(channels=("mvd_test",), with_versions=True)
@@ -697,23 +704,11 @@ async def test_desktop_export_carries_stored_files_even_for_a_channel_named_phot
     """A lone channel's folder moves to the top with its files, whatever its username."""
     await fill(sessions)
     photo = b"\xff\xd8\xff\xe0 weather in Osh"
-    digest = sha256(photo).hexdigest()
     media_dir = tmp_path / "media"
-    (media_dir / digest[:2]).mkdir(parents=True)
-    (media_dir / digest[:2] / f"{digest}.jpg").write_bytes(photo)
+    digest = await _stored_photo(sessions, media_dir, photo)
     async with sessions.begin() as session:
         await upsert_channel(
             session, ChannelRecord(CH, "МВД", "photos"), observed_at=T0, source=Source.IMPORT
-        )
-        await record_media_file(
-            session,
-            CH,
-            2,
-            sha256=digest,
-            size=len(photo),
-            mime_type="image/jpeg",
-            path=f"{digest[:2]}/{digest}.jpg",
-            at=T0,
         )
     out = tmp_path / "desktop"
     async with sessions() as session:

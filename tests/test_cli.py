@@ -21,7 +21,7 @@ from dozor.cli.main import main
 from dozor.config import DatabaseConfig
 from dozor.importer import read_export
 from dozor.text import ANALYZER_VERSION
-from tests.conftest import DESKTOP
+from tests.conftest import DESKTOP, FIXTURES
 from tests.helpers import account_export
 
 SUBCOMMANDS = [
@@ -277,6 +277,28 @@ def test_import_of_zipped_exports(
         zipped.writestr("notes/readme.txt", "no export here")
     assert main(["import", str(empty)]) == 2
     assert f"{empty}: no result.json or saved t.me/s page" in _one_line_error(capsys)
+
+
+def test_import_check_lists_what_files_hold_and_writes_nothing(
+    workdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No config, no database: --check only reads the files."""
+    account = account_export(tmp_path / "DataExport")
+    page = FIXTURES / "tme-s" / "sherlock-tme-s-durov" / "channel_feed.html"
+    assert main(["import", "--check", "--json", str(account), str(page)]) == 0
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    assert [(r["format"], r["channel_id"], r["messages"]) for r in rows] == [
+        ("web-preview", -1001006503122, 20),
+        ("desktop", -1001525384822, 8),
+        ("desktop", -1001292077344, 19),
+        ("desktop", -1001777000001, 5),
+    ]
+    assert rows[1]["newest_message_id"] == 8
+    assert "left out what is not a channel" in captured.err
+    assert [p.name for p in workdir.iterdir()] == ["DataExport"]  # no config, no database
+    assert main(["import", "--check", str(tmp_path / "missing.json")]) == 2
+    assert "no such file or folder" in _one_line_error(capsys)
 
 
 def test_import_warnings_go_to_stderr(

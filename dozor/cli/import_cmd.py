@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -15,7 +15,7 @@ from rich.markup import escape
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.cli.context import config_option, json_option, run_async, state
-from dozor.cli.output import print_json, stderr_console
+from dozor.cli.output import print_json, print_table, stderr_console
 from dozor.cli.progress import progress_bar
 from dozor.config import ArchiverConfig, DatabaseConfig
 from dozor.db import open_database
@@ -26,6 +26,7 @@ from dozor.importer.files import MediaPolicy
 from dozor.importer.pages import import_web_page, in_capture_order
 from dozor.importer.run import ImportOptions
 from dozor.importer.webpreview import FORMAT as WEB_PREVIEW
+from dozor.importer.webpreview import read_page
 from dozor.storage.channels import username_of
 
 MAX_SHOWN_WARNINGS = 20
@@ -49,11 +50,17 @@ T = TypeVar("T")
     help="Keep every attachment file the export includes in the media store (--media), or "
     "none (--no-media); default: as archiver.download_media, media_types and media_max_mb say.",
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only read and check the files, and list the channels they hold; write nothing.",
+)
 def import_(
     paths: tuple[Path, ...],
     zone: str | None,
     username: str | None,
     media: bool | None,
+    check: bool,
     as_json: bool,
 ) -> None:
     """Import Telegram Desktop JSON exports of channels ("Export chat history"), or of a whole
@@ -66,6 +73,9 @@ def import_(
     the archive lacks and texts it has not seen, and never override it (README,
     "Importing").
     """
+    if check:
+        _check(paths, as_json)
+        return
     config = state().config()
     tz = _zone(zone or "UTC")
     bare_username = _username(username)
@@ -78,6 +88,57 @@ def import_(
         return
     for report in reports:
         click.echo(_summary(report, tz_given=zone is not None))
+
+
+def _check(paths: tuple[Path, ...], as_json: bool) -> None:
+    """What `dozor import` would read, channel by channel, without a database."""
+    console = stderr_console()
+    with ExitStack() as stack:
+        sources = _Sources(stack, paths)
+        pages = (_page_contents(sources, page) for page in sources.pages)
+        rows = [row for row in pages if row is not None]
+        for path in sources.exports:
+            found = read_exports(path)
+            for note in found.notes:
+                console.print(f"[yellow]note:[/] {escape(sources.text(note))}", highlight=False)
+            rows += [_export_contents(sources, export) for export in found.exports]
+    if as_json:
+        print_json(rows)
+        return
+    headers = ["path", "format", "channel id", "title", "messages", "newest id"]
+    keys = ["path", "format", "channel_id", "channel_title", "messages", "newest_message_id"]
+    print_table("what the files hold", headers, [[row[k] for k in keys] for row in rows])
+
+
+def _export_contents(sources: _Sources, export: DesktopExport) -> dict[str, Any]:
+    return {
+        "path": sources.shown(export.path),
+        "format": export.format,
+        "channel_id": export.channel.id,
+        "channel_title": export.channel.title,
+        "messages": export.message_count,
+        "newest_message_id": export.newest_message_id,
+        "exact_dates": export.has_exact_dates,
+    }
+
+
+def _page_contents(sources: _Sources, path: Path) -> dict[str, Any] | None:
+    try:
+        page = read_page(path)
+    except ImportFormatError as exc:
+        if path in sources.named:
+            raise
+        stderr_console().print(f"[yellow]note:[/] skipped {escape(sources.text(str(exc)))}")
+        return None
+    return {
+        "path": sources.shown(path),
+        "format": WEB_PREVIEW,
+        "channel_id": page.channel_id,
+        "channel_title": page.title or f"@{page.username}",
+        "messages": len(page.widgets),
+        "newest_message_id": None,
+        "exact_dates": True,
+    }
 
 
 class _Sources:

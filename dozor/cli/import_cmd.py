@@ -128,7 +128,8 @@ def _page_contents(sources: _Sources, path: Path) -> dict[str, Any] | None:
     except ImportFormatError as exc:
         if path in sources.named:
             raise
-        stderr_console().print(f"[yellow]note:[/] skipped {escape(sources.text(str(exc)))}")
+        text = escape(sources.text(str(exc)))
+        stderr_console().print(f"[yellow]note:[/] skipped {text}", highlight=False)
         return None
     return {
         "path": sources.shown(path),

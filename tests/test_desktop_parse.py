@@ -564,3 +564,22 @@ def test_every_way_desktop_says_a_file_is_not_in_the_export(value: str, kept: bo
     assert (media.get("file"), media.get("file_not_exported")) == (
         (value, None) if kept else (None, True)
     )
+
+
+def test_escapes_cut_by_many_small_reads_still_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The C parser over the reader, with reads of 97 bytes: escapes and backslash runs fall
+    on read boundaries all through the file."""
+    monkeypatch.setattr(jsonstream, "_READ_SIZE", 97)
+    texts = [f"строка {n}\\\\n" + "\\\\" * (n % 5) + "\\x0Bконец" for n in range(300)]
+    messages = ",".join(
+        f'{{"id": {n + 1}, "type": "message", "date_unixtime": "1700000000", "text": "{t}"}}'
+        for n, t in enumerate(texts)
+    )
+    path = tmp_path / "result.json"
+    path.write_bytes(_export_bytes(messages))
+    export = read_export(path)
+    assert (export.loaded, export.message_count) == (None, 300)
+    got = [c.record.text for c in convert_messages(export, tz=UTC, on_skip=pytest.fail)]
+    assert got == [json.loads(f'"{t}"'.replace("\\x0B", "\\u000B")) for t in texts]

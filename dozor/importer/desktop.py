@@ -170,7 +170,8 @@ def read_exports(path: Path, progress: Callable[[int, int], None] | None = None)
                 return _read_whole(result)
             digest = reader.hexdigest()
         if _is_account(top):  # a second scan, of each chat
-            return _account(result, digest, _scan_chats(result, _scanned(progress, size, size)))
+            chats = _scan_chats(result, _scanned(progress, size, size))
+            return _account_exports(result, digest, chats)
     except OSError as exc:
         raise ImportFormatError(f"{result}: cannot read: {exc.strerror}") from None
     return ExportFile([_export(result, digest, top)], [])
@@ -209,7 +210,7 @@ def _read_whole(path: Path) -> ExportFile:
         if _is_account(top):
             chats = list(_account_chats(data))
             tops = [(name, _top_level_of(chat)) for name, chat in chats]
-            return _account(
+            return _account_exports(
                 path, digest.result(), tops, [chat.get("messages") for _, chat in chats]
             )
         export = _export(path, digest.result(), top)
@@ -227,7 +228,7 @@ def _account_chats(data: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
                 yield name, chat
 
 
-def _account(
+def _account_exports(
     path: Path,
     digest: str,
     chats: list[tuple[str, jsonstream.TopLevel]],

@@ -65,11 +65,11 @@ class ExportReader:
     def read(self, size: int = -1) -> bytes:
         while True:
             chunk = self._raw.read(size)
-            data = self._repaired(self._account(chunk), final=not chunk)
+            data = self._repaired(self._take_in(chunk), final=not chunk)
             if data or not chunk:  # never an empty read before the end: it would mean EOF
                 return data
 
-    def _account(self, chunk: bytes) -> bytes:
+    def _take_in(self, chunk: bytes) -> bytes:
         """Hash, count and look through *chunk*; strip the byte-order mark."""
         self._sha.update(chunk)
         self._read += len(chunk)

@@ -8,7 +8,9 @@ size: the cost of the writes alone, with no parsing, hashing or change detection
 an import of at least 50 % of that baseline.
 
 It also imports the export once in a process of its own and prints that process's peak resident
-memory: an export is read one message at a time, so memory must not grow with its size.
+memory: an export is read one message at a time, so memory must not grow with its size. The
+same posts written as Desktop's HTML export (tests/fakes/desktophtml.py renders them as Desktop
+does) are imported too, for their speed and memory.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ from bench.common import peak_rss_mb, post_texts, rate, report, timed
 from dozor import db
 from dozor.config import DatabaseConfig
 from dozor.importer import import_desktop_export
+from dozor.importer.desktophtml import read_html_export
+from dozor.importer.htmlimport import import_html_export
 from dozor.importer.run import BATCH_SIZE
+from tests.fakes.desktophtml import write_html_export
 
 CHANNEL = 1525384822
 
@@ -92,12 +97,25 @@ async def migrated(url: str) -> None:
 
 
 async def run_import(url: str, export: Path) -> int:
+    """Import *export*: a result.json, or the folder of an HTML export."""
     engine = db.create_engine(DatabaseConfig(url=url))
+    sessions = db.session_factory(engine)
     try:
-        result = await import_desktop_export(db.session_factory(engine), export)
+        if export.name != "result.json":  # the folder of an HTML export
+            html = await asyncio.to_thread(read_html_export, export)
+            result = await import_html_export(sessions, html, channel=str(-(10**12 + CHANNEL)))
+        else:
+            result = await import_desktop_export(sessions, export)
     finally:
         await engine.dispose()
     return result.outcome.new
+
+
+def make_html_export(export: Path, folder: Path) -> float:
+    """*export* written as Desktop's HTML export into *folder*; its size in MB."""
+    data = json.loads(export.read_bytes())
+    write_html_export(data, folder, offset=timedelta(hours=6))
+    return sum(f.stat().st_size for f in folder.iterdir()) / 1e6
 
 
 TABLES = ("posts", "post_versions", "events", "post_search")  # post_search feeds FTS5
@@ -188,6 +206,14 @@ def main() -> None:
                 samples[key].append(value)
             dozor_db.unlink()
             bare_db.unlink()
+        html_mb = make_html_export(export, work / "html")
+        html_db = work / "html.db"
+        asyncio.run(migrated(f"sqlite+aiosqlite:///{html_db}"))
+        html_times: dict[str, float] = {}
+        with timed("html", html_times):
+            new = asyncio.run(run_import(f"sqlite+aiosqlite:///{html_db}", work / "html"))
+        assert new == args.posts, f"imported {new} of {args.posts} from HTML"
+        html_rss = import_rss_mb(work / "html", work / "html-rss.db")
     median = {key: statistics.median(values) for key, values in samples.items()}
     print(
         f"import of {args.posts:,} posts ({size_mb:.0f} MB Desktop export), SQLite, "
@@ -200,6 +226,11 @@ def main() -> None:
             ("re-import of the same export (all unchanged)", rate(args.posts, median["again"])),
             ("dozor / bare", f"{median['bare'] / median['dozor']:>10.0%}  (goal: >= 50%)"),
             ("peak memory of an import process", f"{rss:>7.0f} MB"),
+            (
+                f"HTML export of the same posts ({html_mb:.0f} MB, one run)",
+                rate(args.posts, html_times["html"]),
+            ),
+            ("peak memory of an HTML import process", f"{html_rss:>7.0f} MB"),
         ]
     )
 

@@ -276,7 +276,54 @@ def test_import_of_zipped_exports(
     with zipfile.ZipFile(empty, "w") as zipped:
         zipped.writestr("notes/readme.txt", "no export here")
     assert main(["import", str(empty)]) == 2
-    assert f"{empty}: no result.json or saved t.me/s page" in _one_line_error(capsys)
+    assert f"{empty}: no result.json, messages.html or saved t.me/s page" in _one_line_error(capsys)
+
+
+def test_import_of_an_html_export(
+    configured: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Desktop's default format: the user says which channel it is, once."""
+    export = FIXTURES / "desktop-html" / "ChatExport_2024-11-20"
+    assert main(["import", str(export)]) == 2
+    assert "an HTML export does not say which channel it is" in _one_line_error(capsys)
+    assert main(["import", str(DESKTOP / "current-format-early"), "--channel", "x"]) == 2
+    assert "--channel applies to HTML exports" in _one_line_error(capsys)
+    assert main(["import", str(export), "--channel", "-100123", "--tz", "Europe/Moscow"]) == 2
+    assert "its standard offset is UTC+03:00" in _one_line_error(capsys)
+    account = tmp_path / "DataExport_2024-11-20"
+    shutil.copytree(export, account / "chats" / "chat_001")
+    (account / "export_results.html").write_text("<html></html>", encoding="utf-8")
+    assert main(["import", str(account)]) == 2
+    assert "a whole-account HTML export" in _one_line_error(capsys)
+    assert main(["import", str(account / "chats" / "chat_001"), "--channel", "-100123"]) == 0
+    assert "8 new" in capsys.readouterr().out
+    assert main(["import", "--check", "--json", str(export / "messages2.html")]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["format"], row["channel_id"], row["channel_title"]) == (
+        "desktop-html",
+        None,
+        "Дозор тест",
+    )
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    archive = tmp_path / "ChatExport_2024-11-20.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for file in export.rglob("*"):
+            zipped.write(file, f"ChatExport_2024-11-20/{file.relative_to(export)}")
+    args = ["import", "--json", str(archive), "--channel", "-1001234567890"]
+    assert main([*args, "--tz", "Asia/Bishkek", "--username", "dozor_test"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert (report["format"], report["new"], report["skipped"]) == ("desktop-html", 8, 1)
+    assert report["path"] == str(archive / "ChatExport_2024-11-20")
+    assert report["dates_assumed_zone"] == "Asia/Bishkek"
+    assert main(["import", str(export), "--channel", "@dozor_test"]) == 0
+    assert "0 new, 0 updated (0 new versions), 8 unchanged, 1 skipped" in capsys.readouterr().out
+    assert main(["search", "мигрант channel:dozor_test", "--json"]) == 0
+    (hit,) = json.loads(capsys.readouterr().out)["hits"]
+    assert (hit["link"], hit["date"]) == ("https://t.me/dozor_test/2", "2024-11-05T04:15:00Z")
 
 
 def test_import_check_lists_what_files_hold_and_writes_nothing(

@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,7 +23,15 @@ from dozor.db import open_database
 from dozor.errors import ImportFormatError, UserError
 from dozor.importer import DesktopExport, ImportReport, import_export, read_exports
 from dozor.importer.archive import is_zip, unpacked
+from dozor.importer.desktophtml import FORMAT as DESKTOP_HTML
+from dozor.importer.desktophtml import (
+    HTML_EXPORT_FILE,
+    HtmlExport,
+    is_html_export,
+    read_html_export,
+)
 from dozor.importer.files import MediaPolicy
+from dozor.importer.htmlimport import import_html_export
 from dozor.importer.pages import import_web_page, in_capture_order
 from dozor.importer.run import ImportOptions
 from dozor.importer.webpreview import FORMAT as WEB_PREVIEW
@@ -40,10 +49,15 @@ T = TypeVar("T")
 @click.option(
     "--tz",
     "zone",
-    help="Time zone of the computer that made a legacy export (one without Unix times); "
-    "default UTC.",
+    help="Time zone of the computer that made an export without Unix times (a legacy JSON "
+    "export, an HTML export); default UTC, or the offset an HTML export names.",
 )
 @click.option("--username", help="The channel's public @username (exports do not contain it).")
+@click.option(
+    "--channel",
+    help="Which channel an HTML export is of (it does not say): an archived channel's "
+    "@username or title, or the channel's id (-100…).",
+)
 @click.option(
     "--media/--no-media",
     default=None,
@@ -59,18 +73,20 @@ def import_(
     paths: tuple[Path, ...],
     zone: str | None,
     username: str | None,
+    channel: str | None,
     media: bool | None,
     check: bool,
     as_json: bool,
 ) -> None:
-    """Import Telegram Desktop JSON exports of channels ("Export chat history"), or of a whole
-    account ("Export Telegram data": its channels are imported, other chats left out), and
-    saved t.me/s/<channel> pages (from a browser or the Wayback Machine).
+    """Import Telegram Desktop exports of channels ("Export chat history", JSON or HTML), or
+    of a whole account ("Export Telegram data", JSON: its channels are imported, other chats
+    left out), and saved t.me/s/<channel> pages (from a browser or the Wayback Machine).
 
-    PATH is a result.json or the folder holding it, a saved page (.html) or a folder of
-    them, or a zip archive of any of these. Importing the same file twice changes nothing;
-    a later export adds new posts and records changed texts as new versions. Pages add posts
-    the archive lacks and texts it has not seen, and never override it (README,
+    PATH is a result.json or the folder holding it, an HTML export's folder (messages.html;
+    name its channel with --channel), a saved page (.html) or a folder of them, or a zip
+    archive of any of these. Importing the same file twice changes nothing; a later export
+    adds new posts and records changed texts as new versions. Pages and HTML exports add
+    posts the archive lacks and texts it has not seen, and never override it (README,
     "Importing").
     """
     if check:
@@ -82,7 +98,8 @@ def import_(
     policy = _media_policy(config.archiver, media)
     with ExitStack() as stack:
         sources = _Sources(stack, paths)
-        reports = _import_all(config.database, sources, tz, bare_username, policy)
+        html = _Html(channel, _zone(zone) if zone else None)
+        reports = _import_all(config.database, sources, tz, bare_username, policy, html)
     if as_json:
         print_json([_report_dict(r) for r in reports])
         return
@@ -102,6 +119,7 @@ def _check(paths: tuple[Path, ...], as_json: bool) -> None:
             for note in found.notes:
                 console.print(f"[yellow]note:[/] {escape(sources.text(note))}", highlight=False)
             rows += [_export_contents(sources, export) for export in found.exports]
+        rows += [_html_contents(sources, read_html_export(path)) for path in sources.html]
     if as_json:
         print_json(rows)
         return
@@ -119,6 +137,18 @@ def _export_contents(sources: _Sources, export: DesktopExport) -> dict[str, Any]
         "messages": export.message_count,
         "newest_message_id": export.newest_message_id,
         "exact_dates": export.has_exact_dates,
+    }
+
+
+def _html_contents(sources: _Sources, export: HtmlExport) -> dict[str, Any]:
+    return {
+        "path": sources.shown(export.folder),
+        "format": DESKTOP_HTML,
+        "channel_id": None,  # an HTML export does not say: `dozor import --channel`
+        "channel_title": export.title,
+        "messages": export.message_count,
+        "newest_message_id": export.newest_message_id,
+        "exact_dates": False,
     }
 
 
@@ -156,7 +186,7 @@ class _Sources:
                 path = folder
             opened.append(path)
         self.named = {p for p in opened if p not in self.unpacked}
-        self.exports, self.pages = _split(tuple(opened))
+        self.exports, self.pages, self.html = _split(tuple(opened))
 
     def shown(self, path: Path) -> Path:
         for folder, archive in self.unpacked.items():
@@ -184,16 +214,32 @@ def _user_errors_shown(sources: _Sources, inner: AbstractContextManager[T]) -> I
         raise UserError(shown) from None
 
 
+@dataclass(frozen=True)
+class _Html:
+    """What importing an HTML export needs to be told: its channel, and --tz if given."""
+
+    channel: str | None
+    zone: ZoneInfo | None
+
+
 def _import_all(
     database: DatabaseConfig,
     sources: _Sources,
     tz: ZoneInfo,
     username: str | None,
     policy: MediaPolicy | None,
+    html: _Html,
 ) -> list[ImportReport]:
-    if username is not None and (len(sources.exports) > 1 or sources.pages):
+    if username is not None and (len(sources.exports) + len(sources.html) > 1 or sources.pages):
         raise UserError(
             "--username applies to one Desktop export at a time (a page names its channel)"
+        )
+    if html.channel is not None and (len(sources.html) != 1 or sources.exports or sources.pages):
+        raise UserError(
+            f"--channel applies to one HTML export at a time; found {len(sources.html)} HTML "
+            "exports and other files among the paths"
+            if sources.html
+            else "--channel applies to HTML exports (other exports and pages name their channel)"
         )
     console = stderr_console()
     shown = 0
@@ -210,6 +256,8 @@ def _import_all(
     async def go() -> list[ImportReport]:
         reports = []
         async with open_database(database) as sessions:
+            for folder in sources.html:  # first: one not named with --channel stops it all
+                reports.append(await _import_html(sessions, folder, sources, options, html))
             for page in sources.pages:
                 try:
                     reports.append(
@@ -264,6 +312,26 @@ async def _import(
         return await import_export(sessions, export, **with_progress)
 
 
+async def _import_html(
+    sessions: async_sessionmaker[AsyncSession],
+    folder: Path,
+    sources: _Sources,
+    options: ImportOptions,
+    html: _Html,
+) -> ImportReport:
+    export = await asyncio.to_thread(read_html_export, folder)
+    label = export.title or sources.shown(folder).name
+    with progress_bar(f"importing {label}") as report_progress:
+        shown: ImportOptions = {
+            **options,
+            "progress": report_progress,
+            "shown_as": sources.shown(folder),
+        }
+        return await import_html_export(
+            sessions, export, channel=html.channel, zone=html.zone, **shown
+        )
+
+
 def _media_policy(archiver: ArchiverConfig, forced: bool | None) -> MediaPolicy | None:
     """Which attachment files an import keeps: all (--media), none (--no-media), or what the
     archiver would download."""
@@ -275,42 +343,66 @@ def _media_policy(archiver: ArchiverConfig, forced: bool | None) -> MediaPolicy 
     return MediaPolicy(archiver.media_dir, frozenset(archiver.media_types), max_bytes)
 
 
-def _split(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
-    """Desktop exports, and saved pages (oldest capture first). A folder with a result.json
-    is one export; any other folder is searched: for exports in its subfolders (a multi-channel
-    `dozor export --format desktop`, a folder of exports) and for saved pages."""
-    exports, pages = [], []
+def _split(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path], list[Path]]:
+    """Desktop JSON exports, saved pages (oldest capture first) and Desktop HTML exports
+    (their folders). A folder with a result.json is one export, a folder with a messages.html
+    one HTML export; any other folder is searched: for exports in its subfolders (a
+    multi-channel `dozor export --format desktop`, a folder of exports) and for saved pages."""
+    exports, pages, html = [], [], []
     for path in paths:
-        if path.is_file() and path.suffix.lower() in (".html", ".htm"):
+        if path.is_file() and _is_html_export_page(path):
+            html.append(path.parent)
+        elif path.is_file() and path.suffix.lower() in (".html", ".htm"):
             pages.append(path)
+        elif path.is_dir() and is_html_export(path):
+            html.append(path)
+        elif path.is_dir() and _is_account_html_export(path):
+            raise UserError(
+                f"{path}: a whole-account HTML export, which does not say which chats are "
+                "channels; import a channel's folder (chats/chat_…) with --channel, or export "
+                "the account again as Machine-readable JSON"
+            )
         elif path.is_dir() and not (path / "result.json").exists():
-            found_exports, found_pages = _search(path)
-            if not found_exports and not found_pages:
+            found_exports, found_pages, found_html = _search(path)
+            if not (found_exports or found_pages or found_html):
                 exports.append(path)  # the Desktop importer says what is missing
             exports += found_exports
             pages += found_pages
+            html += found_html
         else:
             exports.append(path)
-    return exports, in_capture_order(pages)
+    return exports, in_capture_order(pages), list(dict.fromkeys(html))
 
 
-def _search(folder: Path) -> tuple[list[Path], list[Path]]:
-    """The Desktop exports (folders with a result.json) and saved pages in and below *folder*.
-    Not pages: a Desktop HTML export's (the importer explains those), the files a browser saves
-    beside a page (``Name_files/``) and those inside an export."""
+def _is_account_html_export(folder: Path) -> bool:
+    return (folder / "export_results.html").is_file() and not (folder / "result.json").exists()
+
+
+def _is_html_export_page(path: Path) -> bool:
+    """One of the messages*.html files of a Desktop HTML export (its folder is the export)."""
+    return bool(HTML_EXPORT_FILE.match(path.name)) and is_html_export(path.parent)
+
+
+def _search(folder: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """The Desktop exports (folders with a result.json), HTML exports (with a messages.html)
+    and saved pages in and below *folder*. Not pages: the files a browser saves beside a page
+    (``Name_files/``) and those inside an export."""
     exports: list[Path] = []
     pages: list[Path] = []
+    html: list[Path] = []
     for current, folders, files in os.walk(folder):
         here = Path(current)
         if "result.json" in files:
             exports.append(here)
             folders.clear()
             continue
-        folders[:] = sorted(f for f in folders if not f.endswith("_files"))
-        if "messages.html" in files:
+        if "messages.html" in files and is_html_export(here):
+            html.append(here)
+            folders.clear()
             continue
+        folders[:] = sorted(f for f in folders if not f.endswith("_files"))
         pages += [here / f for f in sorted(files) if Path(f).suffix.lower() in (".html", ".htm")]
-    return exports, pages
+    return exports, pages, html
 
 
 def _zone(name: str) -> ZoneInfo:

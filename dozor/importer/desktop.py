@@ -85,11 +85,19 @@ class DesktopExport:
     # the first `skip` of all chats' messages in its list, read by that list's reader.
     shared: jsonstream.ArrayReader | None = None
     skip: int = 0
+    # The entries, made by another reader (an HTML export's files, parsed one at a time).
+    source: Callable[[], Iterator[Any]] | None = None
+    # What the export is when it is a rendering ("HTML export"): it then adds to the archive
+    # and never overrides it (see importer.run.archive_first).
+    rendering: str | None = None
 
     def messages(self) -> Generator[Any]:
         """The entries of 'messages', in order, one at a time (a big file is never held)."""
         if self.loaded is not None:
             yield from self.loaded
+            return
+        if self.source is not None:
+            yield from self.source()
             return
         try:
             if self.shared is not None:
@@ -111,11 +119,11 @@ def locate_result_json(path: Path) -> Path:
             return candidate
         if (path / "messages.html").is_file():
             raise ImportFormatError(
-                f"{path}: this is an HTML export; export the channel again choosing "
-                "'Format: Machine-readable JSON'"
+                f"{path}: this is an HTML export; import it with `dozor import PATH --channel "
+                "CHANNEL` (an HTML export does not say which channel it is)"
             )
         raise ImportFormatError(
-            f"{path}: no result.json or saved t.me/s page in this folder or below"
+            f"{path}: no result.json, messages.html or saved t.me/s page in this folder or below"
             f"{_dozor_export_hint(path)}"
         )
     if not path.exists():
@@ -427,6 +435,8 @@ def convert_message(raw: Any, *, channel_id: int, legacy: bool, tz: tzinfo) -> C
     kind = raw.get("type", "message")
     if kind == "unsupported":  # all Desktop writes of a message it cannot read: its id
         raise SkipMessage("Telegram Desktop exported only its id (media Desktop cannot show)")
+    if kind == "html_service":
+        raise SkipMessage(f"service message {raw.get('text')!r}: an HTML export gives it no date")
     if kind not in ("message", "service"):
         raise SkipMessage(f"unsupported type {kind!r}")
     warnings: list[str] = []

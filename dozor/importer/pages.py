@@ -16,16 +16,15 @@ import asyncio
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.errors import ImportFormatError
-from dozor.importer.run import ImportReport, record_import
-from dozor.importer.webpreview import FORMAT, PagePost, WebPreviewPage, capture_time, read_page
-from dozor.models import channels, post_versions, posts
-from dozor.records import ChannelRecord, PostRecord, Source
+from dozor.importer.run import ImportReport, archive_first, record_import
+from dozor.importer.webpreview import FORMAT, WebPreviewPage, capture_time, read_page
+from dozor.models import channels
+from dozor.records import ChannelRecord, Source
 from dozor.storage import store_posts, upsert_channel
 from dozor.storage.channels import ChannelRef, channel_rows, channel_title, matching_channels
 
@@ -66,7 +65,14 @@ async def import_web_page(
         )
         for line in page.skipped:
             report.note(line, warn)
-        news, known = await _news(session, channel_id, found, report, warn)
+        news, known = await archive_first(
+            session,
+            channel_id,
+            [(post.record, post.edited) for post in found],
+            report,
+            warn,
+            rendering="page",
+        )
         report.outcome = await store_posts(
             session, news, source=Source.IMPORT, observed_at=observed
         )
@@ -108,58 +114,3 @@ async def _channel_record(
     if known.first() is not None:
         return ChannelRecord(id=channel_id, title=None)
     return ChannelRecord(id=channel_id, title=page.title, username=page.username, about=page.about)
-
-
-async def _news(
-    session: AsyncSession,
-    channel_id: int,
-    found: list[PagePost],
-    report: ImportReport,
-    warn: Callable[[str], None] | None,
-) -> tuple[list[PostRecord], int]:
-    """The page's posts that tell the archive something, and how many do not."""
-    stored = await _stored(session, channel_id, [p.record.message_id for p in found])
-    news, known = [], 0
-    for post in found:
-        current = stored.get(post.record.message_id)
-        if current is None:
-            news.append(post.record)
-        elif _plain(post.record.text) in current["texts"]:
-            known += 1
-        elif current["edit_date"] is None and not post.edited:
-            known += 1
-            report.note(
-                f"post {post.record.message_id}: the page renders its text differently, and "
-                "Telegram never marked it edited; the archive's text is kept",
-                warn,
-            )
-        else:
-            news.append(post.record)
-    return news, known
-
-
-async def _stored(
-    session: AsyncSession, channel_id: int, message_ids: list[int]
-) -> dict[int, dict[str, Any]]:
-    """Per archived post: its edit date and every text it has had (whitespace folded)."""
-    rows = await session.execute(
-        select(posts.c.message_id, posts.c.edit_date).where(
-            posts.c.channel_id == channel_id, posts.c.message_id.in_(message_ids)
-        )
-    )
-    stored: dict[int, dict[str, Any]] = {
-        row.message_id: {"edit_date": row.edit_date, "texts": set()} for row in rows
-    }
-    versions = await session.execute(
-        select(post_versions.c.message_id, post_versions.c.text).where(
-            post_versions.c.channel_id == channel_id,
-            post_versions.c.message_id.in_(list(stored)),
-        )
-    )
-    for row in versions:
-        stored[row.message_id]["texts"].add(_plain(row.text))
-    return stored
-
-
-def _plain(text: str) -> str:
-    return " ".join(text.split())

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar, Unpack
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.importer.desktop import DesktopExport, convert_messages, read_export
 from dozor.importer.files import MediaPolicy, candidates, keep_files
-from dozor.models import imports
+from dozor.models import imports, post_versions, posts
 from dozor.records import ChannelRecord, PostRecord, Source
 from dozor.storage import mark_deleted, record_sync, store_posts, upsert_channel
 from dozor.storage.channels import channel_title, newest_message_id
@@ -120,7 +120,7 @@ async def import_export(
     # Python work with SQLite's (which releases the GIL): see bench/import.py.
     async with aclosing(_prefetched(_batches(export, tz, batch_size))) as batches:
         async for batch in batches:
-            await _store(sessions, export.channel.id, batch, report, warn)
+            await _store(sessions, export, batch, report, warn)
             if media is not None:
                 await _keep_files(sessions, export, batch.records, media, report, warn)
             done += batch.size
@@ -149,7 +149,7 @@ async def _export_is_current(session: AsyncSession, export: DesktopExport) -> bo
 
 async def _store(
     sessions: async_sessionmaker[AsyncSession],
-    channel_id: int,
+    export: DesktopExport,
     batch: _Batch,
     report: ImportReport,
     warn: Callable[[str], None] | None,
@@ -157,9 +157,17 @@ async def _store(
     for message in batch.notes:
         report.note(message, warn)
     report.skipped += batch.skipped
+    channel_id = export.channel.id
     async with sessions.begin() as session:
         now = datetime.now(UTC)
-        outcome = await store_posts(session, batch.records, source=Source.IMPORT, observed_at=now)
+        records, known = batch.records, 0
+        if export.rendering is not None:
+            found = [(record, False) for record in records]  # a rendering shows no edits
+            records, known = await archive_first(
+                session, channel_id, found, report, warn, rendering=export.rendering
+            )
+        outcome = await store_posts(session, records, source=Source.IMPORT, observed_at=now)
+        outcome.unchanged += known
         for when, ids in batch.deleted.items():
             marked = await mark_deleted(
                 session, channel_id, ids, source=Source.IMPORT, observed_at=when or now
@@ -283,3 +291,66 @@ async def record_import(
             skipped_messages=report.skipped,
         )
     )
+
+
+async def archive_first(
+    session: AsyncSession,
+    channel_id: int,
+    found: list[tuple[PostRecord, bool]],
+    report: ImportReport,
+    warn: Callable[[str], None] | None,
+    *,
+    rendering: str,
+) -> tuple[list[PostRecord], int]:
+    """Of the posts a *rendering* shows (a saved page, an HTML export), those that tell the
+    archive something, and how many do not. *found*: (record, marked edited by the rendering).
+
+    A rendering adds to the archive and never overrides it: a post the archive has is left
+    alone when the rendering shows a text it already holds (any version: one from before an
+    edit is no news), or when it differs but the post was never edited on Telegram (the
+    difference is in how it renders the text)."""
+    stored = await _stored_texts(session, channel_id, [record.message_id for record, _ in found])
+    news, known = [], 0
+    for record, edited in found:
+        current = stored.get(record.message_id)
+        if current is None:
+            news.append(record)
+        elif _plain(record.text) in current["texts"]:
+            known += 1
+        elif current["edit_date"] is None and not edited:
+            known += 1
+            report.note(
+                f"post {record.message_id}: the {rendering} renders its text differently, and "
+                "Telegram never marked it edited; the archive's text is kept",
+                warn,
+            )
+        else:
+            news.append(record)
+    return news, known
+
+
+async def _stored_texts(
+    session: AsyncSession, channel_id: int, message_ids: list[int]
+) -> dict[int, dict[str, Any]]:
+    """Per archived post: its edit date and every text it has had (whitespace folded)."""
+    rows = await session.execute(
+        select(posts.c.message_id, posts.c.edit_date).where(
+            posts.c.channel_id == channel_id, posts.c.message_id.in_(message_ids)
+        )
+    )
+    stored: dict[int, dict[str, Any]] = {
+        row.message_id: {"edit_date": row.edit_date, "texts": set()} for row in rows
+    }
+    versions = await session.execute(
+        select(post_versions.c.message_id, post_versions.c.text).where(
+            post_versions.c.channel_id == channel_id,
+            post_versions.c.message_id.in_(list(stored)),
+        )
+    )
+    for row in versions:
+        stored[row.message_id]["texts"].add(_plain(row.text))
+    return stored
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.split())

@@ -435,8 +435,6 @@ def convert_message(raw: Any, *, channel_id: int, legacy: bool, tz: tzinfo) -> C
     kind = raw.get("type", "message")
     if kind == "unsupported":  # all Desktop writes of a message it cannot read: its id
         raise SkipMessage("Telegram Desktop exported only its id (media Desktop cannot show)")
-    if kind == "html_service":
-        raise SkipMessage(f"service message {raw.get('text')!r}: an HTML export gives it no date")
     if kind not in ("message", "service"):
         raise SkipMessage(f"unsupported type {kind!r}")
     warnings: list[str] = []

@@ -73,7 +73,8 @@ class HtmlExport:
     files: list[Path]  # messages.html, messages2.html… in order
     file_sha256: str  # of all of them, in order
     title: str | None
-    message_count: int  # messages and dated service entries, readable or not
+    message_count: int  # messages, readable or not (service messages aside)
+    services: int  # service messages (pins, title changes…): undated here, so not imported
     newest_message_id: int
     offsets: frozenset[timedelta]  # the UTC offsets the dates are labelled with
     sample: list[tuple[int, datetime]]  # (id, wall time) of the first messages
@@ -107,7 +108,7 @@ def read_html_export(path: Path) -> HtmlExport:
     files = _message_files(folder)
     digest = hashlib.sha256()
     title: str | None = None
-    count, newest, offsets = 0, 0, set()
+    count, services, newest, offsets = 0, 0, 0, set()
     sample: list[tuple[int, datetime]] = []
     for file in files:
         try:
@@ -121,8 +122,11 @@ def read_html_export(path: Path) -> HtmlExport:
             message_id = _message_id(node)
             if message_id is None or message_id <= 0:
                 continue  # a date separator (negative id)
-            count += 1
             newest = max(newest, message_id)
+            if "service" in _classes(node):
+                services += 1
+                continue
+            count += 1
             stamp = _date_title(node)
             if stamp is not None:
                 wall, offset = stamp
@@ -130,7 +134,7 @@ def read_html_export(path: Path) -> HtmlExport:
                     offsets.add(offset)
                 if len(sample) < _SAMPLE_SIZE:
                     sample.append((message_id, wall))
-    if count == 0 and not title:
+    if count + services == 0 and not title:
         raise ImportFormatError(f"{folder}: no Telegram Desktop messages in messages.html")
     return HtmlExport(
         folder=folder,
@@ -138,6 +142,7 @@ def read_html_export(path: Path) -> HtmlExport:
         file_sha256=digest.hexdigest(),
         title=title,
         message_count=count,
+        services=services,
         newest_message_id=newest,
         offsets=frozenset(offsets),
         sample=sample,
@@ -244,15 +249,12 @@ def parse_stamp(value: str | None) -> tuple[datetime, timedelta | None] | None:
 def message_entry(
     node: Any, forward: dict[str, Any]
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """The JSON entry of one message ``div`` (None for a date separator), and the forward
-    it shows, for the next message: a message "joined" to the one before it does not repeat
-    whom both were forwarded from."""
+    """The JSON entry of one message ``div`` (None for a date separator or a service
+    message, which carries no date), and the forward it shows, for the next message: a
+    message "joined" to the one before it does not repeat whom both were forwarded from."""
     message_id = _message_id(node)
-    if message_id is None or message_id <= 0:
-        return None, forward
-    if "service" in _classes(node):
-        text = " ".join(node.text_content().split())
-        return {"id": message_id, "type": "html_service", "text": text}, {}
+    if message_id is None or message_id <= 0 or "service" in _classes(node):
+        return None, {}
     entry: dict[str, Any] = {"id": message_id, "type": "message"}
     body = _first(node, "body")
     if body is None:

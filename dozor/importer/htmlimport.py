@@ -61,6 +61,14 @@ async def import_html_export(
     )
     with_zone: ImportOptions = {**options, "tz": tz}
     report = await import_export(sessions, desktop, **with_zone)
+    if export.services:
+        report.messages += export.services
+        report.skipped += export.services
+        report.note(
+            f"service messages (pins, title changes…) not imported: {export.services}; an "
+            "HTML export gives them no date",
+            options.get("warn"),
+        )
     if zone is None and export.offsets:
         report.note(
             f"dates read in {tz}, the offset the export names; Telegram Desktop names the "

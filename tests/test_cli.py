@@ -290,7 +290,7 @@ def test_import_of_an_html_export(
     assert main(["import", str(export)]) == 2
     assert "an HTML export does not say which channel it is" in _one_line_error(capsys)
     assert main(["import", str(DESKTOP / "current-format-early"), "--channel", "x"]) == 2
-    assert "--channel applies to HTML exports" in _one_line_error(capsys)
+    assert "the paths hold 0 HTML exports, 1 other exports and 0 pages" in _one_line_error(capsys)
     assert main(["import", str(export), "--channel", "-100123", "--tz", "Europe/Moscow"]) == 2
     assert "its standard offset is UTC+03:00" in _one_line_error(capsys)
     account = tmp_path / "DataExport_2024-11-20"
@@ -298,6 +298,12 @@ def test_import_of_an_html_export(
     (account / "export_results.html").write_text("<html></html>", encoding="utf-8")
     assert main(["import", str(account)]) == 2
     assert "a whole-account HTML export" in _one_line_error(capsys)
+    zipped_account = tmp_path / "DataExport.zip"
+    with zipfile.ZipFile(zipped_account, "w") as zipped:
+        for file in account.rglob("*"):
+            zipped.write(file, f"DataExport/{file.relative_to(account)}")
+    assert main(["import", str(zipped_account)]) == 2
+    assert f"{zipped_account}/DataExport: a whole-account HTML export" in _one_line_error(capsys)
     assert main(["import", str(account / "chats" / "chat_001"), "--channel", "-100123"]) == 0
     assert "8 new" in capsys.readouterr().out
     assert main(["import", "--check", "--json", str(export / "messages2.html")]) == 0

@@ -186,7 +186,10 @@ class _Sources:
                 path = folder
             opened.append(path)
         self.named = {p for p in opened if p not in self.unpacked}
-        self.exports, self.pages, self.html = _split(tuple(opened))
+        try:
+            self.exports, self.pages, self.html = _split(tuple(opened))
+        except UserError as exc:  # naming the archive, not the temporary folder
+            raise UserError(self.text(str(exc))) from None
 
     def shown(self, path: Path) -> Path:
         for folder, archive in self.unpacked.items():
@@ -236,10 +239,9 @@ def _import_all(
         )
     if html.channel is not None and (len(sources.html) != 1 or sources.exports or sources.pages):
         raise UserError(
-            f"--channel applies to one HTML export at a time; found {len(sources.html)} HTML "
-            "exports and other files among the paths"
-            if sources.html
-            else "--channel applies to HTML exports (other exports and pages name their channel)"
+            "--channel names the channel of one HTML export (other exports and pages name "
+            f"their own); the paths hold {len(sources.html)} HTML exports, "
+            f"{len(sources.exports)} other exports and {len(sources.pages)} pages"
         )
     console = stderr_console()
     shown = 0
@@ -357,11 +359,7 @@ def _split(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path], list[Path]]
         elif path.is_dir() and is_html_export(path):
             html.append(path)
         elif path.is_dir() and _is_account_html_export(path):
-            raise UserError(
-                f"{path}: a whole-account HTML export, which does not say which chats are "
-                "channels; import a channel's folder (chats/chat_…) with --channel, or export "
-                "the account again as Machine-readable JSON"
-            )
+            raise _account_html_export(path)
         elif path.is_dir() and not (path / "result.json").exists():
             found_exports, found_pages, found_html = _search(path)
             if not (found_exports or found_pages or found_html):
@@ -376,6 +374,14 @@ def _split(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path], list[Path]]
 
 def _is_account_html_export(folder: Path) -> bool:
     return (folder / "export_results.html").is_file() and not (folder / "result.json").exists()
+
+
+def _account_html_export(folder: Path) -> UserError:
+    return UserError(
+        f"{folder}: a whole-account HTML export, which does not say which chats are channels; "
+        "import a channel's folder (chats/chat_…) with --channel, or export the account again "
+        "as Machine-readable JSON"
+    )
 
 
 def _is_html_export_page(path: Path) -> bool:
@@ -396,6 +402,8 @@ def _search(folder: Path) -> tuple[list[Path], list[Path], list[Path]]:
             exports.append(here)
             folders.clear()
             continue
+        if _is_account_html_export(here):
+            raise _account_html_export(here)
         if "messages.html" in files and is_html_export(here):
             html.append(here)
             folders.clear()

@@ -96,7 +96,7 @@ def is_html_export(folder: Path) -> bool:
         return False
     try:
         with first.open("rb") as page:
-            return b'class="page_header"' in page.read(4096)
+            return b'class="page_header"' in page.read(16384)
     except OSError:
         return True  # read_html_export says what is wrong
 

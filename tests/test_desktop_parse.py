@@ -210,6 +210,7 @@ def test_bad_messages_are_skipped_with_reasons_and_others_kept(tmp_path: Path) -
             {"id": 2, "type": "message", "date": "yesterday", "text": "bad date"},
             {"id": 4, "type": "unsupported_thing", "date": "2024-01-01T10:00:00"},
             {"id": 6, "type": "unsupported"},
+            {"id": 2**31, "type": "message", "date": "2024-01-01T10:00:00", "text": "too big"},
             {"id": 5, "type": "message", "date": "2024-01-01T10:00:00", "text": [{"type": "bold"}]},
             good,
         ],
@@ -225,6 +226,7 @@ def test_bad_messages_are_skipped_with_reasons_and_others_kept(tmp_path: Path) -
         "message 2 skipped: missing or invalid date",
         "message 4 skipped: unsupported type 'unsupported_thing'",
         "message 6 skipped: Telegram Desktop exported only its id (media Desktop cannot show)",
+        "message 2147483648 skipped: invalid id 2147483648",  # Telegram's ids are int32
         "message 5 skipped: unreadable text part",
     ]
 
@@ -325,6 +327,16 @@ def test_reply_to_another_chat_is_not_taken_for_a_local_reply() -> None:
     assert local.record.reply_to_message_id == 9
     foreign = _one({"reply_to_message_id": 9, "reply_to_peer_id": "channel777"})
     assert foreign.record.reply_to_message_id is None
+
+
+def test_message_ids_beyond_telegrams_int32_are_not_taken() -> None:
+    """The archive's message id columns are 32-bit (on PostgreSQL a larger one is an error)."""
+    odd = _one(
+        {"reply_to_message_id": 2**31, "forwarded_from": "X", "forwarded_from_message_id": 2**40}
+    )
+    assert odd.record.reply_to_message_id is None
+    assert odd.record.forward is not None and odd.record.forward.message_id is None
+    assert _one({"reply_to_message_id": 2**31 - 1}).record.reply_to_message_id == 2**31 - 1
 
 
 def test_skip_message_is_an_exception_with_reason() -> None:

@@ -213,6 +213,27 @@ async def test_the_channel_must_be_named(sessions: async_sessionmaker[AsyncSessi
     assert stored["date"].isoformat() == "2024-11-05T04:15:00+00:00"
 
 
+async def test_numbers_telegram_cannot_have_are_skipped(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    folder = tmp_path / "export"
+    shutil.copytree(FIXTURE, folder)
+    page = folder / "messages.html"
+    page.write_text(
+        page.read_text("utf-8")
+        .replace('id="message2"', 'id="message99999999999999999999"')
+        .replace("#go_to_message2", "#go_to_message2147483648"),
+        "utf-8",
+    )
+    async with sessions.begin() as session:  # archived: its posts' dates are compared
+        record = ChannelRecord(id=CHANNEL, title="Дозор тест")
+        await upsert_channel(session, record, observed_at=_now(), source=Source.BACKFILL)
+    report = await import_html_export(sessions, read_html_export(folder), channel=str(CHANNEL))
+    assert (report.outcome.new, report.skipped) == (7, 2)  # the service message, and this
+    assert "message 99999999999999999999 skipped: invalid id" in report.warnings[0]
+    assert (await post(sessions, CHANNEL, 6))["reply_to_message_id"] is None
+
+
 async def test_an_export_of_another_channel_is_refused(
     sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:

@@ -27,6 +27,7 @@ import orjson
 
 from dozor.errors import ImportFormatError
 from dozor.ids import (
+    INT32,
     is_digits,
     marked_channel_id,
     parse_desktop_peer_id,
@@ -429,9 +430,9 @@ def _describe(raw: Any, index: int) -> str:
 def convert_message(raw: Any, *, channel_id: int, legacy: bool, tz: tzinfo) -> Converted:
     if not isinstance(raw, dict):
         raise SkipMessage("not an object")
-    message_id = raw.get("id")
-    if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id <= 0:
-        raise SkipMessage(f"invalid id {message_id!r}")
+    message_id = _message_id(raw.get("id"))
+    if message_id is None:  # Telegram's are int32, as are the archive's columns
+        raise SkipMessage(f"invalid id {raw.get('id')!r}")
     kind = raw.get("type", "message")
     if kind == "unsupported":  # all Desktop writes of a message it cannot read: its id
         raise SkipMessage("Telegram Desktop exported only its id (media Desktop cannot show)")
@@ -612,6 +613,11 @@ def _int(value: Any) -> int | None:
     return None
 
 
+def _message_id(value: Any) -> int | None:
+    """*value* if it can be a message id (a positive int32), else None."""
+    return value if _is_int(value) and 0 < value <= INT32 else None
+
+
 def _count(raw: dict[str, Any], key: str, warnings: list[str]) -> int | None:
     """A non-negative 64-bit count, or None (with a warning if it was present but wrong)."""
     if key not in raw:
@@ -627,14 +633,13 @@ def _reply_to(raw: dict[str, Any], channel_id: int, legacy: bool) -> int | None:
     peer = raw.get("reply_to_peer_id")
     if peer is not None and parse_desktop_peer_id(peer, legacy=legacy) != channel_id:
         return None  # a reply to another chat's message: its id means nothing here
-    reply = _int(raw.get("reply_to_message_id"))
-    return reply if reply and reply > 0 else None
+    return _message_id(_int(raw.get("reply_to_message_id")))
 
 
 def _forward(raw: dict[str, Any], legacy: bool, tz: tzinfo) -> Forward | None:
     name = _str(raw.get("forwarded_from"))
     from_id = parse_desktop_peer_id(raw.get("forwarded_from_id"), legacy=legacy)
-    message_id = _int(raw.get("forwarded_from_message_id"))
+    message_id = _message_id(_int(raw.get("forwarded_from_message_id")))
     if name is None and from_id is None:
         return None
     return Forward(

@@ -26,6 +26,7 @@ from typing import Any
 from lxml import etree, html
 
 from dozor.errors import ImportFormatError
+from dozor.ids import INT32
 
 FORMAT = "desktop-html"
 HTML_EXPORT_FILE = re.compile(r"^messages(\d*)\.html$")
@@ -122,11 +123,13 @@ def read_html_export(path: Path) -> HtmlExport:
             message_id = _message_id(node)
             if message_id is None or message_id <= 0:
                 continue  # a date separator (negative id)
-            newest = max(newest, message_id)
             if "service" in _classes(node):
                 services += 1
                 continue
             count += 1
+            if message_id > INT32:
+                continue  # no Telegram message has it; the import skips it, saying so
+            newest = max(newest, message_id)
             stamp = _date_title(node)
             if stamp is not None:
                 wall, offset = stamp

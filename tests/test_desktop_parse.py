@@ -329,14 +329,18 @@ def test_reply_to_another_chat_is_not_taken_for_a_local_reply() -> None:
     assert foreign.record.reply_to_message_id is None
 
 
-def test_message_ids_beyond_telegrams_int32_are_not_taken() -> None:
-    """The archive's message id columns are 32-bit (on PostgreSQL a larger one is an error)."""
+def test_numbers_beyond_telegrams_int32_are_not_taken() -> None:
+    """Message ids and counters are int32 on Telegram and in the archive's columns (on
+    PostgreSQL a larger one is an error)."""
     odd = _one(
         {"reply_to_message_id": 2**31, "forwarded_from": "X", "forwarded_from_message_id": 2**40}
     )
     assert odd.record.reply_to_message_id is None
     assert odd.record.forward is not None and odd.record.forward.message_id is None
     assert _one({"reply_to_message_id": 2**31 - 1}).record.reply_to_message_id == 2**31 - 1
+    counted = _one({"views": 2**31, "forwards": 2**31 - 1})
+    assert (counted.record.views, counted.record.forwards) == (None, 2**31 - 1)
+    assert counted.warnings == ["message 1: ignored invalid views 2147483648"]
 
 
 def test_skip_message_is_an_exception_with_reason() -> None:

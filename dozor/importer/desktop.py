@@ -455,9 +455,9 @@ def convert_message(raw: Any, *, channel_id: int, legacy: bool, tz: tzinfo) -> C
         entities=entities,
         edit_date=_timestamp(raw, "edited", tz),
         author_signature=_str(raw.get("author")),
-        views=_count(raw, "views", warnings),
-        forwards=_count(raw, "forwards", warnings),
-        replies=_count(raw, "replies", warnings),
+        views=_count(raw, "views", warnings, INT32),  # int32 on Telegram, as in the archive
+        forwards=_count(raw, "forwards", warnings, INT32),
+        replies=_count(raw, "replies", warnings, INT32),
         reactions=_reactions(raw, warnings),
         reply_to_message_id=_reply_to(raw, channel_id, legacy),
         forward=_forward(raw, legacy, tz),
@@ -618,12 +618,14 @@ def _message_id(value: Any) -> int | None:
     return value if _is_int(value) and 0 < value <= INT32 else None
 
 
-def _count(raw: dict[str, Any], key: str, warnings: list[str]) -> int | None:
-    """A non-negative 64-bit count, or None (with a warning if it was present but wrong)."""
+def _count(
+    raw: dict[str, Any], key: str, warnings: list[str], maximum: int = _MAX_INT64
+) -> int | None:
+    """A count from 0 to *maximum*, or None (with a warning if it was present but wrong)."""
     if key not in raw:
         return None
     value = _int(raw[key])
-    if value is None or value < 0:
+    if value is None or not 0 <= value <= maximum:
         warnings.append(f"ignored invalid {key} {raw[key]!r}")
         return None
     return value

@@ -95,6 +95,21 @@ def media_identity(media: Media | None) -> dict[str, Any] | None:
     return {key: media.get(key) for key in MEDIA_IDENTITY_KEYS}
 
 
+def without_nul(value: Any) -> Any:
+    """*value* (a string, or lists and dicts of them) with U+0000 replaced by U+FFFD.
+
+    PostgreSQL's text and jsonb cannot hold U+0000 (a text pasted with control characters
+    may carry one), and SQLite stores what PostgreSQL would: one archive, two backends. One
+    character for one keeps entity offsets right."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    return value
+
+
 def content_sha256(
     text: str, entities: list[Entity] | None, media: Media | None, action: dict[str, Any] | None
 ) -> str:

@@ -330,3 +330,32 @@ def test_an_unpacked_archive_keeps_its_files_times(tmp_path: Path) -> None:
         assert page.read_text() == "<html>"
         assert page.stat().st_mtime == time.mktime((2021, 5, 4, 3, 2, 0, 0, 0, -1))
     assert not folder.exists()
+
+
+async def test_a_nul_character_is_stored_as_a_replacement_character(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """PostgreSQL's text and jsonb refuse U+0000; a pasted text can carry one (Desktop writes
+    it as \\x00). Both backends store U+FFFD in its place, offsets unchanged."""
+    data = json.loads((DESKTOP / "current-format-early" / "result.json").read_text("utf-8"))
+    data["name"] = "Канал\u0000"
+    message = data["messages"][1]
+    message["text_entities"] = [
+        {"type": "plain", "text": "a\u0000b "},
+        {"type": "text_link", "text": "мигранты", "href": "https://x.kg/\u0000"},
+    ]
+    message["text"] = message["text_entities"]
+    message["author"] = "Пресс\u0000служба"
+    (tmp_path / "result.json").write_text(json.dumps(data), "utf-8")
+    report = await import_desktop_export(sessions, tmp_path)
+    assert report.outcome.new == 8
+    stored = await post(sessions, MVD, message["id"])
+    assert (stored["text"], stored["author_signature"]) == (
+        "a\ufffdb мигранты",
+        "Пресс\ufffdслужба",
+    )
+    assert stored["entities"][0]["offset"] == 4 and stored["entities"][0]["url"].endswith("\ufffd")
+    assert [v["text"] for v in await versions(sessions, MVD, message["id"])] == [stored["text"]]
+    async with sessions() as s:
+        (summary,) = await list_channels(s)
+    assert summary.title == "Канал\ufffd"

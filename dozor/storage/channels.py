@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dozor.errors import AmbiguousChannel, ChannelNotFound, UserError
 from dozor.ids import INT64, bare_channel_id, is_marked_channel_id, marked_channel_id
 from dozor.models import channel_changes, channels, posts, sync_state
-from dozor.records import ChannelRecord, Source
+from dozor.records import ChannelRecord, Source, without_nul
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,12 @@ async def upsert_channel(
     Fields the record leaves as None are unknown to the source and left alone. Returns the
     names of the fields that changed.
     """
+    record = replace(
+        record,
+        title=without_nul(record.title),
+        username=without_nul(record.username),
+        about=without_nul(record.about),
+    )
     stored = (
         (await session.execute(select(channels).where(channels.c.id == record.id)))
         .mappings()

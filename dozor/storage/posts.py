@@ -17,7 +17,7 @@ from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import post_metrics, post_versions, posts
-from dozor.records import EventKind, Media, PostRecord, Source, content_sha256
+from dozor.records import EventKind, Media, PostRecord, Source, content_sha256, without_nul
 from dozor.storage.bulk import insert_rows
 from dozor.storage.events import append_events
 from dozor.storage.search_index import index_posts
@@ -202,28 +202,28 @@ def _candidate_row(
     record: PostRecord, stored: dict[str, Any] | None, source: Source
 ) -> dict[str, Any]:
     """The post row this record would produce, merged with what is stored."""
-    media = _merged_media(stored["media"] if stored else None, record.media)
+    media = without_nul(_merged_media(stored["media"] if stored else None, record.media))
     forward = record.forward
     row: dict[str, Any] = {
         "channel_id": record.channel_id,
         "message_id": record.message_id,
         "kind": record.kind,
         "date": record.date,
-        "text": record.text,
-        "entities": record.entities or None,
+        "text": without_nul(record.text),
+        "entities": without_nul(record.entities) or None,
         "media_type": media["type"] if media else None,
         "media": media,
-        "service_action": record.service_action,
+        "service_action": without_nul(record.service_action),
         "edit_date": record.edit_date,
-        "author_signature": record.author_signature,
+        "author_signature": without_nul(record.author_signature),
         "views": record.views,
         "forwards": record.forwards,
         "replies": record.replies,
-        "reactions": record.reactions,
+        "reactions": without_nul(record.reactions),
         "reply_to_message_id": record.reply_to_message_id,
         "forwarded_from_id": forward.from_id if forward else None,
         "forwarded_from_message_id": forward.message_id if forward else None,
-        "forwarded_from_name": forward.from_name if forward else None,
+        "forwarded_from_name": without_nul(forward.from_name) if forward else None,
         "forwarded_from_date": forward.date if forward else None,
         "grouped_id": record.grouped_id,
     }

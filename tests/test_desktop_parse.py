@@ -329,6 +329,17 @@ def test_reply_to_another_chat_is_not_taken_for_a_local_reply() -> None:
     assert foreign.record.reply_to_message_id is None
 
 
+@pytest.mark.parametrize("kind", ["x" * 40, 5, "Video File"])
+def test_a_media_type_desktop_does_not_write_is_a_document(kind: object) -> None:
+    """posts.media_type holds Desktop's names (video_file, voice_message…), 32 letters at most."""
+    converted = _one({"file": "files/a.bin", "media_type": kind})
+    assert converted.record.media is not None and converted.record.media["type"] == "document"
+    assert converted.warnings == [f"message 1: unreadable media_type {kind!r}; kept as a document"]
+    assert _one({"file": "f.ogg", "media_type": "voice_message"}).record.media["type"] == (  # type: ignore[index]
+        "voice_message"
+    )
+
+
 def test_numbers_beyond_telegrams_int32_are_not_taken() -> None:
     """Message ids and counters are int32 on Telegram and in the archive's columns (on
     PostgreSQL a larger one is an error)."""

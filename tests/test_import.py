@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dozor.errors import ImportFormatError
 from dozor.importer import import_desktop_export
 from dozor.importer.archive import unpacked
-from dozor.importer.files import MediaPolicy
+from dozor.importer.files import MediaPolicy, keep_files
 from dozor.models import channel_changes, imports, media_files, posts
 from dozor.storage import list_channels
 from tests.conftest import DESKTOP
@@ -359,3 +359,17 @@ async def test_a_nul_character_is_stored_as_a_replacement_character(
     async with sessions() as s:
         (summary,) = await list_channels(s)
     assert summary.title == "Канал\ufffd"
+
+
+def test_a_declared_mime_type_too_long_to_be_one_is_guessed_from_the_name(tmp_path: Path) -> None:
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "report.pdf").write_bytes(b"%PDF-1.4")
+    wanted = [
+        (1, {"type": "document", "file": "files/report.pdf", "mime_type": "x" * 200}),
+        (2, {"type": "document", "file": "files/report.pdf", "mime_type": "application/x-a"}),
+    ]
+    kept = keep_files(tmp_path, wanted, MediaPolicy(tmp_path / "media"))
+    assert [(mid, mime) for mid, _, mime in kept.stored] == [
+        (1, "application/pdf"),
+        (2, "application/x-a"),
+    ]

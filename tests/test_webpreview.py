@@ -317,6 +317,7 @@ WIDGET = '<div class="tgme_widget_message" data-post="{}"></div>'
             (WIDGET.format("a_one/1") + WIDGET.format("b_two/2")).encode(),
             "the posts of this page are not of one channel",
         ),
+        (WIDGET.format("x" * 70 + "/1").encode(), "'x{40}' is not a Telegram channel username"),
     ],
 )
 def test_what_is_not_a_page_of_posts_is_refused_clearly(content: bytes, problem: str) -> None:

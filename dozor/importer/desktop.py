@@ -63,6 +63,7 @@ _EXTRA_TYPES: dict[str, type | tuple[type, ...]] = {
     "document_id": (int, str),
 }
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_MEDIA_TYPE = re.compile(r"[a-z_]{1,32}")  # as posts.media_type holds
 _MOJIBAKE = re.compile(r"[ÐÑ][\u0080-\u00bf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ]")
 
 
@@ -683,9 +684,8 @@ def _media(raw: dict[str, Any], warnings: list[str]) -> Media | None:
         media: Media = {"type": "photo", **_file_ref(raw.get("photo"), "file")}
         media["size"] = _size(raw, "photo_file_size", warnings)
     elif "file" in raw or "media_type" in raw:
-        media_type = raw.get("media_type")
         media = {
-            "type": media_type if isinstance(media_type, str) else "document",
+            "type": _media_type(raw.get("media_type"), warnings),
             **_file_ref(raw.get("file"), "file"),
         }
         media["size"] = _size(raw, "file_size", warnings)
@@ -702,6 +702,16 @@ def _media(raw: dict[str, Any], warnings: list[str]) -> Media | None:
     if raw.get("media_spoiler") is True:
         media["spoiler"] = True
     return {key: value for key, value in media.items() if value is not None}
+
+
+def _media_type(value: Any, warnings: list[str]) -> str:
+    """Desktop's kind of file (video_file, voice_message…); "document" when it names none."""
+    if value is None:
+        return "document"
+    if isinstance(value, str) and _MEDIA_TYPE.fullmatch(value):
+        return value
+    warnings.append(f"unreadable media_type {value!r}; kept as a document")
+    return "document"
 
 
 def _file_ref(value: Any, key: str) -> dict[str, Any]:

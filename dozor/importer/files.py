@@ -16,6 +16,7 @@ from dozor.mediastore import StoredFile, store_copy
 from dozor.records import Media, PostRecord
 
 _MISSING = "is not in the export's folder"
+MAX_MIME = 128  # as media_files.mime_type holds; a longer "MIME type" is not one
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _problem(root: Path, source: Path, policy: MediaPolicy) -> str | None:
 
 def _mime(media: Media, name: str) -> str | None:
     declared = media.get("mime_type")
-    if isinstance(declared, str):
+    if isinstance(declared, str) and 0 < len(declared) <= MAX_MIME:
         return declared
     if media.get("type") == "photo":
         return "image/jpeg"

@@ -29,6 +29,7 @@ from dozor.errors import ImportFormatError
 from dozor.ids import INT32, INT64, marked_channel_id
 from dozor.importer.webmedia import classes, media_of
 from dozor.records import Entity, Forward, Media, PostRecord, make_entity
+from dozor.storage.channels import username_of
 
 FORMAT = "web-preview"
 _WAYBACK_PREFIX = re.compile(r"^(?:https?:)?(?://web\.archive\.org)?/web/\d+[a-z_]*/", re.I)
@@ -102,6 +103,8 @@ def parse_page(content: bytes, path: Path) -> WebPreviewPage:
     if len(usernames) > 1:
         raise ImportFormatError(f"{path}: the posts of this page are not of one channel")
     username = _page_username(doc) or next(iter(usernames))
+    if username_of(username) is None:
+        raise ImportFormatError(f"{path}: {username[:40]!r} is not a Telegram channel username")
     skipped = [_describe(w) for w in widgets if not _readable(w)]
     return WebPreviewPage(
         path=path,

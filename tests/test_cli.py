@@ -681,7 +681,7 @@ def test_an_index_built_by_an_older_analyzer_is_rebuilt(
 def test_text_that_looks_like_rich_markup_is_printed_as_is(
     configured: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Titles, texts, media types and queries are the archive's, not markup: "[/x]" once
+    """Titles, texts, file names and queries are the archive's, not markup: "[/x]" once
     raised rich's MarkupError."""
     message = {
         "id": 1,
@@ -690,7 +690,7 @@ def test_text_that_looks_like_rich_markup_is_printed_as_is(
         "date_unixtime": "1704103200",
         "text": "мигрант [/x]",
         "file": "(File not included. Change data exporting settings to download.)",
-        "media_type": "[/oops]",
+        "file_name": "[/oops].pdf",
     }
     export = {"name": "[/bad] title", "type": "public_channel", "id": 1525384999}
     (tmp_path / "result.json").write_text(json.dumps({**export, "messages": [message]}))

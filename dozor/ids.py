@@ -52,8 +52,14 @@ def parse_desktop_peer_id(value: object, *, legacy: bool) -> int | None:
     """A marked id from a Desktop export's ``from_id``-style field, or None if unusable.
 
     Modern exports write ``"channel1292077344"``, ``"user42"`` or ``"chat7"``; legacy exports
-    write integers carrying a type shift (see module docstring).
+    write integers carrying a type shift (see module docstring). An id no 64-bit column can
+    hold is no Telegram id either.
     """
+    marked = _desktop_peer_id(value, legacy=legacy)
+    return marked if marked is not None and -INT64 <= marked <= INT64 else None
+
+
+def _desktop_peer_id(value: object, *, legacy: bool) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, str):

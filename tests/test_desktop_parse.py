@@ -153,6 +153,10 @@ def _write(tmp_path: Path, payload: Any, name: str = "result.json") -> Path:
         ({"name": "x", "type": "public_channel", "id": 5}, "no 'messages' list"),
         ({"name": "x", "type": "public_channel", "messages": []}, "invalid channel 'id'"),
         ({"name": "x", "type": "public_channel", "id": "abc", "messages": []}, "invalid channel"),
+        (  # its marked id, -(10**12 + id), would not fit a 64-bit column
+            {"name": "x", "type": "public_channel", "id": 2**63 - 10, "messages": []},
+            "invalid channel 'id'",
+        ),
     ],
 )
 def test_wrong_kinds_of_json_are_refused_clearly(

@@ -42,6 +42,9 @@ def test_known_sample_ids() -> None:
         (True, True, None),
         (-5, True, None),
         (None, False, None),
+        ("channel99999999999999999999", False, None),  # no 64-bit column holds it
+        ("user9223372036854775808", False, None),
+        ("user9223372036854775807", False, 2**63 - 1),
     ],
 )
 def test_parse_desktop_peer_id(value: object, legacy: bool, expected: int | None) -> None:

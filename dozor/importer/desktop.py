@@ -27,6 +27,7 @@ import orjson
 
 from dozor.errors import ImportFormatError
 from dozor.ids import (
+    CHANNEL_MARK,
     INT32,
     is_digits,
     marked_channel_id,
@@ -368,6 +369,8 @@ def _channel_of(path: str, top: jsonstream.TopLevel) -> tuple[ChannelRecord, boo
     legacy = _is_legacy(top.first)
     if legacy:
         bare = unshift_legacy_channel_id(bare)
+    if bare > _MAX_INT64 - CHANNEL_MARK:  # its marked id would not fit a 64-bit column
+        raise ImportFormatError(f"{path}: missing or invalid channel 'id' ({data.get('id')!r})")
     name = data.get("name")
     title = name if isinstance(name, str) and name.strip() else None  # None: keep what we know
     username = data.get("username")  # only dozor's own exports have it

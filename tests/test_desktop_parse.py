@@ -212,6 +212,7 @@ def test_bad_messages_are_skipped_with_reasons_and_others_kept(tmp_path: Path) -
             {"id": "seven", "type": "message", "date": "2024-01-01T10:00:00", "text": ""},
             {"id": 1, "type": "message", "text": "no date"},
             {"id": 2, "type": "message", "date": "yesterday", "text": "bad date"},
+            {"id": 7, "type": "message", "date": "0001-01-01T00:00:00+05:00", "text": "year 0"},
             {"id": 4, "type": "unsupported_thing", "date": "2024-01-01T10:00:00"},
             {"id": 6, "type": "unsupported"},
             {"id": 2**31, "type": "message", "date": "2024-01-01T10:00:00", "text": "too big"},
@@ -228,6 +229,7 @@ def test_bad_messages_are_skipped_with_reasons_and_others_kept(tmp_path: Path) -
         "entry #2 of 'messages' skipped: invalid id 'seven'",
         "message 1 skipped: missing or invalid date",
         "message 2 skipped: missing or invalid date",
+        "message 7 skipped: missing or invalid date",
         "message 4 skipped: unsupported type 'unsupported_thing'",
         "message 6 skipped: Telegram Desktop exported only its id (media Desktop cannot show)",
         "message 2147483648 skipped: invalid id 2147483648",  # Telegram's ids are int32

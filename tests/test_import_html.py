@@ -110,6 +110,8 @@ def test_forwards_replies_and_attachments() -> None:
         ("01.07.2023 08:00:00 UTC", "2023-07-01T08:00:00", timedelta()),
         ("12.07.2020 12:48:16", "2020-07-12T12:48:16", None),  # before 2023: no label
         ("31.02.2020 12:48:16", None, None),
+        ("31.12.9999 23:59:59 UTC-05:00", None, None),  # in UTC, a year no datetime holds
+        ("01.01.0001 00:00:00 UTC+06:00", None, None),
         ("2020-07-12 12:48:16", None, None),
     ],
 )

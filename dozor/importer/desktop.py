@@ -493,7 +493,10 @@ def _timestamp(raw: dict[str, Any], key: str, tz: tzinfo) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 moved out of what a datetime holds
+        return None
 
 
 def _text_and_entities(raw: dict[str, Any], warnings: list[str]) -> tuple[str, list[Entity]]:

@@ -37,6 +37,7 @@ _DATE = re.compile(
 _MESSAGE_LINK = re.compile(r"go_to_message(\d+)$")
 _DURATION = re.compile(r"^(?:(\d+):)?(\d+):(\d\d)$")
 _SAMPLE_SIZE = 200
+_FIRST_YEAR, _LAST_YEAR = 1970, 9998  # beyond, a wall time moved to UTC may not exist
 # What Desktop's JSON writer says for a file it left out, by the HTML writer's description
 # (NoFileDescription): the converter recognises these.
 _NOT_EXPORTED = {
@@ -234,6 +235,8 @@ def parse_stamp(value: str | None) -> tuple[datetime, timedelta | None] | None:
     if match is None:
         return None
     day, month, year, hour, minute, second = (int(match[i]) for i in range(1, 7))
+    if not _FIRST_YEAR <= year <= _LAST_YEAR:
+        return None
     try:
         wall = datetime(year, month, day, hour, minute, second)
     except ValueError:

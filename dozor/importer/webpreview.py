@@ -268,9 +268,9 @@ def _date(widget: Any) -> datetime | None:
     for node in widget.xpath('.//a[contains(@class, "tgme_widget_message_date")]//time'):
         try:
             moment = datetime.fromisoformat(node.get("datetime") or "")
-        except ValueError:
+            return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved out of range
             continue
-        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     return None
 
 

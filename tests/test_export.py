@@ -551,6 +551,10 @@ async def test_csv_reads_the_same_in_a_second_reader(
         (["--format", "pdf"], "Invalid value for '--format'"),
         (["--format", "csv", "--since", "01.11.2024"], "--since '01.11.2024': use YYYY-MM-DD"),
         (
+            ["--format", "csv", "--until", "9999-12-31T23:00-05:00"],
+            "--until '9999-12-31T23:00-05:00': out of range in UTC",
+        ),
+        (
             ["--format", "csv", "--since", "2024-11-02", "--until", "2024-11-01"],
             "--since 2024-11-02 is not before --until 2024-11-01",
         ),

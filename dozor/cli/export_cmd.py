@@ -22,9 +22,11 @@ def _date(value: str | None, option: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except ValueError:
         raise UserError(f"{option} {value!r}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError:  # year 1 or 9999 moved to UTC
+        raise UserError(f"{option} {value!r}: out of range in UTC") from None
 
 
 @click.command("export")

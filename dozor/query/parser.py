@@ -277,11 +277,13 @@ class _Parser:
     def date(self, value: str, position: int) -> datetime:
         try:
             parsed = datetime.fromisoformat(value)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         except ValueError:
             raise self.error(
                 f"bad date {value!r}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM", position
             ) from None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except OverflowError:  # year 1 or 9999 moved to UTC
+            raise self.error(f"date {value!r} is out of range in UTC", position) from None
 
 
 def _any_of_channels(children: list[Node]) -> list[Node]:

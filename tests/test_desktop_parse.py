@@ -30,6 +30,7 @@ from dozor.importer.desktop import (
     read_exports,
 )
 from dozor.importer.jsonstream import array_items
+from dozor.query.document import searchable_text
 from tests.conftest import DESKTOP
 from tests.helpers import account_export
 
@@ -616,3 +617,36 @@ def test_escapes_cut_by_many_small_reads_still_parse(
     assert (export.loaded, export.message_count) == (None, 300)
     got = [c.record.text for c in convert_messages(export, tz=UTC, on_skip=pytest.fail)]
     assert got == [json.loads(f'"{t}"'.replace("\\x0B", "\\u000B")) for t in texts]
+
+
+def test_an_unreadable_poll_keeps_what_it_can() -> None:
+    converted = _one(
+        {
+            "poll": {
+                "question": 5,
+                "closed": True,
+                "total_voters": "many",
+                "answers": [{"text": "Да", "voters": 3, "chosen": True}, {"voters": 1}, "Нет"],
+            }
+        }
+    )
+    assert converted.record.media == {
+        "type": "poll",
+        "poll": {
+            "question": "",
+            "closed": True,
+            "total_voters": 0,
+            "answers": [{"text": "Да", "voters": 3, "chosen": True}],
+        },
+    }
+    assert converted.warnings == ["message 1: parts of an unreadable poll left out"]
+    no_answers = _one({"poll": {"question": "Кто?", "answers": None}})
+    assert no_answers.record.media is not None
+    assert no_answers.record.media["poll"]["answers"] == []
+
+
+def test_a_poll_an_older_dozor_stored_unchecked_is_still_searchable() -> None:
+
+    assert (
+        searchable_text("x", {"type": "poll", "poll": {"question": None, "answers": None}}) == "x"
+    )

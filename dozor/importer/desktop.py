@@ -698,7 +698,7 @@ def _media(raw: dict[str, Any], warnings: list[str]) -> Media | None:
         media.update(_file_ref(raw.get("thumbnail"), "thumbnail"))
         media.update({key: _str(raw.get(key)) for key in _MEDIA_TEXT_KEYS})
     else:
-        other = _other_media(raw)
+        other = _other_media(raw, warnings)
         if other is None:
             return None
         media = other
@@ -733,9 +733,9 @@ def _size(raw: dict[str, Any], key: str, warnings: list[str]) -> int | None:
     return _count(raw, key, warnings) if key in raw else None
 
 
-def _other_media(raw: dict[str, Any]) -> Media | None:
+def _other_media(raw: dict[str, Any], warnings: list[str]) -> Media | None:
     if isinstance(raw.get("poll"), dict):
-        return {"type": "poll", "poll": raw["poll"]}
+        return {"type": "poll", "poll": _poll(raw["poll"], warnings)}
     if isinstance(raw.get("location_information"), dict):
         kind = "venue" if raw.get("place_name") else "location"
         return {
@@ -753,6 +753,35 @@ def _other_media(raw: dict[str, Any]) -> Media | None:
     if isinstance(raw.get("dice"), dict):
         return {"type": "dice", "dice": raw["dice"]}
     return None
+
+
+def _poll(value: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """A poll as Desktop writes one (question, closed, total_voters, answers of text, voters,
+    chosen); what does not fit is left out, with a warning."""
+    answers = value.get("answers")
+    listed = answers if isinstance(answers, list) else []
+    readable = [
+        {
+            "text": answer["text"],
+            "voters": _votes(answer.get("voters")),
+            "chosen": answer.get("chosen") is True,
+        }
+        for answer in listed
+        if isinstance(answer, dict) and isinstance(answer.get("text"), str)
+    ]
+    question = value.get("question")
+    if not isinstance(question, str) or len(readable) != len(listed) or listed is not answers:
+        warnings.append("parts of an unreadable poll left out")
+    return {
+        "question": question if isinstance(question, str) else "",
+        "closed": value.get("closed") is True,
+        "total_voters": _votes(value.get("total_voters")),
+        "answers": readable,
+    }
+
+
+def _votes(value: Any) -> int:
+    return value if _is_int(value) and 0 <= value <= INT32 else 0
 
 
 _SERVICE_BASE_KEYS = {

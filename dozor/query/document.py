@@ -59,9 +59,12 @@ def searchable_text(text: str, media: Mapping[str, Any] | None) -> str:
             parts.append(media["file_name"])
         poll = media.get("poll")
         if isinstance(poll, Mapping):
-            parts.append(str(poll.get("question", "")))
+            parts.append(str(poll.get("question") or ""))
+            answers = poll.get("answers")
             parts += [
-                str(a.get("text", "")) for a in poll.get("answers", []) if isinstance(a, Mapping)
+                str(a.get("text") or "")
+                for a in (answers if isinstance(answers, list) else ())
+                if isinstance(a, Mapping)
             ]
     return "\n".join(p for p in parts if p)
 

@@ -236,6 +236,29 @@ async def test_numbers_telegram_cannot_have_are_skipped(
     assert (await post(sessions, CHANNEL, 6))["reply_to_message_id"] is None
 
 
+async def test_the_archive_tells_the_channel_when_its_posts_bear_the_title_out(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """An older HTML export of a followed channel needs no --channel: the title is the
+    channel's, and the posts with the export's numbers were published when it says."""
+    data = json.loads((DESKTOP / "current-format-later" / "result.json").read_text("utf-8"))
+    await import_desktop_export(sessions, DESKTOP / "current-format-later")
+    async with sessions.begin() as session:  # a namesake, without those posts
+        namesake = ChannelRecord(id=CHANNEL, title=data["name"], username="namesake_kg")
+        await upsert_channel(session, namesake, observed_at=_now(), source=Source.BACKFILL)
+    folder = write_html_export(data, tmp_path / "later", offset=BISHKEK)
+    report = await import_html_export(sessions, read_html_export(folder), channel=None)
+    assert (report.channel_id, report.outcome.unchanged) == (-1001525384822, 8)
+    taken = "channel taken to be -1001525384822: the export's title is its, and 8 of 8 posts"
+    assert any(w.startswith(taken) for w in report.warnings)
+    short = write_html_export(
+        {**data, "messages": data["messages"][:4]}, tmp_path / "short", offset=BISHKEK
+    )
+    with pytest.raises(ImportFormatError, match="the archive does not show it") as few:
+        await import_html_export(sessions, read_html_export(short), channel=None)
+    assert str(few.value).endswith(f"titled {data['name']!r}: -1001525384822, @namesake_kg")
+
+
 async def test_an_export_of_another_channel_is_refused(
     sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:

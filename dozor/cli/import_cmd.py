@@ -55,8 +55,8 @@ T = TypeVar("T")
 @click.option("--username", help="The channel's public @username (exports do not contain it).")
 @click.option(
     "--channel",
-    help="Which channel an HTML export is of (it does not say): an archived channel's "
-    "@username or title, or the channel's id (-100…).",
+    help="Which channel an HTML export is of (it does not say; needed unless the archive's "
+    "posts show it): an archived channel's @username or title, or the channel's id (-100…).",
 )
 @click.option(
     "--media/--no-media",

@@ -1,16 +1,22 @@
 """Importing a Telegram Desktop HTML export (see :mod:`dozor.importer.desktophtml`).
 
 An HTML export does not say which channel it is, and dozor's identity for a channel is its
-id: the user names the channel, and the name must not merge one channel's posts into
-another's. So the channel is an archived one (by username, title or id) or an id given in
-full; and when the archive holds posts with the export's numbers, their dates must agree (a
-post's date never changes; another channel's post N was published at another time).
+id, so a name must not merge one channel's posts into another's. A post's date never changes,
+and another channel's post N was published at another time: the archive's posts with the
+export's numbers are the evidence.
+
+* ``--channel`` names it: an archived channel (username, title, id) or a full id. When the
+  archive has posts with the export's numbers, their dates must agree.
+* Without it, the one archived channel that has the export's title *and* at least
+  ``MIN_EVIDENCE`` posts with the export's numbers, nearly all of them dated alike, is taken.
+  A title alone is never enough.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta, tzinfo
-from typing import Unpack
+from typing import Any, Unpack
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,6 +38,14 @@ from dozor.storage.channels import (
 # its offset (a computer on summer time, read without --tz), a day's zones where it does not.
 _LABELLED_TOLERANCE = timedelta(hours=1)
 _UNLABELLED_TOLERANCE = timedelta(hours=14)
+MIN_EVIDENCE = 5  # posts whose dates agree, to take a channel by its title
+_AGREEING = 0.9  # the share of them that must agree
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    compared: int  # archived posts with the export's numbers (of its first messages)
+    differing: int  # of them, published at another time than the export says
 
 
 async def import_html_export(
@@ -46,8 +60,11 @@ async def import_html_export(
     it); *zone*: the exporting computer's time zone (``--tz``), if given."""
     tz = dates_zone(export, zone)
     async with sessions() as session:
-        channel_id = await _channel_id(session, export, channel)
-        await _check_same_channel(session, export, channel_id, tz)
+        if channel is None:
+            channel_id, identified = await _identified(session, export, tz)
+        else:
+            channel_id, identified = await _named(session, export, channel), None
+            await _check_same_channel(session, export, channel_id, tz)
     desktop = DesktopExport(
         path=export.files[0],
         file_sha256=export.file_sha256,
@@ -61,6 +78,8 @@ async def import_html_export(
     )
     with_zone: ImportOptions = {**options, "tz": tz}
     report = await import_export(sessions, desktop, **with_zone)
+    if identified is not None:
+        report.note(identified, options.get("warn"))
     if export.services:
         report.messages += export.services
         report.skipped += export.services
@@ -80,40 +99,63 @@ async def import_html_export(
     return report
 
 
-async def _channel_id(session: AsyncSession, export: HtmlExport, channel: str | None) -> int:
-    if channel is None:
-        raise ImportFormatError(
-            f"{export.folder}: an HTML export does not say which channel it is; name it with "
-            f"--channel (its @username, or its id -100…){await _suggestion(session, export)}"
-        )
+async def _named(session: AsyncSession, export: HtmlExport, channel: str) -> int:
+    """The channel ``--channel`` names: an archived one, or a full id new to the archive."""
     ref = parse_channel_ref(channel)
     try:
         return int((await resolve_channel(session, channel))["id"])
     except ChannelNotFound:
         if ref.id is not None:
-            return ref.id  # a channel new to the archive, named by its full id
+            return ref.id
         raise ChannelNotFound(
             f"--channel {channel}: no archived channel has that username or title; follow it "
             "first (`dozor channels add`), or give the channel's id (-100…)"
         ) from None
 
 
-async def _suggestion(session: AsyncSession, export: HtmlExport) -> str:
-    """Archived channels with the export's title, as a hint (never taken on their own)."""
+async def _identified(session: AsyncSession, export: HtmlExport, tz: tzinfo) -> tuple[int, str]:
+    """The one archived channel titled like the export whose posts bear it out, and how it was
+    told; else ImportFormatError asking for ``--channel``."""
+    titled = await _titled(session, export)
+    borne_out = []
+    for row in titled:
+        evidence = await _evidence(session, export, row["id"], tz)
+        if evidence.compared >= MIN_EVIDENCE and evidence.differing <= (
+            (1 - _AGREEING) * evidence.compared
+        ):
+            borne_out.append((row, evidence))
+    if len(borne_out) == 1:
+        row, evidence = borne_out[0]
+        agreeing = evidence.compared - evidence.differing
+        return int(row["id"]), (
+            f"channel taken to be {_shown(row)}: the export's title is its, and "
+            f"{agreeing} of {evidence.compared} posts it has with the export's numbers are "
+            "dated alike"
+        )
+    hint = ""
+    if titled:
+        hint = f"; archived channels titled {export.title!r}: " + ", ".join(map(_shown, titled))
+    raise ImportFormatError(
+        f"{export.folder}: an HTML export does not say which channel it is, and the archive "
+        f"does not show it; name it with --channel (its @username, or its id -100…){hint}"
+    )
+
+
+async def _titled(session: AsyncSession, export: HtmlExport) -> list[dict[str, Any]]:
+    """Archived channels whose title (now or before) is the export's."""
     if not export.title:
-        return ""
+        return []
     wanted = export.title.casefold()
-    rows = await channel_rows(session)
-    named = [
+    return [
         row
-        for row in rows
+        for row in await channel_rows(session)
         if (row["title"] or "").casefold() == wanted
         or any(t.casefold() == wanted for t in row["former_titles"])
     ]
-    if not named:
-        return ""
-    shown = ", ".join(f"@{r['username']}" if r["username"] else str(r["id"]) for r in named)
-    return f"; archived channels titled {export.title!r}: {shown}"
+
+
+def _shown(row: dict[str, Any]) -> str:
+    return f"@{row['username']}" if row["username"] else str(row["id"])
 
 
 async def _check_same_channel(
@@ -121,9 +163,23 @@ async def _check_same_channel(
 ) -> None:
     """Refuse when the archive's posts with the export's numbers were published at other
     times than the export's: the export is of another channel."""
+    evidence = await _evidence(session, export, channel_id, tz)
+    if evidence.differing * 2 > evidence.compared:
+        title = await channel_title(session, channel_id)
+        raise ImportFormatError(
+            f"{export.folder}: this does not look like an export of {title!r} ({channel_id}): of "
+            f"{evidence.compared} posts the archive has with the same numbers, "
+            f"{evidence.differing} were published at other times; check --channel"
+        )
+
+
+async def _evidence(
+    session: AsyncSession, export: HtmlExport, channel_id: int, tz: tzinfo
+) -> _Evidence:
+    """How the archive's posts with the export's numbers (of its first messages) agree."""
     known = await session.execute(select(channels.c.id).where(channels.c.id == channel_id))
     if known.first() is None or not export.sample:
-        return
+        return _Evidence(0, 0)
     dates = {message_id: wall.replace(tzinfo=tz) for message_id, wall in export.sample}
     rows = await session.execute(
         select(posts.c.message_id, posts.c.date).where(
@@ -136,10 +192,4 @@ async def _check_same_channel(
         compared += 1
         if abs(archived - dates[message_id]) > tolerance:
             differing += 1
-    if differing * 2 > compared:
-        title = await channel_title(session, channel_id)
-        raise ImportFormatError(
-            f"{export.folder}: this does not look like an export of {title!r} ({channel_id}): of "
-            f"{compared} posts the archive has with the same numbers, {differing} were "
-            "published at other times; check --channel"
-        )
+    return _Evidence(compared, differing)

@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.errors import AmbiguousChannel, ChannelNotFound, UserError
-from dozor.models import channel_changes, channels, post_metrics
+from dozor.models import channel_changes, channels, media_files, post_metrics
 from dozor.records import ChannelRecord, Forward, PostRecord, Source
 from dozor.storage import list_channels, mark_deleted, resolve_channel, store_posts, upsert_channel
 from dozor.storage.channels import channel_history, channel_rows
 from dozor.storage.events import events_after
 from dozor.storage.history import parse_post_ref
+from dozor.storage.media import record_media_file
 from dozor.storage.notices import changes_to_notice, notice_cursor, set_notice_cursor
 from tests.helpers import all_rows, event_log, post, versions
 
@@ -422,3 +423,16 @@ def test_record_defaults_are_unknown_not_zero() -> None:
     assert r.reactions is None
     assert r.entities == []
     assert replace(r, views=0).views == 0
+
+
+async def test_a_mime_type_no_real_file_has_is_kept_unknown(sessions) -> None:
+    """A document's MIME type is its uploader's word; one wider than the column is no type."""
+    await _channel(sessions)
+    await _store(sessions, [rec(1, "файл", media={"type": "document", "mime_type": "x" * 300})])
+    async with sessions.begin() as session:
+        for digest, mime in (("a" * 64, "x" * 300), ("b" * 64, "application/pdf")):
+            await record_media_file(
+                session, CH, 1, sha256=digest, size=3, mime_type=mime, path=digest, at=T0
+            )
+    rows = sorted(await all_rows(sessions, media_files), key=lambda r: r["sha256"])
+    assert [r["mime_type"] for r in rows] == [None, "application/pdf"]

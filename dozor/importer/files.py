@@ -14,9 +14,9 @@ from pathlib import Path
 
 from dozor.mediastore import StoredFile, store_copy
 from dozor.records import Media, PostRecord
+from dozor.storage.media import MAX_MIME
 
 _MISSING = "is not in the export's folder"
-MAX_MIME = 128  # as media_files.mime_type holds; a longer "MIME type" is not one
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dozor.models import media_files, posts
 from dozor.storage.bulk import insert_ignoring_duplicates
 
+MAX_MIME = 128  # the width of media_files.mime_type
+
 
 async def downloaded(session: AsyncSession, channel_id: int, message_ids: list[int]) -> set[int]:
     """Which of these posts already have their attachment stored."""
@@ -36,7 +38,11 @@ async def record_media_file(
     at: datetime,
 ) -> None:
     """Note a stored file and point the post's media metadata at it (no new post version: the
-    content hash covers the attachment's identity, not where dozor keeps a copy)."""
+    content hash covers the attachment's identity, not where dozor keeps a copy).
+
+    A *mime_type* longer than any real one (a client sets a document's own) is kept unknown."""
+    if mime_type is not None and len(mime_type) > MAX_MIME:
+        mime_type = None
     await insert_ignoring_duplicates(
         session,
         media_files,

@@ -5,7 +5,8 @@ both. No database here.
 HTML is Desktop's default export format, so analysts hold HTML exports of channels that are
 gone. It is a rendering, and lossy (the writer is ``export_output_html.cpp``):
 
-* no channel id and no username: the user names the channel (``dozor import --channel``);
+* no channel id and no username: the archive's posts, or the user, tell the channel (see
+  :mod:`dozor.importer.htmlimport`);
 * dates in the exporting computer's local time. Since 2023 a label follows (``UTC+01:00``),
   which is the zone's *standard* offset all year, so wall times are kept here and the caller
   decides the zone (the label, or ``--tz``);
@@ -18,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
@@ -109,9 +110,7 @@ def read_html_export(path: Path) -> HtmlExport:
     folder = path.parent if path.is_file() else path
     files = _message_files(folder)
     digest = hashlib.sha256()
-    title: str | None = None
-    count, services, newest, offsets = 0, 0, 0, set()
-    sample: list[tuple[int, datetime]] = []
+    tally = _Tally()
     for file in files:
         try:
             content = file.read_bytes()
@@ -119,38 +118,53 @@ def read_html_export(path: Path) -> HtmlExport:
             raise ImportFormatError(f"{file}: cannot read: {exc.strerror}") from None
         digest.update(content)
         doc = _parse_bytes(content, file)
-        title = title or _header_title(doc)
+        tally.title = tally.title or _header_title(doc)
         for node in _message_nodes(doc):
-            message_id = _message_id(node)
-            if message_id is None or message_id <= 0:
-                continue  # a date separator (negative id)
-            if "service" in _classes(node):
-                services += 1
-                continue
-            count += 1
-            if message_id > INT32:
-                continue  # no Telegram message has it; the import skips it, saying so
-            newest = max(newest, message_id)
-            stamp = _date_title(node)
-            if stamp is not None:
-                wall, offset = stamp
-                if offset is not None:
-                    offsets.add(offset)
-                if len(sample) < _SAMPLE_SIZE:
-                    sample.append((message_id, wall))
-    if count + services == 0 and not title:
+            tally.add(node)
+    if tally.count + tally.services == 0 and not tally.title:
         raise ImportFormatError(f"{folder}: no Telegram Desktop messages in messages.html")
     return HtmlExport(
         folder=folder,
         files=files,
         file_sha256=digest.hexdigest(),
-        title=title,
-        message_count=count,
-        services=services,
-        newest_message_id=newest,
-        offsets=frozenset(offsets),
-        sample=sample,
+        title=tally.title,
+        message_count=tally.count,
+        services=tally.services,
+        newest_message_id=tally.newest,
+        offsets=frozenset(tally.offsets),
+        sample=tally.sample,
     )
+
+
+@dataclass
+class _Tally:
+    """What the check of an export's files learns, message by message."""
+
+    title: str | None = None
+    count: int = 0
+    services: int = 0
+    newest: int = 0
+    offsets: set[timedelta] = field(default_factory=set)
+    sample: list[tuple[int, datetime]] = field(default_factory=list)
+
+    def add(self, node: Any) -> None:
+        message_id = _message_id(node)
+        if message_id is None or message_id <= 0:
+            return  # a date separator (negative id)
+        if "service" in _classes(node):
+            self.services += 1
+            return
+        self.count += 1
+        if message_id > INT32:
+            return  # no Telegram message has it; the import skips it, saying so
+        self.newest = max(self.newest, message_id)
+        stamp = _date_title(node)
+        if stamp is not None:
+            wall, offset = stamp
+            if offset is not None:
+                self.offsets.add(offset)
+            if len(self.sample) < _SAMPLE_SIZE:
+                self.sample.append((message_id, wall))
 
 
 def _message_files(folder: Path) -> list[Path]:

@@ -8,7 +8,7 @@ export's numbers are the evidence.
 * ``--channel`` names it: an archived channel (username, title, id) or a full id. When the
   archive has posts with the export's numbers, their dates must agree.
 * Without it, the one archived channel that has the export's title *and* at least
-  ``MIN_EVIDENCE`` posts with the export's numbers, nearly all of them dated alike, is taken.
+  five posts with the export's numbers, nearly all of them dated alike, is taken.
   A title alone is never enough.
 """
 
@@ -38,8 +38,17 @@ from dozor.storage.channels import (
 # its offset (a computer on summer time, read without --tz), a day's zones where it does not.
 _LABELLED_TOLERANCE = timedelta(hours=1)
 _UNLABELLED_TOLERANCE = timedelta(hours=14)
-MIN_EVIDENCE = 5  # posts whose dates agree, to take a channel by its title
+_MIN_EVIDENCE = 5  # posts whose dates agree, to take a channel by its title
 _AGREEING = 0.9  # the share of them that must agree
+_SERVICES_LEFT_OUT = (
+    "service messages (pins, title changes…) not imported: {}; an HTML export gives them no date"
+)
+_LABEL_READ = (
+    "dates read in {}, the offset the export names; Telegram Desktop names the standard offset "
+    "all year, so if the computer that made it kept summer time, posts new to the archive from "
+    "summer months are dated an hour late (give its zone with --tz, e.g. Europe/Berlin, when "
+    "importing such an export)"
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,7 @@ async def import_html_export(
         if channel is None:
             channel_id, identified = await _identified(session, export, tz)
         else:
-            channel_id, identified = await _named(session, export, channel), None
+            channel_id, identified = await _named(session, channel), None
             await _check_same_channel(session, export, channel_id, tz)
     desktop = DesktopExport(
         path=export.files[0],
@@ -78,28 +87,19 @@ async def import_html_export(
     )
     with_zone: ImportOptions = {**options, "tz": tz}
     report = await import_export(sessions, desktop, **with_zone)
+    warn = options.get("warn")
     if identified is not None:
-        report.note(identified, options.get("warn"))
+        report.note(identified, warn)
     if export.services:
         report.messages += export.services
         report.skipped += export.services
-        report.note(
-            f"service messages (pins, title changes…) not imported: {export.services}; an "
-            "HTML export gives them no date",
-            options.get("warn"),
-        )
+        report.note(_SERVICES_LEFT_OUT.format(export.services), warn)
     if zone is None and export.offsets:
-        report.note(
-            f"dates read in {tz}, the offset the export names; Telegram Desktop names the "
-            "standard offset all year, so if the computer that made it kept summer time, "
-            "posts new to the archive from summer months are dated an hour late (give its "
-            "zone with --tz, e.g. Europe/Berlin, when importing such an export)",
-            options.get("warn"),
-        )
+        report.note(_LABEL_READ.format(tz), warn)
     return report
 
 
-async def _named(session: AsyncSession, export: HtmlExport, channel: str) -> int:
+async def _named(session: AsyncSession, channel: str) -> int:
     """The channel ``--channel`` names: an archived one, or a full id new to the archive."""
     ref = parse_channel_ref(channel)
     try:
@@ -120,7 +120,7 @@ async def _identified(session: AsyncSession, export: HtmlExport, tz: tzinfo) -> 
     borne_out = []
     for row in titled:
         evidence = await _evidence(session, export, row["id"], tz)
-        if evidence.compared >= MIN_EVIDENCE and evidence.differing <= (
+        if evidence.compared >= _MIN_EVIDENCE and evidence.differing <= (
             (1 - _AGREEING) * evidence.compared
         ):
             borne_out.append((row, evidence))

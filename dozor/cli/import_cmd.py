@@ -348,8 +348,9 @@ def _media_policy(archiver: ArchiverConfig, forced: bool | None) -> MediaPolicy 
 def _split(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path], list[Path]]:
     """Desktop JSON exports, saved pages (oldest capture first) and Desktop HTML exports
     (their folders). A folder with a result.json is one export, a folder with a messages.html
-    one HTML export; any other folder is searched: for exports in its subfolders (a
-    multi-channel `dozor export --format desktop`, a folder of exports) and for saved pages."""
+    one HTML export; any other folder is searched: for exports of either kind in its
+    subfolders (a multi-channel `dozor export --format desktop`, a folder of exports) and for
+    saved pages."""
     exports, pages, html = [], [], []
     for path in paths:
         if path.is_file() and _is_html_export_page(path):
@@ -379,8 +380,8 @@ def _is_account_html_export(folder: Path) -> bool:
 def _account_html_export(folder: Path) -> UserError:
     return UserError(
         f"{folder}: a whole-account HTML export, which does not say which chats are channels; "
-        "import a channel's folder (chats/chat_…) with --channel, or export the account again "
-        "as Machine-readable JSON"
+        "import a channel's folder (chats/chat_…) on its own, or export the account again as "
+        "Machine-readable JSON"
     )
 
 

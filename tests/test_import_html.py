@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,12 @@ def test_the_zone_of_the_dates() -> None:
     assert dates_zone(export, ZoneInfo("Asia/Bishkek")) == ZoneInfo("Asia/Bishkek")
     with pytest.raises(ImportFormatError, match="standard offset is UTC\\+03:00"):
         dates_zone(export, ZoneInfo("Europe/Moscow"))
+    # Posts of 2012, when Moscow's standard time was +04:00: Desktop still labels them with
+    # the zone's offset of today.
+    moscow_2012 = replace(
+        export, offsets=frozenset({timedelta(hours=3)}), sample=[(1, datetime(2012, 6, 1))]
+    )
+    assert dates_zone(moscow_2012, ZoneInfo("Europe/Moscow")) == ZoneInfo("Europe/Moscow")
 
 
 @pytest.mark.parametrize(

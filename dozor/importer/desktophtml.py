@@ -538,7 +538,8 @@ def dates_zone(export: HtmlExport, zone: tzinfo | None) -> tzinfo:
     """The zone the export's wall times are read in: *zone* (``--tz``) when given, else the
     offset the dates are labelled with, else UTC. A *zone* whose standard offset is not the
     label is refused: Desktop labels dates with the standard offset of the exporting
-    computer's zone, so the two must agree."""
+    computer's zone (as the zone has it now, even on a post from years when it had another:
+    Moscow's was +04:00 in 2011–2014), so the two must agree."""
     if zone is None:
         if len(export.offsets) > 1:
             raise ImportFormatError(
@@ -550,9 +551,9 @@ def dates_zone(export: HtmlExport, zone: tzinfo | None) -> tzinfo:
             return UTC
         offset = next(iter(export.offsets))
         return timezone(offset, _label(offset))
-    when = export.sample[0][1] if export.sample else datetime(2024, 1, 1)
-    standard = _standard_offset(zone, when)
-    if export.offsets and standard not in export.offsets:
+    standard = _standard_offset(zone, datetime.now())
+    then = {_standard_offset(zone, wall) for _, wall in export.sample[:1]}
+    if export.offsets and export.offsets.isdisjoint({standard, *then}):
         labels = ", ".join(sorted(_label(o) for o in export.offsets))
         raise ImportFormatError(
             f"--tz {zone}: its standard offset is {_label(standard)}, but the export's dates "

@@ -212,7 +212,7 @@ async def test_the_channel_must_be_named(sessions: async_sessionmaker[AsyncSessi
     report = await import_html_export(sessions, export, channel="@dozor_test")
     assert (report.channel_id, report.outcome.new) == (CHANNEL, 8)
     assert report.dates_assumed_zone == "UTC+06:00"
-    assert any("standard offset all year" in w for w in report.warnings)
+    assert any("standard offset of today" in w for w in report.warnings)
     assert any(
         w.startswith("service messages (pins, title changes…) not imported: 1;")
         for w in report.warnings

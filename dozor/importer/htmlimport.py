@@ -44,10 +44,10 @@ _SERVICES_LEFT_OUT = (
     "service messages (pins, title changes…) not imported: {}; an HTML export gives them no date"
 )
 _LABEL_READ = (
-    "dates read in {}, the offset the export names; Telegram Desktop names the standard offset "
-    "all year, so if the computer that made it kept summer time, posts new to the archive from "
-    "summer months are dated an hour late (give its zone with --tz, e.g. Europe/Berlin, when "
-    "importing such an export)"
+    "dates read in {}, the offset the export names; Telegram Desktop labels every date with "
+    "its zone's standard offset of today, so a post new to the archive from a time that zone "
+    "had another offset (summer time; Moscow before 2014) is dated off by the difference: give "
+    "the zone with --tz (e.g. Europe/Moscow, Europe/Berlin) when importing such an export"
 )
 
 

@@ -82,6 +82,7 @@ def test_urls_and_times_are_not_filters() -> None:
         ("after:2024-13-01", 7, "bad date '2024-13-01'"),
         ("before:yesterday", 8, "bad date"),
         ("after:0001-01-01T00:00+05:00", 7, "date '0001-01-01T00:00+05:00' is out of range"),
+        ("мигрант \x00", 9, "a query cannot hold the NUL character"),
         ("has:cats", 5, "has: takes media, photo, video, document, link"),
         ("is:pinned", 4, "is: takes forward, reply, edited, deleted"),
         ("channel:", 1, "channel: needs a value"),

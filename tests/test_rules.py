@@ -381,6 +381,11 @@ async def test_rule_validation_and_lookup(sessions: async_sessionmaker[AsyncSess
                 history=HISTORY,
                 events=["posted"],
             )
+        # U+0000 (a TOML "\u0000", a bot message): PostgreSQL's text cannot hold it
+        with pytest.raises(UserError, match="none of them U\\+0000"):
+            await add_rule(session, name="a\x00b", query="x", chat_id=1, now=NOW, history=HISTORY)
+        with pytest.raises(QueryError, match="cannot hold the NUL character"):
+            await add_rule(session, name="ok", query="x\x00", chat_id=1, now=NOW, history=HISTORY)
         rule = await add_rule(
             session,
             name="Мигранты",

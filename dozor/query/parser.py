@@ -51,6 +51,8 @@ class _Lexer:
     def tokens(self) -> list[_Token]:
         out: list[_Token] = []
         q = self.query
+        if "\x00" in q:  # no text holds it (posts store U+FFFD), and no database column can
+            raise self.error("a query cannot hold the NUL character (U+0000)", q.index("\x00"))
         while True:
             while self.i < len(q) and q[self.i].isspace():
                 self.i += 1

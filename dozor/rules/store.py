@@ -89,8 +89,8 @@ async def add_rule(
     if not -INT64 <= chat_id <= INT64:
         raise UserError(f"{chat_id} is not a Telegram chat id")
     name = name.strip()
-    if not name or len(name) > MAX_NAME:
-        raise UserError(f"a rule name is 1 to {MAX_NAME} characters")
+    if not name or len(name) > MAX_NAME or "\x00" in name:
+        raise UserError(f"a rule name is 1 to {MAX_NAME} characters, none of them U+0000")
     if origin in NAMED_ORIGINS and await _team_rule_named(session, name):
         raise UserError(
             f"a rule named {name!r} already exists (see `dozor rules list`): choose another name"

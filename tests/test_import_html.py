@@ -41,7 +41,7 @@ def _entries() -> dict[int, dict[str, Any]]:
     return {entry["id"]: entry for entry in read_html_export(FIXTURE).entries()}
 
 
-def test_the_export_is_checked_before_anything_is_read() -> None:
+def test_the_check_learns_files_title_counts_and_offsets() -> None:
     export = read_html_export(FIXTURE / "messages2.html")  # any page names the export
     assert [f.name for f in export.files] == ["messages.html", "messages2.html"]
     assert export.title == "Дозор тест"  # Desktop writes name + " " + last name

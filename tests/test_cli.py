@@ -327,6 +327,8 @@ def test_import_of_an_html_export(
     assert report["dates_assumed_zone"] == "Asia/Bishkek"
     assert main(["import", str(export), "--channel", "@dozor_test"]) == 0
     assert "0 new, 0 updated (0 new versions), 8 unchanged, 1 skipped" in capsys.readouterr().out
+    assert main(["import", str(export)]) == 2  # two archived channels bear it out: no guess
+    assert "titled 'Дозор тест': -100123, @dozor_test" in _one_line_error(capsys)
     assert main(["search", "мигрант channel:dozor_test", "--json"]) == 0
     (hit,) = json.loads(capsys.readouterr().out)["hits"]
     assert (hit["link"], hit["date"]) == ("https://t.me/dozor_test/2", "2024-11-05T04:15:00Z")

@@ -266,6 +266,29 @@ async def test_the_archive_tells_the_channel_when_its_posts_bear_the_title_out(
     assert str(few.value).endswith(f"titled {data['name']!r}: -1001525384822, @namesake_kg")
 
 
+async def test_the_evidence_comes_from_both_ends_of_a_long_export(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """An archive started after the channel did holds only the newer part of an export."""
+    data = json.loads((DESKTOP / "current-format-later" / "result.json").read_text("utf-8"))
+    text = data["messages"][8]  # a plain text post
+    start = int(text["date_unixtime"])
+    data["messages"] = [
+        {**text, "id": n, "date_unixtime": str(start + 3600 * n)} for n in range(1, 501)
+    ]
+    (tmp_path / "newest").mkdir()
+    newest = {**data, "messages": data["messages"][-10:]}
+    (tmp_path / "newest" / "result.json").write_text(json.dumps(newest), "utf-8")
+    await import_desktop_export(sessions, tmp_path / "newest")
+    folder = write_html_export(data, tmp_path / "html", offset=BISHKEK)
+    report = await import_html_export(sessions, read_html_export(folder), channel=None)
+    assert (report.channel_id, report.outcome.new, report.outcome.unchanged) == (
+        -1001525384822,
+        490,
+        10,
+    )
+
+
 async def test_an_export_of_another_channel_is_refused(
     sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -37,7 +38,7 @@ _DATE = re.compile(
 )
 _MESSAGE_LINK = re.compile(r"go_to_message(\d+)$")
 _DURATION = re.compile(r"^(?:(\d+):)?(\d+):(\d\d)$")
-_SAMPLE_SIZE = 200
+_SAMPLE_SIZE = 100  # messages kept from each end of the export, to compare with the archive
 _FIRST_YEAR, _LAST_YEAR = 1970, 9998  # beyond, a wall time moved to UTC may not exist
 # What Desktop's JSON writer says for a file it left out, by the HTML writer's description
 # (NoFileDescription): the converter recognises these.
@@ -80,7 +81,7 @@ class HtmlExport:
     services: int  # service messages (pins, title changes…): undated here, so not imported
     newest_message_id: int
     offsets: frozenset[timedelta]  # the UTC offsets the dates are labelled with
-    sample: list[tuple[int, datetime]]  # (id, wall time) of the first messages
+    sample: list[tuple[int, datetime]]  # (id, wall time) of the first and the last messages
 
     def entries(self) -> Iterator[dict[str, Any]]:
         """The messages as Desktop JSON entries, one file parsed at a time."""
@@ -132,7 +133,7 @@ def read_html_export(path: Path) -> HtmlExport:
         services=tally.services,
         newest_message_id=tally.newest,
         offsets=frozenset(tally.offsets),
-        sample=tally.sample,
+        sample=[*tally.first, *tally.last],
     )
 
 
@@ -145,7 +146,9 @@ class _Tally:
     services: int = 0
     newest: int = 0
     offsets: set[timedelta] = field(default_factory=set)
-    sample: list[tuple[int, datetime]] = field(default_factory=list)
+    first: list[tuple[int, datetime]] = field(default_factory=list)
+    # The archive may hold only the newer part of an export's history (it started later).
+    last: deque[tuple[int, datetime]] = field(default_factory=lambda: deque(maxlen=_SAMPLE_SIZE))
 
     def add(self, node: Any) -> None:
         message_id = _message_id(node)
@@ -163,8 +166,7 @@ class _Tally:
             wall, offset = stamp
             if offset is not None:
                 self.offsets.add(offset)
-            if len(self.sample) < _SAMPLE_SIZE:
-                self.sample.append((message_id, wall))
+            (self.first if len(self.first) < _SAMPLE_SIZE else self.last).append((message_id, wall))
 
 
 def _message_files(folder: Path) -> list[Path]:

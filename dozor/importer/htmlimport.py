@@ -53,7 +53,7 @@ _LABEL_READ = (
 
 @dataclass(frozen=True)
 class _Evidence:
-    compared: int  # archived posts with the export's numbers (of its first messages)
+    compared: int  # archived posts with the export's numbers (of its first and last ones)
     differing: int  # of them, published at another time than the export says
 
 
@@ -176,7 +176,8 @@ async def _check_same_channel(
 async def _evidence(
     session: AsyncSession, export: HtmlExport, channel_id: int, tz: tzinfo
 ) -> _Evidence:
-    """How the archive's posts with the export's numbers (of its first messages) agree."""
+    """How the archive's posts with the export's numbers (of its first and last messages)
+    agree."""
     known = await session.execute(select(channels.c.id).where(channels.c.id == channel_id))
     if known.first() is None or not export.sample:
         return _Evidence(0, 0)

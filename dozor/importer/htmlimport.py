@@ -30,6 +30,7 @@ from dozor.records import ChannelRecord
 from dozor.storage.channels import (
     channel_rows,
     channel_title,
+    has_or_had_title,
     parse_channel_ref,
     resolve_channel,
 )
@@ -146,12 +147,7 @@ async def _titled(session: AsyncSession, export: HtmlExport) -> list[dict[str, A
     if not export.title:
         return []
     wanted = export.title.casefold()
-    return [
-        row
-        for row in await channel_rows(session)
-        if (row["title"] or "").casefold() == wanted
-        or any(t.casefold() == wanted for t in row["former_titles"])
-    ]
+    return [row for row in await channel_rows(session) if has_or_had_title(row, wanted)]
 
 
 def _shown(row: dict[str, Any]) -> str:

@@ -323,6 +323,11 @@ def _had_username(row: Mapping[str, Any], name: str, current: bool) -> bool:
     return any(old.lower() == name for old in row.get("former_usernames", ()))
 
 
+def has_or_had_title(row: Mapping[str, Any], title: str) -> bool:
+    """Is *title* (casefolded) a channel row's title, now or before (see channel_rows)?"""
+    return _had_title(row, title, True) or _had_title(row, title, False)
+
+
 def _had_title(row: Mapping[str, Any], title: str, current: bool) -> bool:
     if current:
         return bool(row["title"].casefold() == title)

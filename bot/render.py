@@ -308,10 +308,13 @@ SEARCH_PREFIX = "🔎 Search: "
 def render_search(result: SearchPage, zone: ZoneInfo) -> str:
     if result.total == 0:
         return f"{SEARCH_PREFIX}{esc(result.query)}\nNo posts match."
-    total = f"{result.total:,}" if result.total_is_exact else f"more than {result.total:,}"
+    if not result.total_is_exact:
+        total = f"more than {result.total:,} results"
+    else:
+        total = "1 result" if result.total == 1 else f"{result.total:,} results"
     lines = [
         f"{SEARCH_PREFIX}{esc(result.query)}",
-        f"{total} results · page {result.page}/{result.pages}",
+        f"{total} · page {result.page}/{result.pages}",
         "",
     ]
     for number, hit in enumerate(result.hits, start=(result.page - 1) * 5 + 1):

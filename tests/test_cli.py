@@ -535,7 +535,7 @@ def test_search_command(configured: Path, capsys: pytest.CaptureFixture[str]) ->
     assert result["hits"][1]["highlights"] == [[31, 43]]
     assert main(["search", '"уголовное дело"']) == 0
     out = capsys.readouterr().out
-    assert "1 results" in out
+    assert "1 result, showing 1–1" in out
     assert "уголовное дело" in out
     assert main(["search", "мигрант", "--offset", "9" * 23]) == 0
     assert capsys.readouterr().out == f"3 results; none at offset {'9' * 23}\n"

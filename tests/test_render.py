@@ -6,7 +6,15 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot.render import AlertContent, render_alert, render_diff, render_digest, visible_length
+from bot.render import (
+    AlertContent,
+    SearchPage,
+    render_alert,
+    render_diff,
+    render_digest,
+    render_search,
+    visible_length,
+)
 from dozor.query import parse
 from tests.fakes.botapi import html_problem
 
@@ -117,3 +125,13 @@ def test_an_alert_about_a_place_links_to_the_map() -> None:
         '📍 <a href="https://www.openstreetmap.org/?mlat=42.87460&amp;mlon=74.56980#map=16/'
         '42.87460/74.56980">place: Пост <b>ДПС</b> · 42.87460, 74.56980</a>'
     ) in message.splitlines()
+
+
+def test_search_header_counts_in_words() -> None:
+    def header(total: int, exact: bool) -> str:
+        page = SearchPage("мигрант", total, exact, page=1, pages=1, hits=[])
+        return render_search(page, ZoneInfo("Asia/Bishkek")).splitlines()[1]
+
+    assert header(1, exact=True) == "1 result · page 1/1"
+    assert header(1200, exact=True) == "1,200 results · page 1/1"
+    assert header(1000, exact=False) == "more than 1,000 results · page 1/1"

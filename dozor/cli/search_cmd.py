@@ -90,19 +90,25 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     }
 
 
+def _results(count: int) -> str:
+    return "1 result" if count == 1 else f"{count:,} results"
+
+
 def _print(result: SearchResult, offset: int) -> None:
     console = stdout_console()
     if not result.hits:
         console.print(
             f"no posts match {result.query!r}"
             if result.total == 0
-            else f"{result.total} results; none at offset {offset}",
+            else f"{_results(result.total)}; none at offset {offset}",
             markup=False,
         )
         return
     shown = f"{offset + 1}–{offset + len(result.hits)}"
-    total = f"{result.total:,}" if result.total_is_exact else f"more than {result.total:,}"
-    console.print(f"{total} results, showing {shown}", style="bold")
+    total = (
+        _results(result.total) if result.total_is_exact else f"more than {result.total:,} results"
+    )
+    console.print(f"{total}, showing {shown}", style="bold")
     for hit in result.hits:
         marks = []
         if hit.post["deleted_at"] is not None:

@@ -221,7 +221,7 @@ def test_verify_re_reads_the_whole_archive_of_followed_channels(
     telegram.delete(telegram.channels[BARE], [5], push=False)  # far below the re-read window
     assert main(["archive", "--once"]) == 0
     assert "0 new, 0 edited, 0 deleted — ok" in capsys.readouterr().out
-    assert main(["verify", "@mvd_test"]) == 0
+    assert main(["verify", "-1001525384822"]) == 0  # the marked id, as `channels list` shows
     assert "0 new, 0 edited, 1 deleted — ok" in capsys.readouterr().out
     assert main(["search", "is:deleted", "--json"]) == 0
     assert [hit["message_id"] for hit in json.loads(capsys.readouterr().out)["hits"]] == [5]
@@ -271,6 +271,8 @@ def test_post_shows_every_version_the_deletion_and_the_counters(
     assert main(["post", "@mvd_test", "104", "--json"]) == 0  # before the purge: still there
     record = json.loads(capsys.readouterr().out)
     assert (record["post"]["deleted_at"], [e["kind"] for e in record["events"]]) == (None, ["new"])
+    assert main(["post", "-1001525384822", "104", "--json"]) == 0  # a marked id is no option
+    assert json.loads(capsys.readouterr().out) == record
 
 
 def test_post_refuses_what_it_cannot_show(
@@ -284,6 +286,9 @@ def test_post_refuses_what_it_cannot_show(
         (["mvd_test/500"], "МВД тест: post 500 is not in the archive"),
         (["mvd_test/99999999999"], "is not a post link"),
         (["@nobody_here/5"], "nobody_here"),
+        (["--jsn", "-1001525384822", "104"], "No such option '--jsn'. Did you mean '--json'?"),
+        (["-1001525384822", "-104"], "'-104' is not a post number"),
+        (["-1001525384822", "104", "-x"], "No such option '-x'"),
     ]:
         assert main(["post", *args]) == 2
         err = capsys.readouterr().err

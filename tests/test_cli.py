@@ -432,7 +432,7 @@ def test_channels_history_shows_renames_and_finds_the_former_name(
     out = capsys.readouterr().out
     assert "МВД: новое имя, first seen" in out
     assert "Тестовый канал МВД" in out
-    assert main(["channels", "history", "МВД: новое имя", "--field", "subscribers"]) == 0
+    assert main(["channels", "history", "-1001525384822", "--field", "subscribers"]) == 0
     assert "no change of subscribers recorded since" in capsys.readouterr().out
 
 

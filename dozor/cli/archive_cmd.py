@@ -27,7 +27,14 @@ from rich.text import Text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.cli.channels_cmd import channels
-from dozor.cli.context import config_option, json_option, run_async, state, stop_on_signals
+from dozor.cli.context import (
+    ChannelArgsCommand,
+    config_option,
+    json_option,
+    run_async,
+    state,
+    stop_on_signals,
+)
 from dozor.cli.db_cmd import rebuild_if_stale
 from dozor.cli.output import format_time, print_json, print_table, stderr_console
 from dozor.config import Config
@@ -134,7 +141,7 @@ async def archiver_for(config: Config, **kw: Any) -> AsyncIterator[Archiver]:
                 await client.disconnect()
 
 
-@channels.command("add")
+@channels.command("add", cls=ChannelArgsCommand)
 @config_option
 @click.argument("refs", nargs=-1, required=True)
 def add(refs: tuple[str, ...]) -> None:
@@ -190,7 +197,7 @@ def _not_followed(request: ChannelRequest) -> str:
     return request.detail or "failed"
 
 
-@channels.command("remove")
+@channels.command("remove", cls=ChannelArgsCommand)
 @config_option
 @click.argument("refs", nargs=-1, required=True)
 def remove(refs: tuple[str, ...]) -> None:
@@ -243,7 +250,7 @@ async def run_archiver(
             return []
 
 
-@click.command()
+@click.command(cls=ChannelArgsCommand)
 @config_option
 @click.argument("refs", nargs=-1, metavar="[CHANNEL]...")
 def verify(refs: tuple[str, ...]) -> int:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from dozor.cli.context import config_option, json_option, run_async, state
+from dozor.cli.context import ChannelArgsCommand, config_option, json_option, run_async, state
 from dozor.cli.output import format_time, print_json, print_table
 from dozor.db import open_database
 from dozor.storage import ArchiveStats, ChannelSummary, archive_stats, list_channels
@@ -70,7 +70,7 @@ def list_(as_json: bool) -> None:
     )
 
 
-@channels.command("history")
+@channels.command("history", cls=ChannelArgsCommand)
 @config_option
 @json_option
 @click.argument("channel")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
+import re
 import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -72,6 +74,41 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(
         func
     )
+
+
+_MARKED_ID = re.compile(r"-\d+")
+
+
+class ChannelArgsCommand(click.Command):
+    """A command whose arguments may be marked channel ids (``-1001292077344``), as
+    ``dozor channels list`` prints them.
+
+    The parser would take such an id for an option. No option of dozor's is a number, so
+    unknown options pass through as arguments here, after any that is not a number has been
+    refused as the unknown option it is."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["context_settings"] = {
+            **(kwargs.get("context_settings") or {}),
+            "ignore_unknown_options": True,
+        }
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        options = [p for p in self.get_params(ctx) if isinstance(p, click.Option)]
+        known = {name for p in options for name in (*p.opts, *p.secondary_opts)}
+        with_value = {name for p in options if not (p.is_flag or p.count) for name in p.opts}
+        value_next = False
+        for arg in args:
+            if arg == "--":
+                break
+            name = arg.split("=", 1)[0]
+            if value_next or name in known:
+                value_next = not value_next and name in with_value and "=" not in arg
+            elif arg.startswith("-") and not _MARKED_ID.fullmatch(arg):
+                close = difflib.get_close_matches(name, sorted(known))
+                raise click.NoSuchOption(name, possibilities=close, ctx=ctx)
+        return super().parse_args(ctx, args)
 
 
 def state() -> CliState:

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from dozor.cli.context import config_option, json_option, run_async, state
+from dozor.cli.context import ChannelArgsCommand, config_option, json_option, run_async, state
 from dozor.cli.output import format_time, print_json, print_table, stdout_console
 from dozor.db import open_database
 from dozor.errors import UserError
@@ -21,7 +21,7 @@ from dozor.text.diff import word_changes
 METRICS_SHOWN = 12  # counter samples printed (the first and last halves); --json has all
 
 
-@click.command("post")
+@click.command("post", cls=ChannelArgsCommand)
 @config_option
 @json_option
 @click.argument("ref", metavar="LINK | CHANNEL")

@@ -24,6 +24,9 @@ Media = dict[str, Any]
 
 # Media fields that identify *which* file is attached; everything else is descriptive metadata.
 MEDIA_IDENTITY_KEYS = ("type", "id")
+# ``photo_not_exported``, ``file_not_exported``…: an export left that file out. A note about one
+# export, not about the attachment: see storage.posts._merged_media.
+NOT_EXPORTED = "_not_exported"
 
 
 class Source(StrEnum):

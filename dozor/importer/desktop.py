@@ -35,7 +35,16 @@ from dozor.ids import (
     unshift_legacy_channel_id,
 )
 from dozor.importer import jsonstream
-from dozor.records import ChannelRecord, Entity, Forward, Media, PostRecord, Reaction, make_entity
+from dozor.records import (
+    NOT_EXPORTED,
+    ChannelRecord,
+    Entity,
+    Forward,
+    Media,
+    PostRecord,
+    Reaction,
+    make_entity,
+)
 from dozor.storage.channels import username_of
 
 CHANNEL_TYPES = ("public_channel", "private_channel")
@@ -725,7 +734,7 @@ def _file_ref(value: Any, key: str) -> dict[str, Any]:
     if not isinstance(value, str) or not value:
         return {}
     if _NOT_EXPORTED.search(value):
-        return {f"{key}_not_exported": True}
+        return {key + NOT_EXPORTED: True}
     return {key: value}
 
 

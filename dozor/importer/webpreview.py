@@ -95,7 +95,7 @@ def parse_page(content: bytes, path: Path) -> WebPreviewPage:
     if not widgets:
         raise ImportFormatError(
             f"{path}: no channel posts in this page; dozor reads saved t.me/s/<channel> pages "
-            "(a Telegram Desktop HTML export is imported by its folder, with --channel)"
+            "(a Telegram Desktop HTML export is imported by its folder)"
         )
     usernames = {post[0].lower() for w in widgets if (post := _data_post(w))}
     if not usernames:

@@ -17,7 +17,15 @@ from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import post_metrics, post_versions, posts
-from dozor.records import EventKind, Media, PostRecord, Source, content_sha256, without_nul
+from dozor.records import (
+    NOT_EXPORTED,
+    EventKind,
+    Media,
+    PostRecord,
+    Source,
+    content_sha256,
+    without_nul,
+)
 from dozor.storage.bulk import insert_rows
 from dozor.storage.events import append_events
 from dozor.storage.search_index import index_posts
@@ -244,7 +252,9 @@ def _merged_media(stored: Media | None, incoming: Media | None) -> Media | None:
     """Incoming media, completed from the stored metadata when it is the same attachment.
 
     A Desktop export knows no file ids: an export of a post archived from Telegram must not
-    look like a changed attachment just because it lacks the id.
+    look like a changed attachment just because it lacks the id. That an export left a file
+    out says nothing of an attachment already archived, and a file exported now ends an
+    earlier export's note that it was left out.
     """
     if incoming is None:
         return None
@@ -254,8 +264,16 @@ def _merged_media(stored: Media | None, incoming: Media | None) -> Media | None:
     if None not in known and known[0] != known[1]:
         return dict(incoming)  # a different file: the attachment was replaced
     merged = dict(stored)
-    merged.update({key: value for key, value in incoming.items() if value is not None})
-    return merged
+    merged.update(
+        (key, value)
+        for key, value in incoming.items()
+        if value is not None and not key.endswith(NOT_EXPORTED)
+    )
+    return {
+        key: value
+        for key, value in merged.items()
+        if not (key.endswith(NOT_EXPORTED) and key.removesuffix(NOT_EXPORTED) in merged)
+    }
 
 
 def _plan_post(

@@ -155,17 +155,17 @@ async def test_a_file_an_export_left_out_is_no_news_about_an_archived_attachment
     await _channel(sessions)
     archived = rec(1, "фото", media={"type": "photo"})  # from a t.me/s page, say
     await _store(sessions, [archived], source=Source.IMPORT)
-    left_out = rec(1, "фото", media={"type": "photo", "photo_not_exported": True})
+    left_out = rec(1, "фото", media={"type": "photo", "file_not_exported": True})
     outcome = await _store(sessions, [left_out], source=Source.IMPORT)
     assert (outcome.unchanged, outcome.refreshed, outcome.edited) == (1, 0, 0)
     assert (await post(sessions, CH, 1))["media"] == {"type": "photo"}
 
     await _store(sessions, [replace(left_out, message_id=2)], source=Source.IMPORT)
-    assert (await post(sessions, CH, 2))["media"] == {"type": "photo", "photo_not_exported": True}
-    with_file = rec(2, "фото", media={"type": "photo", "photo": "photos/2.jpg"})
+    assert (await post(sessions, CH, 2))["media"] == {"type": "photo", "file_not_exported": True}
+    with_file = rec(2, "фото", media={"type": "photo", "file": "photos/2.jpg"})
     outcome = await _store(sessions, [with_file], source=Source.IMPORT)
     assert (outcome.refreshed, outcome.edited) == (1, 0)
-    assert (await post(sessions, CH, 2))["media"] == {"type": "photo", "photo": "photos/2.jpg"}
+    assert (await post(sessions, CH, 2))["media"] == {"type": "photo", "file": "photos/2.jpg"}
 
 
 async def test_replaced_attachment_is_an_edit(sessions) -> None:

@@ -105,7 +105,7 @@ class ChannelArgsCommand(click.Command):
             name = arg.split("=", 1)[0]
             if value_next or name in known:
                 value_next = not value_next and name in with_value and "=" not in arg
-            elif arg.startswith("-") and not _MARKED_ID.fullmatch(arg):
+            elif arg[:1] == "-" and arg != "-" and not _MARKED_ID.fullmatch(arg):
                 close = difflib.get_close_matches(name, sorted(known))
                 raise click.NoSuchOption(name, possibilities=close, ctx=ctx)
         return super().parse_args(ctx, args)

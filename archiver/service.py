@@ -41,6 +41,7 @@ from dozor.records import PostRecord, Source
 from dozor.storage import mark_deleted, store_posts, upsert_channel
 from dozor.storage.channels import (
     ChannelRef,
+    archived_username,
     channel_rows,
     matching_channels,
     parse_channel_ref,
@@ -157,10 +158,25 @@ class Archiver:
         parsed = parse_channel_ref(ref)
         try:
             if parsed.id is not None:
-                return await self.client.get_entity(types.PeerChannel(bare_channel_id(parsed.id)))
+                return await self._by_id(parsed.id, ref)
             return await self.client.get_entity(parsed.username or parsed.name or ref)
         except ValueError as exc:
             raise ChannelNotFound(f"{ref!r}: Telegram knows no such channel ({exc})") from None
+
+    async def _by_id(self, channel_id: int, ref: str) -> Any:
+        """Telegram gives a channel by its id only to an account that has met it; an archived
+        channel (imported from an export, say) can still be found by its username."""
+        try:
+            return await self.client.get_entity(types.PeerChannel(bare_channel_id(channel_id)))
+        except ValueError:
+            username = await self._archived_username(channel_id)
+            if username is None:
+                raise ChannelNotFound(
+                    f"{ref!r}: this Telegram account has not met that channel, and Telegram "
+                    "gives a channel by its id only to an account that has: add it by its "
+                    "username or t.me link"
+                ) from None
+            return await self.client.get_entity(username)
 
     async def _join(self, entity: types.Channel) -> None:
         """Live updates only come for joined channels; history is readable without joining."""
@@ -203,19 +219,16 @@ class Archiver:
                 types.PeerChannel(bare_channel_id(channel_id))
             )
         except ValueError:
-            username = await self._username(channel_id)
+            username = await self._archived_username(channel_id)
             if username is None:
                 raise errors.ChannelInvalidError(request=None) from None
             entity = await self._call(lambda: self.client.get_entity(username))
         self._entities[channel_id] = entity
         return entity
 
-    async def _username(self, channel_id: int) -> str | None:
+    async def _archived_username(self, channel_id: int) -> str | None:
         async with self.sessions() as session:
-            for row in await tracked_channels(session):
-                if row["id"] == channel_id:
-                    return row["username"]  # type: ignore[no-any-return]
-        return None
+            return await archived_username(session, channel_id)
 
     # --- history ----------------------------------------------------------------------
 

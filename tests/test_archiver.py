@@ -16,8 +16,10 @@ from telethon.tl import functions
 
 from archiver.service import Archiver
 from dozor.config import ArchiverConfig
-from dozor.errors import UserError
+from dozor.errors import ChannelNotFound, UserError
 from dozor.models import channel_changes, channels, events, post_versions, posts
+from dozor.records import ChannelRecord, Source
+from dozor.storage import upsert_channel
 from dozor.storage.requests import (
     mark_reported,
     pending_requests,
@@ -158,6 +160,25 @@ async def test_backfill_of_ten_thousand_posts(
         True,
     )
     assert telegram.count(History) >= 100
+
+
+async def test_a_channel_is_added_by_id_through_the_username_the_archive_knows(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A new session knows no channel by id alone (Telegram wants its access hash): an
+    imported channel is found by its archived username; another gets a way forward."""
+    telegram.channel(OTHER, "border_test", "Погранслужба")
+    async with sessions.begin() as session:
+        record = ChannelRecord(id=CH, title="МВД", username="mvd_test")
+        await upsert_channel(session, record, observed_at=telegram.clock, source=Source.IMPORT)
+    archiver = await start()
+    report = await archiver.add(str(CH))
+    assert (report.channel_id, report.title) == (CH, "МВД")
+    with pytest.raises(ChannelNotFound, match=r"add it by its username or t\.me link$"):
+        await archiver.add(str(CH2))
 
 
 async def test_groups_are_refused_with_the_reason(

@@ -179,6 +179,12 @@ async def channel_title(session: AsyncSession, channel_id: int) -> str:
     return str(found.scalar_one())
 
 
+async def archived_username(session: AsyncSession, channel_id: int) -> str | None:
+    """The username an archived channel has now, if any."""
+    query = select(channels.c.username).where(channels.c.id == channel_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def newest_message_id(session: AsyncSession, channel_id: int) -> int | None:
     """The highest post number archived for a channel; None when it has no posts."""
     found = await session.execute(

@@ -21,6 +21,7 @@ from dozor.cli.main import main
 from dozor.config import Config, load_config
 from dozor.db import missing_sqlite_file
 from dozor.errors import ConfigError, UserError
+from tests.conftest import DESKTOP
 from tests.fakes.botapi import FakeBotAPI
 from tests.fakes.telegram import FakeSender, FakeTelegram
 from tests.test_cli import simulate_an_older_analyzer
@@ -119,6 +120,18 @@ def test_a_pass_that_leaves_a_channel_behind_exits_1_for_cron(
     assert err.splitlines()[-1] == "dozor: 1 of 1 channels not up to date"
     assert main(["search", "пост", "--json", "--limit", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["total"] == 120  # the archive is kept
+
+
+def test_channels_add_takes_the_marked_id_of_an_imported_channel(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    imported = telegram.channel(1292077344, "tg2md_test", "test")
+    telegram.post_many(imported, 2)
+    export = DESKTOP / "tg2md-private-channel-2020"
+    assert main(["import", str(export), "--username", "tg2md_test"]) == 0
+    capsys.readouterr()
+    assert main(["channels", "add", "-1001292077344"]) == 0
+    assert capsys.readouterr().out == "following 'test' (-1001292077344)\n"
 
 
 def test_one_process_at_a_time_uses_the_telegram_session(

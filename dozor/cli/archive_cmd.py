@@ -145,7 +145,8 @@ async def archiver_for(config: Config, **kw: Any) -> AsyncIterator[Archiver]:
 @config_option
 @click.argument("refs", nargs=-1, required=True)
 def add(refs: tuple[str, ...]) -> None:
-    """Follow channels: REF is @name, name, t.me/name or t.me/s/name."""
+    """Follow channels: REF is @name, name, t.me/name, t.me/s/name, or the id of an archived
+    channel that has a username."""
     config = state().config()
 
     async def go() -> list[str]:

@@ -48,7 +48,7 @@ def configure_logging(config: Config) -> None:
         handlers=handlers,
         force=True,
     )
-    for noisy in ("aiosqlite", "alembic.runtime.migration"):
+    for noisy in ("aiosqlite", "alembic.runtime.migration", "telethon.crypto.aes"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from telethon import TelegramClient
 from telethon.sessions import MemorySession
-from telethon.tl import functions
+from telethon.tl import functions, types
 
 import archiver.client
 from dozor.cli import archive_cmd, run_cmd
@@ -120,6 +120,58 @@ def test_a_pass_that_leaves_a_channel_behind_exits_1_for_cron(
     assert err.splitlines()[-1] == "dozor: 1 of 1 channels not up to date"
     assert main(["search", "пост", "--json", "--limit", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["total"] == 120  # the archive is kept
+
+
+def _desktop_export(folder: Path, telegram: FakeTelegram) -> Path:
+    """The fake channel as Desktop exports it: a link nested in bold loses the link."""
+    messages = []
+    for message in telegram.channels[BARE].messages.values():
+        text: Any = message.message
+        if message.entities:  # Desktop keeps the outer entity of nested ones
+            text = [{"type": "bold", "text": message.message}]
+        stamp = message.date
+        messages.append(
+            {
+                "id": message.id,
+                "type": "message",
+                "date": stamp.strftime("%Y-%m-%dT%H:%M:%S"),
+                "date_unixtime": str(int(stamp.timestamp())),
+                "from": "МВД тест",
+                "from_id": f"channel{BARE}",
+                "text": text,
+            }
+        )
+    export = {"name": "МВД тест", "type": "public_channel", "id": BARE, "messages": messages}
+    folder.mkdir()
+    (folder / "result.json").write_text(json.dumps(export, ensure_ascii=False), encoding="utf-8")
+    return folder
+
+
+def test_the_archiver_completes_an_imported_export_instead_of_seeing_edits(
+    telegram: FakeTelegram,
+    configured: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """A channel imported from Desktop, then archived: Telegram re-reads every post and
+    shows the formatting Desktop lost. Nothing was edited, and nothing is said to be."""
+    channel = telegram.channels[BARE]
+    bold = types.MessageEntityBold(offset=0, length=21)
+    link = types.MessageEntityTextUrl(offset=13, length=8, url="https://mvd.gov.kg/")
+    telegram.post(channel, "Подробности: сайт МВД", push=False, entities=[bold, link])
+    assert main(["import", str(_desktop_export(tmp_path / "export", telegram))]) == 0
+    capsys.readouterr()
+    assert main(["verify", "mvd_test"]) == 2  # not followed yet: archive --once follows it
+    capsys.readouterr()
+    assert main(["archive", "--once"]) == 0
+    assert main(["verify", "mvd_test"]) == 0  # every post read again from Telegram
+    assert "0 new, 0 edited, 0 deleted — ok" in capsys.readouterr().out
+    assert main(["post", "mvd_test", "121", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert [len(v["entities"]) for v in record["versions"]] == [2]
+    assert [e["kind"] for e in record["events"]] == ["new"]
+    assert main(["search", "is:edited", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 0
 
 
 def test_channels_add_takes_the_marked_id_of_an_imported_channel(

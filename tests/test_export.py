@@ -95,6 +95,7 @@ async def fill(sessions: async_sessionmaker[AsyncSession]) -> None:
                     T0 + timedelta(days=1),
                     text="Погода в Оше, уточнено",
                     media={"type": "photo", "width": 1280, "height": 853, "size": 183244},
+                    edit_date=T0 + timedelta(days=2),  # Telegram marks every edit
                 )
             ],
             source=Source.RECONCILE,

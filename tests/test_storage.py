@@ -168,6 +168,56 @@ async def test_a_file_an_export_left_out_is_no_news_about_an_archived_attachment
     assert (await post(sessions, CH, 2))["media"] == {"type": "photo", "file": "photos/2.jpg"}
 
 
+async def test_telegram_completes_an_export_s_copy_of_a_post_it_never_saw_edited(
+    sessions,
+) -> None:
+    """Desktop drops a link nested in bold (pages and HTML exports lose more): when Telegram
+    shows the post, never edited since, its exact formatting completes the imported version
+    instead of passing for an edit."""
+    await _channel(sessions)
+    bold = {"type": "bold", "offset": 0, "length": 17}
+    link = {"type": "text_link", "offset": 13, "length": 4, "url": "https://mvd.gov.kg"}
+    exported = rec(1, "Подробности: сайт", entities=[bold])
+    await _store(sessions, [exported], source=Source.IMPORT)
+    telegram = replace(exported, entities=[bold, link], views=900)
+    outcome = await _store(sessions, [telegram], at=T0 + timedelta(days=7))
+    assert (outcome.edited, outcome.refreshed, outcome.events) == (0, 1, 0)
+    (version,) = await versions(sessions, CH, 1)
+    assert (version["entities"], version["source"]) == ([bold, link], "import")
+    stored = await post(sessions, CH, 1)
+    assert (stored["entities"], stored["current_version"]) == ([bold, link], 1)
+    assert stored["content_sha256"] == version["content_sha256"]
+    assert await event_log(sessions) == [("new", 1)]
+
+    # Edited on Telegram after the export: an edit, as ever.
+    edited = replace(telegram, text="Подробности: сайт МВД", edit_date=T0 + timedelta(days=8))
+    outcome = await _store(sessions, [edited], at=T0 + timedelta(days=9))
+    assert (outcome.edited, await event_log(sessions)) == (1, [("new", 1), ("edited", 1)])
+
+
+async def test_an_export_s_edited_copy_is_completed_when_telegram_shows_that_edit(
+    sessions,
+) -> None:
+    """The export saw the post after its edit, and read its dates six hours off (a legacy
+    export, a wrong --tz): the same edit, a minute after posting, is no new edit."""
+    await _channel(sessions)
+    posted = T0 + timedelta(hours=6)
+    exported = rec(
+        2, "Внимание! Дело", entities=[], edit_date=T0 + timedelta(minutes=3)
+    )  # rec(2) is posted at T0 + 2 min
+    await _store(sessions, [exported], source=Source.IMPORT)
+    telegram = replace(
+        exported,
+        date=posted + timedelta(minutes=2),
+        edit_date=posted + timedelta(minutes=3),
+        entities=[{"type": "bold", "offset": 0, "length": 8}],
+    )
+    outcome = await _store(sessions, [telegram])
+    assert (outcome.edited, outcome.refreshed, outcome.events) == (0, 1, 0)
+    assert len(await versions(sessions, CH, 2)) == 1
+    assert (await post(sessions, CH, 2))["date"] == posted + timedelta(minutes=2)
+
+
 async def test_replaced_attachment_is_an_edit(sessions) -> None:
     await _channel(sessions)
     await _store(sessions, [rec(1, "фото", media={"type": "photo", "id": "1"})])

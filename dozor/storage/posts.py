@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, select, update
@@ -174,6 +174,7 @@ def _message_id_conditions(message_ids: Sequence[int]) -> list[Any]:
 class _History:
     hashes: set[str]
     last_version: int
+    sources: dict[int, str] = field(default_factory=dict)  # version -> where it was first seen
 
 
 async def _load_version_history(
@@ -184,16 +185,20 @@ async def _load_version_history(
     for i in range(0, len(ids), _IN_CHUNK):
         result = await session.execute(
             select(
-                post_versions.c.message_id, post_versions.c.content_sha256, post_versions.c.version
+                post_versions.c.message_id,
+                post_versions.c.content_sha256,
+                post_versions.c.version,
+                post_versions.c.source,
             ).where(
                 post_versions.c.channel_id == channel_id,
                 post_versions.c.message_id.in_(ids[i : i + _IN_CHUNK]),
             )
         )
-        for mid, sha, version in result:
+        for mid, sha, version, source in result:
             entry = history.setdefault(mid, _History(set(), 0))
             entry.hashes.add(sha)
             entry.last_version = max(entry.last_version, version)
+            entry.sources[version] = source
     return history
 
 
@@ -291,9 +296,10 @@ def _plan_post(
         outcome.new += 1
         return
     content_changed = row["content_sha256"] != stored["content_sha256"]
-    if content_changed and _learned_media_id(row, stored):
-        # Same content, and now the file id is known (the post came from an export before):
-        # the current version is completed, not superseded.
+    if content_changed and (
+        _learned_media_id(row, stored) or _completes_an_import(record, stored, history, source)
+    ):
+        # The same version, known better now: the current version is completed, not superseded.
         writes.version_fixes.append(row | {"current_version": stored["current_version"]})
         content_changed = False
     if content_changed:
@@ -327,6 +333,30 @@ def _learned_media_id(row: dict[str, Any], stored: dict[str, Any]) -> bool:
     anonymous = {key: value for key, value in new.items() if key != "id"}
     fingerprint = content_sha256(row["text"], row["entities"], anonymous, row["service_action"])
     return bool(fingerprint == stored["content_sha256"])
+
+
+def _completes_an_import(
+    record: PostRecord, stored: dict[str, Any], history: _History | None, source: Source
+) -> bool:
+    """Is Telegram showing the very version an export or a page gave, exactly this time?
+
+    Telegram marks every edit of a post with its time. When it shows the post with the edit
+    state the imported copy had (never edited, or edited as long after posting), that copy
+    was of the same version, and what differs is what the export lost: a link nested in bold
+    (Desktop keeps the outer style), a page's rendering. Edit delays are compared, not edit
+    times, because a legacy export's times may be read in the wrong time zone.
+    """
+    if not source.is_live_telegram or history is None:
+        return False
+    if history.sources.get(stored["current_version"]) != Source.IMPORT.value:
+        return False
+    return _edit_delay(record.edit_date, record.date) == _edit_delay(
+        stored["edit_date"], stored["date"]
+    )
+
+
+def _edit_delay(edit_date: datetime | None, date: datetime) -> timedelta | None:
+    return None if edit_date is None else edit_date - date
 
 
 def _is_older_snapshot(incoming: datetime | None, current: datetime | None) -> bool:
@@ -475,7 +505,13 @@ _COMPLETE_VERSION = (
             post_versions.c.version == bindparam("k_version"),
         )
     )
-    .values(content_sha256=bindparam("v_content_sha256"), media=bindparam("v_media"))
+    .values(
+        content_sha256=bindparam("v_content_sha256"),
+        text=bindparam("v_text"),
+        entities=bindparam("v_entities"),
+        media=bindparam("v_media"),
+        edit_date=bindparam("v_edit_date"),
+    )
 )
 
 
@@ -501,7 +537,10 @@ async def _apply(session: AsyncSession, writes: _Writes) -> None:
                     "k_message_id": r["message_id"],
                     "k_version": r["current_version"],
                     "v_content_sha256": r["content_sha256"],
+                    "v_text": r["text"],
+                    "v_entities": r["entities"],
                     "v_media": r["media"],
+                    "v_edit_date": r["edit_date"],
                 }
                 for r in writes.version_fixes
             ],

@@ -172,6 +172,13 @@ def test_the_archiver_completes_an_imported_export_instead_of_seeing_edits(
     assert [e["kind"] for e in record["events"]] == ["new"]
     assert main(["search", "is:edited", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["total"] == 0
+    # The other way round: the export again, now that Telegram's copy is archived.
+    assert main(["import", str(tmp_path / "export")]) == 0
+    assert "121 messages: 0 new, 0 updated (0 new versions), 121 unchanged" in (
+        capsys.readouterr().out
+    )
+    assert main(["post", "mvd_test", "121", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["versions"] == record["versions"]
 
 
 def test_channels_add_takes_the_marked_id_of_an_imported_channel(

@@ -195,6 +195,26 @@ async def test_telegram_completes_an_export_s_copy_of_a_post_it_never_saw_edited
     assert (outcome.edited, await event_log(sessions)) == (1, [("new", 1), ("edited", 1)])
 
 
+async def test_an_export_that_lost_nested_formatting_is_no_edit_of_telegram_s_post(
+    sessions,
+) -> None:
+    await _channel(sessions)
+    bold = {"type": "bold", "offset": 0, "length": 17}
+    link = {"type": "text_link", "offset": 13, "length": 4, "url": "https://mvd.gov.kg"}
+    telegram = rec(1, "Подробности: сайт", entities=[bold, link])
+    await _store(sessions, [telegram])
+    exported = replace(telegram, entities=[bold], author_signature="Пресс-служба")
+    outcome = await _store(sessions, [exported], source=Source.IMPORT)
+    assert (outcome.edited, outcome.refreshed, outcome.events) == (0, 1, 0)
+    stored = await post(sessions, CH, 1)
+    assert (stored["entities"], stored["author_signature"]) == ([bold, link], "Пресс-служба")
+    assert len(await versions(sessions, CH, 1)) == 1
+    # An export of a later edit is an edit, whatever its formatting.
+    edited = replace(exported, text="Подробности: сайт МВД", edit_date=T0 + timedelta(hours=1))
+    outcome = await _store(sessions, [edited], source=Source.IMPORT)
+    assert (outcome.edited, await event_log(sessions)) == (1, [("new", 1), ("edited", 1)])
+
+
 async def test_an_export_s_edited_copy_is_completed_when_telegram_shows_that_edit(
     sessions,
 ) -> None:

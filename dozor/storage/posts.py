@@ -296,11 +296,7 @@ def _plan_post(
         outcome.new += 1
         return
     content_changed = row["content_sha256"] != stored["content_sha256"]
-    if content_changed and (
-        _learned_media_id(row, stored) or _completes_an_import(record, stored, history, source)
-    ):
-        # The same version, known better now: the current version is completed, not superseded.
-        writes.version_fixes.append(row | {"current_version": stored["current_version"]})
+    if content_changed and _still_the_current_version(record, row, stored, history, source, writes):
         content_changed = False
     if content_changed:
         assert history is not None, "every stored post has at least one version"
@@ -323,6 +319,26 @@ def _plan_post(
         _plan_metrics(row, stored, source, observed_at, writes)
     elif row["content_sha256"] == stored["content_sha256"]:
         outcome.unchanged += 1
+
+
+def _still_the_current_version(
+    record: PostRecord,
+    row: dict[str, Any],
+    stored: dict[str, Any],
+    history: _History | None,
+    source: Source,
+    writes: _Writes,
+) -> bool:
+    """Is a differing content the current version all the same, known better or worse? It
+    is then completed (a file id learned, Telegram after an export) or kept (an export after
+    the archive), and no new version is recorded."""
+    if _learned_media_id(row, stored) or _completes_an_import(record, stored, history, source):
+        writes.version_fixes.append(row | {"current_version": stored["current_version"]})
+        return True
+    if _reformats_the_archived_version(record, row, stored, source):
+        row.update(entities=stored["entities"], content_sha256=stored["content_sha256"])
+        return True
+    return False
 
 
 def _learned_media_id(row: dict[str, Any], stored: dict[str, Any]) -> bool:
@@ -353,6 +369,20 @@ def _completes_an_import(
     return _edit_delay(record.edit_date, record.date) == _edit_delay(
         stored["edit_date"], stored["date"]
     )
+
+
+def _reformats_the_archived_version(
+    record: PostRecord, row: dict[str, Any], stored: dict[str, Any], source: Source
+) -> bool:
+    """Is an export showing the archived version, only formatted otherwise? Desktop keeps only
+    the outer style of nested formatting, so the archive's formatting (Telegram's, once the
+    archiver has read the post) stays, as a rendering's text does."""
+    if source.is_live_telegram:
+        return False
+    same_text = content_sha256(row["text"], stored["entities"], row["media"], row["service_action"])
+    return same_text == stored["content_sha256"] and _edit_delay(
+        record.edit_date, stored["date"]
+    ) == _edit_delay(stored["edit_date"], stored["date"])
 
 
 def _edit_delay(edit_date: datetime | None, date: datetime) -> timedelta | None:

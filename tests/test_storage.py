@@ -215,6 +215,27 @@ async def test_an_export_that_lost_nested_formatting_is_no_edit_of_telegram_s_po
     assert (outcome.edited, await event_log(sessions)) == (1, [("new", 1), ("edited", 1)])
 
 
+async def test_an_export_s_details_of_a_service_message_are_no_edit(sessions) -> None:
+    await _channel(sessions)
+    telegram = rec(5, kind="service", service_action={"type": "edit_group_photo"})
+    await _store(sessions, [telegram])
+    exported = replace(
+        telegram,
+        service_action={
+            "type": "edit_group_photo",
+            "photo": "(File not included. Change data exporting settings to download.)",
+            "width": 640,
+            "height": 640,
+        },
+    )
+    outcome = await _store(sessions, [exported], source=Source.IMPORT)
+    assert (outcome.edited, outcome.events) == (0, 0)
+    assert (await post(sessions, CH, 5))["service_action"] == {"type": "edit_group_photo"}
+    retitled = replace(telegram, service_action={"type": "edit_group_title", "title": "МВД"})
+    outcome = await _store(sessions, [retitled], source=Source.IMPORT)
+    assert outcome.edited == 1  # another action: not the same version
+
+
 async def test_an_export_s_edited_copy_is_completed_when_telegram_shows_that_edit(
     sessions,
 ) -> None:

@@ -57,6 +57,7 @@ _MUTABLE_COLUMNS = (
     "deleted_at",
 )
 _IN_CHUNK = 500
+_ACTION_IDENTITY_KEYS = ("type", "title", "message_id")
 
 
 @dataclass
@@ -336,7 +337,8 @@ def _still_the_current_version(
         writes.version_fixes.append(row | {"current_version": stored["current_version"]})
         return True
     if _reformats_the_archived_version(record, row, stored, source):
-        row.update(entities=stored["entities"], content_sha256=stored["content_sha256"])
+        for column in ("entities", "service_action", "content_sha256"):
+            row[column] = stored[column]
         return True
     return False
 
@@ -374,15 +376,23 @@ def _completes_an_import(
 def _reformats_the_archived_version(
     record: PostRecord, row: dict[str, Any], stored: dict[str, Any], source: Source
 ) -> bool:
-    """Is an export showing the archived version, only formatted otherwise? Desktop keeps only
-    the outer style of nested formatting, so the archive's formatting (Telegram's, once the
-    archiver has read the post) stays, as a rendering's text does."""
-    if source.is_live_telegram:
+    """Is an export showing the archived version, only rendered otherwise? Desktop keeps only
+    the outer style of nested formatting, and adds to a service message what Telegram's
+    action does not carry (a new photo's file and size), so the archive's formatting and
+    action (Telegram's, once the archiver has read the post) stay, as a rendering's text
+    does."""
+    if source.is_live_telegram or _action_identity(row) != _action_identity(stored):
         return False
-    same_text = content_sha256(row["text"], stored["entities"], row["media"], row["service_action"])
-    return same_text == stored["content_sha256"] and _edit_delay(
+    same = content_sha256(row["text"], stored["entities"], row["media"], stored["service_action"])
+    return same == stored["content_sha256"] and _edit_delay(
         record.edit_date, stored["date"]
     ) == _edit_delay(stored["edit_date"], stored["date"])
+
+
+def _action_identity(post: dict[str, Any]) -> dict[str, Any] | None:
+    """What a service message says happened, apart from the details one source adds."""
+    action = post["service_action"]
+    return {key: action.get(key) for key in _ACTION_IDENTITY_KEYS} if action else None
 
 
 def _edit_delay(edit_date: datetime | None, date: datetime) -> timedelta | None:

@@ -243,9 +243,8 @@ async def test_an_export_s_edited_copy_is_completed_when_telegram_shows_that_edi
     export, a wrong --tz): the same edit, a minute after posting, is no new edit."""
     await _channel(sessions)
     posted = T0 + timedelta(hours=6)
-    exported = rec(
-        2, "Внимание! Дело", entities=[], edit_date=T0 + timedelta(minutes=3)
-    )  # rec(2) is posted at T0 + 2 min
+    # rec(2) is posted at T0 + 2 min, and this copy was edited a minute later
+    exported = rec(2, "Внимание! Дело", entities=[], edit_date=T0 + timedelta(minutes=3))
     await _store(sessions, [exported], source=Source.IMPORT)
     telegram = replace(
         exported,

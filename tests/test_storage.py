@@ -215,6 +215,23 @@ async def test_an_export_that_lost_nested_formatting_is_no_edit_of_telegram_s_po
     assert (outcome.edited, await event_log(sessions)) == (1, [("new", 1), ("edited", 1)])
 
 
+async def test_an_old_export_of_an_archived_version_formatted_otherwise_is_no_news(
+    sessions,
+) -> None:
+    await _channel(sessions)
+    bold = {"type": "bold", "offset": 0, "length": 5}
+    link = {"type": "text_link", "offset": 0, "length": 5, "url": "https://mvd.gov.kg"}
+    first = rec(1, "Дело возбуждено")
+    second = replace(first, entities=[bold, link], edit_date=T0 + timedelta(hours=1))
+    third = replace(second, text="Дело закрыто", edit_date=T0 + timedelta(hours=2))
+    for record in (first, second, third):
+        await _store(sessions, [record], source=Source.LIVE)
+    exported = replace(second, entities=[bold])  # an export made between the two edits
+    outcome = await _store(sessions, [exported], source=Source.IMPORT)
+    assert (outcome.edited, outcome.unchanged) == (0, 1)
+    assert len(await versions(sessions, CH, 1)) == 3
+
+
 async def test_an_export_s_details_of_a_service_message_are_no_edit(sessions) -> None:
     await _channel(sessions)
     telegram = rec(5, kind="service", service_action={"type": "edit_group_photo"})

@@ -176,6 +176,7 @@ class _History:
     hashes: set[str]
     last_version: int
     sources: dict[int, str] = field(default_factory=dict)  # version -> where it was first seen
+    texts: set[tuple[str, datetime | None]] = field(default_factory=set)  # (text, edit date)
 
 
 async def _load_version_history(
@@ -190,16 +191,19 @@ async def _load_version_history(
                 post_versions.c.content_sha256,
                 post_versions.c.version,
                 post_versions.c.source,
+                post_versions.c.text,
+                post_versions.c.edit_date,
             ).where(
                 post_versions.c.channel_id == channel_id,
                 post_versions.c.message_id.in_(ids[i : i + _IN_CHUNK]),
             )
         )
-        for mid, sha, version, source in result:
+        for mid, sha, version, source, text, edit_date in result:
             entry = history.setdefault(mid, _History(set(), 0))
             entry.hashes.add(sha)
             entry.last_version = max(entry.last_version, version)
             entry.sources[version] = source
+            entry.texts.add((text, edit_date))
     return history
 
 
@@ -454,9 +458,11 @@ def _plan_late_version(
     """An older text than the current one (e.g. an old export imported after a newer one).
 
     It is kept as a version so the history is complete, but it does not become current and
-    raises no event: nothing happened on Telegram just now.
+    raises no event: nothing happened on Telegram just now. A version the archive holds
+    already, with the same text and edit time, is no news however an export formats it.
     """
-    if row["content_sha256"] in history.hashes:
+    known_text = (row["text"], record.edit_date) in history.texts
+    if row["content_sha256"] in history.hashes or known_text:
         outcome.unchanged += 1
         return
     history.last_version += 1

@@ -195,6 +195,23 @@ async def test_telegram_completes_an_export_s_copy_of_a_post_it_never_saw_edited
     assert (outcome.edited, await event_log(sessions)) == (1, [("new", 1), ("edited", 1)])
 
 
+async def test_an_export_s_other_words_stay_in_the_history(sessions) -> None:
+    """An export that says what Telegram does not (a damaged or doctored file) is kept as a
+    version, for the analyst to see, not overwritten; spacing alone is no other words."""
+    await _channel(sessions)
+    await _store(
+        sessions, [rec(1, "Задержан  мигрант\n"), rec(2, "Задержан мигрант")], source=Source.IMPORT
+    )
+    telegram = [rec(1, "Задержан мигрант"), rec(2, "Задержаны трое мигрантов")]
+    outcome = await _store(sessions, telegram)
+    assert (outcome.edited, outcome.refreshed) == (1, 1)
+    assert [v["text"] for v in await versions(sessions, CH, 1)] == ["Задержан мигрант"]
+    assert [v["text"] for v in await versions(sessions, CH, 2)] == [
+        "Задержан мигрант",
+        "Задержаны трое мигрантов",
+    ]
+
+
 async def test_an_export_that_lost_nested_formatting_is_no_edit_of_telegram_s_post(
     sessions,
 ) -> None:

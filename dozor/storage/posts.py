@@ -337,7 +337,7 @@ def _still_the_current_version(
     """Is a differing content the current version all the same, known better or worse? It
     is then completed (a file id learned, Telegram after an export) or kept (an export after
     the archive), and no new version is recorded."""
-    if _learned_media_id(row, stored) or _completes_an_import(record, stored, history, source):
+    if _learned_media_id(row, stored) or _completes_an_import(record, row, stored, history, source):
         writes.version_fixes.append(row | {"current_version": stored["current_version"]})
         return True
     if _reformats_the_archived_version(record, row, stored, source):
@@ -358,23 +358,35 @@ def _learned_media_id(row: dict[str, Any], stored: dict[str, Any]) -> bool:
 
 
 def _completes_an_import(
-    record: PostRecord, stored: dict[str, Any], history: _History | None, source: Source
+    record: PostRecord,
+    row: dict[str, Any],
+    stored: dict[str, Any],
+    history: _History | None,
+    source: Source,
 ) -> bool:
     """Is Telegram showing the very version an export or a page gave, exactly this time?
 
     Telegram marks every edit of a post with its time. When it shows the post with the edit
-    state the imported copy had (never edited, or edited as long after posting), that copy
-    was of the same version, and what differs is what the export lost: a link nested in bold
-    (Desktop keeps the outer style), a page's rendering. Edit delays are compared, not edit
-    times, because a legacy export's times may be read in the wrong time zone.
+    state the imported copy had (never edited, or edited as long after posting) and the same
+    words, that copy was of the same version, and what differs is what the export lost: a
+    link nested in bold (Desktop keeps the outer style), a page's spacing. Edit delays are
+    compared, not edit times, because a legacy export's times may be read in the wrong time
+    zone. Other words are kept as a version of their own: an export that says something
+    Telegram does not is worth seeing, not overwriting.
     """
     if not source.is_live_telegram or history is None:
         return False
     if history.sources.get(stored["current_version"]) != Source.IMPORT.value:
         return False
+    if _words(row["text"]) != _words(stored["text"]):
+        return False
     return _edit_delay(record.edit_date, record.date) == _edit_delay(
         stored["edit_date"], stored["date"]
     )
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _reformats_the_archived_version(

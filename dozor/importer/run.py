@@ -23,6 +23,7 @@ from dozor.storage import mark_deleted, record_sync, store_posts, upsert_channel
 from dozor.storage.channels import channel_title, newest_message_id
 from dozor.storage.media import downloaded, record_media_file
 from dozor.storage.posts import StoreOutcome
+from dozor.text.normalize import squeeze_spaces
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +316,7 @@ async def archive_first(
         current = stored.get(record.message_id)
         if current is None:
             news.append(record)
-        elif _plain(record.text) in current["texts"]:
+        elif squeeze_spaces(record.text) in current["texts"]:
             known += 1
         elif current["edit_date"] is None and not edited:
             known += 1
@@ -348,9 +349,5 @@ async def _stored_texts(
         )
     )
     for row in versions:
-        stored[row.message_id]["texts"].add(_plain(row.text))
+        stored[row.message_id]["texts"].add(squeeze_spaces(row.text))
     return stored
-
-
-def _plain(text: str) -> str:
-    return " ".join(text.split())

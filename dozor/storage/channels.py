@@ -290,10 +290,10 @@ async def resolve_channel(session: AsyncSession, text: str) -> dict[str, Any]:
 async def _current_holders(session: AsyncSession, ref: ChannelRef) -> list[dict[str, Any]]:
     """The channel that has the username *ref* names now: the usual answer, in one statement
     (matching_channels tries it first too, after reading every channel and its history)."""
-    name = ref.username or (ref.name if ref.name and _USERNAME.match(ref.name) else None)
-    if name is None:
+    names = _usernames(ref)
+    if not names:
         return []
-    query = select(channels).where(func.lower(channels.c.username) == name.lower())
+    query = select(channels).where(func.lower(channels.c.username) == names[0].lower())
     return [dict(row._mapping) for row in await session.execute(query)]
 
 
@@ -318,9 +318,7 @@ def matching_channels(ref: ChannelRef, rows: Sequence[Mapping[str, Any]]) -> lis
     so rules, links and habits naming the old one keep working)."""
     if ref.id is not None:
         return [row for row in rows if row["id"] == ref.id]
-    names = [ref.username] if ref.username else []
-    if ref.name and _USERNAME.match(ref.name):
-        names.append(ref.name)
+    names = _usernames(ref)
     wanted = ref.name.casefold() if ref.name else None
     for current in (True, False):
         for name in names:
@@ -332,6 +330,14 @@ def matching_channels(ref: ChannelRef, rows: Sequence[Mapping[str, Any]]) -> lis
             if found:
                 return found
     return []
+
+
+def _usernames(ref: ChannelRef) -> list[str]:
+    """The usernames a reference may mean: its username, or a name shaped like one."""
+    names = [ref.username] if ref.username else []
+    if ref.name and _USERNAME.match(ref.name):
+        names.append(ref.name)
+    return names
 
 
 def _had_username(row: Mapping[str, Any], name: str, current: bool) -> bool:

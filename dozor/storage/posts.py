@@ -29,6 +29,7 @@ from dozor.records import (
 from dozor.storage.bulk import insert_rows
 from dozor.storage.events import append_events
 from dozor.storage.search_index import index_posts
+from dozor.text.normalize import squeeze_spaces
 
 # Columns a record may leave as None ("unknown"): the stored value is kept then.
 _KEEP_IF_UNKNOWN = (
@@ -378,15 +379,11 @@ def _completes_an_import(
         return False
     if history.sources.get(stored["current_version"]) != Source.IMPORT.value:
         return False
-    if _words(row["text"]) != _words(stored["text"]):
+    if squeeze_spaces(row["text"]) != squeeze_spaces(stored["text"]):
         return False
     return _edit_delay(record.edit_date, record.date) == _edit_delay(
         stored["edit_date"], stored["date"]
     )
-
-
-def _words(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _reformats_the_archived_version(

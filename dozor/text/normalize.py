@@ -56,6 +56,12 @@ class RawToken:
     form: str  # folded surface form
 
 
+def squeeze_spaces(text: str) -> str:
+    """*text* with every run of whitespace one space, none at the ends: the words of a text as
+    a rendering (a saved page, an HTML export) may space them otherwise."""
+    return " ".join(text.split())
+
+
 def fold(text: str) -> str:
     """NFKC, case folding, ё → е, stress marks removed; Latin lookalikes inside Cyrillic words
     become Cyrillic."""

@@ -83,11 +83,11 @@ def import_(
     left out), and saved t.me/s/<channel> pages (from a browser or the Wayback Machine).
 
     PATH is a result.json or the folder holding it, an HTML export's folder (messages.html;
-    name its channel with --channel), a saved page (.html) or a folder of them, or a zip
-    archive of any of these. Importing the same file twice changes nothing; a later export
-    adds new posts and records changed texts as new versions. Pages and HTML exports add
-    posts the archive lacks and texts it has not seen, and never override it (README,
-    "Importing").
+    --channel names its channel where the archive cannot tell), a saved page (.html) or a
+    folder of them, or a zip archive of any of these. Importing the same file twice changes
+    nothing; a later export adds new posts and records changed texts as new versions. Pages
+    and HTML exports add posts the archive lacks and texts it has not seen, and never
+    override it (README, "Importing").
     """
     if check:
         _check(paths, as_json)

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from dozor.media import attachment_snippet, describe_media, map_link
 from dozor.query import Node
 from dozor.query.highlight import Span, highlight_spans
-from dozor.search.engine import post_link
+from dozor.search.engine import post_link, scan_note
 from dozor.storage.history import PostHistory
 from dozor.storage.notices import ChannelChange
 from dozor.text.diff import word_changes
@@ -300,21 +300,22 @@ class SearchPage:
     page: int
     pages: int
     hits: Sequence[Any]  # dozor.search.Hit
+    checked_only: int | None = None  # see dozor.search.SearchResult
 
 
 SEARCH_PREFIX = "🔎 Search: "
 
 
 def render_search(result: SearchPage, zone: ZoneInfo) -> str:
+    note = "" if result.checked_only is None else f"\n<i>{esc(scan_note(result.checked_only))}</i>"
     if result.total == 0:
-        return f"{SEARCH_PREFIX}{esc(result.query)}\nNo posts match."
+        return f"{SEARCH_PREFIX}{esc(result.query)}\nNo posts match.{note}"
+    total = "1 result" if result.total == 1 else f"{result.total:,} results"
     if not result.total_is_exact:
-        total = f"more than {result.total:,} results"
-    else:
-        total = "1 result" if result.total == 1 else f"{result.total:,} results"
+        total = f"at least {total}"
     lines = [
         f"{SEARCH_PREFIX}{esc(result.query)}",
-        f"{total} · page {result.page}/{result.pages}",
+        f"{total} · page {result.page}/{result.pages}{note}",
         "",
     ]
     for number, hit in enumerate(result.hits, start=(result.page - 1) * 5 + 1):

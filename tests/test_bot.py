@@ -30,6 +30,7 @@ from dozor.errors import ConfigError
 from dozor.models import alerts, channel_requests, rules
 from dozor.records import ChannelRecord, PostRecord, Source
 from dozor.rules.store import add_rule
+from dozor.search import engine as search_engine
 from dozor.storage import mark_deleted, store_posts, upsert_channel
 from dozor.storage.requests import finish_request
 from dozor.storage.sync import set_channel_status, set_tracked
@@ -321,6 +322,31 @@ async def test_search_pages_edit_the_same_message(
     _, again = await api.wait_for("answercallbackquery", count=2)
     assert "went wrong" not in again.params.get("text", "")
     assert api.tried("editmessagetext", MEMBER)[-1].status == 400  # "message is not modified"
+
+
+async def test_a_search_checked_post_by_post_pages_on_and_says_what_it_checked(
+    api: FakeBotAPI,
+    service: TeamService,
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A regex is checked post by post: the total is a lower bound, the next page is offered,
+    and a search stopped at MAX_SCAN says so rather than "No posts match"."""
+    await archive(sessions, [f"Сообщение {i}: задержан мигрант" for i in range(12)])
+    monkeypatch.setattr(search_engine, "SCAN_PAGE", 2)
+    monkeypatch.setattr(search_engine, "SCAN_COUNT_BUDGET", 6)
+    api.message(MEMBER, r"/search /задерж\w+/")
+    (first,) = await api.wait_for(chat_id=MEMBER)
+    assert "at least 6 results · page 1/2" in first.text
+    assert [b["text"] for b in first.params["reply_markup"]["inline_keyboard"][0]] == ["▶"]
+    monkeypatch.setattr(search_engine, "MAX_SCAN", 4)
+    api.message(MEMBER, "/search /Сообщение 0:/")
+    _, cut = await api.wait_for(chat_id=MEMBER, count=2)
+    assert cut.text.splitlines()[1:] == [
+        "No posts match.",
+        "only the first 4 candidate posts were checked (this query is checked post by post): "
+        "add a word, channel:, after: or before: to reach the rest",
+    ]
 
 
 async def test_post_shows_the_versions_deletion_and_views_of_one_post(

@@ -20,6 +20,7 @@ from dozor import db
 from dozor.cli.main import main
 from dozor.config import DatabaseConfig
 from dozor.importer import read_export
+from dozor.search import engine as search_engine
 from dozor.text import ANALYZER_VERSION
 from tests.conftest import DESKTOP, FIXTURES
 from tests.helpers import account_export
@@ -678,6 +679,27 @@ def test_an_index_built_by_an_older_analyzer_is_rebuilt(
     assert json.loads(capsys.readouterr().out)["total"] == 3
     assert main(["db", "upgrade"]) == 0
     assert "search index rebuilt" not in capsys.readouterr().out
+
+
+def test_search_says_when_it_counted_or_checked_only_part(
+    configured: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A regex is checked post by post: a total counted within the budget is a lower bound,
+    and a search stopped at MAX_SCAN says so instead of "no posts match"."""
+    main(["import", str(DESKTOP / "current-format-later"), "--username", "mvd_test"])
+    capsys.readouterr()
+    monkeypatch.setattr(search_engine, "SCAN_PAGE", 1)
+    monkeypatch.setattr(search_engine, "SCAN_COUNT_BUDGET", 2)
+    assert main(["search", r"/задерж\w+/", "--limit", "1"]) == 0
+    assert capsys.readouterr().out.startswith("at least 1 result, showing 1–1\n")
+    assert main(["search", r"/задерж\w+/", "--limit", "1", "--exact-count"]) == 0
+    assert capsys.readouterr().out.startswith("3 results, showing 1–1\n")
+    monkeypatch.setattr(search_engine, "MAX_SCAN", 2)
+    assert main(["search", "/Внимание/"]) == 0  # in post 3, the third newest with text
+    note = "only the first 2 candidate posts were checked (this query is checked post by post)"
+    assert capsys.readouterr().out.startswith(f"no posts match '/Внимание/'\n{note}")
+    assert main(["search", "/Внимание/", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["checked_only"] == 2
 
 
 def test_text_that_looks_like_rich_markup_is_printed_as_is(

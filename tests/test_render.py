@@ -134,4 +134,17 @@ def test_search_header_counts_in_words() -> None:
 
     assert header(1, exact=True) == "1 result · page 1/1"
     assert header(1200, exact=True) == "1,200 results · page 1/1"
-    assert header(1000, exact=False) == "more than 1,000 results · page 1/1"
+    assert header(1000, exact=False) == "at least 1,000 results · page 1/1"
+    assert header(1, exact=False) == "at least 1 result · page 1/1"
+
+
+def test_search_that_checked_only_part_says_so() -> None:
+    zone = ZoneInfo("Asia/Bishkek")
+    note = (
+        "<i>only the first 200,000 candidate posts were checked (this query is checked post by "
+        "post): add a word, channel:, after: or before: to reach the rest</i>"
+    )
+    nothing = SearchPage("/qq/", 0, False, page=1, pages=1, hits=[], checked_only=200_000)
+    assert render_search(nothing, zone).splitlines()[1:] == ["No posts match.", note]
+    some = SearchPage("/qq/", 7, False, page=1, pages=2, hits=[], checked_only=200_000)
+    assert render_search(some, zone).splitlines()[1:3] == ["at least 7 results · page 1/2", note]

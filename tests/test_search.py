@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.errors import QueryError, UserError
 from dozor.importer import import_desktop_export
+from dozor.query import Node
+from dozor.query.document import Document
+from dozor.query.match import matches
 from dozor.records import ChannelRecord, Forward, PostRecord, Source
 from dozor.search import engine as engine_module
 from dozor.search import search
@@ -248,3 +251,71 @@ async def test_compacting_the_index_after_a_rebuild_keeps_every_hit(
         assert shape_after < shape_before  # segments merged into one
     else:
         assert (shape_before, shape_after) == (0, 1)  # the planner's statistics were refreshed
+
+
+async def test_phrases_of_common_words_are_answered_by_the_index(
+    sessions: async_sessionmaker[AsyncSession], backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """этот and день have 14 and 18 stems: on SQLite the phrase is an OR of 252 FTS5 phrases,
+    exact, so no candidate is checked one by one. A longer phrase past MAX_PHRASE_VARIANTS
+    needs each pair of neighbours side by side, and the matcher checks those candidates.
+    PostgreSQL's tsquery spells any phrase exactly."""
+    dated = [T0 + timedelta(hours=h) for h in range(7)]
+    await _other(
+        sessions,
+        rec(1, "В этот день задержан мигрант", date=dated[0]),
+        rec(2, "В этом дне нет ничего особого", date=dated[1]),
+        rec(3, "День этот запомнят", date=dated[2]),
+        rec(4, "Этот важный день настал", date=dated[3]),
+        rec(5, "Этот день этого года запомнят", date=dated[4]),
+        rec(6, "Этот день этого дня и этого года", date=dated[5]),
+        rec(7, "Года этого не забыть, как и этот день", date=dated[6]),  # no pair but этот день
+    )
+    checked: list[int] = []
+
+    def counted(node: Node, doc: Document) -> bool:
+        checked.append(doc.date.hour - T0.hour + 1)
+        return matches(node, doc)
+
+    monkeypatch.setattr(engine_module, "matches", counted)
+    assert await ids(sessions, '"этот день"') == [7, 6, 5, 2, 1]
+    assert await ids(sessions, '"в этот день"') == [2, 1]
+    assert checked == []
+    # 14 * 18 * 13 stems: too many combinations for one expression
+    assert await ids(sessions, '"этот день этого года"') == [5]
+    assert checked == ([6, 5] if backend == "sqlite" else [])
+
+
+async def test_queries_checked_post_by_post_count_within_a_budget(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A regex is checked post by post. Once the page is found, a capped total counts hits
+    among SCAN_COUNT_BUDGET candidates only (a lower bound); past MAX_SCAN candidates the
+    search stops and says how many it checked."""
+    await _other(
+        sessions,
+        *(rec(mid, f"мигрант номер {mid}", date=T0 + timedelta(hours=mid)) for mid in range(1, 9)),
+        rec(20, "редкое слово", date=T0 - timedelta(days=1)),
+    )
+    monkeypatch.setattr(engine_module, "SCAN_PAGE", 2)
+    monkeypatch.setattr(engine_module, "SCAN_COUNT_BUDGET", 4)
+    async with sessions() as session:
+        budget = await search(session, "/мигрант/", limit=2)
+        capped = await search(session, "/мигрант/", limit=1, count_limit=3)
+        later_page = await search(session, "/мигрант/", limit=2, offset=4)
+        exact = await search(session, "/мигрант/", limit=2, count_limit=None)
+    assert ([h.message_id for h in budget.hits], budget.total, budget.total_is_exact) == (
+        [8, 7],
+        4,
+        False,
+    )
+    assert (capped.total, capped.total_is_exact) == (4, False)  # counted a page at a time
+    assert ([h.message_id for h in later_page.hits], later_page.total) == ([4, 3], 6)
+    assert (exact.total, exact.total_is_exact, exact.checked_only) == (8, True, None)
+
+    monkeypatch.setattr(engine_module, "MAX_SCAN", 6)
+    async with sessions() as session:
+        cut = await search(session, "/мигрант/", limit=2, count_limit=None)
+        rare = await search(session, "/редкое/", limit=2)
+    assert (cut.total, cut.total_is_exact, cut.checked_only) == (6, False, 6)
+    assert (rare.hits, rare.total, rare.checked_only) == ([], 0, 6)  # the post is older

@@ -56,7 +56,9 @@ async def search_page(
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     result = await search(session, query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     pages = max(1, math.ceil(result.total / PAGE_SIZE))
-    shown = SearchPage(query, result.total, result.total_is_exact, page, pages, result.hits)
+    shown = SearchPage(
+        query, result.total, result.total_is_exact, page, pages, result.hits, result.checked_only
+    )
     more = page < pages or (not result.total_is_exact and len(result.hits) == PAGE_SIZE)
     return render_search(shown, settings.zone), _pager(page, more)
 

@@ -11,7 +11,7 @@ from dozor.cli.context import config_option, json_option, run_async, state
 from dozor.cli.output import format_time, print_json, stdout_console
 from dozor.db import open_database
 from dozor.search import Hit, SearchResult, search
-from dozor.search.engine import COUNT_LIMIT
+from dozor.search.engine import COUNT_LIMIT, scan_note
 from dozor.search.reindex import STALE_WARNING, index_is_stale
 
 
@@ -63,6 +63,7 @@ def search_(
                 "query": result.query,
                 "total": result.total,
                 "total_is_exact": result.total_is_exact,
+                "checked_only": result.checked_only,
                 "hits": [hit_json(hit) for hit in result.hits],
             }
         )
@@ -96,19 +97,23 @@ def _results(count: int) -> str:
 
 def _print(result: SearchResult, offset: int) -> None:
     console = stdout_console()
+    total = (
+        _results(result.total) if result.total_is_exact else f"at least {_results(result.total)}"
+    )
     if not result.hits:
         console.print(
             f"no posts match {result.query!r}"
             if result.total == 0
-            else f"{_results(result.total)}; none at offset {offset}",
+            else f"{total}; none at offset {offset}",
             markup=False,
         )
+    else:
+        shown = f"{offset + 1}–{offset + len(result.hits)}"
+        console.print(f"{total}, showing {shown}", style="bold")
+    if result.checked_only is not None:
+        console.print(scan_note(result.checked_only), style="yellow", markup=False)
+    if not result.hits:
         return
-    shown = f"{offset + 1}–{offset + len(result.hits)}"
-    total = (
-        _results(result.total) if result.total_is_exact else f"more than {result.total:,} results"
-    )
-    console.print(f"{total}, showing {shown}", style="bold")
     for hit in result.hits:
         marks = []
         if hit.post["deleted_at"] is not None:

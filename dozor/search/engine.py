@@ -28,6 +28,9 @@ SCAN_PAGE = 500
 # exact up to this many ("more than 10,000" beyond) unless a caller asks for an exact count.
 COUNT_LIMIT = 10_000
 MAX_SCAN = 200_000  # candidates checked one by one for queries full text cannot answer exactly
+# Checking a candidate one by one costs ~0.1 ms: once the page is found, a capped total counts
+# the hits among this many candidates, not among all of them (seconds for a common regex).
+SCAN_COUNT_BUDGET = 5_000
 # PostgreSQL, newest first: with this many hits or more, walking the date-ordered key index
 # backwards finds a page at once; with fewer, the GIN index collects every hit and they are
 # sorted. The planner cannot tell which from its statistics (it takes a word that is in 13
@@ -60,6 +63,18 @@ class SearchResult:
     total: int
     total_is_exact: bool
     hits: list[Hit]
+    # Set when the query was checked post by post (a regular expression, say) and the search
+    # stopped after this many candidates (MAX_SCAN), in result order, before the last: hits
+    # and total cover only those.
+    checked_only: int | None = None
+
+
+def scan_note(checked: int) -> str:
+    """What a user is told when a search stopped after *checked* candidates (MAX_SCAN)."""
+    return (
+        f"only the first {checked:,} candidate posts were checked (this query is checked post "
+        "by post): add a word, channel:, after: or before: to reach the rest"
+    )
 
 
 def post_link(channel_id: int, username: str | None, message_id: int) -> str:
@@ -113,8 +128,11 @@ async def search(
     offset = min(offset, MAX_OFFSET)
     node = await prepare_query(session, query)
     plan = compile_plan(session, node)
+    checked_only = None
     if not plan.exact:
-        rows, total, exact_total = await _scan(session, node, plan, sort, limit, offset)
+        rows, total, exact_total, checked_only = await _scan(
+            session, node, plan, sort, limit, offset, count_limit
+        )
     elif _dialect(session) == "postgresql":
         rows, total, exact_total = await _count_then_page(
             session, plan, sort, limit, offset, count_limit
@@ -123,7 +141,8 @@ async def search(
         rows, total, exact_total = await _page_then_count(
             session, plan, sort, limit, offset, count_limit
         )
-    return SearchResult(query, total, exact_total, [_hit(node, row) for row in rows])
+    hits = [_hit(node, row) for row in rows]
+    return SearchResult(query, total, exact_total, hits, checked_only)
 
 
 Page = tuple[list[dict[str, Any]], int, bool]  # rows, total, whether the total is exact
@@ -266,25 +285,42 @@ async def _page(
 
 
 async def _scan(
-    session: AsyncSession, node: Node, plan: Plan, sort: Sort, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int, bool]:
-    """Check candidates with the matcher, in result order, counting every match."""
+    session: AsyncSession,
+    node: Node,
+    plan: Plan,
+    sort: Sort,
+    limit: int,
+    offset: int,
+    count_limit: int | None,
+) -> tuple[list[dict[str, Any]], int, bool, int | None]:
+    """Check candidates with the matcher, in result order, counting the matches: rows,
+    total, whether it is exact, and how many candidates were checked if not all (MAX_SCAN).
+
+    With a *count_limit*, counting stops once the page is found and either that many hits
+    or SCAN_COUNT_BUDGET candidates have been counted: the total is then a lower bound."""
     wanted: list[dict[str, Any]] = []
     total = scanned = 0
     dense = False
     if _dialect(session) == "postgresql" and sort == "newest":
         dense = await _count(session, plan, DENSE_HITS) >= DENSE_HITS
     while scanned < MAX_SCAN:
+        page_found = total >= offset + limit
+        if page_found and count_limit is not None and _counted_enough(total, scanned, count_limit):
+            return wanted, total, False, None
         rows, read = await _page(session, plan, sort, SCAN_PAGE, scanned, dense=dense)
         if not read:
-            return wanted, total, True
+            return wanted, total, True, None
         scanned += read
         for row in rows:
             if matches(node, build_document(row)):
                 if offset <= total < offset + limit:
                     wanted.append(row)
                 total += 1
-    return wanted, total, False
+    return wanted, total, False, scanned
+
+
+def _counted_enough(total: int, scanned: int, count_limit: int) -> bool:
+    return total >= count_limit or scanned >= SCAN_COUNT_BUDGET
 
 
 def _hit(node: Node, row: dict[str, Any]) -> Hit:

@@ -35,6 +35,9 @@ class Plan:
     # PostgreSQL: what relevance is ranked on, the words of the query. ts_rank of the whole
     # expression is ~0 for every post as soon as it holds a NOT (and every default query does).
     rank_expression: str | None = None
+    # Whether the expression holds a word outside a NOT. Without one, SQLite's bm25 gives every
+    # hit the same score (facets weigh 0), so relevance order is newest-first order.
+    ranked: bool = True
 
 
 def top_level_dates(node: Node) -> tuple[Node, datetime | None, datetime | None]:
@@ -59,29 +62,39 @@ class _Compiler:
 
     def __init__(self) -> None:
         self.exact = True
+        self.ranked = False  # a word compiled outside a NOT
+        self._negated = False
 
     def compile(self, node: Node) -> Plan:
         body, after, before = top_level_dates(node)
         expression = self.node(body)
-        return Plan(expression or self.facet("all"), self.exact, after, before)
+        plan = Plan(expression or self.facet("all"), self.exact, after, before)
+        plan.ranked = self.ranked
+        return plan
 
     def node(self, node: Node) -> str | None:  # None = "true" (not expressible)
         if isinstance(node, And):
             return self.conj(node.children)
         if isinstance(node, Or):
+            ranked = self.ranked
             parts = [self.node(child) for child in node.children]
             if any(part is None for part in parts):
+                self.ranked = ranked  # the words are left out with the rest
                 return None
             return self.disj([p for p in parts if p is not None])
         if isinstance(node, Not):
             outer, self.exact = self.exact, True
+            negated, self._negated = self._negated, not self._negated
             inner = self.node(node.child)
+            self._negated = negated
             child_exact, self.exact = self.exact, outer and self.exact
             if inner is None or not child_exact:
                 # The negation of a superset is a subset: candidates would be lost.
                 self.exact = False
                 return None
             return self.negate(inner)
+        if isinstance(node, Term | Prefix | Phrase):
+            self.ranked = self.ranked or not self._negated
         if isinstance(node, Term):
             return self.term(node)
         if isinstance(node, Prefix):

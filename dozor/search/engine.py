@@ -23,7 +23,8 @@ from dozor.storage.channels import resolve_channel
 from dozor.storage.search_index import key_floor
 
 Sort = Literal["newest", "relevance"]
-SCAN_PAGE = 500
+SCAN_PAGE = 500  # candidates in the first statement of a scan; later ones read more
+SCAN_PAGE_MAX = 8_000
 # Counting every hit of a very common word costs more than finding the newest ones; totals are
 # exact up to this many ("more than 10,000" beyond) unless a caller asks for an exact count.
 COUNT_LIMIT = 10_000
@@ -128,6 +129,8 @@ async def search(
     offset = min(offset, MAX_OFFSET)
     node = await prepare_query(session, query)
     plan = compile_plan(session, node)
+    if sort == "relevance" and not plan.ranked and _dialect(session) == "sqlite":
+        sort = "newest"  # the same order (see Plan.ranked), without sorting every hit
     checked_only = None
     if not plan.exact:
         rows, total, exact_total, checked_only = await _scan(
@@ -303,19 +306,24 @@ async def _scan(
     dense = False
     if _dialect(session) == "postgresql" and sort == "newest":
         dense = await _count(session, plan, DENSE_HITS) >= DENSE_HITS
+    size = SCAN_PAGE
     while scanned < MAX_SCAN:
         page_found = total >= offset + limit
         if page_found and count_limit is not None and _counted_enough(total, scanned, count_limit):
             return wanted, total, False, None
-        rows, read = await _page(session, plan, sort, SCAN_PAGE, scanned, dense=dense)
-        if not read:
-            return wanted, total, True, None
+        size = min(size, MAX_SCAN - scanned)
+        rows, read = await _page(session, plan, sort, size, scanned, dense=dense)
         scanned += read
         for row in rows:
             if matches(node, build_document(row)):
                 if offset <= total < offset + limit:
                     wanted.append(row)
                 total += 1
+        if read < size:
+            return wanted, total, True, None
+        # Each statement orders every candidate again (a relevance sort, or an offset to skip):
+        # pages grow so that a long scan takes a few statements, not hundreds.
+        size = min(2 * size, SCAN_PAGE_MAX)
     return wanted, total, False, scanned
 
 

@@ -6,13 +6,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.errors import QueryError, UserError
 from dozor.importer import import_desktop_export
+from dozor.models import post_search, posts
 from dozor.query import Node, parse
-from dozor.query.document import Document
+from dozor.query.document import Document, build_document, indexed_document
 from dozor.query.match import default_scope, matches
 from dozor.records import ChannelRecord, Forward, PostRecord, Source
 from dozor.search import engine as engine_module
@@ -350,3 +351,30 @@ async def test_relevance_without_words_is_newest_first(
         assert await ids(archive, query, sort="relevance") == await ids(archive, query)
     ranked = await ids(archive, "мигрант OR Бишкек", sort="relevance")
     assert ranked != await ids(archive, "мигрант OR Бишкек")  # ranked by the words
+
+
+async def test_candidates_are_matched_on_their_index_entries(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A scan matches candidates on the index entry's words, stems and facets instead of
+    analysing each text again: the same Document as the post's own, for every kind of post."""
+    await import_desktop_export(sessions, DESKTOP / "current-format-later", username="mvd_test")
+    await import_desktop_export(sessions, DESKTOP / "tg2md-private-channel-2021")
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                select(posts, post_search.c.words, post_search.c.stems, post_search.c.facets)
+                .join_from(
+                    posts,
+                    post_search,
+                    (posts.c.channel_id == post_search.c.channel_id)
+                    & (posts.c.message_id == post_search.c.message_id),
+                )
+                .order_by(posts.c.channel_id, posts.c.message_id)
+            )
+        ).all()
+    assert len(rows) > 20
+    for row in rows:
+        post = dict(row._mapping)
+        indexed = indexed_document(post, post["words"], post["stems"], post["facets"])
+        assert indexed == build_document(post), post["message_id"]

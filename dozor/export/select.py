@@ -77,11 +77,7 @@ async def iter_posts(
             return
         last = (rows[-1]["channel_id"], rows[-1]["message_id"])
         if node is not None:
-            rows = [
-                row
-                for row in rows
-                if row["kind"] == "message" and matches(node, build_document(row))
-            ]
+            rows = [row for row in rows if _matches(node, row)]
         if wanted.with_versions and rows:
             await _attach_versions(session, rows)
         if rows:

@@ -83,6 +83,19 @@ def build_document(post: Mapping[str, Any]) -> Document:
     )
 
 
+def indexed_document(post: Mapping[str, Any], words: str, stems: str, facets: str) -> Document:
+    """The Document of a post from its search-index entry (``storage.search_index.
+    index_entry`` of the same post), without analysing the text again."""
+    return Document(
+        channel_id=post["channel_id"],
+        date=post["date"],
+        text=searchable_text(post["text"] or "", post.get("media")),
+        words=tuple(words.split()),
+        stems=tuple(stems.split()),
+        facets=frozenset(facets.split()),
+    )
+
+
 def _facets(post: Mapping[str, Any], has_url: bool) -> list[str]:
     facets = ["all", channel_facet(post["channel_id"])]
     media_type = post.get("media_type")

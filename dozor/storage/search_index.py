@@ -21,7 +21,7 @@ from dozor.storage.bulk import insert_rows
 
 SLOT_BITS = 22
 SLOT_MASK = (1 << SLOT_BITS) - 1
-_INDEXED = ("words", "stems", "facets")
+INDEXED = ("words", "stems", "facets")  # columns, in order; see indexed_document
 _CHUNK = 500
 
 
@@ -73,7 +73,7 @@ async def index_posts(
             if entry is not None:
                 removals.append(entry["search_key"])
             inserts.append({**fresh, "date": post["date"]})
-        elif any(entry[c] != fresh[c] for c in _INDEXED):
+        elif any(entry[c] != fresh[c] for c in INDEXED):
             updates.append({**fresh, "k_search_key": entry["search_key"]})
     await _remove(session, removals)
     await _update(session, updates)
@@ -127,14 +127,14 @@ async def _remove(session: AsyncSession, keys: Sequence[int]) -> None:
 _UPDATE = (
     update(post_search)
     .where(post_search.c.search_key == bindparam("k_search_key"))
-    .values({c: bindparam(c) for c in _INDEXED})
+    .values({c: bindparam(c) for c in INDEXED})
 )
 
 
 async def _update(session: AsyncSession, updates: Sequence[dict[str, Any]]) -> None:
     if updates:
         await session.execute(
-            _UPDATE, [{k: u[k] for k in (*_INDEXED, "k_search_key")} for u in updates]
+            _UPDATE, [{k: u[k] for k in (*INDEXED, "k_search_key")} for u in updates]
         )
 
 

@@ -256,7 +256,7 @@ async def test_compacting_the_index_after_a_rebuild_keeps_every_hit(
 
 
 async def test_phrases_of_common_words_are_answered_by_the_index(
-    sessions: async_sessionmaker[AsyncSession], backend: str, monkeypatch: pytest.MonkeyPatch
+    sessions: async_sessionmaker[AsyncSession], backend: str, checked_one_by_one: list[str]
 ) -> None:
     """этот and день have 14 and 18 stems: on SQLite the phrase is an OR of 252 FTS5 phrases,
     exact, so no candidate is checked one by one. A longer phrase past MAX_PHRASE_VARIANTS
@@ -273,19 +273,41 @@ async def test_phrases_of_common_words_are_answered_by_the_index(
         rec(6, "Этот день этого дня и этого года", date=dated[5]),
         rec(7, "Года этого не забыть, как и этот день", date=dated[6]),  # no pair but этот день
     )
-    checked: list[int] = []
+    assert await ids(sessions, '"этот день"') == [7, 6, 5, 2, 1]
+    assert await ids(sessions, '"в этот день"') == [2, 1]
+    assert checked_one_by_one == []
+    # 14 * 18 * 13 stems: too many combinations for one expression
+    assert await ids(sessions, '"этот день этого года"') == [5]
+    if backend == "sqlite":
+        assert checked_one_by_one == [
+            "Этот день этого дня и этого года",  # every pair of neighbours, not the phrase
+            "Этот день этого года запомнят",
+        ]
+    else:
+        assert checked_one_by_one == []
+
+
+async def test_phrases_of_prefixes_are_answered_by_the_index(
+    archive: async_sessionmaker[AsyncSession], checked_one_by_one: list[str]
+) -> None:
+    assert await ids(archive, '"уголовн* дел*"') == [3]
+    assert await ids(archive, '"возбужд* уголовн* дел*"') == [3]
+    assert await ids(archive, '"дел* уголовн*"') == []
+    assert await ids(archive, '="уголовное дело"') == [3]
+    assert checked_one_by_one == []
+
+
+@pytest.fixture
+def checked_one_by_one(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Texts of the candidates the search checks with the matcher, one by one."""
+    checked: list[str] = []
 
     def counted(node: Node, doc: Document) -> bool:
-        checked.append(doc.date.hour - T0.hour + 1)
+        checked.append(doc.text)
         return matches(node, doc)
 
     monkeypatch.setattr(engine_module, "matches", counted)
-    assert await ids(sessions, '"этот день"') == [7, 6, 5, 2, 1]
-    assert await ids(sessions, '"в этот день"') == [2, 1]
-    assert checked == []
-    # 14 * 18 * 13 stems: too many combinations for one expression
-    assert await ids(sessions, '"этот день этого года"') == [5]
-    assert checked == ([6, 5] if backend == "sqlite" else [])
+    return checked
 
 
 async def test_queries_checked_post_by_post_count_within_a_budget(

@@ -210,14 +210,9 @@ class Fts5Compiler(_Compiler):
             # which narrows the candidates far more than each word on its own.
             self.exact = False
             return self.and_([self._neighbours(pair) for pair in itertools.pairwise(options)])
-        if all(_in_words_column(p) for p in parts[:-1]) and (
-            isinstance(parts[-1], Prefix) or _in_words_column(parts[-1])
-        ):
-            last = parts[-1]
-            words = [p.word for p in parts if isinstance(p, Term)]
-            if isinstance(last, Prefix):
-                return f"words : {fts5_string(' '.join([*words, last.prefix]))} *"
-            return f"words : {fts5_string(' '.join(words))}"
+        if all(isinstance(p, Prefix) or _in_words_column(p) for p in parts):
+            # "уголовн* дел*": tokens of the words column, each a word or a prefix
+            return "words : " + " + ".join(map(_words_token, parts))
         # Not expressible as one FTS5 phrase: every part must occur; the matcher checks order.
         self.exact = False
         return self.and_([p for p in (self.node(part) for part in parts) if p is not None])
@@ -231,6 +226,12 @@ class Fts5Compiler(_Compiler):
         """The words side by side, each by any of its stems."""
         variants = itertools.product(*options)
         return self.disj(["stems : " + fts5_string(" ".join(v)) for v in variants])
+
+
+def _words_token(part: Term | Prefix) -> str:
+    if isinstance(part, Prefix):
+        return f"{fts5_string(part.prefix)} *"
+    return fts5_string(part.word)
 
 
 def _in_words_column(part: Term | Prefix) -> bool:

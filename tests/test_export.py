@@ -20,16 +20,19 @@ import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.cli.main import main
 from dozor.errors import QueryError, UserError
 from dozor.export import ExportFilter, iter_posts
+from dozor.export import select as export_select
 from dozor.export.desktop import desktop_message, text_parts
 from dozor.export.files import split_into_zips, write_export
 from dozor.export.run import run_export
 from dozor.export.writers import CSV_COLUMNS
 from dozor.ids import bare_channel_id
+from dozor.importer import import_desktop_export
 from dozor.importer.desktop import convert_message
 from dozor.records import ChannelRecord, Forward, PostRecord, Source, make_entity
 from dozor.storage import mark_deleted, store_posts, upsert_channel
@@ -138,6 +141,62 @@ async def test_filters_select_the_right_posts_in_order(
     )
     assert await selected(sessions, query="мигрант is:deleted") == [(CH, 3)]
     assert await selected(sessions, query="мигрант channel:mvd_test -is:forward") == [(CH, 1)]
+
+
+QUERIES = [
+    "мигрант",
+    "мигрант is:deleted",
+    '"задержан мигрант" OR погода',
+    "погод* has:photo",
+    r"/мигрант\w*/i -is:forward",
+    "is:edited",
+    "-мигрант",
+    "channel:mvd_test OR Ош",
+    "after:2024-11-01 before:2024-11-02T12:00",
+    "has:photo OR after:2021-06-01",
+]
+
+
+async def test_a_query_export_reads_only_the_posts_the_index_names(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a current search index, an export of a query reads the candidates it names and
+    matches them; the result equals matching every post (what a stale index falls back to)."""
+    await import_desktop_export(sessions, DESKTOP / "tg2md-private-channel-2021")
+    await fill(sessions)
+    read: list[object] = []
+    real_row = export_select._row
+
+    def counted(row: Any) -> dict[str, Any]:
+        read.append(row)
+        return real_row(row)
+
+    monkeypatch.setattr(export_select, "_row", counted)
+    indexed = {q: await selected(sessions, batch=2, query=q, include_deleted=True) for q in QUERIES}
+    fewer = len(read)
+    monkeypatch.setattr(export_select, "index_is_stale", _always_stale)
+    for query in QUERIES:
+        assert indexed[query] == await selected(sessions, query=query, include_deleted=True)
+    assert indexed["мигрант"] and indexed["-мигрант"]
+    assert fewer < len(read) - fewer  # the full reads read more rows
+
+
+async def _always_stale(session: AsyncSession) -> bool:
+    return True
+
+
+async def test_a_query_export_from_a_stale_index_still_finds_every_post(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """An index an older analyzer built may lack a word's new stems: the export then matches
+    every post itself rather than trust it."""
+    await fill(sessions)
+    everything = await selected(sessions, query="мигрант", include_deleted=True)
+    async with sessions.begin() as session:
+        await session.execute(text("UPDATE post_search SET stems = replace(stems, 'мигрант', 'x')"))
+        await session.execute(text("UPDATE database_facts SET value = '1'"))
+    assert await selected(sessions, query="мигрант", include_deleted=True) == everything
+    assert len(everything) == 3
 
 
 async def test_bad_filters_are_user_errors(sessions: async_sessionmaker[AsyncSession]) -> None:

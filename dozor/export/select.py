@@ -2,7 +2,8 @@
 
 Memory stays flat however large the archive: batches are read by keyset pagination, never by
 OFFSET, and the query language's matcher filters each batch in Python — the same matcher that
-decides alerts, so an export of ``QUERY`` holds exactly the posts ``QUERY`` alerts on.
+decides alerts, so an export of ``QUERY`` holds exactly the posts ``QUERY`` alerts on. With a
+query and a current search index, only the candidates the index names are read.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dozor.query import Node
 from dozor.query.ast import mentions_deleted
 from dozor.query.document import build_document
 from dozor.query.match import matches
-from dozor.search.engine import bind_query
+from dozor.search.engine import bind_query, candidate_message_ids
+from dozor.search.reindex import index_is_stale
 from dozor.storage.channels import resolve_channel
 
 BATCH = 2000
@@ -65,6 +67,40 @@ async def iter_posts(
     deleted_too = wanted.include_deleted or (node is not None and mentions_deleted(node))
     needed = None if node is not None or columns is None else columns
     base = _base_query(wanted, channel_ids, deleted_too=deleted_too, columns=needed)
+    if node is not None and not await index_is_stale(session):
+        batches = _indexed_batches(session, base, node, channel_ids, batch)
+    else:
+        batches = _keyset_batches(session, base, node, batch)
+    async for rows in batches:
+        if wanted.with_versions:
+            await _attach_versions(session, rows)
+        yield rows
+
+
+async def _indexed_batches(
+    session: AsyncSession, base: Select[Any], node: Node, channel_ids: Sequence[int], batch: int
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """The matching posts of a query, channel by channel: the full-text index names the
+    candidates (a superset), the matcher decides. Reading every post to match it took 80 s
+    for a query over 1M posts."""
+    for channel_id in sorted(set(channel_ids)) or await _archived_channel_ids(session):
+        candidates = await candidate_message_ids(session, node, channel_id)
+        for start in range(0, len(candidates), batch):
+            chunk = candidates[start : start + batch]
+            page = base.where(posts.c.channel_id == channel_id, posts.c.message_id.in_(chunk))
+            rows = [row for row in map(_row, await session.execute(page)) if _matches(node, row)]
+            if rows:
+                yield rows
+
+
+async def _archived_channel_ids(session: AsyncSession) -> list[int]:
+    return list((await session.execute(select(channels.c.id).order_by(channels.c.id))).scalars())
+
+
+async def _keyset_batches(
+    session: AsyncSession, base: Select[Any], node: Node | None, batch: int
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every post the filters leave, by keyset pages, each matched when there is a query."""
     last: tuple[int, int] | None = None
     while True:
         page = (
@@ -78,8 +114,6 @@ async def iter_posts(
         last = (rows[-1]["channel_id"], rows[-1]["message_id"])
         if node is not None:
             rows = [row for row in rows if _matches(node, row)]
-        if wanted.with_versions and rows:
-            await _attach_versions(session, rows)
         if rows:
             yield rows
 

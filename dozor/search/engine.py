@@ -14,7 +14,7 @@ from dozor.ids import bare_channel_id, is_marked_channel_id
 from dozor.media import attachment_snippet
 from dozor.models import channels, post_search, posts
 from dozor.query import Node, parse
-from dozor.query.ast import Filter, walk
+from dozor.query.ast import And, Filter, walk
 from dozor.query.document import Document, indexed_document
 from dozor.query.highlight import Snippet, highlight_spans, make_snippet
 from dozor.query.match import bind_channels, default_scope, matches
@@ -102,6 +102,20 @@ async def bind_query(session: AsyncSession, query: str) -> Node:
         except ChannelNotFound:
             raise UserError(f"channel:{ref}: no archived channel matches {ref!r}") from None
     return bind_channels(node, ids.__getitem__)
+
+
+async def candidate_message_ids(session: AsyncSession, node: Node, channel_id: int) -> list[int]:
+    """Ascending message ids of *channel_id*'s posts the full-text index finds for *node*: a
+    superset of its matches (the matcher decides), if the index is current."""
+    channel = Filter("channel", str(channel_id), channel_ids=frozenset({channel_id}))
+    plan = compile_plan(session, And((node, channel)))
+    table, key = _from(session)
+    where, params = _where(session, plan)
+    sql = (
+        f"SELECT message_id FROM post_search WHERE search_key IN "
+        f"(SELECT {key} FROM {table} WHERE {where}) ORDER BY message_id"
+    )
+    return list((await session.execute(text(sql), params)).scalars())
 
 
 def compile_plan(session: AsyncSession, node: Node) -> Plan:

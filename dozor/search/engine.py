@@ -108,7 +108,8 @@ async def candidate_message_ids(session: AsyncSession, node: Node, channel_id: i
     """Ascending message ids of *channel_id*'s posts the full-text index finds for *node*: a
     superset of its matches (the matcher decides), if the index is current."""
     channel = Filter("channel", str(channel_id), channel_ids=frozenset({channel_id}))
-    plan = compile_plan(session, And((node, channel)))
+    children = node.children if isinstance(node, And) else (node,)  # dates stay top-level
+    plan = compile_plan(session, And((*children, channel)))
     table, key = _from(session)
     where, params = _where(session, plan)
     sql = (

@@ -26,7 +26,7 @@ Sort = Literal["newest", "relevance"]
 SCAN_PAGE = 500  # candidates in the first statement of a scan; later ones read more
 SCAN_PAGE_MAX = 8_000
 # Counting every hit of a very common word costs more than finding the newest ones; totals are
-# exact up to this many ("more than 10,000" beyond) unless a caller asks for an exact count.
+# exact up to this many ("at least 10,000" beyond) unless a caller asks for an exact count.
 COUNT_LIMIT = 10_000
 MAX_SCAN = 200_000  # candidates checked one by one for queries full text cannot answer exactly
 # Checking a candidate one by one costs ~0.05 ms: once the page is found, a capped total counts

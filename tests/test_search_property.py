@@ -67,6 +67,10 @@ WORDS = [
     "@mvd_one",
     "Ёлка",
     "елка",
+    "этот",  # 14 stems, and день 18: phrases of up to 1,024 combinations are one expression,
+    "этого",  # longer ones need every pair of neighbours side by side
+    "день",
+    "дня",
     "и",
     "в",
     "на",
@@ -128,13 +132,21 @@ def _word(draw: st.DrawFn) -> str:
     return word
 
 
+def _phrase_part(draw: st.DrawFn) -> str:
+    """A word of a phrase, sometimes a prefix ("уголовн* дел*")."""
+    word = draw(st.sampled_from(WORDS))
+    if len(word) >= 4 and word.isalpha() and draw(st.integers(0, 3)) == 0:
+        return word[: draw(st.integers(2, len(word) - 1))] + "*"
+    return word
+
+
 @st.composite
 def leaf(draw: st.DrawFn) -> str:
     kind = draw(st.sampled_from(["word", "word", "word", "phrase", "filter", "regex"]))
     if kind == "word":
         return _word(draw)
     if kind == "phrase":
-        words = [draw(st.sampled_from(WORDS)) for _ in range(draw(st.integers(2, 3)))]
+        words = [_phrase_part(draw) for _ in range(draw(st.integers(2, 3)))]
         return ("=" if draw(st.booleans()) else "") + '"' + " ".join(words) + '"'
     if kind == "regex":
         return draw(

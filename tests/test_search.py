@@ -297,6 +297,25 @@ async def test_phrases_of_prefixes_are_answered_by_the_index(
     assert checked_one_by_one == []
 
 
+async def test_phrases_mixing_word_forms_and_prefixes_need_each_run_side_by_side(
+    archive: async_sessionmaker[AsyncSession], backend: str, checked_one_by_one: list[str]
+) -> None:
+    """On SQLite word forms and prefixes live in two columns: each run of one column must be
+    a phrase, and the matcher checks the candidates (PostgreSQL spells it exactly)."""
+    await _other(archive, rec(1, "Уголовное дело возбуждено вчера"))  # every word, no run
+    assert await ids(archive, '"возбуждено уголовное дел*"') == [3]
+    expected = [] if backend == "postgresql" else [await _text(archive, 3)]
+    assert checked_one_by_one == expected
+
+
+async def _text(sessions: async_sessionmaker[AsyncSession], message_id: int) -> str:
+    async with sessions() as session:
+        found = await session.execute(
+            select(posts.c.text).where(posts.c.channel_id == MVD, posts.c.message_id == message_id)
+        )
+    return str(found.scalar_one())
+
+
 @pytest.fixture
 def checked_one_by_one(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Texts of the candidates the search checks with the matcher, one by one."""

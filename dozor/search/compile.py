@@ -213,9 +213,14 @@ class Fts5Compiler(_Compiler):
         if all(isinstance(p, Prefix) or _in_words_column(p) for p in parts):
             # "уголовн* дел*": tokens of the words column, each a word or a prefix
             return "words : " + " + ".join(map(_words_token, parts))
-        # Not expressible as one FTS5 phrase: every part must occur; the matcher checks order.
+        # Word forms (stems column) mixed with exact words or prefixes (words column): each run
+        # of one column must occur as a phrase; the matcher checks the whole.
         self.exact = False
-        return self.and_([p for p in (self.node(part) for part in parts) if p is not None])
+        runs = [list(run) for _, run in itertools.groupby(parts, key=_in_stems_column)]
+        pieces = [
+            self.phrase(Phrase(tuple(run))) if len(run) > 1 else self.node(run[0]) for run in runs
+        ]
+        return self.and_([p for p in pieces if p is not None])
 
     def _neighbours(self, pair: tuple[tuple[str, ...], tuple[str, ...]]) -> str:
         if len(pair[0]) * len(pair[1]) <= MAX_PHRASE_VARIANTS:
@@ -226,6 +231,10 @@ class Fts5Compiler(_Compiler):
         """The words side by side, each by any of its stems."""
         variants = itertools.product(*options)
         return self.disj(["stems : " + fts5_string(" ".join(v)) for v in variants])
+
+
+def _in_stems_column(part: Term | Prefix) -> bool:
+    return isinstance(part, Term) and not part.exact
 
 
 def _words_token(part: Term | Prefix) -> str:

@@ -31,6 +31,8 @@ def test_terms_phrases_prefixes_and_exact_words() -> None:
     exact = parse('="уголовное дело"')
     assert isinstance(exact, Phrase)
     assert all(isinstance(p, Term) and p.exact for p in exact.parts)
+    one_exact = parse('"уголовное =дело"')  # the = was dropped as punctuation
+    assert one_exact == Phrase((parse("уголовное"), parse("=дело")))  # type: ignore[arg-type]
     assert parse("#МВД") == Term("#мвд", ("#мвд",))
     assert parse("Кара-Суу") == Phrase((parse("кара"), parse("суу")))  # type: ignore[arg-type]
 
@@ -143,6 +145,8 @@ def _post(text: str) -> Document:
         ('"уголовное дело"', "по уголовному делу", True),
         ('="уголовное дело"', "возбуждено уголовного дела", False),
         ('"уголовн* дел*"', "в уголовных делах", True),
+        ('"уголовного =дело"', "в уголовное дело", True),
+        ('"уголовного =дело"', "по уголовному делу", False),
         ('"уголовн* дел*"', "дела уголовные", False),
         ("#МВД", "новость #мвд", True),
         ("@mvd_official_kg", "см. @MVD_official_kg", True),

@@ -306,6 +306,8 @@ async def test_phrases_mixing_word_forms_and_prefixes_need_each_run_side_by_side
     assert await ids(archive, '"возбуждено уголовное дел*"') == [3]
     expected = [] if backend == "postgresql" else [await _text(archive, 3)]
     assert checked_one_by_one == expected
+    assert await ids(archive, '"возбуждено уголовное =дело"') == [3]  # one exact form
+    assert await ids(archive, '"возбуждено уголовное =дела"') == []
 
 
 async def _text(sessions: async_sessionmaker[AsyncSession], message_id: int) -> str:

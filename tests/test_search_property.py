@@ -133,11 +133,12 @@ def _word(draw: st.DrawFn) -> str:
 
 
 def _phrase_part(draw: st.DrawFn) -> str:
-    """A word of a phrase, sometimes a prefix ("уголовн* дел*")."""
+    """A word of a phrase, sometimes a prefix ("уголовн* дел*") or an exact form (=дело)."""
     word = draw(st.sampled_from(WORDS))
-    if len(word) >= 4 and word.isalpha() and draw(st.integers(0, 3)) == 0:
+    style = draw(st.integers(0, 3))
+    if style == 0 and len(word) >= 4 and word.isalpha():
         return word[: draw(st.integers(2, len(word) - 1))] + "*"
-    return word
+    return "=" + word if style == 1 else word
 
 
 @st.composite

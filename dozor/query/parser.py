@@ -228,8 +228,11 @@ class _Parser:
 
     def phrase(self, token: _Token) -> Node:
         parts: list[Term | Prefix] = []
-        for piece in token.text.split():
-            parts += self.pieces(piece, token.exact, token.position)
+        for piece in token.text.split():  # "уголовное =дело": =дело is exactly that form
+            exact = token.exact or piece.startswith("=")
+            if piece == "=":
+                raise self.error("= needs a word or a phrase", token.position)
+            parts += self.pieces(piece.removeprefix("="), exact, token.position)
         if not parts:
             raise self.error("empty phrase", token.position)
         return parts[0] if len(parts) == 1 else Phrase(tuple(parts))

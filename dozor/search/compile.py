@@ -22,6 +22,9 @@ from dozor.query.document import channel_facet
 # Russian words have many (этот: 14, день: 18); an OR of 1,000 phrases still runs in
 # milliseconds to ~0.1 s on a 1M-post index, while checking candidates one by one takes seconds.
 MAX_PHRASE_VARIANTS = 1024
+# ... and a query's phrases together get this many: 85 phrases of 1,008 combinations (a query
+# of 2,000 characters) took 16 s and 430 MB in FTS5. Past it, phrases need their neighbours.
+MAX_QUERY_VARIANTS = 4096
 NEVER = "nothing"  # a facet no post has
 
 
@@ -159,6 +162,10 @@ def fts5_string(text: str) -> str:
 class Fts5Compiler(_Compiler):
     """SQLite FTS5 MATCH syntax over the columns words, stems, facets."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._variants_left = MAX_QUERY_VARIANTS
+
     def and_(self, parts: list[str]) -> str:
         positive = [p for p in parts if not p.startswith("NOT ")]
         negative = [p.removeprefix("NOT ") for p in parts if p.startswith("NOT ")]
@@ -204,7 +211,7 @@ class Fts5Compiler(_Compiler):
         parts = phrase.parts
         if all(isinstance(p, Term) and not p.exact for p in parts):
             options = [p.stems for p in parts if isinstance(p, Term)]
-            if len(options) == 1 or math.prod(map(len, options)) <= MAX_PHRASE_VARIANTS:
+            if len(options) == 1 or self._afford(math.prod(map(len, options))):
                 return self._stem_phrase(options)
             # Too many combinations: every pair of neighbours must still occur side by side,
             # which narrows the candidates far more than each word on its own.
@@ -223,9 +230,16 @@ class Fts5Compiler(_Compiler):
         return self.and_([p for p in pieces if p is not None])
 
     def _neighbours(self, pair: tuple[tuple[str, ...], tuple[str, ...]]) -> str:
-        if len(pair[0]) * len(pair[1]) <= MAX_PHRASE_VARIANTS:
+        if self._afford(len(pair[0]) * len(pair[1])):
             return self._stem_phrase(pair)
         return self.and_([self._stem_phrase([stems]) for stems in pair])
+
+    def _afford(self, variants: int) -> bool:
+        """Can one more phrase of this many stem combinations be spelled out?"""
+        if variants > min(MAX_PHRASE_VARIANTS, self._variants_left):
+            return False
+        self._variants_left -= variants
+        return True
 
     def _stem_phrase(self, options: Sequence[tuple[str, ...]]) -> str:
         """The words side by side, each by any of its stems."""

@@ -67,11 +67,11 @@ def main() -> None:
         rows += [
             (
                 f"{fmt}: bare sqlite3",
-                f"{posts / bare_s:>9,.0f} rows/s  peak RSS {bare_rss:,.0f} MB",
+                _figure(posts, bare_s, bare_rss),
             ),
             (
                 f"{fmt}: dozor export",
-                f"{posts / dozor_s:>9,.0f} rows/s  peak RSS {dozor_rss:,.0f} MB",
+                _figure(posts, dozor_s, dozor_rss),
             ),
             (
                 f"{fmt}: dozor / bare",

@@ -208,10 +208,6 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p95
 
 
-def raw_expression(plan_expression: str) -> str:
-    return plan_expression
-
-
 def query_classes(path: Path) -> dict[str, list[str]]:
     """The queries of every class, words chosen by their frequency in the archive at *path*."""
     words = pick_words(path)

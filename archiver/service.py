@@ -35,6 +35,7 @@ from archiver.convert import channel_record, marked_id, post_record
 from archiver.media import MediaDownloader
 from dozor.config import ArchiverConfig
 from dozor.errors import ChannelNotFound, UserError
+from dozor.failures import log_failure, system_failure
 from dozor.ids import bare_channel_id
 from dozor.models import posts
 from dozor.records import PostRecord, Source
@@ -567,10 +568,12 @@ class Archiver:
             await set_channel_status(session, channel_id, status, str(exc), at=self.now())
 
     async def _fault(self, channel_id: int, exc: Exception, report: ChannelReport) -> None:
-        """An unexpected failure (a database that stays locked, a bug): logged with its
-        traceback and recorded; what was committed stays, and the next pass resumes."""
-        report.status, report.detail = "error", f"{type(exc).__name__}: {exc}"[:500]
-        log.exception("channel %s: sync failed; the other channels go on", channel_id)
+        """An unexpected failure (a full disk, a database that stays locked, a bug): logged,
+        with its traceback if it is a bug, and recorded; what was committed stays, and the
+        next pass resumes."""
+        failure = system_failure(exc)
+        report.status, report.detail = "error", (failure or f"{type(exc).__name__}: {exc}")[:500]
+        log_failure(log, exc, "channel %s: sync failed; the other channels go on", channel_id)
         try:
             async with self.sessions.begin() as session:
                 await set_channel_status(session, channel_id, "error", report.detail, at=self.now())

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.render import AlertContent, render_alert, render_digest
 from dozor.errors import QueryError
+from dozor.failures import log_failure
 from dozor.models import alerts, channels, events, post_versions, posts, rules
 from dozor.query import Node, parse
 from dozor.search.engine import post_link
@@ -156,8 +157,8 @@ class Delivery:
             wake.clear()  # before looking: a wake-up during run_once is not lost
             try:
                 await self.run_once()
-            except Exception:
-                log.exception("alert delivery failed; retrying shortly")
+            except Exception as exc:
+                log_failure(log, exc, "alert delivery failed; retrying shortly")
             if not wake.is_set():
                 await _first_of(stop, wake, seconds=1.0)
 

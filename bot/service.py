@@ -30,6 +30,7 @@ from bot.delivery import Delivery
 from bot.render import esc, render_channel_change
 from dozor.alerts.generator import RuleCache, generate_alerts
 from dozor.errors import ConfigError
+from dozor.failures import log_failure
 from dozor.storage.notices import changes_to_notice, notice_cursor, set_notice_cursor
 from dozor.storage.requests import mark_reported, unreported_outcomes
 
@@ -185,8 +186,8 @@ class TeamService:
         while not stop.is_set():
             try:
                 await job()
-            except Exception:
-                log.exception("%s failed; retrying", getattr(job, "__name__", job))
+            except Exception as exc:
+                log_failure(log, exc, "%s failed; retrying", getattr(job, "__name__", job))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), seconds)
 

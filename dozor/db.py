@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import (
 from alembic import command
 from dozor.config import DatabaseConfig
 from dozor.errors import DatabaseNotReady
+from dozor.failures import first_line
 from dozor.storage.facts import mark_index_current
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,12 @@ def create_engine(config: DatabaseConfig) -> AsyncEngine:
     if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(
-        url, echo=config.echo, json_serializer=_json_dumps, pool_pre_ping=not config.is_sqlite
+        url,
+        echo=config.echo,
+        json_serializer=_json_dumps,
+        pool_pre_ping=not config.is_sqlite,
+        # An error names its statement without the posts it carried (ten of them, in full).
+        hide_parameters=True,
     )
     if config.is_sqlite:
         timeout = config.busy_timeout_ms
@@ -201,8 +207,7 @@ def _safe_url(engine: AsyncEngine) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return first_line(getattr(exc, "orig", None) or exc)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

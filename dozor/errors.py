@@ -1,7 +1,9 @@
 """The exceptions dozor raises on purpose.
 
 Everything a user can cause derives from :class:`UserError`: the CLI prints its message on one
-line and exits with status 2. Any other exception is a bug.
+line and exits with status 2. The system under dozor failing (a full disk, a database server
+gone away) is recognised by :func:`dozor.failures.system_failure`: one line, status 1. Any
+other exception is a bug.
 
     DozorError
     └── UserError

@@ -4,6 +4,7 @@ backfill, restart, live updates, reconciliation, flood waits, disconnects, priva
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC
 from typing import Any
@@ -544,12 +545,25 @@ async def test_a_channel_going_private_is_recorded_and_others_continue(
     assert row.status == "private"
 
 
+@pytest.mark.parametrize(
+    ("failure", "detail"),
+    [
+        (RuntimeError("disk I/O error"), "RuntimeError: disk I/O error"),  # a bug
+        # the system failing (a media file on a full disk): one line, no traceback
+        (
+            OSError(errno.ENOSPC, "No space left on device"),
+            "the system failed: No space left on device",
+        ),
+    ],
+)
 async def test_an_unexpected_failure_stays_with_its_channel_and_the_next_pass_resumes(
     telegram: FakeTelegram,
     channel: FakeChannel,
     start: Any,
     sessions: async_sessionmaker[AsyncSession],
     caplog: pytest.LogCaptureFixture,
+    failure: Exception,
+    detail: str,
 ) -> None:
     other = telegram.channel(OTHER, "border_test", "Погранслужба")
     telegram.post_many(channel, 250)
@@ -560,14 +574,16 @@ async def test_an_unexpected_failure_stays_with_its_channel_and_the_next_pass_re
 
     def fail_third_page(request: Any) -> None:
         if isinstance(request, History) and telegram.count(History) == 3:
-            raise RuntimeError("disk I/O error")
+            raise failure
 
     telegram.before_answer.append(fail_third_page)
     reports = {r.channel_id: r for r in await archiver.sync_all()}
-    assert (reports[CH].status, reports[CH].detail) == ("error", "RuntimeError: disk I/O error")
+    assert (reports[CH].status, reports[CH].detail) == ("error", detail)
     assert (reports[CH2].status, reports[CH2].new) == ("ok", 7)
     assert "sync failed; the other channels go on" in caplog.text
-    assert "RuntimeError: disk I/O error" in caplog.text  # with its traceback, for a report
+    assert detail in caplog.text
+    # A bug comes with its traceback, for a report; the system failing is one line
+    assert ("Traceback" in caplog.text) == isinstance(failure, RuntimeError)
     assert await channel_status(sessions, CH) == "error"
     assert len(await post_ids(sessions)) == 200  # the pages read before the failure stay
 

@@ -10,6 +10,7 @@ from aiogram.types import ErrorEvent
 
 from bot.render import esc
 from dozor.errors import QueryError, UserError
+from dozor.failures import log_failure, system_failure
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +23,16 @@ def explain(exc: BaseException) -> str:
         )
     if isinstance(exc, UserError):
         return f"⚠️ {esc(str(exc))}"
+    failure = system_failure(exc)
+    if failure is not None:
+        return f"⚠️ dozor cannot do that now: {esc(failure)}. Please try again later."
     return "⚠️ Something went wrong on our side; it has been logged. Please try again later."
 
 
 async def on_error(event: ErrorEvent, bot: Bot) -> None:
     exc = event.exception
     if not isinstance(exc, UserError):
-        log.error("update %s failed", event.update.update_id, exc_info=exc)
+        log_failure(log, exc, "update %s failed", event.update.update_id)
     callback = event.update.callback_query
     if callback is not None:
         short = str(exc) if isinstance(exc, UserError) else "something went wrong; logged"

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from dozor import __version__
 from dozor.cli import (
@@ -23,6 +24,7 @@ from dozor.cli import (
 )
 from dozor.cli.context import CliState, config_option
 from dozor.errors import UserError
+from dozor.failures import system_failure
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,8 @@ cli.add_command(export_cmd.export)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; user errors print one line on stderr and return 2."""
+    """Run the CLI; user errors print one line on stderr and return 2, failures of the system
+    under dozor (a full disk, a lost database server) one line and 1."""
     args = list(argv) if argv is not None else sys.argv[1:]
     try:
         result = cli.main(args=args, prog_name="dozor", standalone_mode=False)
@@ -85,6 +88,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("dozor: interrupted", err=True)
         return 130
+    except (DBAPIError, OSError) as exc:
+        failure = system_failure(exc)
+        if failure is None:
+            raise
+        log.debug("the system failed", exc_info=exc)
+        return _fail(
+            f"dozor: {failure}. What was saved before it is kept; run the command again once "
+            "that is fixed",
+            status=1,
+        )
     return result if isinstance(result, int) else 0
 
 
@@ -99,9 +112,9 @@ def _dash_hint(exc: click.UsageError, args: list[str]) -> str:
     return f"; to pass '{word}' as a query or value, put -- before it: -- '{word}'"
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, status: int = 2) -> int:
     click.echo(" ".join(message.split()), err=True)
-    return 2
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,227 @@
+"""Failures of the system under dozor: a database that fills up or turns read-only, a server
+that goes away, an output file the system refuses to grow. Each is one line (exit status 1),
+never a traceback, and the archive keeps what it had."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bot.handlers.errors import explain
+from bot.render import esc
+from dozor import db
+from dozor.cli.main import main
+from dozor.config import DatabaseConfig
+from dozor.failures import log_failure, system_failure
+from tests.conftest import DESKTOP
+
+FIRST = DESKTOP / "tg2md-private-channel-2021" / "result.json"
+SECOND = DESKTOP / "current-format-early" / "result.json"
+FILE_LIMIT = 64 * 1024  # room for SQLite's 32 KB shared-memory file, not for the export
+
+
+@pytest.fixture
+def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Path:
+    """A config whose archive holds the FIRST export."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("DOZOR_"):
+            monkeypatch.delenv(name)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{database_url}"\n', encoding="utf-8")
+    assert main(["import", str(FIRST)]) == 0
+    return config
+
+
+def _stats(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    capsys.readouterr()
+    assert main(["stats", "--json"]) == 0
+    stats: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return stats
+
+
+def _the_one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err)
+    lines = [line for line in err if line.startswith("dozor:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _fill_sqlite(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Every connection dozor opens from now on may not grow the file by a single page: to
+    SQLite, the disk is full."""
+    path = make_url(url).database
+    assert path is not None
+    with sqlite3.connect(path) as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    create_engine = db.create_engine
+
+    def full_disk_engine(config: DatabaseConfig) -> AsyncEngine:
+        engine = create_engine(config)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _no_room(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
+
+        return engine
+
+    monkeypatch.setattr(db, "create_engine", full_disk_engine)
+
+
+async def _read_only_postgres(url: str, read_only: bool) -> None:
+    """Sessions opened from now on may not write (a standby, or an admin's setting)."""
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    name = make_url(url).database
+    setting = "on" if read_only else "off"
+    async with engine.connect() as conn:
+        await conn.execute(text("SET default_transaction_read_only = off"))  # this session writes
+        await conn.execute(
+            text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {setting}')
+        )
+    await engine.dispose()
+
+
+def test_a_database_that_cannot_take_an_import_fails_in_one_line_and_keeps_the_archive(
+    archive: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = _stats(capsys)
+    sqlite = database_url.startswith("sqlite")
+    create_engine = db.create_engine
+    if sqlite:
+        _fill_sqlite(monkeypatch, database_url)
+    else:
+        asyncio.run(_read_only_postgres(database_url, True))
+
+    assert main(["import", str(SECOND)]) == 1
+    line = _the_one_line(capsys)
+    assert line.startswith("dozor: the database failed: ")
+    assert ("the disk is full" if sqlite else "read-only") in line
+    assert "What was saved before it is kept" in line
+
+    if sqlite:
+        monkeypatch.setattr(db, "create_engine", create_engine)
+    else:
+        asyncio.run(_read_only_postgres(database_url, False))
+    after = _stats(capsys)
+    # The batch that failed left no post, version or event half-written (the new channel's
+    # row, stored before its posts, may stay: the next import fills it).
+    assert {k: v for k, v in after.items() if k != "channels"} == {
+        k: v for k, v in before.items() if k != "channels"
+    }
+    assert main(["import", str(SECOND)]) == 0  # and the same command now works
+    assert _stats(capsys)["posts"] > before["posts"]
+
+
+def test_an_export_the_system_will_not_write_fails_in_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export runs in a process whose files may not grow past 64 KB (RLIMIT_FSIZE): the
+    kernel refuses the write as it refuses one on a full disk."""
+    config = tmp_path / "config.toml"
+    config.write_text('[database]\nurl = "sqlite+aiosqlite:///dozor.db"\n', encoding="utf-8")
+    monkeypatch.delenv("DOZOR_CONFIG", raising=False)
+    assert main(["--config", str(config), "import", str(_export_of_300_posts(tmp_path))]) == 0
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a refused write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+
+    out = tmp_path / "out"
+    export = ["--config", str(config), "export", "--out", str(out), "--format", "jsonl"]
+    done = subprocess.run(
+        [sys.executable, "-m", "dozor", *export],
+        capture_output=True,
+        text=True,
+        preexec_fn=small_files,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("dozor:")]
+    assert lines == [
+        "dozor: the system failed: File too large. What was saved before it is kept; run the "
+        "command again once that is fixed"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml", "dozor.db", "export"]
+
+    assert main(export) == 0
+    assert (out / "posts.jsonl").stat().st_size > FILE_LIMIT  # so the limit was what failed
+
+
+def _export_of_300_posts(folder: Path) -> Path:
+    """FIRST's text posts over and over: an export larger than FILE_LIMIT."""
+    data = json.loads(FIRST.read_text(encoding="utf-8"))
+    posts = [m for m in data["messages"] if m["type"] == "message" and m.get("text")]
+    data["messages"] = [{**posts[i % len(posts)], "id": i + 1} for i in range(300)]
+    path = folder / "export" / "result.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+async def test_failures_of_each_backend_are_told_apart_from_bugs(
+    engine: AsyncEngine, backend: str
+) -> None:
+    async with engine.connect() as conn:
+        with pytest.raises(DBAPIError) as bug:
+            await conn.execute(text("SELECT no_such_column FROM posts"))
+    assert system_failure(bug.value) is None  # a bug keeps its traceback
+
+    async with engine.connect() as conn:
+        if backend == "sqlite":
+            await conn.execute(text("PRAGMA max_page_count = 1"))
+            statement = "CREATE TABLE grows (x TEXT)"
+        else:  # the server ends this very connection, as a restart or an admin would
+            statement = "SELECT pg_terminate_backend(pg_backend_pid())"
+        with pytest.raises(DBAPIError) as failed:
+            await conn.execute(text(statement))
+    failure = system_failure(failed.value)
+    assert failure is not None
+    expected = (
+        "the database failed: the disk is full (database or disk is full)"
+        if backend == "sqlite"
+        else "the database failed: the connection to PostgreSQL failed ("
+    )
+    assert failure.startswith(expected), failure
+    # The bot tells the team what failed, as it tells a query error; a bug stays "on our side"
+    assert (
+        explain(failed.value)
+        == f"⚠️ dozor cannot do that now: {esc(failure)}. Please try again later."
+    )
+    assert "on our side" in explain(bug.value)
+
+
+def test_a_system_failure_is_logged_on_one_line_and_a_bug_with_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = logging.getLogger("tests.failures")
+    with caplog.at_level(logging.ERROR, logger="tests.failures"):
+        log_failure(log, OSError(28, "No space left on device", "/srv/dozor.db"), "job %s", "x")
+        log_failure(log, KeyError("oops"), "job %s", "y")
+    failure, bug = caplog.records
+    assert failure.getMessage() == (
+        "job x: the system failed: No space left on device (/srv/dozor.db)"
+    )
+    assert failure.exc_info is None
+    assert bug.getMessage() == "job y"
+    assert bug.exc_info is not None and bug.exc_info[0] is KeyError

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import (
 from alembic import command
 from dozor.config import DatabaseConfig
 from dozor.errors import DatabaseNotReady
-from dozor.failures import first_line
+from dozor.failures import database_failure, first_line
 from dozor.storage.facts import mark_index_current
 
 log = logging.getLogger(__name__)
@@ -192,8 +192,9 @@ async def checked_schema_state(engine: AsyncEngine) -> SchemaState:
     try:
         return await schema_state(engine)
     except (OperationalError, DBAPIError, OSError) as exc:
+        failure = database_failure(exc) if isinstance(exc, DBAPIError) else None
         raise DatabaseNotReady(
-            f"cannot open database {_safe_url(engine)}: {_first_line(exc)}"
+            f"cannot open database {_safe_url(engine)}: {failure or _first_line(exc)}"
         ) from None
 
 

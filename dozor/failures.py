@@ -13,6 +13,10 @@ import logging
 
 from sqlalchemy.exc import DBAPIError
 
+SQLITE_CORRUPT = 11
+DAMAGED_ADVICE = (
+    "restore a backup, or rescue what the file holds with `sqlite3 FILE .recover | sqlite3 NEW`"
+)
 # SQLite's primary result codes (https://sqlite.org/rescode.html) that mean its surroundings
 # failed. Codes such as SQLITE_ERROR ("no such column") are left out: they mean a bug.
 _SQLITE = {
@@ -21,7 +25,7 @@ _SQLITE = {
     7: "SQLite ran out of memory",  # SQLITE_NOMEM
     8: "the database is read-only",  # SQLITE_READONLY
     10: "a disk I/O error",  # SQLITE_IOERR
-    11: "the database file is damaged",  # SQLITE_CORRUPT
+    SQLITE_CORRUPT: "the database file is damaged",
     13: "the disk is full",  # SQLITE_FULL
     14: "the database file cannot be opened",  # SQLITE_CANTOPEN
     26: "the file is not a SQLite database",  # SQLITE_NOTADB
@@ -32,7 +36,7 @@ _POSTGRES = {
     "53100": "the PostgreSQL server's disk is full",
     "53200": "the PostgreSQL server is out of memory",
     "53300": "the PostgreSQL server has too many connections",
-    "25006": "the PostgreSQL server is read-only (a standby?)",
+    "25006": "the PostgreSQL database is read-only (a standby, or default_transaction_read_only)",
     "57014": "PostgreSQL cancelled the statement (a statement_timeout?)",
     "08": "the connection to PostgreSQL failed",
     "40": "a concurrent transaction got in the way (a deadlock or serialization failure)",
@@ -47,8 +51,8 @@ def system_failure(exc: BaseException) -> str | None:
     """What failed, in one line, when *exc* is the system under dozor failing; None for
     anything else."""
     if isinstance(exc, DBAPIError):
-        what = _database_failure(exc)
-        return None if what is None else f"the database failed: {what} ({first_line(exc.orig)})"
+        what = database_failure(exc)
+        return None if what is None else f"the database failed: {what}"
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         return f"the system failed: {exc.strerror or first_line(exc)}{where}"
@@ -65,7 +69,17 @@ def log_failure(logger: logging.Logger, exc: BaseException, message: str, *args:
         logger.error(message + ": %s", *args, failure)
 
 
-def _database_failure(exc: DBAPIError) -> str | None:
+def database_failure(exc: DBAPIError) -> str | None:
+    """What failed under the database, with the driver's own words (and what to do about a
+    damaged file); None for a bug."""
+    what = _what_failed(exc)
+    if what is None:
+        return None
+    damaged = (getattr(exc.orig, "sqlite_errorcode", None) or 0) & 0xFF == SQLITE_CORRUPT
+    return f"{what} ({first_line(exc.orig)})" + (f"; {DAMAGED_ADVICE}" if damaged else "")
+
+
+def _what_failed(exc: DBAPIError) -> str | None:
     code = getattr(exc.orig, "sqlite_errorcode", None)
     if isinstance(code, int):
         return _SQLITE.get(code & 0xFF)

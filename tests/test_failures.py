@@ -225,3 +225,25 @@ def test_a_system_failure_is_logged_on_one_line_and_a_bug_with_its_traceback(
     assert failure.exc_info is None
     assert bug.getMessage() == "job y"
     assert bug.exc_info is not None and bug.exc_info[0] is KeyError
+
+
+def test_a_damaged_sqlite_file_is_named_with_a_way_to_rescue_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[database]\nurl = "sqlite+aiosqlite:///dozor.db"\n', encoding="utf-8")
+    monkeypatch.delenv("DOZOR_CONFIG", raising=False)
+    assert main(["--config", str(config), "import", str(FIRST)]) == 0
+    database = tmp_path / "dozor.db"
+    size = database.stat().st_size
+    with database.open("r+b") as file:  # every page but the first (the schema) overwritten
+        file.seek(4096)
+        file.write(b"\xff" * (size - 4096))
+    capsys.readouterr()
+
+    assert main(["--config", str(config), "stats"]) == 2
+    assert _the_one_line(capsys) == (
+        f"dozor: cannot open database sqlite+aiosqlite:///{database}: the database file is "
+        "damaged (database disk image is malformed); restore a backup, or rescue what the "
+        "file holds with `sqlite3 FILE .recover | sqlite3 NEW`"
+    )

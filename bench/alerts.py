@@ -1,12 +1,14 @@
-"""Alert delivery: alerts/second through the delivery worker, and latency from archive event
-to the Bot API request, with 10,000 subscribers' rules.
+"""Alerts: the generator on a backfill, alerts/second through the delivery worker, and latency
+from archive event to the Bot API request, with 10,000 subscribers' rules.
 
-    python bench/alerts.py [--rules 10000] [--posts 50] [--live 120] [--rate 4]
+    python bench/alerts.py [--rules 10000] [--backfill 20000] [--posts 50] [--live 120] [--rate 4]
 
 Everything runs as in production — a migrated SQLite file, dozor's alert generator and
 delivery worker, the real aiogram client over HTTP — against the fake Bot API of the tests on
 a loopback port.
 
+0. Backfill: the events of old posts (a channel's history, an old export), which predate every
+   rule's alert window, go through the generator; none may alert.
 1. Throughput: posts matching many rules are archived, turned into alerts, and the worker
    sends them all with Telegram's rate limits switched off (the fake is the only bottleneck
    besides dozor).
@@ -58,6 +60,7 @@ FIRST_CHAT = 10_000_000
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rules", type=int, default=10_000)
+    parser.add_argument("--backfill", type=int, default=20_000, help="old posts, none alerting")
     parser.add_argument("--posts", type=int, default=50, help="posts for the throughput run")
     parser.add_argument("--live", type=int, default=120, help="posts for the latency run")
     parser.add_argument("--rate", type=float, default=4.0, help="posts/s in the latency run")
@@ -76,6 +79,7 @@ async def main() -> None:
         try:
             await setup(sessions, queries)
             print(f"alerts — {args.rules:,} subscribers' rules, fake Bot API at {api.url}")
+            await backfill(sessions, make_posts(args.backfill, rng, vocab))
             await throughput(sessions, api, make_posts(args.posts, rng, vocab))
             await latency(sessions, api, url, queries, args.live, args.rate)
         finally:
@@ -116,7 +120,10 @@ async def setup(sessions: async_sessionmaker[AsyncSession], queries: list[str]) 
 _next_id = 0
 
 
-async def archive(sessions: async_sessionmaker[AsyncSession], texts: list[str]) -> list[int]:
+async def archive(
+    sessions: async_sessionmaker[AsyncSession], texts: list[str], *, age: timedelta = timedelta()
+) -> list[int]:
+    """Store *texts* as posts published *age* ago."""
     global _next_id
     now = datetime.now(UTC)
     ids = list(range(_next_id + 1, _next_id + 1 + len(texts)))
@@ -124,11 +131,40 @@ async def archive(sessions: async_sessionmaker[AsyncSession], texts: list[str]) 
     async with sessions.begin() as session:
         await store_posts(
             session,
-            [PostRecord(CHANNEL, i, now, text=t) for i, t in zip(ids, texts, strict=True)],
+            [PostRecord(CHANNEL, i, now - age, text=t) for i, t in zip(ids, texts, strict=True)],
             source=Source.LIVE,
             observed_at=now,
         )
     return ids
+
+
+async def backfill(sessions: async_sessionmaker[AsyncSession], texts: list[str]) -> None:
+    """A channel's history arriving (a first backfill, an old export): its events go through
+    the generator, and none may alert, since every post predates every rule."""
+    cache = RuleCache()
+    async with sessions() as session:
+        await cache.current(session)
+    for first in range(0, len(texts), 2_000):
+        await archive(sessions, texts[first : first + 2_000], age=timedelta(days=365))
+    start = time.perf_counter()
+    made, events = await _generate(sessions, cache)
+    seconds = time.perf_counter() - start
+    assert made == 0, "history must not alert"
+    report([("backfill events", f"{events:,} in {seconds:.1f} s ({events / seconds:,.0f}/s)")])
+
+
+async def _generate(
+    sessions: async_sessionmaker[AsyncSession], cache: RuleCache
+) -> tuple[int, int]:
+    """Alerts made and events read, until the change feed is exhausted."""
+    made = events = 0
+    while True:
+        async with sessions.begin() as session:
+            result = await generate_alerts(session, cache, now=datetime.now(UTC))
+        made += result.alerts
+        events += result.events
+        if result.events == 0:
+            return made, events
 
 
 async def throughput(
@@ -140,14 +176,8 @@ async def throughput(
     async with sessions() as session:
         rules_loaded = len(await cache.current(session))  # once per start and rule change
     compiled = time.perf_counter() - start
-    made = 0
     start = time.perf_counter()
-    while True:
-        async with sessions.begin() as session:
-            result = await generate_alerts(session, cache, now=datetime.now(UTC))
-        made += result.alerts
-        if result.events == 0:
-            break
+    made, _ = await _generate(sessions, cache)
     generated = time.perf_counter() - start
     delivery = Delivery(
         _bot(api), sessions, ZoneInfo("UTC"), limiter=RateLimiter(enabled=False), batch=500

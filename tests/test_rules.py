@@ -207,6 +207,23 @@ async def test_history_does_not_flood(sessions: async_sessionmaker[AsyncSession]
     assert [a[1] for a in await _generate(sessions)] == [6]
 
 
+async def test_each_rule_keeps_its_own_window_in_a_batch_of_old_and_new_posts(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The generator skips the posts older than every window unread; the others still meet
+    each rule's own window."""
+    older = await _rule(sessions, "мигрант", name="older", now=datetime(2024, 6, 1, tzinfo=UTC))
+    newer = await _rule(sessions, "мигрант", name="newer", now=datetime(2025, 1, 1, tzinfo=UTC))
+    dates = [datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 9, 1, tzinfo=UTC), NOW]
+    await _store(
+        sessions,
+        *(post(i, "мигранты", date=date) for i, date in enumerate(dates, start=1)),
+        source=Source.BACKFILL,
+    )
+    alerts = [(a[0], a[1]) for a in await _generate(sessions)]
+    assert sorted(alerts) == sorted([(older, 2), (older, 3), (newer, 3)])
+
+
 async def test_edit_alerts_only_when_the_match_is_new_or_changed(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:

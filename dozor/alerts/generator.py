@@ -40,12 +40,15 @@ class RuleCache:
     def __init__(self) -> None:
         self._fingerprint: tuple[Any, ...] | None = None
         self.index = RuleIndex(())
+        # No rule alerts on what happened before this (None: no rules).
+        self.earliest: datetime | None = None
 
     async def current(self, session: AsyncSession) -> RuleIndex:
         fingerprint = await rules_fingerprint(session)
         if fingerprint != self._fingerprint:
             active, channel_rows = await load_active_rules(session)
             self.index = await asyncio.to_thread(_build_index, active, channel_rows)
+            self.earliest = min((rule.alert_from for rule in self.index.rules), default=None)
             self._fingerprint = fingerprint
             log.info("alert rules loaded: %d active", len(self.index))
         return self.index
@@ -71,10 +74,14 @@ async def generate_alerts(
     if not feed:
         return GenerationReport(0, 0, cursor)
     index = await cache.current(session)
+    # An event older than every rule's alert window (a backfill, an old export) can alert no
+    # one: its post is neither read nor analysed.
+    earliest = cache.earliest
+    recent = [e for e in feed if earliest is not None and e["occurred_at"] >= earliest]
     rows: list[dict[str, Any]] = []
-    if len(index):
-        states = await _post_states(session, feed)
-        for event in feed:
+    if recent:
+        states = await _post_states(session, recent)
+        for event in recent:
             rows += _alerts_for(event, states, index, now)
     await insert_ignoring_duplicates(session, alerts, rows)
     last = feed[-1]["seq"]

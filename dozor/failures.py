@@ -61,12 +61,14 @@ def system_failure(exc: BaseException) -> str | None:
 
 def log_failure(logger: logging.Logger, exc: BaseException, message: str, *args: object) -> None:
     """Log *message* for *exc*: on one line for a system failure (a service retrying against
-    a full disk must not fill its log with tracebacks), with the traceback for a bug."""
+    a full disk must not fill its log with tracebacks; its traceback is logged at DEBUG), with
+    the traceback for a bug."""
     failure = system_failure(exc)
     if failure is None:
         logger.error(message, *args, exc_info=exc)
     else:
         logger.error(message + ": %s", *args, failure)
+        logger.debug("where it failed", exc_info=exc)  # [logging] level = "DEBUG" shows it
 
 
 def database_failure(exc: DBAPIError) -> str | None:

@@ -10,12 +10,17 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 _CHUNK = 1 << 20
+
+
+class StoreFailed(OSError):
+    """Writing into the store failed (a full disk, an unwritable folder): the fault is the
+    store's, not the source's, and it would fail the next file too."""
 
 
 @dataclass(frozen=True)
@@ -30,21 +35,18 @@ def store_bytes(media_dir: Path, content: bytes, mime: str | None) -> StoredFile
     relative = _relative(digest, mime)
     target = media_dir / relative
     if not target.exists():
-        partial = _partial(target)
-        partial.write_bytes(content)
-        partial.replace(target)
+        _write_into_place(target, lambda partial: partial.write_bytes(content))
     return StoredFile(digest, len(content), relative)
 
 
 def store_copy(media_dir: Path, source: Path, mime: str | None) -> StoredFile:
-    """Copy *source* into the store (unless its content is there already); raises OSError."""
+    """Copy *source* into the store (unless its content is there already); raises OSError
+    when *source* cannot be read, StoreFailed when the store cannot be written."""
     digest, size = _file_sha256(source)
     relative = _relative(digest, mime)
     target = media_dir / relative
     if not target.exists():
-        partial = _partial(target)
-        shutil.copyfile(source, partial)
-        partial.replace(target)
+        _write_into_place(target, lambda partial: shutil.copyfile(source, partial))
     return StoredFile(digest, size, relative)
 
 
@@ -72,9 +74,21 @@ def _relative(digest: str, mime: str | None) -> str:
     return f"{digest[:2]}/{digest[2:4]}/{digest}{extension}"
 
 
-def _partial(target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return target.with_suffix(target.suffix + ".part")
+def _write_into_place(target: Path, write: Callable[[Path], object]) -> None:
+    """*write* the file beside *target*, then rename it into place. A write that fails (a
+    full disk) takes its partial file with it and raises StoreFailed. For a copy, the source
+    has just been read whole to hash it, so a failure here is the store's."""
+    partial = target.with_suffix(target.suffix + ".part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write(partial)
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreFailed(exc.errno, exc.strerror or str(exc), str(target)) from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _file_sha256(path: Path) -> tuple[str, int]:

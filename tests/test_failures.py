@@ -5,10 +5,12 @@ never a traceback, and the archive keeps what it had."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -134,27 +136,15 @@ def test_a_database_that_cannot_take_an_import_fails_in_one_line_and_keeps_the_a
 def test_an_export_the_system_will_not_write_fails_in_one_line_and_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The export runs in a process whose files may not grow past 64 KB (RLIMIT_FSIZE): the
-    kernel refuses the write as it refuses one on a full disk."""
+    """The export runs in a process whose files may not grow past 64 KB."""
     config = tmp_path / "config.toml"
     config.write_text('[database]\nurl = "sqlite+aiosqlite:///dozor.db"\n', encoding="utf-8")
     monkeypatch.delenv("DOZOR_CONFIG", raising=False)
     assert main(["--config", str(config), "import", str(_export_of_300_posts(tmp_path))]) == 0
 
-    def small_files() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a refused write, not a killed process
-        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
-
     out = tmp_path / "out"
     export = ["--config", str(config), "export", "--out", str(out), "--format", "jsonl"]
-    done = subprocess.run(
-        [sys.executable, "-m", "dozor", *export],
-        capture_output=True,
-        text=True,
-        preexec_fn=small_files,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-        check=False,
-    )
+    done = _dozor_with_file_limit(export, FILE_LIMIT)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("dozor:")]
@@ -166,6 +156,51 @@ def test_an_export_the_system_will_not_write_fails_in_one_line_and_leaves_nothin
 
     assert main(export) == 0
     assert (out / "posts.jsonl").stat().st_size > FILE_LIMIT  # so the limit was what failed
+
+
+def test_an_attachment_the_disk_cannot_take_leaves_no_partial_file(tmp_path: Path) -> None:
+    """The import copies a photo into the media store in a process whose files may not grow
+    past 4 MB: the copy fails halfway, and the half-written copy goes too."""
+    config = tmp_path / "config.toml"
+    config.write_text('[database]\nurl = "sqlite+aiosqlite:///dozor.db"\n', encoding="utf-8")
+    export = tmp_path / "ChatExport"
+    shutil.copytree(DESKTOP / "current-format-early", export)
+    (export / "photos").mkdir()
+    photo = os.urandom(8 * 1024 * 1024)
+    (export / "photos" / "photo_1@03-03-2024_16-30-00.jpg").write_bytes(photo)
+    command = ["--config", str(config), "import", "--media", str(export)]
+
+    done = _dozor_with_file_limit(command, 4 * 1024 * 1024)
+    assert done.returncode == 1, done.stderr
+    digest = hashlib.sha256(photo).hexdigest()
+    target = tmp_path / "media" / digest[:2] / digest[2:4] / f"{digest}.jpg"
+    assert [line for line in done.stderr.splitlines() if line.startswith("dozor:")] == [
+        f"dozor: the system failed: File too large ({target}). What was saved before it is "
+        "kept; run the command again once that is fixed"
+    ]
+    assert [p.name for p in (tmp_path / "media").rglob("*") if p.is_file()] == []
+
+    assert main(command) == 0
+    (stored,) = [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
+    assert stored.read_bytes() == photo
+
+
+def _dozor_with_file_limit(args: list[str], limit: int) -> subprocess.CompletedProcess[str]:
+    """`dozor ARGS` in a process whose files may not grow past *limit* bytes (RLIMIT_FSIZE):
+    the kernel refuses a write beyond it as it refuses one on a full disk."""
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a refused write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "dozor", *args],
+        capture_output=True,
+        text=True,
+        preexec_fn=small_files,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        check=False,
+    )
 
 
 def _export_of_300_posts(folder: Path) -> Path:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dozor.mediastore import StoredFile, store_copy
+from dozor.mediastore import StoredFile, StoreFailed, store_copy
 from dozor.records import Media, PostRecord
 from dozor.storage.media import MAX_MIME
 
@@ -62,6 +62,8 @@ def keep_files(folder: Path, wanted: Sequence[tuple[int, Media]], policy: MediaP
             if problem is None:
                 mime = _mime(media, name)
                 kept.stored.append((message_id, store_copy(policy.media_dir, source, mime), mime))
+        except StoreFailed:
+            raise  # a full disk fails every file after this one: the import stops, in one line
         except (OSError, ValueError, RuntimeError) as exc:  # a loop of links raises RuntimeError
             problem = f"cannot be read ({exc})"
         if problem is not None:

@@ -311,6 +311,26 @@ async def test_phrases_mixing_word_forms_and_prefixes_need_each_run_side_by_side
     assert await ids(archive, '"возбуждено уголовное =дела"') == []
 
 
+async def test_a_word_form_beside_a_prefix_is_looked_for_among_the_words(
+    archive: async_sessionmaker[AsyncSession], backend: str, checked_one_by_one: list[str]
+) -> None:
+    """No run of one column is longer than a word, so on SQLite the phrase is also looked
+    for among the words, each word form by how its words begin: only posts where the two
+    stand side by side are checked, not every post that has both somewhere."""
+    await _other(
+        archive,
+        rec(1, "Дело уголовное, возбуждено вчера"),
+        rec(2, "Мигранттарды Бишкекте кармады"),  # Kyrgyz, the other way round
+        rec(3, "Бишкектеги мигранттар"),  # Kyrgyz, side by side (another case of Бишкек)
+    )
+    assert await ids(archive, '"уголовное дел*"') == [3]
+    assert await ids(archive, '"бишкекте мигрант*"') == [3]  # not 4: "Бишкекте милиция ..."
+    if backend == "sqlite":
+        assert checked_one_by_one == [await _text(archive, 3), "Бишкектеги мигранттар"]
+    else:
+        assert checked_one_by_one == []
+
+
 async def _text(sessions: async_sessionmaker[AsyncSession], message_id: int) -> str:
     async with sessions() as session:
         found = await session.execute(

@@ -7,6 +7,7 @@ queries from the whole language. Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -197,7 +198,7 @@ async def _all_posts(session: AsyncSession) -> list[dict[str, Any]]:
 
 
 @settings(
-    max_examples=150,
+    max_examples=int(os.environ.get("DOZOR_PROPERTY_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

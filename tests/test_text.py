@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.language import KYRGYZ_TEST, RUSSIAN, evaluate, read_conllu
+from bench.language import KYRGYZ_TEST, KYRGYZ_TRAIN, RUSSIAN, evaluate, read_conllu
 from dozor.text import ANALYZER_VERSION, analyze, analyze_terms, fold, query_stems
+from dozor.text.analyzer import _word_info, surface_prefixes
 from dozor.text.normalize import tokenize
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
@@ -228,3 +229,33 @@ def test_index_changes_come_with_a_new_analyzer_version() -> None:
         "texts now index differently: bump ANALYZER_VERSION in dozor/text/analyzer.py"
     )
     assert recorded["version"] == ANALYZER_VERSION
+
+
+def _every_reading(text: str) -> list[tuple[str, str]]:
+    """(word, stem) of every word of *text*, stemmed as in a Russian, a Kyrgyz and a mixed
+    post (the language decides which stemmer a word gets)."""
+    return [
+        (word, _word_info(word).stem(language))
+        for word in analyze_terms(text).words
+        for language in ("ru", "ky", "mixed")
+    ]
+
+
+def test_a_stem_tells_how_each_of_its_words_begins() -> None:
+    """Search looks for a phrase of word forms and prefixes among the words by this promise:
+    every word begins with one of its stem's surface prefixes. Checked on every word of the
+    samples (Russian news, the Kyrgyz treebank) in each language's reading."""
+    texts = [s.text for s in read_conllu(RUSSIAN) + read_conllu(KYRGYZ_TEST)]
+    texts += [s.text for s in read_conllu(KYRGYZ_TRAIN)]
+    texts += [p.read_text(encoding="utf-8") for p in sorted(RUSSIAN.parent.glob("book_*.txt"))]
+    readings = {pair for text in texts for pair in _every_reading(text)}
+    assert len({stem for _, stem in readings if stem.startswith("~")}) > 3000
+    assert len({stem for _, stem in readings if stem.endswith("+ся")}) > 20
+    broken = [(w, s) for w, s in readings if not w.startswith(surface_prefixes(s))]
+    assert broken == []
+
+
+@given(st.lists(_ALPHABET, max_size=30).map("".join))
+def test_a_stem_tells_how_each_of_its_words_begins_whatever_the_text(text: str) -> None:
+    for word, stem in _every_reading(text):
+        assert word.startswith(surface_prefixes(stem)), (word, stem)

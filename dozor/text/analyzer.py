@@ -12,7 +12,7 @@ from typing import Any
 from dozor.text import kyrgyz
 from dozor.text.language import Language, detect_from_evidence, token_evidence
 from dozor.text.normalize import scan, scan_forms
-from dozor.text.russian import russian_query_stems, russian_stem
+from dozor.text.russian import REFLEXIVE_MARK, russian_query_stems, russian_stem
 
 # Bumped whenever a text would get other words, stems or facets in the search index: the
 # database records which version built its index, and an older one is rebuilt (`dozor db
@@ -193,6 +193,19 @@ class _WordInfo:
 def _word_info(word: str) -> _WordInfo:
     cyrillic = is_cyrillic_word(word)
     return _WordInfo(word, cyrillic, token_evidence(word) if cyrillic else 0)
+
+
+def surface_prefixes(stem: str) -> tuple[str, ...]:
+    """Prefixes one of which begins every word whose stem is *stem*: what a stem tells of the
+    spelling of its words, so a phrase can be looked for among words instead of stems.
+
+    Snowball only cuts endings, and a reflexive mark is appended after them (оказа+ся). A
+    Kyrgyz root may change its last letter (аймагы → ~аймак) or take back a swallowed vowel
+    (кармоо → ~карма), so all but its last letter is kept; a token typed with a tilde
+    ("~abc") is its own stem, hence the stem itself too."""
+    if stem.startswith(KYRGYZ_MARK):
+        return (stem[len(KYRGYZ_MARK) : -1], stem)
+    return (stem.removesuffix(REFLEXIVE_MARK),)
 
 
 @lru_cache(maxsize=50_000)

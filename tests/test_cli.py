@@ -388,7 +388,8 @@ def test_import_warnings_go_to_stderr(
         (["rules", "add", "R", "x", "--chat", "9" * 23], "is not a Telegram chat id"),
         (["rules", "pause", "9" * 23], "no rule 99999"),
         (["rules", "pause", "²"], "no rule named '²'"),
-        (["search", "-мигрант"], "put -- before it: -- '-мигрант'"),
+        (["search", "-мигрант"], "put it after -- (options first): dozor search [OPTIONS] --"),
+        (["search", "--", "-мигрант", "--limit", "1"], "options go before --, the query after"),
         (["rules", "test", "-кот", "--text", "кот"], "dozor rules test: No such option '-к'"),
         (["rules", "test", "кот"], "give either --text or --post"),
         (["rules", "test", "кот", "--text", "a", "--post", "x/1"], "give either --text or --post"),
@@ -538,6 +539,15 @@ def test_search_command(configured: Path, capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert "1 result, showing 1–1" in out
     assert "уголовное дело" in out
+    # words given unquoted are one query, as if quoted together
+    assert main(["search", "задержан", "паспорт", "--json"]) == 0
+    unquoted = json.loads(capsys.readouterr().out)
+    assert main(["search", "задержан паспорт", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == unquoted
+    assert (unquoted["query"], [h["message_id"] for h in unquoted["hits"]]) == (
+        "задержан паспорт",
+        [6],
+    )
     assert main(["search", "мигрант", "--offset", "9" * 23]) == 0
     assert capsys.readouterr().out == f"3 results; none at offset {'9' * 23}\n"
     assert main(["search", 'мигрант "уголовное']) == 2

@@ -76,6 +76,22 @@ def json_option(func: F) -> F:
     )
 
 
+def query_argument(func: F) -> F:
+    """QUERY, in one argument or several: `dozor search уголовное дело` needs no quotes (the
+    words are joined with spaces, and words side by side mean all of them)."""
+    return click.argument("query", nargs=-1, required=True, callback=_joined)(func)
+
+
+def _joined(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> str:
+    # An option's name among the words came after "--", where it is a word: say so rather
+    # than search for it.
+    names = {name for p in ctx.command.params if isinstance(p, click.Option) for name in p.opts}
+    stray = next((word for word in value if word in names), None)
+    if stray is not None:
+        raise click.UsageError(f"{stray} after --: options go before --, the query after it", ctx)
+    return " ".join(value)
+
+
 _MARKED_ID = re.compile(r"-\d+")
 
 

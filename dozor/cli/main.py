@@ -103,13 +103,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dash_hint(exc: click.UsageError, args: list[str]) -> str:
     """A query that excludes a word (`-мигрант`) looks like an option to the parser: say how
-    to pass it."""
+    to pass it. After ``--`` everything is an argument, options too: say that they go first."""
+    if "--" in args and "unexpected extra argument" in exc.format_message():
+        extra = args[args.index("--") + 1 :]
+        if any(a.startswith("-") for a in extra[1:]):
+            return "; options go before --, the query after it"
+        return ""
     if not isinstance(exc, click.NoSuchOption) or exc.option_name.startswith("--"):
         return ""
     word = next((a for a in args if a.startswith(exc.option_name) and len(a) > 2), None)
     if word is None:
         return ""
-    return f"; to pass '{word}' as a query or value, put -- before it: -- '{word}'"
+    where = exc.ctx.command_path if exc.ctx else "dozor"
+    return (
+        f"; to pass '{word}' as a query or value, put it after -- (options first): "
+        f"{where} [OPTIONS] -- '{word}'"
+    )
 
 
 def _fail(message: str, status: int = 2) -> int:

@@ -9,7 +9,7 @@ import click
 from sqlalchemy import select
 
 from dozor.alerts.generator import GenerationReport, RuleCache, generate_alerts
-from dozor.cli.context import config_option, json_option, run_async, state
+from dozor.cli.context import config_option, json_option, query_argument, run_async, state
 from dozor.cli.output import format_time, print_json, print_table
 from dozor.config import EVENT_KINDS, RULE_MODES, Config
 from dozor.db import open_database
@@ -52,7 +52,7 @@ def rules_group() -> None:
 @config_option
 @json_option
 @click.argument("name")
-@click.argument("query")
+@query_argument
 @click.option(
     "--events",
     default="new,edited",
@@ -185,7 +185,7 @@ def sync() -> None:
 @rules_group.command("test")
 @config_option
 @json_option
-@click.argument("query")
+@query_argument
 @click.option("--text", "text_", help="A post text to test against.")
 @click.option("--channel", help="With --text: pretend the post is in this archived channel.")
 @click.option("--post", "post_ref", help="An archived post to test against (a t.me link).")

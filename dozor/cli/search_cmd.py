@@ -7,7 +7,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from dozor.cli.context import config_option, json_option, run_async, state
+from dozor.cli.context import config_option, json_option, query_argument, run_async, state
 from dozor.cli.output import format_time, print_json, stdout_console
 from dozor.db import open_database
 from dozor.search import Hit, SearchResult, search
@@ -18,7 +18,7 @@ from dozor.search.reindex import STALE_WARNING, index_is_stale
 @click.command("search")
 @config_option
 @json_option
-@click.argument("query")
+@query_argument
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
 @click.option(
@@ -32,11 +32,14 @@ from dozor.search.reindex import STALE_WARNING, index_is_stale
 def search_(
     query: str, limit: int, offset: int, sort: str, exact_count: bool, as_json: bool
 ) -> None:
-    """Search archived posts. QUERY uses the query language (docs/QUERY.md), e.g.
+    """Search archived posts. QUERY uses the query language (docs/QUERY.md); its words may
+    come quoted together or not, e.g.
 
     \b
+      dozor search мигрант задержан
       dozor search 'мигрант channel:mvd_official_kg after:2024-11-01'
       dozor search '"уголовное дело" -is:forward' --sort relevance
+      dozor search --limit 5 -- -is:forward мигрант   (a query that starts with -)
     """
     config = state().config()
 

@@ -1,10 +1,12 @@
 """User regular expressions, run by RE2 so that no pattern can take more than linear time.
 
-RE2's ``\\w``, ``\\d``, ``\\b`` only know ASCII; a user writing ``/задерж\\w+/`` means Cyrillic
-letters too. They are rewritten to Unicode classes before compiling. RE2 has no look-around, so
-a ``\\b`` becomes "start of text or a non-word character" before a word character, and "a
-non-word character or end of text" after one; that consumes the neighbouring character, which
-only matters for where a match starts, not whether the post matches.
+RE2's ``\\w``, ``\\d``, ``\\s``, ``\\b`` and POSIX classes (``[[:alpha:]]``) only know ASCII; a
+user writing ``/задерж\\w+/`` means Cyrillic letters too, and ``\\s`` the no-break spaces of
+Russian typography. They are rewritten to Unicode classes before compiling, to mean what they
+mean in Python's ``re``. RE2 has no look-around, so a ``\\b`` becomes "start of text or a
+non-word character" before a word character, and "a non-word character or end of text" after
+one; that consumes the neighbouring character, which only matters for where a match starts,
+not whether the post matches.
 """
 
 from __future__ import annotations
@@ -14,8 +16,29 @@ from typing import Any
 import re2
 
 WORD = r"\p{L}\p{N}\p{M}_"
-_CLASS_REWRITES = {"w": f"[{WORD}]", "W": f"[^{WORD}]", "d": r"\p{Nd}", "D": r"\P{Nd}"}
-_IN_CLASS_REWRITES = {"w": WORD, "d": r"\p{Nd}"}
+# What Python's \s matches: RE2's own \s misses the no-break space of Russian typography
+# ("г.\u00a0Бишкек", "5\u00a0000") and every other Unicode space.
+SPACE = r"\s\x{0B}\x{1C}-\x{1F}\x{85}\p{Z}"
+_CLASS_REWRITES = {
+    "w": f"[{WORD}]",
+    "W": f"[^{WORD}]",
+    "d": r"\p{Nd}",
+    "D": r"\P{Nd}",
+    "s": f"[{SPACE}]",
+    "S": f"[^{SPACE}]",
+}
+_IN_CLASS_REWRITES = {"w": WORD, "d": r"\p{Nd}", "s": SPACE}
+# POSIX classes, ASCII-only in RE2, as Python's str methods (isalpha...) read them
+_POSIX_REWRITES = {
+    "[:alpha:]": r"\p{L}",
+    "[:upper:]": r"\p{Lu}",
+    "[:lower:]": r"\p{Ll}",
+    "[:digit:]": r"\p{Nd}",
+    "[:alnum:]": r"\p{L}\p{N}",
+    "[:word:]": WORD,
+    "[:space:]": SPACE,
+    "[:punct:]": r"\p{P}\p{S}",
+}
 
 
 class RegexError(ValueError):
@@ -23,7 +46,7 @@ class RegexError(ValueError):
 
 
 def translate(pattern: str) -> str:
-    """Rewrite ASCII-only escapes into Unicode-aware RE2 syntax."""
+    """Rewrite ASCII-only escapes and POSIX classes into Unicode-aware RE2 syntax."""
     out: list[str] = []
     i, in_class = 0, False
     while i < len(pattern):
@@ -32,6 +55,11 @@ def translate(pattern: str) -> str:
             nxt = pattern[i + 1]
             out.append(_escape(nxt, in_class, pattern, i, out))
             i += 2
+            continue
+        posix = next((p for p in _POSIX_REWRITES if pattern.startswith(p, i)), None)
+        if in_class and posix is not None:
+            out.append(_POSIX_REWRITES[posix])
+            i += len(posix)
             continue
         if ch == "[" and not in_class:
             in_class = True

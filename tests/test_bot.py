@@ -17,8 +17,15 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, select
+from sqlalchemy import text as sql
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from bot.access import REFUSAL
 from bot.handlers.fallback import PLAIN
@@ -272,6 +279,47 @@ async def test_rule_buttons_pause_change_mode_and_delete(
     assert "deleted" in gone.text
     async with sessions() as session:
         assert (await session.execute(select(rules.c.status))).scalar_one() == "removed"
+
+
+async def test_a_database_that_refuses_writes_is_told_not_apologised_for(
+    api: FakeBotAPI, service: TeamService, engine: AsyncEngine, database_url: str
+) -> None:
+    """The archive's database turns read-only under the running bot (a standby, a disk
+    remounted read-only): a button and a command say what failed."""
+    api.message(MEMBER, "/subscribe задержан")
+    (card,) = await api.wait_for(chat_id=MEMBER)
+    rule_id = card.text.split("#", 1)[1].split()[0]
+    await _refuse_writes(engine, database_url)
+
+    api.callback(MEMBER, f"r:{rule_id}:pause", card.result)
+    (answer,) = await api.wait_for("answercallbackquery")
+    assert answer.params["text"].startswith("⚠️ the database failed: ")
+    assert "read-only" in answer.params["text"]
+    api.message(MEMBER, "/subscribe мигрант")
+    _, reply = await api.wait_for(chat_id=MEMBER, count=2)
+    assert reply.text.startswith("⚠️ dozor cannot do that now: the database failed: ")
+    assert reply.text.endswith("Please try again later.")
+
+
+async def _refuse_writes(engine: AsyncEngine, database_url: str) -> None:
+    """Connections opened from now on may only read; the open ones are closed."""
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _query_only(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA query_only = 1")
+            cursor.close()
+
+    else:
+        admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            name = make_url(database_url).database
+            await conn.execute(
+                sql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+            )
+        await admin.dispose()
+    await engine.dispose()
 
 
 async def test_nobody_changes_someone_elses_rule(

@@ -35,7 +35,11 @@ async def on_error(event: ErrorEvent, bot: Bot) -> None:
         log_failure(log, exc, "update %s failed", event.update.update_id)
     callback = event.update.callback_query
     if callback is not None:
-        short = str(exc) if isinstance(exc, UserError) else "something went wrong; logged"
+        short = (
+            str(exc)
+            if isinstance(exc, UserError)
+            else system_failure(exc) or "something went wrong; logged"
+        )
         await bot.answer_callback_query(callback.id, text="⚠️ " + short[:190])
         return
     message = event.update.message

@@ -41,8 +41,8 @@ FILE_LIMIT = 64 * 1024  # room for SQLite's 32 KB shared-memory file, not for th
 def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Path:
     """A config whose archive holds the FIRST export."""
     monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("DOZOR_"):
+    for name in list(os.environ):  # config from the environment, not the test setup's
+        if (name.startswith("DOZOR_") and "__" in name) or name == "DOZOR_CONFIG":
             monkeypatch.delenv(name)
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\nurl = "{database_url}"\n', encoding="utf-8")

@@ -2,11 +2,12 @@
 
 RE2's ``\\w``, ``\\d``, ``\\s``, ``\\b`` and POSIX classes (``[[:alpha:]]``) only know ASCII; a
 user writing ``/задерж\\w+/`` means Cyrillic letters too, and ``\\s`` the no-break spaces of
-Russian typography. They are rewritten to Unicode classes before compiling, to mean what they
-mean in Python's ``re``. RE2 has no look-around, so a ``\\b`` becomes "start of text or a
-non-word character" before a word character, and "a non-word character or end of text" after
-one; that consumes the neighbouring character, which only matters for where a match starts,
-not whether the post matches.
+Russian typography. They are rewritten to Unicode classes before compiling: the escapes to
+mean what they mean in Python's ``re``, the POSIX classes what ``str.isalpha()`` and its kin
+say. RE2 has no look-around, so a ``\\b`` becomes "start of text or a non-word character"
+before a word character, and "a non-word character or end of text" after one; that consumes
+the neighbouring character, which only matters for where a match starts, not whether the
+post matches.
 """
 
 from __future__ import annotations

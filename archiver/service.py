@@ -34,6 +34,7 @@ from telethon.tl import types
 from archiver.convert import channel_record, marked_id, post_record
 from archiver.media import MediaDownloader
 from dozor.config import ArchiverConfig
+from dozor.db import write_transaction
 from dozor.errors import ChannelNotFound, UserError
 from dozor.failures import log_failure, system_failure
 from dozor.ids import bare_channel_id
@@ -47,6 +48,7 @@ from dozor.storage.channels import (
     matching_channels,
     parse_channel_ref,
 )
+from dozor.storage.posts import StoreOutcome
 from dozor.storage.requests import finish_request, pending_requests
 from dozor.storage.sync import (
     get_sync_state,
@@ -307,7 +309,8 @@ class Archiver:
         **cursor: int,
     ) -> None:
         records = [post_record(m) for m in page]
-        async with self.sessions.begin() as session:  # the page and its cursor, atomically
+
+        async def write(session: AsyncSession) -> StoreOutcome:  # the page and its cursor
             outcome = await store_posts(session, records, source=source, observed_at=self.now())
             await save_sync_state(
                 session,
@@ -316,6 +319,9 @@ class Archiver:
                 last_sync_source=source.value,
                 **cursor,
             )
+            return outcome
+
+        outcome = await write_transaction(self.sessions, write)  # an import may run beside
         report.new += outcome.new
         report.edited += outcome.edited
         await self._download(page)

@@ -8,13 +8,13 @@ caller's: ``async with sessions.begin() as session`` per batch; storage function
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from alembic.config import Config as AlembicConfig
@@ -22,7 +22,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -213,6 +213,38 @@ def _first_line(exc: BaseException) -> str:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+T = TypeVar("T")
+WRITE_ATTEMPTS = 3
+
+
+async def write_transaction(
+    sessions: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession], Awaitable[T]],
+) -> T:
+    """Run *work* in a transaction of its own, again when another writer got in between its
+    reads and its writes.
+
+    A batch reads what the archive holds, then writes what is new. Two writers of the same
+    posts (an import run twice at once, an import beside the archiver's backfill) can both
+    find a post missing; the second one's insert then breaks a unique key (or, on
+    PostgreSQL, the two deadlock), and its whole transaction is rolled back. Run again, it
+    finds what the other stored, and writes only what is still new."""
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            async with sessions.begin() as session:
+                return await work(session)
+        except DBAPIError as exc:
+            if attempt == WRITE_ATTEMPTS or not _another_writer(exc):
+                raise
+            log.info("another writer got in first (%s); writing again", _first_line(exc))
+    raise AssertionError("unreachable")
+
+
+def _another_writer(exc: DBAPIError) -> bool:
+    state = getattr(exc.orig, "sqlstate", None)
+    return isinstance(exc, IntegrityError) or (isinstance(state, str) and state[:2] == "40")
 
 
 def missing_sqlite_file(config: DatabaseConfig) -> Path | None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dozor.db import write_transaction
 from dozor.errors import AmbiguousChannel, ChannelNotFound, UserError
-from dozor.models import channel_changes, channels, media_files, post_metrics
+from dozor.importer import import_desktop_export
+from dozor.models import channel_changes, channels, media_files, post_metrics, post_versions, posts
 from dozor.records import ChannelRecord, Forward, PostRecord, Source
 from dozor.storage import list_channels, mark_deleted, resolve_channel, store_posts, upsert_channel
 from dozor.storage.channels import channel_history, channel_rows
@@ -18,6 +22,7 @@ from dozor.storage.events import events_after
 from dozor.storage.history import parse_post_ref
 from dozor.storage.media import record_media_file
 from dozor.storage.notices import changes_to_notice, notice_cursor, set_notice_cursor
+from tests.conftest import DESKTOP
 from tests.helpers import all_rows, event_log, post, versions
 
 CH = -1001525384822
@@ -579,3 +584,45 @@ async def test_a_mime_type_no_real_file_has_is_kept_unknown(sessions) -> None:
             )
     rows = sorted(await all_rows(sessions, media_files), key=lambda r: r["sha256"])
     assert [r["mime_type"] for r in rows] == [None, "application/pdf"]
+
+
+async def test_a_write_that_another_writer_beat_is_written_again(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The race of two importers: each finds the channel missing, the other stores it first,
+    and the late insert breaks the unique key. The whole transaction is run again, and then
+    finds the channel there."""
+    record = ChannelRecord(-1001234567890, "Канал", "kanal")
+    attempts: list[bool] = []
+
+    async def late_writer(session: AsyncSession) -> int:
+        missing = not await channel_rows(session)
+        attempts.append(missing)
+        if len(attempts) == 1:  # another writer gets in between the read and the write
+            async with sessions.begin() as other:
+                await upsert_channel(other, record, observed_at=T0, source=Source.IMPORT)
+        if missing:
+            row = {"id": record.id, "title": "Канал", "first_seen_at": T0, "updated_at": T0}
+            await session.execute(insert(channels).values(row))
+        return len(attempts)
+
+    assert await write_transaction(sessions, late_writer) == 2
+    assert attempts == [True, False]
+    assert [row["id"] for row in await all_rows(sessions, channels)] == [record.id]
+
+
+async def test_two_imports_of_one_export_at_once_store_it_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Run side by side in small batches, each import finds posts missing that the other is
+    storing; whichever comes second writes its batch again. Every post, version and event is
+    there once."""
+    path = DESKTOP / "current-format-later" / "result.json"
+    first, second = await asyncio.gather(
+        import_desktop_export(sessions, path, batch_size=2),
+        import_desktop_export(sessions, path, batch_size=2),
+    )
+    assert first.outcome.new + second.outcome.new == 10
+    assert len(await all_rows(sessions, posts)) == 10
+    assert len(await all_rows(sessions, post_versions)) == 10
+    assert [kind for kind, _ in await event_log(sessions)] == ["new"] * 10

@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dozor.db import write_transaction
 from dozor.errors import ImportFormatError
 from dozor.importer.run import ImportReport, archive_first, record_import
 from dozor.importer.webpreview import FORMAT, WebPreviewPage, capture_time, read_page
@@ -46,7 +47,8 @@ async def import_web_page(
     page = await asyncio.to_thread(read_page, path)
     started = datetime.now(UTC)
     observed = page.captured_at or _saved_at(path)
-    async with sessions.begin() as session:
+
+    async def write(session: AsyncSession) -> ImportReport:
         channel_id = await _channel_id(session, page)
         await upsert_channel(
             session,
@@ -62,15 +64,13 @@ async def import_web_page(
             format=FORMAT,
             messages=len(found) + len(page.skipped),
             skipped=len(page.skipped),
+            warnings=list(page.skipped),
         )
-        for line in page.skipped:
-            report.note(line, warn)
         news, known = await archive_first(
             session,
             channel_id,
             [(post.record, post.edited) for post in found],
-            report,
-            warn,
+            report.warnings,
             rendering="page",
         )
         report.outcome = await store_posts(
@@ -78,6 +78,12 @@ async def import_web_page(
         )
         report.outcome.unchanged += known
         await record_import(session, report, report.path, page.file_sha256, started=started)
+        return report
+
+    report = await write_transaction(sessions, write)
+    if warn is not None:  # told once the page is stored, not again if it is written again
+        for line in report.warnings:
+            warn(line)
     return report
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypedDict, TypeVar, Unpack
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dozor.db import write_transaction
 from dozor.importer.desktop import DesktopExport, convert_messages, read_export
 from dozor.importer.files import MediaPolicy, candidates, keep_files
 from dozor.models import imports, post_versions, posts
@@ -101,13 +102,16 @@ async def import_export(
     completes it.
     """
     started = datetime.now(UTC)
-    async with sessions.begin() as session:
+
+    async def store_channel(session: AsyncSession) -> str:
         channel = export.channel
         if not await _export_is_current(session, export):
             channel = ChannelRecord(id=channel.id, title=None)  # an old name: keep the newer
         channel = replace(channel, username=username or channel.username)
         await upsert_channel(session, channel, observed_at=started, source=Source.IMPORT)
-        title = await channel_title(session, channel.id)
+        return await channel_title(session, channel.id)
+
+    title = await write_transaction(sessions, store_channel)
     report = ImportReport(
         channel_id=export.channel.id,
         channel_title=title,
@@ -133,8 +137,7 @@ async def import_export(
             f"{report.files_missing}",
             warn,
         )
-    async with sessions.begin() as session:
-        await _finish(session, export, report, started)
+    await write_transaction(sessions, lambda session: _finish(session, export, report, started))
     return report
 
 
@@ -159,21 +162,31 @@ async def _store(
         report.note(message, warn)
     report.skipped += batch.skipped
     channel_id = export.channel.id
-    async with sessions.begin() as session:
+    notes: list[str] = []
+
+    async def write(session: AsyncSession) -> tuple[StoreOutcome, int]:
+        notes.clear()  # a batch written again notes again
         now = datetime.now(UTC)
         records, known = batch.records, 0
         if export.rendering is not None:
             found = [(record, False) for record in records]  # a rendering shows no edits
             records, known = await archive_first(
-                session, channel_id, found, report, warn, rendering=export.rendering
+                session, channel_id, found, notes, rendering=export.rendering
             )
         outcome = await store_posts(session, records, source=Source.IMPORT, observed_at=now)
         outcome.unchanged += known
+        deleted = 0
         for when, ids in batch.deleted.items():
             marked = await mark_deleted(
                 session, channel_id, ids, source=Source.IMPORT, observed_at=when or now
             )
-            report.deleted += len(marked)
+            deleted += len(marked)
+        return outcome, deleted
+
+    outcome, deleted = await write_transaction(sessions, write)
+    for message in notes:
+        report.note(message, warn)
+    report.deleted += deleted
     report.outcome.add(outcome)
 
 
@@ -195,7 +208,8 @@ async def _keep_files(
     kept = await asyncio.to_thread(keep_files, export.path.parent, todo, media)
     for problem in kept.problems:
         report.note(problem, warn)
-    async with sessions.begin() as session:
+
+    async def record(session: AsyncSession) -> None:
         now = datetime.now(UTC)
         for message_id, stored, mime in kept.stored:
             await record_media_file(
@@ -208,6 +222,8 @@ async def _keep_files(
                 path=stored.path,
                 at=now,
             )
+
+    await write_transaction(sessions, record)
     report.files_kept += len(kept.stored)
     report.files_missing += kept.missing
 
@@ -298,13 +314,13 @@ async def archive_first(
     session: AsyncSession,
     channel_id: int,
     found: list[tuple[PostRecord, bool]],
-    report: ImportReport,
-    warn: Callable[[str], None] | None,
+    notes: list[str],
     *,
     rendering: str,
 ) -> tuple[list[PostRecord], int]:
     """Of the posts a *rendering* shows (a saved page, an HTML export), those that tell the
     archive something, and how many do not. *found*: (record, marked edited by the rendering).
+    What the user should hear of is added to *notes*.
 
     A rendering adds to the archive and never overrides it: a post the archive has is left
     alone when the rendering shows a text it already holds (any version: one from before an
@@ -320,10 +336,9 @@ async def archive_first(
             known += 1
         elif current["edit_date"] is None and not edited:
             known += 1
-            report.note(
+            notes.append(
                 f"post {record.message_id}: the {rendering} renders its text differently, and "
-                "Telegram never marked it edited; the archive's text is kept",
-                warn,
+                "Telegram never marked it edited; the archive's text is kept"
             )
         else:
             news.append(record)

@@ -395,12 +395,11 @@ class Archiver:
         ones it no longer has there."""
         suspects = await self._archived_ids(channel_id, low, high) - {m.id for m in seen}
         gone = await self._confirm_deleted(entity, sorted(suspects))
-        async with self.sessions.begin() as session:
+        records = [post_record(m) for m in seen]
+
+        async def write(session: AsyncSession) -> tuple[StoreOutcome, list[int]]:
             outcome = await store_posts(
-                session,
-                [post_record(m) for m in seen],
-                source=Source.RECONCILE,
-                observed_at=self.now(),
+                session, records, source=Source.RECONCILE, observed_at=self.now()
             )
             deleted = await mark_deleted(
                 session,
@@ -417,6 +416,9 @@ class Archiver:
                 last_sync_source=Source.RECONCILE.value,
                 **cursor,
             )
+            return outcome, deleted
+
+        outcome, deleted = await write_transaction(self.sessions, write)
         report.new += outcome.new
         report.edited += outcome.edited
         report.deleted += len(deleted)
@@ -470,8 +472,12 @@ class Archiver:
         await self._download([message])
 
     async def store_live(self, records: Iterable[PostRecord]) -> None:
-        async with self.sessions.begin() as session:
-            await store_posts(session, records, source=Source.LIVE, observed_at=self.now())
+        batch = list(records)
+
+        async def write(session: AsyncSession) -> None:
+            await store_posts(session, batch, source=Source.LIVE, observed_at=self.now())
+
+        await write_transaction(self.sessions, write)
 
     async def _on_deleted(self, event: Any) -> None:
         channel_id = event.chat_id

@@ -216,7 +216,7 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 T = TypeVar("T")
-WRITE_ATTEMPTS = 3
+WRITE_ATTEMPTS = 5
 
 
 async def write_transaction(

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from telethon.tl import functions
 from archiver.service import Archiver
 from dozor.config import ArchiverConfig
 from dozor.errors import ChannelNotFound, UserError
+from dozor.importer import import_desktop_export
 from dozor.models import channel_changes, channels, events, post_versions, posts
 from dozor.records import ChannelRecord, Source
 from dozor.storage import upsert_channel
@@ -804,3 +807,49 @@ async def test_requests_from_the_bot_are_followed_and_their_outcome_recorded(
     async with sessions() as session:
         assert [r.id for r in await unreported_outcomes(session)] == [bad]
     assert await archiver.process_requests() == []  # carried out once only
+
+
+async def test_an_import_beside_the_archiver_stores_each_post_once(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    """A Desktop export of the channel is imported while the archiver reads its history, in
+    small batches and pages, so both keep finding posts missing that the other is storing."""
+    telegram.post_many(channel, 120)
+    archiver = await start(page_size=10)
+    await archiver.add("mvd_test")
+    export = _desktop_export_of(channel, tmp_path / "result.json")
+    report, imported = await asyncio.gather(
+        archiver.sync(CH), import_desktop_export(sessions, export, batch_size=5)
+    )
+    assert report.status == "ok"
+    assert report.new + imported.outcome.new == 120
+    async with sessions() as session:
+        stored = await session.execute(select(func.count()).select_from(posts))
+        versions = await session.execute(select(func.count()).select_from(post_versions))
+        kinds = await session.execute(select(events.c.kind, func.count()).group_by(events.c.kind))
+    assert (stored.scalar_one(), versions.scalar_one()) == (120, 120)
+    assert dict(kinds.all()) == {"new": 120}
+
+
+def _desktop_export_of(channel: FakeChannel, path: Path) -> Path:
+    """The channel's posts as Telegram Desktop exports them (JSON, the current format)."""
+    messages = [
+        {
+            "id": message.id,
+            "type": "message",
+            "date": f"{message.date:%Y-%m-%dT%H:%M:%S}",
+            "date_unixtime": str(int(message.date.timestamp())),
+            "from": channel.title,
+            "from_id": f"channel{BARE}",
+            "text": message.message,
+            "text_entities": [{"type": "plain", "text": message.message}],
+        }
+        for message in sorted(channel.messages.values(), key=lambda m: m.id)
+    ]
+    export = {"name": channel.title, "type": "public_channel", "id": BARE, "messages": messages}
+    path.write_text(json.dumps(export, ensure_ascii=False), encoding="utf-8")
+    return path

@@ -143,3 +143,18 @@ async def drop_database(server: URL, database: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+async def set_read_only(url: str, read_only: bool) -> None:
+    """Sessions opened on the database at *url* from now on may (not) write: what a standby
+    or an administrator's setting does (``default_transaction_read_only``)."""
+    database = make_url(url).database
+    conn = await asyncpg.connect(**_connect_args(make_url(url)))
+    try:
+        await conn.execute("SET default_transaction_read_only = off")  # this session writes
+        setting = "on" if read_only else "off"
+        await conn.execute(
+            f'ALTER DATABASE "{database}" SET default_transaction_read_only = {setting}'
+        )
+    finally:
+        await conn.close()

@@ -18,13 +18,10 @@ from typing import Any
 import aiohttp
 import pytest
 from sqlalchemy import event, select
-from sqlalchemy import text as sql
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
-    create_async_engine,
 )
 
 from bot.access import REFUSAL
@@ -41,6 +38,7 @@ from dozor.search import engine as search_engine
 from dozor.storage import mark_deleted, store_posts, upsert_channel
 from dozor.storage.requests import finish_request
 from dozor.storage.sync import set_channel_status, set_tracked
+from tests import pg
 from tests.fakes.botapi import FakeBotAPI, html_problem
 
 CH = -1001525384822
@@ -312,13 +310,7 @@ async def _refuse_writes(engine: AsyncEngine, database_url: str) -> None:
             cursor.close()
 
     else:
-        admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            name = make_url(database_url).database
-            await conn.execute(
-                sql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
-            )
-        await admin.dispose()
+        await pg.set_read_only(database_url, True)
     await engine.dispose()
 
 

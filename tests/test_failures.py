@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.handlers.errors import explain
 from bot.render import esc
@@ -30,6 +30,7 @@ from dozor import db
 from dozor.cli.main import main
 from dozor.config import DatabaseConfig
 from dozor.failures import log_failure, system_failure
+from tests import pg
 from tests.conftest import DESKTOP
 
 FIRST = DESKTOP / "tg2md-private-channel-2021" / "result.json"
@@ -86,19 +87,6 @@ def _fill_sqlite(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setattr(db, "create_engine", full_disk_engine)
 
 
-async def _read_only_postgres(url: str, read_only: bool) -> None:
-    """Sessions opened from now on may not write (a standby, or an admin's setting)."""
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    name = make_url(url).database
-    setting = "on" if read_only else "off"
-    async with engine.connect() as conn:
-        await conn.execute(text("SET default_transaction_read_only = off"))  # this session writes
-        await conn.execute(
-            text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {setting}')
-        )
-    await engine.dispose()
-
-
 def test_a_database_that_cannot_take_an_import_fails_in_one_line_and_keeps_the_archive(
     archive: Path,
     database_url: str,
@@ -111,7 +99,7 @@ def test_a_database_that_cannot_take_an_import_fails_in_one_line_and_keeps_the_a
     if sqlite:
         _fill_sqlite(monkeypatch, database_url)
     else:
-        asyncio.run(_read_only_postgres(database_url, True))
+        asyncio.run(pg.set_read_only(database_url, True))
 
     assert main(["import", str(SECOND)]) == 1
     line = _the_one_line(capsys)
@@ -122,7 +110,7 @@ def test_a_database_that_cannot_take_an_import_fails_in_one_line_and_keeps_the_a
     if sqlite:
         monkeypatch.setattr(db, "create_engine", create_engine)
     else:
-        asyncio.run(_read_only_postgres(database_url, False))
+        asyncio.run(pg.set_read_only(database_url, False))
     after = _stats(capsys)
     # The batch that failed left no post, version or event half-written (the new channel's
     # row, stored before its posts, may stay: the next import fills it).

@@ -115,8 +115,6 @@ def _print(result: SearchResult, offset: int) -> None:
         console.print(f"{total}, showing {shown}", style="bold")
     if result.checked_only is not None:
         console.print(scan_note(result.checked_only), style="yellow", markup=False)
-    if not result.hits:
-        return
     for hit in result.hits:
         marks = []
         if hit.post["deleted_at"] is not None:

@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dozor.models import channels, post_search, post_versions, posts
 from dozor.query import Node
 from dozor.query.ast import mentions_deleted
-from dozor.query.document import build_document, indexed_document
+from dozor.query.document import build_document
 from dozor.query.match import matches
 from dozor.search.engine import bind_query, candidate_message_ids
 from dozor.search.reindex import index_is_stale
 from dozor.storage.channels import resolve_channel
-from dozor.storage.search_index import INDEXED
+from dozor.storage.search_index import ENTRY_COLUMNS, ENTRY_KEYS, entry_document
 
 BATCH = 2000
 _key = tuple_(posts.c.channel_id, posts.c.message_id)
@@ -88,7 +88,7 @@ async def _indexed_batches(
         post_search,
         (post_search.c.channel_id == posts.c.channel_id)
         & (post_search.c.message_id == posts.c.message_id),
-    ).add_columns(*(post_search.c[name].label(f"index_{name}") for name in INDEXED))
+    ).add_columns(*ENTRY_COLUMNS)
     for channel_id in sorted(set(channel_ids)) or await _archived_channel_ids(session):
         candidates = await candidate_message_ids(session, node, channel_id)
         for start in range(0, len(candidates), batch):
@@ -132,12 +132,12 @@ def _matches_entry(node: Node, row: dict[str, Any]) -> bool:
     """Matched on the post's search-index entry, as search matches its candidates."""
     if row["kind"] != "message":
         return False
-    return matches(node, indexed_document(row, *(row[f"index_{name}"] for name in INDEXED)))
+    return matches(node, entry_document(row))
 
 
 def _without_entry(row: dict[str, Any]) -> dict[str, Any]:
-    for name in INDEXED:
-        del row[f"index_{name}"]
+    for key in ENTRY_KEYS:
+        del row[key]
     return row
 
 

@@ -57,8 +57,8 @@ def translate(pattern: str) -> str:
             out.append(_escape(nxt, in_class, pattern, i, out))
             i += 2
             continue
-        posix = next((p for p in _POSIX_REWRITES if pattern.startswith(p, i)), None)
-        if in_class and posix is not None:
+        posix = _posix_class(pattern, i) if in_class and ch == "[" else None
+        if posix is not None:
             out.append(_POSIX_REWRITES[posix])
             i += len(posix)
             continue
@@ -69,6 +69,10 @@ def translate(pattern: str) -> str:
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+def _posix_class(pattern: str, index: int) -> str | None:
+    return next((p for p in _POSIX_REWRITES if pattern.startswith(p, index)), None)
 
 
 def _escape(letter: str, in_class: bool, pattern: str, index: int, done: list[str]) -> str:

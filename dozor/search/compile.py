@@ -72,9 +72,7 @@ class _Compiler:
     def compile(self, node: Node) -> Plan:
         body, after, before = top_level_dates(node)
         expression = self.node(body)
-        plan = Plan(expression or self.facet("all"), self.exact, after, before)
-        plan.ranked = self.ranked
-        return plan
+        return Plan(expression or self.facet("all"), self.exact, after, before, ranked=self.ranked)
 
     def node(self, node: Node) -> str | None:  # None = "true" (not expressible)
         if isinstance(node, And):

@@ -15,12 +15,11 @@ from dozor.media import attachment_snippet
 from dozor.models import channels, post_search, posts
 from dozor.query import Node, parse
 from dozor.query.ast import And, Filter, walk
-from dozor.query.document import Document, indexed_document
 from dozor.query.highlight import Snippet, highlight_spans, make_snippet
 from dozor.query.match import bind_channels, default_scope, matches
 from dozor.search.compile import Fts5Compiler, Plan, TsqueryCompiler
 from dozor.storage.channels import resolve_channel
-from dozor.storage.search_index import INDEXED, key_floor
+from dozor.storage.search_index import ENTRY_COLUMNS, entry_document, key_floor
 
 Sort = Literal["newest", "relevance"]
 SCAN_PAGE = 500  # candidates in the first statement of a scan; later ones read more
@@ -287,7 +286,7 @@ async def _page(
             posts,
             channels.c.title.label("channel_title"),
             channels.c.username.label("channel_username"),
-            *(post_search.c[name].label(f"index_{name}") for name in INDEXED),
+            *ENTRY_COLUMNS,
         )
         .select_from(hits)
         .outerjoin(post_search, post_search.c.search_key == hits.c.hit_key)
@@ -331,7 +330,7 @@ async def _scan(
         rows, read = await _page(session, plan, sort, size, scanned, dense=dense)
         scanned += read
         for row in rows:
-            if matches(node, _document(row)):
+            if matches(node, entry_document(row)):  # the entry that made it a candidate
                 if offset <= total < offset + limit:
                     wanted.append(row)
                 total += 1
@@ -341,11 +340,6 @@ async def _scan(
         # pages grow so that a long scan takes a few statements, not hundreds.
         size = min(2 * size, SCAN_PAGE_MAX)
     return wanted, total, False, scanned
-
-
-def _document(row: dict[str, Any]) -> Document:
-    """The post as the matcher sees it, from the index entry that made it a candidate."""
-    return indexed_document(row, *(row[f"index_{name}"] for name in INDEXED))
 
 
 def _counted_enough(total: int, scanned: int, count_limit: int) -> bool:

@@ -16,12 +16,18 @@ from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import post_search
-from dozor.query.document import build_document
+from dozor.query.document import Document, build_document, indexed_document
 from dozor.storage.bulk import insert_rows
 
 SLOT_BITS = 22
 SLOT_MASK = (1 << SLOT_BITS) - 1
 INDEXED = ("words", "stems", "facets")  # columns, in order; see indexed_document
+# A post read with its index entry (search candidates, query exports): the entry's columns
+# under these names, so the matcher can take the post from them (entry_document).
+ENTRY_KEYS = tuple(f"index_{name}" for name in INDEXED)
+ENTRY_COLUMNS = tuple(
+    post_search.c[name].label(key) for name, key in zip(INDEXED, ENTRY_KEYS, strict=True)
+)
 _CHUNK = 500
 
 
@@ -44,6 +50,11 @@ def index_entry(post: Mapping[str, Any]) -> dict[str, Any]:
         "stems": " ".join(doc.stems),
         "facets": " ".join(sorted(doc.facets)),
     }
+
+
+def entry_document(row: Mapping[str, Any]) -> Document:
+    """The Document of a post row read with ENTRY_COLUMNS, from its entry: not analysed again."""
+    return indexed_document(row, *(row[key] for key in ENTRY_KEYS))
 
 
 async def index_posts(

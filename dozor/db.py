@@ -20,7 +20,7 @@ import orjson
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, inspect
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -240,6 +240,17 @@ async def write_transaction(
                 raise
             log.info("another writer got in first (%s); writing again", _first_line(exc))
     raise AssertionError("unreachable")
+
+
+async def hold_other_writers(session: AsyncSession) -> None:
+    """Make *session*'s transaction, from here to its end, the archive's only writer, so that
+    what it reads cannot be changed by another writer before it writes.
+
+    Must come first in the transaction. SQLite takes its write lock now (``BEGIN IMMEDIATE``;
+    readers go on undisturbed, writers wait up to ``busy_timeout_ms``). PostgreSQL has no lock
+    of the whole database: there the reads lock their rows (``FOR SHARE``)."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(text("BEGIN IMMEDIATE"))
 
 
 def _another_writer(exc: DBAPIError) -> bool:

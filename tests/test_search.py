@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from dozor.query.document import Document, build_document, indexed_document
 from dozor.query.match import default_scope, matches
 from dozor.records import ChannelRecord, Forward, PostRecord, Source
 from dozor.search import engine as engine_module
+from dozor.search import reindex as reindex_module
 from dozor.search import search
 from dozor.search.compile import MAX_QUERY_VARIANTS, Fts5Compiler
 from dozor.storage import mark_deleted, store_posts, upsert_channel
@@ -254,6 +256,39 @@ async def test_compacting_the_index_after_a_rebuild_keeps_every_hit(
         assert shape_after < shape_before  # segments merged into one
     else:
         assert (shape_before, shape_after) == (0, 1)  # the planner's statistics were refreshed
+
+
+async def test_a_rebuild_beside_the_archiver_never_writes_back_a_replaced_text(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dozor db reindex` while `dozor run` archives: an edit and a deletion that come while
+    a batch is being rebuilt must not have their index entries overwritten with what the
+    batch read before them. The batch holds them off until it is stored."""
+    await _other(sessions, rec(1, "Задержан мигрант"), rec(2, "Погода в Бишкеке"))
+    read_batch = reindex_module._batch_after
+    writer: asyncio.Task[None] | None = None
+
+    async def archive_changes() -> None:
+        await _other(sessions, rec(1, "Задержан турист", edit_date=T0 + timedelta(hours=1)))
+        async with sessions.begin() as session:
+            await mark_deleted(session, OTHER, [2], source=Source.LIVE, observed_at=T0)
+
+    async def batch_then_changes(session: AsyncSession, *args: Any) -> list[dict[str, Any]]:
+        nonlocal writer
+        rows = await read_batch(session, *args)
+        if writer is None:
+            writer = asyncio.create_task(archive_changes())
+            await asyncio.wait({writer}, timeout=0.5)  # done here unless the batch holds it
+        return rows
+
+    monkeypatch.setattr(reindex_module, "_batch_after", batch_then_changes)
+    assert await reindex_module.rebuild_search_index(sessions) == 2
+    assert writer is not None
+    await writer
+    assert await ids(sessions, "турист") == [1]
+    assert await ids(sessions, "мигрант") == []
+    assert await ids(sessions, "Бишкек") == []
+    assert await ids(sessions, "Бишкек is:deleted") == [2]
 
 
 async def test_phrases_of_common_words_are_answered_by_the_index(

@@ -14,11 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dozor.db import hold_other_writers, write_transaction
 from dozor.ids import is_digits
 from dozor.models import posts
 from dozor.storage.facts import SEARCH_ANALYZER, get_fact, mark_index_current
@@ -59,9 +61,8 @@ async def rebuild_search_index(
         total = (await session.execute(select(func.count()).select_from(posts))).scalar_one()
     done, changed, after = 0, 0, None
     while True:
-        async with sessions.begin() as session:
-            rows = await _batch_after(session, after, batch)
-            changed += await index_posts(session, rows)
+        rows, written = await write_transaction(sessions, partial(_rebuild, after, batch))
+        changed += written
         if not rows:
             break
         done += len(rows)
@@ -82,6 +83,17 @@ async def rebuild_search_index(
     return done
 
 
+async def _rebuild(
+    after: tuple[int, int] | None, limit: int, session: AsyncSession
+) -> tuple[list[dict[str, Any]], int]:
+    """One batch: posts read and their entries rewritten with no other writer in between. An
+    edit stored after the read would otherwise get back the entry of the text it replaced.
+    (Beside a running archiver, a deadlock on PostgreSQL runs the batch again.)"""
+    await hold_other_writers(session)
+    rows = await _batch_after(session, after, limit)
+    return rows, await index_posts(session, rows)
+
+
 async def archive_is_empty(session: AsyncSession) -> bool:
     return (await session.execute(select(posts.c.channel_id).limit(1))).first() is None
 
@@ -89,7 +101,12 @@ async def archive_is_empty(session: AsyncSession) -> bool:
 async def _batch_after(
     session: AsyncSession, after: tuple[int, int] | None, limit: int
 ) -> list[dict[str, Any]]:
-    query = select(posts).order_by(posts.c.channel_id, posts.c.message_id).limit(limit)
+    query = (
+        select(posts)
+        .order_by(posts.c.channel_id, posts.c.message_id)
+        .limit(limit)
+        .with_for_update(read=True)  # PostgreSQL: FOR SHARE (see hold_other_writers)
+    )
     if after is not None:
         query = query.where(tuple_(posts.c.channel_id, posts.c.message_id) > after)
     result = await session.execute(query)

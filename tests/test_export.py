@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import sqlite3
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dozor.cli.main import main
 from dozor.errors import QueryError, UserError
 from dozor.export import ExportFilter, iter_posts
+from dozor.export import html as html_export
 from dozor.export import select as export_select
 from dozor.export.desktop import desktop_message, text_parts
 from dozor.export.files import split_into_zips, write_export
@@ -748,6 +750,78 @@ async def test_html_shows_photos_the_archiver_downloaded(
     assert (out / "media" / f"{digest}.jpg").read_bytes() == photo
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
     assert f"media/{digest}.jpg" in {f["path"] for f in manifest["files"]}
+
+
+async def test_html_pages_hold_a_thousand_posts_and_replies_link_across_them(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A month of more posts than a page holds goes on over several pages, each linking to the
+    one before and after. A reply links to its post on whichever page holds it (it linked
+    to an anchor of its own page, which was missing when the post came a month earlier), and
+    to Telegram when the export does not hold the post."""
+    monkeypatch.setattr(html_export, "PAGE_POSTS", 2)
+    replies = {4: 99, 5: 1, 6: 5, 7: 6}  # post -> the post it answers (99 is not exported)
+    october = T0 - timedelta(days=3)
+    async with sessions.begin() as session:
+        await upsert_channel(
+            session, ChannelRecord(CH, "МВД", "mvd_test"), observed_at=T0, source=Source.IMPORT
+        )
+        records = [
+            PostRecord(
+                CH,
+                mid,
+                october if mid == 1 else T0 + timedelta(hours=mid),
+                text=f"Сообщение {mid}",
+                reply_to_message_id=replies.get(mid),
+            )
+            for mid in range(1, 8)
+        ]
+        await store_posts(session, records, source=Source.IMPORT, observed_at=T0)
+    out = tmp_path / "site"
+    async with sessions() as session:
+        await run_export(session, ExportFilter(), "html", out)
+    folder = out / "mvd_test"
+    pages = {p.stem: p.read_text("utf-8") for p in folder.glob("20*.html")}
+    articles = {name: re.findall(r'<article id="m(\d+)"', page) for name, page in pages.items()}
+    assert articles == {
+        "2024-10": ["1"],
+        "2024-11": ["2", "3"],
+        "2024-11-2": ["4", "5"],
+        "2024-11-3": ["6", "7"],
+    }
+    assert '↩ In reply to <a href="2024-10.html#m1">#1</a>' in pages["2024-11-2"]
+    assert '↩ In reply to <a href="2024-11-2.html#m5">#5</a>' in pages["2024-11-3"]
+    assert '↩ In reply to <a href="#m6">#6</a>' in pages["2024-11-3"]
+    assert (
+        '↩ In reply to <a href="https://t.me/mvd_test/99">#99</a> (on Telegram; not in this export)'
+    ) in pages["2024-11-2"]
+    for name, page in pages.items():  # every link inside the site leads to its post
+        for target, anchor in re.findall(r'href="([\w-]*?)(?:\.html)?#m(\d+)"', page):
+            assert anchor in articles[target or name], (name, target, anchor)
+    pagers = {
+        name: re.findall(r'<a rel="(prev|next)" href="([\w-]+)\.html"', page)
+        for name, page in pages.items()
+    }
+    assert pagers["2024-10"] == [("next", "2024-11")] * 2  # above and below the posts
+    assert pagers["2024-11-2"] == [("prev", "2024-11"), ("next", "2024-11-3")] * 2
+    assert pagers["2024-11-3"] == [("prev", "2024-11-2")] * 2
+    assert "<h1>МВД · 2024-11, page 2</h1>" in pages["2024-11-2"]
+    assert (
+        '<a rel="prev" href="2024-11.html">‹ 2024-11</a> · '
+        '<a rel="next" href="2024-11-3.html">2024-11, page 3 ›</a>'
+    ) in pages["2024-11-2"]
+    listing = (folder / "index.html").read_text("utf-8")
+    assert (
+        '<li><a href="2024-11.html">2024-11</a> · 6 posts · pages <a href="2024-11.html">1</a> '
+        '<a href="2024-11-2.html">2</a> <a href="2024-11-3.html">3</a></li>'
+    ) in listing
+    assert '<li><a href="2024-10.html">2024-10</a> · 1 posts</li>' in listing
+    shard = (out / "search" / "shard-1.js").read_text("utf-8")
+    found = json.loads(shard.removeprefix("dozorIndex.push(").removesuffix(");\n"))
+    assert len(found) == 7
+    for url, *_ in found:  # the offline search leads to each post's page
+        page, anchor = url.removeprefix("mvd_test/").split(".html#m")
+        assert anchor in articles[page]
 
 
 def test_html_formatting_keeps_to_the_text_whatever_the_entities() -> None:

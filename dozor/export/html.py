@@ -1,14 +1,20 @@
 """A static, self-contained archive site: open ``index.html`` from a disk or a USB stick.
 
 Layout: ``index.html`` (channels) → ``<channel>/index.html`` (months) → ``<channel>/YYYY-MM.html``
-(posts, oldest first). Posts keep their formatting and links; attachments downloaded by the
-archiver are copied into ``media/`` and photos shown; edits are listed under the post and
-deleted posts are marked. ``search.html`` searches every exported post in the browser, with
-no server: the index is a set of ``<script>`` files (browsers refuse ``fetch`` on ``file://``),
-text is folded the way dozor folds it (case, ё = е) and each query word matches the start of
-a word, so ``мигрант`` finds мигранты and мигрантов.
+(posts, oldest first; a month of more than PAGE_POSTS posts goes on to ``YYYY-MM-2.html`` and
+so on, and every page links to the one before and after). Posts keep their formatting and
+links; a reply links to the post it answers, on whichever page that is, or on Telegram when the
+export does not hold it. Attachments downloaded by the archiver are copied into ``media/`` and
+photos shown; edits are listed under the post and deleted posts are marked.
 
-Pages are written as the posts stream by; memory holds one page of posts at most.
+``search.html`` searches every exported post in the browser, with no server: the index is a
+set of ``<script>`` files (browsers refuse ``fetch`` on ``file://``), text is folded the way
+dozor folds it (case, ё = е) and each query word matches the start of a word, so ``мигрант``
+finds мигранты and мигрантов.
+
+Pages are written as the posts stream by; memory holds two pages of posts at most (a page is
+written once the name of the next is known), and 8 bytes per exported post, to find the page
+of a post a reply answers.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from __future__ import annotations
 import html
 import itertools
 import json
+from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +38,7 @@ from dozor.search.engine import post_link
 from dozor.text import fold
 
 SHARD_POSTS = 5000  # posts per search-index script
+PAGE_POSTS = 1000  # posts per page at most, as in Telegram Desktop's own HTML export
 TAGS = {
     "bold": ("<b>", "</b>"),
     "italic": ("<i>", "</i>"),
@@ -118,7 +127,36 @@ class _Channel:
     title: str
     username: str | None
     slug: str
-    months: dict[str, int] = field(default_factory=dict)  # page name → posts
+    pages: dict[str, int] = field(default_factory=dict)  # page name → posts, in order
+    # Every exported message id, in the order written (message id order, see HtmlSite.write),
+    # and where each page's ids begin in it: which page holds a post is a binary search.
+    ids: array[int] = field(default_factory=lambda: array("q"))
+    page_starts: list[int] = field(default_factory=list)
+    page_names: list[str] = field(default_factory=list)
+
+    def start_page(self, name: str) -> None:
+        self.pages[name] = 0
+        self.page_starts.append(len(self.ids))
+        self.page_names.append(name)
+
+    def page_of(self, message_id: int) -> str | None:
+        """The page holding *message_id*, if it was exported."""
+        index = bisect_left(self.ids, message_id)
+        if index == len(self.ids) or self.ids[index] != message_id:
+            return None
+        return self.page_names[bisect_right(self.page_starts, index) - 1]
+
+    @property
+    def posts(self) -> int:
+        return sum(self.pages.values())
+
+
+@dataclass
+class _Page:
+    channel: _Channel
+    name: str
+    previous: str | None
+    posts: list[str] = field(default_factory=list)  # each post's HTML
 
 
 class HtmlSite:
@@ -136,8 +174,8 @@ class HtmlSite:
         self.channel_changes = channel_changes or {}  # renames shown on each channel's page
         self.channels: list[_Channel] = []
         self.files: list[Path] = []
-        self._page: list[str] = []
-        self._page_name: str | None = None
+        self._page: _Page | None = None  # being filled
+        self._held: _Page | None = None  # full, written once the next page's name is known
         self._shard: list[list[str]] = []
         self._shards = 0
         self.posts = 0
@@ -145,48 +183,61 @@ class HtmlSite:
     # --- streaming -------------------------------------------------------------------
 
     def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Rows ordered by channel, then message id (as ``export.select`` reads them)."""
         for row in rows:
-            channel = self._channel(row)
-            month = row["date"].strftime("%Y-%m")
-            if self._page_name is None or not self._page_name.startswith(month):
-                self._flush_page()
-                self._page_name = self._free_name(channel, month)
-            channel.months[self._page_name] = channel.months.get(self._page_name, 0) + 1
-            self._page.append(self._post(row))
-            self._index(row, channel, self._page_name)
+            page = self._page_for(row)
+            page.channel.ids.append(row["message_id"])
+            page.channel.pages[page.name] += 1
+            page.posts.append(self._post(row, page))
+            self._index(row, page.channel, page.name)
             self.posts += 1
 
-    def _channel(self, row: Mapping[str, Any]) -> _Channel:
-        if not self.channels or self.channels[-1].id != row["channel_id"]:
-            self._flush_page()
-            slug = row["channel_username"] or f"c{bare_channel_id(row['channel_id'])}"
-            self.channels.append(
-                _Channel(row["channel_id"], row["channel_title"], row["channel_username"], slug)
-            )
-        return self.channels[-1]
+    def _page_for(self, row: Mapping[str, Any]) -> _Page:
+        page = self._page
+        month = row["date"].strftime("%Y-%m")
+        if page is not None and page.channel.id != row["channel_id"]:
+            self._end_page(last_of_channel=True)
+            page = None
+        if page is not None and page.name[:7] == month and len(page.posts) < PAGE_POSTS:
+            return page
+        channel = page.channel if page is not None else self._new_channel(row)
+        if page is not None:
+            self._end_page(last_of_channel=False)
+        name = _free_name(channel, month)
+        channel.start_page(name)
+        self._page = _Page(channel, name, previous=page.name if page is not None else None)
+        return self._page
 
-    def _free_name(self, channel: _Channel, month: str) -> str:
-        name, number = month, 1
-        while name in channel.months:  # the month came back (posts out of date order)
-            number += 1
-            name = f"{month}-{number}"
-        return name
+    def _new_channel(self, row: Mapping[str, Any]) -> _Channel:
+        slug = row["channel_username"] or f"c{bare_channel_id(row['channel_id'])}"
+        channel = _Channel(row["channel_id"], row["channel_title"], row["channel_username"], slug)
+        self.channels.append(channel)
+        return channel
 
-    def _flush_page(self) -> None:
-        if self._page_name is None or not self.channels:
-            return
-        channel = self.channels[-1]
+    def _end_page(self, *, last_of_channel: bool) -> None:
+        """The page being filled is done. The page held before it is written, now that its next
+        page is known; the done page is held in its turn, or written too at a channel's end."""
+        done, self._page = self._page, None
+        if self._held is not None:
+            self._write_page(self._held, following=done.name if done is not None else None)
+        self._held = done
+        if last_of_channel and done is not None:
+            self._write_page(done, following=None)
+            self._held = None
+
+    def _write_page(self, page: _Page, following: str | None) -> None:
+        channel, name = page.channel, page.name
+        pager = _pager(page.previous, following)
         body = (
             f'<p class="crumbs"><a href="../index.html">Channels</a> › '
-            f'<a href="index.html">{esc(channel.title)}</a> › {esc(self._page_name)}</p>'
-            f"<h1>{esc(channel.title)} · {esc(self._page_name)}</h1>" + "".join(self._page)
+            f'<a href="index.html">{esc(channel.title)}</a> › {_label(name)}</p>'
+            f"<h1>{esc(channel.title)} · {_label(name)}</h1>{pager}" + "".join(page.posts) + pager
         )
-        self._write(f"{channel.slug}/{self._page_name}.html", _page(channel.title, body, "../"))
-        self._page, self._page_name = [], None
+        self._write(f"{channel.slug}/{name}.html", _page(channel.title, body, "../"))
 
     # --- one post --------------------------------------------------------------------
 
-    def _post(self, row: Mapping[str, Any]) -> str:
+    def _post(self, row: Mapping[str, Any], page: _Page) -> str:
         classes = ["post"]
         if row["deleted_at"] is not None:
             classes.append("deleted")
@@ -203,7 +254,7 @@ class HtmlSite:
         if row["deleted_at"] is not None:
             seen = _time(row["deleted_at"])
             parts.append(f'<div class="banner">🗑 Deleted on Telegram; seen deleted {seen}</div>')
-        parts += self._context(row)
+        parts += self._context(row, page)
         if row["kind"] == "service":
             action = (row["service_action"] or {}).get("type", "service message")
             parts.append(f'<div class="text">⚙ {esc(str(action).replace("_", " "))}</div>')
@@ -215,14 +266,13 @@ class HtmlSite:
         parts.append("</article>")
         return "".join(parts)
 
-    def _context(self, row: Mapping[str, Any]) -> list[str]:
+    def _context(self, row: Mapping[str, Any], page: _Page) -> list[str]:
         out = []
         if row["forwarded_from_name"] or row["forwarded_from_id"] is not None:
             name = row["forwarded_from_name"] or str(row["forwarded_from_id"])
             out.append(f'<div class="forward">↪ Forwarded from {esc(name)}</div>')
         if row["reply_to_message_id"] is not None:
-            target = row["reply_to_message_id"]
-            out.append(f'<div class="reply">↩ In reply to <a href="#m{target}">#{target}</a></div>')
+            out.append(f'<div class="reply">↩ In reply to {_reply_link(row, page)}</div>')
         if row["edit_date"] is not None:
             out.append(f'<div class="edited">✏ edited {_time(row["edit_date"])}</div>')
         return out
@@ -282,7 +332,8 @@ class HtmlSite:
     # --- finishing -------------------------------------------------------------------
 
     def close(self) -> None:
-        self._flush_page()
+        if self._page is not None:
+            self._end_page(last_of_channel=True)
         self._flush_shard()
         for channel in self.channels:
             changes = self.channel_changes.get(channel.id, ())
@@ -299,6 +350,44 @@ class HtmlSite:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
         self.files.append(path)
+
+
+def _free_name(channel: _Channel, month: str) -> str:
+    """``YYYY-MM``, or ``YYYY-MM-2`` and on for the month's next page (a full page, or the month
+    coming back: posts whose dates are out of message id order)."""
+    name, number = month, 1
+    while name in channel.pages:
+        number += 1
+        name = f"{month}-{number}"
+    return name
+
+
+def _label(name: str) -> str:
+    """``2024-11-3`` reads "2024-11, page 3"."""
+    month, number = name[:7], name[8:]
+    return esc(f"{month}, page {number}" if number else month)
+
+
+def _pager(previous: str | None, following: str | None) -> str:
+    if previous is None and following is None:
+        return ""
+    links = []
+    if previous is not None:
+        links.append(f'<a rel="prev" href="{esc(previous)}.html">‹ {_label(previous)}</a>')
+    if following is not None:
+        links.append(f'<a rel="next" href="{esc(following)}.html">{_label(following)} ›</a>')
+    return f'<p class="pager">{" · ".join(links)}</p>'
+
+
+def _reply_link(row: Mapping[str, Any], page: _Page) -> str:
+    """The answered post on its page of this export, else on Telegram."""
+    target = row["reply_to_message_id"]
+    where = page.channel.page_of(target)
+    if where is None:
+        link = post_link(row["channel_id"], row["channel_username"], target)
+        return f'<a href="{esc(link)}">#{target}</a> (on Telegram; not in this export)'
+    href = f"#m{target}" if where == page.name else f"{esc(where)}.html#m{target}"
+    return f'<a href="{href}">#{target}</a>'
 
 
 def _reactions(reactions: Sequence[Mapping[str, Any]] | None) -> str:
@@ -330,16 +419,26 @@ def _channel_page(channel: _Channel, changes: Sequence[Mapping[str, Any]]) -> st
         if channel.username
         else ""
     )
-    months = "".join(
-        f'<li><a href="{esc(name)}.html">{esc(name)}</a> · {count:,} posts</li>'
-        for name, count in sorted(channel.months.items())
-    )
+    by_month: dict[str, list[tuple[str, int]]] = {}
+    for name, count in channel.pages.items():
+        by_month.setdefault(name[:7], []).append((name, count))
+    months = "".join(_month_item(month, pages) for month, pages in sorted(by_month.items()))
     body = (
         f'<p class="crumbs"><a href="../index.html">Channels</a> › {esc(channel.title)}</p>'
-        f"<h1>{esc(channel.title)}</h1><p>{sum(channel.months.values()):,} posts{link}</p>"
+        f"<h1>{esc(channel.title)}</h1><p>{channel.posts:,} posts{link}</p>"
         f'<ul class="months">{months}</ul>{_changes(changes)}'
     )
     return _page(channel.title, body, "../")
+
+
+def _month_item(month: str, pages: list[tuple[str, int]]) -> str:
+    count = sum(posts for _, posts in pages)
+    item = f'<li><a href="{esc(pages[0][0])}.html">{esc(month)}</a> · {count:,} posts'
+    if len(pages) > 1:
+        item += " · pages " + " ".join(
+            f'<a href="{esc(name)}.html">{number}</a>' for number, (name, _) in enumerate(pages, 1)
+        )
+    return item + "</li>"
 
 
 FIELD_NAMES = {"title": "title", "username": "username", "about": "description"}
@@ -359,8 +458,7 @@ def _changes(changes: Sequence[Mapping[str, Any]]) -> str:
 
 def _index_page(channels: Sequence[_Channel], posts: int) -> str:
     items = "".join(
-        f'<li><a href="{esc(c.slug)}/index.html">{esc(c.title)}</a> · '
-        f"{sum(c.months.values()):,} posts</li>"
+        f'<li><a href="{esc(c.slug)}/index.html">{esc(c.title)}</a> · {c.posts:,} posts</li>'
         for c in channels
     )
     body = (
@@ -451,7 +549,7 @@ nav{background:#24292f;padding:.6em 1em}nav a{color:#fff;text-decoration:none;ma
 main{max-width:760px;margin:0 auto;padding:1em}h1{font-size:1.4em}
 .post{background:#fff;border-radius:10px;padding:.8em 1em;margin:.8em 0;
 box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-wrap:anywhere}
-.meta,.crumbs,.forward,.reply,.edited{color:#6e7781;font-size:.85em}
+.meta,.crumbs,.forward,.reply,.edited,.pager{color:#6e7781;font-size:.85em}
 .deleted{border-left:4px solid #cf222e;background:#fff5f5}
 .banner{color:#cf222e;font-weight:600;margin:.3em 0}
 .service{background:#eef1f4;font-style:italic}

@@ -79,7 +79,7 @@ def build_document(post: Mapping[str, Any]) -> Document:
         text=text,
         words=tuple(analysis.words),
         stems=tuple(analysis.stems),
-        facets=frozenset(_facets(post, "url" in analysis.kinds)),
+        facets=frozenset(_facets(post, analysis.has_url)),
     )
 
 

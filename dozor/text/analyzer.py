@@ -89,10 +89,10 @@ def analyze(text: str) -> Analysis:
 class Terms:
     """What indexing and matching need of a text: forms and stems, no offsets."""
 
-    kinds: list[str]
     words: list[str]
     stems: list[str]
     language: Language
+    has_url: bool
 
 
 def analyze_terms(text: str) -> Terms:
@@ -104,9 +104,8 @@ def analyze_terms(text: str) -> Terms:
     """
     get = _CHUNKS.get
     chunks = [get(piece) or _new_chunk(piece) for piece in text.split()]
-    kyrgyz = sum(map(_KYRGYZ, chunks))
-    russian = sum(map(_RUSSIAN, chunks))
-    language: Language = "ky" if kyrgyz > russian else "ru" if russian > kyrgyz else "mixed"
+    leaning = sum(map(_LEANING, chunks))
+    language: Language = "ky" if leaning > 0 else "ru" if leaning < 0 else "mixed"
     if language != "ru":  # Kyrgyz and mixed readings are worked out when first needed
         slot = _STEM_SLOTS[language]
         for chunk in chunks:
@@ -114,10 +113,10 @@ def analyze_terms(text: str) -> Terms:
                 chunk[slot] = _chunk_stems(chunk, language)
     chain = itertools.chain.from_iterable
     return Terms(
-        kinds=list(chain(map(_KINDS, chunks))),
         words=list(chain(map(_WORDS, chunks))),
         stems=list(chain(map(_STEMS[language], chunks))),
         language=language,
+        has_url=any(map(_HAS_URL, chunks)),
     )
 
 
@@ -128,13 +127,14 @@ def chunk_token_counts(text: str) -> list[int]:
     return [len((get(piece) or _new_chunk(piece))[1]) for piece in text.split()]
 
 
-# A chunk: [kinds, words, Kyrgyz evidence, Russian evidence, the words' infos, stems if the post
-# is Russian, Kyrgyz, mixed]. Evidence is added up as detect_from_evidence does. Most posts are
-# Russian, so only the Russian stems are computed up front; the others are filled in when a
-# post of that language first contains the chunk.
+# A chunk: [has a link, words, leaning, the words' infos, stems if the post is Russian, Kyrgyz,
+# mixed]. The leaning is the chunk's Kyrgyz evidence less its Russian evidence, so a post's
+# language is the sign of one sum (detect_from_evidence compares the two totals). Most posts are
+# Russian, so only the Russian stems are computed up front; the others are filled in when a post
+# of that language first contains the chunk.
 _Chunk = list[Any]
-_KINDS, _WORDS, _KYRGYZ, _RUSSIAN = (itemgetter(i) for i in range(4))
-_STEM_SLOTS: dict[Language, int] = {"ru": 5, "ky": 6, "mixed": 7}
+_HAS_URL, _WORDS, _LEANING = (itemgetter(i) for i in range(3))
+_STEM_SLOTS: dict[Language, int] = {"ru": 4, "ky": 5, "mixed": 6}
 _STEMS = {language: itemgetter(slot) for language, slot in _STEM_SLOTS.items()}
 _CHUNKS: dict[str, _Chunk] = {}
 # Every cache of the analyzer is bounded (this one and the lru_caches of words): a service
@@ -146,18 +146,16 @@ _MAX_CHUNKS = 100_000
 def _new_chunk(piece: str) -> _Chunk:
     forms = scan_forms(piece)
     infos = tuple(_word_info(form) if kind == "word" else None for kind, form in forms)
-    evidence = [info.evidence for info in infos if info is not None]
     chunk: _Chunk = [
-        tuple(kind for kind, _ in forms),
+        any(kind == "url" for kind, _ in forms),
         tuple(form for _, form in forms),
-        sum(e for e in evidence if e > 0),
-        -sum(e for e in evidence if e < 0),
+        sum(info.evidence for info in infos if info is not None),
         infos,
         None,
         None,
         None,
     ]
-    chunk[5] = _chunk_stems(chunk, "ru")
+    chunk[4] = _chunk_stems(chunk, "ru")
     if len(_CHUNKS) >= _MAX_CHUNKS:
         _CHUNKS.clear()
     _CHUNKS[piece] = chunk
@@ -167,7 +165,7 @@ def _new_chunk(piece: str) -> _Chunk:
 def _chunk_stems(chunk: _Chunk, language: Language) -> tuple[str, ...]:
     return tuple(
         form if info is None else info.stem(language)
-        for form, info in zip(chunk[1], chunk[4], strict=True)
+        for form, info in zip(chunk[1], chunk[3], strict=True)
     )
 
 

@@ -124,7 +124,7 @@ def chunk_token_counts(text: str) -> list[int]:
     """How many tokens each whitespace-separated chunk of *text* holds, as
     :func:`analyze_terms` counts them (``text.split()`` order), from the same cache."""
     get = _CHUNKS.get
-    return [len((get(piece) or _new_chunk(piece))[1]) for piece in text.split()]
+    return [len(_WORDS(get(piece) or _new_chunk(piece))) for piece in text.split()]
 
 
 # A chunk: [has a link, words, leaning, the words' infos, stems if the post is Russian, Kyrgyz,
@@ -134,6 +134,7 @@ def chunk_token_counts(text: str) -> list[int]:
 # of that language first contains the chunk.
 _Chunk = list[Any]
 _HAS_URL, _WORDS, _LEANING = (itemgetter(i) for i in range(3))
+_INFOS_AT = 3
 _STEM_SLOTS: dict[Language, int] = {"ru": 4, "ky": 5, "mixed": 6}
 _STEMS = {language: itemgetter(slot) for language, slot in _STEM_SLOTS.items()}
 _CHUNKS: dict[str, _Chunk] = {}
@@ -155,7 +156,7 @@ def _new_chunk(piece: str) -> _Chunk:
         None,
         None,
     ]
-    chunk[4] = _chunk_stems(chunk, "ru")
+    chunk[_STEM_SLOTS["ru"]] = _chunk_stems(chunk, "ru")
     if len(_CHUNKS) >= _MAX_CHUNKS:
         _CHUNKS.clear()
     _CHUNKS[piece] = chunk
@@ -165,7 +166,7 @@ def _new_chunk(piece: str) -> _Chunk:
 def _chunk_stems(chunk: _Chunk, language: Language) -> tuple[str, ...]:
     return tuple(
         form if info is None else info.stem(language)
-        for form, info in zip(chunk[1], chunk[3], strict=True)
+        for form, info in zip(_WORDS(chunk), chunk[_INFOS_AT], strict=True)
     )
 
 

@@ -127,17 +127,24 @@ class _Channel:
     title: str
     username: str | None
     slug: str
-    pages: dict[str, int] = field(default_factory=dict)  # page name → posts, in order
     # Every exported message id, in the order written (message id order, see HtmlSite.write),
-    # and where each page's ids begin in it: which page holds a post is a binary search.
+    # and each page's name and where its ids begin in them: which page holds a post is a
+    # binary search, and a page's post count the distance to the next page's start.
     ids: array[int] = field(default_factory=lambda: array("q"))
     page_starts: list[int] = field(default_factory=list)
     page_names: list[str] = field(default_factory=list)
 
     def start_page(self, name: str) -> None:
-        self.pages[name] = 0
         self.page_starts.append(len(self.ids))
         self.page_names.append(name)
+
+    def page_counts(self) -> list[tuple[str, int]]:
+        """Each page's name and number of posts, in order."""
+        ends = [*self.page_starts[1:], len(self.ids)]
+        return [
+            (name, end - start)
+            for name, start, end in zip(self.page_names, self.page_starts, ends, strict=True)
+        ]
 
     def page_of(self, message_id: int) -> str | None:
         """The page holding *message_id*, if it was exported."""
@@ -148,7 +155,7 @@ class _Channel:
 
     @property
     def posts(self) -> int:
-        return sum(self.pages.values())
+        return len(self.ids)
 
 
 @dataclass
@@ -187,7 +194,6 @@ class HtmlSite:
         for row in rows:
             page = self._page_for(row)
             page.channel.ids.append(row["message_id"])
-            page.channel.pages[page.name] += 1
             page.posts.append(self._post(row, page))
             self._index(row, page.channel, page.name)
             self.posts += 1
@@ -356,7 +362,7 @@ def _free_name(channel: _Channel, month: str) -> str:
     """``YYYY-MM``, or ``YYYY-MM-2`` and on for the month's next page (a full page, or the month
     coming back: posts whose dates are out of message id order)."""
     name, number = month, 1
-    while name in channel.pages:
+    while name in channel.page_names:
         number += 1
         name = f"{month}-{number}"
     return name
@@ -420,7 +426,7 @@ def _channel_page(channel: _Channel, changes: Sequence[Mapping[str, Any]]) -> st
         else ""
     )
     by_month: dict[str, list[tuple[str, int]]] = {}
-    for name, count in channel.pages.items():
+    for name, count in channel.page_counts():
         by_month.setdefault(name[:7], []).append((name, count))
     months = "".join(_month_item(month, pages) for month, pages in sorted(by_month.items()))
     body = (

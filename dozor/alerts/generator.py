@@ -77,7 +77,7 @@ async def generate_alerts(
     # An event older than every rule's alert window (a backfill, an old export) can alert no
     # one: its post is neither read nor analysed.
     earliest = cache.earliest
-    recent = [e for e in feed if earliest is not None and e["occurred_at"] >= earliest]
+    recent = [] if earliest is None else [e for e in feed if e["occurred_at"] >= earliest]
     rows: list[dict[str, Any]] = []
     if recent:
         states = await _post_states(session, recent)

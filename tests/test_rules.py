@@ -102,6 +102,31 @@ def test_rule_index_word_memory_never_changes_results(monkeypatch: pytest.Monkey
     ] == ["r0", "r2"]
 
 
+def test_rule_index_finds_every_prefix_a_word_starts_with() -> None:
+    """Prefixes are filed under their first two letters here (the shortest prefix is two
+    letters long): a word may start with several of one stub's prefixes, or be shorter than
+    the stub."""
+    texts = ["ми*", "мигра*", "мигрант*", "мигрантк*", "бишкек*", "ми* -мир", "=м"]
+    compiled = [_compiled(number, text) for number, text in enumerate(texts)]
+    index = RuleIndex(compiled)
+
+    def found(text: str) -> list[str]:
+        doc = build_document(
+            {"channel_id": 1, "message_id": 1, "date": NOW, "text": text, "media": None}
+        )
+        names = [rule.name for rule in index.matching(doc)]
+        assert names == [rule.name for rule in compiled if matches(rule.node, doc)]
+        return names
+
+    assert found("Мигранттардын саны") == ["r0", "r1", "r2", "r5"]
+    assert found("мигр") == ["r0", "r5"]
+    assert found("м и р") == ["r6"]
+    assert found("мир мигранты") == ["r0", "r1", "r2"]
+    assert found("Бишкекте ми") == ["r0", "r4", "r5"]
+    assert found("Бишкекте ми") == ["r0", "r4", "r5"]  # remembered words give the same
+    assert found("бишке") == []
+
+
 def test_anchors() -> None:
     assert anchor(parse("мигрант -задержан")) == frozenset({"s:мигрант", "s:~мигрант"})
     assert anchor(parse("=мигрантов")) == frozenset({"w:мигрантов"})

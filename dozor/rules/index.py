@@ -18,6 +18,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain, compress
+from operator import itemgetter
 
 from dozor.query.ast import And, Filter, Node, Or, Phrase, Prefix, Regex, Term
 from dozor.query.document import Document
@@ -112,7 +114,13 @@ class RuleIndex:
                 self._tables[key[0]][key[2:]].append(position)
             if anchor_decides(rule.node):
                 self._decided.add(position)
-        self._prefix_lengths = sorted({len(p) for p in self._tables["p"]})
+        # Prefixes filed under their first letters, as many as the shortest prefix has: a word
+        # is then sliced once, whatever the number of prefix lengths in use.
+        stub = min(map(len, self._tables["p"]), default=1)
+        self._stub_of = itemgetter(slice(stub))
+        self._stubs: dict[str, list[tuple[str, list[int]]]] = defaultdict(list)
+        for prefix, positions in self._tables["p"].items():
+            self._stubs[prefix[:stub]].append((prefix, positions))
         # Word and prefix keys depend on the word alone: what each word a post may contain
         # points at is worked out the first time the word is seen, then looked up.
         self._seen_words: set[str] = set()
@@ -120,6 +128,7 @@ class RuleIndex:
         # Keys again as plain sets: set & set runs on cached hashes, set & dict view does not.
         self._hit_words: set[str] = set()
         self._stem_keys = frozenset(self._tables["s"])
+        self._stem_rules = dict(self._tables["s"]).__getitem__
         # Every regex anchor in one RE2 Set: one pass over a post finds which ones occur.
         self._regexes = list(self._tables["r"])
         self._regex_set = compile_set(self._regexes) if self._regexes else None
@@ -129,10 +138,10 @@ class RuleIndex:
 
     def _candidate_positions(self, doc: Document) -> set[int]:
         tables = self._tables
+        # What each key points at is gathered by map and chain, in C: a post has dozens of
+        # keys with rules.
         found = set(self._always)
-        stems = tables["s"]
-        for key in doc.stem_set & self._stem_keys:
-            found.update(stems[key])
+        found.update(chain.from_iterable(map(self._stem_rules, doc.stem_set & self._stem_keys)))
         if len(self._seen_words) > MAX_REMEMBERED_WORDS:  # a bound for a service's lifetime
             self._seen_words.clear()
             self._word_hits.clear()
@@ -140,9 +149,9 @@ class RuleIndex:
         new_words = doc.word_set - self._seen_words
         if new_words:
             self._learn(new_words)
-        word_hits = self._word_hits
-        for key in doc.word_set & self._hit_words:
-            found.update(word_hits[key])
+        found.update(
+            chain.from_iterable(map(self._word_hits.__getitem__, doc.word_set & self._hit_words))
+        )
         found.update(tables["c"].get(str(doc.channel_id), ()))
         if self._regex_set is not None:
             regexes = tables["r"]
@@ -153,14 +162,21 @@ class RuleIndex:
     def _learn(self, words: frozenset[str]) -> None:
         """Remember which rules each new word points at through word and prefix keys.
 
-        Set operations keep the per-word work in C: a post brings a dozen or so new words.
+        Slicing, set operations and selection stay in C: a post brings a dozen or so new
+        words, and few of them start like some prefix.
         """
-        exact, prefixes = self._tables["w"], self._tables["p"]
-        hits: dict[str, list[int]] = {word: exact[word] for word in words & exact.keys()}
-        for length in self._prefix_lengths:
-            keys = {word[:length] for word in words} & prefixes.keys()
-            for word in (w for w in words if w[:length] in keys) if keys else ():
-                hits[word] = hits.get(word, []) + prefixes[word[:length]]
+        exact = self._tables["w"]
+        hits: dict[str, list[int]] = {word: list(exact[word]) for word in exact.keys() & words}
+        if self._stubs:
+            ordered = list(words)
+            stubs = list(map(self._stub_of, ordered))
+            started = self._stubs.keys() & stubs
+            for word, stub in compress(
+                zip(ordered, stubs, strict=True), map(started.__contains__, stubs)
+            ):
+                for prefix, positions in self._stubs[stub]:
+                    if word.startswith(prefix):
+                        hits.setdefault(word, []).extend(positions)
         self._word_hits.update((word, tuple(found)) for word, found in hits.items())
         self._hit_words.update(hits)
         self._seen_words |= words

@@ -33,6 +33,7 @@ from telethon.tl import types
 
 from archiver.convert import channel_record, marked_id, post_record
 from archiver.media import MediaDownloader
+from dozor.channel_refs import ChannelRef, parse_channel_ref
 from dozor.config import ArchiverConfig
 from dozor.db import write_transaction
 from dozor.errors import ChannelNotFound, UserError
@@ -41,13 +42,7 @@ from dozor.ids import bare_channel_id
 from dozor.models import posts
 from dozor.records import PostRecord, Source
 from dozor.storage import mark_deleted, store_posts, upsert_channel
-from dozor.storage.channels import (
-    ChannelRef,
-    archived_username,
-    channel_rows,
-    matching_channels,
-    parse_channel_ref,
-)
+from dozor.storage.channels import archived_username, channel_rows, matching_channels
 from dozor.storage.posts import StoreOutcome
 from dozor.storage.requests import finish_request, pending_requests
 from dozor.storage.sync import (

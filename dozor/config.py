@@ -29,6 +29,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from dozor.channel_refs import requestable_problem
 from dozor.errors import ConfigError, QueryError
 from dozor.ids import INT64, is_digits
 from dozor.query.parser import parse
@@ -145,6 +146,15 @@ class ArchiverConfig(Section):
     media_types: StrList = Field(default_factory=lambda: ["photo"])
     media_max_mb: float = Field(default=20, gt=0)
     media_dir: Path = Path("media")
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: list[str]) -> list[str]:
+        """Caught here rather than after connecting to Telegram, which knows no such name."""
+        for ref in value:
+            if (problem := requestable_problem(ref)) is not None:
+                raise ValueError(problem)
+        return value
 
 
 BOT_TOKEN = re.compile(r"\d+:\S+")

@@ -396,6 +396,18 @@ def test_channels_add_reports_each_channel(
     assert "no longer following 'Погранслужба'" in capsys.readouterr().out
 
 
+def test_channels_add_refuses_what_names_no_channel_before_connecting(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    telegram.channel(1399999999, "border_test", "Погранслужба")
+    for ref in ("@@@", "Погранслужба", "t.me/+AbCdEf"):
+        assert main(["channels", "add", "border_test", ref]) == 2
+        captured = capsys.readouterr()
+        assert repr(ref) in captured.err
+        assert "following" not in captured.out  # not even the good one: nothing was done
+    assert telegram.requests == []
+
+
 def test_login_check(
     telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

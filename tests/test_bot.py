@@ -152,14 +152,17 @@ async def test_admin_only_commands_are_refused_for_members(
     api.message(MEMBER, "/teamrules add мигрант")
     answers = await api.wait_for(chat_id=MEMBER, count=2)
     assert all("Only admins" in a.text for a in answers)
+    api.message(ADMIN, "/addchannel @mediamvd @@@")  # one bad name: none is asked for
+    (refused,) = await api.wait_for(chat_id=ADMIN)
+    assert "'@@@' is not a channel username, t.me link or id" in refused.text
     api.message(ADMIN, "/addchannel @mediamvd")
-    (answer,) = await api.wait_for(chat_id=ADMIN)
+    _, answer = await api.wait_for(chat_id=ADMIN, count=2)
     assert "Asked the archiver to follow @mediamvd" in answer.text
     async with sessions() as session:
         refs = (await session.execute(select(channel_requests.c.ref))).scalars().all()
     assert refs == ["@mediamvd"]
     api.message(ADMIN, "/status")
-    _, status = await api.wait_for(chat_id=ADMIN, count=2)
+    *_, status = await api.wait_for(chat_id=ADMIN, count=3)
     assert status.text.splitlines()[-1] == "1 channel request(s) waiting for the archiver"
 
 

@@ -147,6 +147,15 @@ def test_environment_overrides_and_secrets(tmp_path: Path) -> None:
         ("", {"DOZOR_BOT__ADMINS": "1,x"}, r"environment variable DOZOR_BOT__ADMINS"),
         ("", {"DOZOR_NOPE__KEY": "1"}, r"environment variable DOZOR_NOPE__KEY: unknown key"),
         ("[database\n", {}, r"config.toml: invalid TOML"),
+        (
+            "[archiver]\nchannels = ['mvd_official_kg', '@@@']\n",
+            {},
+            r"archiver.channels: '@@@' is not a channel username, t.me link or id",
+        ),
+        ("[archiver]\nchannels = ['мвд']\n", {}, r"'мвд' is not a channel username"),
+        ("[archiver]\nchannels = [' ']\n", {}, r"archiver.channels: empty channel reference"),
+        ("[archiver]\nchannels = ['t.me/+AbC_1']\n", {}, r"'t.me/\+AbC_1' is an invite link"),
+        ("", {"DOZOR_ARCHIVER__CHANNELS": "@x"}, r"DOZOR_ARCHIVER__CHANNELS: '@x' is not a"),
     ],
 )
 def test_errors_name_the_file_and_the_key(
@@ -154,6 +163,20 @@ def test_errors_name_the_file_and_the_key(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(_write(tmp_path, text), environ=env)
+
+
+def test_every_form_of_channel_reference_telegram_knows_is_accepted(tmp_path: Path) -> None:
+    refs = [
+        "mvd_official_kg",
+        "@mediamvd",
+        "t.me/s/mediamvd",
+        "https://t.me/mvd_official_kg/1234",
+        "https://t.me/c/1292077344/5",
+        "-1001292077344",
+        "1292077344",
+    ]
+    config = load_config(_write(tmp_path, f"[archiver]\nchannels = {refs!r}\n"), environ={})
+    assert config.archiver.channels == refs
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.access import Role
 from bot.render import esc, link, local_time
 from bot.settings import BotSettings
-from dozor.storage.channels import check_requestable, list_channels, resolve_channel
+from dozor.channel_refs import check_requestable
+from dozor.storage.channels import list_channels, resolve_channel
 from dozor.storage.requests import request_channel, waiting_request_count
 from dozor.storage.stats import alert_counts, channel_health, lag_text
 from dozor.storage.sync import set_tracked

@@ -26,6 +26,7 @@ from rich.progress import (
 from rich.text import Text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dozor.channel_refs import check_requestable
 from dozor.cli.channels_cmd import channels
 from dozor.cli.context import (
     ChannelArgsCommand,
@@ -42,7 +43,6 @@ from dozor.db import missing_sqlite_file, open_database
 from dozor.errors import SessionInUse, UserError
 from dozor.runtime import settle_heap
 from dozor.storage import resolve_channel
-from dozor.storage.channels import check_requestable
 from dozor.storage.requests import (
     DONE,
     PENDING,
@@ -148,6 +148,7 @@ def add(refs: tuple[str, ...]) -> None:
     """Follow channels: REF is @name, name, t.me/name, t.me/s/name, or the id of an archived
     channel that has a username."""
     config = state().config()
+    check_requestable(refs)  # before connecting: Telegram would not know such a name either
 
     async def go() -> list[str]:
         problems = []

@@ -15,6 +15,7 @@ import click
 from rich.markup import escape
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dozor.channel_refs import username_of
 from dozor.cli.context import config_option, json_option, run_async, state
 from dozor.cli.output import print_json, print_table, stderr_console
 from dozor.cli.progress import progress_bar
@@ -36,7 +37,6 @@ from dozor.importer.pages import import_web_page, in_capture_order
 from dozor.importer.run import ImportOptions
 from dozor.importer.webpreview import FORMAT as WEB_PREVIEW
 from dozor.importer.webpreview import read_page
-from dozor.storage.channels import username_of
 
 MAX_SHOWN_WARNINGS = 20
 T = TypeVar("T")

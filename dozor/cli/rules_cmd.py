@@ -9,6 +9,7 @@ import click
 from sqlalchemy import select
 
 from dozor.alerts.generator import GenerationReport, RuleCache, generate_alerts
+from dozor.channel_refs import parse_channel_ref
 from dozor.cli.context import config_option, json_option, query_argument, run_async, state
 from dozor.cli.output import format_time, print_json, print_table
 from dozor.config import EVENT_KINDS, RULE_MODES, Config
@@ -30,7 +31,7 @@ from dozor.rules.store import (
     unknown_channels,
     update_rule,
 )
-from dozor.storage.channels import channel_rows, matching_channels, parse_channel_ref
+from dozor.storage.channels import channel_rows, matching_channels
 from dozor.storage.history import parse_post_ref, post_history
 
 

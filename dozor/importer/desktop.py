@@ -25,6 +25,7 @@ from typing import Any, TypeGuard
 
 import orjson
 
+from dozor.channel_refs import username_of
 from dozor.errors import ImportFormatError
 from dozor.ids import (
     CHANNEL_MARK,
@@ -45,7 +46,6 @@ from dozor.records import (
     Reaction,
     make_entity,
 )
-from dozor.storage.channels import username_of
 
 CHANNEL_TYPES = ("public_channel", "private_channel")
 ACCOUNT_LISTS = ("chats.list", "left_chats.list")  # where a whole-account export keeps chats

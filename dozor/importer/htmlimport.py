@@ -21,6 +21,7 @@ from typing import Any, Unpack
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dozor.channel_refs import parse_channel_ref
 from dozor.errors import ChannelNotFound, ImportFormatError
 from dozor.importer.desktop import DesktopExport
 from dozor.importer.desktophtml import FORMAT, HtmlExport, dates_zone
@@ -31,7 +32,6 @@ from dozor.storage.channels import (
     channel_rows,
     channel_title,
     has_or_had_title,
-    parse_channel_ref,
     resolve_channel,
 )
 

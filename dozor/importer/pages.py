@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dozor.channel_refs import ChannelRef
 from dozor.db import write_transaction
 from dozor.errors import ImportFormatError
 from dozor.importer.run import ImportReport, archive_first, record_import
@@ -27,7 +28,7 @@ from dozor.importer.webpreview import FORMAT, WebPreviewPage, capture_time, read
 from dozor.models import channels
 from dozor.records import ChannelRecord, Source
 from dozor.storage import store_posts, upsert_channel
-from dozor.storage.channels import ChannelRef, channel_rows, channel_title, matching_channels
+from dozor.storage.channels import channel_rows, channel_title, matching_channels
 
 
 def in_capture_order(paths: Iterable[Path]) -> list[Path]:

@@ -25,11 +25,11 @@ from typing import Any
 
 from lxml import etree, html
 
+from dozor.channel_refs import username_of
 from dozor.errors import ImportFormatError
 from dozor.ids import INT32, INT64, marked_channel_id
 from dozor.importer.webmedia import classes, media_of
 from dozor.records import Entity, Forward, Media, PostRecord, make_entity
-from dozor.storage.channels import username_of
 
 FORMAT = "web-preview"
 _WAYBACK_PREFIX = re.compile(r"^(?:https?:)?(?://web\.archive\.org)?/web/\d+[a-z_]*/", re.I)

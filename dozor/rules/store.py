@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dozor.channel_refs import parse_channel_ref
 from dozor.config import EVENT_KINDS, RULE_MODES, RuleConfig
 from dozor.errors import QueryError, UserError
 from dozor.ids import INT64, is_digits
@@ -19,7 +20,7 @@ from dozor.query import parse
 from dozor.query.ast import Filter, walk
 from dozor.query.match import bind_channels
 from dozor.rules.index import CompiledRule
-from dozor.storage.channels import channel_rows, matching_channels, parse_channel_ref
+from dozor.storage.channels import channel_rows, matching_channels
 
 ACTIVE, PAUSED, REMOVED = "active", "paused", "removed"
 MAX_NAME = 100

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -12,8 +11,9 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dozor.errors import AmbiguousChannel, ChannelNotFound, UserError
-from dozor.ids import INT64, bare_channel_id, is_marked_channel_id, marked_channel_id
+from dozor.channel_refs import USERNAME, ChannelRef, parse_channel_ref
+from dozor.errors import AmbiguousChannel, ChannelNotFound
+from dozor.ids import bare_channel_id, is_marked_channel_id
 from dozor.models import channel_changes, channels, posts, sync_state
 from dozor.records import ChannelRecord, Source, without_nul
 
@@ -23,11 +23,6 @@ _TRACKED_FIELDS = ("title", "username", "about", "subscribers")
 CHANGE_FIELDS = _TRACKED_FIELDS  # what channel_changes logs
 # The changes people are shown and told of; subscriber counts change by the hour.
 NAME_FIELDS = ("title", "username", "about")
-_LINK = re.compile(
-    r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?(?P<name>[A-Za-z0-9_]+)/?(?:\d+/?)?$"
-)
-_PRIVATE_LINK = re.compile(r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/c/(?P<id>\d+)(?:/\d+)?/?$")
-_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
 
 
 async def upsert_channel(
@@ -225,58 +220,6 @@ async def record_sync(
         )
 
 
-@dataclass(frozen=True)
-class ChannelRef:
-    """A parsed channel reference: exactly one of the fields is set."""
-
-    id: int | None = None
-    username: str | None = None
-    name: str | None = None  # a username or a title; decided against the archive
-
-
-def parse_channel_ref(text: str) -> ChannelRef:
-    """Understand ``name``, ``@name``, ``t.me/[s/]name``, ``t.me/c/123``, ids and titles."""
-    ref = text.strip()
-    if not ref:
-        raise ChannelNotFound("empty channel reference")
-    if match := _PRIVATE_LINK.match(ref):
-        bare = int(match["id"])
-        return _by_id(marked_channel_id(bare) if bare > 0 else bare, text)
-    if match := _LINK.match(ref):
-        return ChannelRef(username=match["name"])
-    if ref.startswith("@"):
-        return ChannelRef(username=ref[1:])
-    if re.fullmatch(r"-?\d+", ref):
-        number = int(ref)
-        return _by_id(marked_channel_id(number) if number > 0 else number, text)
-    return ChannelRef(name=ref)
-
-
-def _by_id(channel_id: int, text: str) -> ChannelRef:
-    if not -INT64 <= channel_id <= INT64:  # no channel has it, and no database column holds it
-        raise ChannelNotFound(f"no archived channel matches {text.strip()!r}")
-    return ChannelRef(id=channel_id)
-
-
-def username_of(text: str) -> str | None:
-    """The bare username in ``name``, ``@name`` or a ``t.me/name`` link; None if *text* is
-    not one."""
-    ref = text.strip()
-    if match := _LINK.match(ref):
-        ref = match["name"]
-    ref = ref.removeprefix("@")
-    return ref if _USERNAME.match(ref) else None
-
-
-def check_requestable(refs: Sequence[str]) -> None:
-    """UserError unless each of *refs* can name a channel on Telegram (a username, a link or
-    an id): checked before a request waits for the archiver."""
-    for ref in refs:
-        parsed = parse_channel_ref(ref)
-        if parsed.name is not None and not parsed.name.isidentifier():
-            raise UserError(f"{ref!r} is not a channel username or t.me link")
-
-
 async def resolve_channel(session: AsyncSession, text: str) -> dict[str, Any]:
     """The archived channel a user means by *text*, or ChannelNotFound / AmbiguousChannel."""
     ref = parse_channel_ref(text)
@@ -335,7 +278,7 @@ def matching_channels(ref: ChannelRef, rows: Sequence[Mapping[str, Any]]) -> lis
 def _usernames(ref: ChannelRef) -> list[str]:
     """The usernames a reference may mean: its username, or a name shaped like one."""
     names = [ref.username] if ref.username else []
-    if ref.name and _USERNAME.match(ref.name):
+    if ref.name and USERNAME.match(ref.name):
         names.append(ref.name)
     return names
 

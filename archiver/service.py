@@ -162,19 +162,37 @@ class Archiver:
             raise ChannelNotFound(f"{ref!r}: Telegram knows no such channel ({exc})") from None
 
     async def _by_id(self, channel_id: int, ref: str) -> Any:
-        """Telegram gives a channel by its id only to an account that has met it; an archived
-        channel (imported from an export, say) can still be found by its username."""
+        entity = await self._find_by_id(channel_id)
+        if entity is None:
+            raise ChannelNotFound(
+                f"{ref!r}: Telegram gives a channel by its id only to an account that has "
+                "joined it or met it, and this account has not: join it (a private channel by "
+                "its invite link), or add it by its username or t.me link"
+            )
+        return entity
+
+    async def _find_by_id(self, channel_id: int) -> Any | None:
+        """The entity of a channel known by id alone, which Telegram gives only with the
+        access hash an account learns by meeting the channel: from the session, by the
+        archived username while it still names this channel, or among the account's chats
+        (a private channel it joined in the app)."""
+        bare = bare_channel_id(channel_id)
         try:
-            return await self.client.get_entity(types.PeerChannel(bare_channel_id(channel_id)))
+            return await self.client.get_entity(types.PeerChannel(bare))
         except ValueError:
-            username = await self._archived_username(channel_id)
-            if username is None:
-                raise ChannelNotFound(
-                    f"{ref!r}: this Telegram account has not met that channel, and Telegram "
-                    "gives a channel by its id only to an account that has: add it by its "
-                    "username or t.me link"
-                ) from None
-            return await self.client.get_entity(username)
+            pass
+        username = await self._archived_username(channel_id)
+        if username is not None:
+            try:
+                entity = await self.client.get_entity(username)
+            except (ValueError, errors.UsernameInvalidError):
+                entity = None  # the name is gone, or was never a public one
+            if isinstance(entity, types.Channel) and entity.id == bare:
+                return entity  # another channel may hold the name now: not that one
+        async for dialog in self.client.iter_dialogs():
+            if isinstance(dialog.entity, types.Channel) and dialog.entity.id == bare:
+                return dialog.entity
+        return None
 
     async def _join(self, entity: types.Channel) -> None:
         """Live updates only come for joined channels; history is readable without joining."""
@@ -217,10 +235,9 @@ class Archiver:
                 types.PeerChannel(bare_channel_id(channel_id))
             )
         except ValueError:
-            username = await self._archived_username(channel_id)
-            if username is None:
+            entity = await self._call(lambda: self._find_by_id(channel_id))
+            if entity is None:
                 raise errors.ChannelInvalidError(request=None) from None
-            entity = await self._call(lambda: self.client.get_entity(username))
         self._entities[channel_id] = entity
         return entity
 

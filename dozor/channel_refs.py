@@ -73,8 +73,8 @@ def requestable_problem(ref: str) -> str | None:
         return None
     if INVITE_LINK.match(ref.strip()):
         return (
-            f"{ref!r} is an invite link, which dozor cannot follow: give the channel's "
-            "username, t.me link or id"
+            f"{ref!r} is an invite link, which dozor does not follow: join the channel with "
+            "dozor's Telegram account, then give its id or a t.me/c/ link to one of its posts"
         )
     return f"{ref!r} is not a channel username, t.me link or id"
 

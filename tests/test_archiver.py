@@ -185,6 +185,42 @@ async def test_a_channel_is_added_by_id_through_the_username_the_archive_knows(
         await archiver.add(str(CH2))
 
 
+async def test_a_private_channel_the_account_joined_is_found_by_id_among_its_chats(
+    telegram: FakeTelegram, start: Any, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A private channel has no username; the account joined it in the app (by an invite
+    link), so Telegram lists it among the account's chats, with its access hash."""
+    private = telegram.channel(OTHER, None, "Закрытый канал")
+    telegram.post_many(private, 3)
+    archiver = await start()
+    with pytest.raises(ChannelNotFound, match="join it"):  # not joined yet
+        await archiver.add(f"https://t.me/c/{OTHER}/2")
+    private.joined = True
+    report = await archiver.add(f"https://t.me/c/{OTHER}/2")
+    assert (report.channel_id, report.title) == (CH2, "Закрытый канал")
+    restarted = await start()  # a session that has not met it: found among the chats again
+    assert (await restarted.sync(CH2)).new == 3
+    assert telegram.count(functions.messages.GetDialogsRequest) == 3  # once each time
+
+
+async def test_an_archived_username_another_channel_holds_now_does_not_find_that_channel(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        record = ChannelRecord(id=CH, title="МВД", username="mvd_test")
+        await upsert_channel(session, record, observed_at=telegram.clock, source=Source.IMPORT)
+    channel.username = "mvd_renamed"
+    telegram.channel(OTHER, "mvd_test", "Другой канал")  # took the freed name
+    archiver = await start()
+    with pytest.raises(ChannelNotFound, match=f"'{CH}': Telegram gives a channel by its id"):
+        await archiver.add(str(CH))
+    channel.joined = True
+    assert (await archiver.add(str(CH))).title == "МВД"
+
+
 async def test_groups_are_refused_with_the_reason(
     telegram: FakeTelegram, start: Any, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

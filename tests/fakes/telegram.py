@@ -38,6 +38,7 @@ class FakeChannel:
     subscribers: int = 1000
     private: bool = False
     group: bool = False  # a supergroup rather than a broadcast channel
+    joined: bool = False  # among the account's chats (its dialogs)
     messages: dict[int, types.Message | types.MessageService] = field(default_factory=dict)
     pts: int = 1
     log: list[tuple[int, Any]] = field(default_factory=list)  # (pts after, update)
@@ -275,6 +276,35 @@ def _get_channels(self: FakeTelegram, request: functions.channels.GetChannelsReq
     return types.messages.Chats(chats=found)
 
 
+def _dialogs(self: FakeTelegram, request: functions.messages.GetDialogsRequest) -> Any:
+    """The channels the account has joined, all in one answer (no paging)."""
+    joined = [channel for channel in self.channels.values() if channel.joined]
+    return types.messages.Dialogs(
+        dialogs=[
+            types.Dialog(
+                peer=types.PeerChannel(channel.id),
+                top_message=0,
+                read_inbox_max_id=0,
+                read_outbox_max_id=0,
+                unread_count=0,
+                unread_mentions_count=0,
+                unread_reactions_count=0,
+                unread_poll_votes_count=0,
+                notify_settings=types.PeerNotifySettings(),
+            )
+            for channel in joined
+        ],
+        messages=[],
+        chats=[channel.tl() for channel in joined],
+        users=[],
+    )
+
+
+def _join(self: FakeTelegram, request: functions.channels.JoinChannelRequest) -> Any:
+    self.channels[request.channel.channel_id].joined = True
+    return types.Updates(updates=[], users=[], chats=[], date=self.clock, seq=0)
+
+
 def _get_file(self: FakeTelegram, request: functions.upload.GetFileRequest) -> Any:
     file_id = request.location.id
     if file_id in self.expired_once:
@@ -328,9 +358,8 @@ _HANDLERS: dict[type, Callable[[FakeTelegram, Any], Any]] = {
         date=tg.clock, seq=1
     ),
     functions.help.GetConfigRequest: lambda tg, r: None,
-    functions.channels.JoinChannelRequest: lambda tg, r: types.Updates(
-        updates=[], users=[], chats=[], date=tg.clock, seq=0
-    ),
+    functions.channels.JoinChannelRequest: _join,
+    functions.messages.GetDialogsRequest: _dialogs,
 }
 
 

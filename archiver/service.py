@@ -155,11 +155,39 @@ class Archiver:
     async def _resolve(self, ref: str) -> Any:
         parsed = parse_channel_ref(ref)
         try:
+            if parsed.invite is not None:
+                return await self._by_invite(parsed.invite, ref)
             if parsed.id is not None:
                 return await self._by_id(parsed.id, ref)
             return await self.client.get_entity(parsed.username or parsed.name or ref)
         except ValueError as exc:
             raise ChannelNotFound(f"{ref!r}: Telegram knows no such channel ({exc})") from None
+
+    async def _by_invite(self, invite: str, ref: str) -> Any:
+        """The chat an invite link leads to, joined first if the account is not in it yet
+        (the only way into a private channel)."""
+        try:
+            found = await self.client(functions.messages.CheckChatInviteRequest(invite))
+            if isinstance(found, types.ChatInviteAlready | types.ChatInvitePeek):
+                return found.chat
+            if not found.broadcast:  # known before joining: do not join a group at all
+                raise UserError(f"{ref!r} leads to a group, not a channel: dozor archives channels")
+            if not self.join_channels:
+                raise UserError(f"{ref!r}: this account has not joined that channel yet")
+            joined = await self.client(functions.messages.ImportChatInviteRequest(invite))
+        except (errors.InviteHashExpiredError, errors.InviteHashInvalidError):
+            raise ChannelNotFound(f"{ref!r}: the invite link has expired or was revoked") from None
+        except errors.InviteRequestSentError:
+            raise UserError(
+                f"{ref!r}: the channel's admins approve who joins; a request to join was sent, "
+                "so add it again once they have approved it"
+            ) from None
+        channel = next(
+            (c for c in getattr(joined, "chats", []) if isinstance(c, types.Channel)), None
+        )
+        if channel is None:
+            raise ChannelNotFound(f"{ref!r}: Telegram joined no channel by this invite link")
+        return channel
 
     async def _by_id(self, channel_id: int, ref: str) -> Any:
         entity = await self._find_by_id(channel_id)

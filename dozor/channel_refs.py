@@ -16,7 +16,9 @@ LINK = re.compile(
 )
 PRIVATE_LINK = re.compile(r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/c/(?P<id>\d+)(?:/\d+)?/?$")
 USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
-INVITE_LINK = re.compile(r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:\+|joinchat/)\S+$")
+INVITE_LINK = re.compile(
+    r"^(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:\+|joinchat/)(?P<hash>[A-Za-z0-9_-]+)/?$"
+)
 
 
 @dataclass(frozen=True)
@@ -26,13 +28,17 @@ class ChannelRef:
     id: int | None = None
     username: str | None = None
     name: str | None = None  # a username or a title; decided against the archive
+    invite: str | None = None  # the hash of an invite link: Telegram's to resolve
 
 
 def parse_channel_ref(text: str) -> ChannelRef:
-    """Understand ``name``, ``@name``, ``t.me/[s/]name``, ``t.me/c/123``, ids and titles."""
+    """Understand ``name``, ``@name``, ``t.me/[s/]name``, ``t.me/c/123``, ids, titles and
+    invite links (``t.me/+hash``)."""
     ref = text.strip()
     if not ref:
         raise ChannelNotFound("empty channel reference")
+    if match := INVITE_LINK.match(ref):
+        return ChannelRef(invite=match["hash"])
     if match := PRIVATE_LINK.match(ref):
         bare = int(match["id"])
         return _by_id(marked_channel_id(bare) if bare > 0 else bare, text)
@@ -63,19 +69,15 @@ def username_of(text: str) -> str | None:
 
 
 def requestable_problem(ref: str) -> str | None:
-    """Why *ref* cannot name a channel on Telegram, or None when it can (a username, a link
-    or an id). A title can name an archived channel, but Telegram finds none by it."""
+    """Why *ref* cannot name a channel on Telegram, or None when it can (a username, a link,
+    an invite link or an id). A title can name an archived channel, but Telegram finds none
+    by it."""
     try:
         parsed = parse_channel_ref(ref)
     except ChannelNotFound as exc:
         return str(exc)
-    if parsed.id is not None or username_of(ref) is not None:
+    if parsed.id is not None or parsed.invite is not None or username_of(ref) is not None:
         return None
-    if INVITE_LINK.match(ref.strip()):
-        return (
-            f"{ref!r} is an invite link, which dozor does not follow: join the channel with "
-            "dozor's Telegram account, then give its id or a t.me/c/ link to one of its posts"
-        )
     return f"{ref!r} is not a channel username, t.me link or id"
 
 

@@ -400,7 +400,7 @@ def test_channels_add_refuses_what_names_no_channel_before_connecting(
     telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     telegram.channel(1399999999, "border_test", "Погранслужба")
-    for ref in ("@@@", "Погранслужба", "t.me/+AbCdEf"):
+    for ref in ("@@@", "Погранслужба", "https://example.com/border_test"):
         assert main(["channels", "add", "border_test", ref]) == 2
         captured = capsys.readouterr()
         assert repr(ref) in captured.err

@@ -82,7 +82,7 @@ async def start(
     """start() -> a connected Archiver; call again to "restart the process"."""
     clients: list[TelegramClient] = []
 
-    async def make(**settings: Any) -> Archiver:
+    async def make(join_channels: bool = True, **settings: Any) -> Archiver:
         client = await connected_client(telegram)
         clients.append(client)
         slept.clients.append(client)
@@ -95,7 +95,13 @@ async def start(
             }
         )
         return Archiver(
-            client, sessions, config, request_delay=0, sleep=slept, now=lambda: telegram.clock
+            client,
+            sessions,
+            config,
+            request_delay=0,
+            sleep=slept,
+            now=lambda: telegram.clock,
+            join_channels=join_channels,
         )
 
     yield make
@@ -201,6 +207,32 @@ async def test_a_private_channel_the_account_joined_is_found_by_id_among_its_cha
     restarted = await start()  # a session that has not met it: found among the chats again
     assert (await restarted.sync(CH2)).new == 3
     assert telegram.count(functions.messages.GetDialogsRequest) == 3  # once each time
+
+
+async def test_a_private_channel_is_joined_and_followed_by_its_invite_link(
+    telegram: FakeTelegram, start: Any, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    private = telegram.channel(OTHER, None, "Закрытый канал")
+    telegram.post_many(private, 2)
+    link = f"https://t.me/+{telegram.invite(private)}"
+    careful = await start(join_channels=False)
+    with pytest.raises(UserError, match="has not joined that channel yet"):
+        await careful.add(link)
+    archiver = await start()
+    report = await archiver.add(link)
+    assert (report.channel_id, report.title, private.joined) == (CH2, "Закрытый канал", True)
+    assert (await archiver.sync(CH2)).new == 2
+    assert (await archiver.add(f"t.me/joinchat/{telegram.invite(private)}")).channel_id == CH2
+    with pytest.raises(ChannelNotFound, match="the invite link has expired or was revoked"):
+        await archiver.add("https://t.me/+Revoked")
+    group = telegram.channel(1777000001, None, "Чат")
+    group.group = True
+    with pytest.raises(UserError, match="leads to a group, not a channel"):
+        await archiver.add(f"t.me/+{telegram.invite(group)}")
+    assert not group.joined
+    guarded = telegram.channel(1777000002, None, "С одобрением")
+    with pytest.raises(UserError, match="a request to join was sent"):
+        await archiver.add(f"t.me/+{telegram.invite(guarded, approval=True)}")
 
 
 async def test_an_archived_username_another_channel_holds_now_does_not_find_that_channel(

@@ -154,7 +154,7 @@ def test_environment_overrides_and_secrets(tmp_path: Path) -> None:
         ),
         ("[archiver]\nchannels = ['мвд']\n", {}, r"'мвд' is not a channel username"),
         ("[archiver]\nchannels = [' ']\n", {}, r"archiver.channels: empty channel reference"),
-        ("[archiver]\nchannels = ['t.me/+AbC_1']\n", {}, r"'t.me/\+AbC_1' is an invite link"),
+        ("[archiver]\nchannels = ['t.me/+']\n", {}, r"'t.me/\+' is not a channel username"),
         ("", {"DOZOR_ARCHIVER__CHANNELS": "@x"}, r"DOZOR_ARCHIVER__CHANNELS: '@x' is not a"),
     ],
 )
@@ -174,6 +174,8 @@ def test_every_form_of_channel_reference_telegram_knows_is_accepted(tmp_path: Pa
         "https://t.me/c/1292077344/5",
         "-1001292077344",
         "1292077344",
+        "https://t.me/+AbC_1-x",
+        "t.me/joinchat/AAAAAEk",
     ]
     config = load_config(_write(tmp_path, f"[archiver]\nchannels = {refs!r}\n"), environ={})
     assert config.archiver.channels == refs

@@ -145,8 +145,8 @@ async def archiver_for(config: Config, **kw: Any) -> AsyncIterator[Archiver]:
 @config_option
 @click.argument("refs", nargs=-1, required=True)
 def add(refs: tuple[str, ...]) -> None:
-    """Follow channels: REF is @name, name, t.me/name, t.me/s/name, or the id of an archived
-    channel that has a username."""
+    """Follow channels: REF is @name, name, t.me/name, t.me/s/name, an invite link
+    (t.me/+…, joined), or an id or t.me/c/… link of a channel the account has met or joined."""
     config = state().config()
     check_requestable(refs)  # before connecting: Telegram would not know such a name either
 

@@ -72,6 +72,7 @@ class FakeTelegram:
         self.authorized = True  # False: a fresh session that must log in (code: LOGIN_CODE)
         self.expired_once: set[int] = set()  # file ids whose first download finds it expired
         self._grouped = itertools.count(10**15)
+        self.invites: dict[str, int] = {}  # invite link hash -> bare channel id
 
     # --- setting up the world -----------------------------------------------------------
 
@@ -79,6 +80,12 @@ class FakeTelegram:
         channel = FakeChannel(bare_id, title, username, access_hash=bare_id * 7 + 1)
         self.channels[bare_id] = channel
         return channel
+
+    def invite(self, channel: FakeChannel, *, approval: bool = False) -> str:
+        """An invite link (its hash) to *channel*; with *approval*, joining asks its admins."""
+        link_hash = f"{'Req' if approval else 'AbC'}-{channel.id}"
+        self.invites[link_hash] = channel.id
+        return link_hash
 
     def tick(self, seconds: float = 60) -> datetime:
         self.clock += timedelta(seconds=seconds)
@@ -305,6 +312,38 @@ def _join(self: FakeTelegram, request: functions.channels.JoinChannelRequest) ->
     return types.Updates(updates=[], users=[], chats=[], date=self.clock, seq=0)
 
 
+def _invited(self: FakeTelegram, request: Any) -> FakeChannel:
+    if request.hash not in self.invites:
+        raise errors.InviteHashExpiredError(request=request)
+    return self.channels[self.invites[request.hash]]
+
+
+def _check_invite(self: FakeTelegram, request: functions.messages.CheckChatInviteRequest) -> Any:
+    channel = _invited(self, request)
+    if channel.joined:
+        return types.ChatInviteAlready(chat=channel.tl())
+    return types.ChatInvite(
+        title=channel.title,
+        photo=types.PhotoEmpty(id=0),
+        participants_count=channel.subscribers,
+        color=0,
+        channel=True,
+        broadcast=not channel.group,
+        megagroup=channel.group,
+        request_needed=request.hash.startswith("Req"),
+    )
+
+
+def _import_invite(self: FakeTelegram, request: functions.messages.ImportChatInviteRequest) -> Any:
+    channel = _invited(self, request)
+    if request.hash.startswith("Req"):
+        raise errors.InviteRequestSentError(request=request)
+    if channel.joined:
+        raise errors.UserAlreadyParticipantError(request=request)
+    channel.joined = True
+    return types.Updates(updates=[], users=[], chats=[channel.tl()], date=self.clock, seq=0)
+
+
 def _get_file(self: FakeTelegram, request: functions.upload.GetFileRequest) -> Any:
     file_id = request.location.id
     if file_id in self.expired_once:
@@ -360,6 +399,8 @@ _HANDLERS: dict[type, Callable[[FakeTelegram, Any], Any]] = {
     functions.help.GetConfigRequest: lambda tg, r: None,
     functions.channels.JoinChannelRequest: _join,
     functions.messages.GetDialogsRequest: _dialogs,
+    functions.messages.CheckChatInviteRequest: _check_invite,
+    functions.messages.ImportChatInviteRequest: _import_invite,
 }
 
 

@@ -1,6 +1,6 @@
 """Channel references as people type them: ``name``, ``@name``, ``t.me/[s/]name``,
-``t.me/c/123``, ids and titles. Parsing only; finding the channel is the archive's
-(:mod:`dozor.storage.channels`) or Telegram's (the archiver's) business."""
+``t.me/c/123``, ids, titles and invite links. Parsing only; finding the channel is the
+archive's (:mod:`dozor.storage.channels`) or Telegram's (the archiver's) business."""
 
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ async def add_command(
         return
     refs = (command.args or "").split()
     if not refs:
-        await message.answer("Usage: /addchannel <i>@name or t.me link</i> …")
+        await message.answer("Usage: /addchannel <i>@name, t.me link or invite link</i> …")
         return
     check_requestable(refs)
     for ref in refs:

@@ -41,7 +41,8 @@ ADMIN_HELP = """
 
 <b>Admins</b>
 /teamrules — team rules (alerts to the team chat); /teamrules add <i>query</i>
-/addchannel <i>@name</i> — archive a channel · /removechannel <i>name</i> — stop following"""
+/addchannel <i>@name, t.me link or invite link</i> — archive a channel
+/removechannel <i>name</i> — stop following"""
 
 
 async def help_command(message: Message, role: Role) -> None:

@@ -76,6 +76,8 @@ def requestable_problem(ref: str) -> str | None:
         parsed = parse_channel_ref(ref)
     except ChannelNotFound as exc:
         return str(exc)
+    if parsed.invite is not None and parsed.invite.isdigit():
+        return f"{ref!r} is a link to a phone number, not to a channel"
     if parsed.id is not None or parsed.invite is not None or username_of(ref) is not None:
         return None
     return f"{ref!r} is not a channel username, t.me link or id"

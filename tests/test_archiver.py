@@ -192,7 +192,7 @@ async def test_a_channel_is_added_by_id_through_the_username_the_archive_knows(
 
 
 async def test_a_private_channel_the_account_joined_is_found_by_id_among_its_chats(
-    telegram: FakeTelegram, start: Any, sessions: async_sessionmaker[AsyncSession]
+    telegram: FakeTelegram, start: Any
 ) -> None:
     """A private channel has no username; the account joined it in the app (by an invite
     link), so Telegram lists it among the account's chats, with its access hash."""
@@ -210,7 +210,7 @@ async def test_a_private_channel_the_account_joined_is_found_by_id_among_its_cha
 
 
 async def test_a_private_channel_is_joined_and_followed_by_its_invite_link(
-    telegram: FakeTelegram, start: Any, sessions: async_sessionmaker[AsyncSession]
+    telegram: FakeTelegram, start: Any
 ) -> None:
     private = telegram.channel(OTHER, None, "Закрытый канал")
     telegram.post_many(private, 2)

@@ -155,6 +155,7 @@ def test_environment_overrides_and_secrets(tmp_path: Path) -> None:
         ("[archiver]\nchannels = ['мвд']\n", {}, r"'мвд' is not a channel username"),
         ("[archiver]\nchannels = [' ']\n", {}, r"archiver.channels: empty channel reference"),
         ("[archiver]\nchannels = ['t.me/+']\n", {}, r"'t.me/\+' is not a channel username"),
+        ("[archiver]\nchannels = ['t.me/+996555123456']\n", {}, r"a link to a phone number"),
         ("", {"DOZOR_ARCHIVER__CHANNELS": "@x"}, r"DOZOR_ARCHIVER__CHANNELS: '@x' is not a"),
     ],
 )

@@ -201,14 +201,17 @@ class Archiver:
 
     async def _find_by_id(self, channel_id: int) -> Any | None:
         """The entity of a channel known by id alone, which Telegram gives only with the
-        access hash an account learns by meeting the channel: from the session, by the
-        archived username while it still names this channel, or among the account's chats
-        (a private channel it joined in the app)."""
-        bare = bare_channel_id(channel_id)
+        access hash an account learns by meeting the channel: from the session, else as
+        :meth:`_find_unmet` finds it."""
         try:
-            return await self.client.get_entity(types.PeerChannel(bare))
+            return await self.client.get_entity(types.PeerChannel(bare_channel_id(channel_id)))
         except ValueError:
-            pass
+            return await self._find_unmet(channel_id)
+
+    async def _find_unmet(self, channel_id: int) -> Any | None:
+        """A channel the session has not met: by the archived username while it still names
+        this channel, or among the account's chats (a private channel it joined in the app)."""
+        bare = bare_channel_id(channel_id)
         username = await self._archived_username(channel_id)
         if username is not None:
             try:
@@ -255,7 +258,8 @@ class Archiver:
             log.info("channel %s changed: %s", record.title, ", ".join(changed))
 
     async def _entity(self, channel_id: int) -> Any:
-        """The Telethon entity of an archived channel: cached, from the session, or by name."""
+        """The Telethon entity of an archived channel: cached, from the session, by name, or
+        among the account's chats."""
         if channel_id in self._entities:
             return self._entities[channel_id]
         try:
@@ -263,7 +267,7 @@ class Archiver:
                 types.PeerChannel(bare_channel_id(channel_id))
             )
         except ValueError:
-            entity = await self._call(lambda: self._find_by_id(channel_id))
+            entity = await self._call(lambda: self._find_unmet(channel_id))
             if entity is None:
                 raise errors.ChannelInvalidError(request=None) from None
         self._entities[channel_id] = entity

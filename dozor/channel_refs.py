@@ -78,7 +78,9 @@ def requestable_problem(ref: str) -> str | None:
         return str(exc)
     if parsed.invite is not None and parsed.invite.isdigit():
         return f"{ref!r} is a link to a phone number, not to a channel"
-    if parsed.id is not None or parsed.invite is not None or username_of(ref) is not None:
+    if parsed.id is not None or parsed.invite is not None:
+        return None
+    if USERNAME.match(parsed.username or parsed.name or ""):
         return None
     return f"{ref!r} is not a channel username, t.me link or id"
 

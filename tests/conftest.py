@@ -43,16 +43,22 @@ async def database_url(
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'dozor.db'}"
         return
-    if pg_server is None:
-        if os.environ.get(pg.REQUIRE_ENV):
-            pytest.fail(f"{pg.REQUIRE_ENV} is set but no PostgreSQL server is available")
-        pytest.skip(f"no PostgreSQL: set {pg.URL_ENV} or install the postgresql package")
-    url = await pg.create_database(pg_server)
+    server = require_pg(pg_server)
+    url = await pg.create_database(server)
     try:
         yield url.render_as_string(hide_password=False)
     finally:
         assert url.database is not None
-        await pg.drop_database(pg_server, url.database)
+        await pg.drop_database(server, url.database)
+
+
+def require_pg(pg_server: URL | None) -> URL:
+    """The PostgreSQL server, or the test skipped (failed when CI requires PostgreSQL)."""
+    if pg_server is None:
+        if os.environ.get(pg.REQUIRE_ENV):
+            pytest.fail(f"{pg.REQUIRE_ENV} is set but no PostgreSQL server is available")
+        pytest.skip(f"no PostgreSQL: set {pg.URL_ENV} or install the postgresql package")
+    return pg_server
 
 
 @pytest.fixture

@@ -6,11 +6,13 @@ import logging
 from datetime import UTC, datetime
 
 import click
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor import db as database
+from dozor import dbcopy
 from dozor.cli.context import config_option, json_option, run_async, state
-from dozor.cli.output import print_json
+from dozor.cli.output import print_json, print_table
 from dozor.cli.progress import progress_bar
 from dozor.search.reindex import (
     archive_is_empty,
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 @click.group()
 @config_option
 def db() -> None:
-    """Database schema and search index: upgrade, current, reindex."""
+    """Database schema and search index: upgrade, current, reindex; copy to another database."""
 
 
 @db.command()
@@ -132,3 +134,40 @@ def current(as_json: bool) -> None:
             f"search index built by text analysis v{analyzer}, this dozor has "
             f"v{ANALYZER_VERSION}: needs `dozor db reindex`"
         )
+
+
+@db.command()
+@config_option
+@json_option
+@click.argument("target")
+def copy(target: str, as_json: bool) -> None:
+    """Copy the whole archive into another, empty database: TARGET is a URL as database.url
+    takes (postgresql://user:pass@host/dozor) or the path of a new SQLite file.
+
+    Keys, versions, tombstones, the change feed, rules and alerts are copied as they are, from
+    one consistent snapshot; the search index is rebuilt from its entries by the target. A
+    failed copy leaves the target empty. Then point database.url at the target."""
+    config = state().config()
+    database.require_archive_file(config.database)
+    target_config = dbcopy.target_config(target)
+
+    async def go() -> list[dbcopy.CopiedTable]:
+        source = database.create_engine(config.database)
+        destination = database.create_engine(target_config)
+        try:
+            with progress_bar("copying the archive") as report:
+                return await dbcopy.copy_archive(source, destination, report=report)
+        finally:
+            await source.dispose()
+            await destination.dispose()
+
+    copied = run_async(go())
+    shown = make_url(target_config.url).render_as_string(hide_password=True)
+    if as_json:
+        print_json({"target": shown, "tables": {t.name: t.rows for t in copied}})
+        return
+    print_table(None, ["table", "rows copied"], [(t.name, f"{t.rows:,}") for t in copied])
+    click.echo(
+        f"archive copied to {shown}; to use it, set database.url to it in {state().path} "
+        "(media files stay in archiver.media_dir)"
+    )

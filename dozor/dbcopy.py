@@ -79,7 +79,9 @@ async def copy_archive(
         try:
             async with target.begin() as writer:
                 copied = await _copy_tables(reader, writer, totals, report or _ignore)
-        except BaseException:
+        except CopyError:
+            raise  # its message says that nothing was kept
+        except BaseException:  # a failing system, an interrupted copy
             log.warning("the copy did not finish; %s was left empty", _shown(target.url))
             raise
     return copied

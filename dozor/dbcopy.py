@@ -111,10 +111,7 @@ def target_config(argument: str) -> DatabaseConfig:
 
 
 async def _check_source(source: AsyncEngine) -> None:
-    state = await db.checked_schema_state(source)
-    if state.current is None:
-        raise CopyError(f"no dozor archive at {_shown(source.url)}: nothing to copy")
-    await db.ensure_at_head(source, create_if_empty=False)
+    await db.ensure_at_head(source, create_if_empty=False)  # says what to do if it is not
     async with source.connect() as conn:
         if not await _filled_tables(conn):
             raise CopyError(f"the archive at {_shown(source.url)} is empty: nothing to copy")

@@ -20,6 +20,7 @@ from dozor.alerts.generator import RuleCache, generate_alerts
 from dozor.cli.main import main
 from dozor.config import DatabaseConfig
 from dozor.dbcopy import TABLES, CopyError, copy_archive, same_database, target_config
+from dozor.errors import DatabaseNotReady
 from dozor.models import (
     channels,
     database_facts,
@@ -244,6 +245,8 @@ async def test_the_archive_itself_an_empty_one_or_a_foreign_database_is_refused(
         new_database("sqlite", tmp_path, None, "source.db") as source,
         new_database("sqlite", tmp_path, None, "target.db") as target,
     ):
+        with pytest.raises(DatabaseNotReady, match="holds no dozor archive yet"):
+            await copy_archive(source, target)
         await db.upgrade(source)
         with pytest.raises(CopyError, match="is empty: nothing to copy"):
             await copy_archive(source, target)

@@ -1,5 +1,6 @@
 """Archiver throughput: Telethon (over the in-process fake Telegram) → convert → store → events,
-against a bare sqlite3 executemany of the same rows into the same tables and indexes.
+against a bare sqlite3 executemany of the same rows into the same tables and indexes (the search
+index entries grouped into statements as dozor groups them).
 
     python bench/archive.py [--posts 20000]
 
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from archiver.service import Archiver  # noqa: E402
-from bench.common import post_texts  # noqa: E402
+from bench.common import insert_bare, post_texts  # noqa: E402
 from dozor import db  # noqa: E402
 from dozor.config import ArchiverConfig, DatabaseConfig  # noqa: E402
 from tests.fakes.telegram import FakeTelegram, connected_client  # noqa: E402
@@ -93,11 +94,7 @@ def bare(source: Path, target: Path) -> float:
     for first in range(0, total, 100):
         for table in TABLES:
             columns, rows = tables[table]
-            out.executemany(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                f"({', '.join('?' for _ in columns)})",
-                rows[first : first + 100],
-            )
+            insert_bare(out, table, columns, rows[first : first + 100])
         out.commit()
     elapsed = time.perf_counter() - start
     out.close()

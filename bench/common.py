@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
+import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+from dozor.storage.bulk import rows_per_statement
 
 ROOT = Path(__file__).resolve().parent.parent
 RU_TEXTS = ROOT / "tests" / "fixtures" / "text" / "factrueval-ru-news"
@@ -51,3 +55,19 @@ def peak_rss_mb() -> float:
     status = Path("/proc/self/status").read_text()
     peak_kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
     return int(peak_kb) / 1024
+
+
+def insert_bare(
+    conn: sqlite3.Connection, table: str, columns: list[str], rows: Sequence[tuple[object, ...]]
+) -> None:
+    """A bare baseline's insert: one executemany, but the search index entries grouped into
+    statements as dozor groups them (FTS5 writes what it gathered at every statement)."""
+    insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    one_row = f"({', '.join('?' for _ in columns)})"
+    if table != "post_search":
+        conn.executemany(insert + one_row, rows)
+        return
+    per_statement = rows_per_statement(len(columns))
+    for first in range(0, len(rows), per_statement):
+        group = rows[first : first + per_statement]
+        conn.execute(insert + ", ".join([one_row] * len(group)), list(itertools.chain(*group)))

@@ -31,7 +31,7 @@ from dozor.config import DatabaseConfig
 from dozor.errors import UserError
 from dozor.failures import database_failure, first_line
 from dozor.models import database_facts, metadata, post_search
-from dozor.storage.bulk import insert_rows_at_once
+from dozor.storage.bulk import insert_rows_grouped
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +199,8 @@ async def _copy_table(
     result = await reader.stream(select(table).order_by(*table.primary_key.columns))
     async for batch in result.partitions(BATCH_ROWS):
         values = [dict(row._mapping) for row in batch]
-        if table is post_search:  # its full-text index is built faster from one statement
-            await insert_rows_at_once(writer, table, values)
+        if table is post_search:  # its full-text index is built faster from few statements
+            await insert_rows_grouped(writer, table, values)
         else:
             await writer.execute(insert(table), values)
         rows += len(batch)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.errors import QueryError, UserError
@@ -22,7 +22,7 @@ from dozor.search import engine as engine_module
 from dozor.search import reindex as reindex_module
 from dozor.search import search
 from dozor.search.compile import MAX_QUERY_VARIANTS, Fts5Compiler
-from dozor.storage import mark_deleted, store_posts, upsert_channel
+from dozor.storage import bulk, mark_deleted, store_posts, upsert_channel
 from dozor.storage.search_index import SLOT_BITS, compact_search_index
 from tests.conftest import DESKTOP
 
@@ -231,6 +231,33 @@ async def test_many_hits_read_the_same_newest_first_and_relevance_ranks_by_words
     assert [h.message_id for h in past_the_count.hits] == [2, 1]  # beyond what was counted
     # more mentions first, then newest: three (8, 5, 2), two (7, 4, 1), one (6, 3)
     assert [h.message_id for h in ranked.hits] == [8, 5, 2, 7, 4, 1, 6, 3]
+
+
+async def test_a_batch_larger_than_one_insert_statement_is_indexed_whole(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite the index entries of a batch go in groups of rows per statement: every
+    group, the short last one too, is found, with its facets."""
+    monkeypatch.setattr(bulk, "GROUP_ROWS", 150)  # 400 entries: statements of 150, 150, 100
+    photo = {"type": "photo", "width": 1280, "height": 853, "size": 183244}
+    batch = [
+        rec(
+            mid,
+            f"мигрант номер{mid}" if mid % 2 else f"погода номер{mid}",
+            date=T0 + timedelta(minutes=mid // 3),  # three posts a minute: slots are probed
+            media=photo if mid % 100 == 1 else None,
+        )
+        for mid in range(1, 401)
+    ]
+    await _other(sessions, *batch)
+    async with sessions() as session:
+        migrants = await search(session, "мигрант", limit=500, count_limit=None)
+        entries = await session.scalar(select(func.count()).select_from(post_search))
+    assert entries == 400
+    assert [h.message_id for h in migrants.hits] == list(range(399, 0, -2))
+    assert migrants.total == 200
+    assert await ids(sessions, "has:photo") == [301, 201, 101, 1]
+    assert await ids(sessions, "номер400 OR номер1") == [400, 1]
 
 
 async def test_compacting_the_index_after_a_rebuild_keeps_every_hit(

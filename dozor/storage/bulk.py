@@ -7,10 +7,12 @@ to what SQLAlchemy itself would have stored (same text formats), and handed to t
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -24,9 +26,10 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from dozor.models import UTCDateTime
 
 Converter = Callable[[Any], Any]
-# Rows per statement of insert_rows_at_once, which FTS5 gathers in memory before writing them:
-# 2,000 index entries cost some 20 MB (bench/dbcopy.py).
-AT_ONCE = 2000
+# Rows per statement of insert_rows_grouped, at most, and as many as SQLite's default limit of
+# parameters per statement allows (999 before SQLite 3.32).
+GROUP_ROWS = 2000
+MAX_PARAMETERS = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
 
 class _DatetimeText:
@@ -76,7 +79,6 @@ def _converter(column_type: Any) -> Converter | None:
 @dataclass(frozen=True)
 class _Plan:
     sql: str
-    sql_at_once: str  # the same insert of every row of a JSON array parameter
     defaults: dict[str, Any]
     values: Callable[[dict[str, Any]], tuple[Any, ...]]  # row dict -> values in column order
     converters: tuple[tuple[int, Converter], ...]  # only the columns that need converting
@@ -95,9 +97,6 @@ def _sqlite_plan(table: Table) -> _Plan:
     into = f"INSERT INTO {table.name} ({', '.join(names)}) "
     return _Plan(
         sql=f"{into}VALUES ({', '.join('?' for _ in names)})",
-        sql_at_once=f"{into}SELECT "
-        + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(names)))
-        + " FROM json_each(?)",
         defaults={c.name: _scalar_default(c) for c in columns},
         values=itemgetter(*names),
         converters=tuple((i, convert) for i, convert in converters if convert is not None),
@@ -121,17 +120,16 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     await connection.exec_driver_sql(plan.sql, _sqlite_values(plan, rows))
 
 
-async def insert_rows_at_once(
+async def insert_rows_grouped(
     conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]
 ) -> None:
-    """Insert *rows* as :func:`insert_rows` does, but on SQLite *AT_ONCE* rows per statement.
+    """Insert *rows* as :func:`insert_rows` does, but on SQLite many rows per statement.
 
     For a table whose triggers keep an FTS5 index (``post_search``): FTS5 writes what it has
     gathered to disk at the start of every statement, so an executemany writes one small
-    index segment per row, and then merges them. `dozor db copy` of 100,000 posts took 58 s
-    that way, 37 s this way (bench/dbcopy.py), for some 20 MB more memory. The rows travel
-    as a JSON array, which SQLite takes apart with ``json_each`` (as text: SQLite 3.45 reads
-    a blob as its binary JSONB)."""
+    index segment per row, and merges them later. Grouped, an import ran ~40 % faster
+    (bench/import.py) and `dozor db copy` as fast as with rows sent as one JSON array, which
+    took 20–40 MB more memory (bench/dbcopy.py)."""
     if not rows:
         return
     if conn.dialect.name != "sqlite":
@@ -139,9 +137,24 @@ async def insert_rows_at_once(
         return
     plan = _sqlite_plan(table)
     values = _sqlite_values(plan, rows)
-    for start in range(0, len(values), AT_ONCE):
-        chunk = orjson.dumps(values[start : start + AT_ONCE]).decode()
-        await conn.exec_driver_sql(plan.sql_at_once, (chunk,))
+    per_statement = rows_per_statement(len(values[0]))
+    for start in range(0, len(values), per_statement):
+        group = values[start : start + per_statement]
+        await conn.exec_driver_sql(
+            _grouped_sql(table, len(group)), tuple(chain.from_iterable(group))
+        )
+
+
+def rows_per_statement(columns: int) -> int:
+    """How many rows of *columns* values :func:`insert_rows_grouped` puts in one statement."""
+    return max(1, min(GROUP_ROWS, MAX_PARAMETERS // columns))
+
+
+@cache
+def _grouped_sql(table: Table, count: int) -> str:
+    """The insert of *count* rows in one statement (a multi-row VALUES)."""
+    into, one_row = _sqlite_plan(table).sql.split(" VALUES ")
+    return f"{into} VALUES {', '.join([one_row] * count)}"
 
 
 def _sqlite_values(plan: _Plan, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:

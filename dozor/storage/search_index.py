@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import post_search
 from dozor.query.document import Document, build_document, indexed_document
-from dozor.storage.bulk import insert_rows
+from dozor.storage.bulk import insert_rows_grouped
 
 SLOT_BITS = 22
 SLOT_MASK = (1 << SLOT_BITS) - 1
@@ -170,7 +170,8 @@ async def _insert(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
                 assigned.add(key)
                 entry["search_key"] = key
         pending = retry
-    await insert_rows(session, post_search, entries)
+    # Grouped: FTS5 writes what it gathered at every statement (see insert_rows_grouped).
+    await insert_rows_grouped(await session.connection(), post_search, entries)
 
 
 async def _existing_keys(session: AsyncSession, keys: Sequence[int]) -> set[int]:

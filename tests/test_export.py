@@ -554,20 +554,56 @@ DESKTOP_ROW: dict[str, Any] = {
 }
 
 
+async def _exported(tmp_path: Path, fmt: str, *fixtures: str) -> tuple[Path, Path]:
+    """A config whose archive holds *fixtures*, and a dozor export of it in *fmt*."""
+    config = config_file(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/archive.db")
+    paths = [str(DESKTOP / name) for name in fixtures]
+    assert await dozor("import", "--config", str(config), *paths) == 0
+    out = tmp_path / "export"
+    assert await dozor("export", "--config", str(config), "--format", fmt,
+                       "--out", str(out)) == 0  # fmt: skip
+    return config, out
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "html"])
 async def test_importing_another_dozor_export_says_which_one_imports(
+    fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused with one line, whatever part of the export is named: its folder, its manifest
+    or one of its files (an HTML export's pages are no saved t.me/s pages either)."""
+    config, out = await _exported(tmp_path, fmt, "current-format-early")
+    inner = next(p for p in sorted(out.rglob(f"*.{fmt}")) if p.name != "index.html")
+    capsys.readouterr()
+    for named, part in ((out, ""), (out / "manifest.json", "part of "), (inner, "part of ")):
+        assert await dozor("import", "--config", str(config), str(named)) == 2
+        error = capsys.readouterr().err
+        assert error.startswith(
+            f"dozor: {named}: {part}a dozor {fmt} export: dozor re-imports only those made with"
+        ), error
+
+
+async def test_a_dozor_desktop_export_named_with_its_manifest_imports_each_channel_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = config_file(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/archive.db")
-    assert (
-        await dozor("import", "--config", str(config), str(DESKTOP / "current-format-early")) == 0
+    """`dozor import export/*` names each channel's folder and the manifest: the manifest
+    stands for the whole export, and no channel is imported twice."""
+    _, out = await _exported(
+        tmp_path, "desktop", "current-format-early", "tg2md-private-channel-2020"
     )
-    out = tmp_path / "export"
-    assert await dozor("export", "--config", str(config), "--format", "jsonl",
-                       "--out", str(out)) == 0  # fmt: skip
+    (tmp_path / "second").mkdir()
+    second = config_file(tmp_path / "second", f"sqlite+aiosqlite:///{tmp_path}/second.db")
     capsys.readouterr()
-    assert await dozor("import", "--config", str(config), str(out)) == 2
-    error = capsys.readouterr().err
-    assert "it is a dozor jsonl export: dozor re-imports only those made with" in error
+    everything = sorted(str(p) for p in out.iterdir())
+    assert [Path(p).name for p in everything][-1] == "manifest.json"
+    assert await dozor("import", "--config", str(second), *everything) == 0
+    reports = capsys.readouterr().out.splitlines()
+    assert sorted(line.split(": channel")[0] for line in reports) == sorted(
+        str(p) for p in out.rglob("result.json")
+    )
+    assert all(" new, 0 updated" in line for line in reports), reports
+    assert await dozor("import", "--config", str(second), str(out / "manifest.json")) == 0
+    again = capsys.readouterr().out.splitlines()
+    assert len(again) == 2 and all("messages: 0 new," in line for line in again), again
 
 
 def _post_rows(path: Path) -> list[tuple[Any, ...]]:

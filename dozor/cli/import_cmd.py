@@ -24,6 +24,7 @@ from dozor.db import open_database
 from dozor.errors import ImportFormatError, UserError
 from dozor.importer import DesktopExport, ImportReport, import_export, read_exports
 from dozor.importer.archive import is_zip, unpacked
+from dozor.importer.desktop import dozor_export_format, not_reimportable
 from dozor.importer.desktophtml import FORMAT as DESKTOP_HTML
 from dozor.importer.desktophtml import (
     HTML_EXPORT_FILE,
@@ -352,7 +353,8 @@ def _split(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path], list[Path]]
     subfolders (a multi-channel `dozor export --format desktop`, a folder of exports) and for
     saved pages."""
     exports, pages, html = [], [], []
-    for path in paths:
+    for named in paths:
+        path = _made_by_dozor(named)
         if path.is_file() and _is_html_export_page(path):
             html.append(path.parent)
         elif path.is_file() and path.suffix.lower() in (".html", ".htm"):
@@ -369,8 +371,28 @@ def _split(paths: tuple[Path, ...]) -> tuple[list[Path], list[Path], list[Path]]
             pages += found_pages
             html += found_html
         else:
-            exports.append(path)
-    return exports, in_capture_order(pages), list(dict.fromkeys(html))
+            exports.append(path / "result.json" if path.is_dir() else path)
+    # A folder and what it holds may both be named (`dozor import export/*`): each once.
+    return (
+        list(dict.fromkeys(exports)),
+        in_capture_order(list(dict.fromkeys(pages))),
+        list(dict.fromkeys(html)),
+    )
+
+
+def _made_by_dozor(path: Path) -> Path:
+    """*path*, or the folder of the dozor export whose manifest it is. An export dozor cannot
+    read back (JSON Lines, CSV, HTML) is refused here: its files are no Desktop export."""
+    start = path if path.is_dir() else path.parent
+    for folder in (start, start.parent):
+        made = dozor_export_format(folder)
+        if made is None:
+            continue
+        if made != "desktop":
+            part = "" if path == folder else "part of "
+            raise UserError(f"{path}: {part}{not_reimportable(made)}")
+        return folder if path.name == "manifest.json" and path.is_file() else path
+    return path
 
 
 def _is_account_html_export(folder: Path) -> bool:
@@ -400,7 +422,7 @@ def _search(folder: Path) -> tuple[list[Path], list[Path], list[Path]]:
     for current, folders, files in os.walk(folder):
         here = Path(current)
         if "result.json" in files:
-            exports.append(here)
+            exports.append(here / "result.json")
             folders.clear()
             continue
         if _is_account_html_export(here):

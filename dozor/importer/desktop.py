@@ -145,15 +145,25 @@ def locate_result_json(path: Path) -> Path:
 
 def _dozor_export_hint(folder: Path) -> str:
     """What to import instead when *folder* is one of dozor's own exports."""
+    made = dozor_export_format(folder)
+    return "" if made is None else f"; it is {not_reimportable(made)}"
+
+
+def dozor_export_format(folder: Path) -> str | None:
+    """The format of the dozor export *folder* holds (its ``manifest.json`` says), if any."""
     try:
         manifest = orjson.loads((folder / "manifest.json").read_bytes())
     except (OSError, ValueError):
-        return ""
+        return None
     if not isinstance(manifest, dict) or "dozor_version" not in manifest:
-        return ""
+        return None
+    return str(manifest.get("format"))
+
+
+def not_reimportable(made: str) -> str:
     return (
-        f"; it is a dozor {manifest.get('format')} export: dozor re-imports only those made "
-        "with `dozor export --format desktop`"
+        f"a dozor {made} export: dozor re-imports only those made with "
+        "`dozor export --format desktop`"
     )
 
 

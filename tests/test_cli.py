@@ -526,7 +526,9 @@ def test_real_process_reports_user_errors_without_traceback(workdir: Path) -> No
     assert "Traceback" not in result.stderr
 
 
-def test_search_command(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_search_command(
+    configured: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     main(["import", str(DESKTOP / "current-format-later"), "--username", "mvd_test"])
     capsys.readouterr()
     assert main(["search", "мигрант", "--json", "--limit", "2"]) == 0
@@ -538,7 +540,12 @@ def test_search_command(configured: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["search", '"уголовное дело"']) == 0
     out = capsys.readouterr().out
     assert "1 result, showing 1–1" in out
-    assert "уголовное дело" in out
+    assert "Возбуждено **уголовное дело**." in out  # marked without colour, which a pipe would lose
+    with monkeypatch.context() as terminal:
+        terminal.setenv("FORCE_COLOR", "1")  # on a terminal, in colour and nothing more
+        assert main(["search", '"уголовное дело"']) == 0
+    coloured = capsys.readouterr().out
+    assert "Возбуждено \x1b[1;33mуголовное" in coloured and "**" not in coloured
     # words given unquoted are one query, as if quoted together
     assert main(["search", "задержан", "паспорт", "--json"]) == 0
     unquoted = json.loads(capsys.readouterr().out)
@@ -566,7 +573,7 @@ def test_search_command(configured: Path, capsys: pytest.CaptureFixture[str]) ->
     (poll,) = [h for h in json.loads(capsys.readouterr().out)["hits"] if h["message_id"] == 10]
     assert (poll["text"], poll["attachment"]) == ("", "poll: Нужен ли рейд? — Да / Нет")
     assert main(["search", "рейд"]) == 0
-    assert "/mvd_test/10  \n  📎 poll: Нужен ли рейд? — Да / Нет\n" in capsys.readouterr().out
+    assert "/mvd_test/10  \n  📎 poll: Нужен ли **рейд**? — Да / Нет\n" in capsys.readouterr().out
 
 
 def test_rules_and_alerts_commands(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -733,7 +740,7 @@ def test_text_that_looks_like_rich_markup_is_printed_as_is(
     capsys.readouterr()
     assert main(["search", "мигрант"]) == 0
     out = capsys.readouterr().out
-    assert "[/bad] title" in out and "[/oops]" in out and "мигрант [/x]" in out
+    assert "[/bad] title" in out and "[/oops]" in out and "**мигрант** [/x]" in out
     assert main(["search", "zzz [/x]"]) == 0
     assert capsys.readouterr().out == "no posts match 'zzz [/x]'\n"
     for listing in (["channels", "list"], ["rules", "list"]):

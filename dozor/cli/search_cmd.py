@@ -115,6 +115,8 @@ def _print(result: SearchResult, offset: int) -> None:
         console.print(f"{total}, showing {shown}", style="bold")
     if result.checked_only is not None:
         console.print(scan_note(result.checked_only), style="yellow", markup=False)
+    # Colour is lost in a pipe or a file: there the matched words are marked as in Markdown.
+    mark = ("[bold yellow]", "[/]") if console.is_terminal else ("**", "**")
     for hit in result.hits:
         marks = []
         if hit.post["deleted_at"] is not None:
@@ -125,9 +127,9 @@ def _print(result: SearchResult, offset: int) -> None:
             f"\n[cyan]{format_time(hit.date)}[/]  {escape(hit.channel_title)}  "
             f"[link={hit.link}]{hit.link}[/link]  {' '.join(marks)}"
         )
-        snippet = hit.snippet.marked("[bold yellow]", "[/]", escape=escape)
+        snippet = hit.snippet.marked(*mark, escape=escape)
         if snippet.strip() or hit.attachment is None:
             console.print("  " + (snippet if snippet.strip() else "[dim](no text)[/]"))
         if hit.attachment is not None:
-            attachment = hit.attachment.marked("[bold yellow]", "[/]", escape=escape)
+            attachment = hit.attachment.marked(*mark, escape=escape)
             console.print(f"  [dim]📎[/] {attachment}")

@@ -543,6 +543,8 @@ def test_search_command(
     assert "Возбуждено **уголовное дело**." in out  # marked without colour, which a pipe would lose
     with monkeypatch.context() as terminal:
         terminal.setenv("FORCE_COLOR", "1")  # on a terminal, in colour and nothing more
+        terminal.setenv("TERM", "xterm")
+        terminal.delenv("NO_COLOR", raising=False)
         assert main(["search", '"уголовное дело"']) == 0
     coloured = capsys.readouterr().out
     assert "Возбуждено \x1b[1;33mуголовное" in coloured and "**" not in coloured

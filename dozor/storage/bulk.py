@@ -127,7 +127,7 @@ async def insert_rows_grouped(
 
     For a table whose triggers keep an FTS5 index (``post_search``): FTS5 writes what it has
     gathered to disk at the start of every statement, so an executemany writes one small
-    index segment per row, and merges them later. Grouped, an import ran ~40 % faster
+    index segment per row, and merges them later. Grouped, an import ran ~50 % faster
     (bench/import.py) and `dozor db copy` as fast as with rows sent as one JSON array, which
     took 20–40 MB more memory (bench/dbcopy.py)."""
     if not rows:

@@ -580,6 +580,12 @@ async def test_importing_another_dozor_export_says_which_one_imports(
         assert error.startswith(
             f"dozor: {named}: {part}a dozor {fmt} export: dozor re-imports only those made with"
         ), error
+    zipped = tmp_path / "export.zip"  # the export's folder inside, as a zip tool makes it
+    with zipfile.ZipFile(zipped, "w") as archive:
+        for file in out.rglob("*"):
+            archive.write(file, file.relative_to(tmp_path).as_posix())
+    assert await dozor("import", "--config", str(config), str(zipped)) == 2
+    assert capsys.readouterr().err.startswith(f"dozor: {zipped / 'export'}: a dozor {fmt} export")
 
 
 async def test_a_dozor_desktop_export_named_with_its_manifest_imports_each_channel_once(

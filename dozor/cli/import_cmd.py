@@ -427,6 +427,9 @@ def _search(folder: Path) -> tuple[list[Path], list[Path], list[Path]]:
             continue
         if _is_account_html_export(here):
             raise _account_html_export(here)
+        made = dozor_export_format(here) if "manifest.json" in files else None
+        if made not in (None, "desktop"):  # its pages are no saved t.me/s pages
+            raise UserError(f"{here}: {not_reimportable(str(made))}")
         if "messages.html" in files and is_html_export(here):
             html.append(here)
             folders.clear()

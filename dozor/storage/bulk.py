@@ -78,7 +78,8 @@ def _converter(column_type: Any) -> Converter | None:
 
 @dataclass(frozen=True)
 class _Plan:
-    sql: str
+    into: str  # INSERT INTO table (columns)
+    row: str  # the placeholders of one row: (?, ?, ...)
     defaults: dict[str, Any]
     values: Callable[[dict[str, Any]], tuple[Any, ...]]  # row dict -> values in column order
     converters: tuple[tuple[int, Converter], ...]  # only the columns that need converting
@@ -94,9 +95,9 @@ def _sqlite_plan(table: Table) -> _Plan:
     columns = [c for c in table.columns if c.name not in generated]
     names = [c.name for c in columns]
     converters = ((i, _converter(c.type)) for i, c in enumerate(columns))
-    into = f"INSERT INTO {table.name} ({', '.join(names)}) "
     return _Plan(
-        sql=f"{into}VALUES ({', '.join('?' for _ in names)})",
+        into=f"INSERT INTO {table.name} ({', '.join(names)})",
+        row=f"({', '.join('?' for _ in names)})",
         defaults={c.name: _scalar_default(c) for c in columns},
         values=itemgetter(*names),
         converters=tuple((i, convert) for i, convert in converters if convert is not None),
@@ -117,7 +118,7 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
         return
     plan = _sqlite_plan(table)
     connection = await session.connection()
-    await connection.exec_driver_sql(plan.sql, _sqlite_values(plan, rows))
+    await connection.exec_driver_sql(f"{plan.into} VALUES {plan.row}", _sqlite_values(plan, rows))
 
 
 async def insert_rows_grouped(
@@ -153,8 +154,8 @@ def rows_per_statement(columns: int) -> int:
 @cache
 def _grouped_sql(table: Table, count: int) -> str:
     """The insert of *count* rows in one statement (a multi-row VALUES)."""
-    into, one_row = _sqlite_plan(table).sql.split(" VALUES ")
-    return f"{into} VALUES {', '.join([one_row] * count)}"
+    plan = _sqlite_plan(table)
+    return f"{plan.into} VALUES {', '.join([plan.row] * count)}"
 
 
 def _sqlite_values(plan: _Plan, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:

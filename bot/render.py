@@ -215,9 +215,9 @@ def render_post_history(history: PostHistory, link_url: str, zone: ZoneInfo) -> 
     if post["deleted_at"] is not None:
         lines.append(f"🗑 deleted on Telegram, seen {local_time(post['deleted_at'], zone)}")
     if history.metrics:
-        views = [m["views"] for m in history.metrics if m["views"] is not None]
+        views = [_views(m) for m in history.metrics if m["views"] is not None]
         if views:
-            lines.append(f"👁 {views[0]:,} → {views[-1]:,} views ({len(history.metrics)} samples)")
+            lines.append(f"👁 {views[0]} → {views[-1]} views ({len(history.metrics)} samples)")
     previous: str | None = None
     for number, version in enumerate(history.versions):
         block = _version_block(version, previous, zone)
@@ -228,6 +228,12 @@ def render_post_history(history: PostHistory, link_url: str, zone: ZoneInfo) -> 
         lines += ["", block]
         previous = version["text"]
     return "\n".join(lines)
+
+
+def _views(sample: dict[str, Any]) -> str:
+    """A sample's views; ≈ marks a count a saved t.me page showed rounded ("8.67M")."""
+    views = int(sample["views"])
+    return f"{'≈' if sample['rounded'] and views >= 1000 else ''}{views:,}"
 
 
 def _version_block(version: dict[str, Any], previous: str | None, zone: ZoneInfo) -> str:

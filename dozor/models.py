@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -193,6 +194,13 @@ post_metrics = Table(
     Column("forwards", Integer),
     Column("replies", Integer),
     Column("reactions", JSONType),
+    Column(
+        "rounded",
+        Boolean,
+        nullable=False,
+        server_default=false(),
+        comment="counts as a t.me page showed them: from 1,000 up rounded (23.4K read as 23400)",
+    ),
     ForeignKeyConstraint(["channel_id", "message_id"], ["posts.channel_id", "posts.message_id"]),
     Index(None, "channel_id", "message_id", "sampled_at"),
     sqlite_autoincrement=True,

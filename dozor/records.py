@@ -84,6 +84,19 @@ class PostRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ShownCounters:
+    """A post's counters as a rendering showed them at one moment (a saved t.me/s page).
+
+    A page abbreviates counts from 1,000 up ("23.4K", "8.67M"): such a count is read as the
+    number shown (23,400) and the sample is marked *rounded*. Reactions are None when the page
+    shows none it could read in full (older pages showed no reactions at all)."""
+
+    views: int | None
+    reactions: list[Reaction] | None
+    rounded: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelRecord:
     id: int
     title: str | None  # None: this source does not know it (an export without a name)

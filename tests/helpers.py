@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dozor.models import events, post_versions, posts
+from dozor.models import events, post_metrics, post_versions, posts
 
 
 async def all_rows(sessions: async_sessionmaker[AsyncSession], table: Any) -> list[dict[str, Any]]:
@@ -43,6 +43,18 @@ async def versions(
                 post_versions.c.channel_id == channel_id, post_versions.c.message_id == message_id
             )
             .order_by(post_versions.c.version)
+        )
+        return [dict(row._mapping) for row in result]
+
+
+async def metric_samples(
+    sessions: async_sessionmaker[AsyncSession], channel_id: int, message_id: int
+) -> list[dict[str, Any]]:
+    async with sessions() as session:
+        result = await session.execute(
+            select(post_metrics)
+            .where(post_metrics.c.channel_id == channel_id, post_metrics.c.message_id == message_id)
+            .order_by(post_metrics.c.sampled_at)
         )
         return [dict(row._mapping) for row in result]
 

@@ -336,7 +336,7 @@ def test_post_shows_every_version_the_deletion_and_the_counters(
         "пост 118",
         "пост 118: задержаны двое мигрантов",
     ]
-    assert [m["views"] for m in record["metrics"]] == [1, 1_500]
+    assert [(m["views"], m["rounded"]) for m in record["metrics"]] == [(1, False), (1_500, False)]
     assert [e["kind"] for e in record["events"]] == ["new", "edited", "mass_deleted"]
     assert record["post"]["deleted_at"] is not None
     assert record["attachment"] is None  # a text post

@@ -32,10 +32,11 @@ from dozor.cli.main import main
 from dozor.config import Config
 from dozor.errors import ConfigError
 from dozor.models import alerts, channel_requests, rules
-from dozor.records import ChannelRecord, PostRecord, Source
+from dozor.records import ChannelRecord, PostRecord, ShownCounters, Source
 from dozor.rules.store import add_rule
 from dozor.search import engine as search_engine
 from dozor.storage import mark_deleted, store_posts, upsert_channel
+from dozor.storage.metrics import add_shown_counters
 from dozor.storage.requests import finish_request
 from dozor.storage.sync import set_channel_status, set_tracked
 from tests import pg
@@ -412,13 +413,15 @@ async def test_post_shows_the_versions_deletion_and_views_of_one_post(
         await mark_deleted(
             session, CH, [1], observed_at=first + timedelta(hours=1), source=Source.LIVE
         )
+        # a saved page from before the archiver, showing "1.2K"
+        await add_shown_counters(session, CH, {1: ShownCounters(1_200, None, True)}, first)
     api.message(MEMBER, "/post https://t.me/mvd_test/1")
     (shown,) = await api.wait_for(chat_id=MEMBER)
     assert shown.status == 200 and len(shown.text) <= 4096
     lines = shown.text.splitlines()
     assert lines[0] == "📜 МВД Кыргызстана · post 1"
     assert lines[2].startswith("🗑 deleted on Telegram, seen ")
-    assert lines[3] == "👁 100 → 4,000 views (40 samples)"
+    assert lines[3] == "👁 ≈1,200 → 4,000 views (41 samples)"
     assert "v1 · seen " in shown.text and "Задержаны двое граждан" in shown.text
     assert "<s>3</s><u><b>4</b></u>" in shown.params["text"]  # v3 → v4: the number changed
     assert "more versions: dozor post https://t.me/mvd_test/1" in lines[-1]

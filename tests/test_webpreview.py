@@ -17,10 +17,10 @@ from dozor.cli.main import main
 from dozor.errors import ImportFormatError
 from dozor.importer.pages import import_web_page, in_capture_order
 from dozor.importer.webpreview import PagePost, parse_page, read_page
-from dozor.records import ChannelRecord, Source
+from dozor.records import ChannelRecord, ShownCounters, Source
 from dozor.storage import store_posts, upsert_channel
 from tests.conftest import FIXTURES
-from tests.helpers import post, versions
+from tests.helpers import metric_samples, post, versions
 
 PAGES = FIXTURES / "tme-s"
 DUROV_FEED = PAGES / "sherlock-tme-s-durov" / "channel_feed.html"
@@ -94,6 +94,67 @@ def test_albums_forwards_and_unviewable_posts() -> None:
     forwarded = [found[n].forward for n in (1010, 1011, 1012)]
     assert {(f.from_name, f.message_id) for f in forwarded if f} == {("Another Channel", 500)}
     assert [e["type"] for e in found[1010].entities] == ["blockquote"]
+
+
+def test_a_page_s_views_and_reactions_are_read_as_it_shows_them() -> None:
+    counters = durov_posts()[519].counters
+    assert counters == ShownCounters(
+        views=8_670_000,  # "8.67M"
+        reactions=[
+            {"type": "paid", "count": 2_490},  # Telegram Stars, "2.49K"
+            {"type": "custom_emoji", "count": 23_400, "document_id": "5265077361648368841"},
+            {"type": "custom_emoji", "count": 7_760, "document_id": "5465587407350942612"},
+            {"type": "custom_emoji", "count": 5_990, "document_id": "5399847211989246390"},
+            {"type": "custom_emoji", "count": 419, "document_id": "5936157098181135162"},
+            {"type": "custom_emoji", "count": 112, "document_id": "5373223594484587136"},
+        ],
+        rounded=True,
+    )
+    found = {p.record.message_id: p for p in read_page(ANONYMISED).posts(TEST_CHANNEL)}
+    assert found[1001].counters == ShownCounters(
+        views=2_500,
+        reactions=[
+            {"type": "emoji", "count": 10, "emoji": "👍"},
+            {"type": "emoji", "count": 3, "emoji": "❤"},
+        ],
+        rounded=True,
+    )
+    assert found[1002].counters is None  # an album member: the album's post has them
+    # no reactions shown: unknown (pages before 2022 showed none at all), not "none"
+    assert found[1003].counters == ShownCounters(views=1_300, reactions=None, rounded=True)
+
+
+_THUMBS = {"type": "emoji", "emoji": "👍"}
+_HEART = {"type": "emoji", "count": 3, "emoji": "❤"}
+
+
+@pytest.mark.parametrize(
+    ("views", "reactions", "expected"),
+    [
+        ("950", "<b>👍</b></i>10", ShownCounters(950, [_THUMBS | {"count": 10}], rounded=False)),
+        ("950", "<b>👍</b></i>1.2K", ShownCounters(950, [_THUMBS | {"count": 1200}], rounded=True)),
+        ("1.5B", "<b>👍</b></i>3", ShownCounters(1_500_000_000, [_THUMBS | {"count": 3}], True)),
+        ("3B", "<b>👍</b></i>3", None),  # beyond Telegram's counters: not a count
+        ("many", "<b>👍</b></i>3", None),
+        ("950", "<b></b></i>3", ShownCounters(950, None, rounded=False)),  # unreadable reaction
+        ("950", "<b>👍</b></i>lots", ShownCounters(950, None, rounded=False)),
+    ],
+)
+def test_counts_are_read_exactly_below_a_thousand_and_as_shown_above(
+    views: str, reactions: str, expected: ShownCounters | None
+) -> None:
+    content = ANONYMISED.read_text(encoding="utf-8")
+    for old, new in [
+        ('message_views">2.5K<', f'message_views">{views}<'),
+        ("<b>👍</b></i>10", reactions),
+    ]:
+        assert old in content
+        content = content.replace(old, new)
+    page = parse_page(content.encode(), ANONYMISED)
+    found = {p.record.message_id: p for p in page.posts(TEST_CHANNEL)}
+    if expected is not None and expected.reactions is not None:
+        expected = replace(expected, reactions=[*expected.reactions, _HEART])
+    assert found[1001].counters == expected
 
 
 def wayback_capture(folder: Path, *edits: tuple[str, str]) -> Path:
@@ -347,9 +408,53 @@ async def test_importing_a_page_adds_posts_and_a_second_time_nothing(
     assert (report.channel_title, report.outcome.new, report.skipped) == ("Pavel Durov", 20, 0)
     stored = await post(sessions, DUROV, 523)
     assert stored["text"] == "⌚️ A fully native Telegram app for Apple Watch is out."
-    assert stored["views"] is None  # shown rounded ("8.67M"): not imported
+    assert stored["views"] is None  # what a page shows is a sample, not the post's count
     again = await import_web_page(sessions, DUROV_FEED)
     assert (again.outcome.new, again.outcome.edited, again.outcome.unchanged) == (0, 0, 20)
+
+
+async def test_a_page_s_counters_become_samples_once_and_never_the_post_s_own(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """Telegram's exact count stays the post's; the capture's rounded one is a sample taken at
+    the capture time, recorded once however often the page is imported."""
+    async with sessions.begin() as session:
+        await upsert_channel(
+            session, ChannelRecord(DUROV, "Дуров"), observed_at=CAPTURED, source=Source.LIVE
+        )
+        exact = replace(durov_posts()[519].record, views=9_123_456)
+        await store_posts(
+            session, [exact], source=Source.LIVE, observed_at=datetime(2026, 9, 2, tzinfo=UTC)
+        )
+    capture = wayback_capture(tmp_path)
+    report = await import_web_page(sessions, capture)
+    assert (report.outcome.new, report.counter_samples) == (19, 20)
+    assert (await post(sessions, DUROV, 519))["views"] == 9_123_456
+    samples = await metric_samples(sessions, DUROV, 519)
+    assert [(m["sampled_at"], m["views"], m["rounded"]) for m in samples] == [
+        (CAPTURED, 8_670_000, True),  # the capture, though imported after Telegram's sample
+        (datetime(2026, 9, 2, tzinfo=UTC), 9_123_456, False),
+    ]
+    assert samples[0]["reactions"][:2] == [
+        {"type": "paid", "count": 2_490},
+        {"type": "custom_emoji", "count": 23_400, "document_id": "5265077361648368841"},
+    ]
+    assert (samples[0]["forwards"], samples[0]["replies"]) == (None, None)  # not shown
+    again = await import_web_page(sessions, capture)
+    assert again.counter_samples == 0
+    assert len(await metric_samples(sessions, DUROV, 519)) == 2
+    # A later capture is a later sample.
+    later = tmp_path / "later" / "durov.html"
+    later.parent.mkdir()
+    later.write_text(
+        capture.read_text(encoding="utf-8")
+        .replace("8.67M", "8.71M")
+        .replace("04:05:06 Aug 10, 2026", "04:05:06 Aug 11, 2026"),
+        encoding="utf-8",
+    )
+    assert (await import_web_page(sessions, later)).counter_samples == 20
+    samples = await metric_samples(sessions, DUROV, 519)
+    assert [m["views"] for m in samples] == [8_670_000, 8_710_000, 9_123_456]
 
 
 async def test_a_page_without_ids_needs_the_channel_archived(
@@ -448,13 +553,20 @@ def test_the_import_command_reads_pages_and_folders_of_them(
     assert main(["import", str(DUROV_FEED.parent)]) == 0  # in a folder: skipped, said so
     out, err = capsys.readouterr()
     assert "channel 'Pavel Durov' (-1001006503122), 20 posts: 20 new, 0 new versions" in out
+    assert out.rstrip().endswith("views and reactions of 20 posts as the page showed them")
     assert "skipped" in err and "tme_channel.html" in err
     assert main(["import", str(DUROV_FEED), "--username", "durov"]) == 2
     assert "--username applies to one Desktop export" in capsys.readouterr().err
     assert main(["search", "Apple Watch", "--json"]) == 0
     assert '"link": "https://t.me/durov/523"' in capsys.readouterr().out
     assert main(["post", "https://t.me/durov/519", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["attachment"] == "video 0:09"
+    record = json.loads(capsys.readouterr().out)
+    assert record["attachment"] == "video 0:09"
+    assert [(m["views"], m["rounded"]) for m in record["metrics"]] == [(8_670_000, True)]
+    assert main(["post", "https://t.me/durov/519"]) == 0
+    out = capsys.readouterr().out
+    assert "≈8,670,000" in out and "paid ≈2,490" in out and "custom_emoji 419" in out
+    assert "≈ rounded, as a saved t.me page showed it (23.4K)" in out
     assert main(["post", "durov", "523"]) == 0
     assert "· GIF ·" in capsys.readouterr().out.splitlines()[1]
     # captures kept in subfolders are found; what a browser saves beside a page is not read

@@ -467,6 +467,11 @@ def _summary(report: ImportReport, *, tz_given: bool) -> str:
             f"{report.path}: channel {report.channel_title!r} ({report.channel_id}), "
             f"{report.messages} posts: {outcome.new} new, {outcome.edited} new versions, "
             f"{outcome.unchanged} already known, {report.skipped} skipped"
+            + (
+                f"; views and reactions of {report.counter_samples} posts as the page showed them"
+                if report.counter_samples
+                else ""
+            )
         )
     line = (
         f"{report.path}: channel {report.channel_title!r} ({report.channel_id}), "
@@ -502,6 +507,7 @@ def _report_dict(report: ImportReport) -> dict[str, object]:
         "deleted": report.deleted,
         "files_kept": report.files_kept,
         "files_missing": report.files_missing,
+        "counter_samples": report.counter_samples,
         "dates_assumed_zone": report.dates_assumed_zone,
         "warnings": report.warnings,
     }

@@ -19,6 +19,7 @@ from dozor.storage.history import PostHistory, parse_post_ref, post_history
 from dozor.text.diff import word_changes
 
 METRICS_SHOWN = 12  # counter samples printed (the first and last halves); --json has all
+ROUNDED = "≈"  # marks a count a saved page showed rounded
 
 
 @click.command("post", cls=ChannelArgsCommand)
@@ -85,7 +86,7 @@ def _print_history(console: Console, link: str, history: PostHistory) -> None:
         console.print(Text(_version_title(version), style="cyan"))
         console.print(_version_body(previous, version, marked=console.color_system is None))
         previous = version
-    _print_metrics(history.metrics)
+    _print_metrics(console, history.metrics)
     console.print()
     console.print(Text("events", style="cyan"))
     for event in history.events:
@@ -143,7 +144,7 @@ def _version_body(
     return body
 
 
-def _print_metrics(metrics: list[dict[str, Any]]) -> None:
+def _print_metrics(console: Console, metrics: list[dict[str, Any]]) -> None:
     if not metrics:
         return
     half = METRICS_SHOWN // 2
@@ -151,10 +152,10 @@ def _print_metrics(metrics: list[dict[str, Any]]) -> None:
     rows: list[list[Any]] = [
         [
             format_time(m["sampled_at"]),
-            _count(m["views"]),
-            _count(m["forwards"]),
-            _count(m["replies"]),
-            _reactions(m["reactions"]),
+            _count(m["views"], m["rounded"]),
+            _count(m["forwards"], m["rounded"]),
+            _count(m["replies"], m["rounded"]),
+            _reactions(m["reactions"], m["rounded"]),
         ]
         for m in shown
     ]
@@ -167,17 +168,26 @@ def _print_metrics(metrics: list[dict[str, Any]]) -> None:
         ["sampled", "views", "forwards", "replies", "reactions"],
         rows,
     )
+    if any(m["rounded"] for m in shown):
+        console.print(
+            Text(f"{ROUNDED} rounded, as a saved t.me page showed it (23.4K)", style="dim")
+        )
 
 
-def _count(value: int | None) -> str:
-    return "—" if value is None else f"{value:,}"
+def _count(value: int | None, rounded: bool = False) -> str:
+    """A count; one a page showed rounded is marked, from 1,000 up (below, pages show it
+    exactly)."""
+    if value is None:
+        return "—"
+    return f"{ROUNDED if rounded and value >= 1000 else ''}{value:,}"
 
 
-def _reactions(reactions: list[dict[str, Any]] | None) -> str:
+def _reactions(reactions: list[dict[str, Any]] | None, rounded: bool = False) -> str:
     if not reactions:
         return "—"
     return " ".join(
-        f"{r.get('emoji') or r.get('type', '?')} {r.get('count', 0):,}" for r in reactions
+        f"{r.get('emoji') or r.get('type', '?')} {_count(r.get('count', 0), rounded)}"
+        for r in reactions
     )
 
 

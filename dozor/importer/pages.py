@@ -8,6 +8,10 @@ A page is an old, lossy view of a channel, so it adds to the archive and never o
   was never edited on Telegram (the difference is in how the page renders it);
 * otherwise the page's text becomes a version, observed at the capture time, and a post the
   archive lacks (deleted before dozor watched) is added.
+
+The views and reactions a page shows become counter samples of its posts, taken at the capture
+time and marked rounded when the page abbreviates a count ("23.4K"); a post's number on the
+page never replaces the exact one Telegram gave the archiver.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dozor.models import channels
 from dozor.records import ChannelRecord, Source
 from dozor.storage import store_posts, upsert_channel
 from dozor.storage.channels import channel_rows, channel_title, matching_channels
+from dozor.storage.metrics import add_shown_counters
 
 
 def in_capture_order(paths: Iterable[Path]) -> list[Path]:
@@ -78,6 +83,12 @@ async def import_web_page(
             session, news, source=Source.IMPORT, observed_at=observed
         )
         report.outcome.unchanged += known
+        report.counter_samples = await add_shown_counters(
+            session,
+            channel_id,
+            {post.record.message_id: post.counters for post in found if post.counters},
+            observed,
+        )
         await record_import(session, report, report.path, page.file_sha256, started=started)
         return report
 

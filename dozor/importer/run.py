@@ -46,6 +46,7 @@ class ImportReport:
     deleted: int = 0  # tombstones a dozor export carried, newly recorded
     files_kept: int = 0  # attachment files the export included, newly stored
     files_missing: int = 0  # attachment files it names but does not include
+    counter_samples: int = 0  # views and reactions a saved page showed, newly sampled
 
     @property
     def updated(self) -> int:

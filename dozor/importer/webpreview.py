@@ -3,8 +3,8 @@
 Telegram shows the latest posts of a public channel at ``https://t.me/s/<username>``, and the
 Wayback Machine has kept such pages for years: they hold posts a channel has since edited or
 deleted. A page gives, per post: its number, date, text with formatting, author signature,
-forward and reply links, the kind of attachment and album members, and whether it was edited
-(not when). Counters are shown rounded ("8.67M"), so they are not imported.
+forward and reply links, the kind of attachment and album members, whether it was edited (not
+when), and its views and reactions at the time of the capture, rounded from 1,000 up ("8.67M").
 
 The channel's id is read from the posts' view tokens (``data-view``, base64 JSON whose ``c``
 is the negated bare id). Pages without them (saved by some tools, or anonymised) name only the
@@ -20,6 +20,7 @@ import json
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,15 @@ from dozor.channel_refs import username_of
 from dozor.errors import ImportFormatError
 from dozor.ids import INT32, INT64, marked_channel_id
 from dozor.importer.webmedia import classes, media_of
-from dozor.records import Entity, Forward, Media, PostRecord, make_entity
+from dozor.records import (
+    Entity,
+    Forward,
+    Media,
+    PostRecord,
+    Reaction,
+    ShownCounters,
+    make_entity,
+)
 
 FORMAT = "web-preview"
 _WAYBACK_PREFIX = re.compile(r"^(?:https?:)?(?://web\.archive\.org)?/web/\d+[a-z_]*/", re.I)
@@ -55,6 +64,7 @@ _STYLES = {
 class PagePost:
     record: PostRecord
     edited: bool  # the page marks the post edited; it does not say when
+    counters: ShownCounters | None = None  # views and reactions, when the page shows them
 
 
 @dataclass(frozen=True)
@@ -261,7 +271,7 @@ def _widget_posts(widget: Any, channel_id: int, username: str) -> list[PagePost]
         for number, media in items
         if number != message_id
     ]
-    return [PagePost(record, edited), *members]
+    return [PagePost(record, edited, _counters(own_parts)), *members]
 
 
 def _date(widget: Any) -> datetime | None:
@@ -272,6 +282,61 @@ def _date(widget: Any) -> datetime | None:
         except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved out of range
             continue
     return None
+
+
+# "419", "2.5K", "8.67M": how a page shows a count.
+_SHOWN_COUNT = re.compile(r"(\d+(?:\.\d+)?)([KMB]?)")
+_SCALES = {"": 1, "K": 1_000, "M": 1_000_000, "B": 1_000_000_000}
+
+
+def _counters(own_parts: list[Any]) -> ShownCounters | None:
+    """The views and reactions a post's footer shows; None if it shows no views."""
+    views = next(
+        (
+            _shown_count(node.text_content())
+            for node in own_parts
+            if "tgme_widget_message_views" in classes(node)
+        ),
+        None,
+    )
+    if views is None:
+        return None
+    reactions = [_reaction(node) for node in own_parts if "tgme_reaction" in classes(node)]
+    known = [reaction for reaction, _ in filter(None, reactions)]
+    return ShownCounters(
+        views=views[0],
+        reactions=known if known and len(known) == len(reactions) else None,
+        rounded=views[1] or any(rounded for _, rounded in filter(None, reactions)),
+    )
+
+
+def _shown_count(text: str) -> tuple[int, bool] | None:
+    """(count, rounded) of a count as a page shows it; None if it is not one."""
+    match = _SHOWN_COUNT.fullmatch(text.strip())
+    if match is None:
+        return None
+    count = int(Decimal(match[1]) * _SCALES[match[2]])
+    return (count, bool(match[2])) if count <= INT32 else None
+
+
+def _reaction(node: Any) -> tuple[Reaction, bool] | None:
+    """One reaction of a post's footer and whether its count is rounded; None if unreadable.
+    The count follows the reaction's icon."""
+    count = _shown_count((node[-1].tail if len(node) else node.text) or "")
+    if count is None:
+        return None
+    reaction: Reaction
+    custom = node.xpath(".//tg-emoji/@emoji-id")
+    emoji = node.xpath(".//i[contains(@class, 'emoji')]/b/text()")
+    if "tgme_reaction_paid" in classes(node):
+        reaction = {"type": "paid", "count": count[0]}
+    elif custom and str(custom[0]).isdigit():
+        reaction = {"type": "custom_emoji", "count": count[0], "document_id": str(custom[0])}
+    elif emoji and str(emoji[0]).strip():
+        reaction = {"type": "emoji", "count": count[0], "emoji": str(emoji[0]).strip()}
+    else:
+        return None
+    return reaction, count[1]
 
 
 _NOT_THE_POST = frozenset({"tgme_widget_message_link_preview", "tgme_widget_message_reply"})

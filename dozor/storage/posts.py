@@ -499,6 +499,7 @@ def _plan_metrics(
             "message_id": row["message_id"],
             "sampled_at": observed_at,
             **{c: row[c] for c in _METRIC_COLUMNS},
+            "rounded": False,
         }
     )
 

@@ -409,8 +409,10 @@ async def test_importing_a_page_adds_posts_and_a_second_time_nothing(
     stored = await post(sessions, DUROV, 523)
     assert stored["text"] == "⌚️ A fully native Telegram app for Apple Watch is out."
     assert stored["views"] is None  # what a page shows is a sample, not the post's count
+    assert report.counter_samples == 20  # at the file's time: the page says no capture time
     again = await import_web_page(sessions, DUROV_FEED)
     assert (again.outcome.new, again.outcome.edited, again.outcome.unchanged) == (0, 0, 20)
+    assert again.counter_samples == 0
 
 
 async def test_a_page_s_counters_become_samples_once_and_never_the_post_s_own(

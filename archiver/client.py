@@ -97,12 +97,19 @@ def protect_session_file(path: Path) -> None:
 
 
 @contextmanager
-def session_lock(path: Path) -> Iterator[None]:
+def session_lock(path: Path, *, only_if_used: bool = False) -> Iterator[None]:
     """Hold the Telegram session for this process: two processes on one session (a cron
     `archive --once` while `dozor run` works, or one still running from the last cron) would
     fight over its update state and its file. The lock file next to the session names the
-    holder's pid; the lock ends with the process, however it ends."""
+    holder's pid; the lock ends with the process, however it ends.
+
+    *only_if_used*, for a command that needs no Telegram but must not run beside an archiver:
+    where there is neither a session (no archiver can run without one) nor a lock file, no
+    lock is taken and none is made."""
     lock = _session_file(path).with_suffix(".session.lock")
+    if only_if_used and not (lock.exists() or _session_file(path).exists()):
+        yield
+        return
     try:
         lock.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,12 +16,13 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dozor import db
+from archiver.client import session_lock
+from dozor import db, dbcopy
 from dozor.alerts.generator import RuleCache, generate_alerts
 from dozor.cli.main import main
 from dozor.config import DatabaseConfig
 from dozor.dbcopy import TABLES, CopyError, copy_archive, same_database, target_config
-from dozor.errors import DatabaseNotReady
+from dozor.errors import DatabaseNotReady, SessionInUse
 from dozor.models import (
     channels,
     database_facts,
@@ -291,6 +293,7 @@ async def test_db_copy_on_the_command_line(
     assert await asyncio.to_thread(main, [*args, "--json"]) == 0
     out = capsys.readouterr().out
     assert '"posts": 5' in out
+    assert not (tmp_path / "dozor.session.lock").exists()  # no dozor used a session here
     assert await asyncio.to_thread(main, args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("dozor: sqlite+aiosqlite:///") and "already holds an archive" in err
@@ -298,6 +301,45 @@ async def test_db_copy_on_the_command_line(
     async with new_database("sqlite", tmp_path, None, "copy.db") as copy, copy.connect() as conn:
         titles = (await conn.scalars(select(channels.c.title).order_by(channels.c.id))).all()
     assert titles == ["МВД КР", "Другой"]
+
+
+async def test_no_archiver_writes_into_the_archive_while_it_is_copied(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "config.toml").write_text(
+        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path / "dozor.db"}"\n', encoding="utf-8"
+    )
+    async with new_database("sqlite", tmp_path, None, "dozor.db") as source:
+        await fill_everything(source)
+    session = tmp_path / "dozor.session"  # the config's default, beside it
+    args = ["db", "copy", str(tmp_path / "copy.db"), "--config", str(tmp_path / "config.toml")]
+    with session_lock(session):  # as `dozor run` holds it while it archives
+        assert await asyncio.to_thread(main, args) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"dozor: dozor (pid {os.getpid()}) is archiving into this database: stop it before "
+        "moving the archive, or what it archives meanwhile would be missing from the copy "
+        "(--live copies it as of now, for a backup)"
+    )
+    assert not (tmp_path / "copy.db").exists()
+    with session_lock(session):  # a backup of the live archive, asked for
+        assert await asyncio.to_thread(main, [*args[:2], "--live", "--json", *args[2:]]) == 0
+    assert '"posts": 5' in capsys.readouterr().out
+    (tmp_path / "copy.db").unlink()
+    copy_archive = dbcopy.copy_archive
+
+    async def copy_while_an_archiver_starts(*args: Any, **kw: Any) -> Any:
+        with pytest.raises(SessionInUse), session_lock(session):
+            pass  # `dozor run` started now stops at once
+        return await copy_archive(*args, **kw)
+
+    monkeypatch.setattr(dbcopy, "copy_archive", copy_while_an_archiver_starts)
+    assert await asyncio.to_thread(main, args) == 0
+    with session_lock(session):  # and the copy let go of it
+        pass
+    # A logged-in session with no lock file yet (copied from another machine): held too.
+    (tmp_path / "dozor.session.lock").unlink()
+    session.write_bytes(b"")
+    assert await asyncio.to_thread(main, [*args[:2], str(tmp_path / "again.db"), *args[3:]]) == 0
 
 
 async def test_the_copy_is_one_snapshot_of_an_archive_written_meanwhile(tmp_path: Path) -> None:

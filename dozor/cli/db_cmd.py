@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from datetime import UTC, datetime
 
 import click
@@ -14,6 +15,8 @@ from dozor import dbcopy
 from dozor.cli.context import config_option, json_option, run_async, state
 from dozor.cli.output import print_json, print_table
 from dozor.cli.progress import progress_bar
+from dozor.config import Config
+from dozor.errors import SessionInUse, UserError
 from dozor.search.reindex import (
     archive_is_empty,
     index_analyzer,
@@ -94,6 +97,22 @@ def _rebuilt(read: int) -> str:
     return f"search index rebuilt for text analysis v{ANALYZER_VERSION}: {read:,} posts read"
 
 
+def _keep_archiver_out(stack: ExitStack, config: Config) -> None:
+    """No archiver writes into the archive while it is copied: what it archived after the copy
+    began would be missing from the copy. One running now is named; one started during the
+    copy stops at once, as for any second process on the session."""
+    from archiver.client import session_lock
+
+    try:
+        stack.enter_context(session_lock(config.telegram.session, only_if_used=True))
+    except SessionInUse as busy:
+        raise UserError(
+            f"dozor (pid {busy.pid}) is archiving into this database: stop it before moving the "
+            "archive, or what it archives meanwhile would be missing from the copy "
+            "(--live copies it as of now, for a backup)"
+        ) from None
+
+
 @db.command()
 @config_option
 @json_option
@@ -139,14 +158,21 @@ def current(as_json: bool) -> None:
 @db.command()
 @config_option
 @json_option
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Copy although an archiver is writing: a snapshot as of now (a backup), which "
+    "misses what the archiver writes after it.",
+)
 @click.argument("target")
-def copy(target: str, as_json: bool) -> None:
+def copy(target: str, as_json: bool, live: bool) -> None:
     """Copy the whole archive into another, empty database: TARGET is a URL as database.url
     takes (postgresql://user:pass@host/dozor) or the path of a new SQLite file.
 
     Keys, versions, tombstones, the change feed, rules and alerts are copied as they are, from
     one consistent snapshot; the search index is rebuilt from its entries by the target. A
-    failed copy leaves the target empty. Then point database.url at the target."""
+    failed copy leaves the target empty. Then point database.url at the target. An archiver
+    running on this archive is named and the copy refused, unless --live."""
     config = state().config()
     database.require_archive_file(config.database)
     target_config = dbcopy.target_config(target)
@@ -161,7 +187,10 @@ def copy(target: str, as_json: bool) -> None:
             await source.dispose()
             await destination.dispose()
 
-    copied = run_async(go())
+    with ExitStack() as stack:
+        if not live:
+            _keep_archiver_out(stack, config)
+        copied = run_async(go())
     shown = make_url(target_config.url).render_as_string(hide_password=True)
     if as_json:
         print_json({"target": shown, "tables": {t.name: t.rows for t in copied}})

@@ -138,6 +138,8 @@ _HEART = {"type": "emoji", "count": 3, "emoji": "❤"}
         ("many", "<b>👍</b></i>3", None),
         ("950", "<b></b></i>3", ShownCounters(950, None, rounded=False)),  # unreadable reaction
         ("950", "<b>👍</b></i>lots", ShownCounters(950, None, rounded=False)),
+        # a rounded count of a reaction not kept does not make the sample rounded
+        ("950", "<b></b></i>1.2K", ShownCounters(950, None, rounded=False)),
     ],
 )
 def test_counts_are_read_exactly_below_a_thousand_and_as_shown_above(

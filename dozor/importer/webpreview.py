@@ -301,12 +301,13 @@ def _counters(own_parts: list[Any]) -> ShownCounters | None:
     )
     if views is None:
         return None
-    reactions = [_reaction(node) for node in own_parts if "tgme_reaction" in classes(node)]
-    known = [reaction for reaction, _ in filter(None, reactions)]
+    read = [_reaction(node) for node in own_parts if "tgme_reaction" in classes(node)]
+    # All of them or none: a list missing one would pass for what the post had.
+    reactions = [r for r in read if r is not None] if read and None not in read else []
     return ShownCounters(
         views=views[0],
-        reactions=known if known and len(known) == len(reactions) else None,
-        rounded=views[1] or any(rounded for _, rounded in filter(None, reactions)),
+        reactions=[reaction for reaction, _ in reactions] or None,
+        rounded=views[1] or any(rounded for _, rounded in reactions),
     )
 
 

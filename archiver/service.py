@@ -42,7 +42,13 @@ from dozor.ids import bare_channel_id
 from dozor.models import posts
 from dozor.records import PostRecord, Source
 from dozor.storage import mark_deleted, store_posts, upsert_channel
-from dozor.storage.channels import archived_username, channel_rows, matching_channels
+from dozor.storage.channels import (
+    archived_username,
+    channel_rows,
+    invited_channels,
+    matching_channels,
+    remember_invite,
+)
 from dozor.storage.posts import StoreOutcome
 from dozor.storage.requests import finish_request, pending_requests
 from dozor.storage.sync import (
@@ -148,6 +154,10 @@ class Archiver:
         channel_id = marked_id(types.PeerChannel(entity.id))
         self._entities[channel_id] = entity
         await self.refresh_info(channel_id, tracked=True)
+        invite = parse_channel_ref(ref).invite
+        if invite is not None:
+            async with self.sessions.begin() as session:
+                await remember_invite(session, invite, channel_id, now=self.now())
         if self.join_channels:
             await self._join(entity)
         return ChannelReport(channel_id, entity.title)
@@ -687,14 +697,23 @@ class Archiver:
     # --- the long-running service -----------------------------------------------------
 
     async def add_configured(self, refs: Iterable[str]) -> list[str]:
-        """Track the channels named in the config; returns problems (one line each)."""
+        """Track the channels named in the config; returns problems (one line each).
+
+        A channel followed already is not looked up on Telegram again: by its name, or, for an
+        invite link, by the channel the link led to before (checking a link costs a request
+        Telegram rations)."""
+        parsed_refs = [(ref, parse_channel_ref(ref)) for ref in refs]
         async with self.sessions() as session:
             followed = [row for row in await channel_rows(session) if row["tracked"]]
+            invited = await invited_channels(
+                session, [parsed.invite for _, parsed in parsed_refs if parsed.invite]
+            )
         problems = []
-        for ref in refs:
-            parsed = parse_channel_ref(ref)
-            found = matching_channels(parsed, followed)
-            if found:
+        for ref, parsed in parsed_refs:
+            if parsed.invite is not None:
+                if any(row["id"] == invited.get(parsed.invite) for row in followed):
+                    continue
+            elif found := matching_channels(parsed, followed):
                 _warn_if_renamed(ref, parsed, found[0])
                 continue
             try:

@@ -115,6 +115,19 @@ channel_changes = Table(
     sqlite_autoincrement=True,
 )
 
+invite_links = Table(
+    "invite_links",
+    metadata,
+    Column(
+        "link_sha256",
+        String(64),
+        primary_key=True,
+        comment="SHA-256 of the link's hash: the link itself lets anyone join, so it is not kept",
+    ),
+    Column("channel_id", BigInteger, ForeignKey("channels.id"), nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=False),
+)
+
 posts = Table(
     "posts",
     metadata,

@@ -21,7 +21,14 @@ from archiver.service import Archiver
 from dozor.config import ArchiverConfig
 from dozor.errors import ChannelNotFound, UserError
 from dozor.importer import import_desktop_export
-from dozor.models import channel_changes, channels, events, post_versions, posts
+from dozor.models import (
+    channel_changes,
+    channels,
+    events,
+    invite_links,
+    post_versions,
+    posts,
+)
 from dozor.records import ChannelRecord, Source
 from dozor.storage import upsert_channel
 from dozor.storage.requests import (
@@ -30,7 +37,7 @@ from dozor.storage.requests import (
     request_channel,
     unreported_outcomes,
 )
-from dozor.storage.sync import get_sync_state
+from dozor.storage.sync import get_sync_state, set_tracked
 from tests.fakes.telegram import FakeChannel, FakeTelegram, connected_client
 
 BARE, OTHER = 1525384822, 1399999999
@@ -233,6 +240,36 @@ async def test_a_private_channel_is_joined_and_followed_by_its_invite_link(
     guarded = telegram.channel(1777000002, None, "С одобрением")
     with pytest.raises(UserError, match="a request to join was sent"):
         await archiver.add(f"t.me/+{telegram.invite(guarded, approval=True)}")
+
+
+async def test_a_configured_invite_link_is_checked_with_telegram_once(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Each start of a cron job follows the configured channels; a followed channel's invite
+    link is not checked again (Telegram rations those checks), and not kept in the archive."""
+    private = telegram.channel(OTHER, None, "Закрытый канал")
+    link_hash = telegram.invite(private)
+    configured = [f"https://t.me/+{link_hash}", "@mvd_test"]
+    assert await (await start()).add_configured(configured) == []
+    checks = telegram.count(functions.messages.CheckChatInviteRequest)
+    assert (checks, private.joined) == (1, True)
+    for _ in range(2):  # two more starts
+        assert await (await start()).add_configured(configured) == []
+    assert telegram.count(functions.messages.CheckChatInviteRequest) == 1
+    async with sessions() as session:
+        (row,) = (await session.execute(select(invite_links))).all()
+    assert row.channel_id == CH2 and link_hash not in row.link_sha256
+    # The same link in its other form is the same link.
+    assert await (await start()).add_configured([f"t.me/joinchat/{link_hash}"]) == []
+    assert telegram.count(functions.messages.CheckChatInviteRequest) == 1
+    async with sessions.begin() as session:  # `dozor channels remove`: followed again
+        await set_tracked(session, CH2, False, at=telegram.clock)
+    assert await (await start()).add_configured(configured) == []
+    assert telegram.count(functions.messages.CheckChatInviteRequest) == 2
+    assert await count(sessions, select(func.count()).select_from(invite_links)) == 1
 
 
 async def test_an_archived_username_another_channel_holds_now_does_not_find_that_channel(

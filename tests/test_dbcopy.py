@@ -36,6 +36,7 @@ from dozor.records import ChannelRecord, PostRecord, Source
 from dozor.rules.store import add_rule
 from dozor.search import search
 from dozor.storage import store_posts, upsert_channel
+from dozor.storage.channels import remember_invite
 from dozor.storage.media import record_media_file
 from dozor.storage.requests import request_channel
 from dozor.storage.sync import save_sync_state
@@ -83,6 +84,7 @@ async def fill_everything(engine: AsyncEngine) -> None:
         await add_rule(
             session, name="мигранты", query="мигрант", chat_id=-100777, now=T0, history=timedelta()
         )
+        await remember_invite(session, "AbC-private", CH, now=later)
         await store_posts(
             session,
             [PostRecord(CH, 9, later, text="Мигрант задержан в Оше", views=10)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dozor.channel_refs import USERNAME, ChannelRef, parse_channel_ref
 from dozor.errors import AmbiguousChannel, ChannelNotFound
 from dozor.ids import bare_channel_id, is_marked_channel_id
-from dozor.models import channel_changes, channels, posts, sync_state
+from dozor.models import channel_changes, channels, invite_links, posts, sync_state
 from dozor.records import ChannelRecord, Source, without_nul
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,46 @@ async def _release_username(
                 source=source.value,
             )
         )
+
+
+async def remember_invite(
+    session: AsyncSession, invite: str, channel_id: int, *, now: datetime
+) -> None:
+    """Note that the invite link with hash *invite* led to *channel_id*, so that the
+    configured link is known at the next start without asking Telegram."""
+    key = _invite_key(invite)
+    known = await session.scalar(
+        select(invite_links.c.channel_id).where(invite_links.c.link_sha256 == key)
+    )
+    if known is None:
+        await session.execute(
+            insert(invite_links).values(link_sha256=key, channel_id=channel_id, resolved_at=now)
+        )
+    elif known != channel_id:
+        await session.execute(
+            update(invite_links)
+            .where(invite_links.c.link_sha256 == key)
+            .values(channel_id=channel_id, resolved_at=now)
+        )
+
+
+async def invited_channels(session: AsyncSession, invites: Sequence[str]) -> dict[str, int]:
+    """The channels the invite links with these hashes led to, where dozor has followed one."""
+    keys = {_invite_key(invite): invite for invite in invites}
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(invite_links.c.link_sha256, invite_links.c.channel_id).where(
+            invite_links.c.link_sha256.in_(list(keys))
+        )
+    )
+    return {keys[key]: int(channel_id) for key, channel_id in rows}
+
+
+def _invite_key(invite: str) -> str:
+    """What the archive keeps of an invite link: anyone holding the link may join the channel,
+    and an archive gets copied and shared."""
+    return hashlib.sha256(invite.encode()).hexdigest()
 
 
 async def channel_title(session: AsyncSession, channel_id: int) -> str:

@@ -79,6 +79,9 @@ _STATUS_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
     (errors.UsernameInvalidError, "not_found"),
 )
 
+# What a channel's status is when the account cannot read it any more.
+_NO_ACCESS = frozenset(status for _, status in _STATUS_ERRORS)
+
 
 class ChannelPostponed(Exception):
     """A long flood wait: this channel's work resumes after *seconds*."""
@@ -711,7 +714,12 @@ class Archiver:
         problems = []
         for ref, parsed in parsed_refs:
             if parsed.invite is not None:
-                if any(row["id"] == invited.get(parsed.invite) for row in followed):
+                # The link again, where access was lost (the account left or was removed):
+                # it may let the account back in.
+                if any(
+                    row["id"] == invited.get(parsed.invite) and row["status"] not in _NO_ACCESS
+                    for row in followed
+                ):
                     continue
             elif found := matching_channels(parsed, followed):
                 _warn_if_renamed(ref, parsed, found[0])

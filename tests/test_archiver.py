@@ -37,7 +37,7 @@ from dozor.storage.requests import (
     request_channel,
     unreported_outcomes,
 )
-from dozor.storage.sync import get_sync_state, set_tracked
+from dozor.storage.sync import get_sync_state, set_channel_status, set_tracked
 from tests.fakes.telegram import FakeChannel, FakeTelegram, connected_client
 
 BARE, OTHER = 1525384822, 1399999999
@@ -270,6 +270,16 @@ async def test_a_configured_invite_link_is_checked_with_telegram_once(
     assert await (await start()).add_configured(configured) == []
     assert telegram.count(functions.messages.CheckChatInviteRequest) == 2
     assert await count(sessions, select(func.count()).select_from(invite_links)) == 1
+    # The account was removed from the channel: the link is used again, and lets it back in.
+    private.joined = False
+    async with sessions.begin() as session:
+        await set_channel_status(session, CH2, "private", "CHANNEL_PRIVATE", at=telegram.clock)
+    assert await (await start()).add_configured(configured) == []
+    assert telegram.count(functions.messages.CheckChatInviteRequest) == 3
+    assert private.joined
+    async with sessions() as session:
+        status = await session.scalar(select(channels.c.status).where(channels.c.id == CH2))
+    assert status == "ok"  # so the next start asks no more
 
 
 async def test_an_archived_username_another_channel_holds_now_does_not_find_that_channel(

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.models import events, post_metrics, post_versions, posts
@@ -36,25 +36,28 @@ async def post(
 async def versions(
     sessions: async_sessionmaker[AsyncSession], channel_id: int, message_id: int
 ) -> list[dict[str, Any]]:
-    async with sessions() as session:
-        result = await session.execute(
-            select(post_versions)
-            .where(
-                post_versions.c.channel_id == channel_id, post_versions.c.message_id == message_id
-            )
-            .order_by(post_versions.c.version)
-        )
-        return [dict(row._mapping) for row in result]
+    return await _post_rows(sessions, post_versions, channel_id, message_id, "version")
 
 
 async def metric_samples(
     sessions: async_sessionmaker[AsyncSession], channel_id: int, message_id: int
 ) -> list[dict[str, Any]]:
+    return await _post_rows(sessions, post_metrics, channel_id, message_id, "sampled_at")
+
+
+async def _post_rows(
+    sessions: async_sessionmaker[AsyncSession],
+    table: Table,
+    channel_id: int,
+    message_id: int,
+    order: str,
+) -> list[dict[str, Any]]:
+    """A post's rows of *table* (its versions, its counter samples), in *order*."""
     async with sessions() as session:
         result = await session.execute(
-            select(post_metrics)
-            .where(post_metrics.c.channel_id == channel_id, post_metrics.c.message_id == message_id)
-            .order_by(post_metrics.c.sampled_at)
+            select(table)
+            .where(table.c.channel_id == channel_id, table.c.message_id == message_id)
+            .order_by(table.c[order])
         )
         return [dict(row._mapping) for row in result]
 

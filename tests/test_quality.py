@@ -59,10 +59,11 @@ def test_archiver_and_bot_do_not_import_each_other() -> None:
 
 
 def test_commands_load_telegram_clients_only_when_they_need_them() -> None:
-    """`dozor search`, `import`, `export`... start fast and small: no aiogram, no Telethon."""
+    """`dozor search`, `import`, `export`... start fast and small: no aiogram, no Telethon,
+    and no HTTP client (`dozor wayback` loads it)."""
     check = (
         "import sys, dozor.cli.main; "
-        "print(sorted(m for m in ('aiogram', 'telethon') if m in sys.modules))"
+        "print(sorted(m for m in ('aiogram', 'telethon', 'aiohttp') if m in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, check=True

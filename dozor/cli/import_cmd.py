@@ -19,7 +19,7 @@ from dozor.channel_refs import username_of
 from dozor.cli.context import config_option, json_option, run_async, state
 from dozor.cli.output import print_json, print_table, stderr_console
 from dozor.cli.progress import progress_bar
-from dozor.config import ArchiverConfig, DatabaseConfig
+from dozor.config import ArchiverConfig, Config, DatabaseConfig
 from dozor.db import open_database
 from dozor.errors import ImportFormatError, UserError
 from dozor.importer import DesktopExport, ImportReport, import_export, read_exports
@@ -106,6 +106,26 @@ def import_(
         return
     for report in reports:
         click.echo(_summary(report, tz_given=zone is not None))
+
+
+def import_folder(config: Config, folder: Path) -> list[ImportReport]:
+    """Import what *folder* holds, as `dozor import FOLDER` does (pages oldest capture first)."""
+    with ExitStack() as stack:
+        sources = _Sources(stack, (folder,))
+        policy = _media_policy(config.archiver, None)
+        return _import_all(
+            config.database, sources, ZoneInfo("UTC"), None, policy, _Html(None, None)
+        )
+
+
+def summary(report: ImportReport) -> str:
+    """The line `dozor import` prints for one file it imported."""
+    return _summary(report, tz_given=False)
+
+
+def report_dict(report: ImportReport) -> dict[str, object]:
+    """What `dozor import --json` gives for one file it imported."""
+    return _report_dict(report)
 
 
 def _check(paths: tuple[Path, ...], as_json: bool) -> None:

@@ -21,6 +21,7 @@ from dozor.cli import (
     rules_cmd,
     run_cmd,
     search_cmd,
+    wayback_cmd,
 )
 from dozor.cli.context import CliState, config_option
 from dozor.errors import UserError
@@ -50,6 +51,7 @@ cli.add_command(run_cmd.init)
 cli.add_command(run_cmd.run)
 cli.add_command(db_cmd.db)
 cli.add_command(import_cmd.import_)
+cli.add_command(wayback_cmd.wayback)
 cli.add_command(channels_cmd.channels)
 cli.add_command(channels_cmd.stats)
 cli.add_command(search_cmd.search_)

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SERVER = "https://web.archive.org"
 PAUSE_SECONDS = 1.0  # between two requests to the server
-RETRIES = 5  # of one request answered 429 or 5xx, or cut off
+RETRIES = 5  # of one request answered 429 or 5xx
+CONNECT_RETRIES = 2  # of one that got no answer at all
 MAX_WAIT_SECONDS = 300  # the longest Retry-After waited out
 RETRY_SECONDS = 2.0  # the first wait before asking again, doubled at each further attempt
 TIMEOUT_SECONDS = 120  # for one request, answer included
@@ -132,7 +133,7 @@ class Wayback:
                     wait = _retry_after(response.headers.get("Retry-After"), attempt)
                     why = f"HTTP {response.status}"
             except (aiohttp.ClientError, TimeoutError) as exc:
-                if attempt == RETRIES:
+                if attempt >= CONNECT_RETRIES:
                     raise WaybackError(f"cannot reach {self.server}: {_reason(exc)}") from None
                 wait, why = RETRY_SECONDS * 2.0**attempt, _reason(exc)
             log.info("%s: %s; asking again in %.0f s", self.server, why, wait)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -216,11 +217,12 @@ async def test_an_archive_that_cannot_be_reached_or_answers_nonsense_is_told(
     archive_server: tuple[FakeWayback, str],
     configured: Path,
     capsys: pytest.CaptureFixture[str],
-    unused_tcp_port: int,
 ) -> None:
     fake, server = archive_server
-    nobody = f"http://127.0.0.1:{unused_tcp_port}"
-    assert await dozor("wayback", "durov", "--server", nobody, "--pause", "0") == 2
+    with socket.socket() as closed:  # bound, never listening: every connection is refused
+        closed.bind(("127.0.0.1", 0))
+        nobody = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        assert await dozor("wayback", "durov", "--server", nobody, "--pause", "0") == 2
     err = capsys.readouterr().err.splitlines()
     assert err[-1].startswith(f"dozor: cannot reach {nobody}: ")
     assert sum(f"{nobody}: " in line and "asking again" in line for line in err) == 2  # retried
@@ -236,3 +238,5 @@ def test_a_capture_is_named_by_its_time_and_page() -> None:
     older = wayback.Capture("20240101000000", "https://t.me/s/mvd_official_kg?before=1200")
     assert older.file_name("mvd_official_kg") == "mvd_official_kg-20240101000000-before-1200.html"
     assert wayback.Capture("20240101000000", "t.me/s/x/").file_name("x") == "x-20240101000000.html"
+    search = wayback.Capture("20240101000000", "https://t.me/s/x?q=%D0%BC%D0%B8%D0%B3")
+    assert re.fullmatch(r"x-20240101000000-[0-9a-f]{12}\.html", search.file_name("x"))

@@ -14,6 +14,7 @@ captures it does not have, and the files remain as the evidence the archive came
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -47,7 +48,7 @@ _CAPTURED = re.compile(
     re.IGNORECASE,
 )
 _TIMESTAMP = re.compile(r"^\d{14}$")
-_PAGE_QUERY = re.compile(r"(?:^|&)(before|after)=(\d+)")
+_PAGE_QUERY = re.compile(r"(before|after)=(\d+)")
 
 
 class WaybackError(UserError):
@@ -64,11 +65,17 @@ class Capture:
         return datetime.strptime(self.timestamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
 
     def file_name(self, username: str) -> str:
-        """``durov-20240510120000.html``, or ``durov-20240510120000-before-530.html`` for a
-        page of older posts."""
+        """``durov-20240510120000.html``, ``durov-20240510120000-before-530.html`` for a page
+        of older posts, and a digest of any other query (a search in the channel)."""
         match = _CAPTURED.match(self.original)
-        page = _PAGE_QUERY.search(match["query"] or "") if match else None
-        suffix = f"-{page[1]}-{page[2]}" if page else ""
+        query = (match["query"] or "") if match else ""
+        page = _PAGE_QUERY.fullmatch(query)
+        if page:
+            suffix = f"-{page[1]}-{page[2]}"
+        elif query:
+            suffix = "-" + hashlib.sha256(query.encode()).hexdigest()[:12]
+        else:
+            suffix = ""
         return f"{username}-{self.timestamp}{suffix}.html"
 
 
@@ -88,7 +95,7 @@ class Wayback:
     server: str = DEFAULT_SERVER
     pause: float = PAUSE_SECONDS
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    _requests: int = 0
+    _requests: int = field(default=0, init=False)  # made so far: the first is not delayed
 
     async def captures(
         self, username: str, since: date | None, until: date | None

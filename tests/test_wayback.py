@@ -234,6 +234,21 @@ async def test_an_archive_that_cannot_be_reached_or_answers_nonsense_is_told(
     assert not (configured.parent / "wayback-durov").exists()
 
 
+async def test_a_channel_never_captured_is_said_so(
+    archive_server: tuple[FakeWayback, str],
+    configured: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake, server = archive_server
+    fake.cdx_body = b'[["timestamp", "original"]]'
+    assert await dozor("wayback", "durov", "--server", server, "--since", "2030-01-01") == 0
+    assert capsys.readouterr().out == (
+        f"t.me/s/durov: {server} has no captures of it from 2030-01-01 on\n"
+    )
+    assert not (configured.parent / "wayback-durov").exists()
+    assert not (configured.parent / "dozor.db").exists()
+
+
 def test_a_capture_is_named_by_its_time_and_page() -> None:
     older = wayback.Capture("20240101000000", "https://t.me/s/mvd_official_kg?before=1200")
     assert older.file_name("mvd_official_kg") == "mvd_official_kg-20240101000000-before-1200.html"

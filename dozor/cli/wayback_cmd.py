@@ -83,7 +83,9 @@ def wayback(
                 progress=report,
             )
         )
-    reports = import_cmd.import_folder(config, folder) if config is not None else []
+    reports = []
+    if config is not None and fetched.on_disk > 0:
+        reports = import_cmd.import_folder(config, folder)
     if as_json:
         print_json(
             {"captures": describe(fetched), "imports": [import_cmd.report_dict(r) for r in reports]}
@@ -91,6 +93,9 @@ def wayback(
         return
     for line in fetched.gone:
         stderr_console().print(f"[yellow]warning:[/] not fetched: {line}", highlight=False)
+    if not fetched.listed:
+        click.echo(f"t.me/s/{username}: {server} has no captures of it{_in(since, until)}")
+        return
     click.echo(
         f"t.me/s/{username}: {fetched.listed} captures at {server}, {len(fetched.fetched)} "
         f"fetched now, {fetched.kept} fetched before, kept in {folder}"
@@ -110,6 +115,12 @@ def _print_imports(reports: list[ImportReport]) -> None:
             f"{len(reports)} captures imported: {new} posts new to the archive, "
             f"{versions} new versions"
         )
+
+
+def _in(since: str | None, until: str | None) -> str:
+    if since and until:
+        return f" from {since} to {until}"
+    return f" from {since} on" if since else f" up to {until}" if until else ""
 
 
 def _day(value: str | None, option: str) -> date | None:

@@ -86,6 +86,11 @@ class FetchReport:
     kept: int = 0  # captures fetched by an earlier run
     gone: list[str] = field(default_factory=list)  # captures the server could not give
 
+    @property
+    def on_disk(self) -> int:
+        """Captures the folder holds now."""
+        return len(self.fetched) + self.kept
+
 
 @dataclass
 class Wayback:
@@ -168,7 +173,8 @@ async def fetch_captures(
         wayback = Wayback(http, server.rstrip("/"), pause)
         captures = await wayback.captures(username, since, until)
         report.listed = len(captures)
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        if captures:
+            await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         for done, capture in enumerate(captures, 1):
             path = folder / capture.file_name(username)
             if await asyncio.to_thread(path.exists):

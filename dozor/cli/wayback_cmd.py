@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from dozor.channel_refs import username_of
 from dozor.cli import import_cmd
@@ -58,17 +59,7 @@ def wayback(
 
     CHANNEL is a public username (mvd_official_kg, @mvd_official_kg or t.me/mvd_official_kg).
     The captures stay in --out as the evidence the archive came from."""
-    username = username_of(channel)
-    if username is None:
-        raise UserError(
-            f"{channel!r} is not a public channel's username: the Wayback Machine has t.me/s "
-            "pages of public channels only"
-        )
-    start, end = _day(since, "--since"), _day(until, "--until")
-    if start is not None and end is not None and start > end:
-        raise UserError(f"--since {since} is after --until {until}: no capture can match")
-    if not server.startswith(("http://", "https://")):
-        raise UserError(f"--server {server!r}: give the archive's address, http(s)://…")
+    username, start, end = _arguments(channel, since, until, server)
     config = state().config() if not no_import else None
     folder = out or Path(f"wayback-{username}")
     with progress_bar(f"fetching captures of t.me/s/{username}") as report:
@@ -92,7 +83,7 @@ def wayback(
         )
         return
     for line in fetched.gone:
-        stderr_console().print(f"[yellow]warning:[/] not fetched: {line}", highlight=False)
+        stderr_console().print(f"[yellow]warning:[/] not fetched: {escape(line)}", highlight=False)
     if not fetched.listed:
         click.echo(f"t.me/s/{username}: {server} has no captures of it{_in(since, until)}")
         return
@@ -101,6 +92,24 @@ def wayback(
         f"fetched now, {fetched.kept} fetched before, kept in {folder}"
     )
     _print_imports(reports)
+
+
+def _arguments(
+    channel: str, since: str | None, until: str | None, server: str
+) -> tuple[str, date | None, date | None]:
+    """The channel's username and the dates, checked before anything is asked."""
+    username = username_of(channel)
+    if username is None:
+        raise UserError(
+            f"{channel!r} is not a public channel's username: the Wayback Machine has t.me/s "
+            "pages of public channels only"
+        )
+    start, end = _day(since, "--since"), _day(until, "--until")
+    if start is not None and end is not None and start > end:
+        raise UserError(f"--since {since} is after --until {until}: no capture can match")
+    if not server.startswith(("http://", "https://")):
+        raise UserError(f"--server {server!r}: give the archive's address, http(s)://…")
+    return username, start, end
 
 
 def _print_imports(reports: list[ImportReport]) -> None:

@@ -96,6 +96,12 @@ class ShownCounters:
     rounded: bool
 
 
+def approximate(count: int, rounded: bool) -> bool:
+    """Is *count*, of a sample marked *rounded*, only about right? Pages abbreviate from 1,000
+    up; below, they show a count exactly."""
+    return rounded and count >= 1000
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelRecord:
     id: int

@@ -102,7 +102,7 @@ def import_(
         html = _Html(channel, _zone(zone) if zone else None)
         reports = _import_all(config.database, sources, tz, bare_username, policy, html)
     if as_json:
-        print_json([_report_dict(r) for r in reports])
+        print_json([report_dict(r) for r in reports])
         return
     for report in reports:
         click.echo(_summary(report, tz_given=zone is not None))
@@ -121,11 +121,6 @@ def import_folder(config: Config, folder: Path) -> list[ImportReport]:
 def summary(report: ImportReport) -> str:
     """The line `dozor import` prints for one file it imported."""
     return _summary(report, tz_given=False)
-
-
-def report_dict(report: ImportReport) -> dict[str, object]:
-    """What `dozor import --json` gives for one file it imported."""
-    return _report_dict(report)
 
 
 def _check(paths: tuple[Path, ...], as_json: bool) -> None:
@@ -512,7 +507,8 @@ def _summary(report: ImportReport, *, tz_given: bool) -> str:
     return line
 
 
-def _report_dict(report: ImportReport) -> dict[str, object]:
+def report_dict(report: ImportReport) -> dict[str, object]:
+    """What `dozor import --json` gives for one file it imported."""
     return {
         "path": report.path,
         "channel_id": report.channel_id,

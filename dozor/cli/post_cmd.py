@@ -14,6 +14,7 @@ from dozor.db import open_database
 from dozor.errors import UserError
 from dozor.ids import is_digits
 from dozor.media import describe_media
+from dozor.records import approximate
 from dozor.search.engine import post_link
 from dozor.storage.history import PostHistory, parse_post_ref, post_history
 from dozor.text.diff import word_changes
@@ -175,11 +176,10 @@ def _print_metrics(console: Console, metrics: list[dict[str, Any]]) -> None:
 
 
 def _count(value: int | None, rounded: bool = False) -> str:
-    """A count; one a page showed rounded is marked, from 1,000 up (below, pages show it
-    exactly)."""
+    """A count, marked where a page showed it rounded."""
     if value is None:
         return "—"
-    return f"{ROUNDED if rounded and value >= 1000 else ''}{value:,}"
+    return f"{ROUNDED if approximate(value, rounded) else ''}{value:,}"
 
 
 def _reactions(reactions: list[dict[str, Any]] | None, rounded: bool = False) -> str:

@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dozor.models import post_metrics, posts
 from dozor.records import ShownCounters
 from dozor.storage.bulk import insert_rows
-
-_IN_CHUNK = 500  # ids per IN list, well within SQLite's limit on parameters
+from dozor.storage.posts import message_id_conditions
 
 
 async def add_shown_counters(
@@ -25,24 +24,21 @@ async def add_shown_counters(
     """Record the counters *shown* (by message id) as samples taken at *sampled_at*, for the
     posts the archive has. A post that has a sample at that moment already gets none (the
     same page imported again). Returns how many samples were added."""
-    ids = sorted(shown)
     archived: set[int] = set()
     sampled: set[int] = set()
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
+    for condition in message_id_conditions(posts.c.message_id, list(shown)):
         archived.update(
             await session.scalars(
-                select(posts.c.message_id).where(
-                    posts.c.channel_id == channel_id, posts.c.message_id.in_(chunk)
-                )
+                select(posts.c.message_id).where(posts.c.channel_id == channel_id, condition)
             )
         )
+    for condition in message_id_conditions(post_metrics.c.message_id, list(shown)):
         sampled.update(
             await session.scalars(
                 select(post_metrics.c.message_id).where(
                     post_metrics.c.channel_id == channel_id,
-                    post_metrics.c.message_id.in_(chunk),
                     post_metrics.c.sampled_at == sampled_at,
+                    condition,
                 )
             )
         )
@@ -57,7 +53,7 @@ async def add_shown_counters(
             "reactions": shown[message_id].reactions,
             "rounded": shown[message_id].rounded,
         }
-        for message_id in ids
+        for message_id in sorted(shown)
         if message_id in archived and message_id not in sampled
     ]
     await insert_rows(session, post_metrics, rows)

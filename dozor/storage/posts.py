@@ -151,7 +151,7 @@ async def _load_posts(
 ) -> dict[int, dict[str, Any]]:
     wanted = set(message_ids)
     rows: dict[int, dict[str, Any]] = {}
-    for condition in _message_id_conditions(message_ids):
+    for condition in message_id_conditions(posts.c.message_id, message_ids):
         result = await session.execute(
             select(posts).where(posts.c.channel_id == channel_id, condition)
         )
@@ -161,15 +161,17 @@ async def _load_posts(
     return rows
 
 
-def _message_id_conditions(message_ids: Sequence[int]) -> list[Any]:
-    """A range scan for dense batches (the usual case), IN-lists for sparse ones."""
+def message_id_conditions(column: Any, message_ids: Sequence[int]) -> list[Any]:
+    """Conditions on *column* (a ``message_id``) that together select *message_ids*: a range
+    scan for dense batches (the usual case), IN-lists for sparse ones. A range may select
+    other ids too: callers keep the ones they asked for."""
     if not message_ids:
         return []
     low, high = min(message_ids), max(message_ids)
     if high - low < 4 * len(message_ids) + 100:
-        return [posts.c.message_id.between(low, high)]
+        return [column.between(low, high)]
     ids = sorted(message_ids)
-    return [posts.c.message_id.in_(ids[i : i + _IN_CHUNK]) for i in range(0, len(ids), _IN_CHUNK)]
+    return [column.in_(ids[i : i + _IN_CHUNK]) for i in range(0, len(ids), _IN_CHUNK)]
 
 
 @dataclass

@@ -1,10 +1,11 @@
-"""Damaged exports, generated: `dozor import` of a real export with fields replaced by any JSON
-value either imports (with warnings) or refuses in one line, and never loses archived data.
+"""Damaged inputs, generated: `dozor import` of a real Desktop export with fields replaced by
+any JSON value, or of a real saved t.me/s page cut, doubled and garbled, either imports (with
+warnings) or refuses in one line, and never loses archived data.
 
-Each example damages a few fields of a real Desktop export (the fixtures, of 2020 to today's
-format) and imports it into the same archive as the examples before it, through the command
-line, then searches and exports the archive. Nothing archived before may disappear: posts stay,
-and every version stays with its content.
+Each example damages a real input (the fixtures: Desktop exports of 2020 to today's format, a
+page of @durov) and imports it into the same archive as the examples before it, through the
+command line, then searches and exports the archive. Nothing archived before may disappear:
+posts stay, and every version stays with its content.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ from dozor import db
 from dozor.cli.main import main
 from dozor.config import DatabaseConfig
 from dozor.models import post_versions, posts
-from tests.conftest import DESKTOP
+from tests.conftest import DESKTOP, FIXTURES
 
+PAGE = (FIXTURES / "tme-s" / "sherlock-tme-s-durov" / "channel_feed.html").read_text(
+    encoding="utf-8"
+)
 EXPORTS = [
     json.loads((DESKTOP / name / "result.json").read_text(encoding="utf-8"))
     for name in (
@@ -114,6 +118,36 @@ DAMAGE = st.lists(
 )
 
 
+PAGE_SNIPPETS = [
+    "<",
+    ">",
+    "&#0;",
+    "&#xD800;",
+    "\x00",
+    "</div>",
+    '<div class="tgme_widget_message" data-post="durov/x">',
+    'datetime="junk"',
+    'data-post="durov/0"',
+    'data-post="durov/99999999999"',
+    'href="javascript:alert(1)"',
+    '<span class="tgme_widget_message_views">1.5B</span>',
+    '<span class="tgme_widget_message_views">99999999999999999999</span>',
+    '<time datetime="9999-12-31T23:59:59+00:00">',
+]
+# A cut (delete), a doubling or an insertion of a snippet, at a place given as a fraction of
+# the page.
+PAGE_DAMAGE = st.lists(
+    st.tuples(
+        st.sampled_from(["cut", "double", "insert"]),
+        st.floats(0, 1),
+        st.integers(1, 2000),
+        st.sampled_from(PAGE_SNIPPETS),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
 @pytest.fixture
 def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
     monkeypatch.chdir(tmp_path)
@@ -150,6 +184,48 @@ def test_a_damaged_export_is_imported_or_refused_and_never_loses_posts(
     for args in (
         ["search", "мвд OR test OR пост", "--json"],
         ["export", "--format", kind, "--out", str(out)],
+    ):
+        code, err = _run(args)
+        assert code == 0, (args, err)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(damage=PAGE_DAMAGE)
+def test_a_damaged_page_is_imported_or_refused_and_never_loses_posts(
+    archive: str, tmp_path: Path, damage: list[tuple[str, float, int, str]]
+) -> None:
+    assert (
+        _run(["import", str(FIXTURES / "tme-s" / "sherlock-tme-s-durov" / "channel_feed.html")])[0]
+        == 0
+    )
+    before = asyncio.run(_archived(archive))
+    page = PAGE
+    for kind, where, length, snippet in damage:
+        start = int(where * len(page))
+        end = min(len(page), start + length)
+        if kind == "cut":
+            page = page[:start] + page[end:]
+        elif kind == "double":
+            page = page[:end] + page[start:end] + page[end:]
+        else:
+            page = page[:start] + snippet + page[start:]
+    path = tmp_path / f"durov-{len(list(tmp_path.glob('durov-*')))}.html"
+    path.write_text(page, encoding="utf-8")
+    code, err = _run(["import", str(path)])
+    assert code in (0, 2), err
+    if code == 2:
+        assert len([line for line in err.splitlines() if line.startswith("dozor")]) == 1, err
+    after = asyncio.run(_archived(archive))
+    assert before[0] <= after[0], "an archived post disappeared"
+    assert before[1] <= after[1], "an archived version disappeared or changed"
+    out = tmp_path / f"out-{path.stem}"
+    for args in (
+        ["search", "telegram OR durov", "--json"],
+        ["export", "--format", "html", "--out", str(out)],
     ):
         code, err = _run(args)
         assert code == 0, (args, err)

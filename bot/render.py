@@ -241,6 +241,8 @@ def _version_block(version: dict[str, Any], previous: str | None, zone: ZoneInfo
     title = f"<b>v{version['version']}</b> · seen {local_time(version['observed_at'], zone)}"
     if version["edit_date"] is not None:
         title += f" · edited {local_time(version['edit_date'], zone)}"
+    elif version["edit_time_unknown"]:
+        title += " · edited (time unknown)"
     text = version["text"]
     if previous is None:
         shown = esc(text[:HISTORY_FIRST_TEXT]) + ("…" if len(text) > HISTORY_FIRST_TEXT else "")

@@ -128,6 +128,10 @@ invite_links = Table(
     Column("resolved_at", UTCDateTime, nullable=False),
 )
 
+EDIT_TIME_UNKNOWN = (
+    "edited, by a source that did not say when (a saved t.me page); edit_date is then NULL"
+)
+
 posts = Table(
     "posts",
     metadata,
@@ -136,6 +140,13 @@ posts = Table(
     Column("kind", String(16), nullable=False, comment="message or service"),
     Column("date", UTCDateTime, nullable=False),
     Column("edit_date", UTCDateTime),
+    Column(
+        "edit_time_unknown",
+        Boolean,
+        nullable=False,
+        server_default=false(),
+        comment=EDIT_TIME_UNKNOWN,
+    ),
     Column("text", Text, nullable=False, default=""),
     Column("entities", JSONType, comment="formatting; offsets in code points, see DECISIONS"),
     Column("author_signature", Text),
@@ -173,6 +184,13 @@ post_versions = Table(
     Column("entities", JSONType),
     Column("media", JSONType),
     Column("edit_date", UTCDateTime),
+    Column(
+        "edit_time_unknown",
+        Boolean,
+        nullable=False,
+        server_default=false(),
+        comment=EDIT_TIME_UNKNOWN,
+    ),
     Column("observed_at", UTCDateTime, nullable=False),
     Column("source", String(16), nullable=False),
     ForeignKeyConstraint(["channel_id", "message_id"], ["posts.channel_id", "posts.message_id"]),

@@ -11,6 +11,7 @@ Telegram's UTF-16 units; the Telethon converter translates.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -71,6 +72,8 @@ class PostRecord:
     text: str = ""
     entities: list[Entity] = field(default_factory=list)
     edit_date: datetime | None = None
+    # Marked edited by a source that does not say when (a saved t.me page); edit_date is None.
+    edit_time_unknown: bool = False
     author_signature: str | None = None
     views: int | None = None
     forwards: int | None = None
@@ -94,6 +97,16 @@ class ShownCounters:
     views: int | None
     reactions: list[Reaction] | None
     rounded: bool
+
+
+def marked_edited(post: Mapping[str, Any]) -> bool:
+    """Was the post (a ``posts`` row) edited: a later version, an edit time, or a page's
+    edit mark with no time (``edit_time_unknown``)."""
+    return (
+        (post.get("current_version") or 1) > 1
+        or post.get("edit_date") is not None
+        or bool(post.get("edit_time_unknown"))
+    )
 
 
 def approximate(count: int, rounded: bool) -> bool:

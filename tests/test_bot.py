@@ -425,9 +425,13 @@ async def test_post_shows_the_versions_deletion_and_views_of_one_post(
     assert "v1 · seen " in shown.text and "Задержаны двое граждан" in shown.text
     assert "<s>3</s><u><b>4</b></u>" in shown.params["text"]  # v3 → v4: the number changed
     assert "more versions: dozor post https://t.me/mvd_test/1" in lines[-1]
+    async with sessions.begin() as session:  # a saved page shows it edited, with no time
+        page = PostRecord(CH, 2, first, text="Второй пост, исправлен", edit_time_unknown=True)
+        await store_posts(session, [page], source=Source.IMPORT, observed_at=first)
     api.message(MEMBER, "/post mvd_test 2")
     _, second = await api.wait_for(chat_id=MEMBER, count=2)
     assert "v1 · seen " in second.text and "Второй пост" in second.text
+    assert "v2 · seen " in second.text and " · edited (time unknown)" in second.text
     assert "deleted" not in second.text
     async with sessions.begin() as session:
         report = {"type": "document", "file_name": "отчет <2024>.pdf", "size": 4096}

@@ -405,7 +405,8 @@ async def test_desktop_export_keeps_nested_formatting_and_the_username(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Durov's saved page has links inside italics, which Desktop's parts cannot nest: the parts
-    keep the links, ``full_entities`` keeps everything, and the username survives the trip."""
+    keep the links, ``full_entities`` keeps everything, and the username survives the trip, as
+    do the page's four "edited" marks, which carry no time."""
     first = config_file(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/first.db")
     (tmp_path / "second").mkdir()
     second = config_file(tmp_path / "second", f"sqlite+aiosqlite:///{tmp_path}/second.db")
@@ -419,11 +420,19 @@ async def test_desktop_export_keeps_nested_formatting_and_the_username(
     assert nested, "the sample has nested formatting"
     links = {p.get("href") for m in nested for p in m["text_entities"] if p["type"] == "text_link"}
     assert "https://www.youtube.com/watch?v=1Yq_5aDdJ24" in links  # inside italics
+    marked = [m["id"] for m in exported["messages"] if m.get("edit_time_unknown")]
+    assert marked == [521, 527, 535, 538] and not any("edited" in m for m in exported["messages"])
     assert await dozor("import", "--config", str(second), str(out)) == 0, capsys.readouterr().err
     without_file_notes = [_without_file_notes(row) for row in _post_rows(tmp_path / "second.db")]
     assert _post_rows(tmp_path / "first.db") == without_file_notes
     with contextlib.closing(sqlite3.connect(tmp_path / "second.db")) as db:
         assert db.execute("SELECT username FROM channels").fetchall() == [("durov",)]
+        assert db.execute("SELECT count(*) FROM posts WHERE edit_time_unknown").fetchone() == (4,)
+    html = tmp_path / "html"
+    assert await dozor("export", "--config", str(first), "--format", "html",
+                       "--out", str(html)) == 0  # fmt: skip
+    pages = "".join(p.read_text("utf-8") for p in (html / "durov").glob("*.html"))
+    assert pages.count('<div class="edited">✏ edited (when is not known)</div>') == 4
 
 
 async def test_a_desktop_export_of_several_channels_imports_from_its_folder(
@@ -537,6 +546,7 @@ DESKTOP_ROW: dict[str, Any] = {
     "channel_title": "МВД",
     "date": datetime(2024, 11, 1, tzinfo=UTC),
     "edit_date": None,
+    "edit_time_unknown": False,
     "service_action": None,
     "author_signature": None,
     "forwarded_from_name": None,
@@ -617,7 +627,7 @@ def _post_rows(path: Path) -> list[tuple[Any, ...]]:
         "channel_id, message_id, kind, date, edit_date, text, entities, author_signature, views, "
         "forwards, replies, reactions, reply_to_message_id, forwarded_from_id, "
         "forwarded_from_message_id, forwarded_from_name, forwarded_from_date, grouped_id, "
-        "media_type, media, service_action, content_sha256"
+        "media_type, media, service_action, content_sha256, edit_time_unknown"
     )
     with contextlib.closing(sqlite3.connect(path)) as db:
         rows = db.execute(f"SELECT {columns} FROM posts ORDER BY channel_id, message_id")

@@ -17,10 +17,11 @@ from dozor.cli.main import main
 from dozor.errors import ImportFormatError
 from dozor.importer.pages import import_web_page, in_capture_order
 from dozor.importer.webpreview import PagePost, parse_page, read_page
-from dozor.records import ChannelRecord, ShownCounters, Source
+from dozor.records import ChannelRecord, ShownCounters, Source, make_entity
+from dozor.search import search
 from dozor.storage import store_posts, upsert_channel
 from tests.conftest import FIXTURES
-from tests.helpers import metric_samples, post, versions
+from tests.helpers import event_log, metric_samples, post, versions
 
 PAGES = FIXTURES / "tme-s"
 DUROV_FEED = PAGES / "sherlock-tme-s-durov" / "channel_feed.html"
@@ -43,7 +44,7 @@ def test_a_real_page_gives_the_channel_and_its_posts() -> None:
     found = durov_posts()
     assert sorted(found) == [n for n in range(519, 540) if n != 530]
     assert found[519].record.date == datetime(2026, 5, 20, 15, 38, 10, tzinfo=UTC)
-    assert [n for n, p in found.items() if p.edited] == [521, 527, 535, 538]
+    assert [n for n, p in found.items() if p.record.edit_time_unknown] == [521, 527, 535, 538]
     assert {p.record.author_signature for p in found.values()} == {"Pavel Durov"}
     kinds = {n: (p.record.media or {}).get("type") for n, p in found.items() if p.record.media}
     # 519 has a play button and a duration; the others loop silently, as Telegram plays GIFs
@@ -544,6 +545,61 @@ async def test_a_page_never_invents_an_edit(
     ]
 
 
+async def test_a_page_s_edit_mark_is_kept_until_telegram_tells_the_edit_time(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """A page marks 521, 527, 535 and 538 edited, without a time: the archive keeps the mark
+    (``is:edited`` finds them). When the archiver reads such a post, Telegram's last edit, if
+    made before the capture, is the one the page showed: its time (and exact formatting)
+    complete the page's version, with no new version and no event. An edit after the capture
+    is a new version."""
+    await import_web_page(sessions, wayback_capture(tmp_path))
+    async with sessions() as session:
+        edited = (await search(session, "is:edited", limit=10)).hits
+    assert sorted(hit.message_id for hit in edited) == [521, 527, 535, 538]
+    stored = await post(sessions, DUROV, 521)
+    assert (stored["edit_date"], stored["edit_time_unknown"]) == (None, True)
+    assert [v["edit_time_unknown"] for v in await versions(sessions, DUROV, 521)] == [True]
+
+    page = {number: found.record for number, found in durov_posts().items()}
+    before, after = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 9, 1, tzinfo=UTC)
+    bold = [make_entity("bold", 0, 1)]  # Telegram's formatting, which the page may not show
+    telegram = [
+        replace(page[521], entities=bold, edit_date=before, edit_time_unknown=False),
+        replace(page[527], entities=bold, edit_date=after, edit_time_unknown=False),
+        replace(page[535], edit_date=before, edit_time_unknown=False),  # the page's very content
+    ]
+    async with sessions.begin() as session:
+        await store_posts(session, telegram, source=Source.LIVE, observed_at=after)
+    for number in (521, 535):
+        stored = await post(sessions, DUROV, number)
+        assert (stored["edit_date"], stored["edit_time_unknown"]) == (before, False)
+        (version,) = await versions(sessions, DUROV, number)
+        assert (version["edit_date"], version["edit_time_unknown"]) == (before, False)
+        assert version["observed_at"] == CAPTURED
+    assert (await versions(sessions, DUROV, 521))[0]["entities"] == bold
+    first, second = await versions(sessions, DUROV, 527)
+    assert (first["edit_date"], first["edit_time_unknown"], first["entities"]) == (
+        None,
+        True,
+        page[527].entities,
+    )
+    assert (second["edit_date"], second["edit_time_unknown"], second["entities"]) == (
+        after,
+        False,
+        bold,
+    )
+    assert [kind for kind, number in await event_log(sessions) if number in (521, 527, 535)] == [
+        "new",
+        "new",
+        "new",
+        "edited",  # 527, edited after the capture
+    ]
+    async with sessions() as session:
+        edited = (await search(session, "is:edited", limit=10)).hits
+    assert sorted(hit.message_id for hit in edited) == [521, 527, 535, 538]
+
+
 def test_the_import_command_reads_pages_and_folders_of_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -573,6 +629,10 @@ def test_the_import_command_reads_pages_and_folders_of_them(
     assert "≈ rounded, as a saved t.me page showed it (23.4K)" in out
     assert main(["post", "durov", "523"]) == 0
     assert "· GIF ·" in capsys.readouterr().out.splitlines()[1]
+    assert main(["post", "durov", "521"]) == 0  # the page marks it edited, without a time
+    out = capsys.readouterr().out
+    assert "· edited (a saved page did not say when) ·" in out.splitlines()[1]
+    assert "version 1 · seen " in out and "(import) · edited on Telegram, time unknown" in out
     # captures kept in subfolders are found; what a browser saves beside a page is not read
     older = Path("captures") / "2026" / "durov.html"
     older.parent.mkdir(parents=True)

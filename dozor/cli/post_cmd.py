@@ -98,6 +98,8 @@ def _facts(post: dict[str, Any]) -> list[str]:
     facts = [f"posted {format_time(post['date'])}"]
     if post["edit_date"] is not None:
         facts.append(f"last edited {format_time(post['edit_date'])}")
+    elif post["edit_time_unknown"]:
+        facts.append("edited (a saved page did not say when)")
     if post["kind"] != "message":
         facts.append(f"service message: {(post['service_action'] or {}).get('type', '?')}")
     elif (attachment := describe_media(post["media"])) is not None:
@@ -118,6 +120,8 @@ def _version_title(version: dict[str, Any]) -> str:
     title += f" ({version['source']})"
     if version["edit_date"] is not None:
         title += f" · edited on Telegram {format_time(version['edit_date'])}"
+    elif version["edit_time_unknown"]:
+        title += " · edited on Telegram, time unknown"
     return title
 
 

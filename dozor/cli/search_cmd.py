@@ -10,6 +10,7 @@ from rich.markup import escape
 from dozor.cli.context import config_option, json_option, query_argument, run_async, state
 from dozor.cli.output import format_time, print_json, stdout_console
 from dozor.db import open_database
+from dozor.records import marked_edited
 from dozor.search import Hit, SearchResult, search
 from dozor.search.engine import COUNT_LIMIT, scan_note
 from dozor.search.reindex import STALE_WARNING, index_is_stale
@@ -86,6 +87,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "text": hit.text,
         "snippet": hit.snippet.text,
         "highlights": [list(span) for span in hit.snippet.spans],
+        "edited": marked_edited(post),
         "edit_date": post["edit_date"],
         "deleted_at": post["deleted_at"],
         "media_type": post["media_type"],
@@ -121,7 +123,7 @@ def _print(result: SearchResult, offset: int) -> None:
         marks = []
         if hit.post["deleted_at"] is not None:
             marks.append("[red]deleted[/]")
-        if hit.post["current_version"] > 1 or hit.post["edit_date"] is not None:
+        if marked_edited(hit.post):
             marks.append("edited")
         console.print(
             f"\n[cyan]{format_time(hit.date)}[/]  {escape(hit.channel_title)}  "

@@ -121,6 +121,8 @@ def desktop_message(row: Mapping[str, Any]) -> dict[str, Any]:
     if row["edit_date"] is not None:
         message["edited"] = _local(row["edit_date"])
         message["edited_unixtime"] = _unix(row["edit_date"])
+    elif row["edit_time_unknown"]:
+        message["edit_time_unknown"] = True
     if service:
         action = sorted_keys(dict(row["service_action"] or {}))
         message["action"] = action.pop("type", "unknown")

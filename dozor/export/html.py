@@ -281,6 +281,8 @@ class HtmlSite:
             out.append(f'<div class="reply">↩ In reply to {_reply_link(row, page)}</div>')
         if row["edit_date"] is not None:
             out.append(f'<div class="edited">✏ edited {_time(row["edit_date"])}</div>')
+        elif row["edit_time_unknown"]:
+            out.append('<div class="edited">✏ edited (when is not known)</div>')
         return out
 
     def _media(self, media: Mapping[str, Any] | None) -> str:

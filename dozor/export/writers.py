@@ -49,6 +49,7 @@ def post_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "kind": row["kind"],
         "date": _iso(row["date"]),
         "edit_date": _iso(row["edit_date"]),
+        "edit_time_unknown": row["edit_time_unknown"],
         "text": row["text"],
         "entities": sorted_keys(row["entities"] or []),
         "author_signature": row["author_signature"],
@@ -86,6 +87,7 @@ def _version_json(version: Mapping[str, Any]) -> dict[str, Any]:
         "entities": sorted_keys(version["entities"] or []),
         "media": sorted_keys(version["media"]),
         "edit_date": _iso(version["edit_date"]),
+        "edit_time_unknown": version["edit_time_unknown"],
         "observed_at": _iso(version["observed_at"]),
         "source": version["source"],
         "content_sha256": version["content_sha256"],
@@ -116,6 +118,7 @@ CSV_COLUMNS = (
     "attachment",
     "versions",
     "deleted_at",
+    "edit_time_unknown",
 )
 
 
@@ -155,6 +158,7 @@ def post_csv_row(row: Mapping[str, Any]) -> list[Any]:
         spreadsheet_text(describe_media(media) or ""),
         len(row["versions"]) if "versions" in row else row["current_version"],
         _iso(row["deleted_at"]) or "",
+        "true" if row["edit_time_unknown"] else "false",
     ]
 
 
@@ -215,6 +219,7 @@ class CsvWriter:
         "media",
         "current_version",
         "deleted_at",
+        "edit_time_unknown",
     )
 
     def __init__(self, *, bom: bool = False) -> None:

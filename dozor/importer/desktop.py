@@ -477,6 +477,7 @@ def convert_message(raw: Any, *, channel_id: int, legacy: bool, tz: tzinfo) -> C
         text=text,
         entities=entities,
         edit_date=_timestamp(raw, "edited", tz),
+        edit_time_unknown=raw.get("edit_time_unknown") is True,  # dozor's own exports
         author_signature=_str(raw.get("author")),
         views=_count(raw, "views", warnings, INT32),  # int32 on Telegram, as in the archive
         forwards=_count(raw, "forwards", warnings, INT32),

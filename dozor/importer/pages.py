@@ -75,7 +75,7 @@ async def import_web_page(
         news, known = await archive_first(
             session,
             channel_id,
-            [(post.record, post.edited) for post in found],
+            [post.record for post in found],
             report.warnings,
             rendering="page",
         )

@@ -170,9 +170,8 @@ async def _store(
         now = datetime.now(UTC)
         records, known = batch.records, 0
         if export.rendering is not None:
-            found = [(record, False) for record in records]  # a rendering shows no edits
             records, known = await archive_first(
-                session, channel_id, found, notes, rendering=export.rendering
+                session, channel_id, records, notes, rendering=export.rendering
             )
         outcome = await store_posts(session, records, source=Source.IMPORT, observed_at=now)
         outcome.unchanged += known
@@ -314,28 +313,28 @@ async def record_import(
 async def archive_first(
     session: AsyncSession,
     channel_id: int,
-    found: list[tuple[PostRecord, bool]],
+    found: list[PostRecord],
     notes: list[str],
     *,
     rendering: str,
 ) -> tuple[list[PostRecord], int]:
     """Of the posts a *rendering* shows (a saved page, an HTML export), those that tell the
-    archive something, and how many do not. *found*: (record, marked edited by the rendering).
-    What the user should hear of is added to *notes*.
+    archive something, and how many do not. A rendering that marks a post edited does not say
+    when (``edit_time_unknown``). What the user should hear of is added to *notes*.
 
     A rendering adds to the archive and never overrides it: a post the archive has is left
     alone when the rendering shows a text it already holds (any version: one from before an
     edit is no news), or when it differs but the post was never edited on Telegram (the
     difference is in how it renders the text)."""
-    stored = await _stored_texts(session, channel_id, [record.message_id for record, _ in found])
+    stored = await _stored_texts(session, channel_id, [record.message_id for record in found])
     news, known = [], 0
-    for record, edited in found:
+    for record in found:
         current = stored.get(record.message_id)
         if current is None:
             news.append(record)
         elif squeeze_spaces(record.text) in current["texts"]:
             known += 1
-        elif current["edit_date"] is None and not edited:
+        elif not (current["edited"] or record.edit_time_unknown):
             known += 1
             notes.append(
                 f"post {record.message_id}: the {rendering} renders its text differently, and "
@@ -349,14 +348,18 @@ async def archive_first(
 async def _stored_texts(
     session: AsyncSession, channel_id: int, message_ids: list[int]
 ) -> dict[int, dict[str, Any]]:
-    """Per archived post: its edit date and every text it has had (whitespace folded)."""
+    """Per archived post: whether it was edited and every text it has had (whitespace folded)."""
     rows = await session.execute(
-        select(posts.c.message_id, posts.c.edit_date).where(
+        select(posts.c.message_id, posts.c.edit_date, posts.c.edit_time_unknown).where(
             posts.c.channel_id == channel_id, posts.c.message_id.in_(message_ids)
         )
     )
     stored: dict[int, dict[str, Any]] = {
-        row.message_id: {"edit_date": row.edit_date, "texts": set()} for row in rows
+        row.message_id: {
+            "edited": row.edit_date is not None or row.edit_time_unknown,
+            "texts": set(),
+        }
+        for row in rows
     }
     versions = await session.execute(
         select(post_versions.c.message_id, post_versions.c.text).where(

@@ -62,8 +62,7 @@ _STYLES = {
 
 @dataclass(frozen=True)
 class PagePost:
-    record: PostRecord
-    edited: bool  # the page marks the post edited; it does not say when
+    record: PostRecord  # edit_time_unknown: the page marks it edited (never says when)
     counters: ShownCounters | None = None  # views and reactions, when the page shows them
 
 
@@ -259,19 +258,26 @@ def _widget_posts(widget: Any, channel_id: int, username: str) -> list[PagePost]
         forward=_forward(widget),
         grouped_id=min(number for number, _ in items) if items else None,
         media=own if items else media_of(own_parts),
-    )
-    edited = "edited" in " ".join(
-        node.text_content() for node in _with_class(widget, "tgme_widget_message_meta")
+        edit_time_unknown="edited"
+        in " ".join(
+            node.text_content() for node in _with_class(widget, "tgme_widget_message_meta")
+        ),
     )
     members = [
         PagePost(
-            replace(record, message_id=number, text="", entities=[], media=media),
-            edited=False,
+            replace(
+                record,
+                message_id=number,
+                text="",
+                entities=[],
+                media=media,
+                edit_time_unknown=False,
+            )
         )
         for number, media in items
         if number != message_id
     ]
-    return [PagePost(record, edited, _counters(own_parts)), *members]
+    return [PagePost(record, _counters(own_parts)), *members]
 
 
 def _date(widget: Any) -> datetime | None:

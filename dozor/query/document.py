@@ -13,6 +13,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from dozor.records import marked_edited
 from dozor.text import analyze_terms
 
 PHOTO_TYPES = frozenset({"photo"})
@@ -114,7 +115,7 @@ def _facets(post: Mapping[str, Any], has_url: bool) -> list[str]:
         facets.append("forward")
     if post.get("reply_to_message_id") is not None:
         facets.append("reply")
-    if (post.get("current_version") or 1) > 1 or post.get("edit_date") is not None:
+    if marked_edited(post):
         facets.append("edited")
     if post.get("deleted_at") is not None:
         facets.append("deleted")

@@ -52,6 +52,7 @@ _MUTABLE_COLUMNS = (
     "date",
     *_CONTENT_COLUMNS,
     *_KEEP_IF_UNKNOWN,
+    "edit_time_unknown",
     "content_sha256",
     "current_version",
     "updated_at",
@@ -122,10 +123,16 @@ async def _store_channel_batch(
     if not source.is_live_telegram:
         batch = {mid: _on_archive_clock(rec, stored.get(mid)) for mid, rec in batch.items()}
     candidates = {mid: _candidate_row(rec, stored.get(mid), source) for mid, rec in batch.items()}
+    # Versions are read for posts whose content changed, or whose version a page marked
+    # edited without a time (see _completes_an_import).
     changed = [
         mid
         for mid, row in candidates.items()
-        if mid in stored and row["content_sha256"] != stored[mid]["content_sha256"]
+        if mid in stored
+        and (
+            row["content_sha256"] != stored[mid]["content_sha256"]
+            or stored[mid]["edit_time_unknown"]
+        )
     ]
     history = await _load_version_history(session, channel_id, changed)
 
@@ -179,6 +186,7 @@ class _History:
     hashes: set[str]
     last_version: int
     sources: dict[int, str] = field(default_factory=dict)  # version -> where it was first seen
+    observed: dict[int, datetime] = field(default_factory=dict)  # version -> when
     texts: set[tuple[str, datetime | None]] = field(default_factory=set)  # (text, edit date)
 
 
@@ -196,16 +204,18 @@ async def _load_version_history(
                 post_versions.c.source,
                 post_versions.c.text,
                 post_versions.c.edit_date,
+                post_versions.c.observed_at,
             ).where(
                 post_versions.c.channel_id == channel_id,
                 post_versions.c.message_id.in_(ids[i : i + _IN_CHUNK]),
             )
         )
-        for mid, sha, version, source, text, edit_date in result:
+        for mid, sha, version, source, text, edit_date, observed_at in result:
             entry = history.setdefault(mid, _History(set(), 0))
             entry.hashes.add(sha)
             entry.last_version = max(entry.last_version, version)
             entry.sources[version] = source
+            entry.observed[version] = observed_at
             entry.texts.add((text, edit_date))
     return history
 
@@ -255,6 +265,10 @@ def _candidate_row(
         if not source.is_live_telegram:
             # A date read from an export may carry a guessed time zone; Telegram's is exact.
             row["date"] = stored["date"]
+    # Edited at an unknown time (a page said so) until some source tells the time.
+    row["edit_time_unknown"] = row["edit_date"] is None and (
+        record.edit_time_unknown or (stored is not None and stored["edit_time_unknown"])
+    )
     row["content_sha256"] = content_sha256(
         row["text"], row["entities"], row["media"], row["service_action"]
     )
@@ -304,7 +318,8 @@ def _plan_post(
         outcome.new += 1
         return
     content_changed = row["content_sha256"] != stored["content_sha256"]
-    if content_changed and _still_the_current_version(record, row, stored, history, source, writes):
+    completes = content_changed or stored["edit_time_unknown"]  # see _completes_an_import
+    if completes and _still_the_current_version(record, row, stored, history, source, writes):
         content_changed = False
     if content_changed:
         assert history is not None, "every stored post has at least one version"
@@ -374,15 +389,20 @@ def _completes_an_import(
     words, that copy was of the same version, and what differs is what the export lost: a
     link nested in bold (Desktop keeps the outer style), a page's spacing. Edit delays are
     compared, not edit times, because a legacy export's times may be read in the wrong time
-    zone. Other words are kept as a version of their own: an export that says something
-    Telegram does not is worth seeing, not overwriting.
+    zone. A page marks a post edited without a time: Telegram's last edit, if made before
+    the page was captured, is the one the page showed. Other words are kept as a version of
+    their own: an export that says something Telegram does not is worth seeing, not
+    overwriting.
     """
     if not source.is_live_telegram or history is None:
         return False
-    if history.sources.get(stored["current_version"]) != Source.IMPORT.value:
+    current = stored["current_version"]
+    if history.sources.get(current) != Source.IMPORT.value:
         return False
     if squeeze_spaces(row["text"]) != squeeze_spaces(stored["text"]):
         return False
+    if stored["edit_time_unknown"]:
+        return record.edit_date is not None and record.edit_date <= history.observed[current]
     return _edit_delay(record.edit_date, record.date) == _edit_delay(
         stored["edit_date"], stored["date"]
     )
@@ -478,7 +498,11 @@ def _plan_late_version(
         return
     history.last_version += 1
     history.hashes.add(row["content_sha256"])
-    snapshot = {**row, "edit_date": record.edit_date}  # not the current post's edit date
+    snapshot = {  # not the current post's edit date
+        **row,
+        "edit_date": record.edit_date,
+        "edit_time_unknown": record.edit_date is None and record.edit_time_unknown,
+    }
     writes.versions.append(_version(snapshot, history.last_version, observed_at, source))
     outcome.edited += 1
 
@@ -518,6 +542,7 @@ def _version(
         "entities": row["entities"],
         "media": row["media"],
         "edit_date": row["edit_date"],
+        "edit_time_unknown": row["edit_time_unknown"],
         "observed_at": observed_at,
         "source": source.value,
     }
@@ -569,6 +594,7 @@ _COMPLETE_VERSION = (
         entities=bindparam("v_entities"),
         media=bindparam("v_media"),
         edit_date=bindparam("v_edit_date"),
+        edit_time_unknown=bindparam("v_edit_time_unknown"),
     )
 )
 
@@ -599,6 +625,7 @@ async def _apply(session: AsyncSession, writes: _Writes) -> None:
                     "v_entities": r["entities"],
                     "v_media": r["media"],
                     "v_edit_date": r["edit_date"],
+                    "v_edit_time_unknown": r["edit_time_unknown"],
                 }
                 for r in writes.version_fixes
             ],

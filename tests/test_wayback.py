@@ -169,6 +169,7 @@ async def test_captures_are_fetched_once_kept_dated_and_imported(
     result = json.loads(capsys.readouterr().out)
     assert result["captures"] == {
         "listed": 4,
+        "chosen": 4,
         "fetched": [],
         "already_fetched": 3,
         "gone": [f"{MISSING} https://t.me/s/durov: HTTP 404"],
@@ -194,6 +195,44 @@ async def test_dates_and_fetching_only(
     ]
     assert not (configured.parent / "dozor.db").exists()  # nothing imported
     assert "2 captures at" in capsys.readouterr().out
+
+
+async def test_one_capture_per_page_and_week_or_month(
+    archive_server: tuple[FakeWayback, str],
+    configured: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The channel's page was captured on Tuesday 1 and Thursday 3 September (the second is
+    the missing one), its page of older posts on the 2nd: one a week keeps the 1st and the
+    2nd; one a month too, and August's."""
+    fake, server = archive_server
+    out = configured.parent / "captures"
+    command = ["wayback", "durov", "--server", server, "--pause", "0", "--out", str(out)]
+    assert await dozor(*command, "--since", "2026-09-01", "--one-per", "week", "--no-import") == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "durov-20260901120000.html",
+        "durov-20260902080000-before-530.html",
+    ]
+    assert not any(MISSING in r for r in fake.requests)  # not even asked for
+    assert f"3 captures at {server}, 2 of them one per page and week, 2 fetched now" in (
+        capsys.readouterr().out
+    )
+    assert await dozor(*command, "--one-per", "month", "--no-import", "--json") == 0
+    report = json.loads(capsys.readouterr().out)["captures"]
+    assert (report["listed"], report["chosen"], report["already_fetched"]) == (4, 3, 2)
+    assert report["fetched"] == [str(out / "durov-20260810040506.html")]
+    assert report["gone"] == []
+
+
+def test_one_capture_per_day_keeps_the_first_of_each_page() -> None:
+    captures = [
+        wayback.Capture("20240101000000", "https://t.me/s/x"),
+        wayback.Capture("20240101000000", "https://t.me/s/x?before=10"),
+        wayback.Capture("20240101235959", "https://t.me/s/x"),
+        wayback.Capture("20240102000000", "https://t.me/s/x"),
+    ]
+    assert wayback.one_per(captures, "day") == [captures[0], captures[1], captures[3]]
+    assert wayback.one_per(captures, "month") == captures[:2]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,13 @@ from dozor.cli.output import print_json, stderr_console
 from dozor.cli.progress import progress_bar
 from dozor.errors import UserError
 from dozor.importer.run import ImportReport
-from dozor.importer.wayback import DEFAULT_SERVER, PAUSE_SECONDS, describe, fetch_captures
+from dozor.importer.wayback import (
+    DEFAULT_SERVER,
+    PAUSE_SECONDS,
+    PERIODS,
+    describe,
+    fetch_captures,
+)
 
 
 @click.command("wayback")
@@ -43,6 +49,14 @@ from dozor.importer.wayback import DEFAULT_SERVER, PAUSE_SECONDS, describe, fetc
     show_default=True,
     help="Seconds between two requests (the Wayback Machine turns away faster clients).",
 )
+@click.option(
+    "--one-per",
+    "period",
+    type=click.Choice(PERIODS),
+    help="Fetch only the first capture of each page in each day, week or month: far fewer "
+    "requests for a channel captured thousands of times, but a post that lived between two "
+    "captures of one period is missed.",
+)
 @click.option("--no-import", is_flag=True, help="Only fetch the captures; import them later.")
 def wayback(
     channel: str,
@@ -51,6 +65,7 @@ def wayback(
     until: str | None,
     server: str,
     pause: float,
+    period: str | None,
     no_import: bool,
     as_json: bool,
 ) -> None:
@@ -71,6 +86,7 @@ def wayback(
                 since=start,
                 until=end,
                 pause=pause,
+                period=period,
                 progress=report,
             )
         )
@@ -87,9 +103,10 @@ def wayback(
     if not fetched.listed:
         click.echo(f"t.me/s/{username}: {server} has no captures of it{_in(since, until)}")
         return
+    chosen = f", {fetched.chosen} of them one per page and {period}" if period else ""
     click.echo(
-        f"t.me/s/{username}: {fetched.listed} captures at {server}, {len(fetched.fetched)} "
-        f"fetched now, {fetched.kept} fetched before, kept in {folder}"
+        f"t.me/s/{username}: {fetched.listed} captures at {server}{chosen}, "
+        f"{len(fetched.fetched)} fetched now, {fetched.kept} fetched before, kept in {folder}"
     )
     _print_imports(reports)
 

@@ -64,24 +64,52 @@ class Capture:
     def captured_at(self) -> datetime:
         return datetime.strptime(self.timestamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
 
-    def file_name(self, username: str) -> str:
-        """``durov-20240510120000.html``, ``durov-20240510120000-before-530.html`` for a page
-        of older posts, and a digest of any other query (a search in the channel)."""
+    @property
+    def page(self) -> str:
+        """Which of the channel's pages it is: ``""`` for the newest posts, ``-before-530``
+        for a page of older posts, a digest of any other query (a search in the channel)."""
         match = _CAPTURED.match(self.original)
         query = (match["query"] or "") if match else ""
         page = _PAGE_QUERY.fullmatch(query)
         if page:
-            suffix = f"-{page[1]}-{page[2]}"
-        elif query:
-            suffix = "-" + hashlib.sha256(query.encode()).hexdigest()[:12]
-        else:
-            suffix = ""
-        return f"{username}-{self.timestamp}{suffix}.html"
+            return f"-{page[1]}-{page[2]}"
+        return "-" + hashlib.sha256(query.encode()).hexdigest()[:12] if query else ""
+
+    def file_name(self, username: str) -> str:
+        """``durov-20240510120000.html``, ``durov-20240510120000-before-530.html``."""
+        return f"{username}-{self.timestamp}{self.page}.html"
+
+
+PERIODS = ("day", "week", "month")
+
+
+def one_per(captures: list[Capture], period: str) -> list[Capture]:
+    """Of *captures* (oldest first), the first of each page in each *period*: a channel
+    captured thousands of times read in far fewer requests, at the risk of missing a post that
+    lived between two captures of one period."""
+    seen: set[tuple[str, tuple[int, ...]]] = set()
+    chosen = []
+    for capture in captures:
+        key = (capture.page, _period_of(capture.captured_at, period))
+        if key not in seen:
+            seen.add(key)
+            chosen.append(capture)
+    return chosen
+
+
+def _period_of(moment: datetime, period: str) -> tuple[int, ...]:
+    if period == "day":
+        return (moment.year, moment.month, moment.day)
+    if period == "week":
+        year, week, _ = moment.isocalendar()
+        return (year, week)
+    return (moment.year, moment.month)
 
 
 @dataclass
 class FetchReport:
     listed: int = 0  # captures of the channel the server has (in the dates asked)
+    chosen: int = 0  # of those, the ones to have (all, or one per page and period)
     fetched: list[Path] = field(default_factory=list)  # files written by this run
     kept: int = 0  # captures fetched by an earlier run
     gone: list[str] = field(default_factory=list)  # captures the server could not give
@@ -161,9 +189,11 @@ async def fetch_captures(
     since: date | None = None,
     until: date | None = None,
     pause: float = PAUSE_SECONDS,
+    period: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> FetchReport:
-    """Fetch into *folder* the captures of ``t.me/s/<username>`` it does not have yet."""
+    """Fetch into *folder* the captures of ``t.me/s/<username>`` it does not have yet; with
+    a *period*, only the first capture of each page in each period (see :func:`one_per`)."""
     import aiohttp
 
     report = FetchReport()
@@ -173,6 +203,9 @@ async def fetch_captures(
         wayback = Wayback(http, server.rstrip("/"), pause)
         captures = await wayback.captures(username, since, until)
         report.listed = len(captures)
+        if period is not None:
+            captures = one_per(captures, period)
+        report.chosen = len(captures)
         if captures:
             await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         for done, capture in enumerate(captures, 1):
@@ -241,6 +274,7 @@ def _reason(exc: BaseException) -> str:
 def describe(report: FetchReport) -> dict[str, Any]:
     return {
         "listed": report.listed,
+        "chosen": report.chosen,
         "fetched": [str(path) for path in report.fetched],
         "already_fetched": report.kept,
         "gone": report.gone,

@@ -52,6 +52,7 @@ class FakeWayback:
 
     requests: list[str] = field(default_factory=list)
     busy_once: set[str] = field(default_factory=set)  # captures answered 429 the first time
+    missing: set[str] = field(default_factory=lambda: {MISSING})  # captures answered 404
     cdx_body: bytes | None = None  # instead of the real list
 
     def captures(self) -> list[list[str]]:
@@ -88,17 +89,16 @@ class FakeWayback:
         if timestamp in self.busy_once:
             self.busy_once.discard(timestamp)
             return web.Response(status=429, headers={"Retry-After": "0"})
+        if timestamp in self.missing or "durovich" in original:
+            return web.Response(status=404)
         feed = DUROV_FEED.read_text(encoding="utf-8")
-        if timestamp == FIRST and "durovich" not in original:
-            return web.Response(body=as_wayback_serves(feed, FIRST), content_type="text/html")
         if timestamp == SECOND:
-            later = feed.replace("8.67M", "8.71M")
-            body = as_wayback_serves(later, SECOND, noted=False)
-            return web.Response(body=body, content_type="text/html")
-        if timestamp == OLDER_PAGE:
+            body = as_wayback_serves(feed.replace("8.67M", "8.71M"), SECOND, noted=False)
+        elif timestamp == OLDER_PAGE:
             body = as_wayback_serves(feed.replace("8.67M", "8.72M"), OLDER_PAGE)
-            return web.Response(body=body, content_type="text/html")
-        return web.Response(status=404)
+        else:
+            body = as_wayback_serves(feed, timestamp)
+        return web.Response(body=body, content_type="text/html")
 
 
 @pytest.fixture
@@ -224,15 +224,43 @@ async def test_one_capture_per_page_and_week_or_month(
     assert report["gone"] == []
 
 
-def test_one_capture_per_day_keeps_the_first_of_each_page() -> None:
+async def test_one_capture_per_period_is_the_first_the_archive_gives(
+    archive_server: tuple[FakeWayback, str],
+    configured: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The week's first capture of the channel's page cannot be had: its next one is fetched.
+    A later run finds the week's page on disk and asks for nothing of it."""
+    fake, server = archive_server
+    fake.missing = {SECOND}
+    out = configured.parent / "captures"
+    command = ["wayback", "durov", "--server", server, "--pause", "0", "--out", str(out)]
+    week = ["--since", "2026-09-01", "--one-per", "week", "--no-import"]
+    assert await dozor(*command, *week) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "durov-20260902080000-before-530.html",
+        "durov-20260903090000.html",
+    ]
+    output = capsys.readouterr()
+    assert f"not fetched: {SECOND} http://t.me:80/s/durov: HTTP 404" in output.err
+    assert "2 of them one per page and week, 2 fetched now, 0 fetched before" in output.out
+    fake.requests.clear()
+    assert await dozor(*command, *week) == 0
+    assert [r.split()[0] for r in fake.requests] == ["cdx"]
+    assert "2 fetched before" in capsys.readouterr().out
+
+
+def test_captures_are_grouped_by_page_and_period_oldest_first() -> None:
     captures = [
         wayback.Capture("20240101000000", "https://t.me/s/x"),
         wayback.Capture("20240101000000", "https://t.me/s/x?before=10"),
         wayback.Capture("20240101235959", "https://t.me/s/x"),
         wayback.Capture("20240102000000", "https://t.me/s/x"),
     ]
-    assert wayback.one_per(captures, "day") == [captures[0], captures[1], captures[3]]
-    assert wayback.one_per(captures, "month") == captures[:2]
+    first, older_page, same_day, next_day = captures
+    assert wayback.one_per(captures, "day") == [[first, same_day], [older_page], [next_day]]
+    assert wayback.one_per(captures, "month") == [[first, same_day, next_day], [older_page]]
+    assert wayback.one_per(captures, None) == [[capture] for capture in captures]
 
 
 @pytest.mark.parametrize(

@@ -83,18 +83,18 @@ class Capture:
 PERIODS = ("day", "week", "month")
 
 
-def one_per(captures: list[Capture], period: str) -> list[Capture]:
-    """Of *captures* (oldest first), the first of each page in each *period*: a channel
-    captured thousands of times read in far fewer requests, at the risk of missing a post that
-    lived between two captures of one period."""
-    seen: set[tuple[str, tuple[int, ...]]] = set()
-    chosen = []
+def one_per(captures: list[Capture], period: str | None) -> list[list[Capture]]:
+    """*captures* (oldest first) grouped by page and *period*, oldest first: one of each
+    group is enough (the first the archive can give). A channel captured thousands of times
+    is read in far fewer requests, at the risk of missing a post that lived between two
+    captures of one period. Without a period, each capture is a group of its own."""
+    if period is None:
+        return [[capture] for capture in captures]
+    groups: dict[tuple[str, tuple[int, ...]], list[Capture]] = {}
     for capture in captures:
         key = (capture.page, _period_of(capture.captured_at, period))
-        if key not in seen:
-            seen.add(key)
-            chosen.append(capture)
-    return chosen
+        groups.setdefault(key, []).append(capture)
+    return list(groups.values())
 
 
 def _period_of(moment: datetime, period: str) -> tuple[int, ...]:
@@ -109,7 +109,7 @@ def _period_of(moment: datetime, period: str) -> tuple[int, ...]:
 @dataclass
 class FetchReport:
     listed: int = 0  # captures of the channel the server has (in the dates asked)
-    chosen: int = 0  # of those, the ones to have (all, or one per page and period)
+    chosen: int = 0  # how many of those to have (all, or one per page and period)
     fetched: list[Path] = field(default_factory=list)  # files written by this run
     kept: int = 0  # captures fetched by an earlier run
     gone: list[str] = field(default_factory=list)  # captures the server could not give
@@ -193,7 +193,7 @@ async def fetch_captures(
     progress: Callable[[int, int], None] | None = None,
 ) -> FetchReport:
     """Fetch into *folder* the captures of ``t.me/s/<username>`` it does not have yet; with
-    a *period*, only the first capture of each page in each period (see :func:`one_per`)."""
+    a *period*, one capture of each page in each period (see :func:`one_per`)."""
     import aiohttp
 
     report = FetchReport()
@@ -203,29 +203,39 @@ async def fetch_captures(
         wayback = Wayback(http, server.rstrip("/"), pause)
         captures = await wayback.captures(username, since, until)
         report.listed = len(captures)
-        if period is not None:
-            captures = one_per(captures, period)
-        report.chosen = len(captures)
-        if captures:
+        groups = one_per(captures, period)
+        report.chosen = len(groups)
+        if groups:
             await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-        for done, capture in enumerate(captures, 1):
-            path = folder / capture.file_name(username)
-            if await asyncio.to_thread(path.exists):
-                report.kept += 1
-            else:
-                await _fetch_one(wayback, capture, path, report)
+        for done, group in enumerate(groups, 1):
+            await _have_one(wayback, group, folder, username, report)
             if progress is not None:
-                progress(done, len(captures))
+                progress(done, len(groups))
     return report
 
 
-async def _fetch_one(wayback: Wayback, capture: Capture, path: Path, report: FetchReport) -> None:
+async def _have_one(
+    wayback: Wayback, group: list[Capture], folder: Path, username: str, report: FetchReport
+) -> None:
+    """One capture of *group* in *folder*: one there already, else the first the archive
+    gives."""
+    paths = [folder / capture.file_name(username) for capture in group]
+    if any(await asyncio.to_thread(lambda: [path.exists() for path in paths])):
+        report.kept += 1
+        return
+    for capture, path in zip(group, paths, strict=True):
+        if await _fetch_one(wayback, capture, path, report):
+            return
+
+
+async def _fetch_one(wayback: Wayback, capture: Capture, path: Path, report: FetchReport) -> bool:
     status, content = await wayback.fetch(capture)
     if status != 200:
         report.gone.append(f"{capture.timestamp} {capture.original}: HTTP {status}")
-        return
+        return False
     await asyncio.to_thread(_keep, content, path, capture.captured_at)
     report.fetched.append(path)
+    return True
 
 
 def _keep(content: bytes, path: Path, captured_at: datetime) -> None:

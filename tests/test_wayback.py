@@ -16,9 +16,13 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from dozor import db
 from dozor.cli.main import main
+from dozor.config import DatabaseConfig
 from dozor.importer import wayback
-from tests.test_webpreview import DUROV_FEED
+from dozor.records import ChannelRecord, Source
+from dozor.storage import upsert_channel
+from tests.test_webpreview import DUROV, DUROV_FEED
 
 FIRST, SECOND, OLDER_PAGE, MISSING = (
     "20260810040506",
@@ -71,11 +75,9 @@ class FakeWayback:
         if self.cdx_body is not None:
             return web.Response(body=self.cdx_body)
         query = request.query
-        assert (query["url"], query["matchType"], query["output"]) == (
-            "t.me/s/durov",
-            "prefix",
-            "json",
-        )
+        assert (query["matchType"], query["output"]) == ("prefix", "json")
+        if query["url"] != "t.me/s/durov":  # never captured
+            return web.json_response([self.captures()[0]])
         rows = [
             row
             for row in self.captures()[1:]
@@ -263,10 +265,45 @@ def test_captures_are_grouped_by_page_and_period_oldest_first() -> None:
     assert wayback.one_per(captures, None) == [[capture] for capture in captures]
 
 
+async def test_an_archived_channel_is_asked_for_under_every_username_it_had(
+    archive_server: tuple[FakeWayback, str],
+    configured: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Durov's channel, archived as @durov, is now @durov_new: named by its title, its
+    captures are asked for under both names, and those of the old one are imported."""
+    fake, server = archive_server
+    assert await dozor("import", str(DUROV_FEED)) == 0
+    engine = db.create_engine(
+        DatabaseConfig(url=f"sqlite+aiosqlite:///{configured.parent}/dozor.db")
+    )
+    async with db.session_factory(engine).begin() as session:
+        renamed = ChannelRecord(DUROV, "Pavel Durov", username="durov_new")
+        await upsert_channel(session, renamed, observed_at=datetime.now(UTC), source=Source.LIVE)
+    await engine.dispose()
+    capsys.readouterr()
+    command = ["wayback", "Pavel Durov", "--server", server, "--pause", "0", "--json"]
+    assert await dozor(*command) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["usernames"] == ["durov_new", "durov"]
+    cdx = [r for r in fake.requests if r.startswith("cdx ")]
+    assert [name for r in cdx for name in re.findall(r"url=t\.me/s/(\w+)", r)] == [
+        "durov_new",
+        "durov",
+    ]
+    folder = configured.parent / "wayback-durov_new"
+    assert sorted(p.name for p in folder.iterdir())[0] == "durov-20260810040506.html"
+    assert (result["captures"]["listed"], len(result["imports"])) == (4, 3)
+    assert await dozor("wayback", "--server", server, "--pause", "0", "--", str(DUROV)) == 0
+    out = capsys.readouterr().out
+    assert f"t.me/s/durov_new: {server} has no captures of it" in out
+    assert "t.me/s/durov: 4 captures at" in out and "3 fetched before" in out
+
+
 @pytest.mark.parametrize(
     ("args", "error"),
     [
-        (["not a name!"], "'not a name!' is not a public channel's username"),
+        (["not a name!"], "'not a name!' is neither a public channel's username nor an archived"),
         (["durov", "--since", "2026-02-01", "--until", "2026-01-01"], "is after --until"),
         (["durov", "--since", "1 Feb"], "--since '1 Feb': use YYYY-MM-DD"),
         (["durov", "--server", "web.archive.org"], "give the archive's address, http(s)://"),

@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -118,6 +118,18 @@ class FetchReport:
     def on_disk(self) -> int:
         """Captures the folder holds now."""
         return len(self.fetched) + self.kept
+
+    @classmethod
+    def combined(cls, reports: Iterable[FetchReport]) -> FetchReport:
+        """One report of several fetches (of the usernames a channel has had)."""
+        total = cls()
+        for report in reports:
+            total.listed += report.listed
+            total.chosen += report.chosen
+            total.fetched += report.fetched
+            total.kept += report.kept
+            total.gone += report.gone
+        return total
 
 
 @dataclass

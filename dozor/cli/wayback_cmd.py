@@ -81,11 +81,9 @@ def wayback(
     every username it has had are fetched. The captures stay in --out as the evidence the
     archive came from."""
     start, end = _arguments(since, until, server)
-    username = username_of(channel)
-    # The archive tells the usernames a channel had; --no-import needs it only for that.
-    needed = not no_import or username is None or state().path.exists()
-    config = state().config() if needed else None
-    usernames = _usernames(channel, username, config)
+    # The archive tells the usernames a channel had: --no-import reads it if there is one.
+    config = state().config() if not no_import or state().path.exists() else None
+    usernames = _usernames(channel, config)
     folder = out or Path(f"wayback-{usernames[0]}")
     fetched: dict[str, FetchReport] = {}
     for name in usernames:
@@ -118,9 +116,10 @@ def wayback(
     _print_imports(reports)
 
 
-def _usernames(channel: str, username: str | None, config: Config | None) -> list[str]:
+def _usernames(channel: str, config: Config | None) -> list[str]:
     """The usernames to ask for: every one an archived channel has had (now first), else the
     one given."""
+    username = username_of(channel)
     archived = run_async(_archived_usernames(config, channel)) if config is not None else None
     if archived is not None:
         if not archived:

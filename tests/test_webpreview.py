@@ -619,6 +619,8 @@ def test_the_import_command_reads_pages_and_folders_of_them(
     assert "--username applies to one Desktop export" in capsys.readouterr().err
     assert main(["search", "Apple Watch", "--json"]) == 0
     assert '"link": "https://t.me/durov/523"' in capsys.readouterr().out
+    assert main(["stats", "--json"]) == 0  # the page's four marks, as is:edited counts them
+    assert json.loads(capsys.readouterr().out)["edited_posts"] == 4
     assert main(["post", "https://t.me/durov/519", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["attachment"] == "video 0:09"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import (
@@ -42,6 +42,10 @@ class ArchiveStats:
     last_post_at: datetime | None
 
 
+# As ``is:edited`` and records.marked_edited: a later version, an edit time, or a page's mark.
+EDITED = or_(posts.c.current_version > 1, posts.c.edit_date.is_not(None), posts.c.edit_time_unknown)
+
+
 async def archive_stats(session: AsyncSession) -> ArchiveStats:
     channel_row = (
         await session.execute(
@@ -54,7 +58,7 @@ async def archive_stats(session: AsyncSession) -> ArchiveStats:
                 func.count(),
                 func.count().filter(posts.c.kind == "service"),
                 func.count(posts.c.deleted_at),
-                func.count().filter(posts.c.current_version > 1),
+                func.count().filter(EDITED),
                 func.count(posts.c.media_type),
                 func.min(posts.c.date),
                 func.max(posts.c.date),

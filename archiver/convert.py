@@ -122,8 +122,8 @@ def convert_entities(text: str, entities: list[Any] | None) -> list[Entity]:
     wide = helpers.add_surrogate(text)  # one Python character per UTF-16 unit
     converted = []
     for entity in entities:
-        start = len(helpers.del_surrogate(wide[: entity.offset]))
-        end = len(helpers.del_surrogate(wide[: entity.offset + entity.length]))
+        start = _code_points_before(wide, entity.offset, round_up=False)
+        end = _code_points_before(wide, entity.offset + entity.length, round_up=True)
         if end <= start:
             continue
         kind = _ENTITY_NAMES.get(type(entity), "unknown")
@@ -133,6 +133,17 @@ def convert_entities(text: str, entities: list[Any] | None) -> list[Entity]:
             extras["user_id"] = user.user_id
         converted.append(make_entity(kind, start, end - start, **extras))
     return converted
+
+
+def _code_points_before(wide: str, offset: int, *, round_up: bool) -> int:
+    """How many characters of the text lie before UTF-16 *offset* of *wide* (the text with
+    surrogate pairs, as Telegram counts). Telegram has sent entities that start or end inside
+    an emoji's surrogate pair: such an edge moves out to take in the whole character (up for
+    an end, down for a start), and an offset beyond the text stops at its end."""
+    offset = min(max(offset, 0), len(wide))
+    if 0 < offset < len(wide) and "\ud800" <= wide[offset - 1] <= "\udbff":
+        offset += 1 if round_up else -1
+    return len(helpers.del_surrogate(wide[:offset]))
 
 
 def _reactions(reactions: types.MessageReactions | None) -> list[Reaction]:

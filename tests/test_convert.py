@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telethon import utils
 from telethon.tl import types
@@ -112,6 +114,53 @@ def test_entity_offsets_become_code_points() -> None:
         {"type": "pre", "offset": 0, "length": 1},
     ]
     assert text[2:8] == "Бишкек"
+
+
+def test_entities_that_split_an_emoji_take_in_the_whole_character() -> None:
+    """Offsets inside a surrogate pair (which Telegram has sent) or past the text are not a
+    crash: the entity takes in the whole emoji, and stops at the text's end."""
+    record = post_record(
+        message(
+            message="a😀b 🇰🇬",
+            entities=[
+                types.MessageEntityBold(offset=2, length=2),  # from inside 😀 to after b
+                types.MessageEntityItalic(offset=0, length=2),  # from a to inside 😀
+                types.MessageEntityUnderline(offset=6, length=99),  # inside the flag, past the end
+                types.MessageEntityCode(offset=40, length=3),  # beyond the text: nothing
+            ],
+        )
+    )
+    assert record.entities == [
+        {"type": "bold", "offset": 1, "length": 2},
+        {"type": "italic", "offset": 0, "length": 2},
+        {"type": "underline", "offset": 4, "length": 2},
+    ]
+    assert record.text[1:3] == "😀b" and record.text[4:6] == "🇰🇬"
+
+
+@given(
+    text=st.text(st.sampled_from("aБ ё😀🇰🇬\u200d👨"), max_size=12),
+    offset=st.integers(-2, 30),
+    length=st.integers(-2, 30),
+)
+def test_any_entity_offsets_give_an_entity_inside_the_text(
+    text: str, offset: int, length: int
+) -> None:
+    """Whatever the offsets, conversion gives an entity within the text or none, and where
+    both edges fall between characters, exactly the characters the UTF-16 offsets cover."""
+    converted = convert_entities(text, [types.MessageEntityBold(offset=offset, length=length)])
+    units = text.encode("utf-16-le")
+    start, end = max(offset, 0), min(offset + length, len(units) // 2)
+    exact = units[2 * start : 2 * max(start, end)]
+    splits_a_pair = exact.decode("utf-16-le", "ignore").encode("utf-16-le") != exact
+    if not converted:
+        assert not exact or splits_a_pair
+        return
+    (entity,) = converted
+    assert 0 <= entity["offset"] < entity["offset"] + entity["length"] <= len(text)
+    if not splits_a_pair:
+        covered = text[entity["offset"] : entity["offset"] + entity["length"]]
+        assert covered == exact.decode("utf-16-le")
 
 
 def test_forwards_from_channels_and_other_replies() -> None:

@@ -260,9 +260,16 @@ def test_captures_are_grouped_by_page_and_period_oldest_first() -> None:
         wayback.Capture("20240102000000", "https://t.me/s/x"),
     ]
     first, older_page, same_day, next_day = captures
-    assert wayback.one_per(captures, "day") == [[first, same_day], [older_page], [next_day]]
-    assert wayback.one_per(captures, "month") == [[first, same_day, next_day], [older_page]]
-    assert wayback.one_per(captures, None) == [[capture] for capture in captures]
+    assert wayback.by_page_and_period(captures, "day") == [
+        [first, same_day],
+        [older_page],
+        [next_day],
+    ]
+    assert wayback.by_page_and_period(captures, "month") == [
+        [first, same_day, next_day],
+        [older_page],
+    ]
+    assert wayback.by_page_and_period(captures, None) == [[capture] for capture in captures]
 
 
 async def test_an_archived_channel_is_asked_for_under_every_username_it_had(

@@ -83,7 +83,7 @@ class Capture:
 PERIODS = ("day", "week", "month")
 
 
-def one_per(captures: list[Capture], period: str | None) -> list[list[Capture]]:
+def by_page_and_period(captures: list[Capture], period: str | None) -> list[list[Capture]]:
     """*captures* (oldest first) grouped by page and *period*, oldest first: one of each
     group is enough (the first the archive can give). A channel captured thousands of times
     is read in far fewer requests, at the risk of missing a post that lived between two
@@ -205,7 +205,7 @@ async def fetch_captures(
     progress: Callable[[int, int], None] | None = None,
 ) -> FetchReport:
     """Fetch into *folder* the captures of ``t.me/s/<username>`` it does not have yet; with
-    a *period*, one capture of each page in each period (see :func:`one_per`)."""
+    a *period*, one capture of each page in each period (see :func:`by_page_and_period`)."""
     import aiohttp
 
     report = FetchReport()
@@ -215,7 +215,7 @@ async def fetch_captures(
         wayback = Wayback(http, server.rstrip("/"), pause)
         captures = await wayback.captures(username, since, until)
         report.listed = len(captures)
-        groups = one_per(captures, period)
+        groups = by_page_and_period(captures, period)
         report.chosen = len(groups)
         if groups:
             await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)

@@ -128,9 +128,17 @@ invite_links = Table(
     Column("resolved_at", UTCDateTime, nullable=False),
 )
 
-EDIT_TIME_UNKNOWN = (
-    "edited, by a source that did not say when (a saved t.me page); edit_date is then NULL"
-)
+
+def _edit_time_unknown() -> Column[bool]:
+    """A post or version marked edited by a source that did not say when (a saved page)."""
+    return Column(
+        "edit_time_unknown",
+        Boolean,
+        nullable=False,
+        server_default=false(),
+        comment="edited, by a source that did not say when (a saved t.me page); edit_date NULL",
+    )
+
 
 posts = Table(
     "posts",
@@ -140,13 +148,7 @@ posts = Table(
     Column("kind", String(16), nullable=False, comment="message or service"),
     Column("date", UTCDateTime, nullable=False),
     Column("edit_date", UTCDateTime),
-    Column(
-        "edit_time_unknown",
-        Boolean,
-        nullable=False,
-        server_default=false(),
-        comment=EDIT_TIME_UNKNOWN,
-    ),
+    _edit_time_unknown(),
     Column("text", Text, nullable=False, default=""),
     Column("entities", JSONType, comment="formatting; offsets in code points, see DECISIONS"),
     Column("author_signature", Text),
@@ -184,13 +186,7 @@ post_versions = Table(
     Column("entities", JSONType),
     Column("media", JSONType),
     Column("edit_date", UTCDateTime),
-    Column(
-        "edit_time_unknown",
-        Boolean,
-        nullable=False,
-        server_default=false(),
-        comment=EDIT_TIME_UNKNOWN,
-    ),
+    _edit_time_unknown(),
     Column("observed_at", UTCDateTime, nullable=False),
     Column("source", String(16), nullable=False),
     ForeignKeyConstraint(["channel_id", "message_id"], ["posts.channel_id", "posts.message_id"]),

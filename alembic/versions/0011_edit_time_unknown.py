@@ -18,7 +18,7 @@ down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-COMMENT = "edited, by a source that did not say when (a saved t.me page); edit_date is then NULL"
+COMMENT = "edited, by a source that did not say when (a saved t.me page); edit_date NULL"
 
 
 def upgrade() -> None:

@@ -6,6 +6,11 @@ Each example damages a real input (the fixtures: Desktop exports of 2020 to toda
 page of @durov) and imports it into the same archive as the examples before it, through the
 command line, then searches and exports the archive. Nothing archived before may disappear:
 posts stay, and every version stays with its content.
+
+The examples are the same on every run, so the suite gives one answer for one code. To look
+for new failures, raise ``max_examples`` and drop ``derandomize`` (600 random examples of each
+test, on both backends, passed when these tests were written, after they had found the
+PostgreSQL failure of `test_numbers_the_archive_cannot_keep_are_left_out`).
 """
 
 from __future__ import annotations
@@ -159,6 +164,7 @@ def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) 
 @settings(
     max_examples=12,
     deadline=None,
+    derandomize=True,  # the same examples on every run: see the module docstring
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(export=st.sampled_from(range(len(EXPORTS))), damage=DAMAGE, export_format=st.integers(0, 3))
@@ -178,6 +184,7 @@ def test_a_damaged_export_is_imported_or_refused_and_never_loses_posts(
 @settings(
     max_examples=12,
     deadline=None,
+    derandomize=True,  # the same examples on every run: see the module docstring
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(damage=PAGE_DAMAGE)
@@ -199,6 +206,26 @@ def test_a_damaged_page_is_imported_or_refused_and_never_loses_posts(
     path.write_text(page, encoding="utf-8")
     _imported_or_refused_keeping_the_archive(archive, path)
     _still_searched_and_exported("telegram OR durov", "html", tmp_path / f"out-{path.stem}")
+
+
+def test_numbers_the_archive_cannot_keep_are_left_out(archive: str, tmp_path: Path) -> None:
+    """Found by the test above on PostgreSQL, whose jsonb writes 1e21 as an integer that reads
+    back too large for JSON: the import left it in, every re-import saw it "changed", and the
+    export crashed. Such numbers are left out, with a warning."""
+    damage = [
+        (1, "location_information", {"latitude": 1e21, "longitude": float("nan")}),
+        (2, "contact_information", {"phone_number": "+996", "user_id": 2**70}),
+        (7, "members", [1e300, "Бакыт"]),  # a service message's detail
+    ]
+    folder = _damaged_export(tmp_path, EXPORTS[0], damage)
+    code, err = _run(["import", str(folder)])
+    assert code == 0 and err.count("ignored the number") == 4, err
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["import", "--json", str(folder)]) == 0
+    (again,) = json.loads(out.getvalue())
+    assert (again["updated"], again["new"]) == (0, 0)  # the same export again is no news
+    _still_searched_and_exported("мвд", "jsonl", tmp_path / "out")
 
 
 def _imported_or_refused_keeping_the_archive(archive: str, path: Path) -> None:

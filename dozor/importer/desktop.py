@@ -486,8 +486,8 @@ def convert_message(raw: Any, *, channel_id: int, legacy: bool, tz: tzinfo) -> C
         reply_to_message_id=_reply_to(raw, channel_id, legacy),
         forward=_forward(raw, legacy, tz),
         grouped_id=_int(raw.get("grouped_id")),
-        media=_media(raw, warnings) if kind == "message" else None,
-        service_action=_service_action(raw) if kind == "service" else None,
+        media=_storable(_media(raw, warnings), warnings) if kind == "message" else None,
+        service_action=_storable(_service_action(raw), warnings) if kind == "service" else None,
     )
     deleted = raw.get("deleted") is True
     return Converted(
@@ -820,6 +820,28 @@ _SERVICE_BASE_KEYS = {
     "deleted",
     "deleted_unixtime",
 }
+
+
+# Numbers the archive cannot store and read back as they were: PostgreSQL's jsonb writes 1e16
+# as 10000000000000000, which reads back as an integer, and neither NaN nor infinity is JSON.
+# No count, coordinate or size of Telegram's comes near.
+_LARGEST_FLOAT = 1e15
+
+
+def _storable(value: Any, warnings: list[str]) -> Any:
+    """*value* (an attachment's or an action's details, passed on as the export has them)
+    with every number the archive cannot keep exactly left out, with a warning."""
+    if isinstance(value, dict):
+        return {key: _storable(item, warnings) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item, warnings) for item in value]
+    if isinstance(value, float) and not abs(value) < _LARGEST_FLOAT:  # NaN fails it too
+        warnings.append(f"ignored the number {value!r}, beyond what the archive keeps exactly")
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INT64:
+        warnings.append(f"ignored the number {value!r}, beyond what the archive keeps exactly")
+        return None
+    return value
 
 
 def _service_action(raw: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from dozor.media import attachment_snippet, describe_media, map_link
 from dozor.query import Node
 from dozor.query.highlight import Span, highlight_spans
-from dozor.records import approximate
+from dozor.records import count_text
 from dozor.search.engine import post_link, scan_note
 from dozor.storage.history import PostHistory
 from dozor.storage.notices import ChannelChange
@@ -233,8 +233,7 @@ def render_post_history(history: PostHistory, link_url: str, zone: ZoneInfo) -> 
 
 def _views(sample: dict[str, Any]) -> str:
     """A sample's views; ≈ marks a count a saved t.me page showed rounded ("8.67M")."""
-    views = int(sample["views"])
-    return f"{'≈' if approximate(views, sample['rounded']) else ''}{views:,}"
+    return count_text(int(sample["views"]), sample["rounded"])
 
 
 def _version_block(version: dict[str, Any], previous: str | None, zone: ZoneInfo) -> str:

@@ -109,10 +109,13 @@ def marked_edited(post: Mapping[str, Any]) -> bool:
     )
 
 
-def approximate(count: int, rounded: bool) -> bool:
-    """Is *count*, of a sample marked *rounded*, only about right? Pages abbreviate from 1,000
-    up; below, they show a count exactly."""
-    return rounded and count >= 1000
+ROUNDED_MARK = "≈"  # before a count a saved page showed only about right
+
+
+def count_text(count: int, rounded: bool) -> str:
+    """A count for people (8,670,000), marked where a sample marked *rounded* has it only about
+    right: pages abbreviate from 1,000 up ("8.67M"); below, they show a count exactly."""
+    return f"{ROUNDED_MARK if rounded and count >= 1000 else ''}{count:,}"
 
 
 @dataclass(frozen=True, slots=True)

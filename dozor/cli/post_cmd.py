@@ -14,13 +14,12 @@ from dozor.db import open_database
 from dozor.errors import UserError
 from dozor.ids import is_digits
 from dozor.media import describe_media
-from dozor.records import approximate
+from dozor.records import ROUNDED_MARK, count_text
 from dozor.search.engine import post_link
 from dozor.storage.history import PostHistory, parse_post_ref, post_history
 from dozor.text.diff import word_changes
 
 METRICS_SHOWN = 12  # counter samples printed (the first and last halves); --json has all
-ROUNDED = "≈"  # marks a count a saved page showed rounded
 
 
 @click.command("post", cls=ChannelArgsCommand)
@@ -175,7 +174,7 @@ def _print_metrics(console: Console, metrics: list[dict[str, Any]]) -> None:
     )
     if any(m["rounded"] for m in shown):
         console.print(
-            Text(f"{ROUNDED} rounded, as a saved t.me page showed it (23.4K)", style="dim")
+            Text(f"{ROUNDED_MARK} rounded, as a saved t.me page showed it (23.4K)", style="dim")
         )
 
 
@@ -183,7 +182,7 @@ def _count(value: int | None, rounded: bool = False) -> str:
     """A count, marked where a page showed it rounded."""
     if value is None:
         return "—"
-    return f"{ROUNDED if approximate(value, rounded) else ''}{value:,}"
+    return count_text(value, rounded)
 
 
 def _reactions(reactions: list[dict[str, Any]] | None, rounded: bool = False) -> str:

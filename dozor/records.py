@@ -118,6 +118,20 @@ def count_text(count: int, rounded: bool) -> str:
     return f"{ROUNDED_MARK if rounded and count >= 1000 else ''}{count:,}"
 
 
+def reaction_label(reaction: Mapping[str, Any]) -> str:
+    """How people are shown a reaction: its emoji; ⭐ for paid (Telegram Stars) reactions; a
+    custom emoji, which no text can show, by the end of its id, so that a post's several
+    custom emoji stay apart (the exports that are data keep the whole id)."""
+    if isinstance(reaction.get("emoji"), str) and reaction["emoji"]:
+        return str(reaction["emoji"])
+    if reaction.get("type") == "paid":
+        return "⭐"
+    if reaction.get("type") == "custom_emoji":
+        document_id = str(reaction.get("document_id") or "")
+        return f"custom emoji …{document_id[-4:]}" if document_id else "custom emoji"
+    return str(reaction.get("type") or "?")
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelRecord:
     id: int

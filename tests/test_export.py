@@ -32,7 +32,7 @@ from dozor.export import select as export_select
 from dozor.export.desktop import desktop_message, text_parts
 from dozor.export.files import split_into_zips, write_export
 from dozor.export.run import run_export
-from dozor.export.writers import CSV_COLUMNS
+from dozor.export.writers import CSV_COLUMNS, reactions_text
 from dozor.ids import bare_channel_id
 from dozor.importer import import_desktop_export
 from dozor.importer.desktop import convert_message
@@ -257,6 +257,22 @@ async def test_csv_is_spreadsheet_friendly(
     assert by_id[(CH, 2)]["versions"] == "2"
     assert by_id[(CH, 3)]["deleted_at"] == "2024-11-05T08:00:00Z"
     assert by_id[(OTHER, 1)]["link"] == "https://t.me/c/1399999999/1"
+
+
+def test_reactions_are_labelled_alike_for_people_in_csv_and_html() -> None:
+    reactions = [
+        {"type": "emoji", "emoji": "👍", "count": 3},
+        {"type": "paid", "count": 1200},
+        {"type": "custom_emoji", "count": 5, "document_id": "5265077361648368841"},
+        {"type": "custom_emoji", "count": 2, "document_id": "5465587407350942612"},
+        {"type": "custom_emoji", "count": 1},  # an old export names no emoji
+    ]
+    labels = ["👍", "⭐", "custom emoji …8841", "custom emoji …2612", "custom emoji"]
+    assert reactions_text(reactions) == "👍 3 · ⭐ 1200 · custom emoji …8841 5 · " + (
+        "custom emoji …2612 2 · custom emoji 1"
+    )
+    spans = re.findall(r"<span>(.*?) ([\d,]+)</span>", html_export._reactions(reactions))
+    assert spans == list(zip(labels, ["3", "1,200", "5", "2", "1"], strict=True))
 
 
 async def test_csv_cells_a_spreadsheet_would_run_are_plain_text(

@@ -627,7 +627,8 @@ def test_the_import_command_reads_pages_and_folders_of_them(
     assert [(m["views"], m["rounded"]) for m in record["metrics"]] == [(8_670_000, True)]
     assert main(["post", "https://t.me/durov/519"]) == 0
     out = capsys.readouterr().out
-    assert "≈8,670,000" in out and "paid ≈2,490" in out and "custom_emoji 419" in out
+    assert "≈8,670,000" in out and "⭐ ≈2,490 · custom emoji …8841 ≈23,400 · " in out
+    assert "…5162 419" in out and "…7136 112" in out  # below 1,000: exact
     assert "≈ rounded, as a saved t.me page showed it (23.4K)" in out
     assert main(["post", "durov", "523"]) == 0
     assert "· GIF ·" in capsys.readouterr().out.splitlines()[1]

@@ -34,6 +34,7 @@ from dozor.ids import bare_channel_id
 from dozor.media import describe_media, map_link
 from dozor.mediastore import copy_out
 from dozor.query.document import searchable_text
+from dozor.records import reaction_label
 from dozor.search.engine import post_link
 from dozor.text import fold
 
@@ -402,8 +403,7 @@ def _reactions(reactions: Sequence[Mapping[str, Any]] | None) -> str:
     if not reactions:
         return ""
     items = "".join(
-        f"<span>{esc(str(r.get('emoji') or '★'))} {int(r.get('count', 0)):,}</span>"
-        for r in reactions
+        f"<span>{esc(reaction_label(r))} {int(r.get('count', 0)):,}</span>" for r in reactions
     )
     return f'<div class="reactions">{items}</div>'
 

@@ -16,6 +16,7 @@ from typing import Any, BinaryIO, Protocol
 import orjson
 
 from dozor.media import describe_media
+from dozor.records import reaction_label
 from dozor.search.engine import post_link
 
 SCHEMA_VERSION = 1
@@ -125,11 +126,7 @@ CSV_COLUMNS = (
 def reactions_text(reactions: Sequence[Mapping[str, Any]] | None) -> str:
     if not reactions:
         return ""
-    labels = {"paid": "⭐", "custom_emoji": "custom"}
-    return " · ".join(
-        f"{r.get('emoji') or labels.get(r.get('type', ''), '?')} {r.get('count', 0)}"
-        for r in reactions
-    )
+    return " · ".join(f"{reaction_label(r)} {r.get('count', 0)}" for r in reactions)
 
 
 def post_csv_row(row: Mapping[str, Any]) -> list[Any]:

@@ -159,7 +159,7 @@ def test_the_archiver_completes_an_imported_export_instead_of_seeing_edits(
     bold = types.MessageEntityBold(offset=0, length=21)
     link = types.MessageEntityTextUrl(offset=13, length=8, url="https://mvd.gov.kg/")
     telegram.post(channel, "Подробности: сайт МВД", push=False, entities=[bold, link])
-    assert main(["import", str(_desktop_export(tmp_path / "export", telegram))]) == 0
+    assert main(["import", "--tz", "UTC", str(_desktop_export(tmp_path / "export", telegram))]) == 0
     capsys.readouterr()
     assert main(["verify", "mvd_test"]) == 2  # not followed yet: archive --once follows it
     capsys.readouterr()
@@ -173,7 +173,7 @@ def test_the_archiver_completes_an_imported_export_instead_of_seeing_edits(
     assert main(["search", "is:edited", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["total"] == 0
     # The other way round: the export again, now that Telegram's copy is archived.
-    assert main(["import", str(tmp_path / "export")]) == 0
+    assert main(["import", "--tz", "UTC", str(tmp_path / "export")]) == 0
     assert "121 messages: 0 new, 0 updated (0 new versions), 121 unchanged" in (
         capsys.readouterr().out
     )
@@ -187,7 +187,7 @@ def test_channels_add_takes_the_marked_id_of_an_imported_channel(
     imported = telegram.channel(1292077344, "tg2md_test", "test")
     telegram.post_many(imported, 2)
     export = DESKTOP / "tg2md-private-channel-2020"
-    assert main(["import", str(export), "--username", "tg2md_test"]) == 0
+    assert main(["import", "--tz", "UTC", str(export), "--username", "tg2md_test"]) == 0
     capsys.readouterr()
     assert main(["channels", "add", "-1001292077344"]) == 0
     assert capsys.readouterr().out == "following 'test' (-1001292077344)\n"

@@ -182,7 +182,7 @@ def test_import_of_a_whole_account_export(
     account_export(account)
     assert main(["import", "--username", "mvd_test", str(account)]) == 2
     assert "--username applies to one channel" in _one_line_error(capsys)
-    assert main(["import", str(account)]) == 0
+    assert main(["import", "--tz", "UTC", str(account)]) == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert [line.split(": ", 1)[1].split(",")[0] for line in lines] == [
@@ -194,7 +194,7 @@ def test_import_of_a_whole_account_export(
     assert "left out what is not a channel: 1 personal chat, 2 private groups" in " ".join(
         captured.err.split()  # rich wraps stderr
     )
-    assert main(["import", "--json", str(account / "result.json")]) == 0
+    assert main(["import", "--tz", "UTC", "--json", str(account / "result.json")]) == 0
     reports = json.loads(capsys.readouterr().out)
     assert [(r["new"], r["unchanged"]) for r in reports] == [(0, 8), (0, 19), (0, 5)]
     assert main(["channels", "list", "--json"]) == 0
@@ -309,10 +309,11 @@ def test_import_of_an_html_export(
     assert "8 new" in capsys.readouterr().out
     assert main(["import", "--check", "--json", str(export / "messages2.html")]) == 0
     (row,) = json.loads(capsys.readouterr().out)
-    assert (row["format"], row["channel_id"], row["channel_title"]) == (
+    assert (row["format"], row["channel_id"], row["channel_title"], row["dates"]) == (
         "desktop-html",
         None,
         "Дозор тест",
+        "UTC+06:00",
     )
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)
@@ -351,6 +352,7 @@ def test_import_check_lists_what_files_hold_and_writes_nothing(
         ("desktop", -1001777000001, 5),
     ]
     assert rows[1]["newest_message_id"] == 8
+    assert [r["dates"] for r in rows] == ["exact", "exact", "wall clock: needs --tz", "exact"]
     assert "left out what is not a channel" in captured.err
     assert [p.name for p in workdir.iterdir()] == ["DataExport"]  # no config, no database
     assert main(["import", "--check", str(tmp_path / "missing.json")]) == 2
@@ -565,7 +567,7 @@ def test_search_command(
     assert main(["search", "--json", "--", "-мигрант"]) == 0
     hits = json.loads(capsys.readouterr().out)["hits"]
     assert hits and 9 not in [h["message_id"] for h in hits]
-    main(["import", str(DESKTOP / "tg2md-private-channel-2021")])
+    main(["import", "--tz", "UTC", str(DESKTOP / "tg2md-private-channel-2021")])
     capsys.readouterr()
     assert main(["search", "has:photo", "--limit", "50"]) == 0
     shown = capsys.readouterr().out

@@ -409,7 +409,7 @@ async def test_desktop_export_round_trips_through_import(
     first = config_file(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/first.db")
     (tmp_path / "second").mkdir()
     second = config_file(tmp_path / "second", f"sqlite+aiosqlite:///{tmp_path}/second.db")
-    assert await dozor("import", "--config", str(first), str(DESKTOP / sample)) == 0
+    assert await dozor("import", "--tz", "UTC", "--config", str(first), str(DESKTOP / sample)) == 0
     out = tmp_path / "export"
     assert await dozor("export", "--config", str(first), "--format", "desktop",
                        "--include-deleted", "--out", str(out)) == 0  # fmt: skip
@@ -584,7 +584,7 @@ async def _exported(tmp_path: Path, fmt: str, *fixtures: str) -> tuple[Path, Pat
     """A config whose archive holds *fixtures*, and a dozor export of it in *fmt*."""
     config = config_file(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/archive.db")
     paths = [str(DESKTOP / name) for name in fixtures]
-    assert await dozor("import", "--config", str(config), *paths) == 0
+    assert await dozor("import", "--tz", "UTC", "--config", str(config), *paths) == 0
     out = tmp_path / "export"
     assert await dozor("export", "--config", str(config), "--format", fmt,
                        "--out", str(out)) == 0  # fmt: skip

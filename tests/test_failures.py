@@ -47,7 +47,7 @@ def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) 
             monkeypatch.delenv(name)
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\nurl = "{database_url}"\n', encoding="utf-8")
-    assert main(["import", str(FIRST)]) == 0
+    assert main(["import", "--tz", "UTC", str(FIRST)]) == 0
     return config
 
 
@@ -101,7 +101,7 @@ def test_a_database_that_cannot_take_an_import_fails_in_one_line_and_keeps_the_a
     else:
         asyncio.run(pg.set_read_only(database_url, True))
 
-    assert main(["import", str(SECOND)]) == 1
+    assert main(["import", "--tz", "UTC", str(SECOND)]) == 1
     line = _the_one_line(capsys)
     assert line.startswith("dozor: the database failed: ")
     assert ("the disk is full" if sqlite else "read-only") in line
@@ -117,7 +117,7 @@ def test_a_database_that_cannot_take_an_import_fails_in_one_line_and_keeps_the_a
     assert {k: v for k, v in after.items() if k != "channels"} == {
         k: v for k, v in before.items() if k != "channels"
     }
-    assert main(["import", str(SECOND)]) == 0  # and the same command now works
+    assert main(["import", "--tz", "UTC", str(SECOND)]) == 0  # and the same command now works
     assert _stats(capsys)["posts"] > before["posts"]
 
 
@@ -128,7 +128,12 @@ def test_an_export_the_system_will_not_write_fails_in_one_line_and_leaves_nothin
     config = tmp_path / "config.toml"
     config.write_text('[database]\nurl = "sqlite+aiosqlite:///dozor.db"\n', encoding="utf-8")
     monkeypatch.delenv("DOZOR_CONFIG", raising=False)
-    assert main(["--config", str(config), "import", str(_export_of_300_posts(tmp_path))]) == 0
+    assert (
+        main(
+            ["--config", str(config), "import", "--tz", "UTC", str(_export_of_300_posts(tmp_path))]
+        )
+        == 0
+    )
 
     out = tmp_path / "out"
     export = ["--config", str(config), "export", "--out", str(out), "--format", "jsonl"]
@@ -256,7 +261,7 @@ def test_a_damaged_sqlite_file_is_named_with_a_way_to_rescue_it(
     config = tmp_path / "config.toml"
     config.write_text('[database]\nurl = "sqlite+aiosqlite:///dozor.db"\n', encoding="utf-8")
     monkeypatch.delenv("DOZOR_CONFIG", raising=False)
-    assert main(["--config", str(config), "import", str(FIRST)]) == 0
+    assert main(["--config", str(config), "import", "--tz", "UTC", str(FIRST)]) == 0
     database = tmp_path / "dozor.db"
     size = database.stat().st_size
     with database.open("r+b") as file:  # every page but the first (the schema) overwritten

@@ -41,7 +41,7 @@ async def site(tmp_path: Path) -> Path:
     for sample in ("current-format-later", "tg2md-private-channel-2021"):
         assert (
             await asyncio.to_thread(
-                main, ["import", "--config", str(config), str(DESKTOP / sample)]
+                main, ["import", "--tz", "UTC", "--config", str(config), str(DESKTOP / sample)]
             )
             == 0
         )

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +25,7 @@ from dozor.db import open_database
 from dozor.errors import ImportFormatError, UserError
 from dozor.importer import DesktopExport, ImportReport, import_export, read_exports
 from dozor.importer.archive import is_zip, unpacked
+from dozor.importer.clock import check_zone, export_evidence, offset_label, telegram_dates
 from dozor.importer.desktop import dozor_export_format, not_reimportable
 from dozor.importer.desktophtml import FORMAT as DESKTOP_HTML
 from dozor.importer.desktophtml import (
@@ -40,6 +42,7 @@ from dozor.importer.webpreview import FORMAT as WEB_PREVIEW
 from dozor.importer.webpreview import read_page
 
 MAX_SHOWN_WARNINGS = 20
+NEEDS_TZ = "wall clock: needs --tz"  # `--check`: an export without Unix times or offsets
 T = TypeVar("T")
 
 
@@ -51,7 +54,8 @@ T = TypeVar("T")
     "--tz",
     "zone",
     help="Time zone of the computer that made an export without Unix times (a legacy JSON "
-    "export, an HTML export); default UTC, or the offset an HTML export names.",
+    "export, an HTML export), as an IANA name (Asia/Bishkek; UTC if it is not known). Such an "
+    "export is not imported without it, unless its HTML names an offset.",
 )
 @click.option("--username", help="The channel's public @username (exports do not contain it).")
 @click.option(
@@ -94,12 +98,12 @@ def import_(
         _check(paths, as_json)
         return
     config = state().config()
-    tz = _zone(zone or "UTC")
+    tz = _zone(zone) if zone else None
     bare_username = _username(username)
     policy = _media_policy(config.archiver, media)
     with ExitStack() as stack:
         sources = _Sources(stack, paths)
-        html = _Html(channel, _zone(zone) if zone else None)
+        html = _Html(channel, tz)
         reports = _import_all(config.database, sources, tz, bare_username, policy, html)
     if as_json:
         print_json([report_dict(r) for r in reports])
@@ -113,9 +117,7 @@ def import_folder(config: Config, folder: Path) -> list[ImportReport]:
     with ExitStack() as stack:
         sources = _Sources(stack, (folder,))
         policy = _media_policy(config.archiver, None)
-        return _import_all(
-            config.database, sources, ZoneInfo("UTC"), None, policy, _Html(None, None)
-        )
+        return _import_all(config.database, sources, None, None, policy, _Html(None, None))
 
 
 def summary(report: ImportReport) -> str:
@@ -139,8 +141,16 @@ def _check(paths: tuple[Path, ...], as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    headers = ["path", "format", "channel id", "title", "messages", "newest id"]
-    keys = ["path", "format", "channel_id", "channel_title", "messages", "newest_message_id"]
+    headers = ["path", "format", "channel id", "title", "messages", "newest id", "dates"]
+    keys = [
+        "path",
+        "format",
+        "channel_id",
+        "channel_title",
+        "messages",
+        "newest_message_id",
+        "dates",
+    ]
     print_table("what the files hold", headers, [[row[k] for k in keys] for row in rows])
 
 
@@ -153,6 +163,7 @@ def _export_contents(sources: _Sources, export: DesktopExport) -> dict[str, Any]
         "messages": export.message_count,
         "newest_message_id": export.newest_message_id,
         "exact_dates": export.has_exact_dates,
+        "dates": "exact" if export.has_exact_dates else NEEDS_TZ,
     }
 
 
@@ -165,6 +176,7 @@ def _html_contents(sources: _Sources, export: HtmlExport) -> dict[str, Any]:
         "messages": export.message_count,
         "newest_message_id": export.newest_message_id,
         "exact_dates": False,
+        "dates": ", ".join(sorted(map(offset_label, export.offsets))) or NEEDS_TZ,
     }
 
 
@@ -185,6 +197,7 @@ def _page_contents(sources: _Sources, path: Path) -> dict[str, Any] | None:
         "messages": len(page.widgets),
         "newest_message_id": None,
         "exact_dates": True,
+        "dates": "exact",
     }
 
 
@@ -244,7 +257,7 @@ class _Html:
 def _import_all(
     database: DatabaseConfig,
     sources: _Sources,
-    tz: ZoneInfo,
+    tz: ZoneInfo | None,
     username: str | None,
     policy: MediaPolicy | None,
     html: _Html,
@@ -269,7 +282,8 @@ def _import_all(
             text = escape(sources.text(message))
             console.print(f"[yellow]warning:[/] {text}", markup=True, highlight=False)
 
-    options: ImportOptions = {"tz": tz, "username": username, "warn": warn, "media": policy}
+    # An export with Unix times needs no zone; one without is checked first (_zones_checked).
+    options: ImportOptions = {"tz": tz or UTC, "username": username, "warn": warn, "media": policy}
 
     async def go() -> list[ImportReport]:
         reports = []
@@ -288,7 +302,7 @@ def _import_all(
                         raise
                     warn(f"skipped {exc}")  # a folder of captures may hold other pages
             for path in sources.exports:
-                reports += await _import_file(sessions, path, sources, options)
+                reports += await _import_file(sessions, path, sources, options, tz)
         return reports
 
     reports = run_async(go())
@@ -302,8 +316,9 @@ async def _import_file(
     path: Path,
     sources: _Sources,
     options: ImportOptions,
+    zone: ZoneInfo | None,
 ) -> list[ImportReport]:
-    """Import each channel of one Desktop export file."""
+    """Import each channel of one Desktop export file: none unless all can be dated."""
     with progress_bar(f"checking {sources.shown(path).name}", in_bytes=True) as checking:
         found = await asyncio.to_thread(read_exports, path, checking)
     if options.get("username") is not None and len(found.exports) > 1:
@@ -311,6 +326,7 @@ async def _import_file(
             f"--username applies to one channel; {path} holds "
             f"{len(found.exports)} (a whole-account export)"
         )
+    await _zones_checked(sessions, found.exports, zone, sources)
     warn = options["warn"]
     for note in found.notes:
         if warn is not None:
@@ -319,6 +335,23 @@ async def _import_file(
         await _import(sessions, export, {**options, "shown_as": sources.shown(export.path)})
         for export in found.exports
     ]
+
+
+async def _zones_checked(
+    sessions: async_sessionmaker[AsyncSession],
+    exports: list[DesktopExport],
+    zone: ZoneInfo | None,
+    sources: _Sources,
+) -> None:
+    """Refuse exports without Unix times unless --tz says their zone, and a --tz that the
+    archive's Telegram dates of their posts contradict (importer.clock)."""
+    for export in exports:
+        if export.has_exact_dates:
+            continue
+        async with sessions() as session:
+            dated = await telegram_dates(session, export.channel.id, export.newest_message_id)
+        found = await asyncio.to_thread(export_evidence, export, dated)
+        check_zone(str(sources.shown(export.path)), zone, found)
 
 
 async def _import(
@@ -499,9 +532,7 @@ def _summary(report: ImportReport, *, tz_given: bool) -> str:
     if report.files_kept:
         line += f", attachment files kept: {report.files_kept}"
     if report.dates_assumed_zone:
-        line += (
-            f"; this export has no Unix times, dates read as {report.dates_assumed_zone} (see --tz)"
-        )
+        line += f"; this export has no Unix times: dates read in {report.dates_assumed_zone}"
     elif tz_given:
         line += "; --tz was not needed: this export has Unix times"
     return line

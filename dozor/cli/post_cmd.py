@@ -188,7 +188,9 @@ def _count(value: int | None, rounded: bool = False) -> str:
 def _reactions(reactions: list[dict[str, Any]] | None, rounded: bool = False) -> str:
     if not reactions:
         return "—"
-    return " · ".join(f"{reaction_label(r)} {_count(r.get('count', 0), rounded)}" for r in reactions)
+    return " · ".join(
+        f"{reaction_label(r)} {_count(r.get('count', 0), rounded)}" for r in reactions
+    )
 
 
 def _event_line(event: dict[str, Any]) -> str:

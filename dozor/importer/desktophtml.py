@@ -21,7 +21,7 @@ import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from lxml import etree, html
 
 from dozor.errors import ImportFormatError
 from dozor.ids import INT32
+from dozor.importer.clock import Evidence, check_zone, offset_label
 
 FORMAT = "desktop-html"
 HTML_EXPORT_FILE = re.compile(r"^messages(\d*)\.html$")
@@ -538,27 +539,27 @@ def _votes(text: str) -> int:
 
 def dates_zone(export: HtmlExport, zone: tzinfo | None) -> tzinfo:
     """The zone the export's wall times are read in: *zone* (``--tz``) when given, else the
-    offset the dates are labelled with, else UTC. A *zone* whose standard offset is not the
-    label is refused: Desktop labels dates with the standard offset of the exporting
-    computer's zone (as the zone has it now, even on a post from years when it had another:
-    Moscow's was +04:00 in 2011–2014), so the two must agree."""
+    offset the dates are labelled with; unlabelled dates need *zone*. A *zone* whose standard
+    offset is not the label is refused: Desktop labels dates with the standard offset of the
+    exporting computer's zone (as the zone has it now, even on a post from years when it had
+    another: Moscow's was +04:00 in 2011–2014), so the two must agree."""
     if zone is None:
         if len(export.offsets) > 1:
+            labels = ", ".join(sorted(offset_label(o) for o in export.offsets))
             raise ImportFormatError(
-                f"{export.folder}: the dates are labelled with several UTC offsets "
-                f"({', '.join(sorted(_label(o) for o in export.offsets))}); give the exporting "
-                "computer's zone with --tz"
+                f"{export.folder}: the dates are labelled with several UTC offsets ({labels}); "
+                "give the exporting computer's zone with --tz"
             )
-        if not export.offsets:
-            return UTC
+        if not export.offsets:  # an older export: wall times alone
+            check_zone(str(export.folder), None, Evidence([]))
         offset = next(iter(export.offsets))
-        return timezone(offset, _label(offset))
+        return timezone(offset, offset_label(offset))
     standard = _standard_offset(zone, datetime.now())
     then = {_standard_offset(zone, wall) for _, wall in export.sample[:1]}
     if export.offsets and export.offsets.isdisjoint({standard, *then}):
-        labels = ", ".join(sorted(_label(o) for o in export.offsets))
+        labels = ", ".join(sorted(offset_label(o) for o in export.offsets))
         raise ImportFormatError(
-            f"--tz {zone}: its standard offset is {_label(standard)}, but the export's dates "
+            f"--tz {zone}: its standard offset is {offset_label(standard)}, but the export's dates "
             f"say {labels}; give the zone of the computer that made the export"
         )
     return zone
@@ -567,9 +568,3 @@ def dates_zone(export: HtmlExport, zone: tzinfo | None) -> tzinfo:
 def _standard_offset(zone: tzinfo, when: datetime) -> timedelta:
     local = when.replace(tzinfo=zone)
     return (local.utcoffset() or timedelta()) - (local.dst() or timedelta())
-
-
-def _label(offset: timedelta) -> str:
-    sign = "-" if offset < timedelta() else "+"
-    minutes = abs(int(offset.total_seconds())) // 60
-    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"

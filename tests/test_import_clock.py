@@ -95,10 +95,9 @@ async def test_the_archives_telegram_dates_tell_the_zone_and_refuse_another(
     status, err = await _dozor(config, capsys, "import", "--tz", "Europe/Moscow", str(LEGACY))
     assert status == 2
     assert err == (
-        f"dozor: {LEGACY / 'result.json'}: --tz Europe/Moscow does not fit this export: it "
-        "would date 5 of the 5 posts of it the archiver read otherwise than Telegram did; "
-        "Telegram's dates of the 5 of its posts the archiver read put that computer at "
-        "UTC+06:00; give the zone of the computer that made the export"
+        f"dozor: {LEGACY / 'result.json'}: --tz Europe/Moscow does not fit this export: "
+        "Telegram dated 5 of the 5 of its posts the archiver read otherwise, and puts that "
+        "computer at UTC+06:00; give the zone of the computer that made the export"
     )
     assert len(await all_rows(sessions, posts)) == 5  # the refused imports wrote nothing
     status, _ = await _dozor(config, capsys, "import", "--tz", "Asia/Bishkek", str(LEGACY))
@@ -135,16 +134,19 @@ def test_a_zone_with_summer_time_shows_two_offsets_and_fits_all() -> None:
     dated = {i: wall.replace(tzinfo=berlin).astimezone(UTC) for i, wall in enumerate(walls)}
     raw: list[object] = [{"id": i, "date": wall.isoformat()} for i, wall in enumerate(walls)]
     raw += [{"id": 7, "date": "2020-01-01T00:00:00"}, {"id": 0, "date": "not a date"}, "junk"]
+    # a clock 20 seconds off still shows its zone's offset, and fits it
+    dated[9] = datetime(2020, 7, 12, 8, tzinfo=UTC)
+    raw.append({"id": 9, "date": "2020-07-12T10:00:20"})
     found = evidence(raw, dated)
-    assert len(found.pairs) == 3
-    assert found.offsets() == {timedelta(hours=2): 2, timedelta(hours=1): 1}
+    assert len(found.pairs) == 4
+    assert found.offsets() == {timedelta(hours=2): 3, timedelta(hours=1): 1}
     assert (
         found.misfits(berlin),
         found.misfits(UTC),
         found.misfits(ZoneInfo("Europe/London")),
     ) == (
         0,
-        3,
-        3,
+        4,
+        4,
     )
     assert evidence(raw, {}) == Evidence([])

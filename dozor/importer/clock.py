@@ -26,7 +26,7 @@ from dozor.importer.desktop import DesktopExport
 from dozor.models import post_versions, posts
 from dozor.records import Source
 
-MAX_EVIDENCE = 500  # posts compared at most: enough to tell a zone, cheap to read
+MAX_EVIDENCE = 500  # posts compared at most: plenty to tell a zone
 _LIVE = [source.value for source in Source if source.is_live_telegram]
 
 
@@ -38,7 +38,7 @@ class Evidence:
 
     def offsets(self) -> Counter[timedelta]:
         """The UTC offsets the exporting computer's clock showed, by how many posts show each."""
-        return Counter(wall - _utc_wall(exact) for wall, exact in self.pairs)
+        return Counter(_to_minutes(wall - _utc_wall(exact)) for wall, exact in self.pairs)
 
     def misfits(self, zone: tzinfo) -> int:
         """How many posts *zone* would date otherwise than Telegram did (by a minute or more)."""
@@ -103,6 +103,10 @@ def _utc_wall(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
+def _to_minutes(offset: timedelta) -> timedelta:
+    return timedelta(minutes=round(offset.total_seconds() / 60))
+
+
 def check_zone(where: str, zone: tzinfo | None, found: Evidence) -> None:
     """Refuse to read an export's wall times without a zone, or in a zone the archive's
     Telegram dates contradict for most of the posts they share."""
@@ -115,20 +119,24 @@ def check_zone(where: str, zone: tzinfo | None, found: Evidence) -> None:
     misfits = found.misfits(zone)
     if misfits and misfits * 2 > len(found.pairs):
         raise ImportFormatError(
-            f"{where}: --tz {zone} does not fit this export: it would date {misfits} of the "
-            f"{len(found.pairs)} posts of it the archiver read otherwise than Telegram did"
-            f"{_hint(found)}; give the zone of the computer that made the export"
+            f"{where}: --tz {zone} does not fit this export: Telegram dated {misfits} of the "
+            f"{len(found.pairs)} of its posts the archiver read otherwise, and puts that "
+            f"computer at {_offsets(found)}; give the zone of the computer that made the export"
         )
 
 
 def _hint(found: Evidence) -> str:
     if not found.pairs:
         return ""
-    offsets = " and ".join(offset_label(offset) for offset, _ in found.offsets().most_common(3))
     return (
         f"; Telegram's dates of the {len(found.pairs)} of its posts the archiver read put "
-        f"that computer at {offsets}"
+        f"that computer at {_offsets(found)}"
     )
+
+
+def _offsets(found: Evidence) -> str:
+    """The offsets the posts show, the commonest first (two where the zone has summer time)."""
+    return " and ".join(offset_label(offset) for offset, _ in found.offsets().most_common(3))
 
 
 def offset_label(offset: timedelta) -> str:

@@ -36,9 +36,17 @@ from dozor.export.writers import CSV_COLUMNS, reactions_text
 from dozor.ids import bare_channel_id
 from dozor.importer import import_desktop_export
 from dozor.importer.desktop import convert_message
-from dozor.records import ChannelRecord, Forward, PostRecord, Source, make_entity
+from dozor.records import (
+    ChannelRecord,
+    Forward,
+    PostRecord,
+    ShownCounters,
+    Source,
+    make_entity,
+)
 from dozor.storage import mark_deleted, store_posts, upsert_channel
 from dozor.storage.media import record_media_file
+from dozor.storage.metrics import add_shown_counters
 from tests.conftest import DESKTOP, FIXTURES
 
 CH, OTHER = -1001525384822, -1001399999999
@@ -273,6 +281,55 @@ def test_reactions_are_labelled_alike_for_people_in_csv_and_html() -> None:
     )
     spans = re.findall(r"<span>(.*?) ([\d,]+)</span>", html_export._reactions(reactions))
     assert spans == list(zip(labels, ["3", "1,200", "5", "2", "1"], strict=True))
+
+
+async def test_counters_over_time_export_as_a_list_in_json_lines_and_a_csv_of_samples(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """--with-metrics: every sample of a post's counters, from Telegram and from a page."""
+    await fill(sessions)
+    shown = ShownCounters(views=23_400, reactions=[{"type": "paid", "count": 1_200}], rounded=True)
+    async with sessions.begin() as session:
+        for day, views in ((5, 150), (6, 400)):
+            read = PostRecord(CH, 1, T0, text=TRICKY, views=views, forwards=day)
+            observed = T0 + timedelta(days=day)
+            await store_posts(session, [read], source=Source.LIVE, observed_at=observed)
+        await add_shown_counters(session, CH, {1: shown}, T0 + timedelta(days=4))
+    wanted = ExportFilter(channels=("mvd_test",), with_metrics=True)
+    async with sessions() as session:
+        await run_export(session, wanted, "jsonl", tmp_path / "jsonl")
+    async with sessions() as session:
+        await run_export(session, wanted, "csv", tmp_path / "csv", bom=True)
+    records = [json.loads(line) for line in (tmp_path / "jsonl" / "posts.jsonl").open()]
+    first = records[0]["metrics"]
+    assert [(m["sampled_at"], m["views"], m["forwards"], m["rounded"]) for m in first] == [
+        ("2024-11-05T08:00:00Z", 23_400, None, True),  # the page, captured on day 4
+        ("2024-11-06T08:00:00Z", 150, 5, False),
+        ("2024-11-07T08:00:00Z", 400, 6, False),
+    ]
+    assert first[0]["reactions"] == [{"count": 1200, "type": "paid"}]
+    assert all("metrics" in r for r in records)
+    raw = (tmp_path / "csv" / "metrics.csv").read_bytes()
+    assert raw.startswith("\ufeff".encode())
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    samples = sum(len(r["metrics"]) for r in records)
+    assert len(rows) == samples
+    assert [
+        (r["message_id"], r["sampled_at"], r["views"], r["reactions"], r["rounded"])
+        for r in rows[:3]
+    ] == [
+        ("1", "2024-11-05T08:00:00Z", "23400", "⭐ 1200", "true"),
+        ("1", "2024-11-06T08:00:00Z", "150", "👍 3", "false"),  # reactions as last known
+        ("1", "2024-11-07T08:00:00Z", "400", "👍 3", "false"),
+    ]
+    assert rows[0]["link"] == "https://t.me/mvd_test/1"
+    manifest = json.loads((tmp_path / "csv" / "manifest.json").read_text(encoding="utf-8"))
+    assert sorted(f["path"] for f in manifest["files"]) == ["metrics.csv", "posts.csv"]
+    assert manifest["filters"]["with_metrics"] is True
+    async with sessions() as session:
+        with pytest.raises(UserError, match="--with-metrics: the desktop format has no place"):
+            await run_export(session, wanted, "desktop", tmp_path / "desktop")
+    assert not (tmp_path / "desktop").exists()
 
 
 async def test_csv_cells_a_spreadsheet_would_run_are_plain_text(
@@ -691,6 +748,7 @@ async def test_csv_reads_the_same_in_a_second_reader(
         (["--format", "csv", "--query", '"unclosed'], "query error at position 1"),
         (["--format", "csv", "--channel", "nosuch"], "nosuch"),
         (["--format", "csv", "--query", "космонавт"], "no posts match these filters"),
+        (["--format", "html", "--with-metrics"], "--with-metrics: the html format has no place"),
     ],
 )
 async def test_bad_arguments_get_one_line_and_leave_nothing(

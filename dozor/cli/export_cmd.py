@@ -39,6 +39,11 @@ def _date(value: str | None, option: str) -> datetime | None:
 @click.option("--until", help="Posts before this date.")
 @click.option("--include-deleted", is_flag=True, help="Also posts deleted on Telegram.")
 @click.option("--with-versions", is_flag=True, help="Every archived version of each post.")
+@click.option(
+    "--with-metrics",
+    is_flag=True,
+    help="Every sample of each post's views, forwards and reactions (jsonl; csv: metrics.csv).",
+)
 @click.option("--bom", is_flag=True, help="CSV: start with a BOM so Excel reads UTF-8.")
 @click.option(
     "--out",
@@ -55,6 +60,7 @@ def export(
     until: str | None,
     include_deleted: bool,
     with_versions: bool,
+    with_metrics: bool,
     bom: bool,
     out: Path,
 ) -> None:
@@ -70,6 +76,7 @@ def export(
         until=end,
         include_deleted=include_deleted,
         with_versions=with_versions or fmt == "html",  # the site shows edit histories
+        with_metrics=with_metrics,
     )
 
     async def go() -> ExportReport:

@@ -18,7 +18,7 @@ from typing import IO, Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.export.select import ExportFilter, iter_posts
-from dozor.export.writers import writer_for
+from dozor.export.writers import MetricsCsvWriter, writer_for
 
 Progress = Callable[[int], Awaitable[object]]  # called with the posts written so far
 ZIP_MARGIN = 1024 * 1024  # compressed bytes still buffered in zlib when a part is measured
@@ -48,6 +48,25 @@ class SingleFile:
 
     def close(self) -> None:
         self.out.close()
+
+
+class CsvWithMetrics:
+    """CSV posts and, beside them, their counter samples (``metrics.csv``)."""
+
+    def __init__(self, folder: Path, *, bom: bool = False) -> None:
+        self.posts = SingleFile("csv", folder / "posts.csv", bom=bom)
+        self.columns = self.posts.columns
+        self.metrics_writer = MetricsCsvWriter(bom=bom)
+        self.metrics = (folder / "metrics.csv").open("wb")
+        self.metrics_writer.begin(self.metrics)
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        self.posts.write(rows)
+        self.metrics_writer.write(self.metrics, rows)
+
+    def close(self) -> None:
+        self.posts.close()
+        self.metrics.close()
 
 
 async def pump(

@@ -20,13 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dozor import __version__
 from dozor.errors import EmptyExport, UserError
 from dozor.export.desktop import DesktopWriter
-from dozor.export.files import Progress, SingleFile, Sink, pump
+from dozor.export.files import CsvWithMetrics, Progress, SingleFile, Sink, pump
 from dozor.export.html import HtmlSite
 from dozor.export.select import ExportFilter
 from dozor.export.writers import SCHEMA_VERSION
 from dozor.storage.channels import NAME_FIELDS, channel_histories
 
 FORMATS = ("jsonl", "csv", "desktop", "html")
+WITH_METRICS = ("jsonl", "csv")  # the formats that carry counter samples
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,11 @@ async def run_export(
 ) -> ExportReport:
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if wanted.with_metrics and fmt not in WITH_METRICS:
+        raise UserError(
+            f"--with-metrics: the {fmt} format has no place for counters over time; use "
+            "jsonl (a metrics list in each post) or csv (a metrics.csv beside posts.csv)"
+        )
     partial = _prepare(out)
     try:
         posts, channels = await _write(session, wanted, fmt, partial, media_dir, bom, progress)
@@ -99,8 +105,10 @@ async def _write(
     bom: bool,
     progress: Progress | None,
 ) -> tuple[int, int]:
-    if fmt in ("jsonl", "csv"):
-        sink: Sink = SingleFile(fmt, folder / f"posts.{fmt}", bom=bom)
+    if fmt == "csv" and wanted.with_metrics:
+        sink: Sink = CsvWithMetrics(folder, bom=bom)
+    elif fmt in ("jsonl", "csv"):
+        sink = SingleFile(fmt, folder / f"posts.{fmt}", bom=bom)
     elif fmt == "desktop":
         sink = DesktopWriter(folder, media_dir=media_dir)
     else:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, Table, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dozor.models import channels, post_search, post_versions, posts
+from dozor.models import channels, post_metrics, post_search, post_versions, posts
 from dozor.query import Node
 from dozor.query.ast import mentions_deleted
 from dozor.query.document import build_document
@@ -39,6 +39,7 @@ class ExportFilter:
     until: datetime | None = None
     include_deleted: bool = False
     with_versions: bool = False
+    with_metrics: bool = False
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -48,6 +49,7 @@ class ExportFilter:
             "until": self.until.isoformat() if self.until else None,
             "include_deleted": self.include_deleted,
             "with_versions": self.with_versions,
+            "with_metrics": self.with_metrics,
         }
 
 
@@ -59,7 +61,8 @@ async def iter_posts(
     columns: Sequence[str] | None = None,
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Batches of post rows (with ``channel_title``, ``channel_username`` and, when asked,
-    ``versions``) matching *wanted*; raises UserError/QueryError for a bad filter.
+    ``versions`` and ``metrics``) matching *wanted*; raises UserError/QueryError for a bad
+    filter.
 
     *columns* limits the ``posts`` columns read (a writer that needs few is faster); a query
     needs them all, to be matched."""
@@ -74,7 +77,9 @@ async def iter_posts(
         batches = _keyset_batches(session, base, node, batch)
     async for rows in batches:
         if wanted.with_versions:
-            await _attach_versions(session, rows)
+            await _attach(session, rows, "versions", post_versions, post_versions.c.version)
+        if wanted.with_metrics:
+            await _attach(session, rows, "metrics", post_metrics, post_metrics.c.sampled_at)
         yield rows
 
 
@@ -189,18 +194,26 @@ def _base_query(
     return query
 
 
-async def _attach_versions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def _attach(
+    session: AsyncSession,
+    rows: list[dict[str, Any]],
+    key: str,
+    table: Table,
+    order: ColumnElement[Any],
+) -> None:
+    """Give each post row, under *key*, its rows of *table* (versions, counter samples) in
+    *order*, oldest first."""
     by_channel: dict[int, list[int]] = defaultdict(list)
     for row in rows:
         by_channel[row["channel_id"]].append(row["message_id"])
     found: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for channel_id, ids in by_channel.items():
         result = await session.execute(
-            select(post_versions)
-            .where(post_versions.c.channel_id == channel_id, post_versions.c.message_id.in_(ids))
-            .order_by(post_versions.c.message_id, post_versions.c.version)
+            select(table)
+            .where(table.c.channel_id == channel_id, table.c.message_id.in_(ids))
+            .order_by(table.c.message_id, order, table.c.id)
         )
-        for version in result:
-            found[(channel_id, version.message_id)].append(_row(version))
+        for item in result:
+            found[(channel_id, item.message_id)].append(_row(item))
     for row in rows:
-        row["versions"] = found.get((row["channel_id"], row["message_id"]), [])
+        row[key] = found.get((row["channel_id"], row["message_id"]), [])

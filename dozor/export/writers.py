@@ -78,7 +78,20 @@ def post_json(row: Mapping[str, Any]) -> dict[str, Any]:
     }
     if "versions" in row:
         record["versions"] = [_version_json(v) for v in row["versions"]]
+    if "metrics" in row:
+        record["metrics"] = [_sample_json(m) for m in row["metrics"]]
     return record
+
+
+def _sample_json(sample: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "sampled_at": _iso(sample["sampled_at"]),
+        "views": sample["views"],
+        "forwards": sample["forwards"],
+        "replies": sample["replies"],
+        "reactions": sorted_keys(sample["reactions"]),
+        "rounded": sample["rounded"],
+    }
 
 
 def _version_json(version: Mapping[str, Any]) -> dict[str, Any]:
@@ -241,6 +254,48 @@ class CsvWriter:
         out.write(self._buffer.getvalue().encode())
         self._buffer.seek(0)
         self._buffer.truncate()
+
+
+METRICS_CSV_COLUMNS = (
+    "channel_id",
+    "message_id",
+    "link",
+    "sampled_at",
+    "views",
+    "forwards",
+    "replies",
+    "reactions",
+    "rounded",
+)
+
+
+class MetricsCsvWriter(CsvWriter):
+    """``metrics.csv``: one row per counter sample of each post (``--with-metrics``), the
+    long table a spreadsheet or a plotting tool pivots into views over time."""
+
+    def write_header(self, out: BinaryIO) -> None:
+        self._csv.writerow(METRICS_CSV_COLUMNS)
+        self._flush(out)
+
+    def write(self, out: BinaryIO, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._csv.writerows(
+            _sample_csv_row(row, sample) for row in rows for sample in row["metrics"]
+        )
+        self._flush(out)
+
+
+def _sample_csv_row(post: Mapping[str, Any], sample: Mapping[str, Any]) -> list[Any]:
+    return [
+        post["channel_id"],
+        post["message_id"],
+        post_link(post["channel_id"], post["channel_username"], post["message_id"]),
+        _iso(sample["sampled_at"]),
+        _blank(sample["views"]),
+        _blank(sample["forwards"]),
+        _blank(sample["replies"]),
+        reactions_text(sample["reactions"]),
+        "true" if sample["rounded"] else "false",
+    ]
 
 
 def writer_for(fmt: str, *, bom: bool = False) -> ExportWriter:

@@ -330,6 +330,14 @@ async def test_counters_over_time_export_as_a_list_in_json_lines_and_a_csv_of_sa
         with pytest.raises(UserError, match="--with-metrics: the desktop format has no place"):
             await run_export(session, wanted, "desktop", tmp_path / "desktop")
     assert not (tmp_path / "desktop").exists()
+    async with sessions() as session:  # the site shows how the views grew, unasked
+        await run_export(session, ExportFilter(channels=("mvd_test",)), "html", tmp_path / "html")
+    (page,) = (tmp_path / "html").glob("*/2024-11.html")
+    site = page.read_text(encoding="utf-8")
+    (counters,) = re.findall(r'<div class="counters">(.*?) <svg', site)
+    assert counters == ("👁 ≈23,400 (2024-11-05 08:00 UTC) → 400 (2024-11-07 08:00 UTC), 3 samples")
+    (points,) = re.findall(r'<polyline [^>]*points="([^"]*)"', site)
+    assert points == "0.0,0.0 60.0,24.0 120.0,23.7"  # 23,400 on top, 150 at the bottom
 
 
 async def test_csv_cells_a_spreadsheet_would_run_are_plain_text(
@@ -748,7 +756,10 @@ async def test_csv_reads_the_same_in_a_second_reader(
         (["--format", "csv", "--query", '"unclosed'], "query error at position 1"),
         (["--format", "csv", "--channel", "nosuch"], "nosuch"),
         (["--format", "csv", "--query", "космонавт"], "no posts match these filters"),
-        (["--format", "html", "--with-metrics"], "--with-metrics: the html format has no place"),
+        (
+            ["--format", "desktop", "--with-metrics"],
+            "--with-metrics: the desktop format has no place",
+        ),
     ],
 )
 async def test_bad_arguments_get_one_line_and_leave_nothing(

@@ -75,7 +75,7 @@ def export(
         since=start,
         until=end,
         include_deleted=include_deleted,
-        with_versions=with_versions or fmt == "html",  # the site shows edit histories
+        with_versions=with_versions,
         with_metrics=with_metrics,
     )
 

@@ -34,7 +34,7 @@ from dozor.ids import bare_channel_id
 from dozor.media import describe_media, map_link
 from dozor.mediastore import copy_out
 from dozor.query.document import searchable_text
-from dozor.records import reaction_label
+from dozor.records import count_text, reaction_label
 from dozor.search.engine import post_link
 from dozor.text import fold
 
@@ -269,6 +269,7 @@ class HtmlSite:
             parts.append(f'<div class="text">{formatted(row["text"], row["entities"])}</div>')
         parts.append(self._media(row["media"]))
         parts.append(_reactions(row["reactions"]))
+        parts.append(_views_over_time(row))
         parts.append(_history(row))
         parts.append("</article>")
         return "".join(parts)
@@ -406,6 +407,42 @@ def _reactions(reactions: Sequence[Mapping[str, Any]] | None) -> str:
         f"<span>{esc(reaction_label(r))} {int(r.get('count', 0)):,}</span>" for r in reactions
     )
     return f'<div class="reactions">{items}</div>'
+
+
+SPARK_WIDTH, SPARK_HEIGHT = 120, 24
+
+
+def _views_over_time(row: Mapping[str, Any]) -> str:
+    """How the views grew, where two samples or more have them: first and last, and a
+    sparkline drawn in SVG (no script, so it shows in any browser and in print)."""
+    samples = [m for m in row.get("metrics") or () if m["views"] is not None]
+    if len(samples) < 2:
+        return ""
+    first, last = samples[0], samples[-1]
+    shown = (
+        f"👁 {count_text(first['views'], first['rounded'])} ({_time(first['sampled_at'])}) → "
+        f"{count_text(last['views'], last['rounded'])} ({_time(last['sampled_at'])}), "
+        f"{len(samples)} samples"
+    )
+    return f'<div class="counters">{esc(shown)} {_sparkline(samples)}</div>'
+
+
+def _sparkline(samples: Sequence[Mapping[str, Any]]) -> str:
+    start = samples[0]["sampled_at"]
+    span = (samples[-1]["sampled_at"] - start).total_seconds() or 1.0
+    low = min(m["views"] for m in samples)
+    rise = (max(m["views"] for m in samples) - low) or 1
+    points = " ".join(
+        f"{(m['sampled_at'] - start).total_seconds() / span * SPARK_WIDTH:.1f},"
+        f"{SPARK_HEIGHT - (m['views'] - low) / rise * SPARK_HEIGHT:.1f}"
+        for m in samples
+    )
+    return (
+        f'<svg class="spark" width="{SPARK_WIDTH}" height="{SPARK_HEIGHT}" '
+        f'viewBox="0 -1 {SPARK_WIDTH} {SPARK_HEIGHT + 2}" role="img" aria-label="views over '
+        f'time"><polyline fill="none" stroke="#0969da" stroke-width="1.5" points="{points}"/>'
+        "</svg>"
+    )
 
 
 def _history(row: Mapping[str, Any]) -> str:
@@ -569,6 +606,7 @@ margin:.3em .3em 0 0;font-size:.9em}
 pre{white-space:pre-wrap;background:#f6f8fa;padding:.5em;border-radius:6px}
 blockquote{border-left:3px solid #d0d7de;margin:.3em 0;padding-left:.8em}
 details.history{margin-top:.5em}details.history li{margin:.4em 0}
+.counters{color:#6e7781;font-size:.85em;margin-top:.3em}.spark{vertical-align:middle}
 #search{display:flex;gap:.5em}#q{flex:1;font-size:1em;padding:.4em}
 #results li{margin:.8em 0}
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from dozor.export.writers import SCHEMA_VERSION
 from dozor.storage.channels import NAME_FIELDS, channel_histories
 
 FORMATS = ("jsonl", "csv", "desktop", "html")
-WITH_METRICS = ("jsonl", "csv")  # the formats that carry counter samples
+WITH_METRICS = ("jsonl", "csv", "html")  # the formats that carry counter samples
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,12 @@ async def run_export(
 ) -> ExportReport:
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt == "html":  # the site shows edit histories and how the views grew
+        wanted = replace(wanted, with_versions=True, with_metrics=True)
     if wanted.with_metrics and fmt not in WITH_METRICS:
         raise UserError(
             f"--with-metrics: the {fmt} format has no place for counters over time; use "
-            "jsonl (a metrics list in each post) or csv (a metrics.csv beside posts.csv)"
+            "jsonl (a metrics list in each post), csv (a metrics.csv beside posts.csv) or html"
         )
     partial = _prepare(out)
     try:

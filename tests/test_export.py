@@ -15,6 +15,7 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import duckdb
@@ -338,6 +339,38 @@ async def test_counters_over_time_export_as_a_list_in_json_lines_and_a_csv_of_sa
     assert counters == ("👁 ≈23,400 (2024-11-05 08:00 UTC) → 400 (2024-11-07 08:00 UTC), 3 samples")
     (points,) = re.findall(r'<polyline [^>]*points="([^"]*)"', site)
     assert points == "0.0,0.0 60.0,24.0 120.0,23.7"  # 23,400 on top, 150 at the bottom
+
+
+def test_a_sparkline_draws_at_most_sixty_samples_from_first_to_last() -> None:
+    start = datetime(2024, 11, 1, tzinfo=UTC)
+    samples = [
+        SimpleNamespace(sampled_at=start + timedelta(minutes=15 * i), views=100 + 7 * i)
+        for i in range(1_000)
+    ]
+    (points,) = re.findall(r'points="([^"]*)"', html_export._sparkline(samples))
+    drawn = [tuple(map(float, point.split(","))) for point in points.split()]
+    assert len(drawn) == html_export.SPARK_POINTS
+    assert (drawn[0], drawn[-1]) == ((0.0, 24.0), (120.0, 0.0))
+    assert [x for x, _ in drawn] == sorted(x for x, _ in drawn)
+
+
+async def test_posts_come_in_small_batches_when_their_samples_are_attached(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A post may have a thousand counter samples: a batch's are held together."""
+    await fill(sessions)
+    monkeypatch.setattr(export_select, "METRICS_BATCH", 2)
+    async with sessions() as session:
+        sizes = [
+            len(rows)
+            async for rows in iter_posts(
+                session, ExportFilter(include_deleted=True, with_metrics=True)
+            )
+        ]
+        plain = [
+            len(rows) async for rows in iter_posts(session, ExportFilter(include_deleted=True))
+        ]
+    assert (sizes, plain) == ([2, 2], [4])
 
 
 async def test_csv_cells_a_spreadsheet_would_run_are_plain_text(

@@ -410,32 +410,36 @@ def _reactions(reactions: Sequence[Mapping[str, Any]] | None) -> str:
 
 
 SPARK_WIDTH, SPARK_HEIGHT = 120, 24
+SPARK_POINTS = 60  # a sparkline this small shows no more; a post may have a thousand samples
 
 
 def _views_over_time(row: Mapping[str, Any]) -> str:
     """How the views grew, where two samples or more have them: first and last, and a
     sparkline drawn in SVG (no script, so it shows in any browser and in print)."""
-    samples = [m for m in row.get("metrics") or () if m["views"] is not None]
+    samples = [m for m in row.get("metrics") or () if m.views is not None]
     if len(samples) < 2:
         return ""
     first, last = samples[0], samples[-1]
     shown = (
-        f"👁 {count_text(first['views'], first['rounded'])} ({_time(first['sampled_at'])}) → "
-        f"{count_text(last['views'], last['rounded'])} ({_time(last['sampled_at'])}), "
+        f"👁 {count_text(first.views, first.rounded)} ({_time(first.sampled_at)}) → "
+        f"{count_text(last.views, last.rounded)} ({_time(last.sampled_at)}), "
         f"{len(samples)} samples"
     )
     return f'<div class="counters">{esc(shown)} {_sparkline(samples)}</div>'
 
 
-def _sparkline(samples: Sequence[Mapping[str, Any]]) -> str:
-    start = samples[0]["sampled_at"]
-    span = (samples[-1]["sampled_at"] - start).total_seconds() or 1.0
-    low = min(m["views"] for m in samples)
-    rise = (max(m["views"] for m in samples) - low) or 1
+def _sparkline(samples: Sequence[Any]) -> str:
+    """Views against time; at most SPARK_POINTS samples, evenly chosen, first and last kept."""
+    step = (len(samples) - 1) / (min(len(samples), SPARK_POINTS) - 1)
+    drawn = [samples[round(i * step)] for i in range(min(len(samples), SPARK_POINTS))]
+    start = samples[0].sampled_at
+    span = (samples[-1].sampled_at - start).total_seconds() or 1.0
+    low = min(m.views for m in drawn)
+    rise = (max(m.views for m in drawn) - low) or 1
     points = " ".join(
-        f"{(m['sampled_at'] - start).total_seconds() / span * SPARK_WIDTH:.1f},"
-        f"{SPARK_HEIGHT - (m['views'] - low) / rise * SPARK_HEIGHT:.1f}"
-        for m in samples
+        f"{(m.sampled_at - start).total_seconds() / span * SPARK_WIDTH:.1f},"
+        f"{SPARK_HEIGHT - (m.views - low) / rise * SPARK_HEIGHT:.1f}"
+        for m in drawn
     )
     return (
         f'<svg class="spark" width="{SPARK_WIDTH}" height="{SPARK_HEIGHT}" '

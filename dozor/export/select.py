@@ -9,12 +9,12 @@ query and a current search index, only the candidates the index names are read.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import channels, post_metrics, post_search, post_versions, posts
@@ -28,6 +28,16 @@ from dozor.storage.channels import resolve_channel
 from dozor.storage.search_index import ENTRY_COLUMNS, ENTRY_KEYS, entry_document
 
 BATCH = 2000
+METRICS_BATCH = 20  # posts per batch when their counter samples are attached
+# A counter sample as exports read it: a row read by attribute (``sample.views``), lighter
+# than a dict, as a post has many
+_SAMPLE = [
+    post_metrics.c[name]
+    for name in (
+        *("channel_id", "message_id", "sampled_at", "views", "forwards", "replies"),
+        *("reactions", "rounded"),
+    )
+]
 _key = tuple_(posts.c.channel_id, posts.c.message_id)
 
 
@@ -71,15 +81,17 @@ async def iter_posts(
     deleted_too = wanted.include_deleted or (node is not None and mentions_deleted(node))
     needed = None if node is not None or columns is None else columns
     base = _base_query(wanted, channel_ids, deleted_too=deleted_too, columns=needed)
+    if wanted.with_metrics:  # a post may have a thousand samples, one per re-read as it grew
+        batch = min(batch, METRICS_BATCH)
     if node is not None and not await index_is_stale(session):
         batches = _indexed_batches(session, base, node, channel_ids, batch)
     else:
         batches = _keyset_batches(session, base, node, batch)
     async for rows in batches:
         if wanted.with_versions:
-            await _attach(session, rows, "versions", post_versions, post_versions.c.version)
+            await _attach(session, rows, "versions", post_versions.c, post_versions.c.version)
         if wanted.with_metrics:
-            await _attach(session, rows, "metrics", post_metrics, post_metrics.c.sampled_at)
+            await _attach(session, rows, "metrics", _SAMPLE, post_metrics.c.sampled_at, _as_is)
         yield rows
 
 
@@ -131,6 +143,10 @@ async def _keyset_batches(
 
 def _row(row: Any) -> dict[str, Any]:
     return dict(row._mapping)
+
+
+def _as_is(row: Any) -> Any:
+    return row
 
 
 def _matches_entry(node: Node, row: dict[str, Any]) -> bool:
@@ -198,22 +214,25 @@ async def _attach(
     session: AsyncSession,
     rows: list[dict[str, Any]],
     key: str,
-    table: Table,
+    columns: Iterable[ColumnElement[Any]],
     order: ColumnElement[Any],
+    keep: Callable[[Any], Any] = _row,
 ) -> None:
-    """Give each post row, under *key*, its rows of *table* (versions, counter samples) in
-    *order*, oldest first."""
+    """Give each post row, under *key*, what *columns* (of post_versions or post_metrics)
+    hold for it, in *order*, oldest first; *keep* makes each of them a dict or a tuple."""
+    columns = list(columns)
+    table = columns[0].table
     by_channel: dict[int, list[int]] = defaultdict(list)
     for row in rows:
         by_channel[row["channel_id"]].append(row["message_id"])
-    found: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    found: dict[tuple[int, int], list[Any]] = defaultdict(list)
     for channel_id, ids in by_channel.items():
         result = await session.execute(
-            select(table)
+            select(*columns)
             .where(table.c.channel_id == channel_id, table.c.message_id.in_(ids))
             .order_by(table.c.message_id, order, table.c.id)
         )
         for item in result:
-            found[(channel_id, item.message_id)].append(_row(item))
+            found[(channel_id, item.message_id)].append(keep(item))
     for row in rows:
         row[key] = found.get((row["channel_id"], row["message_id"]), [])

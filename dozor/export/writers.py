@@ -83,14 +83,15 @@ def post_json(row: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _sample_json(sample: Mapping[str, Any]) -> dict[str, Any]:
+def _sample_json(sample: Any) -> dict[str, Any]:
+    """A counter sample (a row of ``iter_posts``' ``metrics``, read by attribute)."""
     return {
-        "sampled_at": _iso(sample["sampled_at"]),
-        "views": sample["views"],
-        "forwards": sample["forwards"],
-        "replies": sample["replies"],
-        "reactions": sorted_keys(sample["reactions"]),
-        "rounded": sample["rounded"],
+        "sampled_at": _iso(sample.sampled_at),
+        "views": sample.views,
+        "forwards": sample.forwards,
+        "replies": sample.replies,
+        "reactions": sorted_keys(sample.reactions),
+        "rounded": sample.rounded,
     }
 
 
@@ -284,17 +285,17 @@ class MetricsCsvWriter(CsvWriter):
         self._flush(out)
 
 
-def _sample_csv_row(post: Mapping[str, Any], sample: Mapping[str, Any]) -> list[Any]:
+def _sample_csv_row(post: Mapping[str, Any], sample: Any) -> list[Any]:
     return [
         post["channel_id"],
         post["message_id"],
         post_link(post["channel_id"], post["channel_username"], post["message_id"]),
-        _iso(sample["sampled_at"]),
-        _blank(sample["views"]),
-        _blank(sample["forwards"]),
-        _blank(sample["replies"]),
-        reactions_text(sample["reactions"]),
-        "true" if sample["rounded"] else "false",
+        _iso(sample.sampled_at),
+        _blank(sample.views),
+        _blank(sample.forwards),
+        _blank(sample.replies),
+        reactions_text(sample.reactions),
+        "true" if sample.rounded else "false",
     ]
 
 

@@ -354,23 +354,29 @@ def test_a_sparkline_draws_at_most_sixty_samples_from_first_to_last() -> None:
     assert [x for x, _ in drawn] == sorted(x for x, _ in drawn)
 
 
-async def test_posts_come_in_small_batches_when_their_samples_are_attached(
+async def test_posts_come_in_parts_of_a_bounded_number_of_samples(
     sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A post may have a thousand counter samples: a batch's are held together."""
+    """A post may have a thousand counter samples: posts go out in parts of about
+    SAMPLES_PER_PART samples, and a part alone holds them."""
     await fill(sessions)
-    monkeypatch.setattr(export_select, "METRICS_BATCH", 2)
+    async with sessions.begin() as session:
+        for day in (5, 6):
+            read = PostRecord(CH, 1, T0, text=TRICKY, views=10 * day)
+            observed = T0 + timedelta(days=day)
+            await store_posts(session, [read], source=Source.LIVE, observed_at=observed)
+    monkeypatch.setattr(export_select, "SAMPLES_PER_PART", 1)
+    wanted = ExportFilter(include_deleted=True, with_metrics=True)
     async with sessions() as session:
-        sizes = [
-            len(rows)
-            async for rows in iter_posts(
-                session, ExportFilter(include_deleted=True, with_metrics=True)
-            )
+        parts = [
+            [(row["message_id"], len(row["metrics"])) for row in rows]
+            async for rows in iter_posts(session, wanted)
         ]
         plain = [
             len(rows) async for rows in iter_posts(session, ExportFilter(include_deleted=True))
         ]
-    assert (sizes, plain) == ([2, 2], [4])
+    assert parts == [[(1, 2)], [(2, 0), (3, 0), (1, 0)]]  # CH 1 alone; CH 2, 3, OTHER 1
+    assert plain == [4]
 
 
 async def test_csv_cells_a_spreadsheet_would_run_are_plain_text(

@@ -9,7 +9,7 @@ query and a current search index, only the candidates the index names are read.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +28,9 @@ from dozor.storage.channels import resolve_channel
 from dozor.storage.search_index import ENTRY_COLUMNS, ENTRY_KEYS, entry_document
 
 BATCH = 2000
-METRICS_BATCH = 20  # posts per batch when their counter samples are attached
+# Counter samples held at once: a post may have a thousand (one per re-read while its views
+# grew), so posts go out in parts of about this many samples (bench/export_metrics.py)
+SAMPLES_PER_PART = 20_000
 # A counter sample as exports read it: a row read by attribute (``sample.views``), lighter
 # than a dict, as a post has many
 _SAMPLE = [
@@ -81,8 +83,6 @@ async def iter_posts(
     deleted_too = wanted.include_deleted or (node is not None and mentions_deleted(node))
     needed = None if node is not None or columns is None else columns
     base = _base_query(wanted, channel_ids, deleted_too=deleted_too, columns=needed)
-    if wanted.with_metrics:  # a post may have a thousand samples, one per re-read as it grew
-        batch = min(batch, METRICS_BATCH)
     if node is not None and not await index_is_stale(session):
         batches = _indexed_batches(session, base, node, channel_ids, batch)
     else:
@@ -90,9 +90,50 @@ async def iter_posts(
     async for rows in batches:
         if wanted.with_versions:
             await _attach(session, rows, "versions", post_versions.c, post_versions.c.version)
-        if wanted.with_metrics:
-            await _attach(session, rows, "metrics", _SAMPLE, post_metrics.c.sampled_at, _as_is)
-        yield rows
+        if not wanted.with_metrics:
+            yield rows
+            continue
+        weights = await _sample_counts(session, rows)
+        for part in _parts(rows, weights, SAMPLES_PER_PART):
+            part = [dict(row) for row in part]  # samples stay with the part, not the batch
+            await _attach(session, part, "metrics", _SAMPLE, post_metrics.c.sampled_at, _as_is)
+            yield part
+
+
+async def _sample_counts(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+    """How many counter samples each post of *rows* has."""
+    counts: dict[tuple[int, int], int] = {}
+    for channel_id, ids in _ids_by_channel(rows).items():
+        result = await session.execute(
+            select(post_metrics.c.message_id, func.count().label("samples"))
+            .where(post_metrics.c.channel_id == channel_id, post_metrics.c.message_id.in_(ids))
+            .group_by(post_metrics.c.message_id)
+        )
+        counts.update(((channel_id, row.message_id), row.samples) for row in result)
+    return [counts.get((row["channel_id"], row["message_id"]), 0) for row in rows]
+
+
+def _parts(
+    rows: list[dict[str, Any]], weights: list[int], limit: int
+) -> Iterator[list[dict[str, Any]]]:
+    """*rows* in order, in parts weighing at most *limit* (a heavier post alone)."""
+    part: list[dict[str, Any]] = []
+    weight = 0
+    for row, own in zip(rows, weights, strict=True):
+        if part and weight + own > limit:
+            yield part
+            part, weight = [], 0
+        part.append(row)
+        weight += own
+    if part:
+        yield part
+
+
+def _ids_by_channel(rows: list[dict[str, Any]]) -> dict[int, list[int]]:
+    by_channel: dict[int, list[int]] = defaultdict(list)
+    for row in rows:
+        by_channel[row["channel_id"]].append(row["message_id"])
+    return by_channel
 
 
 async def _indexed_batches(
@@ -222,11 +263,8 @@ async def _attach(
     hold for it, in *order*, oldest first; *keep* makes each of them a dict or a tuple."""
     columns = list(columns)
     table = columns[0].table
-    by_channel: dict[int, list[int]] = defaultdict(list)
-    for row in rows:
-        by_channel[row["channel_id"]].append(row["message_id"])
     found: dict[tuple[int, int], list[Any]] = defaultdict(list)
-    for channel_id, ids in by_channel.items():
+    for channel_id, ids in _ids_by_channel(rows).items():
         result = await session.execute(
             select(*columns)
             .where(table.c.channel_id == channel_id, table.c.message_id.in_(ids))

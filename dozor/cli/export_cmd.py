@@ -42,7 +42,8 @@ def _date(value: str | None, option: str) -> datetime | None:
 @click.option(
     "--with-metrics",
     is_flag=True,
-    help="Every sample of each post's views, forwards and reactions (jsonl; csv: metrics.csv).",
+    help="Every sample of each post's views, forwards and reactions (jsonl; csv: a "
+    "metrics.csv). The html site always draws how views grew.",
 )
 @click.option("--bom", is_flag=True, help="CSV: start with a BOM so Excel reads UTF-8.")
 @click.option(

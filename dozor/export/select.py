@@ -33,13 +33,8 @@ BATCH = 2000
 SAMPLES_PER_PART = 20_000
 # A counter sample as exports read it: a row read by attribute (``sample.views``), lighter
 # than a dict, as a post has many
-_SAMPLE = [
-    post_metrics.c[name]
-    for name in (
-        *("channel_id", "message_id", "sampled_at", "views", "forwards", "replies"),
-        *("reactions", "rounded"),
-    )
-]
+_SAMPLE_COLUMNS = "channel_id message_id sampled_at views forwards replies reactions rounded"
+_SAMPLE = [post_metrics.c[name] for name in _SAMPLE_COLUMNS.split()]
 _key = tuple_(posts.c.channel_id, posts.c.message_id)
 
 
@@ -260,7 +255,8 @@ async def _attach(
     keep: Callable[[Any], Any] = _row,
 ) -> None:
     """Give each post row, under *key*, what *columns* (of post_versions or post_metrics)
-    hold for it, in *order*, oldest first; *keep* makes each of them a dict or a tuple."""
+    hold for it, in *order*, oldest first; *keep* turns each row into what is kept (a dict,
+    or the row itself, read by attribute)."""
     columns = list(columns)
     table = columns[0].table
     found: dict[tuple[int, int], list[Any]] = defaultdict(list)

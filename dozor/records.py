@@ -11,7 +11,7 @@ Telegram's UTF-16 units; the Telethon converter translates.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -130,6 +130,15 @@ def reaction_label(reaction: Mapping[str, Any]) -> str:
         document_id = str(reaction.get("document_id") or "")
         return f"custom emoji …{document_id[-4:]}" if document_id else "custom emoji"
     return str(reaction.get("type") or "?")
+
+
+def reactions_line(
+    reactions: Sequence[Mapping[str, Any]] | None, count: Callable[[int], str] = str
+) -> str:
+    """A post's reactions in one line for people, ``👍 12 · ⭐ 40``; *count* writes each count."""
+    return " · ".join(
+        f"{reaction_label(r)} {count(int(r.get('count', 0)))}" for r in reactions or ()
+    )
 
 
 @dataclass(frozen=True, slots=True)

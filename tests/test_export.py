@@ -33,7 +33,7 @@ from dozor.export import select as export_select
 from dozor.export.desktop import desktop_message, text_parts
 from dozor.export.files import split_into_zips, write_export
 from dozor.export.run import run_export
-from dozor.export.writers import CSV_COLUMNS, reactions_text
+from dozor.export.writers import CSV_COLUMNS
 from dozor.ids import bare_channel_id
 from dozor.importer import import_desktop_export
 from dozor.importer.desktop import convert_message
@@ -44,6 +44,7 @@ from dozor.records import (
     ShownCounters,
     Source,
     make_entity,
+    reactions_line,
 )
 from dozor.storage import mark_deleted, store_posts, upsert_channel
 from dozor.storage.media import record_media_file
@@ -277,7 +278,7 @@ def test_reactions_are_labelled_alike_for_people_in_csv_and_html() -> None:
         {"type": "custom_emoji", "count": 1},  # an old export names no emoji
     ]
     labels = ["👍", "⭐", "custom emoji …8841", "custom emoji …2612", "custom emoji"]
-    assert reactions_text(reactions) == "👍 3 · ⭐ 1200 · custom emoji …8841 5 · " + (
+    assert reactions_line(reactions) == "👍 3 · ⭐ 1200 · custom emoji …8841 5 · " + (
         "custom emoji …2612 2 · custom emoji 1"
     )
     spans = re.findall(r"<span>(.*?) ([\d,]+)</span>", html_export._reactions(reactions))

@@ -14,7 +14,7 @@ from dozor.db import open_database
 from dozor.errors import UserError
 from dozor.ids import is_digits
 from dozor.media import describe_media
-from dozor.records import ROUNDED_MARK, count_text, reaction_label
+from dozor.records import ROUNDED_MARK, count_text, reactions_line
 from dozor.search.engine import post_link
 from dozor.storage.history import PostHistory, parse_post_ref, post_history
 from dozor.text.diff import word_changes
@@ -186,11 +186,7 @@ def _count(value: int | None, rounded: bool = False) -> str:
 
 
 def _reactions(reactions: list[dict[str, Any]] | None, rounded: bool = False) -> str:
-    if not reactions:
-        return "—"
-    return " · ".join(
-        f"{reaction_label(r)} {_count(r.get('count', 0), rounded)}" for r in reactions
-    )
+    return reactions_line(reactions, lambda count: _count(count, rounded)) or "—"
 
 
 def _event_line(event: dict[str, Any]) -> str:

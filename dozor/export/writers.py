@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Protocol
 import orjson
 
 from dozor.media import describe_media
-from dozor.records import reaction_label
+from dozor.records import reactions_line
 from dozor.search.engine import post_link
 
 SCHEMA_VERSION = 1
@@ -137,12 +137,6 @@ CSV_COLUMNS = (
 )
 
 
-def reactions_text(reactions: Sequence[Mapping[str, Any]] | None) -> str:
-    if not reactions:
-        return ""
-    return " · ".join(f"{reaction_label(r)} {r.get('count', 0)}" for r in reactions)
-
-
 def post_csv_row(row: Mapping[str, Any]) -> list[Any]:
     media = row["media"] or {}
     return [
@@ -157,7 +151,7 @@ def post_csv_row(row: Mapping[str, Any]) -> list[Any]:
         _blank(row["views"]),
         _blank(row["forwards"]),
         _blank(row["replies"]),
-        reactions_text(row["reactions"]),
+        reactions_line(row["reactions"]),
         spreadsheet_text(row["author_signature"] or ""),
         _blank(row["reply_to_message_id"]),
         _blank(row["forwarded_from_id"]),
@@ -294,7 +288,7 @@ def _sample_csv_row(post: Mapping[str, Any], sample: Any) -> list[Any]:
         _blank(sample.views),
         _blank(sample.forwards),
         _blank(sample.replies),
-        reactions_text(sample.reactions),
+        reactions_line(sample.reactions),
         "true" if sample.rounded else "false",
     ]
 

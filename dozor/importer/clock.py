@@ -72,14 +72,13 @@ async def telegram_dates(
 def evidence(messages: Iterable[Any], dated: Mapping[int, datetime]) -> Evidence:
     """Pair the wall times of the export's *messages* (raw entries) with the exact dates the
     archive has for them, up to MAX_EVIDENCE posts."""
-    if not dated:
-        return Evidence([])
     pairs = (_pair(raw, dated) for raw in messages)
     return Evidence(list(itertools.islice((p for p in pairs if p is not None), MAX_EVIDENCE)))
 
 
 def export_evidence(export: DesktopExport, dated: Mapping[int, datetime]) -> Evidence:
-    """:func:`evidence` from the messages of *export*, read one at a time."""
+    """:func:`evidence` from the messages of *export*, read one at a time, and only when the
+    archive has Telegram's dates to compare them with."""
     if not dated:
         return Evidence([])
     with closing(export.messages()) as messages:

@@ -11,7 +11,8 @@ Per channel, three readers bring posts in, all through ``dozor.storage.store_pos
 
 Faults stay per channel: a flood wait is slept if short and postpones the channel if long, a
 private or vanished channel is marked as such, a lost connection is re-established with capped
-exponential backoff; the other channels go on.
+exponential backoff; the other channels go on. A post this Telethon cannot read (a message
+type newer than its schema) is read around and filed (``archiver.reading``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any, TypeVar
 
+import telethon
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,6 +34,8 @@ from telethon.tl import types
 
 from archiver.convert import channel_record, marked_id, post_record
 from archiver.media import MediaDownloader
+from archiver.reading import Listing, Reader, messages_of
+from dozor import __version__ as dozor_version
 from dozor.channel_refs import ChannelRef, parse_channel_ref
 from dozor.config import ArchiverConfig
 from dozor.db import write_transaction
@@ -59,6 +62,12 @@ from dozor.storage.sync import (
     tracked_channels,
     verification_due,
 )
+from dozor.storage.unreadable import (
+    forget_unreadable,
+    note_unreadable,
+    unreadable_due,
+    unreadable_ids,
+)
 
 log = logging.getLogger(__name__)
 # The channel a task is syncing, for log lines (jobs run side by side, each in its own task).
@@ -69,6 +78,8 @@ Clock = Callable[[], datetime]
 Progress = Callable[[int, str, int, int | None], None]
 REQUESTS_SECONDS = 10  # how often requests to follow a channel (from the bot) are looked at
 VERIFY_CHECK_MINUTES = 30  # how often channels due for a full re-read (verify_days) are looked for
+# Who failed to read a message filed as unreadable: another version retries it at once.
+READ_BY = f"dozor {dozor_version}, Telethon {telethon.__version__}"
 
 _STATUS_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
     (errors.ChannelPrivateError, "private"),
@@ -133,8 +144,10 @@ class Archiver:
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     _media: MediaDownloader | None = None
     _total: int | None = None
+    _reader: Reader = field(init=False)
 
     def __post_init__(self) -> None:
+        self._reader = Reader(self.client, self._call)
         if self.settings.download_media:
             self._media = MediaDownloader(self.client, self.sessions, self.settings, self.now)
 
@@ -305,7 +318,7 @@ class Archiver:
             if not page:
                 return report
             await self._store_page(
-                channel_id, page, Source.BACKFILL, report, newest_message_id=max(m.id for m in page)
+                channel_id, page, Source.BACKFILL, report, newest_message_id=max(page.ids)
             )
             self._tell(channel_id, "catch-up", report.new)
 
@@ -323,13 +336,16 @@ class Archiver:
         if state.backfill_complete:
             return report
         oldest, newest = state.oldest_message_id, state.newest_message_id or 0
+        known = await self._filed_unreadable(channel_id)
         while True:
-            page = await self._page(entity, offset_id=oldest or 0)
-            kept = [m for m in page if cutoff is None or m.date >= cutoff]
+            page = await self._page(entity, offset_id=oldest or 0, known=known)
+            kept = Listing(
+                [m for m in page.messages if cutoff is None or m.date >= cutoff], page.unreadable
+            )
             done = not page or len(kept) < len(page)
             if kept:
-                oldest = min(m.id for m in kept)
-                newest = max(newest, *(m.id for m in kept))
+                oldest = min(kept.ids)
+                newest = max(newest, *kept.ids)
                 await self._store_page(
                     channel_id,
                     kept,
@@ -350,25 +366,46 @@ class Archiver:
             if self.request_delay:
                 await self.sleep(self.request_delay)
 
-    async def _page(self, entity: Any, **kw: Any) -> list[Any]:
-        page = await self._call(
-            lambda: self.client.get_messages(entity, limit=self.settings.page_size, **kw)
-        )
-        self._total = getattr(page, "total", None)
-        return _posts(page)
+    async def _page(self, entity: Any, **kw: Any) -> Listing:
+        page = await self._reader.listing(entity, limit=self.settings.page_size, **kw)
+        self._total = page.total
+        return page
+
+    async def _filed_unreadable(self, channel_id: int) -> set[int]:
+        async with self.sessions() as session:
+            return await unreadable_ids(session, channel_id)
+
+    def _records(
+        self, channel_id: int, messages: Iterable[Any], unreadable: Mapping[int, str]
+    ) -> tuple[list[PostRecord], dict[int, str]]:
+        """The messages' records; a message whose conversion fails is filed as unreadable
+        with the listing's own unreadable ones, and the others are stored all the same."""
+        records, failed = [], dict(unreadable)
+        for message in messages:
+            try:
+                records.append(post_record(message))
+            except Exception as exc:  # a bug in dozor must not stop the channel's archive
+                failed[message.id] = f"dozor could not convert it: {type(exc).__name__}: {exc}"
+                log.exception(
+                    "channel %s: message %s could not be converted; filed as unreadable",
+                    channel_id,
+                    message.id,
+                )
+        return records, failed
 
     async def _store_page(
         self,
         channel_id: int,
-        page: Sequence[Any],
+        page: Listing,
         source: Source,
         report: ChannelReport,
         **cursor: int,
     ) -> None:
-        records = [post_record(m) for m in page]
+        records, unreadable = self._records(channel_id, page.messages, page.unreadable)
 
         async def write(session: AsyncSession) -> StoreOutcome:  # the page and its cursor
             outcome = await store_posts(session, records, source=source, observed_at=self.now())
+            await note_unreadable(session, channel_id, unreadable, read_by=READ_BY, now=self.now())
             await save_sync_state(
                 session,
                 channel_id,
@@ -381,27 +418,39 @@ class Archiver:
         outcome = await write_transaction(self.sessions, write)  # an import may run beside
         report.new += outcome.new
         report.edited += outcome.edited
-        await self._download(page)
+        await self._download(page.messages)
 
     # --- reconciliation ---------------------------------------------------------------
 
     async def reconcile(self, channel_id: int) -> ChannelReport:
         """Re-read the latest posts: missed ones, edits, deletions, fresh counters."""
         entity = await self._entity(channel_id)
-        window = await self._call(
-            lambda: self.client.get_messages(entity, limit=self.settings.reconcile_window)
-        )
-        seen = _posts(window)
-        reached_start = len(window) < self.settings.reconcile_window
-        low = 1 if reached_start else min((m.id for m in seen), default=0)
+        known = await self._filed_unreadable(channel_id)
+        window, reached_start = await self._newest(entity, self.settings.reconcile_window, known)
+        low = 1 if reached_start else min(window.ids, default=0)
         async with self.sessions() as session:
             newest = (await get_sync_state(session, channel_id)).newest_message_id or 0
-        top = max([newest, *(m.id for m in seen)])
+        top = max([newest, *window.ids])
         report = ChannelReport(channel_id)
         await self._recheck(
-            channel_id, entity, seen, low, top, report, newest_message_id=top or None
+            channel_id, entity, window, low, top, report, newest_message_id=top or None
         )
         return report
+
+    async def _newest(self, entity: Any, count: int, known: set[int]) -> tuple[Listing, bool]:
+        """The newest *count* messages, read around unreadable ones; and whether they are
+        all the channel has."""
+        window, offset = Listing([]), 0
+        while True:
+            wanted = count - len(window)
+            part = await self._reader.listing(entity, limit=wanted, offset_id=offset, known=known)
+            window.messages += part.messages
+            window.unreadable.update(part.unreadable)
+            if not part.unreadable:  # a whole answer
+                return window, len(part) < wanted
+            if len(window) >= count:
+                return window, False
+            offset = min(part.ids)
 
     async def verify(self, channel_id: int) -> ChannelReport:
         """Re-read the whole archived history, newest first, one page per transaction:
@@ -412,26 +461,28 @@ class Archiver:
             state = await get_sync_state(session, channel_id)
         oldest, size = state.oldest_message_id or 1, self.settings.page_size
         report, checked, offset = ChannelReport(channel_id), 0, 0
+        known = await self._filed_unreadable(channel_id)
         while True:
-            listing = await self._call(
-                partial(self.client.get_messages, entity, limit=size, offset_id=offset)
+            listing = await self._reader.listing(entity, limit=size, offset_id=offset, known=known)
+            self._total = listing.total
+            seen = Listing(
+                [m for m in listing.messages if m.id >= oldest],
+                {i: why for i, why in listing.unreadable.items() if i >= oldest},
             )
-            self._total = getattr(listing, "total", None)
-            seen = [m for m in _posts(listing) if m.id >= oldest]
-            low = min((m.id for m in listing), default=0)
-            done = len(listing) < size or low <= oldest
+            low = min(listing.ids, default=0)
+            done = (len(listing) < size and not listing.unreadable) or low <= oldest
             if offset:
                 high, cursor = offset - 1, {}
             else:  # the top of the history: newer posts than the archived ones count too
-                high = max([state.newest_message_id or 0, *(m.id for m in seen)])
+                high = max([state.newest_message_id or 0, *seen.ids])
                 cursor = {"newest_message_id": high or None}
             low = oldest if done else low
             await self._recheck(channel_id, entity, seen, low, high, report, **cursor)
-            checked += len(seen)
+            checked += len(seen.messages)
             self._tell(channel_id, "verify", checked)
             if done:
                 break
-            offset = min(m.id for m in listing)
+            offset = min(listing.ids)
             if self.request_delay:
                 await self.sleep(self.request_delay)
         async with self.sessions.begin() as session:
@@ -442,22 +493,26 @@ class Archiver:
         self,
         channel_id: int,
         entity: Any,
-        seen: Sequence[Any],
+        seen: Listing,
         low: int,
         high: int,
         report: ChannelReport,
         **cursor: int | None,
     ) -> None:
         """Store the posts Telegram listed between *low* and *high*, and tombstone archived
-        ones it no longer has there."""
-        suspects = await self._archived_ids(channel_id, low, high) - {m.id for m in seen}
-        gone = await self._confirm_deleted(entity, sorted(suspects))
-        records = [post_record(m) for m in seen]
+        ones it no longer has there (one it has but this dozor cannot read is not gone)."""
+        listed = set(seen.ids) | await self._filed_unreadable(channel_id)
+        suspects = await self._archived_ids(channel_id, low, high) - listed
+        gone, unreadable = await self._confirm_deleted(entity, sorted(suspects))
+        records, unreadable = self._records(
+            channel_id, seen.messages, {**seen.unreadable, **unreadable}
+        )
 
         async def write(session: AsyncSession) -> tuple[StoreOutcome, list[int]]:
             outcome = await store_posts(
                 session, records, source=Source.RECONCILE, observed_at=self.now()
             )
+            await note_unreadable(session, channel_id, unreadable, read_by=READ_BY, now=self.now())
             deleted = await mark_deleted(
                 session,
                 channel_id,
@@ -479,7 +534,7 @@ class Archiver:
         report.new += outcome.new
         report.edited += outcome.edited
         report.deleted += len(deleted)
-        await self._download(seen)
+        await self._download(seen.messages)
         if deleted:
             log.info("channel %s: %d posts deleted on Telegram", channel_id, len(deleted))
 
@@ -494,18 +549,44 @@ class Archiver:
             )
             return set(result.scalars())
 
-    async def _confirm_deleted(self, entity: Any, ids: list[int]) -> list[int]:
-        """A post missing from the listing is deleted only if asking for it by id fails too."""
-        gone: list[int] = []
-        for start in range(0, len(ids), 100):
-            chunk = ids[start : start + 100]
+    async def _confirm_deleted(
+        self, entity: Any, ids: list[int]
+    ) -> tuple[list[int], dict[int, str]]:
+        """A post missing from the listing is deleted only if asking for it by id fails too;
+        one that exists but cannot be read is filed as unreadable instead."""
+        found, unreadable = await self._reader.by_ids(entity, ids)
+        return [i for i in ids if i in found and found[i] is None], unreadable
 
-            async def fetch(chunk: list[int] = chunk) -> Any:
-                return await self.client.get_messages(entity, ids=chunk)
+    async def retry_unreadable(self, channel_id: int) -> ChannelReport:
+        """Ask again for the posts filed as unreadable that are due (see
+        ``dozor.storage.unreadable``); those read now are archived like any other."""
+        report = ChannelReport(channel_id)
+        async with self.sessions() as session:
+            due = await unreadable_due(session, channel_id, read_by=READ_BY, now=self.now())
+        if not due:
+            return report
+        entity = await self._entity(channel_id)
+        found, still = await self._reader.by_ids(entity, due)
+        readable = messages_of([found[i] for i in due if i in found])
+        records, still = self._records(channel_id, readable, still)
 
-            found = await self._call(fetch)
-            gone += [i for i, message in zip(chunk, found, strict=True) if message is None]
-        return gone
+        async def write(session: AsyncSession) -> StoreOutcome:
+            outcome = await store_posts(
+                session, records, source=Source.RECONCILE, observed_at=self.now()
+            )
+            await forget_unreadable(session, channel_id, set(due) - still.keys())
+            await note_unreadable(session, channel_id, still, read_by=READ_BY, now=self.now())
+            return outcome
+
+        outcome = await write_transaction(self.sessions, write)
+        report.new += outcome.new
+        report.edited += outcome.edited
+        if records:
+            log.info(
+                "channel %s: %d posts unreadable before are read now", channel_id, len(records)
+            )
+        await self._download(readable)
+        return report
 
     # --- live updates -----------------------------------------------------------------
 
@@ -525,7 +606,14 @@ class Archiver:
         channel_id = marked_id(message.peer_id)
         if channel_id not in await self._tracked_ids():
             return
-        await self.store_live([post_record(message)])
+        records, unreadable = self._records(channel_id, [message], {})
+        if unreadable:
+            async with self.sessions.begin() as session:
+                await note_unreadable(
+                    session, channel_id, unreadable, read_by=READ_BY, now=self.now()
+                )
+            return
+        await self.store_live(records)
         await self._download([message])
 
     async def store_live(self, records: Iterable[PostRecord]) -> None:
@@ -557,7 +645,7 @@ class Archiver:
     ) -> ChannelReport:
         """Info, catch-up, backfill and reconciliation of one channel, and with *verify* a
         re-read of its whole archive; faults stay here."""
-        steps: list[Step] = [self._refresh_step]
+        steps: list[Step] = [self._refresh_step, self.retry_unreadable]
         if history:
             steps += [self.catch_up, self.backfill]
         steps.append(self.reconcile)
@@ -802,11 +890,6 @@ class Archiver:
                 await self.refresh_info(channel_id)
             except (errors.RPCError, ChannelPostponed) as exc:
                 log.warning("channel %s: could not refresh info: %s", channel_id, exc)
-
-
-def _posts(listing: Iterable[Any]) -> list[Any]:
-    """The messages of a history listing (not the empty placeholders of deleted ones)."""
-    return [m for m in listing if isinstance(m, types.Message | types.MessageService)]
 
 
 def _warn_if_renamed(ref: str, parsed: ChannelRef, row: Mapping[str, Any]) -> None:

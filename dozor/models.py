@@ -128,6 +128,28 @@ invite_links = Table(
     Column("resolved_at", UTCDateTime, nullable=False),
 )
 
+unreadable_messages = Table(
+    "unreadable_messages",
+    metadata,
+    Column("channel_id", BigInteger, ForeignKey("channels.id"), primary_key=True),
+    Column("message_id", Integer, primary_key=True),
+    Column(
+        "reason",
+        Text,
+        nullable=False,
+        comment="why it could not be read: a TL type newer than Telethon, or a conversion fault",
+    ),
+    Column(
+        "read_by",
+        String(64),
+        nullable=False,
+        comment="the dozor and Telethon versions that failed: a new one retries at once",
+    ),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_tried_at", UTCDateTime, nullable=False),
+    comment="posts Telegram has that this dozor cannot read yet; gone once read",
+)
+
 
 def _edit_time_unknown() -> Column[bool]:
     """A post or version marked edited by a source that did not say when (a saved page)."""

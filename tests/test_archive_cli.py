@@ -587,3 +587,16 @@ async def test_run_serves_until_stopped_archiving_live_posts_and_alerting(
         code = await asyncio.wait_for(job, timeout=30)
         await api.stop()
     assert code == 0
+
+
+def test_status_names_posts_this_dozor_cannot_read(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    telegram.channels[BARE].unreadable.add(60)  # a kind of message newer than Telethon
+    assert main(["archive", "--once"]) == 0
+    assert "119 new, 0 edited, 0 deleted — ok" in capsys.readouterr().out
+    assert main(["status", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["channels"]
+    assert (row["status"], row["unreadable"], row["backfill_complete"]) == ("ok", 1, True)
+    assert main(["status"]) == 0
+    assert "a post of a kind this dozor cannot read yet: upgrade dozor" in capsys.readouterr().out

@@ -18,7 +18,7 @@ from bot.settings import BotSettings
 from dozor.channel_refs import check_requestable
 from dozor.storage.channels import list_channels, resolve_channel
 from dozor.storage.requests import request_channel, waiting_request_count
-from dozor.storage.stats import alert_counts, channel_health, lag_text
+from dozor.storage.stats import alert_counts, channel_health, lag_text, unreadable_text
 from dozor.storage.sync import set_tracked
 
 MAX_LISTED = 40
@@ -55,6 +55,8 @@ async def status_command(message: Message, session: AsyncSession, settings: BotS
         )
         if row["last_error"] and row["status"] != "ok":
             lines.append(f"    {esc(row['last_error'][:200])}")
+        if row["unreadable"]:
+            lines.append(f"    {esc(unreadable_text(row['unreadable']))}")
     if not rows:
         lines.append("No channels followed.")
     queue = await alert_counts(session)

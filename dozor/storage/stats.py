@@ -19,6 +19,7 @@ from dozor.models import (
     post_versions,
     posts,
     sync_state,
+    unreadable_messages,
 )
 
 
@@ -98,10 +99,15 @@ async def _scalar(session: AsyncSession, query: object) -> int:
 
 async def channel_health(session: AsyncSession) -> list[dict[str, Any]]:
     """Per followed channel: newest post, last sync, backfill progress, last full re-read,
-    last error."""
+    last error, and how many of its posts this dozor cannot read yet."""
     newest = (
         select(posts.c.channel_id, func.max(posts.c.date).label("newest_post_at"))
         .group_by(posts.c.channel_id)
+        .subquery()
+    )
+    unreadable = (
+        select(unreadable_messages.c.channel_id, func.count().label("unreadable"))
+        .group_by(unreadable_messages.c.channel_id)
         .subquery()
     )
     query = (
@@ -117,8 +123,10 @@ async def channel_health(session: AsyncSession) -> list[dict[str, Any]]:
             sync_state.c.backfill_complete,
             sync_state.c.verified_at,
             sync_state.c.last_error,
+            func.coalesce(unreadable.c.unreadable, 0).label("unreadable"),
         )
         .outerjoin(newest, newest.c.channel_id == channels.c.id)
+        .outerjoin(unreadable, unreadable.c.channel_id == channels.c.id)
         .outerjoin(sync_state, sync_state.c.channel_id == channels.c.id)
         .where(channels.c.tracked.is_(True))
         .order_by(channels.c.title)
@@ -130,6 +138,14 @@ async def alert_counts(session: AsyncSession) -> dict[str, int]:
     """Alerts in the outbox by status (pending, sending, sent, failed, dropped)."""
     result = await session.execute(select(alerts.c.status, func.count()).group_by(alerts.c.status))
     return {kind: int(n) for kind, n in result}
+
+
+def unreadable_text(count: int) -> str:
+    """What a channel's posts filed as unreadable ask of the user (empty for none)."""
+    if not count:
+        return ""
+    posts = "a post" if count == 1 else f"{count} posts"
+    return f"{posts} of a kind this dozor cannot read yet: upgrade dozor"
 
 
 def lag_text(now: datetime, then: datetime | None) -> str:

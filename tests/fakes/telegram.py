@@ -25,6 +25,7 @@ from telethon.sessions import MemorySession
 from telethon.tl import functions, types
 
 SELF_ID = 777000111
+UNKNOWN_CONSTRUCTOR = 0x1BADF00D  # a TL type "Telegram added" that Telethon does not know
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -43,6 +44,13 @@ class FakeChannel:
     pts: int = 1
     log: list[tuple[int, Any]] = field(default_factory=list)  # (pts after, update)
     next_id: int = 1
+    # Messages of a type newer than Telethon's schema: an answer holding one cannot be parsed.
+    unreadable: set[int] = field(default_factory=set)
+
+    def check_readable(self, messages: list[Any]) -> None:
+        """Fail as Telethon's sender does when an answer holds an unknown constructor."""
+        if any(getattr(m, "id", None) in self.unreadable for m in messages):
+            raise errors.TypeNotFoundError(UNKNOWN_CONSTRUCTOR, b"")
 
     def tl(self) -> types.Channel:
         return types.Channel(
@@ -212,6 +220,7 @@ def _history(self: FakeTelegram, request: functions.messages.GetHistoryRequest) 
         page = [m for m in page if m.id < request.max_id]
     if request.min_id:
         page = [m for m in page if m.id > request.min_id]
+    channel.check_readable(page)
     return types.messages.ChannelMessages(
         pts=channel.pts, count=total, messages=page, chats=[channel.tl()], users=[], topics=[]
     )
@@ -224,6 +233,7 @@ def _get_messages(self: FakeTelegram, request: functions.channels.GetMessagesReq
         or types.MessageEmpty(id=i.id, peer_id=types.PeerChannel(channel.id))
         for i in request.id
     ]
+    channel.check_readable(found)
     return types.messages.ChannelMessages(
         pts=channel.pts, count=len(found), messages=found, chats=[channel.tl()], users=[], topics=[]
     )

@@ -1,0 +1,228 @@
+"""Reading a channel's messages around the ones this Telethon cannot read.
+
+Telegram gives new kinds of messages (a new media type, a new service action) to clients
+before Telethon's schema knows them. One such message makes the whole answer that holds it
+fail to parse (``TypeNotFoundError``): without care, a page of history that holds it fails on
+every pass, and the channel's archive stops there for good.
+
+So a failed listing is read again in parts: the longest readable run of its first messages
+(found by halving ``limit``), then the unreadable message's id, found by asking for ids
+next to that run (``channels.getMessages`` answers per id, and a failing batch of ids is
+halved until the unreadable one is alone). The caller stores what was read, files the
+unreadable id (``dozor.storage.unreadable``), and goes on from there. A few requests more,
+only when something could not be read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import telethon
+from telethon import TelegramClient, functions
+from telethon.errors import TypeNotFoundError
+from telethon.tl import types
+from telethon.tl.alltlobjects import LAYER
+
+log = logging.getLogger(__name__)
+Call = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
+IDS_PER_REQUEST = 100  # channels.getMessages takes at most 100 ids
+PROBE_REQUESTS = 10  # ids asked for, 100 at a time, before the search for one is given up
+PROBE_SPAN = IDS_PER_REQUEST * PROBE_REQUESTS
+
+
+@dataclass
+class Listing:
+    """What one history request gave: the messages read, and the ids that could not be."""
+
+    messages: list[Any]
+    unreadable: dict[int, str] = field(default_factory=dict)  # message id -> why
+    total: int | None = None  # Telegram's count of the channel's messages
+
+    @property
+    def ids(self) -> list[int]:
+        return [m.id for m in self.messages] + list(self.unreadable)
+
+    def __len__(self) -> int:  # as many entries as Telegram listed
+        return len(self.messages) + len(self.unreadable)
+
+
+def unreadable_reason(exc: TypeNotFoundError) -> str:
+    return (
+        f"Telethon {telethon.__version__} (layer {LAYER}) does not know its type "
+        f"{exc.invalid_constructor_id:08x}: upgrade dozor"
+    )
+
+
+def messages_of(listing: Sequence[Any]) -> list[Any]:
+    """The messages of a listing (not the empty placeholders of deleted ones)."""
+    return [m for m in listing if isinstance(m, types.Message | types.MessageService)]
+
+
+@dataclass
+class Reader:
+    client: TelegramClient
+    call: Call  # runs a request with the archiver's flood-wait and reconnection handling
+
+    async def listing(
+        self,
+        entity: Any,
+        *,
+        limit: int,
+        offset_id: int = 0,
+        min_id: int = 0,
+        reverse: bool = False,
+        known: Collection[int] = (),
+    ) -> Listing:
+        """Up to *limit* messages of the history (newest first from *offset_id*, or oldest
+        first above *min_id* with *reverse*); when one cannot be read, those before it and
+        its id. *known*: ids filed as unreadable before, tried first as the culprit."""
+        options = {"offset_id": offset_id, "min_id": min_id, "reverse": reverse}
+        try:
+            page = await self._history(entity, limit, **options)
+        except TypeNotFoundError as exc:
+            if not reverse and not min_id:
+                shortcut = await self._down_to_known(entity, limit, offset_id, known, exc)
+                if shortcut is not None:
+                    return shortcut
+            return await self._around(entity, limit, exc, options)
+        return Listing(messages_of(page), total=getattr(page, "total", None))
+
+    async def _down_to_known(
+        self,
+        entity: Any,
+        limit: int,
+        offset_id: int,
+        known: Collection[int],
+        failure: TypeNotFoundError,
+    ) -> Listing | None:
+        """A newest-first listing that fails on a message filed before is read down to it in
+        one request (a re-read meets the same message on every pass until it is read)."""
+        below = [i for i in known if not offset_id or i < offset_id]
+        if not below:
+            return None
+        culprit = max(below)
+        # Telethon filters min_id itself, after asking for the whole page: the raw request
+        # has Telegram leave out the culprit and everything below it.
+        request = functions.messages.GetHistoryRequest(
+            peer=entity,
+            offset_id=offset_id,
+            offset_date=None,
+            add_offset=0,
+            limit=limit,
+            max_id=0,
+            min_id=culprit,
+            hash=0,
+        )
+
+        async def ask() -> Any:
+            return await self.client(request)
+
+        try:
+            page = (await self.call(ask)).messages
+        except TypeNotFoundError:
+            return None  # another one, not filed yet
+        messages = messages_of(page)
+        if len(page) >= limit:
+            return Listing(messages)
+        return Listing(messages, {culprit: unreadable_reason(failure)})
+
+    async def by_ids(
+        self, entity: Any, ids: Sequence[int]
+    ) -> tuple[dict[int, Any], dict[int, str]]:
+        """Messages by id (None for those Telegram does not have), and the ids that cannot
+        be read, with why."""
+        found: dict[int, Any] = {}
+        unreadable: dict[int, str] = {}
+        for start in range(0, len(ids), IDS_PER_REQUEST):
+            chunk = list(ids[start : start + IDS_PER_REQUEST])
+            await self._read_ids(entity, chunk, found, unreadable)
+        return found, unreadable
+
+    async def _history(self, entity: Any, limit: int, **options: Any) -> Any:
+        async def request() -> Any:
+            return await self.client.get_messages(entity, limit=limit, **options)
+
+        return await self.call(request)
+
+    async def _read_ids(
+        self, entity: Any, ids: list[int], found: dict[int, Any], unreadable: dict[int, str]
+    ) -> None:
+        async def request() -> Any:
+            return await self.client.get_messages(entity, ids=ids)
+
+        try:
+            messages = await self.call(request)
+        except TypeNotFoundError as exc:
+            if len(ids) == 1:
+                unreadable[ids[0]] = unreadable_reason(exc)
+                return
+            half = len(ids) // 2
+            await self._read_ids(entity, ids[:half], found, unreadable)
+            await self._read_ids(entity, ids[half:], found, unreadable)
+            return
+        found.update(zip(ids, messages, strict=True))
+
+    async def _around(
+        self, entity: Any, limit: int, failure: TypeNotFoundError, options: dict[str, Any]
+    ) -> Listing:
+        first = await self._readable_run(entity, limit, options)
+        ids = [m.id for m in first]
+        if options["reverse"]:  # oldest first: the unreadable one is the next id up
+            after = max(ids, default=options["min_id"])
+            unreadable = await self._probe(entity, range(after + 1, after + 1 + PROBE_SPAN))
+        elif ids or options["offset_id"]:  # newest first: the next id down
+            before = min(ids) if ids else options["offset_id"]
+            unreadable = await self._probe(
+                entity, range(before - 1, max(before - 1 - PROBE_SPAN, 0), -1)
+            )
+        else:
+            unreadable = await self._newest_unreadable(entity)
+        if not unreadable:
+            log.warning("a message Telethon cannot read was not found among the ids asked for")
+            raise failure
+        message_id, reason = next(iter(unreadable.items()))
+        log.warning("message %s cannot be read (%s); reading around it", message_id, reason)
+        return Listing(first, unreadable)
+
+    async def _readable_run(self, entity: Any, limit: int, options: dict[str, Any]) -> list[Any]:
+        """The listing's longest run of first messages that parses: *limit* halved until
+        the answer parses, then grown back towards the unreadable message."""
+        readable: list[Any] = []
+        good, bad = 0, limit  # the first *good* messages parse, the first *bad* do not
+        while bad - good > 1:
+            size = (good + bad) // 2
+            try:
+                page = await self._history(entity, size, **options)
+            except TypeNotFoundError:
+                bad = size
+            else:
+                readable, good = messages_of(page), size
+        return readable
+
+    async def _newest_unreadable(self, entity: Any) -> dict[int, str]:
+        """The newest message is the unreadable one: the next readable message below it is
+        read by position (skipping it), and ids above that one are asked for."""
+        for skip in range(1, 4):
+            try:
+                page = await self._history(entity, 1, add_offset=skip)
+            except TypeNotFoundError:
+                continue  # the next one cannot be read either
+            below = messages_of(page)
+            start = below[0].id if below else 0
+            return await self._probe(entity, range(start + 1, start + 1 + PROBE_SPAN))
+        return {}
+
+    async def _probe(self, entity: Any, ids: range) -> dict[int, str]:
+        """The first unreadable message among *ids*, in their order, asking 100 at a time."""
+        for start in range(0, len(ids), IDS_PER_REQUEST):
+            chunk = list(ids[start : start + IDS_PER_REQUEST])
+            found: dict[int, Any] = {}
+            unreadable: dict[int, str] = {}
+            await self._read_ids(entity, chunk, found, unreadable)
+            if unreadable:
+                first = next(i for i in chunk if i in unreadable)
+                return {first: unreadable[first]}
+        return {}

@@ -30,11 +30,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telethon import TelegramClient, errors, events, functions
+from telethon.errors import TypeNotFoundError
 from telethon.tl import types
 
 from archiver.convert import channel_record, marked_id, post_record
 from archiver.media import MediaDownloader
-from archiver.reading import Listing, Reader, messages_of
+from archiver.reading import Listing, Reader, messages_of, unreadable_reason
 from dozor import __version__ as dozor_version
 from dozor.channel_refs import ChannelRef, parse_channel_ref
 from dozor.config import ArchiverConfig
@@ -43,7 +44,7 @@ from dozor.errors import ChannelNotFound, UserError
 from dozor.failures import log_failure, system_failure
 from dozor.ids import bare_channel_id
 from dozor.models import posts
-from dozor.records import PostRecord, Source
+from dozor.records import ChannelRecord, PostRecord, Source
 from dozor.storage import mark_deleted, store_posts, upsert_channel
 from dozor.storage.channels import (
     archived_username,
@@ -269,12 +270,16 @@ class Archiver:
     async def refresh_info(self, channel_id: int, *, tracked: bool | None = None) -> None:
         """Title, description, username, subscribers; every change is logged."""
         entity = await self._entity(channel_id)
-        full = await self._call(
-            lambda: self.client(functions.channels.GetFullChannelRequest(entity))
-        )
-        channel = next(c for c in full.chats if c.id == full.full_chat.id)
-        self._entities[channel_id] = channel
-        record = channel_record(channel, full.full_chat)
+        try:
+            full = await self._call(
+                lambda: self.client(functions.channels.GetFullChannelRequest(entity))
+            )
+        except TypeNotFoundError as exc:
+            record = await self._listed_record(channel_id, entity, exc)
+        else:
+            channel = next(c for c in full.chats if c.id == full.full_chat.id)
+            self._entities[channel_id] = channel
+            record = channel_record(channel, full.full_chat)
         async with self.sessions.begin() as session:
             changed = await upsert_channel(
                 session, record, observed_at=self.now(), source=Source.LIVE, tracked=tracked
@@ -282,6 +287,25 @@ class Archiver:
             await set_channel_status(session, channel_id, "ok", None, at=self.now())
         if changed:
             log.info("channel %s changed: %s", record.title, ", ".join(changed))
+
+    async def _listed_record(
+        self, channel_id: int, entity: Any, failure: TypeNotFoundError
+    ) -> ChannelRecord:
+        """The channel as a list of channels shows it (title, username, subscribers), when
+        its full info holds something this Telethon cannot read: its posts are archived all
+        the same, and its description is left as it was."""
+        log.warning(
+            "channel %s: its full info cannot be read (%s); its title and username are taken "
+            "from the channel list, its description is not refreshed",
+            channel_id,
+            unreadable_reason(failure),
+        )
+        listed = await self._call(
+            lambda: self.client(functions.channels.GetChannelsRequest([entity]))
+        )
+        channel = next(c for c in listed.chats if marked_id(types.PeerChannel(c.id)) == channel_id)
+        self._entities[channel_id] = channel
+        return channel_record(channel)
 
     async def _entity(self, channel_id: int) -> Any:
         """The Telethon entity of an archived channel: cached, from the session, by name, or

@@ -15,7 +15,7 @@ import pytest
 import telethon
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telethon import TelegramClient
+from telethon import TelegramClient, errors
 from telethon.tl import functions, types
 from telethon.tl.alltlobjects import LAYER
 
@@ -42,7 +42,7 @@ from dozor.storage.requests import (
     unreported_outcomes,
 )
 from dozor.storage.sync import get_sync_state, set_channel_status, set_tracked
-from tests.fakes.telegram import FakeChannel, FakeTelegram, connected_client
+from tests.fakes.telegram import UNKNOWN_CONSTRUCTOR, FakeChannel, FakeTelegram, connected_client
 
 BARE, OTHER = 1525384822, 1399999999
 CH, CH2 = -(10**12 + BARE), -(10**12 + OTHER)
@@ -1099,3 +1099,36 @@ async def test_a_post_dozor_fails_to_convert_is_filed_and_the_others_are_stored(
     assert filed[6].reason.startswith("dozor could not convert it: TypeError: ")
     assert "message 6 could not be converted; filed as unreadable" in caplog.text
     assert "Traceback" in caplog.text  # a bug in dozor: its traceback, for a report
+
+
+async def test_a_channel_whose_full_info_telethon_cannot_read_is_archived_all_the_same(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    channel.about = "Описание"
+    telegram.post_many(channel, 3)
+    archiver = await start()
+    await archiver.add("mvd_test")
+
+    def unknown_full_info(request: Any) -> None:  # ChannelFull gained a type Telethon lacks
+        if isinstance(request, functions.channels.GetFullChannelRequest):
+            raise errors.TypeNotFoundError(UNKNOWN_CONSTRUCTOR, b"")
+
+    telegram.before_answer.append(unknown_full_info)
+    channel.title, channel.about, channel.subscribers = "МВД КР", "Новое описание", 2000
+    report = await archiver.sync(CH)
+    assert (report.status, report.new) == ("ok", 3)
+    assert await post_ids(sessions) == [1, 2, 3]
+    assert "its full info cannot be read (Telethon" in caplog.text
+    async with sessions() as session:
+        row = (await session.execute(select(channels).where(channels.c.id == CH))).one()
+        changes = await session.execute(
+            select(channel_changes.c.field, channel_changes.c.new_value)
+        )
+        logged = [tuple(c) for c in changes]
+    # the list of channels shows the title and subscribers, not the description
+    assert (row.title, row.about, row.subscribers, row.status) == ("МВД КР", "Описание", 2000, "ok")
+    assert logged == [("title", "МВД КР"), ("subscribers", "2000")]

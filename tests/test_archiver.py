@@ -35,6 +35,7 @@ from dozor.models import (
 )
 from dozor.records import ChannelRecord, Source
 from dozor.storage import upsert_channel
+from dozor.storage.history import PostNotFound, post_history
 from dozor.storage.requests import (
     mark_reported,
     pending_requests,
@@ -1002,14 +1003,19 @@ async def test_posts_telethon_cannot_read_are_read_around_filed_and_read_after_a
     assert await post_ids(sessions) == sorted(set(range(1, 251)) - lost)
     filed = await filed_unreadable(sessions)
     assert sorted(filed) == sorted(lost)
-    assert filed[7].reason == (
+    reason = (
         f"Telethon {telethon.__version__} (layer {LAYER}) does not know its type "
         "1badf00d: upgrade dozor"
     )
+    assert filed[7].reason == reason
     async with sessions() as session:
         state = await get_sync_state(session, CH)
     assert (state.oldest_message_id, state.newest_message_id) == (1, 250)
     assert state.backfill_complete
+    async with sessions() as session:  # asked for, the post says why it is missing
+        with pytest.raises(PostNotFound) as missing:
+            await post_history(session, "mvd_test", 7)
+    assert str(missing.value) == f"МВД: post 7 is not in the archive: Telegram has it, but {reason}"
 
     # The next pass re-reads the newest 50, the newest post among them: a post filed before
     # is tried first as the culprit (one request more, not a search), and nothing is taken

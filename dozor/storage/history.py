@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.errors import UserError
 from dozor.ids import INT32
-from dozor.models import events, post_metrics, post_versions, posts
+from dozor.models import events, post_metrics, post_versions, posts, unreadable_messages
 from dozor.records import EventKind
 from dozor.storage.channels import resolve_channel
 
@@ -60,7 +60,15 @@ async def post_history(session: AsyncSession, channel_ref: str, message_id: int)
         else None
     )
     if row is None:
-        raise PostNotFound(f"{channel['title']}: post {message_id} is not in the archive")
+        unreadable = await session.execute(
+            select(unreadable_messages.c.reason).where(
+                unreadable_messages.c.channel_id == channel["id"],
+                unreadable_messages.c.message_id == message_id,
+            )
+        )
+        reason = unreadable.scalar()
+        why = f": Telegram has it, but {reason}" if reason else ""
+        raise PostNotFound(f"{channel['title']}: post {message_id} is not in the archive{why}")
     return PostHistory(
         channel=channel,
         post=dict(row._mapping),

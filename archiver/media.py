@@ -39,7 +39,10 @@ class MediaDownloader:
         self.now = now
 
     def wanted(self, message: Any) -> bool:
-        media = convert_media(getattr(message, "media", None))
+        try:
+            media = convert_media(getattr(message, "media", None))
+        except Exception:  # the post is filed as unreadable (archiver.service._records)
+            return False
         if not media or media.get("type") not in self.settings.media_types:
             return False
         size = media.get("size") or 0

@@ -1078,6 +1078,7 @@ async def test_a_post_dozor_fails_to_convert_is_filed_and_the_others_are_stored(
     start: Any,
     sessions: async_sessionmaker[AsyncSession],
     caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
 ) -> None:
     telegram.post_many(channel, 5)
     # A video without a duration: Telegram's schema requires one, dozor relies on it
@@ -1095,7 +1096,7 @@ async def test_a_post_dozor_fails_to_convert_is_filed_and_the_others_are_stored(
     )
     telegram.post(channel, "видео", push=False, media=odd)
     telegram.post_many(channel, 2)
-    archiver = await start()
+    archiver = await start(download_media=True, media_dir=str(tmp_path / "media"))
     await archiver.add("mvd_test")
     report = await archiver.sync(CH)
     assert (report.status, report.new) == ("ok", 7)

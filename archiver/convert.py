@@ -122,6 +122,8 @@ def convert_entities(text: str, entities: list[Any] | None) -> list[Entity]:
     wide = helpers.add_surrogate(text)  # one Python character per UTF-16 unit
     converted = []
     for entity in entities:
+        if entity.length <= 0:  # covers nothing (rounding out would make it cover a character)
+            continue
         start = _code_points_before(wide, entity.offset, round_up=False)
         end = _code_points_before(wide, entity.offset + entity.length, round_up=True)
         if end <= start:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -14,6 +15,12 @@ from dozor import db
 from dozor.config import DatabaseConfig
 from tests import pg
 from tests.fakes.botapi import FakeBotAPI
+
+# Property tests draw the same examples on every run, so that a clean checkout's test run
+# (CI) passes or fails for the code alone; DOZOR_HYPOTHESIS=explore draws new ones each run.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(os.environ.get("DOZOR_HYPOTHESIS", "repeatable"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DESKTOP = FIXTURES / "desktop"

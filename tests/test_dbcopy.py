@@ -40,6 +40,7 @@ from dozor.storage.channels import remember_invite
 from dozor.storage.media import record_media_file
 from dozor.storage.requests import request_channel
 from dozor.storage.sync import save_sync_state
+from dozor.storage.unreadable import note_unreadable
 from tests import pg
 from tests.conftest import require_pg
 from tests.test_export import CH, T0, fill
@@ -72,7 +73,8 @@ async def new_database(
 
 async def fill_everything(engine: AsyncEngine) -> None:
     """An archive with a row in every table: edits, a tombstone, metric samples, a renamed
-    channel, rules and their alerts, a channel request, a stored file, the feed's cursor."""
+    channel, rules and their alerts, a channel request, a stored file, the feed's cursor, a
+    post filed as unreadable."""
     await db.upgrade(engine)
     sessions = db.session_factory(engine)
     await fill(sessions)  # two channels, versions, a deletion, formatting, forwards, albums
@@ -103,6 +105,8 @@ async def fill_everything(engine: AsyncEngine) -> None:
         )  # fmt: skip
         await request_channel(session, "@mediamvd", now=later, requested_by=42, chat_id=42)
         await save_sync_state(session, CH, newest_message_id=9, last_sync_at=later)
+        reason = "Telethon 1.45.0 (layer 229) does not know its type 1badf00d: upgrade dozor"
+        await note_unreadable(session, CH, {10: reason}, read_by="dozor 0.1.0", now=later)
         await session.execute(
             insert(imports).values(
                 channel_id=CH, path="/exports/result.json", file_sha256="cd" * 32,

@@ -146,6 +146,7 @@ class Archiver:
     _media: MediaDownloader | None = None
     _total: int | None = None
     _reader: Reader = field(init=False)
+    _unconverted: set[tuple[int, int]] = field(default_factory=set)  # (channel, message)
 
     def __post_init__(self) -> None:
         self._reader = Reader(self.client, self._call)
@@ -410,10 +411,13 @@ class Archiver:
                 records.append(post_record(message))
             except Exception as exc:  # a bug in dozor must not stop the channel's archive
                 failed[message.id] = f"dozor could not convert it: {type(exc).__name__}: {exc}"
-                log.exception(
+                first = (channel_id, message.id) not in self._unconverted
+                self._unconverted.add((channel_id, message.id))
+                log.warning(  # the traceback once: a re-read meets the post every pass
                     "channel %s: message %s could not be converted; filed as unreadable",
                     channel_id,
                     message.id,
+                    exc_info=first,
                 )
         return records, failed
 
@@ -667,8 +671,8 @@ class Archiver:
     async def sync(
         self, channel_id: int, *, history: bool = True, verify: bool = False
     ) -> ChannelReport:
-        """Info, catch-up, backfill and reconciliation of one channel, and with *verify* a
-        re-read of its whole archive; faults stay here."""
+        """Info, posts filed as unreadable, catch-up, backfill and reconciliation of one
+        channel, and with *verify* a re-read of its whole archive; faults stay here."""
         steps: list[Step] = [self._refresh_step, self.retry_unreadable]
         if history:
             steps += [self.catch_up, self.backfill]

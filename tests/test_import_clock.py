@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -81,6 +82,21 @@ async def test_an_export_without_unix_times_needs_its_zone_and_nothing_is_writte
     walls = _wall_times()
     assert stored[9] == (walls[9] - BISHKEK).replace(tzinfo=UTC)
     assert len(stored) == 19
+
+
+async def test_exports_are_all_checked_before_any_is_imported(
+    sessions: async_sessionmaker[AsyncSession], config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refused export among several: the ones before it are not imported either, so the
+    command can be run again as it is, with --tz."""
+    dated = DESKTOP / "current-format-early"  # Unix times: it needs no --tz
+    status, err = await _dozor(config, capsys, "import", str(dated), str(LEGACY))
+    assert (status, NEEDS_TZ in err) == (2, True)
+    assert await all_rows(sessions, posts) == []
+    status, _ = await _dozor(config, capsys, "import", str(dated), str(LEGACY), "--tz", "UTC")
+    assert status == 0
+    channels = Counter(row["channel_id"] for row in await all_rows(sessions, posts))
+    assert len(channels) == 2 and channels[CHANNEL] == 19
 
 
 async def test_the_archives_telegram_dates_tell_the_zone_and_refuse_another(

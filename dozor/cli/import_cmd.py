@@ -26,7 +26,7 @@ from dozor.errors import ImportFormatError, UserError
 from dozor.importer import DesktopExport, ImportReport, import_export, read_exports
 from dozor.importer.archive import is_zip, unpacked
 from dozor.importer.clock import check_zone, export_evidence, offset_label, telegram_dates
-from dozor.importer.desktop import dozor_export_format, not_reimportable
+from dozor.importer.desktop import ExportFile, dozor_export_format, not_reimportable
 from dozor.importer.desktophtml import FORMAT as DESKTOP_HTML
 from dozor.importer.desktophtml import (
     HTML_EXPORT_FILE,
@@ -35,7 +35,7 @@ from dozor.importer.desktophtml import (
     read_html_export,
 )
 from dozor.importer.files import MediaPolicy
-from dozor.importer.htmlimport import import_html_export
+from dozor.importer.htmlimport import HtmlImport, check_html_export, import_checked_html
 from dozor.importer.pages import import_web_page, in_capture_order
 from dozor.importer.run import ImportOptions
 from dozor.importer.webpreview import FORMAT as WEB_PREVIEW
@@ -288,8 +288,14 @@ def _import_all(
     async def go() -> list[ImportReport]:
         reports = []
         async with open_database(database) as sessions:
-            for folder in sources.html:  # first: one not named with --channel stops it all
-                reports.append(await _import_html(sessions, folder, sources, options, html))
+            # Every export is checked (its channel, its zone) before any is imported: a
+            # refusal leaves the archive as it was.
+            htmls = [await _check_html(sessions, folder, sources, html) for folder in sources.html]
+            files = [
+                await _check_file(sessions, path, sources, options, tz) for path in sources.exports
+            ]
+            for checked in htmls:
+                reports.append(await _import_html(sessions, checked, sources, options))
             for page in sources.pages:
                 try:
                     reports.append(
@@ -301,8 +307,8 @@ def _import_all(
                     if page in sources.named:
                         raise
                     warn(f"skipped {exc}")  # a folder of captures may hold other pages
-            for path in sources.exports:
-                reports += await _import_file(sessions, path, sources, options, tz)
+            for found in files:
+                reports += await _import_file(sessions, found, sources, options)
         return reports
 
     reports = run_async(go())
@@ -311,14 +317,14 @@ def _import_all(
     return reports
 
 
-async def _import_file(
+async def _check_file(
     sessions: async_sessionmaker[AsyncSession],
     path: Path,
     sources: _Sources,
     options: ImportOptions,
     zone: ZoneInfo | None,
-) -> list[ImportReport]:
-    """Import each channel of one Desktop export file: none unless all can be dated."""
+) -> ExportFile:
+    """The channels of one Desktop export file, once all of them can be dated."""
     with progress_bar(f"checking {sources.shown(path).name}", in_bytes=True) as checking:
         found = await asyncio.to_thread(read_exports, path, checking)
     if options.get("username") is not None and len(found.exports) > 1:
@@ -327,6 +333,16 @@ async def _import_file(
             f"{len(found.exports)} (a whole-account export)"
         )
     await _zones_checked(sessions, found.exports, zone, sources)
+    return found
+
+
+async def _import_file(
+    sessions: async_sessionmaker[AsyncSession],
+    found: ExportFile,
+    sources: _Sources,
+    options: ImportOptions,
+) -> list[ImportReport]:
+    """Import each channel of one checked Desktop export file."""
     warn = options["warn"]
     for note in found.notes:
         if warn is not None:
@@ -363,24 +379,28 @@ async def _import(
         return await import_export(sessions, export, **with_progress)
 
 
+async def _check_html(
+    sessions: async_sessionmaker[AsyncSession], folder: Path, sources: _Sources, html: _Html
+) -> HtmlImport:
+    export = await asyncio.to_thread(read_html_export, folder)
+    return await check_html_export(sessions, export, channel=html.channel, zone=html.zone)
+
+
 async def _import_html(
     sessions: async_sessionmaker[AsyncSession],
-    folder: Path,
+    checked: HtmlImport,
     sources: _Sources,
     options: ImportOptions,
-    html: _Html,
 ) -> ImportReport:
-    export = await asyncio.to_thread(read_html_export, folder)
-    label = export.title or sources.shown(folder).name
+    folder = checked.export.folder
+    label = checked.export.title or sources.shown(folder).name
     with progress_bar(f"importing {label}") as report_progress:
         shown: ImportOptions = {
             **options,
             "progress": report_progress,
             "shown_as": sources.shown(folder),
         }
-        return await import_html_export(
-            sessions, export, channel=html.channel, zone=html.zone, **shown
-        )
+        return await import_checked_html(sessions, checked, **shown)
 
 
 def _media_policy(archiver: ArchiverConfig, forced: bool | None) -> MediaPolicy | None:

@@ -58,6 +58,37 @@ class _Evidence:
     differing: int  # of them, published at another time than the export says
 
 
+@dataclass(frozen=True)
+class HtmlImport:
+    """An HTML export checked against the archive, ready to import: its channel and zone."""
+
+    export: HtmlExport
+    channel_id: int
+    tz: tzinfo
+    identified: str | None  # how the channel was told, when --channel did not name it
+    zone_given: bool
+
+
+async def check_html_export(
+    sessions: async_sessionmaker[AsyncSession],
+    export: HtmlExport,
+    *,
+    channel: str | None,
+    zone: tzinfo | None = None,
+) -> HtmlImport:
+    """Which channel *export* is of (*channel*: a reference as ``dozor channels`` takes it),
+    and in which zone its dates are (*zone*: the exporting computer's, ``--tz``, if given);
+    raises ImportFormatError or ChannelNotFound, having written nothing."""
+    tz = dates_zone(export, zone)
+    async with sessions() as session:
+        if channel is None:
+            channel_id, identified = await _identified(session, export, tz)
+        else:
+            channel_id, identified = await _named(session, channel), None
+            await _check_same_channel(session, export, channel_id, tz)
+    return HtmlImport(export, channel_id, tz, identified, zone_given=zone is not None)
+
+
 async def import_html_export(
     sessions: async_sessionmaker[AsyncSession],
     export: HtmlExport,
@@ -66,37 +97,39 @@ async def import_html_export(
     zone: tzinfo | None = None,
     **options: Unpack[ImportOptions],
 ) -> ImportReport:
-    """Import *export* as the posts of *channel* (a reference as ``dozor channels`` takes
-    it); *zone*: the exporting computer's time zone (``--tz``), if given."""
-    tz = dates_zone(export, zone)
-    async with sessions() as session:
-        if channel is None:
-            channel_id, identified = await _identified(session, export, tz)
-        else:
-            channel_id, identified = await _named(session, channel), None
-            await _check_same_channel(session, export, channel_id, tz)
+    """Import *export* as the posts of *channel* (see :func:`check_html_export`)."""
+    checked = await check_html_export(sessions, export, channel=channel, zone=zone)
+    return await import_checked_html(sessions, checked, **options)
+
+
+async def import_checked_html(
+    sessions: async_sessionmaker[AsyncSession],
+    checked: HtmlImport,
+    **options: Unpack[ImportOptions],
+) -> ImportReport:
+    export = checked.export
     desktop = DesktopExport(
         path=export.files[0],
         file_sha256=export.file_sha256,
         format=FORMAT,
-        channel=ChannelRecord(id=channel_id, title=export.title),
+        channel=ChannelRecord(id=checked.channel_id, title=export.title),
         message_count=export.message_count,
         newest_message_id=export.newest_message_id,
         has_exact_dates=False,
         source=export.entries,
         rendering="HTML export",
     )
-    with_zone: ImportOptions = {**options, "tz": tz}
+    with_zone: ImportOptions = {**options, "tz": checked.tz}
     report = await import_export(sessions, desktop, **with_zone)
     warn = options.get("warn")
-    if identified is not None:
-        report.note(identified, warn)
+    if checked.identified is not None:
+        report.note(checked.identified, warn)
     if export.services:
         report.messages += export.services
         report.skipped += export.services
         report.note(_SERVICES_LEFT_OUT.format(export.services), warn)
-    if zone is None and export.offsets:
-        report.note(_LABEL_READ.format(tz), warn)
+    if not checked.zone_given and export.offsets:
+        report.note(_LABEL_READ.format(checked.tz), warn)
     return report
 
 

@@ -85,18 +85,34 @@ async def test_an_export_without_unix_times_needs_its_zone_and_nothing_is_writte
 
 
 async def test_exports_are_all_checked_before_any_is_imported(
-    sessions: async_sessionmaker[AsyncSession], config: Path, capsys: pytest.CaptureFixture[str]
+    sessions: async_sessionmaker[AsyncSession],
+    config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A refused export among several: the ones before it are not imported either, so the
     command can be run again as it is, with --tz."""
-    dated = DESKTOP / "current-format-early"  # Unix times: it needs no --tz
+    # Unix times: it needs no --tz. Saved again by a tool that escapes emoji as surrogate
+    # pairs (json.dumps does), it is parsed whole, and read again when imported.
+    data = json.loads((DESKTOP / "current-format-early" / "result.json").read_text("utf-8"))
+    first = next(m for m in data["messages"] if m["type"] == "message")
+    first["text"], first["text_entities"] = (
+        "Задержан 😀",
+        [{"type": "plain", "text": "Задержан 😀"}],
+    )
+    dated = tmp_path / "resaved" / "result.json"
+    dated.parent.mkdir()
+    dated.write_text(json.dumps(data), encoding="ascii")
+    assert "\\ud83d" in dated.read_text("ascii")
     status, err = await _dozor(config, capsys, "import", str(dated), str(LEGACY))
     assert (status, NEEDS_TZ in err) == (2, True)
     assert await all_rows(sessions, posts) == []
     status, _ = await _dozor(config, capsys, "import", str(dated), str(LEGACY), "--tz", "UTC")
     assert status == 0
-    channels = Counter(row["channel_id"] for row in await all_rows(sessions, posts))
+    rows = await all_rows(sessions, posts)
+    channels = Counter(row["channel_id"] for row in rows)
     assert len(channels) == 2 and channels[CHANNEL] == 19
+    assert "Задержан 😀" in {row["text"] for row in rows}
 
 
 async def test_the_archives_telegram_dates_tell_the_zone_and_refuse_another(

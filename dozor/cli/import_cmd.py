@@ -333,6 +333,10 @@ async def _check_file(
             f"{len(found.exports)} (a whole-account export)"
         )
     await _zones_checked(sessions, found.exports, zone, sources)
+    if any(export.loaded is not None for export in found.exports):
+        # parsed whole (see read_exports): read again when imported, so that checking many
+        # such files never holds them all
+        return ExportFile([], found.notes, reread=path)
     return found
 
 
@@ -343,6 +347,8 @@ async def _import_file(
     options: ImportOptions,
 ) -> list[ImportReport]:
     """Import each channel of one checked Desktop export file."""
+    if found.reread is not None:
+        found = await asyncio.to_thread(read_exports, found.reread)
     warn = options["warn"]
     for note in found.notes:
         if warn is not None:

@@ -174,6 +174,7 @@ class ExportFile:
 
     exports: list[DesktopExport]
     notes: list[str]  # what was left out, and why
+    reread: Path | None = None  # checked, but its messages are to be read again from here
 
 
 def read_export(path: Path) -> DesktopExport:

@@ -336,7 +336,7 @@ async def _check_file(
     if any(export.loaded is not None for export in found.exports):
         # parsed whole (see read_exports): read again when imported, so that checking many
         # such files never holds them all
-        return ExportFile([], found.notes, reread=path)
+        return ExportFile([], [], reread=path)
     return found
 
 

@@ -107,6 +107,7 @@ async def import_checked_html(
     checked: HtmlImport,
     **options: Unpack[ImportOptions],
 ) -> ImportReport:
+    """Import an export :func:`check_html_export` has checked."""
     export = checked.export
     desktop = DesktopExport(
         path=export.files[0],

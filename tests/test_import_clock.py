@@ -18,7 +18,7 @@ from dozor.importer.clock import Evidence, evidence
 from dozor.models import posts
 from dozor.records import ChannelRecord, PostRecord, Source
 from dozor.storage import store_posts, upsert_channel
-from tests.conftest import DESKTOP
+from tests.conftest import DESKTOP, FIXTURES
 from tests.fakes.desktophtml import write_html_export
 from tests.helpers import all_rows
 
@@ -90,8 +90,8 @@ async def test_exports_are_all_checked_before_any_is_imported(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A refused export among several: the ones before it are not imported either, so the
-    command can be run again as it is, with --tz."""
+    """A refused export or page among several: the ones before it are not imported either, so
+    the command can be run again as it is, with --tz."""
     # Unix times: it needs no --tz. Saved again by a tool that escapes emoji as surrogate
     # pairs (json.dumps does), it is parsed whole, and read again when imported.
     data = json.loads((DESKTOP / "current-format-early" / "result.json").read_text("utf-8"))
@@ -106,6 +106,12 @@ async def test_exports_are_all_checked_before_any_is_imported(
     assert "\\ud83d" in dated.read_text("ascii")
     status, err = await _dozor(config, capsys, "import", str(dated), str(LEGACY))
     assert (status, NEEDS_TZ in err) == (2, True)
+    assert await all_rows(sessions, posts) == []
+    bogus = tmp_path / "notes.html"  # named, so it must be a saved t.me/s page
+    bogus.write_text("<html><body><p>заметки</p></body></html>", encoding="utf-8")
+    page = FIXTURES / "tme-s" / "sherlock-tme-s-durov" / "channel_feed.html"  # a good one
+    status, err = await _dozor(config, capsys, "import", str(dated), str(page), str(bogus))
+    assert (status, err.startswith(f"dozor: {bogus}: no channel posts in this page")) == (2, True)
     assert await all_rows(sessions, posts) == []
     status, _ = await _dozor(config, capsys, "import", str(dated), str(LEGACY), "--tz", "UTC")
     assert status == 0

@@ -288,12 +288,15 @@ def _import_all(
     async def go() -> list[ImportReport]:
         reports = []
         async with open_database(database) as sessions:
-            # Every export is checked (its channel, its zone) before any is imported: a
-            # refusal leaves the archive as it was.
+            # Every export (its channel, its zone) and every page named is checked before any
+            # is imported: a refusal leaves the archive as it was.
             htmls = [await _check_html(sessions, folder, sources, html) for folder in sources.html]
             files = [
                 await _check_file(sessions, path, sources, options, tz) for path in sources.exports
             ]
+            for page in sources.pages:  # one in a folder is skipped if it is not a page
+                if page in sources.named:
+                    await asyncio.to_thread(read_page, page)
             for checked in htmls:
                 reports.append(await _import_html(sessions, checked, sources, options))
             for page in sources.pages:

@@ -79,6 +79,7 @@ Clock = Callable[[], datetime]
 Progress = Callable[[int, str, int, int | None], None]
 REQUESTS_SECONDS = 10  # how often requests to follow a channel (from the bot) are looked at
 VERIFY_CHECK_MINUTES = 30  # how often channels due for a full re-read (verify_days) are looked for
+UNMET_RETRY = timedelta(hours=6)  # how often a channel the session cannot find is looked for
 # Who failed to read a message filed as unreadable: another version retries it at once.
 READ_BY = f"dozor {dozor_version}, Telethon {telethon.__version__}"
 
@@ -147,6 +148,7 @@ class Archiver:
     _total: int | None = None
     _reader: Reader = field(init=False)
     _unconverted: set[tuple[int, int]] = field(default_factory=set)  # (channel, message)
+    _unmet_retry: dict[int, datetime] = field(default_factory=dict)  # see _unmet_entity
 
     def __post_init__(self) -> None:
         self._reader = Reader(self.client, self._call)
@@ -318,11 +320,23 @@ class Archiver:
                 types.PeerChannel(bare_channel_id(channel_id))
             )
         except ValueError:
-            entity = await self._call(lambda: self._find_unmet(channel_id))
-            if entity is None:
-                raise errors.ChannelInvalidError(request=None) from None
+            entity = await self._unmet_entity(channel_id)
         self._entities[channel_id] = entity
         return entity
+
+    async def _unmet_entity(self, channel_id: int) -> Any:
+        """:meth:`_find_unmet`, at most once per :data:`UNMET_RETRY` for a channel it did
+        not find: each search resolves a username (which Telegram rations account-wide) and
+        pages through the account's chats, and a followed channel the account left would
+        repeat both on every pass."""
+        retry = self._unmet_retry.get(channel_id)
+        if retry is None or retry <= self.now():
+            entity = await self._call(lambda: self._find_unmet(channel_id))
+            if entity is not None:
+                self._unmet_retry.pop(channel_id, None)
+                return entity
+            self._unmet_retry[channel_id] = self.now() + UNMET_RETRY
+        raise errors.ChannelInvalidError(request=None)
 
     async def _archived_username(self, channel_id: int) -> str | None:
         async with self.sessions() as session:

@@ -222,6 +222,30 @@ async def test_a_private_channel_the_account_joined_is_found_by_id_among_its_cha
     assert telegram.count(functions.messages.GetDialogsRequest) == 3  # once each time
 
 
+async def test_a_followed_channel_the_session_cannot_find_is_looked_for_every_six_hours(
+    telegram: FakeTelegram, start: Any, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A followed private channel the account has left (or a new session that never met
+    it): looking for it pages through the account's chats, so not on every pass."""
+    private = telegram.channel(OTHER, None, "Закрытый канал")
+    telegram.post_many(private, 3)
+    async with sessions.begin() as session:
+        record = ChannelRecord(id=CH2, title="Закрытый канал")
+        await upsert_channel(session, record, observed_at=telegram.clock, source=Source.IMPORT)
+        await set_tracked(session, CH2, True, at=telegram.clock)
+    archiver = await start()
+    dialogs = functions.messages.GetDialogsRequest
+    assert (await archiver.sync(CH2)).status == "not_found"
+    assert telegram.count(dialogs) == 1
+    telegram.tick(3600)
+    assert (await archiver.sync(CH2)).status == "not_found"
+    assert telegram.count(dialogs) == 1  # not looked for again within six hours
+    private.joined = True  # the account joins it again in the app
+    telegram.tick(5 * 3600)
+    report = await archiver.sync(CH2)
+    assert (report.status, report.new, telegram.count(dialogs)) == ("ok", 3, 2)
+
+
 async def test_a_private_channel_is_joined_and_followed_by_its_invite_link(
     telegram: FakeTelegram, start: Any
 ) -> None:

@@ -6,17 +6,18 @@ fail to parse (``TypeNotFoundError``): without care, a page of history that hold
 every pass, and the channel's archive stops there for good.
 
 So a failed listing is read again in parts: the longest readable run of its first messages
-(found by halving ``limit``), then the unreadable message's id, found by asking for ids
-next to that run (``channels.getMessages`` answers per id, and a failing batch of ids is
-halved until the unreadable one is alone). The caller stores what was read, files the
-unreadable id (``dozor.storage.unreadable``), and goes on from there. A few requests more,
-only when something could not be read.
+(found by halving ``limit``), then the ids next to that run, 100 at a time
+(``channels.getMessages`` answers per id, and a failing batch of ids is halved until each
+unreadable one is alone), up to a batch that holds an unreadable one. The caller stores what
+was read, files the unreadable ids (``dozor.storage.unreadable``), and goes on from the
+lowest (or highest) id read. A few requests more, only when something could not be read.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ Call = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
 IDS_PER_REQUEST = 100  # channels.getMessages takes at most 100 ids
 PROBE_REQUESTS = 10  # ids asked for, 100 at a time, before the search for one is given up
 PROBE_SPAN = IDS_PER_REQUEST * PROBE_REQUESTS
+MAX_SKIP = 1024  # how far below the top a readable message is looked for
 
 
 @dataclass
@@ -38,15 +40,21 @@ class Listing:
     """What one history request gave: the messages read, and the ids that could not be."""
 
     messages: list[Any]
-    unreadable: dict[int, str] = field(default_factory=dict)  # message id -> why
+    unreadable: dict[int, str] = field(default_factory=dict)  # found now: message id -> why
+    filed: set[int] = field(default_factory=set)  # filed before, passed over
     total: int | None = None  # Telegram's count of the channel's messages
 
     @property
     def ids(self) -> list[int]:
-        return [m.id for m in self.messages] + list(self.unreadable)
+        return [m.id for m in self.messages] + list(self.unreadable) + list(self.filed)
+
+    @property
+    def partial(self) -> bool:
+        """Read around posts that cannot be read: it may end before *limit* did."""
+        return bool(self.unreadable or self.filed)
 
     def __len__(self) -> int:  # as many entries as Telegram listed
-        return len(self.messages) + len(self.unreadable)
+        return len(self.messages) + len(self.unreadable) + len(self.filed)
 
 
 def unreadable_reason(exc: TypeNotFoundError) -> str:
@@ -74,7 +82,7 @@ class Reader:
         offset_id: int = 0,
         min_id: int = 0,
         reverse: bool = False,
-        known: Collection[int] = (),
+        known: AbstractSet[int] = frozenset(),
     ) -> Listing:
         """Up to *limit* messages of the history (newest first from *offset_id*, or oldest
         first above *min_id* with *reverse*); when one cannot be read, those before it and
@@ -84,10 +92,10 @@ class Reader:
             page = await self._history(entity, limit, **options)
         except TypeNotFoundError as exc:
             if not reverse and not min_id:
-                shortcut = await self._down_to_known(entity, limit, offset_id, known, exc)
+                shortcut = await self._down_to_known(entity, limit, offset_id, known)
                 if shortcut is not None:
                     return shortcut
-            return await self._around(entity, limit, exc, options)
+            return await self._around(entity, limit, exc, options, known)
         return Listing(messages_of(page), total=getattr(page, "total", None))
 
     async def _down_to_known(
@@ -95,11 +103,11 @@ class Reader:
         entity: Any,
         limit: int,
         offset_id: int,
-        known: Collection[int],
-        failure: TypeNotFoundError,
+        known: AbstractSet[int],
     ) -> Listing | None:
         """A newest-first listing that fails on a message filed before is read down to it in
-        one request (a re-read meets the same message on every pass until it is read)."""
+        one request (a re-read meets the same message on every pass until it is read), and
+        passes over the filed ids right below it too."""
         below = [i for i in known if not offset_id or i < offset_id]
         if not below:
             return None
@@ -127,7 +135,10 @@ class Reader:
         messages = messages_of(page)
         if len(page) >= limit:
             return Listing(messages)
-        return Listing(messages, {culprit: unreadable_reason(failure)})
+        filed = {culprit}
+        while culprit - len(filed) in known:  # a run of them: posts of a new kind since…
+            filed.add(culprit - len(filed))
+        return Listing(messages, filed=filed)
 
     async def by_ids(
         self, entity: Any, ids: Sequence[int]
@@ -166,26 +177,38 @@ class Reader:
         found.update(zip(ids, messages, strict=True))
 
     async def _around(
-        self, entity: Any, limit: int, failure: TypeNotFoundError, options: dict[str, Any]
+        self,
+        entity: Any,
+        limit: int,
+        failure: TypeNotFoundError,
+        options: dict[str, Any],
+        known: AbstractSet[int],
     ) -> Listing:
+        """The listing's readable first messages, then the ids next to them asked for, 100
+        at a time, until a batch holds the unreadable one: every id of those batches is
+        read (a channel whose posts are all of a new kind costs under 3 requests a post,
+        not a search each). Ids filed before are passed over, not asked for."""
         first = await self._readable_run(entity, limit, options)
         ids = [m.id for m in first]
-        if options["reverse"]:  # oldest first: the unreadable one is the next id up
+        if options["reverse"]:  # oldest first: the unreadable one is further up
             after = max(ids, default=options["min_id"])
-            unreadable = await self._probe(entity, range(after + 1, after + 1 + PROBE_SPAN))
-        elif ids or options["offset_id"]:  # newest first: the next id down
+            span = range(after + 1, after + 1 + PROBE_SPAN)
+        elif ids or options["offset_id"]:  # newest first: further down
             before = min(ids) if ids else options["offset_id"]
-            unreadable = await self._probe(
-                entity, range(before - 1, max(before - 1 - PROBE_SPAN, 0), -1)
-            )
-        else:
-            unreadable = await self._newest_unreadable(entity)
-        if not unreadable:
+            span = range(before - 1, max(before - 1 - PROBE_SPAN, 0), -1)
+        else:  # the newest message is the unreadable one
+            span = await self._above_the_next(entity, failure)
+        found, unreadable, filed = await self._batches_until_unreadable(entity, span, known)
+        if not unreadable and not filed:
             log.warning("a message Telethon cannot read was not found among the ids asked for")
             raise failure
-        message_id, reason = next(iter(unreadable.items()))
-        log.warning("message %s cannot be read (%s); reading around it", message_id, reason)
-        return Listing(first, unreadable)
+        if unreadable:
+            log.warning(
+                "messages %s cannot be read (%s); reading around them",
+                ", ".join(map(str, sorted(unreadable))),
+                next(iter(unreadable.values())),
+            )
+        return Listing(first + messages_of(list(found.values())), unreadable, filed)
 
     async def _readable_run(self, entity: Any, limit: int, options: dict[str, Any]) -> list[Any]:
         """The listing's longest run of first messages that parses: *limit* halved until
@@ -202,27 +225,38 @@ class Reader:
                 readable, good = messages_of(page), size
         return readable
 
-    async def _newest_unreadable(self, entity: Any) -> dict[int, str]:
-        """The newest message is the unreadable one: the next readable message below it is
-        read by position (skipping it), and ids above that one are asked for."""
-        for skip in range(1, 4):
+    async def _above_the_next(self, entity: Any, failure: TypeNotFoundError) -> range:
+        """Ids above a readable message near the top, when the newest one cannot be read:
+        messages are read one by position, 1, 2, 4… from the top, until one parses (the
+        newest posts may all be of a new kind). Ids above it not read now are read by the
+        next catch-up."""
+        skip = 1
+        while skip <= MAX_SKIP:
             try:
                 page = await self._history(entity, 1, add_offset=skip)
             except TypeNotFoundError:
-                continue  # the next one cannot be read either
+                skip *= 2
+                continue
             below = messages_of(page)
             start = below[0].id if below else 0
-            return await self._probe(entity, range(start + 1, start + 1 + PROBE_SPAN))
-        return {}
+            return range(start + 1, start + 1 + PROBE_SPAN)
+        raise failure
 
-    async def _probe(self, entity: Any, ids: range) -> dict[int, str]:
-        """The first unreadable message among *ids*, in their order, asking 100 at a time."""
-        for start in range(0, len(ids), IDS_PER_REQUEST):
-            chunk = list(ids[start : start + IDS_PER_REQUEST])
-            found: dict[int, Any] = {}
-            unreadable: dict[int, str] = {}
-            await self._read_ids(entity, chunk, found, unreadable)
-            if unreadable:
-                first = next(i for i in chunk if i in unreadable)
-                return {first: unreadable[first]}
-        return {}
+    async def _batches_until_unreadable(
+        self, entity: Any, span: range, known: AbstractSet[int]
+    ) -> tuple[dict[int, Any], dict[int, str], set[int]]:
+        """The messages, unreadable ids and ids filed before (*known*, not asked for again)
+        of *span*, read 100 ids at a time up to the first batch that holds an unreadable or
+        filed one."""
+        found: dict[int, Any] = {}
+        unreadable: dict[int, str] = {}
+        filed: set[int] = set()
+        for start in range(0, len(span), IDS_PER_REQUEST):
+            batch = span[start : start + IDS_PER_REQUEST]
+            filed.update(i for i in batch if i in known)
+            wanted = [i for i in batch if i not in known]
+            if wanted:
+                await self._read_ids(entity, wanted, found, unreadable)
+            if unreadable or filed:
+                break
+        return found, unreadable, filed

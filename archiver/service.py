@@ -379,7 +379,9 @@ class Archiver:
         while True:
             page = await self._page(entity, offset_id=oldest or 0, known=known)
             kept = Listing(
-                [m for m in page.messages if cutoff is None or m.date >= cutoff], page.unreadable
+                [m for m in page.messages if cutoff is None or m.date >= cutoff],
+                page.unreadable,
+                page.filed,
             )
             done = not page or len(kept) < len(page)
             if kept:
@@ -488,7 +490,8 @@ class Archiver:
             part = await self._reader.listing(entity, limit=wanted, offset_id=offset, known=known)
             window.messages += part.messages
             window.unreadable.update(part.unreadable)
-            if not part.unreadable:  # a whole answer
+            window.filed |= part.filed
+            if not part.partial:  # a whole answer
                 return window, len(part) < wanted
             if len(window) >= count:
                 return window, False
@@ -510,9 +513,10 @@ class Archiver:
             seen = Listing(
                 [m for m in listing.messages if m.id >= oldest],
                 {i: why for i, why in listing.unreadable.items() if i >= oldest},
+                {i for i in listing.filed if i >= oldest},
             )
             low = min(listing.ids, default=0)
-            done = (len(listing) < size and not listing.unreadable) or low <= oldest
+            done = (len(listing) < size and not listing.partial) or low <= oldest
             if offset:
                 high, cursor = offset - 1, {}
             else:  # the top of the history: newer posts than the archived ones count too

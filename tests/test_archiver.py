@@ -1168,3 +1168,27 @@ async def test_a_channel_whose_full_info_telethon_cannot_read_is_archived_all_th
     # the list of channels shows the title and subscribers, not the description
     assert (row.title, row.about, row.subscribers, row.status) == ("МВД КР", "Описание", 2000, "ok")
     assert logged == [("title", "МВД КР"), ("subscribers", "2000")]
+
+
+async def test_a_channel_whose_newer_posts_are_all_of_a_new_kind_costs_few_requests(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """From post 51 on, every post is of a kind Telethon cannot read: the ids around the
+    readable ones are read 100 at a time (fewer than 3 requests a post, not a search each),
+    and a re-read passes over the filed run in two requests."""
+    telegram.post_many(channel, 150)
+    channel.unreadable |= set(range(51, 151))
+    archiver = await start(page_size=100)
+    await archiver.add("mvd_test")
+    for _ in range(2):  # the second pass's catch-up files the newest ones
+        assert (await archiver.sync(CH)).status == "ok"
+        telegram.tick(60)
+    assert await post_ids(sessions) == list(range(1, 51))
+    assert sorted(await filed_unreadable(sessions)) == list(range(51, 151))
+    asked = telegram.count(History) + telegram.count(ById)
+    assert asked < 3 * 100
+    await archiver.sync(CH)
+    assert telegram.count(History) + telegram.count(ById) - asked == 3  # catch-up; re-read 2

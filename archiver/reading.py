@@ -86,7 +86,8 @@ class Reader:
     ) -> Listing:
         """Up to *limit* messages of the history (newest first from *offset_id*, or oldest
         first above *min_id* with *reverse*); when one cannot be read, those before it and
-        its id. *known*: ids filed as unreadable before, tried first as the culprit."""
+        the ids next to them (messages, unreadable ids, ids filed before). *known*: the ids
+        filed as unreadable before, passed over rather than asked for again."""
         options = {"offset_id": offset_id, "min_id": min_id, "reverse": reverse}
         try:
             page = await self._history(entity, limit, **options)

@@ -22,6 +22,7 @@ from dozor.records import count_text
 from dozor.search.engine import post_link, scan_note
 from dozor.storage.history import PostHistory
 from dozor.storage.notices import ChannelChange
+from dozor.storage.unreadable import UnreadableNotice
 from dozor.text.diff import word_changes
 
 LIMIT = 4096
@@ -197,6 +198,24 @@ def render_channel_change(change: ChannelChange, zone: ZoneInfo) -> str:
             f"{esc('@' + new if new else 'none')}{seen}"
         )
     return f"🏷 {name} changed its description.\n{render_diff(old, new)}{seen}"
+
+
+UNREADABLE_LISTED = 10  # post numbers named in one notice
+
+
+def render_unreadable(notice: UnreadableNotice) -> str:
+    """Posts the archiver could not read: alert rules cannot check them until dozor can."""
+    name = f"<b>{esc(notice.title)}</b>"
+    if notice.username:
+        name = f"{name} ({link(f'https://t.me/{notice.username}', '@' + notice.username)})"
+    ids = notice.message_ids
+    shown = ", ".join(f"#{i}" for i in ids[:UNREADABLE_LISTED])
+    more = f" and {len(ids) - UNREADABLE_LISTED} more" if len(ids) > UNREADABLE_LISTED else ""
+    posts = "a post" if len(ids) == 1 else f"{len(ids)} posts"
+    return (
+        f"⚠️ {name}: {posts} of a kind this dozor cannot read yet ({shown}{more}). Alert "
+        "rules cannot check them until dozor is upgraded; they are archived then."
+    )
 
 
 HISTORY_FIRST_TEXT = 1200  # characters of a post's first version in /post

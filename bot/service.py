@@ -27,12 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import COMMANDS
 from bot.delivery import Delivery
-from bot.render import esc, render_channel_change
+from bot.render import esc, render_channel_change, render_unreadable
 from dozor.alerts.generator import RuleCache, generate_alerts
 from dozor.errors import ConfigError
 from dozor.failures import log_failure
 from dozor.storage.notices import changes_to_notice, notice_cursor, set_notice_cursor
 from dozor.storage.requests import mark_reported, unreported_outcomes
+from dozor.storage.unreadable import mark_told, untold_unreadable
 
 log = logging.getLogger(__name__)
 GENERATE_EVERY = 0.25  # seconds between looks at the change feed: the floor of alert latency
@@ -224,23 +225,40 @@ class TeamService:
             async with self.sessions.begin() as session:
                 await mark_reported(session, request.id, now=self.now())
 
+    async def _report_unreadable(self) -> None:
+        async with self.sessions() as session:
+            notices = await untold_unreadable(session)
+        for notice in notices:
+            if not await self._tell_team(render_unreadable(notice), "unreadable posts"):
+                return  # Telegram is busy or away: the next round tells it
+            async with self.sessions.begin() as session:
+                await mark_told(session, notice.channel_id, notice.message_ids, now=self.now())
+
+    async def _tell_team(self, text: str, what: str) -> bool:
+        """Send *text* to every notice chat; False when Telegram is busy or away."""
+        for chat_id in self.notice_chats:
+            await self.delivery.limiter.wait(chat_id)
+            try:
+                await self.bot.send_message(chat_id, text)
+            except (TelegramRetryAfter, TelegramServerError, TelegramNetworkError):
+                return False
+            except TelegramAPIError as exc:
+                log.warning("could not tell chat %s of %s: %s", chat_id, what, exc)
+        return True
+
     async def report_changes(self) -> None:
-        """Tell the team when a channel renamed itself or rewrote its description."""
+        """Tell the team when a channel renamed itself or rewrote its description, and of
+        posts the archiver could not read (no rule can alert on them)."""
         if not self.notice_chats:
             return
+        await self._report_unreadable()
         async with self.sessions.begin() as session:
             cursor = await notice_cursor(session, now=self.now())
             changes, read_up_to = await changes_to_notice(session, cursor)
         for change in changes:
             text = render_channel_change(change, self.delivery.timezone)
-            for chat_id in self.notice_chats:
-                await self.delivery.limiter.wait(chat_id)
-                try:
-                    await self.bot.send_message(chat_id, text)
-                except (TelegramRetryAfter, TelegramServerError, TelegramNetworkError):
-                    return  # Telegram is busy or away: the next round tells it again
-                except TelegramAPIError as exc:
-                    log.warning("could not tell chat %s of a channel change: %s", chat_id, exc)
+            if not await self._tell_team(text, "a channel change"):
+                return  # Telegram is busy or away: the next round tells it again
             async with self.sessions.begin() as session:
                 await set_notice_cursor(session, change.id, now=self.now())
         if read_up_to > cursor:

@@ -147,6 +147,7 @@ unreadable_messages = Table(
     ),
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("last_tried_at", UTCDateTime, nullable=False),
+    Column("told_at", UTCDateTime, comment="when the team was told (bot channel notices)"),
     comment="posts Telegram has that this dozor cannot read yet; gone once read",
 )
 

@@ -39,6 +39,7 @@ def upgrade() -> None:
         ),
         sa.Column("first_seen_at", sa.DateTime(), nullable=False),
         sa.Column("last_tried_at", sa.DateTime(), nullable=False),
+        sa.Column("told_at", sa.DateTime(), comment="when the team was told (bot channel notices)"),
         sa.ForeignKeyConstraint(
             ["channel_id"], ["channels.id"], name=op.f("fk_unreadable_messages_channel_id_channels")
         ),

@@ -12,12 +12,13 @@ is filed the same way.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dozor.models import unreadable_messages
+from dozor.models import channels, unreadable_messages
 from dozor.storage.bulk import insert_ignoring_duplicates
 
 RETRY_EVERY = timedelta(days=1)  # by the same versions of dozor and Telethon
@@ -106,3 +107,44 @@ async def unreadable_counts(session: AsyncSession) -> dict[int, int]:
         select(table.channel_id, func.count()).group_by(table.channel_id)
     )
     return {channel_id: int(count) for channel_id, count in result}
+
+
+@dataclass(frozen=True)
+class UnreadableNotice:
+    """Posts of one channel filed as unreadable that the team has not been told of."""
+
+    channel_id: int
+    title: str
+    username: str | None
+    message_ids: list[int]
+
+
+async def untold_unreadable(session: AsyncSession) -> list[UnreadableNotice]:
+    """Per channel, the filed posts the team has not been told of, by channel and id."""
+    table = unreadable_messages.c
+    result = await session.execute(
+        select(table.channel_id, channels.c.title, channels.c.username, table.message_id)
+        .join(channels, channels.c.id == table.channel_id)
+        .where(table.told_at.is_(None))
+        .order_by(table.channel_id, table.message_id)
+    )
+    notices: dict[int, UnreadableNotice] = {}
+    for channel_id, title, username, message_id in result:
+        notice = notices.setdefault(channel_id, UnreadableNotice(channel_id, title, username, []))
+        notice.message_ids.append(message_id)
+    return list(notices.values())
+
+
+async def mark_told(
+    session: AsyncSession, channel_id: int, ids: Iterable[int], *, now: datetime
+) -> None:
+    chosen = sorted(set(ids))
+    for start in range(0, len(chosen), 500):
+        await session.execute(
+            update(unreadable_messages)
+            .where(
+                unreadable_messages.c.channel_id == channel_id,
+                unreadable_messages.c.message_id.in_(chosen[start : start + 500]),
+            )
+            .values(told_at=now)
+        )

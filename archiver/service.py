@@ -477,7 +477,7 @@ class Archiver:
         top = max([newest, *window.ids])
         report = ChannelReport(channel_id)
         await self._recheck(
-            channel_id, entity, window, low, top, report, newest_message_id=top or None
+            channel_id, entity, window, known, low, top, report, newest_message_id=top or None
         )
         return report
 
@@ -523,7 +523,7 @@ class Archiver:
                 high = max([state.newest_message_id or 0, *seen.ids])
                 cursor = {"newest_message_id": high or None}
             low = oldest if done else low
-            await self._recheck(channel_id, entity, seen, low, high, report, **cursor)
+            await self._recheck(channel_id, entity, seen, known, low, high, report, **cursor)
             checked += len(seen.messages)
             self._tell(channel_id, "verify", checked)
             if done:
@@ -540,14 +540,16 @@ class Archiver:
         channel_id: int,
         entity: Any,
         seen: Listing,
+        filed: set[int],
         low: int,
         high: int,
         report: ChannelReport,
         **cursor: int | None,
     ) -> None:
         """Store the posts Telegram listed between *low* and *high*, and tombstone archived
-        ones it no longer has there (one it has but this dozor cannot read is not gone)."""
-        listed = set(seen.ids) | await self._filed_unreadable(channel_id)
+        ones it no longer has there (one it has but this dozor cannot read, listed or *filed*
+        before, is not gone)."""
+        listed = set(seen.ids) | filed
         suspects = await self._archived_ids(channel_id, low, high) - listed
         gone, unreadable = await self._confirm_deleted(entity, sorted(suspects))
         records, unreadable = self._records(

@@ -22,6 +22,7 @@ from dozor.records import count_text
 from dozor.search.engine import post_link, scan_note
 from dozor.storage.history import PostHistory
 from dozor.storage.notices import ChannelChange
+from dozor.storage.stats import unreadable_posts
 from dozor.storage.unreadable import UnreadableNotice
 from dozor.text.diff import word_changes
 
@@ -211,10 +212,9 @@ def render_unreadable(notice: UnreadableNotice) -> str:
     ids = notice.message_ids
     shown = ", ".join(f"#{i}" for i in ids[:UNREADABLE_LISTED])
     more = f" and {len(ids) - UNREADABLE_LISTED} more" if len(ids) > UNREADABLE_LISTED else ""
-    posts = "a post" if len(ids) == 1 else f"{len(ids)} posts"
     return (
-        f"⚠️ {name}: {posts} of a kind this dozor cannot read yet ({shown}{more}). Alert "
-        "rules cannot check them until dozor is upgraded; they are archived then."
+        f"⚠️ {name}: {unreadable_posts(len(ids))} ({shown}{more}). Alert rules cannot check "
+        "them until dozor is upgraded; they are archived then."
     )
 
 

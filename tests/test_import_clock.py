@@ -28,9 +28,13 @@ BISHKEK = timedelta(hours=6)  # the fixture's computer, as this test has it
 NEEDS_TZ = "this export gives its times on the exporting computer's clock, without a time zone"
 
 
-def _wall_times() -> dict[int, datetime]:
+def _telegram_dates() -> dict[int, datetime]:
+    """The legacy fixture's dates as Telegram has them: its wall times, 6 hours earlier."""
     data = json.loads((LEGACY / "result.json").read_text(encoding="utf-8"))
-    return {m["id"]: datetime.fromisoformat(m["date"]) for m in data["messages"]}
+    return {
+        m["id"]: (datetime.fromisoformat(m["date"]) - BISHKEK).replace(tzinfo=UTC)
+        for m in data["messages"]
+    }
 
 
 async def _dozor(config: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -53,11 +57,8 @@ async def _read_from_telegram(
     sessions: async_sessionmaker[AsyncSession], message_ids: list[int]
 ) -> None:
     """Posts the archiver read: dated by Telegram, 6 hours before the export's wall times."""
-    walls = _wall_times()
-    records = [
-        PostRecord(CHANNEL, i, (walls[i] - BISHKEK).replace(tzinfo=UTC), text=f"post {i}")
-        for i in message_ids
-    ]
+    dates = _telegram_dates()
+    records = [PostRecord(CHANNEL, i, dates[i], text=f"post {i}") for i in message_ids]
     seen = datetime(2021, 8, 1, tzinfo=UTC)
     async with sessions.begin() as session:
         await upsert_channel(
@@ -79,8 +80,7 @@ async def test_an_export_without_unix_times_needs_its_zone_and_nothing_is_writte
     status, _ = await _dozor(config, capsys, "import", "--tz", "Asia/Bishkek", str(LEGACY))
     assert status == 0
     stored = {row["message_id"]: row["date"] for row in await all_rows(sessions, posts)}
-    walls = _wall_times()
-    assert stored[9] == (walls[9] - BISHKEK).replace(tzinfo=UTC)
+    assert stored[9] == _telegram_dates()[9]
     assert len(stored) == 19
 
 
@@ -141,8 +141,8 @@ async def test_the_archives_telegram_dates_tell_the_zone_and_refuse_another(
     status, _ = await _dozor(config, capsys, "import", "--tz", "Asia/Bishkek", str(LEGACY))
     assert status == 0
     stored = {row["message_id"]: row["date"] for row in await all_rows(sessions, posts)}
-    walls = _wall_times()
-    assert all(stored[i] == (walls[i] - BISHKEK).replace(tzinfo=UTC) for i in stored)
+    dates = _telegram_dates()
+    assert all(stored[i] == dates[i] for i in stored)
     assert len(stored) == 19
 
 

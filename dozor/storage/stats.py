@@ -140,12 +140,17 @@ async def alert_counts(session: AsyncSession) -> dict[str, int]:
     return {kind: int(n) for kind, n in result}
 
 
-def unreadable_text(count: int) -> str:
-    """What a channel's posts filed as unreadable ask of the user (empty for none)."""
+def unreadable_posts(count: int) -> str:
+    """A channel's posts filed as unreadable, in words (empty for none)."""
     if not count:
         return ""
     posts = "a post" if count == 1 else f"{count} posts"
-    return f"{posts} of a kind this dozor cannot read yet: upgrade dozor"
+    return f"{posts} of a kind this dozor cannot read yet"
+
+
+def unreadable_text(count: int) -> str:
+    """What a channel's posts filed as unreadable ask of the user (empty for none)."""
+    return f"{unreadable_posts(count)}: upgrade dozor" if count else ""
 
 
 def lag_text(now: datetime, then: datetime | None) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import channels, unreadable_messages
@@ -98,15 +98,6 @@ async def unreadable_due(
         .order_by(table.message_id)
     )
     return list(result.scalars())
-
-
-async def unreadable_counts(session: AsyncSession) -> dict[int, int]:
-    """Per channel, how many of its posts are filed as unreadable."""
-    table = unreadable_messages.c
-    result = await session.execute(
-        select(table.channel_id, func.count()).group_by(table.channel_id)
-    )
-    return {channel_id: int(count) for channel_id, count in result}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from telethon import TelegramClient
 from telethon.crypto import rsa
 from telethon.sessions import SQLiteSession
 
+from archiver.updates import ArchiverClient
 from dozor.config import Config, missing_telegram_keys
 from dozor.errors import ConfigError, SessionInUse, UserError
 
@@ -40,7 +41,7 @@ def build_client(config: Config) -> TelegramClient:
         session.set_dc(server.dc_id, server.host, server.port)
         if server.public_key_file is not None:
             _add_server_key(config, server.public_key_file)
-    client = TelegramClient(
+    client = ArchiverClient(
         session,
         telegram.api_id,
         telegram.api_hash.get_secret_value(),

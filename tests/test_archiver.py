@@ -1192,3 +1192,134 @@ async def test_a_channel_whose_newer_posts_are_all_of_a_new_kind_costs_few_reque
     assert asked < 3 * 100
     await archiver.sync(CH)
     assert telegram.count(History) + telegram.count(ById) - asked == 3  # catch-up; re-read 2
+
+
+Difference = functions.updates.GetChannelDifferenceRequest
+
+
+async def test_live_updates_go_on_past_an_update_telethon_cannot_read(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A live post of a new kind is dropped by Telethon's sender; the difference asked for to
+    fill the gap holds it too. Telethon alone disconnects there, on every reconnect, and
+    live updates of every channel stop. Read around it, the updates beside it arrive live."""
+    telegram.post_many(channel, 5)
+    archiver = await start()
+    archiver.install_live_handlers()
+    await archiver.add("mvd_test")
+    await archiver.sync(CH)
+    telegram.post(channel, "первый живой пост")
+    await eventually(lambda: has_posts(sessions, 6))
+    channel.unreadable.add(telegram.post(channel, "новый тип", push=False).id)  # 7
+    telegram.edit(channel, 2, "исправлено, пока шёл пропуск", push=False)
+    telegram.post(channel, "пост после нового типа", push=False)  # 8
+    telegram.delete(channel, [3], push=False)
+    telegram.post(channel, "этот пришёл живым")  # 9: Telethon sees the gap
+
+    async def gap_filled() -> bool:
+        return await has_posts(sessions, 8) and await tombstoned(sessions) == [3]
+
+    await eventually(gap_filled)
+    assert archiver.client.is_connected()
+    assert await post_ids(sessions) == [1, 2, 3, 4, 5, 6, 8, 9]
+    assert (await event_kinds(sessions)).get("edited") == 1
+    assert telegram.count(Difference) <= 1 + 6 + 1  # failed; halved down to 1; the rest
+    assert f"channel {CH}: live updates passed over an update (pts 8)" in caplog.text
+    telegram.post(channel, "и дальше живые")  # 10
+    await eventually(lambda: has_posts(sessions, 9))
+    await archiver.sync(CH)  # the archiver's own read files the post
+    assert sorted(await filed_unreadable(sessions)) == [7]
+
+
+async def test_live_updates_pass_over_many_unreadable_updates_in_rounds(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """30 posts of a new kind in a row: after the first, each costs two requests, and after
+    20 the difference waits for the channel's next update instead of asking on."""
+    archiver = await start()
+    archiver.install_live_handlers()
+    await archiver.add("mvd_test")
+    await archiver.sync(CH)
+    telegram.post(channel, "первый")  # 1
+    await eventually(lambda: has_posts(sessions, 1))
+    for _ in range(30):
+        channel.unreadable.add(telegram.post(channel, "новый тип", push=False).id)
+    telegram.post(channel, "после")  # 32: Telethon sees the gap
+
+    async def round_done() -> bool:
+        return telegram.count(Difference) >= 1 + 6 + 19 * 2
+
+    await eventually(round_done)
+    await asyncio.sleep(0.3)  # and asks no more
+    assert telegram.count(Difference) == 1 + 6 + 19 * 2
+    assert await post_ids(sessions) == [1]
+    telegram.post(channel, "ещё один")  # 33: the next round passes over the last 10
+    await eventually(lambda: has_posts(sessions, 3))
+    assert await post_ids(sessions) == [1, 32, 33]
+    assert archiver.client.is_connected()
+
+
+async def test_live_updates_pass_over_an_unreadable_account_difference(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The account's own updates (its chats, not a channel's) hold something Telethon cannot
+    read: they are passed over from the account's current state, and live updates go on."""
+    archiver = await start()
+    archiver.install_live_handlers()
+    await archiver.add("mvd_test")
+    await archiver.sync(CH)
+    telegram.account_unreadable = True
+    states = telegram.count(functions.updates.GetStateRequest)
+    for sender in telegram.senders:
+        sender.updates_queue.put_nowait(types.UpdatesTooLong())
+    telegram.post(channel, "живой пост")
+
+    async def difference_asked() -> bool:
+        return telegram.count(functions.updates.GetDifferenceRequest) > 0
+
+    await eventually(difference_asked)
+    await eventually(lambda: has_posts(sessions, 1))
+    assert telegram.count(functions.updates.GetStateRequest) == states + 1
+    assert archiver.client.is_connected()
+
+
+async def has_posts(sessions: async_sessionmaker[AsyncSession], count: int) -> bool:
+    return len(await post_ids(sessions)) >= count
+
+
+async def test_edits_and_deletions_made_during_a_gap_arrive_live(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Updates missed while disconnected come back in a channel difference, where Telethon
+    alone drops every edit and deletion (only the periodic re-read would find them)."""
+    telegram.post_many(channel, 5)
+    archiver = await start()
+    archiver.install_live_handlers()
+    await archiver.add("mvd_test")
+    await archiver.sync(CH)
+    telegram.post(channel, "живой пост")  # 6
+    await eventually(lambda: has_posts(sessions, 6))
+    telegram.edit(channel, 2, "исправлено без связи", push=False)
+    telegram.delete(channel, [3], push=False)
+    telegram.post(channel, "снова на связи")  # 7: Telethon sees the gap
+
+    async def caught_up() -> bool:
+        kinds = await event_kinds(sessions)
+        return kinds.get("edited") == 1 and kinds.get("deleted") == 1
+
+    await eventually(caught_up)
+    assert await tombstoned(sessions) == [3]
+    assert await has_posts(sessions, 7)

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from telethon import TelegramClient, errors
+from telethon import errors
 from telethon.crypto import AuthKey
 from telethon.sessions import MemorySession
 from telethon.tl import functions, types
+
+from archiver.updates import ArchiverClient
 
 SELF_ID = 777000111
 UNKNOWN_CONSTRUCTOR = 0x1BADF00D  # a TL type "Telegram added" that Telethon does not know
@@ -81,6 +83,8 @@ class FakeTelegram:
         self.expired_once: set[int] = set()  # file ids whose first download finds it expired
         self._grouped = itertools.count(10**15)
         self.invites: dict[str, int] = {}  # invite link hash -> bare channel id
+        # The account's own updates (its chats) hold something Telethon cannot read.
+        self.account_unreadable = False
 
     # --- setting up the world -----------------------------------------------------------
 
@@ -269,18 +273,28 @@ def _channel_difference(
     self: FakeTelegram, request: functions.updates.GetChannelDifferenceRequest
 ) -> Any:
     channel = self._channel(request.channel, request)
-    missed = [update for pts, update in channel.log if pts > request.pts]
+    missed = [(pts, update) for pts, update in channel.log if pts > request.pts]
     if not missed:
         return types.updates.ChannelDifferenceEmpty(pts=channel.pts, final=True, timeout=30)
+    final = len(missed) <= request.limit
+    pts, _ = missed[: request.limit][-1]
+    missed = [update for _, update in missed[: request.limit]]
+    channel.check_readable([getattr(u, "message", None) for u in missed])
     return types.updates.ChannelDifference(
-        pts=channel.pts,
-        final=True,
+        pts=pts,
+        final=final,
         timeout=30,
         new_messages=[u.message for u in missed if isinstance(u, types.UpdateNewChannelMessage)],
         other_updates=[u for u in missed if not isinstance(u, types.UpdateNewChannelMessage)],
         chats=[channel.tl()],
         users=[],
     )
+
+
+def _difference(self: FakeTelegram, request: functions.updates.GetDifferenceRequest) -> Any:
+    if self.account_unreadable:
+        raise errors.TypeNotFoundError(UNKNOWN_CONSTRUCTOR, b"")
+    return types.updates.DifferenceEmpty(date=self.clock, seq=1)
 
 
 def _get_channels(self: FakeTelegram, request: functions.channels.GetChannelsRequest) -> Any:
@@ -403,9 +417,7 @@ _HANDLERS: dict[type, Callable[[FakeTelegram, Any], Any]] = {
     functions.updates.GetStateRequest: lambda tg, r: types.updates.State(
         pts=1, qts=0, date=tg.clock, seq=1, unread_count=0
     ),
-    functions.updates.GetDifferenceRequest: lambda tg, r: types.updates.DifferenceEmpty(
-        date=tg.clock, seq=1
-    ),
+    functions.updates.GetDifferenceRequest: _difference,
     functions.help.GetConfigRequest: lambda tg, r: None,
     functions.channels.JoinChannelRequest: _join,
     functions.messages.GetDialogsRequest: _dialogs,
@@ -470,9 +482,9 @@ class FakeSender:
         return None
 
 
-async def connected_client(telegram: FakeTelegram) -> TelegramClient:
+async def connected_client(telegram: FakeTelegram) -> ArchiverClient:
     """A real TelegramClient whose network is *telegram*, connected and logged in."""
-    client = TelegramClient(
+    client = ArchiverClient(
         MemorySession(), api_id=1, api_hash="0" * 32, flood_sleep_threshold=0, receive_updates=True
     )
     client._sender = FakeSender(telegram, client._updates_queue)

@@ -29,13 +29,14 @@ import telethon
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telethon import TelegramClient, errors, events, functions
+from telethon import errors, events, functions
 from telethon.errors import TypeNotFoundError
 from telethon.tl import types
 
 from archiver.convert import channel_record, marked_id, post_record
 from archiver.media import MediaDownloader
 from archiver.reading import Listing, Reader, messages_of, unreadable_reason
+from archiver.updates import ArchiverClient
 from dozor import __version__ as dozor_version
 from dozor.channel_refs import ChannelRef, parse_channel_ref
 from dozor.config import ArchiverConfig
@@ -129,7 +130,7 @@ Step = Callable[[int], Awaitable[ChannelReport]]  # one part of a channel's sync
 
 @dataclass
 class Archiver:
-    client: TelegramClient
+    client: ArchiverClient
     sessions: async_sessionmaker[AsyncSession]
     settings: ArchiverConfig
     join_channels: bool = True
@@ -929,6 +930,18 @@ class Archiver:
     async def _requests_round(self) -> None:
         for report in await self.process_requests():
             await self.sync(report.channel_id)
+        await self.catch_up_missed()
+
+    async def catch_up_missed(self) -> list[ChannelReport]:
+        """Sync now the followed channels whose missed updates the client could not hand
+        over (``ArchiverClient.missed_channels``): their posts would otherwise wait for the
+        next periodic pass."""
+        missed = set(self.client.missed_channels)
+        self.client.missed_channels.difference_update(missed)
+        if not missed:
+            return []
+        followed = missed & await self._tracked_ids()
+        return [await self.sync(channel_id) for channel_id in sorted(followed)]
 
     async def _info_round(self) -> None:
         async with self.sessions() as session:

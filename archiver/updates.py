@@ -17,7 +17,8 @@ Telethon is upgraded.
 * when even one update cannot be read, it is the first after the asked ``pts``: the answer is
   an empty difference that ends one ``pts`` later, and Telethon goes on past it. The post
   itself is read (or filed as unreadable) by the archiver's history reads, like any post they
-  meet (``archiver.reading``);
+  meet (``archiver.reading``), at once: the channel is named in ``missed_channels``, as is one
+  whose difference Telegram answers as too long (Telethon then hands over none of it);
 * an unreadable account difference (``updates.getDifference``: the account's own chats, never
   a channel's posts) is passed over whole: the account's state is asked for and Telethon
   resumes from it.
@@ -46,6 +47,9 @@ class ArchiverClient(TelegramClient):  # type: ignore[misc]  # Telethon has no t
         super().__init__(*args, **kwargs)
         # bare channel id -> (pts the last update passed over ended at, how many in a row)
         self._passed_over: dict[int, tuple[int, int]] = {}
+        # Channels (marked ids) with missed posts the updates did not hand over: Telegram
+        # answered "too long", or one could not be read. The archiver catches up with them.
+        self.missed_channels: set[int] = set()
 
     async def __call__(
         self, request: Any, ordered: bool = False, flood_sleep_threshold: int | None = None
@@ -61,6 +65,9 @@ class ArchiverClient(TelegramClient):  # type: ignore[misc]  # Telethon has no t
                 raise
         if isinstance(request, functions.updates.GetChannelDifferenceRequest):
             deliver_edits_and_deletions(answer)
+            if isinstance(answer, types.updates.ChannelDifferenceTooLong):
+                # Telethon moves on to the channel's newest state and hands over nothing.
+                self.missed_channels.add(_marked(request))
         return answer
 
     async def _channel_difference_around(self, request: Any, failure: TypeNotFoundError) -> Any:
@@ -76,10 +83,11 @@ class ArchiverClient(TelegramClient):  # type: ignore[misc]  # Telethon has no t
                 limit = 0 if limit == 1 else limit // 2
         in_a_row = in_a_row + 1 if ended_at == pts else 1
         self._passed_over[channel] = (pts + 1, in_a_row)
+        self.missed_channels.add(_marked(request))
         log.warning(
             "channel %s: live updates passed over an update (pts %d): %s; the archiver reads "
             "the channel's posts around it",
-            get_peer_id(types.PeerChannel(channel)),
+            _marked(request),
             pts + 1,
             unreadable_reason(failure),
         )
@@ -125,6 +133,10 @@ def deliver_edits_and_deletions(difference: Any) -> None:
 
 
 _POSTS_CHANGED = (types.UpdateEditChannelMessage, types.UpdateDeleteChannelMessages)
+
+
+def _marked(request: Any) -> int:
+    return int(get_peer_id(types.PeerChannel(request.channel.channel_id)))
 
 
 def _with_limit(request: Any, limit: int) -> Any:

@@ -16,6 +16,7 @@ from telethon.sessions import MemorySession
 from telethon.tl import functions, types
 
 import archiver.client
+from archiver.updates import ArchiverClient
 from dozor.cli import archive_cmd, run_cmd
 from dozor.cli.main import main
 from dozor.config import Config, load_config
@@ -35,8 +36,8 @@ def telegram(monkeypatch: pytest.MonkeyPatch) -> FakeTelegram:
     channel = fake.channel(BARE, "mvd_test", "МВД тест")
     fake.post_many(channel, 120)
 
-    def build_client(config: Any) -> TelegramClient:
-        client = TelegramClient(MemorySession(), 1, "0" * 32, flood_sleep_threshold=0)
+    def build_client(config: Any) -> ArchiverClient:
+        client = ArchiverClient(MemorySession(), 1, "0" * 32, flood_sleep_threshold=0)
         client._sender = _LazySender(fake, client)
         return client
 
@@ -430,10 +431,10 @@ def test_a_proxy_answering_for_telegram_is_a_clear_error(
 
     threading.Thread(target=answer_once, daemon=True).start()
 
-    def build_client(config: Any) -> TelegramClient:
+    def build_client(config: Any) -> ArchiverClient:
         session = MemorySession()
         session.set_dc(2, "127.0.0.1", port)
-        return TelegramClient(session, 1, "0" * 32, connection_retries=0)
+        return ArchiverClient(session, 1, "0" * 32, connection_retries=0)
 
     monkeypatch.setattr(archiver.client, "build_client", build_client)
     with server:

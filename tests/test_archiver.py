@@ -1220,19 +1220,22 @@ async def test_live_updates_go_on_past_an_update_telethon_cannot_read(
     telegram.delete(channel, [3], push=False)
     telegram.post(channel, "этот пришёл живым")  # 9: Telethon sees the gap
 
-    async def gap_filled() -> bool:
-        return await has_posts(sessions, 8) and await tombstoned(sessions) == [3]
+    async def gap_filled() -> bool:  # each update is handled in a task of its own
+        kinds = await event_kinds(sessions)
+        return (kinds.get("new"), kinds.get("edited"), kinds.get("deleted")) == (8, 1, 1)
 
     await eventually(gap_filled)
     assert archiver.client.is_connected()
     assert await post_ids(sessions) == [1, 2, 3, 4, 5, 6, 8, 9]
-    assert (await event_kinds(sessions)).get("edited") == 1
+    assert await tombstoned(sessions) == [3]
     assert telegram.count(Difference) <= 1 + 6 + 1  # failed; halved down to 1; the rest
     assert f"channel {CH}: live updates passed over an update (pts 8)" in caplog.text
     telegram.post(channel, "и дальше живые")  # 10
     await eventually(lambda: has_posts(sessions, 9))
-    await archiver.sync(CH)  # the archiver's own read files the post
+    reports = await archiver.catch_up_missed()  # the archiver's own read files the post now
+    assert [(r.channel_id, r.status) for r in reports] == [(CH, "ok")]
     assert sorted(await filed_unreadable(sessions)) == [7]
+    assert await archiver.catch_up_missed() == []
 
 
 async def test_live_updates_pass_over_many_unreadable_updates_in_rounds(
@@ -1318,8 +1321,37 @@ async def test_edits_and_deletions_made_during_a_gap_arrive_live(
 
     async def caught_up() -> bool:
         kinds = await event_kinds(sessions)
-        return kinds.get("edited") == 1 and kinds.get("deleted") == 1
+        return (kinds.get("new"), kinds.get("edited"), kinds.get("deleted")) == (7, 1, 1)
 
     await eventually(caught_up)
     assert await tombstoned(sessions) == [3]
-    assert await has_posts(sessions, 7)
+
+
+async def test_posts_of_a_gap_telegram_calls_too_long_are_caught_up_at_once(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A long gap's difference is answered "too long": Telethon moves to the channel's newest
+    state and hands over none of it. The archiver reads the channel within seconds, not at
+    its next periodic pass."""
+    archiver = await start()
+    archiver.install_live_handlers()
+    await archiver.add("mvd_test")
+    await archiver.sync(CH)
+    telegram.post(channel, "первый")  # 1
+    await eventually(lambda: has_posts(sessions, 1))
+    channel.difference_limit = 3
+    for n in range(5):
+        telegram.post(channel, f"без связи {n}", push=False)  # 2-6
+    telegram.post(channel, "снова на связи")  # 7: Telethon sees the gap
+
+    async def told() -> bool:
+        return CH in archiver.client.missed_channels
+
+    await eventually(told)
+    assert await post_ids(sessions) == [1]
+    await archiver._requests_round()  # the archiver's 10-second round
+    assert await post_ids(sessions) == list(range(1, 8))
+    assert archiver.client.missed_channels == set()

@@ -48,6 +48,8 @@ class FakeChannel:
     next_id: int = 1
     # Messages of a type newer than Telethon's schema: an answer holding one cannot be parsed.
     unreadable: set[int] = field(default_factory=set)
+    # More missed updates than this, and a difference is answered "too long".
+    difference_limit: int = 1000
 
     def check_readable(self, messages: list[Any]) -> None:
         """Fail as Telethon's sender does when an answer holds an unknown constructor."""
@@ -276,6 +278,10 @@ def _channel_difference(
     missed = [(pts, update) for pts, update in channel.log if pts > request.pts]
     if not missed:
         return types.updates.ChannelDifferenceEmpty(pts=channel.pts, final=True, timeout=30)
+    if len(missed) > channel.difference_limit:  # Telegram's answer to a long gap
+        return types.updates.ChannelDifferenceTooLong(
+            dialog=_dialog(channel), messages=[], chats=[channel.tl()], users=[], final=True
+        )
     final = len(missed) <= request.limit
     pts, _ = missed[: request.limit][-1]
     missed = [update for _, update in missed[: request.limit]]
@@ -311,23 +317,25 @@ def _dialogs(self: FakeTelegram, request: functions.messages.GetDialogsRequest) 
     """The channels the account has joined, all in one answer (no paging)."""
     joined = [channel for channel in self.channels.values() if channel.joined]
     return types.messages.Dialogs(
-        dialogs=[
-            types.Dialog(
-                peer=types.PeerChannel(channel.id),
-                top_message=0,
-                read_inbox_max_id=0,
-                read_outbox_max_id=0,
-                unread_count=0,
-                unread_mentions_count=0,
-                unread_reactions_count=0,
-                unread_poll_votes_count=0,
-                notify_settings=types.PeerNotifySettings(),
-            )
-            for channel in joined
-        ],
+        dialogs=[_dialog(channel) for channel in joined],
         messages=[],
         chats=[channel.tl() for channel in joined],
         users=[],
+    )
+
+
+def _dialog(channel: FakeChannel) -> types.Dialog:
+    return types.Dialog(
+        peer=types.PeerChannel(channel.id),
+        top_message=channel.next_id - 1,
+        read_inbox_max_id=0,
+        read_outbox_max_id=0,
+        unread_count=0,
+        unread_mentions_count=0,
+        unread_reactions_count=0,
+        unread_poll_votes_count=0,
+        notify_settings=types.PeerNotifySettings(),
+        pts=channel.pts,
     )
 
 

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import telethon
@@ -31,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telethon import errors, events, functions
 from telethon.errors import TypeNotFoundError
+from telethon.errors.rpcerrorlist import rpc_errors_dict
 from telethon.tl import types
 
 from archiver.convert import channel_record, marked_id, post_record
@@ -41,7 +43,7 @@ from dozor import __version__ as dozor_version
 from dozor.channel_refs import ChannelRef, parse_channel_ref
 from dozor.config import ArchiverConfig
 from dozor.db import write_transaction
-from dozor.errors import ChannelNotFound, UserError
+from dozor.errors import ChannelNotFound, SessionLoggedOut, UserError
 from dozor.failures import log_failure, system_failure
 from dozor.ids import bare_channel_id
 from dozor.models import posts
@@ -54,6 +56,7 @@ from dozor.storage.channels import (
     matching_channels,
     remember_invite,
 )
+from dozor.storage.facts import note_logout
 from dozor.storage.posts import StoreOutcome
 from dozor.storage.requests import finish_request, pending_requests
 from dozor.storage.sync import (
@@ -150,6 +153,7 @@ class Archiver:
     _reader: Reader = field(init=False)
     _unconverted: set[tuple[int, int]] = field(default_factory=set)  # (channel, message)
     _unmet_retry: dict[int, datetime] = field(default_factory=dict)  # see _unmet_entity
+    _logout_noted: bool = False
 
     def __post_init__(self) -> None:
         self._reader = Reader(self.client, self._call)
@@ -723,6 +727,8 @@ class Archiver:
                     report.new += part.new
                     report.edited += part.edited
                     report.deleted += part.deleted
+            except SessionLoggedOut:
+                raise  # not this channel's fault: the archiver stops
             except ChannelPostponed as exc:
                 await self._postpone(channel_id, exc.seconds, report)
             except TelegramUnreachable as exc:
@@ -804,6 +810,8 @@ class Archiver:
                 if exc.seconds > self.settings.max_flood_sleep_seconds:
                     raise ChannelPostponed(exc.seconds) from None
                 await self.sleep(exc.seconds)
+            except errors.UnauthorizedError as exc:
+                raise await self._logged_out(exc) from None
             except ConnectionError as exc:
                 if await self._given_up():
                     raise TelegramUnreachable(self._offline) from None
@@ -815,6 +823,20 @@ class Archiver:
             else:
                 self._offline = 0.0
                 return result
+
+    async def _logged_out(self, exc: errors.UnauthorizedError) -> SessionLoggedOut:
+        """Telegram answered 401: no request of this session can succeed any more. Recorded
+        for `dozor status` and the team bot (best effort: the database may be what failed)."""
+        logged_out = SessionLoggedOut(_error_name(exc))
+        if not self._logout_noted:
+            self._logout_noted = True
+            log.error("%s", logged_out)
+            try:
+                async with self.sessions.begin() as session:
+                    await note_logout(session, logged_out.reason, now=self.now())
+            except Exception:
+                log.warning("could not record the logout in the database")
+        return logged_out
 
     async def _given_up(self) -> bool:
         """Past ``give_up_after`` seconds offline, one more connection attempt decides."""
@@ -863,6 +885,8 @@ class Archiver:
                 continue
             try:
                 await self.add(ref)
+            except SessionLoggedOut:
+                raise
             except (UserError, errors.RPCError, ChannelPostponed) as exc:
                 problems.append(f"{ref}: {exc}")
         return problems
@@ -875,6 +899,8 @@ class Archiver:
         for request in pending:
             try:
                 report = await self.add(request.ref)
+            except SessionLoggedOut:
+                raise  # the request waits for the archiver's next session
             except (UserError, errors.RPCError, ChannelPostponed) as exc:
                 log.info("channel request %r failed: %s", request.ref, exc)
                 outcome: dict[str, Any] = {"ok": False, "detail": str(exc)}
@@ -892,27 +918,37 @@ class Archiver:
         every = {"trigger": "interval", "coalesce": True, "max_instances": 1}
         # The first full sync is the reconcile job's first run: it never overlaps a periodic
         # one, and the scheduler logs a failure instead of losing it.
+        logged_out: list[SessionLoggedOut] = []
+        ended = asyncio.Event()  # stop, or a logout
+        job = partial(_until_logged_out, logged_out=logged_out, ended=ended)
         scheduler.add_job(
-            self._reconcile_round,
+            job(self._reconcile_round),
             **every,
             minutes=self.settings.reconcile_minutes,
             next_run_time=datetime.now(UTC),
             id="reconcile",
         )
         scheduler.add_job(
-            self._info_round, **every, minutes=self.settings.channel_info_minutes, id="info"
+            job(self._info_round), **every, minutes=self.settings.channel_info_minutes, id="info"
         )
         scheduler.add_job(
-            self._requests_round, **every, seconds=REQUESTS_SECONDS, id="channel-requests"
+            job(self._requests_round), **every, seconds=REQUESTS_SECONDS, id="channel-requests"
         )
         # Full re-reads run beside the periodic ones (never on the same channel at once), so
         # a long one never holds up the other channels.
-        scheduler.add_job(self._verify_round, **every, minutes=VERIFY_CHECK_MINUTES, id="verify")
+        scheduler.add_job(
+            job(self._verify_round), **every, minutes=VERIFY_CHECK_MINUTES, id="verify"
+        )
         scheduler.start()
+        waiting = asyncio.create_task(stop.wait())
+        waiting.add_done_callback(lambda _: ended.set())
         try:
-            await stop.wait()
+            await ended.wait()
         finally:
+            waiting.cancel()
             scheduler.shutdown(wait=False)
+        if logged_out:
+            raise logged_out[0]
 
     async def _reconcile_round(self) -> None:
         for report in await self.sync_all(history=True):
@@ -951,6 +987,30 @@ class Archiver:
                 await self.refresh_info(channel_id)
             except (errors.RPCError, ChannelPostponed) as exc:
                 log.warning("channel %s: could not refresh info: %s", channel_id, exc)
+
+
+def _error_name(exc: errors.RPCError) -> str:
+    """Telegram's name of an error (``SESSION_REVOKED``): Telethon's error classes keep only
+    their group's (``UNAUTHORIZED``) in ``message``."""
+    found = (name for name, kind in rpc_errors_dict.items() if kind is type(exc))
+    return str(next(found, exc.message))
+
+
+def _until_logged_out(
+    job: Callable[[], Awaitable[None]], *, logged_out: list[SessionLoggedOut], ended: asyncio.Event
+) -> Callable[[], Awaitable[None]]:
+    """*job* as a scheduled job that ends the archiver's rounds when the session is logged
+    out (every later request would fail the same way)."""
+
+    async def run() -> None:
+        try:
+            await job()
+        except SessionLoggedOut as exc:
+            logged_out.append(exc)
+            ended.set()
+
+    run.__name__ = getattr(job, "__name__", "job")
+    return run
 
 
 def _warn_if_renamed(ref: str, parsed: ChannelRef, row: Mapping[str, Any]) -> None:

@@ -15,11 +15,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dozor.errors import logged_out_message
 from dozor.media import attachment_snippet, describe_media, map_link
 from dozor.query import Node
 from dozor.query.highlight import Span, highlight_spans
 from dozor.records import count_text
 from dozor.search.engine import post_link, scan_note
+from dozor.storage.facts import SessionLogout
 from dozor.storage.history import PostHistory
 from dozor.storage.notices import ChannelChange
 from dozor.storage.stats import unreadable_posts
@@ -202,6 +204,13 @@ def render_channel_change(change: ChannelChange, zone: ZoneInfo) -> str:
 
 
 UNREADABLE_LISTED = 10  # post numbers named in one notice
+
+
+def render_logout(logout: SessionLogout) -> str:
+    return (
+        f"⛔ {esc(logged_out_message(logout.reason))}. Until then nothing new is archived and "
+        "no alert comes; search and exports go on over the archive."
+    )
 
 
 def render_unreadable(notice: UnreadableNotice) -> str:

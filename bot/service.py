@@ -27,10 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import COMMANDS
 from bot.delivery import Delivery
-from bot.render import esc, render_channel_change, render_unreadable
+from bot.render import esc, render_channel_change, render_logout, render_unreadable
 from dozor.alerts.generator import RuleCache, generate_alerts
 from dozor.errors import ConfigError
 from dozor.failures import log_failure
+from dozor.storage.facts import mark_logout_told, session_logout
 from dozor.storage.notices import changes_to_notice, notice_cursor, set_notice_cursor
 from dozor.storage.requests import mark_reported, unreported_outcomes
 from dozor.storage.unreadable import mark_told, untold_unreadable
@@ -234,6 +235,15 @@ class TeamService:
             async with self.sessions.begin() as session:
                 await mark_told(session, notice.channel_id, notice.message_ids, now=self.now())
 
+    async def _report_logout(self) -> None:
+        async with self.sessions() as session:
+            logout = await session_logout(session)
+        if logout is None or logout.told:
+            return
+        if await self._tell_team(render_logout(logout), "the archiver's logout"):
+            async with self.sessions.begin() as session:
+                await mark_logout_told(session, logout)
+
     async def _tell_team(self, text: str, what: str) -> bool:
         """Send *text* to every notice chat; False when Telegram is busy or away."""
         for chat_id in self.notice_chats:
@@ -247,10 +257,12 @@ class TeamService:
         return True
 
     async def report_changes(self) -> None:
-        """Tell the team when a channel renamed itself or rewrote its description, and of
-        posts the archiver could not read (no rule can alert on them)."""
+        """Tell the team when a channel renamed itself or rewrote its description, of posts
+        the archiver could not read (no rule can alert on them), and when Telegram logged the
+        archiver out (nothing is archived until someone logs it in again)."""
         if not self.notice_chats:
             return
+        await self._report_logout()
         await self._report_unreadable()
         async with self.sessions.begin() as session:
             cursor = await notice_cursor(session, now=self.now())

@@ -14,7 +14,8 @@ other exception is a bug.
         ├── ImportFormatError    a file that is not a Telegram Desktop channel export
         ├── QueryError           a search or rule query that cannot be parsed
         ├── EmptyExport          an export whose filters leave no posts
-        └── SessionInUse         another dozor process holds the Telegram session
+        ├── SessionInUse         another dozor process holds the Telegram session
+        └── SessionLoggedOut     Telegram logged the archiver's session out while it ran
 """
 
 
@@ -70,3 +71,20 @@ class QueryError(UserError):
     def pointer(self) -> str:
         """The query with a caret under the offending character (for multi-line displays)."""
         return f"{self.query}\n{' ' * self.position}^"
+
+
+class SessionLoggedOut(UserError):
+    """Telegram answered the archiver's requests with 401: the session was logged out (the
+    account ended it from another device, or Telegram did). *reason* is Telegram's word for
+    it, such as ``SESSION_REVOKED``."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(logged_out_message(reason))
+
+
+def logged_out_message(reason: str) -> str:
+    return (
+        f"Telegram logged dozor's session out ({reason}): archiving has stopped; stop dozor, "
+        "run `dozor login`, then start it again"
+    )

@@ -601,3 +601,98 @@ def test_status_names_posts_this_dozor_cannot_read(
     assert (row["status"], row["unreadable"], row["backfill_complete"]) == ("ok", 1, True)
     assert main(["status"]) == 0
     assert "a post of a kind this dozor cannot read yet: upgrade dozor" in capsys.readouterr().out
+
+
+async def test_a_logged_out_session_stops_archiving_and_the_team_is_told(
+    telegram: FakeTelegram,
+    configured: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Telegram logs dozor's session out while `dozor run` works (the account ended it from
+    its phone). Archiving stops; the bot stays up, tells the admins once, and its /status
+    says so, as does `dozor status`; the exit status is 2 when dozor is stopped. Logged in
+    again, the archiver clears it."""
+    api = FakeBotAPI()
+    await api.start()
+    running: dict[str, Any] = {}
+
+    def stop_on_signals() -> asyncio.Event:
+        stop = asyncio.Event()
+        running["loop"], running["stop"] = asyncio.get_running_loop(), stop
+        return stop
+
+    def log_out(request: Any) -> None:
+        if isinstance(request, functions.messages.GetHistoryRequest):
+            telegram.authorized = False
+
+    monkeypatch.setattr(run_cmd, "stop_on_signals", stop_on_signals)
+    telegram.before_answer.append(log_out)
+    with configured.open("a", encoding="utf-8") as config:
+        config.write(f'[bot]\ntoken = "1:test"\nadmins = [1]\napi_server = "{api.url}"\n')
+    job = asyncio.create_task(asyncio.to_thread(main, ["run"]))
+    try:
+        (notice,) = await api.wait_for(chat_id=1, seconds=20)
+        assert notice.text.startswith(
+            "⛔ Telegram logged dozor's session out (AUTH_KEY_UNREGISTERED): archiving has "
+            "stopped; stop dozor, run `dozor login`, then start it again."
+        )
+        asked = len(telegram.requests)
+        api.message(1, "/status")
+        (_, answer) = await api.wait_for(chat_id=1, count=2, seconds=20)
+        assert "⛔ Telegram logged dozor's session out" in answer.text
+        assert "✅ МВД тест" in answer.text  # the channel itself is fine
+        await asyncio.sleep(6)  # a round of notices more: the team is told once
+        assert len(api.sent(chat_id=1)) == 2
+        assert len(telegram.requests) == asked  # nor is Telegram asked again
+    finally:
+        if "stop" in running:
+            running["loop"].call_soon_threadsafe(running["stop"].set)
+        code = await asyncio.wait_for(job, timeout=30)
+        await api.stop()
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        "dozor: Telegram logged dozor's session out (AUTH_KEY_UNREGISTERED): archiving has "
+        "stopped; stop dozor, run `dozor login`, then start it again"
+    )
+    assert await asyncio.to_thread(main, ["status"]) == 0
+    assert capsys.readouterr().out.startswith("Telegram logged dozor's session out")
+    assert await asyncio.to_thread(main, ["status", "--json"]) == 0
+    logout = json.loads(capsys.readouterr().out)["session_logout"]
+    assert logout["reason"] == "AUTH_KEY_UNREGISTERED"
+    telegram.before_answer.remove(log_out)
+    telegram.authorized = True  # `dozor login` again
+    assert await asyncio.to_thread(main, ["archive", "--once"]) == 0
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["session_logout"] is None
+
+
+async def test_run_once_logged_out_tells_the_team_and_exits_2(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From cron, `dozor run --once` meets a session Telegram logged out: the team hears of it
+    all the same."""
+    api = FakeBotAPI()
+    await api.start()
+    try:
+        with configured.open("a", encoding="utf-8") as config:
+            config.write(f'[bot]\ntoken = "1:test"\nadmins = [1]\napi_server = "{api.url}"\n')
+        telegram.before_answer.append(
+            lambda request: (
+                setattr(telegram, "authorized", False)
+                if isinstance(request, functions.messages.GetHistoryRequest)
+                else None
+            )
+        )
+        assert await asyncio.to_thread(main, ["run", "--once"]) == 2
+        (notice,) = api.sent(chat_id=1)
+        assert "⛔ Telegram logged dozor's session out (AUTH_KEY_UNREGISTERED)" in notice.text
+        assert (
+            capsys.readouterr()
+            .err.splitlines()[-1]
+            .startswith("dozor: Telegram logged dozor's session out (AUTH_KEY_UNREGISTERED)")
+        )
+    finally:
+        await api.stop()

@@ -22,7 +22,7 @@ from telethon.tl.alltlobjects import LAYER
 from archiver import service
 from archiver.service import Archiver
 from dozor.config import ArchiverConfig
-from dozor.errors import ChannelNotFound, UserError
+from dozor.errors import ChannelNotFound, SessionLoggedOut, UserError
 from dozor.importer import import_desktop_export
 from dozor.models import (
     channel_changes,
@@ -35,6 +35,7 @@ from dozor.models import (
 )
 from dozor.records import ChannelRecord, Source
 from dozor.storage import upsert_channel
+from dozor.storage.facts import session_logout
 from dozor.storage.history import PostNotFound, post_history
 from dozor.storage.requests import (
     mark_reported,
@@ -1355,3 +1356,40 @@ async def test_posts_of_a_gap_telegram_calls_too_long_are_caught_up_at_once(
     await archiver._requests_round()  # the archiver's 10-second round
     assert await post_ids(sessions) == list(range(1, 8))
     assert archiver.client.missed_channels == set()
+
+
+async def test_a_session_telegram_logs_out_stops_the_archiver_not_its_channels(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The account ends dozor's session from its phone: every request is refused (401).
+    That is not each channel's fault, and asking on would only fill the log."""
+    telegram.post_many(channel, 5)
+    archiver = await start()
+    await archiver.add("mvd_test")
+    await archiver.sync(CH)
+    telegram.authorized = False
+    asked = len(telegram.requests)
+    with pytest.raises(SessionLoggedOut) as logged_out:
+        await archiver.sync(CH)
+    assert str(logged_out.value) == (
+        "Telegram logged dozor's session out (AUTH_KEY_UNREGISTERED): archiving has stopped; "
+        "stop dozor, run `dozor login`, then start it again"
+    )
+    assert len(telegram.requests) == asked + 1  # the first refusal ends the pass
+    assert await channel_status(sessions, CH) == "ok"
+    async with sessions() as session:
+        logout = await session_logout(session)
+    assert logout is not None
+    assert (logout.reason, logout.at, logout.told) == (
+        "AUTH_KEY_UNREGISTERED",
+        telegram.clock,
+        False,
+    )
+    # Running, the archiver's rounds end rather than fail every few minutes.
+    stop = asyncio.Event()
+    with pytest.raises(SessionLoggedOut):
+        await asyncio.wait_for(archiver.run_forever(stop), 10)
+    assert not stop.is_set()

@@ -16,7 +16,9 @@ from bot.access import Role
 from bot.render import esc, link, local_time
 from bot.settings import BotSettings
 from dozor.channel_refs import check_requestable
+from dozor.errors import logged_out_message
 from dozor.storage.channels import list_channels, resolve_channel
+from dozor.storage.facts import session_logout
 from dozor.storage.requests import request_channel, waiting_request_count
 from dozor.storage.stats import alert_counts, channel_health, lag_text, unreadable_text
 from dozor.storage.sync import set_tracked
@@ -45,6 +47,9 @@ async def list_command(message: Message, session: AsyncSession, settings: BotSet
 async def status_command(message: Message, session: AsyncSession, settings: BotSettings) -> None:
     now = settings.now()
     lines = ["<b>Archiver</b>"]
+    logout = await session_logout(session)
+    if logout is not None:
+        lines.append(f"⛔ {esc(logged_out_message(logout.reason))}")
     rows = await channel_health(session)
     for row in rows[:MAX_LISTED]:
         state = "✅" if row["status"] == "ok" else f"⚠️ {esc(row['status'])}"

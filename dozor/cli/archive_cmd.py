@@ -40,9 +40,10 @@ from dozor.cli.db_cmd import rebuild_if_stale
 from dozor.cli.output import format_time, print_json, print_table, stderr_console
 from dozor.config import Config
 from dozor.db import missing_sqlite_file, open_database
-from dozor.errors import SessionInUse, UserError
+from dozor.errors import SessionInUse, UserError, logged_out_message
 from dozor.runtime import settle_heap
 from dozor.storage import resolve_channel
+from dozor.storage.facts import SessionLogout, forget_logout, session_logout
 from dozor.storage.requests import (
     DONE,
     PENDING,
@@ -136,6 +137,8 @@ async def archiver_for(config: Config, **kw: Any) -> AsyncIterator[Archiver]:
             try:
                 if not await client.is_user_authorized():
                     raise UserError("the Telegram session is not logged in: run `dozor login`")
+                async with sessions.begin() as session:
+                    await forget_logout(session)  # logged in again
                 yield Archiver(client, sessions, config.archiver, **kw)
             finally:
                 await client.disconnect()
@@ -362,18 +365,28 @@ def status(as_json: bool) -> None:
     problems; alert queue."""
     config = state().config()
 
-    async def go() -> tuple[list[dict[str, Any]], dict[str, int], int]:
+    async def go() -> tuple[list[dict[str, Any]], dict[str, int], int, SessionLogout | None]:
         async with open_database(config.database) as sessions, sessions() as session:
             health, queue = await channel_health(session), await alert_counts(session)
-            return health, queue, await waiting_request_count(session)
+            waiting, logout = await waiting_request_count(session), await session_logout(session)
+            return health, queue, waiting, logout
 
     missing = missing_sqlite_file(config.database)  # nothing archived yet: create nothing
-    rows, queue, requests = ([], {}, 0) if missing else run_async(go())
+    rows, queue, requests, logout = ([], {}, 0, None) if missing else run_async(go())
     if as_json:
-        print_json({"channels": rows, "alerts": queue, "channel_requests_waiting": requests})
+        print_json(
+            {
+                "channels": rows,
+                "alerts": queue,
+                "channel_requests_waiting": requests,
+                "session_logout": logout and {"reason": logout.reason, "at": logout.at},
+            }
+        )
         return
     if missing:
         click.echo(f"no archive yet at {missing}")
+    if logout is not None:
+        click.echo(f"{logged_out_message(logout.reason)} (since {format_time(logout.at)})")
     if not rows:
         click.echo(_nothing_followed(config))
     else:

@@ -18,7 +18,7 @@ from dozor.cli.context import (
     stop_on_signals,
 )
 from dozor.config import Config, missing_bot_keys, missing_telegram_keys, write_example_config
-from dozor.errors import ConfigError, UserError
+from dozor.errors import ConfigError, SessionLoggedOut, UserError
 
 if TYPE_CHECKING:
     from archiver.service import ChannelReport
@@ -64,9 +64,15 @@ def run(once: bool) -> int:
 async def _main_job(config: Config, *, once: bool, with_bot: bool) -> list[ChannelReport]:
     """The archiver and, when configured, the team service, in one process."""
     if once:
-        reports = await archive_cmd.run_archiver(config, once=True)
+        logged_out = None
+        try:
+            reports = await archive_cmd.run_archiver(config, once=True)
+        except SessionLoggedOut as exc:
+            logged_out, reports = exc, []
         if with_bot:
-            await bot_cmd.alerts_once(config)
+            await bot_cmd.alerts_once(config)  # a logout included: the team hears of it
+        if logged_out is not None:
+            raise logged_out
         return reports
     stop = stop_on_signals()
     if not with_bot:
@@ -75,6 +81,11 @@ async def _main_job(config: Config, *, once: bool, with_bot: bool) -> list[Chann
     team.add_done_callback(lambda _: stop.set())  # a failing bot stops the whole job
     try:
         return await archive_cmd.run_archiver(config, once=False, stop=stop)
+    except SessionLoggedOut as exc:
+        # The team still searches the archive, and the bot tells it what happened.
+        click.echo(f"dozor: {exc}; the team bot goes on until dozor is stopped", err=True)
+        await stop.wait()
+        raise
     finally:
         stop.set()
         await team

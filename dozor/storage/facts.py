@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import database_facts
 from dozor.text import ANALYZER_VERSION
 
 SEARCH_ANALYZER = "search_analyzer"  # version of the text analysis that built the search index
+SESSION_LOGOUT = "session_logout"  # Telegram logged the archiver out: {"reason", "told"}
 
 
 async def get_fact(session: AsyncSession, name: str) -> str | None:
@@ -33,3 +36,45 @@ async def set_fact(session: AsyncSession, name: str, value: str, *, now: datetim
 async def mark_index_current(session: AsyncSession, *, now: datetime) -> None:
     """Record that this dozor's text analysis built the search index."""
     await set_fact(session, SEARCH_ANALYZER, str(ANALYZER_VERSION), now=now)
+
+
+@dataclass(frozen=True)
+class SessionLogout:
+    """Telegram logged the archiver's session out: why (its word), when, and whether the team
+    has been told."""
+
+    reason: str
+    at: datetime
+    told: bool
+
+
+async def note_logout(session: AsyncSession, reason: str, *, now: datetime) -> None:
+    await set_fact(session, SESSION_LOGOUT, json.dumps({"reason": reason, "told": False}), now=now)
+
+
+async def session_logout(session: AsyncSession) -> SessionLogout | None:
+    """The archiver's session logout, until the archiver reads Telegram again."""
+    result = await session.execute(
+        select(database_facts.c.value, database_facts.c.updated_at).where(
+            database_facts.c.name == SESSION_LOGOUT
+        )
+    )
+    row = result.one_or_none()
+    if row is None:
+        return None
+    value = json.loads(row.value)
+    return SessionLogout(str(value["reason"]), row.updated_at, bool(value["told"]))
+
+
+async def mark_logout_told(session: AsyncSession, logout: SessionLogout) -> None:
+    """Record that the team heard of *logout* (its time unchanged)."""
+    await session.execute(
+        update(database_facts)
+        .where(database_facts.c.name == SESSION_LOGOUT, database_facts.c.updated_at == logout.at)
+        .values(value=json.dumps({"reason": logout.reason, "told": True}))
+    )
+
+
+async def forget_logout(session: AsyncSession) -> None:
+    """The archiver is logged in again."""
+    await session.execute(delete(database_facts).where(database_facts.c.name == SESSION_LOGOUT))

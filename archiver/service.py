@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import partial, wraps
 from typing import Any, TypeVar
 
 import telethon
@@ -1002,6 +1002,7 @@ def _until_logged_out(
     """*job* as a scheduled job that ends the archiver's rounds when the session is logged
     out (every later request would fail the same way)."""
 
+    @wraps(job)  # the scheduler's log names the job
     async def run() -> None:
         try:
             await job()
@@ -1009,7 +1010,6 @@ def _until_logged_out(
             logged_out.append(exc)
             ended.set()
 
-    run.__name__ = getattr(job, "__name__", "job")
     return run
 
 

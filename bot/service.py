@@ -13,6 +13,10 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramNetworkError,
@@ -20,6 +24,8 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response, TelegramType
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -29,9 +35,15 @@ from bot.app import COMMANDS
 from bot.delivery import Delivery
 from bot.render import esc, render_channel_change, render_logout, render_unreadable
 from dozor.alerts.generator import RuleCache, generate_alerts
-from dozor.errors import ConfigError
+from dozor.errors import BotTokenRejected, ConfigError
 from dozor.failures import log_failure
-from dozor.storage.facts import mark_logout_told, session_logout
+from dozor.storage.facts import (
+    BOT_TOKEN_REJECTED,
+    forget_fact,
+    mark_logout_told,
+    session_logout,
+    set_fact,
+)
 from dozor.storage.notices import changes_to_notice, notice_cursor, set_notice_cursor
 from dozor.storage.requests import mark_reported, unreported_outcomes
 from dozor.storage.unreadable import mark_told, untold_unreadable
@@ -51,6 +63,27 @@ class Webhook:
     secret: str | None = None
 
 
+class TokenWatch(BaseRequestMiddleware):
+    """Notices Telegram refusing the bot's token (401) on any request. Nothing else would:
+    aiogram's polling retries a failed getUpdates for ever (logging each), and delivery would
+    try every second."""
+
+    def __init__(self) -> None:
+        self.rejected = asyncio.Event()
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        try:
+            return await make_request(bot, method)
+        except TelegramUnauthorizedError:
+            self.rejected.set()
+            raise
+
+
 @dataclass
 class TeamService:
     bot: Bot
@@ -65,6 +98,7 @@ class TeamService:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _cache: RuleCache = field(default_factory=RuleCache)
+    _token_watch: TokenWatch = field(default_factory=TokenWatch)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve the team until *stop* is set; a worker that fails for good (a webhook port
@@ -74,9 +108,12 @@ class TeamService:
         except BaseException:
             await self._close_clients()
             raise
+        for bot in (self.bot, self.delivery.bot):
+            bot.session.middleware(self._token_watch)
         scheduler = self._digest_scheduler()
         scheduler.start()
         workers = [
+            asyncio.create_task(self._until_token_rejected(), name="bot-token"),
             asyncio.create_task(self._receive(), name="bot-updates"),
             asyncio.create_task(self._every(GENERATE_EVERY, self.generate, stop), name="alerts"),
             asyncio.create_task(self.delivery.run_forever(stop, self._wake), name="delivery"),
@@ -115,6 +152,16 @@ class TeamService:
             log.warning("Bot API not reachable yet (%s); polling will keep trying", exc)
         else:
             log.info("team bot @%s is up", me.username)
+            async with self.sessions.begin() as session:
+                await forget_fact(session, BOT_TOKEN_REJECTED)
+
+    async def _until_token_rejected(self) -> None:
+        """End the service once Telegram refuses the token it accepted at the start."""
+        await self._token_watch.rejected.wait()
+        log.error("%s", BotTokenRejected())
+        async with self.sessions.begin() as session:  # for `dozor status`
+            await set_fact(session, BOT_TOKEN_REJECTED, "", now=self.now())
+        raise BotTokenRejected
 
     async def _receive(self) -> None:
         if self.webhook is not None:

@@ -8,6 +8,7 @@ other exception is a bug.
     DozorError
     └── UserError
         ├── ConfigError          bad or missing configuration
+        │   └── BotTokenRejected Telegram stopped accepting the bot's token while it ran
         ├── DatabaseNotReady     database missing migrations, or newer than this dozor
         ├── ChannelNotFound      a channel reference that matches no archived channel
         ├── AmbiguousChannel     a title that matches more than one channel
@@ -29,6 +30,20 @@ class UserError(DozorError):
 
 class ConfigError(UserError):
     """The configuration file or environment is invalid or incomplete."""
+
+
+class BotTokenRejected(ConfigError):
+    """Telegram refused the bot's token (401) after accepting it: revoked or replaced with
+    @BotFather while dozor ran."""
+
+    def __init__(self) -> None:
+        super().__init__(TOKEN_REJECTED)
+
+
+TOKEN_REJECTED = (
+    "bot.token: Telegram no longer accepts this token (revoked or replaced with @BotFather?); "
+    "alerts wait in the archive until dozor runs with a valid one"
+)
 
 
 class DatabaseNotReady(UserError):

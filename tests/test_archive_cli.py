@@ -696,3 +696,67 @@ async def test_run_once_logged_out_tells_the_team_and_exits_2(
         )
     finally:
         await api.stop()
+
+
+async def test_a_bot_token_revoked_while_dozor_runs_ends_the_bot_not_the_archive(
+    telegram: FakeTelegram,
+    configured: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The bot's token is revoked with @BotFather while `dozor run` works: aiogram alone would
+    retry getUpdates for ever. The bot ends, the archiver goes on (a post deleted meanwhile
+    would otherwise be lost), `dozor status` says why, and dozor exits with 2 when stopped."""
+    api = FakeBotAPI()
+    await api.start()
+    running: dict[str, Any] = {}
+
+    def stop_on_signals() -> asyncio.Event:
+        stop = asyncio.Event()
+        running["loop"], running["stop"] = asyncio.get_running_loop(), stop
+        return stop
+
+    monkeypatch.setattr(run_cmd, "stop_on_signals", stop_on_signals)
+    with configured.open("a", encoding="utf-8") as config:
+        config.write(f'[bot]\ntoken = "1:test"\nadmins = [1]\napi_server = "{api.url}"\n')
+    job = asyncio.create_task(asyncio.to_thread(main, ["run"]))
+    try:
+        await api.wait_for("getupdates", seconds=20)
+        async with asyncio.timeout(20):  # the first sync is done
+            while telegram.count(functions.channels.JoinChannelRequest) == 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        api.token = "2:new"  # the old one is revoked
+        api.message(1, "/help")  # the bot's answer meets the refusal
+        async with asyncio.timeout(20):
+            while "archiving goes on" not in capsys.readouterr().err:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        refused = len(api.refused)
+        channel = telegram.channels[BARE]
+        running["loop"].call_soon_threadsafe(telegram.post, channel, "пост после отзыва токена")
+        async with asyncio.timeout(20):
+            while True:
+                assert await asyncio.to_thread(main, ["search", "отзыва", "--json"]) == 0
+                if json.loads(capsys.readouterr().out)["total"] == 1:
+                    break
+        await asyncio.sleep(3)  # aiogram alone retries a refused poll every 1-5 s
+        assert len(api.refused) == refused
+        assert await asyncio.to_thread(main, ["status", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["bot_token_rejected_at"] is not None
+        assert not job.done()
+    finally:
+        if "stop" in running:
+            running["loop"].call_soon_threadsafe(running["stop"].set)
+        code = await asyncio.wait_for(job, timeout=30)
+    assert code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "dozor: bot.token: Telegram no longer accepts this token (revoked or replaced with "
+        "@BotFather?); alerts wait in the archive until dozor runs with a valid one"
+    )
+    api.token = None  # dozor runs with a valid token again
+    try:
+        assert await asyncio.to_thread(main, ["bot", "--once"]) == 0
+    finally:
+        await api.stop()
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bot_token_rejected_at"] is None

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,10 +41,10 @@ from dozor.cli.db_cmd import rebuild_if_stale
 from dozor.cli.output import format_time, print_json, print_table, stderr_console
 from dozor.config import Config
 from dozor.db import missing_sqlite_file, open_database
-from dozor.errors import SessionInUse, UserError, logged_out_message
+from dozor.errors import TOKEN_REJECTED, SessionInUse, UserError, logged_out_message
 from dozor.runtime import settle_heap
 from dozor.storage import resolve_channel
-from dozor.storage.facts import SessionLogout, forget_logout, session_logout
+from dozor.storage.facts import SessionLogout, forget_logout, session_logout, token_rejected_at
 from dozor.storage.requests import (
     DONE,
     PENDING,
@@ -365,14 +366,19 @@ def status(as_json: bool) -> None:
     problems; alert queue."""
     config = state().config()
 
-    async def go() -> tuple[list[dict[str, Any]], dict[str, int], int, SessionLogout | None]:
+    async def go() -> Health:
         async with open_database(config.database) as sessions, sessions() as session:
-            health, queue = await channel_health(session), await alert_counts(session)
-            waiting, logout = await waiting_request_count(session), await session_logout(session)
-            return health, queue, waiting, logout
+            return Health(
+                await channel_health(session),
+                await alert_counts(session),
+                await waiting_request_count(session),
+                await session_logout(session),
+                await token_rejected_at(session),
+            )
 
     missing = missing_sqlite_file(config.database)  # nothing archived yet: create nothing
-    rows, queue, requests, logout = ([], {}, 0, None) if missing else run_async(go())
+    health = Health([], {}, 0, None, None) if missing else run_async(go())
+    rows, queue, requests, logout = health.rows, health.queue, health.requests, health.logout
     if as_json:
         print_json(
             {
@@ -380,6 +386,7 @@ def status(as_json: bool) -> None:
                 "alerts": queue,
                 "channel_requests_waiting": requests,
                 "session_logout": logout and {"reason": logout.reason, "at": logout.at},
+                "bot_token_rejected_at": health.token_rejected_at,
             }
         )
         return
@@ -387,6 +394,8 @@ def status(as_json: bool) -> None:
         click.echo(f"no archive yet at {missing}")
     if logout is not None:
         click.echo(f"{logged_out_message(logout.reason)} (since {format_time(logout.at)})")
+    if health.token_rejected_at is not None:
+        click.echo(f"{TOKEN_REJECTED} (since {format_time(health.token_rejected_at)})")
     if not rows:
         click.echo(_nothing_followed(config))
     else:
@@ -395,6 +404,17 @@ def status(as_json: bool) -> None:
     click.echo(f"alerts: {queued or 'none yet'}")
     if requests:
         click.echo(f"channel requests waiting for the archiver: {requests}")
+
+
+@dataclass(frozen=True)
+class Health:
+    """What `dozor status` shows."""
+
+    rows: list[dict[str, Any]]
+    queue: dict[str, int]
+    requests: int  # channel requests waiting for the archiver
+    logout: SessionLogout | None
+    token_rejected_at: datetime | None
 
 
 def _nothing_followed(config: Config) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ from dozor.cli.context import (
     stop_on_signals,
 )
 from dozor.config import Config, missing_bot_keys, missing_telegram_keys, write_example_config
-from dozor.errors import ConfigError, SessionLoggedOut, UserError
+from dozor.errors import BotTokenRejected, ConfigError, SessionLoggedOut, UserError
 
 if TYPE_CHECKING:
     from archiver.service import ChannelReport
@@ -78,7 +79,7 @@ async def _main_job(config: Config, *, once: bool, with_bot: bool) -> list[Chann
     if not with_bot:
         return await archive_cmd.run_archiver(config, once=False, stop=stop)
     team = asyncio.create_task(bot_cmd.serve_team(config, stop), name="team")
-    team.add_done_callback(lambda _: stop.set())  # a failing bot stops the whole job
+    team.add_done_callback(partial(_bot_ended, stop))
     try:
         return await archive_cmd.run_archiver(config, once=False, stop=stop)
     except SessionLoggedOut as exc:
@@ -89,6 +90,16 @@ async def _main_job(config: Config, *, once: bool, with_bot: bool) -> list[Chann
     finally:
         stop.set()
         await team
+
+
+def _bot_ended(stop: asyncio.Event, team: asyncio.Task[None]) -> None:
+    """A failing bot stops the whole job, but for a token Telegram stopped accepting: the
+    archive must not miss posts while someone makes a new one."""
+    failure = None if team.cancelled() else team.exception()
+    if isinstance(failure, BotTokenRejected):
+        click.echo(f"dozor: {failure}; archiving goes on until dozor is stopped", err=True)
+    else:
+        stop.set()
 
 
 def _create_config_if_missing(path: Path) -> None:

@@ -14,13 +14,27 @@ from dozor.text import ANALYZER_VERSION
 
 SEARCH_ANALYZER = "search_analyzer"  # version of the text analysis that built the search index
 SESSION_LOGOUT = "session_logout"  # Telegram logged the archiver out: {"reason", "told"}
+BOT_TOKEN_REJECTED = "bot_token_rejected"  # Telegram refused the bot's token while it ran
 
 
 async def get_fact(session: AsyncSession, name: str) -> str | None:
+    found = await fact_with_time(session, name)
+    return None if found is None else found[0]
+
+
+async def fact_with_time(session: AsyncSession, name: str) -> tuple[str, datetime] | None:
+    """A fact's value and when it was last set."""
     result = await session.execute(
-        select(database_facts.c.value).where(database_facts.c.name == name)
+        select(database_facts.c.value, database_facts.c.updated_at).where(
+            database_facts.c.name == name
+        )
     )
-    return result.scalar_one_or_none()
+    row = result.one_or_none()
+    return None if row is None else (row.value, row.updated_at)
+
+
+async def forget_fact(session: AsyncSession, name: str) -> None:
+    await session.execute(delete(database_facts).where(database_facts.c.name == name))
 
 
 async def set_fact(session: AsyncSession, name: str, value: str, *, now: datetime) -> None:
@@ -54,16 +68,11 @@ async def note_logout(session: AsyncSession, reason: str, *, now: datetime) -> N
 
 async def session_logout(session: AsyncSession) -> SessionLogout | None:
     """The archiver's session logout, until the archiver reads Telegram again."""
-    result = await session.execute(
-        select(database_facts.c.value, database_facts.c.updated_at).where(
-            database_facts.c.name == SESSION_LOGOUT
-        )
-    )
-    row = result.one_or_none()
-    if row is None:
+    found = await fact_with_time(session, SESSION_LOGOUT)
+    if found is None:
         return None
-    value = json.loads(row.value)
-    return SessionLogout(str(value["reason"]), row.updated_at, bool(value["told"]))
+    value = json.loads(found[0])
+    return SessionLogout(str(value["reason"]), found[1], bool(value["told"]))
 
 
 async def mark_logout_told(session: AsyncSession, logout: SessionLogout) -> None:
@@ -77,4 +86,10 @@ async def mark_logout_told(session: AsyncSession, logout: SessionLogout) -> None
 
 async def forget_logout(session: AsyncSession) -> None:
     """The archiver is logged in again."""
-    await session.execute(delete(database_facts).where(database_facts.c.name == SESSION_LOGOUT))
+    await forget_fact(session, SESSION_LOGOUT)
+
+
+async def token_rejected_at(session: AsyncSession) -> datetime | None:
+    """When Telegram stopped accepting the bot's token, until a bot starts with one."""
+    found = await fact_with_time(session, BOT_TOKEN_REJECTED)
+    return None if found is None else found[1]

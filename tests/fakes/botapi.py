@@ -53,6 +53,7 @@ class FakeBotAPI:
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.token: str | None = None  # when set, other tokens get 401 Unauthorized
+        self.refused: list[str] = []  # methods called with another token
 
     # --- server ----------------------------------------------------------------------
 
@@ -75,6 +76,7 @@ class FakeBotAPI:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"].lower()
         if self.token is not None and request.match_info["token"] != self.token:
+            self.refused.append(method)
             return _error(401, "Unauthorized")
         params, files = await _read_form(request)
         call = Call(method, params, files)

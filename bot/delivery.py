@@ -31,6 +31,7 @@ from aiogram.enums import ParseMode
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramMigrateToChat,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
@@ -45,6 +46,7 @@ from dozor.failures import log_failure
 from dozor.models import alerts, channels, events, post_versions, posts, rules
 from dozor.query import Node, parse
 from dozor.search.engine import post_link
+from dozor.storage.facts import note_chat_moved
 
 log = logging.getLogger(__name__)
 INSTANT_MODES = ("instant", "silent")
@@ -248,6 +250,10 @@ class Delivery:
             except TelegramForbiddenError as exc:
                 report.dropped += await self._blocked(chat_id, str(exc))
                 return False
+            except TelegramMigrateToChat as exc:
+                await self._moved(chat_id, exc.migrate_to_chat_id)
+                chat_id = exc.migrate_to_chat_id
+                continue
             except TelegramBadRequest as exc:
                 log.error("chat %s: Telegram refused alerts %s: %s", chat_id, ids, exc)
                 await self._set(ids, status="failed", last_error=str(exc)[:500])
@@ -289,6 +295,23 @@ class Delivery:
     async def _set(self, ids: Sequence[int], **values: Any) -> None:
         async with self.sessions.begin() as session:
             await session.execute(update(alerts).where(alerts.c.id.in_(ids)).values(**values))
+
+    async def _moved(self, old: int, new: int) -> None:
+        """A group became a supergroup (a new id): its rules and queued alerts follow it."""
+        log.warning(
+            "chat %s was upgraded to a supergroup, %s: its rules and alerts go there now; "
+            "put the new id in the config where it names the old one",
+            old,
+            new,
+        )
+        async with self.sessions.begin() as session:
+            await note_chat_moved(session, old, new, now=self.now())
+            await session.execute(update(rules).where(rules.c.chat_id == old).values(chat_id=new))
+            await session.execute(
+                update(alerts)
+                .where(alerts.c.chat_id == old, alerts.c.status.in_(("pending", "sending")))
+                .values(chat_id=new)
+            )
 
     async def _blocked(self, chat_id: int, error: str) -> int:
         """The user blocked the bot: pause their rules, drop what was queued for them

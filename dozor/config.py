@@ -288,6 +288,30 @@ class Config(Section):
     source: Path | None = Field(default=None, exclude=True)
 
 
+def moved_chat_notes(config: Config, moved: Mapping[int, int]) -> list[str]:
+    """A line for each place the config names a group Telegram has since upgraded to a
+    supergroup (a new id)."""
+    named = [("bot.team_chat_id", config.bot.team_chat_id)]
+    named += [(f"rules {rule.name!r}: chat_id", rule.chat_id) for rule in config.rules]
+    return [
+        f"{key}: chat {chat} became the supergroup {moved[chat]}; dozor uses the new id: "
+        f"put it in {config.source}"
+        for key, chat in named
+        if chat is not None and chat in moved
+    ]
+
+
+def with_moved_chats(config: Config, moved: Mapping[int, int]) -> Config:
+    """*config* with every chat Telegram has moved replaced by its new id."""
+
+    def follow(chat: int | None) -> int | None:
+        return chat if chat is None else moved.get(chat, chat)
+
+    bot = config.bot.model_copy(update={"team_chat_id": follow(config.bot.team_chat_id)})
+    rules = [rule.model_copy(update={"chat_id": follow(rule.chat_id)}) for rule in config.rules]
+    return config.model_copy(update={"bot": bot, "rules": rules})
+
+
 def default_config_path(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME)
 

@@ -760,3 +760,38 @@ async def test_a_bot_token_revoked_while_dozor_runs_ends_the_bot_not_the_archive
     capsys.readouterr()
     assert await asyncio.to_thread(main, ["status", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["bot_token_rejected_at"] is None
+
+
+async def test_the_team_group_upgraded_to_a_supergroup_keeps_its_alerts(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Telegram gives a group upgraded to a supergroup a new id and refuses the old one. The
+    alerts go to the new id, later runs use it for the config's team chat and rules, and
+    `dozor status` says what to change in the config."""
+    team, supergroup = -4001, -1004001
+    api = FakeBotAPI()
+    await api.start()
+    try:
+        with configured.open("a", encoding="utf-8") as config:
+            config.write(
+                f'[bot]\ntoken = "1:test"\nadmins = [1]\nteam_chat_id = {team}\n'
+                f'api_server = "{api.url}"\n[alerts]\nhistory_minutes = 100000000\n'
+                '[[rules]]\nname = "Пост 117"\nquery = \'"пост 117"\'\n'
+            )
+        api.moved[team] = supergroup
+        assert await asyncio.to_thread(main, ["run", "--once"]) == 0
+        (alert,) = api.sent(chat_id=supergroup)
+        assert "пост 117" in alert.text
+        assert len(api.tried(chat_id=team)) == 1  # refused once, with the new id
+        capsys.readouterr()
+        assert await asyncio.to_thread(main, ["status"]) == 0
+        assert capsys.readouterr().out.startswith(
+            f"bot.team_chat_id: chat {team} became the supergroup {supergroup}; dozor uses the "
+            "new id: put it in config.toml\n"
+        )
+        telegram.post(telegram.channels[BARE], "пост 117 снова", push=False)
+        assert await asyncio.to_thread(main, ["run", "--once"]) == 0
+        assert len(api.sent(chat_id=supergroup)) == 2
+        assert len(api.tried(chat_id=team)) == 1  # the config's old id is not tried again
+    finally:
+        await api.stop()

@@ -22,11 +22,12 @@ from dozor.models import alerts, rules
 from dozor.records import ChannelRecord, PostRecord, Source
 from dozor.rules.store import add_rule
 from dozor.storage import mark_deleted, store_posts, upsert_channel
+from dozor.storage.facts import moved_chats
 from tests.fakes.botapi import FakeBotAPI, html_problem, visible_length
 
 CH = -1001525384822
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
-USER, TEAM = 5001, -1009999
+USER, TEAM, SUPERGROUP = 5001, -1009999, -1001009999
 TOKEN = "123456:TEST-token"
 
 
@@ -196,6 +197,28 @@ async def test_a_blocked_user_pauses_their_rules(
         rule_status = (await session.execute(select(rules.c.status))).scalar_one()
     assert rule_status == "paused"
     assert await statuses(sessions) == ["dropped", "dropped"]
+
+
+async def test_alerts_follow_a_group_upgraded_to_a_supergroup(
+    api: FakeBotAPI,
+    bot: Bot,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A team group becomes a supergroup (Telegram gives it a new id, and refuses the old
+    one): alerts were failing there for good; now they, and the rules, move with it."""
+    await setup(sessions, ["мигрант раз", "мигрант два"], chat=TEAM)
+    api.moved[TEAM] = SUPERGROUP
+    report = await delivery(bot, sessions).run_once()
+    assert (report.sent, report.failed) == (2, 0)
+    assert len(api.sent(chat_id=SUPERGROUP)) == 2
+    assert await statuses(sessions) == ["sent", "sent"]
+    async with sessions() as session:
+        rule_chats = (await session.execute(select(rules.c.chat_id))).scalars().all()
+        alert_chats = (await session.execute(select(alerts.c.chat_id))).scalars().all()
+        moves = await moved_chats(session)
+    assert rule_chats == [SUPERGROUP]
+    assert alert_chats == [SUPERGROUP, SUPERGROUP]
+    assert moves == {TEAM: SUPERGROUP}
 
 
 class Killed(Exception):

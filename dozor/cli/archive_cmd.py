@@ -39,12 +39,18 @@ from dozor.cli.context import (
 )
 from dozor.cli.db_cmd import rebuild_if_stale
 from dozor.cli.output import format_time, print_json, print_table, stderr_console
-from dozor.config import Config
+from dozor.config import Config, moved_chat_notes
 from dozor.db import missing_sqlite_file, open_database
 from dozor.errors import TOKEN_REJECTED, SessionInUse, UserError, logged_out_message
 from dozor.runtime import settle_heap
 from dozor.storage import resolve_channel
-from dozor.storage.facts import SessionLogout, forget_logout, session_logout, token_rejected_at
+from dozor.storage.facts import (
+    SessionLogout,
+    forget_logout,
+    moved_chats,
+    session_logout,
+    token_rejected_at,
+)
 from dozor.storage.requests import (
     DONE,
     PENDING,
@@ -374,10 +380,11 @@ def status(as_json: bool) -> None:
                 await waiting_request_count(session),
                 await session_logout(session),
                 await token_rejected_at(session),
+                moved_chat_notes(config, await moved_chats(session)),
             )
 
     missing = missing_sqlite_file(config.database)  # nothing archived yet: create nothing
-    health = Health([], {}, 0, None, None) if missing else run_async(go())
+    health = Health([], {}, 0, None, None, []) if missing else run_async(go())
     rows, queue, requests, logout = health.rows, health.queue, health.requests, health.logout
     if as_json:
         print_json(
@@ -387,6 +394,7 @@ def status(as_json: bool) -> None:
                 "channel_requests_waiting": requests,
                 "session_logout": logout and {"reason": logout.reason, "at": logout.at},
                 "bot_token_rejected_at": health.token_rejected_at,
+                "moved_chats": health.moved,
             }
         )
         return
@@ -396,6 +404,8 @@ def status(as_json: bool) -> None:
         click.echo(f"{logged_out_message(logout.reason)} (since {format_time(logout.at)})")
     if health.token_rejected_at is not None:
         click.echo(f"{TOKEN_REJECTED} (since {format_time(health.token_rejected_at)})")
+    for note in health.moved:
+        click.echo(note)
     if not rows:
         click.echo(_nothing_followed(config))
     else:
@@ -415,6 +425,7 @@ class Health:
     requests: int  # channel requests waiting for the archiver
     logout: SessionLogout | None
     token_rejected_at: datetime | None
+    moved: list[str]  # where the config names a chat Telegram has moved
 
 
 def _nothing_followed(config: Config) -> str:

@@ -13,12 +13,13 @@ import click
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.cli.context import config_option, credentials_message, run_async, state, stop_on_signals
-from dozor.config import Config, missing_bot_keys
+from dozor.config import Config, missing_bot_keys, moved_chat_notes, with_moved_chats
 from dozor.db import open_database
 from dozor.errors import ConfigError
 from dozor.rules.store import sync_config_rules
 from dozor.runtime import settle_heap
 from dozor.search.reindex import STALE_WARNING, index_is_stale
+from dozor.storage.facts import moved_chats
 
 if TYPE_CHECKING:  # aiogram is imported only by the commands that run the bot
     from bot.delivery import DeliveryReport
@@ -84,6 +85,11 @@ async def team_service(config: Config, sessions: async_sessionmaker[AsyncSession
     from bot.delivery import Delivery
     from bot.service import TeamService
 
+    async with sessions() as session:
+        moved = await moved_chats(session)
+    for note in moved_chat_notes(config, moved):
+        log.warning("%s", note)
+    config = with_moved_chats(config, moved)
     async with sessions.begin() as session:
         await sync_config_rules(
             session,

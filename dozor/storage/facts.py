@@ -15,6 +15,7 @@ from dozor.text import ANALYZER_VERSION
 SEARCH_ANALYZER = "search_analyzer"  # version of the text analysis that built the search index
 SESSION_LOGOUT = "session_logout"  # Telegram logged the archiver out: {"reason", "told"}
 BOT_TOKEN_REJECTED = "bot_token_rejected"  # Telegram refused the bot's token while it ran
+CHAT_MOVED = "chat_moved:"  # + a group's old id: the id of the supergroup it became
 
 
 async def get_fact(session: AsyncSession, name: str) -> str | None:
@@ -93,3 +94,18 @@ async def token_rejected_at(session: AsyncSession) -> datetime | None:
     """When Telegram stopped accepting the bot's token, until a bot starts with one."""
     found = await fact_with_time(session, BOT_TOKEN_REJECTED)
     return None if found is None else found[1]
+
+
+async def note_chat_moved(session: AsyncSession, old: int, new: int, *, now: datetime) -> None:
+    await set_fact(session, f"{CHAT_MOVED}{old}", str(new), now=now)
+
+
+async def moved_chats(session: AsyncSession) -> dict[int, int]:
+    """Groups Telegram upgraded to supergroups: old id -> new id (a supergroup is never
+    upgraded again)."""
+    result = await session.execute(
+        select(database_facts.c.name, database_facts.c.value).where(
+            database_facts.c.name.startswith(CHAT_MOVED)
+        )
+    )
+    return {int(name.removeprefix(CHAT_MOVED)): int(value) for name, value in result}

@@ -45,6 +45,7 @@ class FakeBotAPI:
         self.updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.faults: dict[str, deque[tuple[int, int]]] = {}  # method -> (status, retry_after)
         self.blocked: set[int] = set()
+        self.moved: dict[int, int] = {}  # groups upgraded to supergroups: old id -> new id
         # (chat, message) -> (text, buttons) as last sent: an identical edit is refused
         self.contents: dict[tuple[int, int], tuple[str, Any]] = {}
         self.crash_after_accepting: int | None = None  # chat id: accept, then drop the reply
@@ -113,6 +114,12 @@ class FakeBotAPI:
         chat = params.get("chat_id")
         if chat is not None and int(chat) in self.blocked:
             return _error(403, "Forbidden: bot was blocked by the user")
+        if chat is not None and int(chat) in self.moved:
+            return _error(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": self.moved[int(chat)]},
+            )
         return None
 
     def fail(self, method: str, *faults: tuple[int, int]) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import threading
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -544,50 +545,78 @@ async def test_run_once_archives_then_alerts_the_team(
         await api.stop()
 
 
+class DozorRun:
+    """`dozor run` as a service, in a thread of its own (its own event loop), with the team
+    bot on the fake Bot API; stopped as by SIGTERM."""
+
+    def __init__(self, api: FakeBotAPI) -> None:
+        self.api = api
+        self.job: asyncio.Task[int] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    def start(self, configured: Path, config: str = "") -> None:
+        with configured.open("a", encoding="utf-8") as file:
+            file.write(
+                f'[bot]\ntoken = "1:test"\nadmins = [1]\napi_server = "{self.api.url}"\n{config}'
+            )
+        self.job = asyncio.create_task(asyncio.to_thread(main, ["run"]))
+
+    def stop_on_signals(self) -> asyncio.Event:  # the command's SIGTERM, in its own loop
+        self.loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        return self._stop
+
+    def soon(self, call: Callable[..., Any], *args: Any) -> None:
+        """*call* in the command's loop (the fake Telegram's updates go there)."""
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(call, *args)
+
+    async def stop(self) -> int:
+        """Stop the command; its exit status."""
+        assert self.job is not None
+        if self.loop is not None and self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        return await asyncio.wait_for(self.job, timeout=30)
+
+
+@pytest.fixture
+async def dozor_run(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[DozorRun]:
+    api = FakeBotAPI()
+    await api.start()
+    run = DozorRun(api)
+    monkeypatch.setattr(run_cmd, "stop_on_signals", run.stop_on_signals)
+    try:
+        yield run
+    finally:
+        if run.job is not None and not run.job.done():
+            await run.stop()
+        await api.stop()
+
+
 async def test_run_serves_until_stopped_archiving_live_posts_and_alerting(
-    telegram: FakeTelegram,
-    configured: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    telegram: FakeTelegram, configured: Path, dozor_run: DozorRun
 ) -> None:
     """`dozor run` as a service: the archiver and the team bot in one process, a live post
     archived and alerted, a command answered, and a clean exit when the stop signal comes."""
-    api = FakeBotAPI()
-    await api.start()
-    running: dict[str, Any] = {}
-
-    def stop_on_signals() -> asyncio.Event:  # the command's SIGTERM, in its own loop
-        stop = asyncio.Event()
-        running["loop"], running["stop"] = asyncio.get_running_loop(), stop
-        return stop
-
-    monkeypatch.setattr(run_cmd, "stop_on_signals", stop_on_signals)
-    with configured.open("a", encoding="utf-8") as config:
-        config.write(
-            f'[bot]\ntoken = "1:test"\nadmins = [1]\napi_server = "{api.url}"\n'
-            "[alerts]\nhistory_minutes = 100000000\n"
-            '[[rules]]\nname = "Мигранты"\nquery = "мигрант"\nchat_id = 777\n'
-        )
-    job = asyncio.create_task(asyncio.to_thread(main, ["run"]))
-    try:
-        await api.wait_for("getupdates", seconds=20)  # the bot is polling
-        history = functions.messages.GetHistoryRequest
-        async with asyncio.timeout(20):  # the first sync has begun, live handlers are in
-            while not telegram.count(history):  # noqa: ASYNC110 - the fake has no event
-                await asyncio.sleep(0.02)
-        channel = telegram.channels[BARE]
-        running["loop"].call_soon_threadsafe(telegram.post, channel, "Задержаны мигранты")
-        (alert,) = await api.wait_for(chat_id=777, seconds=20)
-        assert "Мигранты" in alert.text and "Задержаны мигранты" in alert.text
-        api.message(1, "/status")
-        (answer,) = await api.wait_for(chat_id=1, seconds=20)
-        # (the alert may still be marked sending: delivery records it after Telegram answers)
-        assert "✅ МВД тест" in answer.text and "Alerts:" in answer.text
-    finally:
-        if "stop" in running:
-            running["loop"].call_soon_threadsafe(running["stop"].set)
-        code = await asyncio.wait_for(job, timeout=30)
-        await api.stop()
-    assert code == 0
+    api = dozor_run.api
+    dozor_run.start(
+        configured,
+        "[alerts]\nhistory_minutes = 100000000\n"
+        '[[rules]]\nname = "Мигранты"\nquery = "мигрант"\nchat_id = 777\n',
+    )
+    await api.wait_for("getupdates", seconds=20)  # the bot is polling
+    history = functions.messages.GetHistoryRequest
+    async with asyncio.timeout(20):  # the first sync has begun, live handlers are in
+        while not telegram.count(history):  # noqa: ASYNC110 - the fake has no event
+            await asyncio.sleep(0.02)
+    dozor_run.soon(telegram.post, telegram.channels[BARE], "Задержаны мигранты")
+    (alert,) = await api.wait_for(chat_id=777, seconds=20)
+    assert "Мигранты" in alert.text and "Задержаны мигранты" in alert.text
+    api.message(1, "/status")
+    (answer,) = await api.wait_for(chat_id=1, seconds=20)
+    # (the alert may still be marked sending: delivery records it after Telegram answers)
+    assert "✅ МВД тест" in answer.text and "Alerts:" in answer.text
+    assert await dozor_run.stop() == 0
 
 
 def test_status_names_posts_this_dozor_cannot_read(
@@ -606,51 +635,35 @@ def test_status_names_posts_this_dozor_cannot_read(
 async def test_a_logged_out_session_stops_archiving_and_the_team_is_told(
     telegram: FakeTelegram,
     configured: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    dozor_run: DozorRun,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Telegram logs dozor's session out while `dozor run` works (the account ended it from
     its phone). Archiving stops; the bot stays up, tells the admins once, and its /status
     says so, as does `dozor status`; the exit status is 2 when dozor is stopped. Logged in
     again, the archiver clears it."""
-    api = FakeBotAPI()
-    await api.start()
-    running: dict[str, Any] = {}
-
-    def stop_on_signals() -> asyncio.Event:
-        stop = asyncio.Event()
-        running["loop"], running["stop"] = asyncio.get_running_loop(), stop
-        return stop
+    api = dozor_run.api
 
     def log_out(request: Any) -> None:
         if isinstance(request, functions.messages.GetHistoryRequest):
             telegram.authorized = False
 
-    monkeypatch.setattr(run_cmd, "stop_on_signals", stop_on_signals)
     telegram.before_answer.append(log_out)
-    with configured.open("a", encoding="utf-8") as config:
-        config.write(f'[bot]\ntoken = "1:test"\nadmins = [1]\napi_server = "{api.url}"\n')
-    job = asyncio.create_task(asyncio.to_thread(main, ["run"]))
-    try:
-        (notice,) = await api.wait_for(chat_id=1, seconds=20)
-        assert notice.text.startswith(
-            "⛔ Telegram logged dozor's session out (AUTH_KEY_UNREGISTERED): archiving has "
-            "stopped; stop dozor, run `dozor login`, then start it again."
-        )
-        asked = len(telegram.requests)
-        api.message(1, "/status")
-        (_, answer) = await api.wait_for(chat_id=1, count=2, seconds=20)
-        assert "⛔ Telegram logged dozor's session out" in answer.text
-        assert "✅ МВД тест" in answer.text  # the channel itself is fine
-        await asyncio.sleep(6)  # a round of notices more: the team is told once
-        assert len(api.sent(chat_id=1)) == 2
-        assert len(telegram.requests) == asked  # nor is Telegram asked again
-    finally:
-        if "stop" in running:
-            running["loop"].call_soon_threadsafe(running["stop"].set)
-        code = await asyncio.wait_for(job, timeout=30)
-        await api.stop()
-    assert code == 2
+    dozor_run.start(configured)
+    (notice,) = await api.wait_for(chat_id=1, seconds=20)
+    assert notice.text.startswith(
+        "⛔ Telegram logged dozor's session out (AUTH_KEY_UNREGISTERED): archiving has "
+        "stopped; stop dozor, run `dozor login`, then start it again."
+    )
+    asked = len(telegram.requests)
+    api.message(1, "/status")
+    (_, answer) = await api.wait_for(chat_id=1, count=2, seconds=20)
+    assert "⛔ Telegram logged dozor's session out" in answer.text
+    assert "✅ МВД тест" in answer.text  # the channel itself is fine
+    await asyncio.sleep(6)  # a round of notices more: the team is told once
+    assert len(api.sent(chat_id=1)) == 2
+    assert len(telegram.requests) == asked  # nor is Telegram asked again
+    assert await dozor_run.stop() == 2
     err = capsys.readouterr().err
     assert err.splitlines()[-1] == (
         "dozor: Telegram logged dozor's session out (AUTH_KEY_UNREGISTERED): archiving has "
@@ -701,62 +714,41 @@ async def test_run_once_logged_out_tells_the_team_and_exits_2(
 async def test_a_bot_token_revoked_while_dozor_runs_ends_the_bot_not_the_archive(
     telegram: FakeTelegram,
     configured: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    dozor_run: DozorRun,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The bot's token is revoked with @BotFather while `dozor run` works: aiogram alone would
     retry getUpdates for ever. The bot ends, the archiver goes on (a post deleted meanwhile
     would otherwise be lost), `dozor status` says why, and dozor exits with 2 when stopped."""
-    api = FakeBotAPI()
-    await api.start()
-    running: dict[str, Any] = {}
-
-    def stop_on_signals() -> asyncio.Event:
-        stop = asyncio.Event()
-        running["loop"], running["stop"] = asyncio.get_running_loop(), stop
-        return stop
-
-    monkeypatch.setattr(run_cmd, "stop_on_signals", stop_on_signals)
-    with configured.open("a", encoding="utf-8") as config:
-        config.write(f'[bot]\ntoken = "1:test"\nadmins = [1]\napi_server = "{api.url}"\n')
-    job = asyncio.create_task(asyncio.to_thread(main, ["run"]))
-    try:
-        await api.wait_for("getupdates", seconds=20)
-        async with asyncio.timeout(20):  # the first sync is done
-            while telegram.count(functions.channels.JoinChannelRequest) == 0:  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
-        api.token = "2:new"  # the old one is revoked
-        api.message(1, "/help")  # the bot's answer meets the refusal
-        async with asyncio.timeout(20):
-            while "archiving goes on" not in capsys.readouterr().err:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-        refused = len(api.refused)
-        channel = telegram.channels[BARE]
-        running["loop"].call_soon_threadsafe(telegram.post, channel, "пост после отзыва токена")
-        async with asyncio.timeout(20):
-            while True:
-                assert await asyncio.to_thread(main, ["search", "отзыва", "--json"]) == 0
-                if json.loads(capsys.readouterr().out)["total"] == 1:
-                    break
-        await asyncio.sleep(3)  # aiogram alone retries a refused poll every 1-5 s
-        assert len(api.refused) == refused
-        assert await asyncio.to_thread(main, ["status", "--json"]) == 0
-        assert json.loads(capsys.readouterr().out)["bot_token_rejected_at"] is not None
-        assert not job.done()
-    finally:
-        if "stop" in running:
-            running["loop"].call_soon_threadsafe(running["stop"].set)
-        code = await asyncio.wait_for(job, timeout=30)
-    assert code == 2
+    api = dozor_run.api
+    dozor_run.start(configured)
+    await api.wait_for("getupdates", seconds=20)
+    async with asyncio.timeout(20):  # the first sync is done
+        while telegram.count(functions.channels.JoinChannelRequest) == 0:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    api.token = "2:new"  # the old one is revoked
+    api.message(1, "/help")  # the bot's answer meets the refusal
+    async with asyncio.timeout(20):
+        while "archiving goes on" not in capsys.readouterr().err:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    refused = len(api.refused)
+    dozor_run.soon(telegram.post, telegram.channels[BARE], "пост после отзыва токена")
+    async with asyncio.timeout(20):
+        while True:
+            assert await asyncio.to_thread(main, ["search", "отзыва", "--json"]) == 0
+            if json.loads(capsys.readouterr().out)["total"] == 1:
+                break
+    await asyncio.sleep(3)  # aiogram alone retries a refused poll every 1-5 s
+    assert len(api.refused) == refused
+    assert await asyncio.to_thread(main, ["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bot_token_rejected_at"] is not None
+    assert await dozor_run.stop() == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         "dozor: bot.token: Telegram no longer accepts this token (revoked or replaced with "
         "@BotFather?); alerts wait in the archive until dozor runs with a valid one"
     )
     api.token = None  # dozor runs with a valid token again
-    try:
-        assert await asyncio.to_thread(main, ["bot", "--once"]) == 0
-    finally:
-        await api.stop()
+    assert await asyncio.to_thread(main, ["bot", "--once"]) == 0
     capsys.readouterr()
     assert await asyncio.to_thread(main, ["status", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["bot_token_rejected_at"] is None

@@ -26,7 +26,7 @@ REFUSAL = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Team:
     admins: frozenset[int]
     members: frozenset[int]
@@ -38,6 +38,11 @@ class Team:
         if user_id in self.members:
             return "member"
         return None
+
+    def chat_moved(self, old: int, new: int) -> None:
+        """The team group became a supergroup (a new id): serve it there from now on."""
+        if self.chat_id == old:
+            self.chat_id = new
 
     def serves_chat(self, chat: Chat | None) -> bool:
         """Private chats, and the team chat; never other groups."""

@@ -115,6 +115,8 @@ class Delivery:
     max_backoff: float = 300.0
     # Test seam: runs after Telegram accepted a message, before it is recorded as sent.
     after_send: Callable[[list[int]], None] | None = None
+    # Told of a group that became a supergroup (old id, new id), after its rules moved.
+    on_move: Callable[[int, int], None] | None = None
 
     async def send_digests(self, mode: str) -> DeliveryReport:
         """One summary per chat of the alerts waiting in *mode* (digest_hourly/digest_daily)."""
@@ -251,7 +253,7 @@ class Delivery:
                 report.dropped += await self._blocked(chat_id, str(exc))
                 return False
             except TelegramMigrateToChat as exc:
-                await self._moved(chat_id, exc.migrate_to_chat_id)
+                await self.follow_move(chat_id, exc.migrate_to_chat_id)
                 chat_id = exc.migrate_to_chat_id
                 continue
             except TelegramBadRequest as exc:
@@ -296,7 +298,7 @@ class Delivery:
         async with self.sessions.begin() as session:
             await session.execute(update(alerts).where(alerts.c.id.in_(ids)).values(**values))
 
-    async def _moved(self, old: int, new: int) -> None:
+    async def follow_move(self, old: int, new: int) -> None:
         """A group became a supergroup (a new id): its rules and queued alerts follow it."""
         log.warning(
             "chat %s was upgraded to a supergroup, %s: its rules and alerts go there now; "
@@ -312,6 +314,8 @@ class Delivery:
                 .where(alerts.c.chat_id == old, alerts.c.status.in_(("pending", "sending")))
                 .values(chat_id=new)
             )
+        if self.on_move is not None:
+            self.on_move(old, new)
 
     async def _blocked(self, chat_id: int, error: str) -> int:
         """The user blocked the bot: pause their rules, drop what was queued for them

@@ -19,6 +19,7 @@ from aiogram.client.session.middlewares.base import (
 )
 from aiogram.exceptions import (
     TelegramAPIError,
+    TelegramMigrateToChat,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
@@ -31,6 +32,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.access import Team
 from bot.app import COMMANDS
 from bot.delivery import Delivery
 from bot.render import esc, render_channel_change, render_logout, render_unreadable
@@ -95,10 +97,14 @@ class TeamService:
     webhook: Webhook | None = None
     requests_every: float = REQUESTS_EVERY
     notice_chats: tuple[int, ...] = ()  # told when a channel renames itself; none: nobody
+    team: Team | None = None  # who the dispatcher serves: follows the team group's moves
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _cache: RuleCache = field(default_factory=RuleCache)
     _token_watch: TokenWatch = field(default_factory=TokenWatch)
+
+    def __post_init__(self) -> None:
+        self.delivery.on_move = self._follow_move
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve the team until *stop* is set; a worker that fails for good (a webhook port
@@ -296,12 +302,26 @@ class TeamService:
         for chat_id in self.notice_chats:
             await self.delivery.limiter.wait(chat_id)
             try:
-                await self.bot.send_message(chat_id, text)
+                try:
+                    await self.bot.send_message(chat_id, text)
+                except TelegramMigrateToChat as moved:
+                    chat_id = await self._chat_moved(chat_id, moved.migrate_to_chat_id)
+                    await self.bot.send_message(chat_id, text)
             except (TelegramRetryAfter, TelegramServerError, TelegramNetworkError):
                 return False
             except TelegramAPIError as exc:
                 log.warning("could not tell chat %s of %s: %s", chat_id, what, exc)
         return True
+
+    async def _chat_moved(self, old: int, new: int) -> int:
+        await self.delivery.follow_move(old, new)  # which calls _follow_move
+        return new
+
+    def _follow_move(self, old: int, new: int) -> None:
+        """A group became a supergroup: notices and the team's commands follow it too."""
+        self.notice_chats = tuple(new if chat == old else chat for chat in self.notice_chats)
+        if self.team is not None:
+            self.team.chat_moved(old, new)
 
     async def report_changes(self) -> None:
         """Tell the team when a channel renamed itself or rewrote its description, of posts

@@ -38,6 +38,7 @@ from dozor.records import ChannelRecord, PostRecord, ShownCounters, Source
 from dozor.rules.store import add_rule
 from dozor.search import engine as search_engine
 from dozor.storage import mark_deleted, store_posts, upsert_channel
+from dozor.storage.facts import moved_chats
 from dozor.storage.metrics import add_shown_counters
 from dozor.storage.requests import finish_request
 from dozor.storage.sync import set_channel_status, set_tracked
@@ -185,6 +186,27 @@ async def test_channel_requests_are_reported_back_once_carried_out(
     assert "Now archiving МВД России" in done.text
     assert "Could not follow https://t.me/nosuch: no such channel" in failed.text
     assert len(api.sent(chat_id=ADMIN)) == 3
+
+
+async def test_the_team_group_upgraded_to_a_supergroup_is_followed(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The team group becomes a supergroup while the bot runs: Telegram refuses its old id.
+    The notice goes to the new id, and the team's commands are answered there at once."""
+    supergroup = -1001009999
+    api.moved[TEAM_CHAT] = supergroup
+    await archive(sessions, ["Первый пост"])
+    async with sessions.begin() as session:
+        renamed = ChannelRecord(CH, "МВД КР", "mvd_test")
+        await upsert_channel(session, renamed, observed_at=datetime.now(UTC), source=Source.LIVE)
+    (notice,) = await api.wait_for(chat_id=supergroup, seconds=8)
+    assert "Channel renamed" in notice.params["text"]
+    assert service.notice_chats == (supergroup,)
+    api.message(MEMBER, "/channels", chat_id=supergroup, chat_type="supergroup")
+    (_, answer) = await api.wait_for(chat_id=supergroup, count=2, seconds=8)
+    assert "МВД КР" in answer.params["text"]
+    async with sessions() as session:
+        assert await moved_chats(session) == {TEAM_CHAT: supergroup}
 
 
 async def test_the_team_hears_once_when_a_channel_renames_itself(

@@ -99,7 +99,8 @@ async def team_service(config: Config, sessions: async_sessionmaker[AsyncSession
             history=timedelta(minutes=config.alerts.history_minutes),
         )
     bot = build_bot(config)
-    dispatcher = build_dispatcher(sessions, team_of(config), settings_of(config))
+    team = team_of(config)
+    dispatcher = build_dispatcher(sessions, team, settings_of(config))
     delivery = Delivery(build_bot(config, retry=False), sessions, ZoneInfo(config.bot.timezone))
     return TeamService(
         bot,
@@ -109,6 +110,7 @@ async def team_service(config: Config, sessions: async_sessionmaker[AsyncSession
         digest_hour=config.bot.digest_hour,
         webhook=webhook_of(config),
         notice_chats=notice_chats(config),
+        team=team,
     )
 
 

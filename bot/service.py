@@ -271,7 +271,7 @@ class TeamService:
             else:
                 text = f"❌ Could not follow {esc(request.ref)}: {esc(request.detail or '')}"
             try:
-                await self.bot.send_message(request.chat_id, text)
+                await self._send(request.chat_id, text)
             except (TelegramRetryAfter, TelegramServerError, TelegramNetworkError):
                 return  # Telegram is busy or away: the next round tries again
             except TelegramAPIError as exc:
@@ -302,20 +302,20 @@ class TeamService:
         for chat_id in self.notice_chats:
             await self.delivery.limiter.wait(chat_id)
             try:
-                try:
-                    await self.bot.send_message(chat_id, text)
-                except TelegramMigrateToChat as moved:
-                    chat_id = await self._chat_moved(chat_id, moved.migrate_to_chat_id)
-                    await self.bot.send_message(chat_id, text)
+                await self._send(chat_id, text)
             except (TelegramRetryAfter, TelegramServerError, TelegramNetworkError):
                 return False
             except TelegramAPIError as exc:
                 log.warning("could not tell chat %s of %s: %s", chat_id, what, exc)
         return True
 
-    async def _chat_moved(self, old: int, new: int) -> int:
-        await self.delivery.follow_move(old, new)  # which calls _follow_move
-        return new
+    async def _send(self, chat_id: int, text: str) -> None:
+        """Send *text* to *chat_id*, or to the supergroup Telegram says the group became."""
+        try:
+            await self.bot.send_message(chat_id, text)
+        except TelegramMigrateToChat as moved:
+            await self.delivery.follow_move(chat_id, moved.migrate_to_chat_id)  # see _follow_move
+            await self.bot.send_message(moved.migrate_to_chat_id, text)
 
     def _follow_move(self, old: int, new: int) -> None:
         """A group became a supergroup: notices and the team's commands follow it too."""

@@ -3,8 +3,9 @@
 ``FakeSender`` replaces the client's MTProto sender: ``send(request)`` returns a future that
 ``FakeTelegram`` answers from in-memory channels. Everything above the sender is real Telethon:
 request resolution, flood-wait handling, ``iter_messages`` paging, the update MessageBox and
-event building. Tests mutate channels (post, edit, delete, albums), push live updates, and
-inject FloodWait, private channels and dropped connections.
+event building. Tests mutate channels (post, edit, delete, albums), push live updates (or
+leave gaps that Telethon fills by asking for the channel's difference), and inject FloodWait,
+private channels, dropped connections, a logged-out session and messages Telethon cannot read.
 """
 
 from __future__ import annotations

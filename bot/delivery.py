@@ -46,7 +46,7 @@ from dozor.failures import log_failure
 from dozor.models import alerts, channels, events, post_versions, posts, rules
 from dozor.query import Node, parse
 from dozor.search.engine import post_link
-from dozor.storage.facts import note_chat_moved
+from dozor.storage.facts import LostChat, forget_lost_chat, note_chat_lost, note_chat_moved
 
 log = logging.getLogger(__name__)
 INSTANT_MODES = ("instant", "silent")
@@ -250,7 +250,7 @@ class Delivery:
                 delay = min(delay * 2, self.max_backoff)
                 continue
             except TelegramForbiddenError as exc:
-                report.dropped += await self._blocked(chat_id, str(exc))
+                report.dropped += await self._blocked(chat_id, exc.message)
                 return False
             except TelegramMigrateToChat as exc:
                 await self.follow_move(chat_id, exc.migrate_to_chat_id)
@@ -318,21 +318,31 @@ class Delivery:
             self.on_move(old, new)
 
     async def _blocked(self, chat_id: int, error: str) -> int:
-        """The user blocked the bot: pause their rules, drop what was queued for them
-        (returns how many alerts were dropped)."""
-        log.warning("chat %s blocked the bot: pausing its rules", chat_id)
+        """A user blocked the bot, or a group removed it: pause the chat's rules, drop what
+        was queued for it (returns how many alerts were dropped), and record it for the
+        admins (who hear of it) and for the bot's return (which resumes those rules)."""
+        log.warning("chat %s blocked or removed the bot (%s): pausing its rules", chat_id, error)
         async with self.sessions.begin() as session:
-            await session.execute(
+            paused = await session.execute(
                 update(rules)
                 .where(rules.c.chat_id == chat_id, rules.c.status == "active")
                 .values(status="paused", updated_at=self.now())
+                .returning(rules.c.id)
             )
+            rule_ids = tuple(paused.scalars())
             dropped = await session.execute(
                 update(alerts)
                 .where(alerts.c.chat_id == chat_id, alerts.c.status.in_(("pending", "sending")))
                 .values(status="dropped", last_error=error[:500])
             )
-        return int(dropped.rowcount)  # type: ignore[attr-defined]
+            count = int(dropped.rowcount)  # type: ignore[attr-defined]
+            before = await forget_lost_chat(session, chat_id)  # lost again, before a return
+            if before is not None:
+                rule_ids = before.rule_ids + rule_ids
+            total = count + (before.dropped if before else 0)
+            lost = LostChat(chat_id, error[:300], rule_ids, total, told=False)
+            await note_chat_lost(session, lost, now=self.now())
+        return count
 
     async def _render(self, group: list[dict[str, Any]]) -> str:
         first = group[0]

@@ -21,7 +21,7 @@ from dozor.query import Node
 from dozor.query.highlight import Span, highlight_spans
 from dozor.records import count_text
 from dozor.search.engine import post_link, scan_note
-from dozor.storage.facts import SessionLogout
+from dozor.storage.facts import LostChat, SessionLogout
 from dozor.storage.history import PostHistory
 from dozor.storage.notices import ChannelChange
 from dozor.storage.stats import unreadable_posts
@@ -210,6 +210,19 @@ def render_logout(logout: SessionLogout) -> str:
     return (
         f"⛔ {esc(logged_out_message(logout.reason))}. Until then nothing new is archived and "
         "no alert comes; search and exports go on over the archive."
+    )
+
+
+def render_lost_chat(lost: LostChat) -> str:
+    """For the admins: a chat that removed or blocked the bot, and what that stopped."""
+    rules = (
+        "1 alert rule is" if len(lost.rule_ids) == 1 else f"{len(lost.rule_ids)} alert rules are"
+    )
+    alerts = "1 queued alert was" if lost.dropped == 1 else f"{lost.dropped} queued alerts were"
+    return (
+        f"⚠️ Chat <code>{lost.chat_id}</code> removed or blocked the bot (Telegram: "
+        f"{esc(lost.error)}). Its {rules} paused and {alerts} dropped. Add the bot back there "
+        "and the rules resume by themselves."
     )
 
 

@@ -35,14 +35,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.access import Team
 from bot.app import COMMANDS
 from bot.delivery import Delivery
-from bot.render import esc, render_channel_change, render_logout, render_unreadable
+from bot.render import (
+    esc,
+    render_channel_change,
+    render_logout,
+    render_lost_chat,
+    render_unreadable,
+)
 from dozor.alerts.generator import RuleCache, generate_alerts
 from dozor.errors import BotTokenRejected, ConfigError
 from dozor.failures import log_failure
 from dozor.storage.facts import (
     BOT_TOKEN_REJECTED,
     forget_fact,
+    lost_chats,
     mark_logout_told,
+    mark_lost_told,
     session_logout,
     set_fact,
 )
@@ -288,6 +296,24 @@ class TeamService:
             async with self.sessions.begin() as session:
                 await mark_told(session, notice.channel_id, notice.message_ids, now=self.now())
 
+    async def _report_lost_chats(self) -> None:
+        """Tell the admins, privately, of a chat that removed or blocked the bot: its rules
+        are paused, and a team that relied on them would otherwise hear nothing."""
+        async with self.sessions() as session:
+            untold = [lost for lost in await lost_chats(session) if not lost.told]
+        admins = sorted(self.team.admins) if self.team is not None else list(self.notice_chats)
+        for lost in untold:
+            for admin in (chat for chat in admins if chat != lost.chat_id):
+                await self.delivery.limiter.wait(admin)
+                try:
+                    await self._send(admin, render_lost_chat(lost))
+                except (TelegramRetryAfter, TelegramServerError, TelegramNetworkError):
+                    return  # Telegram is busy or away: the next round tells it
+                except TelegramAPIError as exc:
+                    log.warning("could not tell admin %s of chat %s: %s", admin, lost.chat_id, exc)
+            async with self.sessions.begin() as session:
+                await mark_lost_told(session, lost.chat_id)
+
     async def _report_logout(self) -> None:
         async with self.sessions() as session:
             logout = await session_logout(session)
@@ -327,6 +353,7 @@ class TeamService:
         """Tell the team when a channel renamed itself or rewrote its description, of posts
         the archiver could not read (no rule can alert on them), and when Telegram logged the
         archiver out (nothing is archived until someone logs it in again)."""
+        await self._report_lost_chats()
         if not self.notice_chats:
             return
         await self._report_logout()

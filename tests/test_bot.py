@@ -38,7 +38,7 @@ from dozor.records import ChannelRecord, PostRecord, ShownCounters, Source
 from dozor.rules.store import add_rule
 from dozor.search import engine as search_engine
 from dozor.storage import mark_deleted, store_posts, upsert_channel
-from dozor.storage.facts import moved_chats
+from dozor.storage.facts import lost_chats, moved_chats
 from dozor.storage.metrics import add_shown_counters
 from dozor.storage.requests import finish_request
 from dozor.storage.sync import set_channel_status, set_tracked
@@ -406,6 +406,36 @@ async def test_team_rules_post_to_the_team_chat(
     await archive(sessions, ["Мигрантов проверили"])
     (alert,) = await api.wait_for(chat_id=TEAM_CHAT)
     assert "<b>Мигрантов</b>" in alert.params["text"]
+
+
+async def test_a_team_chat_that_removed_the_bot_pauses_then_resumes_its_rules(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Someone removes the bot from the team group: the team rules are paused (Telegram
+    refuses every alert there), and before, nobody heard of it and they stayed paused for
+    good. The admins are told once; adding the bot back resumes them."""
+    api.message(ADMIN, "/teamrules add мигрант")
+    await api.wait_for(chat_id=ADMIN)
+    api.blocked.add(TEAM_CHAT)
+    await archive(sessions, ["Мигрантов проверили"])
+    (_, notice) = await api.wait_for(chat_id=ADMIN, count=2, seconds=8)
+    assert notice.params["text"] == (
+        f"⚠️ Chat <code>{TEAM_CHAT}</code> removed or blocked the bot (Telegram: Forbidden: "
+        "bot was blocked by the user). Its 1 alert rule is paused and 1 queued alert was "
+        "dropped. Add the bot back there and the rules resume by themselves."
+    )
+    await settle(1.0)
+    assert len(api.sent(chat_id=ADMIN)) == 2  # told once
+    assert api.sent(chat_id=MEMBER) == []  # members are not admins
+    api.blocked.discard(TEAM_CHAT)
+    api.bot_added(ADMIN, TEAM_CHAT)
+    (back,) = await api.wait_for(chat_id=TEAM_CHAT, seconds=8)
+    assert back.params["text"] == "▶ The bot is back: 1 alert rule is active here again."
+    await archive(sessions, ["Мигранты снова"], first_id=2)
+    (_, alert) = await api.wait_for(chat_id=TEAM_CHAT, count=2, seconds=8)
+    assert "<b>Мигранты</b>" in alert.params["text"]
+    async with sessions() as session:
+        assert await lost_chats(session) == []
 
 
 async def test_search_pages_edit_the_same_message(

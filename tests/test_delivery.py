@@ -22,7 +22,7 @@ from dozor.models import alerts, rules
 from dozor.records import ChannelRecord, PostRecord, Source
 from dozor.rules.store import add_rule
 from dozor.storage import mark_deleted, store_posts, upsert_channel
-from dozor.storage.facts import moved_chats
+from dozor.storage.facts import lost_chats, moved_chats
 from tests.fakes.botapi import FakeBotAPI, html_problem, visible_length
 
 CH = -1001525384822
@@ -197,6 +197,10 @@ async def test_a_blocked_user_pauses_their_rules(
         rule_status = (await session.execute(select(rules.c.status))).scalar_one()
     assert rule_status == "paused"
     assert await statuses(sessions) == ["dropped", "dropped"]
+    async with sessions() as session:  # for the admins, and for the bot's return
+        (lost,) = await lost_chats(session)
+    assert (lost.chat_id, lost.dropped, len(lost.rule_ids), lost.told) == (USER, 2, 1, False)
+    assert lost.error == "Forbidden: bot was blocked by the user"
 
 
 async def test_alerts_follow_a_group_upgraded_to_a_supergroup(

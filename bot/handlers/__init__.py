@@ -2,9 +2,19 @@
 
 from aiogram import Router
 
-from bot.handlers import channels, errors, export, fallback, post, rules, search, start
+from bot.handlers import (
+    channels,
+    errors,
+    export,
+    fallback,
+    membership,
+    post,
+    rules,
+    search,
+    start,
+)
 
 
 def routers() -> list[Router]:
-    modules = (start, search, post, rules, channels, export, fallback, errors)
+    modules = (start, search, post, rules, channels, export, membership, fallback, errors)
     return [module.router() for module in modules]

@@ -179,6 +179,22 @@ async def update_rule(session: AsyncSession, rule_id: int, *, now: datetime, **v
     return await get_rule(session, rule_id)
 
 
+async def resume_rules(
+    session: AsyncSession, rule_ids: Sequence[int], *, now: datetime
+) -> list[int]:
+    """Make the paused rules among *rule_ids* active again (one removed since stays removed);
+    the ids resumed."""
+    if not rule_ids:
+        return []
+    resumed = await session.execute(
+        update(rules)
+        .where(rules.c.id.in_(rule_ids), rules.c.status == PAUSED)
+        .values(status=ACTIVE, updated_at=now)
+        .returning(rules.c.id)
+    )
+    return sorted(resumed.scalars())
+
+
 @dataclass(frozen=True)
 class SyncReport:
     added: list[str]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select, update
@@ -16,6 +16,7 @@ SEARCH_ANALYZER = "search_analyzer"  # version of the text analysis that built t
 SESSION_LOGOUT = "session_logout"  # Telegram logged the archiver out: {"reason", "told"}
 BOT_TOKEN_REJECTED = "bot_token_rejected"  # Telegram refused the bot's token while it ran
 CHAT_MOVED = "chat_moved:"  # + a group's old id: the id of the supergroup it became
+CHAT_LOST = "chat_lost:"  # + a chat's id: the bot was removed or blocked there (LostChat)
 
 
 async def get_fact(session: AsyncSession, name: str) -> str | None:
@@ -109,3 +110,59 @@ async def moved_chats(session: AsyncSession) -> dict[int, int]:
         )
     )
     return {int(name.removeprefix(CHAT_MOVED)): int(value) for name, value in result}
+
+
+@dataclass(frozen=True)
+class LostChat:
+    """A chat that removed or blocked the bot: Telegram's words, the rules that were paused
+    for it, how many queued alerts were dropped, and whether the admins have been told."""
+
+    chat_id: int
+    error: str
+    rule_ids: tuple[int, ...]
+    dropped: int
+    told: bool
+
+
+async def note_chat_lost(session: AsyncSession, lost: LostChat, *, now: datetime) -> None:
+    value = {"error": lost.error, "rules": list(lost.rule_ids), "dropped": lost.dropped}
+    await set_fact(
+        session, f"{CHAT_LOST}{lost.chat_id}", json.dumps({**value, "told": lost.told}), now=now
+    )
+
+
+async def lost_chats(session: AsyncSession) -> list[LostChat]:
+    result = await session.execute(
+        select(database_facts.c.name, database_facts.c.value)
+        .where(database_facts.c.name.startswith(CHAT_LOST))
+        .order_by(database_facts.c.updated_at)
+    )
+    return [_lost_chat(name, value) for name, value in result]
+
+
+async def mark_lost_told(session: AsyncSession, chat_id: int) -> None:
+    """The admins heard of *chat_id*'s loss (unless the bot is back there meanwhile)."""
+    found = await fact_with_time(session, f"{CHAT_LOST}{chat_id}")
+    if found is not None:
+        lost = replace(_lost_chat(f"{CHAT_LOST}{chat_id}", found[0]), told=True)
+        await note_chat_lost(session, lost, now=found[1])
+
+
+async def forget_lost_chat(session: AsyncSession, chat_id: int) -> LostChat | None:
+    """The record of *chat_id*'s loss, removed (the bot is back there); None if there is none."""
+    found = await fact_with_time(session, f"{CHAT_LOST}{chat_id}")
+    if found is None:
+        return None
+    await forget_fact(session, f"{CHAT_LOST}{chat_id}")
+    return _lost_chat(f"{CHAT_LOST}{chat_id}", found[0])
+
+
+def _lost_chat(name: str, value: str) -> LostChat:
+    data = json.loads(value)
+    return LostChat(
+        int(name.removeprefix(CHAT_LOST)),
+        str(data["error"]),
+        tuple(int(i) for i in data["rules"]),
+        int(data["dropped"]),
+        bool(data["told"]),
+    )

@@ -280,6 +280,24 @@ class FakeBotAPI:
         self.updates.put_nowait(update)
         return update
 
+    def bot_added(
+        self, user_id: int, chat_id: int, *, chat_type: str = "supergroup"
+    ) -> dict[str, Any]:
+        """Queue the news that *user_id* added the bot to *chat_id* (back, after removing it)."""
+        bot = {"id": BOT_ID, "is_bot": True, "first_name": "dozor"}
+        update = {
+            "update_id": next(self._update_ids),
+            "my_chat_member": {
+                "chat": {"id": chat_id, "type": chat_type, "title": "Команда"},
+                "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+                "date": int(time.time()),
+                "old_chat_member": {"status": "left", "user": bot},
+                "new_chat_member": {"status": "member", "user": bot},
+            },
+        }
+        self.updates.put_nowait(update)
+        return update
+
     def callback(self, user_id: int, data: str, message: dict[str, Any]) -> dict[str, Any]:
         """Queue a press of an inline button on *message* (a result of sendMessage)."""
         update = {

@@ -59,10 +59,11 @@ class AccessMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
-        # The bot's own membership is heard of in any chat (a group adding it back: its rules
-        # resume, bot/handlers/membership.py); commands only where the team is.
-        membership = isinstance(event, Update) and event.my_chat_member is not None
-        if user is None or user.is_bot or not (membership or self.team.serves_chat(chat)):
+        # The bot's own membership is heard of in any chat and from anyone (a group removing
+        # it or adding it back: bot/handlers/membership.py); commands only from the team.
+        if isinstance(event, Update) and event.my_chat_member is not None:
+            return await handler(event, data)
+        if user is None or user.is_bot or not self.team.serves_chat(chat):
             return None
         role = self.team.role(user.id)
         if role is None:

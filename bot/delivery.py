@@ -318,31 +318,8 @@ class Delivery:
             self.on_move(old, new)
 
     async def _blocked(self, chat_id: int, error: str) -> int:
-        """A user blocked the bot, or a group removed it: pause the chat's rules, drop what
-        was queued for it (returns how many alerts were dropped), and record it for the
-        admins (who hear of it) and for the bot's return (which resumes those rules)."""
-        log.warning("chat %s blocked or removed the bot (%s): pausing its rules", chat_id, error)
         async with self.sessions.begin() as session:
-            paused = await session.execute(
-                update(rules)
-                .where(rules.c.chat_id == chat_id, rules.c.status == "active")
-                .values(status="paused", updated_at=self.now())
-                .returning(rules.c.id)
-            )
-            rule_ids = tuple(paused.scalars())
-            dropped = await session.execute(
-                update(alerts)
-                .where(alerts.c.chat_id == chat_id, alerts.c.status.in_(("pending", "sending")))
-                .values(status="dropped", last_error=error[:500])
-            )
-            count = int(dropped.rowcount)  # type: ignore[attr-defined]
-            before = await forget_lost_chat(session, chat_id)  # lost again, before a return
-            if before is not None:
-                rule_ids = before.rule_ids + rule_ids
-            total = count + (before.dropped if before else 0)
-            lost = LostChat(chat_id, error[:300], rule_ids, total, told=False)
-            await note_chat_lost(session, lost, now=self.now())
-        return count
+            return await lose_chat(session, chat_id, error, now=self.now())
 
     async def _render(self, group: list[dict[str, Any]]) -> str:
         first = group[0]
@@ -385,6 +362,32 @@ def _query_or_none(query: str) -> Node | None:
         return parse(query)
     except QueryError:
         return None
+
+
+async def lose_chat(session: AsyncSession, chat_id: int, error: str, *, now: datetime) -> int:
+    """A user blocked the bot, or a group removed it: pause the chat's rules, drop what was
+    queued for it (returns how many alerts were dropped), and record it for the admins (who
+    hear of it) and for the bot's return (which resumes those rules)."""
+    log.warning("chat %s blocked or removed the bot (%s): pausing its rules", chat_id, error)
+    paused = await session.execute(
+        update(rules)
+        .where(rules.c.chat_id == chat_id, rules.c.status == "active")
+        .values(status="paused", updated_at=now)
+        .returning(rules.c.id)
+    )
+    rule_ids = tuple(paused.scalars())
+    dropped = await session.execute(
+        update(alerts)
+        .where(alerts.c.chat_id == chat_id, alerts.c.status.in_(("pending", "sending")))
+        .values(status="dropped", last_error=error[:500])
+    )
+    count = int(dropped.rowcount)  # type: ignore[attr-defined]
+    before = await forget_lost_chat(session, chat_id)  # lost again, before a return
+    if before is not None:
+        rule_ids = before.rule_ids + rule_ids
+    total = count + (before.dropped if before else 0)
+    await note_chat_lost(session, LostChat(chat_id, error[:300], rule_ids, total, False), now=now)
+    return count
 
 
 async def _versions(

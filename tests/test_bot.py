@@ -428,7 +428,7 @@ async def test_a_team_chat_that_removed_the_bot_pauses_then_resumes_its_rules(
     assert len(api.sent(chat_id=ADMIN)) == 2  # told once
     assert api.sent(chat_id=MEMBER) == []  # members are not admins
     api.blocked.discard(TEAM_CHAT)
-    api.bot_added(ADMIN, TEAM_CHAT)
+    api.bot_membership(ADMIN, TEAM_CHAT, "member")
     (back,) = await api.wait_for(chat_id=TEAM_CHAT, seconds=8)
     assert back.params["text"] == "▶ The bot is back: 1 alert rule is active here again."
     await archive(sessions, ["Мигранты снова"], first_id=2)
@@ -436,6 +436,28 @@ async def test_a_team_chat_that_removed_the_bot_pauses_then_resumes_its_rules(
     assert "<b>Мигранты</b>" in alert.params["text"]
     async with sessions() as session:
         assert await lost_chats(session) == []
+
+
+async def test_the_admins_hear_at_once_when_the_team_group_removes_the_bot(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Telegram tells the bot it was removed: the admins hear of it then, not at the next
+    alert, and the team's notices are not lost meanwhile. Anyone may remove it (no role)."""
+    api.message(ADMIN, "/teamrules add мигрант")
+    await api.wait_for(chat_id=ADMIN)
+    api.bot_membership(OUTSIDER, TEAM_CHAT, "left")
+    (_, notice) = await api.wait_for(chat_id=ADMIN, count=2, seconds=8)
+    assert "removed or blocked the bot (Telegram: the bot was removed)" in notice.params["text"]
+    assert "Its 1 alert rule is paused and 0 queued alerts were dropped" in notice.params["text"]
+    async with sessions() as session:
+        assert (await session.execute(select(rules.c.status))).scalar_one() == "paused"
+    api.bot_membership(OUTSIDER, -100777, "left")  # a chat of no rule: nothing to tell
+    api.bot_membership(ADMIN, TEAM_CHAT, "member")
+    await api.wait_for(chat_id=TEAM_CHAT, seconds=8)
+    await settle()
+    assert len(api.sent(chat_id=ADMIN)) == 2
+    async with sessions() as session:
+        assert (await session.execute(select(rules.c.status))).scalar_one() == "active"
 
 
 async def test_search_pages_edit_the_same_message(

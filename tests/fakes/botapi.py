@@ -280,19 +280,21 @@ class FakeBotAPI:
         self.updates.put_nowait(update)
         return update
 
-    def bot_added(
-        self, user_id: int, chat_id: int, *, chat_type: str = "supergroup"
+    def bot_membership(
+        self, user_id: int, chat_id: int, status: str, *, chat_type: str = "supergroup"
     ) -> dict[str, Any]:
-        """Queue the news that *user_id* added the bot to *chat_id* (back, after removing it)."""
+        """Queue the news that *user_id* changed the bot's membership of *chat_id*: "member"
+        (added), "left" (removed), "kicked" (a user blocked it)."""
         bot = {"id": BOT_ID, "is_bot": True, "first_name": "dozor"}
+        old = "left" if status == "member" else "member"
         update = {
             "update_id": next(self._update_ids),
             "my_chat_member": {
                 "chat": {"id": chat_id, "type": chat_type, "title": "Команда"},
                 "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
                 "date": int(time.time()),
-                "old_chat_member": {"status": "left", "user": bot},
-                "new_chat_member": {"status": "member", "user": bot},
+                "old_chat_member": {"status": old, "user": bot},
+                "new_chat_member": {"status": status, "user": bot},
             },
         }
         self.updates.put_nowait(update)

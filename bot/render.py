@@ -215,14 +215,18 @@ def render_logout(logout: SessionLogout) -> str:
 
 def render_lost_chat(lost: LostChat) -> str:
     """For the admins: a chat that removed or blocked the bot, and what that stopped."""
-    rules = (
-        "1 alert rule is" if len(lost.rule_ids) == 1 else f"{len(lost.rule_ids)} alert rules are"
+    head = (
+        f"⚠️ Chat <code>{lost.chat_id}</code> removed or blocked the bot (Telegram: "
+        f"{esc(lost.error)})."
     )
+    paused = len(lost.rule_ids)
+    if not paused:
+        return f"{head} Nothing reaches it until the bot is added back."
+    rules = "1 alert rule is" if paused == 1 else f"{paused} alert rules are"
     alerts = "1 queued alert was" if lost.dropped == 1 else f"{lost.dropped} queued alerts were"
     return (
-        f"⚠️ Chat <code>{lost.chat_id}</code> removed or blocked the bot (Telegram: "
-        f"{esc(lost.error)}). Its {rules} paused and {alerts} dropped. Add the bot back there "
-        "and the rules resume by themselves."
+        f"{head} Its {rules} paused and {alerts} dropped. Add the bot back there and the rules "
+        "resume by themselves."
     )
 
 

@@ -19,6 +19,7 @@ from aiogram.client.session.middlewares.base import (
 )
 from aiogram.exceptions import (
     TelegramAPIError,
+    TelegramForbiddenError,
     TelegramMigrateToChat,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -34,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.access import Team
 from bot.app import COMMANDS
-from bot.delivery import Delivery
+from bot.delivery import Delivery, lose_chat
 from bot.render import (
     esc,
     render_channel_change,
@@ -342,6 +343,11 @@ class TeamService:
         except TelegramMigrateToChat as moved:
             await self.delivery.follow_move(chat_id, moved.migrate_to_chat_id)  # see _follow_move
             await self.bot.send_message(moved.migrate_to_chat_id, text)
+        except TelegramForbiddenError as exc:  # the chat removed or blocked the bot
+            async with self.sessions.begin() as session:
+                if not any(lost.chat_id == chat_id for lost in await lost_chats(session)):
+                    await lose_chat(session, chat_id, exc.message, now=self.now())
+            raise
 
     def _follow_move(self, old: int, new: int) -> None:
         """A group became a supergroup: notices and the team's commands follow it too."""

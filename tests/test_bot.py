@@ -460,6 +460,28 @@ async def test_the_admins_hear_at_once_when_the_team_group_removes_the_bot(
         assert (await session.execute(select(rules.c.status))).scalar_one() == "active"
 
 
+async def test_a_notice_the_team_chat_refuses_tells_the_admins(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The bot was removed from the team group while dozor was down (no word of it came):
+    the first notice refused there tells the admins, once."""
+    await archive(sessions, ["Первый пост"])
+    api.blocked.add(TEAM_CHAT)
+    async with sessions.begin() as session:
+        renamed = ChannelRecord(CH, "МВД КР", "mvd_test")
+        await upsert_channel(session, renamed, observed_at=datetime.now(UTC), source=Source.LIVE)
+        renamed = ChannelRecord(CH, "МВД КР", "mvd_kr")
+        await upsert_channel(session, renamed, observed_at=datetime.now(UTC), source=Source.LIVE)
+    (notice,) = await api.wait_for(chat_id=ADMIN, seconds=8)
+    assert notice.params["text"] == (
+        f"⚠️ Chat <code>{TEAM_CHAT}</code> removed or blocked the bot (Telegram: Forbidden: "
+        "bot was blocked by the user). Nothing reaches it until the bot is added back."
+    )
+    await settle(1.0)
+    assert len(api.sent(chat_id=ADMIN)) == 1
+    assert len(api.tried(chat_id=TEAM_CHAT)) == 2  # both notices tried, one report
+
+
 async def test_search_pages_edit_the_same_message(
     api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

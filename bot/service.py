@@ -19,6 +19,7 @@ from aiogram.client.session.middlewares.base import (
 )
 from aiogram.exceptions import (
     TelegramAPIError,
+    TelegramBadRequest,
     TelegramForbiddenError,
     TelegramMigrateToChat,
     TelegramNetworkError,
@@ -169,6 +170,28 @@ class TeamService:
             log.info("team bot @%s is up", me.username)
             async with self.sessions.begin() as session:
                 await forget_fact(session, BOT_TOKEN_REJECTED)
+            await self._check_team_chat()
+
+    async def _check_team_chat(self) -> None:
+        """A team chat Telegram does not know for this bot (a group's id without its -100, a
+        group the bot was never added to) would lose every team alert and notice, and the
+        team's commands there would go unanswered: refused at the start."""
+        chat_id = self.team.chat_id if self.team is not None else None
+        if chat_id is None:
+            return
+        try:
+            await self.bot.get_chat_member_count(chat_id)  # the lightest question of a chat
+        except TelegramMigrateToChat as moved:
+            await self.delivery.follow_move(chat_id, moved.migrate_to_chat_id)
+        except TelegramBadRequest as exc:
+            if "chat not found" not in exc.message.lower():
+                raise
+            raise ConfigError(
+                f"bot.team_chat_id: Telegram knows no chat {chat_id} for this bot: add the bot "
+                "to the team's group (a supergroup's id starts with -100)"
+            ) from None
+        except (TelegramForbiddenError, TelegramNetworkError, TelegramServerError) as exc:
+            log.warning("could not check bot.team_chat_id %s: %s", chat_id, exc)
 
     async def _until_token_rejected(self) -> None:
         """End the service once Telegram refuses the token it accepted at the start."""

@@ -792,6 +792,24 @@ async def test_dozor_bot_explains_a_missing_or_rejected_token(
     assert "DOZOR_BOT__TOKEN" in err
 
 
+async def test_dozor_bot_refuses_a_team_chat_telegram_does_not_know(
+    api: FakeBotAPI, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A group's id copied without its -100 (or a group the bot was never added to): every
+    team alert would fail there and the team's commands go unanswered. Said at the start."""
+    config = write_config(tmp_path / "config.toml", api, database_url, "123456:TEST-token")
+    with config.open("a", encoding="utf-8") as file:
+        file.write("team_chat_id = -9999\n")
+    api.unknown_chats.add(-9999)
+    assert await asyncio.to_thread(main, ["bot", "--once", "--config", str(config)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "dozor: bot.team_chat_id: Telegram knows no chat -9999 for this bot: add the bot to "
+        "the team's group (a supergroup's id starts with -100)"
+    )
+    api.unknown_chats.clear()  # the bot added to the group
+    assert await asyncio.to_thread(main, ["bot", "--once", "--config", str(config)]) == 0
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -46,6 +46,7 @@ class FakeBotAPI:
         self.faults: dict[str, deque[tuple[int, int]]] = {}  # method -> (status, retry_after)
         self.blocked: set[int] = set()
         self.moved: dict[int, int] = {}  # groups upgraded to supergroups: old id -> new id
+        self.unknown_chats: set[int] = set()  # getChat answers "chat not found"
         # (chat, message) -> (text, buttons) as last sent: an identical edit is refused
         self.contents: dict[tuple[int, int], tuple[str, Any]] = {}
         self.crash_after_accepting: int | None = None  # chat id: accept, then drop the reply
@@ -114,6 +115,8 @@ class FakeBotAPI:
         chat = params.get("chat_id")
         if chat is not None and int(chat) in self.blocked:
             return _error(403, "Forbidden: bot was blocked by the user")
+        if chat is not None and int(chat) in self.unknown_chats:
+            return _error(400, "Bad Request: chat not found")
         if chat is not None and int(chat) in self.moved:
             return _error(
                 400,
@@ -130,6 +133,9 @@ class FakeBotAPI:
 
     async def _m_getme(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         return {"id": BOT_ID, "is_bot": True, "first_name": "dozor", "username": "dozor_bot"}
+
+    async def _m_getchatmembercount(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        return 3
 
     async def _m_deletewebhook(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         return True

@@ -184,12 +184,12 @@ class TeamService:
         except TelegramMigrateToChat as moved:
             await self.delivery.follow_move(chat_id, moved.migrate_to_chat_id)
         except TelegramBadRequest as exc:
-            if "chat not found" not in exc.message.lower():
-                raise
-            raise ConfigError(
-                f"bot.team_chat_id: Telegram knows no chat {chat_id} for this bot: add the bot "
-                "to the team's group (a supergroup's id starts with -100)"
-            ) from None
+            if "chat not found" in exc.message.lower():
+                raise ConfigError(
+                    f"bot.team_chat_id: Telegram knows no chat {chat_id} for this bot: add the "
+                    "bot to the team's group (a supergroup's id starts with -100)"
+                ) from None
+            log.warning("could not check bot.team_chat_id %s: %s", chat_id, exc)
         except (TelegramForbiddenError, TelegramNetworkError, TelegramServerError) as exc:
             log.warning("could not check bot.team_chat_id %s: %s", chat_id, exc)
 

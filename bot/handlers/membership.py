@@ -18,18 +18,20 @@ from bot.settings import BotSettings
 from dozor.rules.store import ACTIVE, list_rules, resume_rules
 from dozor.storage.facts import forget_lost_chat
 
-PRESENT = frozenset({"member", "administrator", "creator"})
+GONE = frozenset({"left", "kicked"})  # removed from a group; blocked by a user
 
 
 async def bot_membership(
     event: ChatMemberUpdated, session: AsyncSession, settings: BotSettings, team: Team, bot: Bot
 ) -> None:
-    chat_id = event.chat.id
-    if event.new_chat_member.status not in PRESENT:
+    chat_id, status = event.chat.id, event.new_chat_member.status
+    if status in GONE:
         if chat_id == team.chat_id or await _has_active_rules(session, chat_id):
             removal = "blocked" if event.chat.type == "private" else "removed"
             await lose_chat(session, chat_id, f"the bot was {removal}", now=settings.now())
         return
+    if event.old_chat_member.status not in GONE:
+        return  # promoted, restricted...: still there
     lost = await forget_lost_chat(session, chat_id)
     if lost is None:
         return

@@ -545,6 +545,12 @@ async def test_run_once_archives_then_alerts_the_team(
         await api.stop()
 
 
+async def json_of(capsys: pytest.CaptureFixture[str], *command: str) -> Any:
+    """What `dozor COMMAND --json` prints, run beside a `dozor run` (in a thread)."""
+    assert await asyncio.to_thread(main, [*command, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
 class DozorRun:
     """`dozor run` as a service, in a thread of its own (its own event loop), with the team
     bot on the fake Bot API; stopped as by SIGTERM."""
@@ -671,15 +677,13 @@ async def test_a_logged_out_session_stops_archiving_and_the_team_is_told(
     )
     assert await asyncio.to_thread(main, ["status"]) == 0
     assert capsys.readouterr().out.startswith("Telegram logged dozor's session out")
-    assert await asyncio.to_thread(main, ["status", "--json"]) == 0
-    logout = json.loads(capsys.readouterr().out)["session_logout"]
+    logout = (await json_of(capsys, "status"))["session_logout"]
     assert logout["reason"] == "AUTH_KEY_UNREGISTERED"
     telegram.before_answer.remove(log_out)
     telegram.authorized = True  # `dozor login` again
     assert await asyncio.to_thread(main, ["archive", "--once"]) == 0
     capsys.readouterr()
-    assert await asyncio.to_thread(main, ["status", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["session_logout"] is None
+    assert (await json_of(capsys, "status"))["session_logout"] is None
 
 
 async def test_run_once_logged_out_tells_the_team_and_exits_2(
@@ -735,13 +739,11 @@ async def test_a_bot_token_revoked_while_dozor_runs_ends_the_bot_not_the_archive
     dozor_run.soon(telegram.post, telegram.channels[BARE], "пост после отзыва токена")
     async with asyncio.timeout(20):
         while True:
-            assert await asyncio.to_thread(main, ["search", "отзыва", "--json"]) == 0
-            if json.loads(capsys.readouterr().out)["total"] == 1:
+            if (await json_of(capsys, "search", "отзыва"))["total"] == 1:
                 break
     await asyncio.sleep(3)  # aiogram alone retries a refused poll every 1-5 s
     assert len(api.refused) == refused
-    assert await asyncio.to_thread(main, ["status", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["bot_token_rejected_at"] is not None
+    assert (await json_of(capsys, "status"))["bot_token_rejected_at"] is not None
     assert await dozor_run.stop() == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         "dozor: bot.token: Telegram no longer accepts this token (revoked or replaced with "
@@ -750,8 +752,7 @@ async def test_a_bot_token_revoked_while_dozor_runs_ends_the_bot_not_the_archive
     api.token = None  # dozor runs with a valid token again
     assert await asyncio.to_thread(main, ["bot", "--once"]) == 0
     capsys.readouterr()
-    assert await asyncio.to_thread(main, ["status", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["bot_token_rejected_at"] is None
+    assert (await json_of(capsys, "status"))["bot_token_rejected_at"] is None
 
 
 async def test_the_team_group_upgraded_to_a_supergroup_keeps_its_alerts(

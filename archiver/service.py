@@ -5,14 +5,16 @@ Per channel, three readers bring posts in, all through ``dozor.storage.store_pos
 * **history** — catch-up (posts newer than the newest archived one) and backfill (older than
   the oldest, until the channel's start or the configured depth), one page per transaction, the
   cursor saved with the page: a kill at any moment resumes without gaps or duplicates;
-* **live** — Telethon's NewMessage / MessageEdited / MessageDeleted events;
+* **live** — Telethon's NewMessage / MessageEdited / MessageDeleted events, through a client
+  that keeps them coming past what Telethon cannot read or would drop (``archiver.updates``);
 * **reconciliation** — a periodic re-read of the latest posts: what live updates missed, edits
   and deletions made while dozor was down, and views/reactions samples.
 
 Faults stay per channel: a flood wait is slept if short and postpones the channel if long, a
 private or vanished channel is marked as such, a lost connection is re-established with capped
 exponential backoff; the other channels go on. A post this Telethon cannot read (a message
-type newer than its schema) is read around and filed (``archiver.reading``).
+type newer than its schema) is read around and filed (``archiver.reading``). A session
+Telegram logs out is no channel's fault: the archiver stops (``SessionLoggedOut``).
 """
 
 from __future__ import annotations

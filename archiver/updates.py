@@ -1,4 +1,4 @@
-"""Keeping Telethon's live updates running past an update it cannot read.
+"""Keeping Telethon's live updates running past an update it cannot read, and complete.
 
 Telegram sends new kinds of messages (a new media type, a new service action) before
 Telethon's schema knows them. Telethon's sender drops a live update holding one; the channel's
@@ -21,7 +21,9 @@ Telethon is upgraded.
   whose difference Telegram answers as too long (Telethon then hands over none of it);
 * an unreadable account difference (``updates.getDifference``: the account's own chats, never
   a channel's posts) is passed over whole: the account's state is asked for and Telethon
-  resumes from it.
+  resumes from it;
+* every channel difference's edits and deletions are handed to the event handlers, which
+  Telethon alone drops (:func:`deliver_edits_and_deletions`).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ MAX_PASSED_OVER = 20  # unreadable updates in a row passed over before the round
 
 
 class ArchiverClient(TelegramClient):  # type: ignore[misc]  # Telethon has no type hints
-    """Telethon's client, with differences it cannot read answered as described above."""
+    """Telethon's client, with channel differences read around what it cannot parse and
+    handed over whole, as described above."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -102,12 +102,12 @@ class TeamService:
     dispatcher: Dispatcher
     sessions: async_sessionmaker[AsyncSession]
     delivery: Delivery
+    team: Team  # who the dispatcher serves: follows the team group's moves
     digest_hour: int = 8
     polling_timeout: int = 10
     webhook: Webhook | None = None
     requests_every: float = REQUESTS_EVERY
     notice_chats: tuple[int, ...] = ()  # told when a channel renames itself; none: nobody
-    team: Team | None = None  # who the dispatcher serves: follows the team group's moves
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _cache: RuleCache = field(default_factory=RuleCache)
@@ -176,7 +176,7 @@ class TeamService:
         """A team chat Telegram does not know for this bot (a group's id without its -100, a
         group the bot was never added to) would lose every team alert and notice, and the
         team's commands there would go unanswered: refused at the start."""
-        chat_id = self.team.chat_id if self.team is not None else None
+        chat_id = self.team.chat_id
         if chat_id is None:
             return
         try:
@@ -325,9 +325,8 @@ class TeamService:
         are paused, and a team that relied on them would otherwise hear nothing."""
         async with self.sessions() as session:
             untold = [lost for lost in await lost_chats(session) if not lost.told]
-        admins = sorted(self.team.admins) if self.team is not None else list(self.notice_chats)
         for lost in untold:
-            for admin in (chat for chat in admins if chat != lost.chat_id):
+            for admin in sorted(self.team.admins - {lost.chat_id}):
                 await self.delivery.limiter.wait(admin)
                 try:
                     await self._send(admin, render_lost_chat(lost))
@@ -375,8 +374,7 @@ class TeamService:
     def _follow_move(self, old: int, new: int) -> None:
         """A group became a supergroup: notices and the team's commands follow it too."""
         self.notice_chats = tuple(new if chat == old else chat for chat in self.notice_chats)
-        if self.team is not None:
-            self.team.chat_moved(old, new)
+        self.team.chat_moved(old, new)
 
     async def report_changes(self) -> None:
         """Tell the team when a channel renamed itself or rewrote its description, of posts

@@ -107,10 +107,10 @@ async def team_service(config: Config, sessions: async_sessionmaker[AsyncSession
         dispatcher,
         sessions,
         delivery,
+        team,
         digest_hour=config.bot.digest_hour,
         webhook=webhook_of(config),
         notice_chats=notice_chats(config),
-        team=team,
     )
 
 

@@ -65,6 +65,7 @@ from dozor.storage.sync import (
     get_sync_state,
     save_sync_state,
     set_channel_status,
+    set_not_joined,
     set_tracked,
     tracked_channels,
     verification_due,
@@ -86,6 +87,7 @@ Progress = Callable[[int, str, int, int | None], None]
 REQUESTS_SECONDS = 10  # how often requests to follow a channel (from the bot) are looked at
 VERIFY_CHECK_MINUTES = 30  # how often channels due for a full re-read (verify_days) are looked for
 UNMET_RETRY = timedelta(hours=6)  # how often a channel the session cannot find is looked for
+JOIN_RETRY = timedelta(minutes=30)  # how often joining a channel Telegram refused is tried again
 # Who failed to read a message filed as unreadable: another version retries it at once.
 READ_BY = f"dozor {dozor_version}, Telethon {telethon.__version__}"
 
@@ -108,6 +110,16 @@ class ChannelPostponed(Exception):
     def __init__(self, seconds: int) -> None:
         super().__init__(f"flood wait of {seconds} s")
         self.seconds = seconds
+
+
+@dataclass
+class Unjoined:
+    """A followed channel the account is not in: why, when joining is tried again, and when
+    its new posts were last read (Telegram pushes none)."""
+
+    reason: str
+    retry_at: datetime
+    polled_at: datetime | None = None
 
 
 class TelegramUnreachable(Exception):
@@ -156,6 +168,7 @@ class Archiver:
     _unconverted: set[tuple[int, int]] = field(default_factory=set)  # (channel, message)
     _unmet_retry: dict[int, datetime] = field(default_factory=dict)  # see _unmet_entity
     _logout_noted: bool = False
+    _unjoined: dict[int, Unjoined] = field(default_factory=dict)  # see _keep_joined
 
     def __post_init__(self) -> None:
         self._reader = Reader(self.client, self._call)
@@ -185,8 +198,6 @@ class Archiver:
         if invite is not None:
             async with self.sessions.begin() as session:
                 await remember_invite(session, invite, channel_id, now=self.now())
-        if self.join_channels:
-            await self._join(entity)
         return ChannelReport(channel_id, entity.title)
 
     async def _resolve(self, ref: str) -> Any:
@@ -262,20 +273,46 @@ class Archiver:
                 return dialog.entity
         return None
 
-    async def _join(self, entity: types.Channel) -> None:
-        """Live updates only come for joined channels; history is readable without joining."""
+    async def _keep_joined(self, channel_id: int) -> str | None:
+        """Why the account is not in a followed channel, or None when it is.
+
+        Telegram pushes updates only of channels the account is in (history is readable
+        without). A followed channel it is not in (new, a join Telegram refused or put off
+        before, or one left in the Telegram app) is joined; while that fails, the channel's new
+        posts are polled (:meth:`poll_unjoined`) and joining is tried again after
+        ``JOIN_RETRY`` (or the flood wait Telegram asked for, if longer).
+        """
+        channel = self._entities.get(channel_id)
+        if not self.join_channels or not isinstance(channel, types.Channel) or not channel.left:
+            self._unjoined.pop(channel_id, None)
+            return None
+        known = self._unjoined.get(channel_id)
+        if known is not None and known.retry_at > self.now():
+            return known.reason
         try:
-            await self.client(functions.channels.JoinChannelRequest(entity))
-        except errors.RPCError as exc:
-            log.warning(
-                "channel %s: could not join (%s); relying on periodic re-reads", entity.title, exc
+            await self._call(lambda: self.client(functions.channels.JoinChannelRequest(channel)))
+        except (ChannelPostponed, errors.RPCError) as exc:
+            why, wait = _join_refusal(exc)
+            reason = (
+                f"{why}; its new posts are read every {self.settings.unjoined_poll_seconds} s "
+                "instead"
             )
+            if known is None or known.reason != reason:
+                log.warning("channel %s: the account could not join it: %s", channel_id, reason)
+            retry_at = self.now() + max(JOIN_RETRY, timedelta(seconds=wait))
+            polled_at = known.polled_at if known is not None else None
+            self._unjoined[channel_id] = Unjoined(reason, retry_at, polled_at)
+            return reason
+        self._unjoined.pop(channel_id, None)
+        log.info("channel %s: joined, for its live updates", channel_id)
+        return None
 
     async def remove(self, channel_id: int) -> None:
         """Stop following a channel; its archive stays."""
         async with self.sessions.begin() as session:
             await set_tracked(session, channel_id, False, at=self.now())
         self._entities.pop(channel_id, None)
+        self._unjoined.pop(channel_id, None)
 
     async def refresh_info(self, channel_id: int, *, tracked: bool | None = None) -> None:
         """Title, description, username, subscribers; every change is logged."""
@@ -290,11 +327,13 @@ class Archiver:
             channel = next(c for c in full.chats if c.id == full.full_chat.id)
             self._entities[channel_id] = channel
             record = channel_record(channel, full.full_chat)
+        not_joined = await self._keep_joined(channel_id)
         async with self.sessions.begin() as session:
             changed = await upsert_channel(
                 session, record, observed_at=self.now(), source=Source.LIVE, tracked=tracked
             )
             await set_channel_status(session, channel_id, "ok", None, at=self.now())
+            await set_not_joined(session, channel_id, not_joined)
         if changed:
             log.info("channel %s changed: %s", record.title, ", ".join(changed))
 
@@ -969,6 +1008,21 @@ class Archiver:
         for report in await self.process_requests():
             await self.sync(report.channel_id)
         await self.catch_up_missed()
+        await self.poll_unjoined()
+
+    async def poll_unjoined(self) -> list[ChannelReport]:
+        """Read the new posts of the followed channels the account is not in, each every
+        ``unjoined_poll_seconds``: Telegram pushes none of them, and a post deleted before
+        the next periodic re-read (``reconcile_minutes``) would never be archived."""
+        every = timedelta(seconds=self.settings.unjoined_poll_seconds)
+        reports = []
+        for channel_id, unjoined in sorted(self._unjoined.items()):
+            if unjoined.polled_at is not None and self.now() - unjoined.polled_at < every:
+                continue
+            unjoined.polled_at = self.now()
+            steps = [self.catch_up]
+            reports.append(await self._run_steps(channel_id, steps, ChannelReport(channel_id)))
+        return reports
 
     async def catch_up_missed(self) -> list[ChannelReport]:
         """Sync now the followed channels whose missed updates the client could not hand
@@ -996,6 +1050,26 @@ def _error_name(exc: errors.RPCError) -> str:
     their group's (``UNAUTHORIZED``) in ``message``."""
     found = (name for name, kind in rpc_errors_dict.items() if kind is type(exc))
     return str(next(found, exc.message))
+
+
+def _join_refusal(exc: ChannelPostponed | errors.RPCError) -> tuple[str, int]:
+    """Why Telegram did not let the account join a channel, in words, and how many seconds
+    it asked to wait before the next try."""
+    if isinstance(exc, ChannelPostponed):
+        return (
+            f"Telegram asked to wait {exc.seconds} s before the account joins more channels",
+            exc.seconds,
+        )
+    if isinstance(exc, errors.ChannelsTooMuchError):
+        return (
+            "the account is in as many channels and groups as Telegram allows (500, or 1,000 "
+            "with Telegram Premium): leave some in the Telegram app, or give dozor an account of "
+            "its own",
+            0,
+        )
+    if isinstance(exc, errors.InviteRequestSentError):
+        return "the channel's admins have yet to approve the account's request to join", 0
+    return f"Telegram refused to let the account join ({_error_name(exc)})", 0
 
 
 def _until_logged_out(

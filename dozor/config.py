@@ -139,6 +139,7 @@ class ArchiverConfig(Section):
     reconcile_window: int = Field(default=200, ge=10)
     verify_days: int = Field(default=7, ge=0)
     channel_info_minutes: int = Field(default=60, ge=1)
+    unjoined_poll_seconds: int = Field(default=120, ge=10)
     mass_deletion_threshold: int = Field(default=10, ge=2)
     max_flood_sleep_seconds: int = Field(default=60, ge=0)
     max_reconnect_delay_seconds: int = Field(default=300, ge=1)

@@ -270,6 +270,11 @@ sync_state = Table(
     Column(
         "verified_at", UTCDateTime, comment="when the whole archive was last read from Telegram"
     ),
+    Column(
+        "not_joined",
+        Text,
+        comment="why the account is not in the channel: no live updates, new posts are polled",
+    ),
 )
 
 imports = Table(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from telethon import TelegramClient
+from telethon import TelegramClient, errors
 from telethon.sessions import MemorySession
 from telethon.tl import functions, types
 
@@ -636,6 +636,19 @@ def test_status_names_posts_this_dozor_cannot_read(
     assert (row["status"], row["unreadable"], row["backfill_complete"]) == ("ok", 1, True)
     assert main(["status"]) == 0
     assert "a post of a kind this dozor cannot read yet: upgrade dozor" in capsys.readouterr().out
+
+
+def test_status_names_a_channel_the_account_could_not_join(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    telegram.join_refusal = errors.ChannelsTooMuchError
+    assert main(["archive", "--once"]) == 0  # archived all the same
+    assert "120 new, 0 edited, 0 deleted — ok" in capsys.readouterr().out
+    assert main(["status", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["channels"]
+    assert row["not_joined"].startswith("the account is in as many channels and groups as ")
+    assert main(["status"]) == 0
+    assert "no live updates: the account is in as many channels" in capsys.readouterr().out
 
 
 async def test_a_logged_out_session_stops_archiving_and_the_team_is_told(

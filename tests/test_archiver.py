@@ -43,6 +43,7 @@ from dozor.storage.requests import (
     request_channel,
     unreported_outcomes,
 )
+from dozor.storage.stats import channel_health
 from dozor.storage.sync import get_sync_state, set_channel_status, set_tracked
 from tests.fakes.telegram import UNKNOWN_CONSTRUCTOR, FakeChannel, FakeTelegram, connected_client
 
@@ -1393,3 +1394,92 @@ async def test_a_session_telegram_logs_out_stops_the_archiver_not_its_channels(
     with pytest.raises(SessionLoggedOut):
         await asyncio.wait_for(archiver.run_forever(stop), 10)
     assert not stop.is_set()
+
+
+async def not_joined(sessions: async_sessionmaker[AsyncSession]) -> str | None:
+    async with sessions() as session:
+        (row,) = await channel_health(session)
+    reason: str | None = row["not_joined"]
+    return reason
+
+
+async def test_a_channel_the_account_cannot_join_is_polled_and_said_so(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The account is in as many channels as Telegram allows: a followed channel it cannot
+    join pushes no live updates. Its new posts are read every `unjoined_poll_seconds` (not
+    only at the 15-minute re-read), `dozor status` says why, and joining is tried again
+    every half hour; once it succeeds, posts come live and the polling stops."""
+    telegram.post_many(channel, 3)
+    telegram.join_refusal = errors.ChannelsTooMuchError
+    archiver = await start(unjoined_poll_seconds=60)
+    archiver.install_live_handlers()
+    await archiver.add("mvd_test")
+    assert (await archiver.sync(CH)).new == 3
+    assert not channel.joined
+    assert await not_joined(sessions) == (
+        "the account is in as many channels and groups as Telegram allows (500, or 1,000 with "
+        "Telegram Premium): leave some in the Telegram app, or give dozor an account of its "
+        "own; its new posts are read every 60 s instead"
+    )
+    telegram.post(channel, "Задержан мигрант")  # not pushed: the account is not in it
+    (polled,) = await archiver.poll_unjoined()
+    assert (polled.channel_id, polled.new, await post_ids(sessions)) == (CH, 1, [1, 2, 3, 4])
+    reads = telegram.count(History)
+    assert await archiver.poll_unjoined() == []  # read a moment ago
+    telegram.tick(60)
+    assert [report.new for report in await archiver.poll_unjoined()] == [0]
+    assert telegram.count(History) == reads + 1
+    joins = telegram.count(functions.channels.JoinChannelRequest)
+    await archiver.sync(CH)  # tried again after JOIN_RETRY, not at every pass
+    assert telegram.count(functions.channels.JoinChannelRequest) == joins
+
+    telegram.join_refusal = None  # the account left other channels
+    telegram.tick(30 * 60)
+    await archiver.sync(CH)
+    assert (channel.joined, await not_joined(sessions)) == (True, None)
+    telegram.tick(3600)
+    assert await archiver.poll_unjoined() == []
+    telegram.post(channel, "Пост пришёл сам")
+
+    async def arrived() -> bool:
+        return await post_ids(sessions) == [1, 2, 3, 4, 5]
+
+    await eventually(arrived)
+
+
+async def test_a_channel_left_in_the_app_is_joined_again(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    slept: Slept,
+) -> None:
+    """Someone leaves a followed channel in the Telegram app: the next pass joins it again.
+    A join Telegram puts off with a flood wait is retried once the wait is over, the channel
+    polled meanwhile."""
+    archiver = await start()
+    await archiver.add("mvd_test")
+    assert channel.joined
+    channel.joined = False
+    await archiver.sync(CH)
+    assert (channel.joined, telegram.count(functions.channels.JoinChannelRequest)) == (True, 2)
+
+    channel.joined = False
+    telegram.flood(functions.channels.JoinChannelRequest, 3600)
+    await archiver.sync(CH)
+    assert await not_joined(sessions) == (
+        "Telegram asked to wait 3600 s before the account joins more channels; its new posts "
+        "are read every 120 s instead"
+    )
+    assert len(await archiver.poll_unjoined()) == 1
+    joins = telegram.count(functions.channels.JoinChannelRequest)
+    await slept(45 * 60)  # JOIN_RETRY has passed, the flood wait has not
+    await archiver.sync(CH)
+    assert telegram.count(functions.channels.JoinChannelRequest) == joins
+    await slept(15 * 60)
+    await archiver.sync(CH)
+    assert (channel.joined, await not_joined(sessions)) == (True, None)

@@ -41,7 +41,7 @@ from dozor.storage import mark_deleted, store_posts, upsert_channel
 from dozor.storage.facts import lost_chats, moved_chats
 from dozor.storage.metrics import add_shown_counters
 from dozor.storage.requests import finish_request
-from dozor.storage.sync import set_channel_status, set_tracked
+from dozor.storage.sync import set_channel_status, set_not_joined, set_tracked
 from dozor.storage.unreadable import note_unreadable
 from tests import pg
 from tests.fakes.botapi import Call, FakeBotAPI, html_problem
@@ -656,6 +656,7 @@ async def test_channels_and_status(
         )
         reasons = {7: "unknown type", 8: "unknown type"}  # a kind newer than Telethon
         await note_unreadable(session, CH, reasons, read_by="dozor", now=datetime.now(UTC))
+        await set_not_joined(session, CH, "the <account> is in too many channels")
     api.message(MEMBER, "/channels")
     (channels,) = await api.wait_for(chat_id=MEMBER)
     assert "МВД Кыргызстана · 2 posts" in channels.text
@@ -665,6 +666,7 @@ async def test_channels_and_status(
     assert "⚠️ private МВД Кыргызстана · newest" in status.text
     assert "private: <the channel became private>" in status.text
     assert "2 posts of a kind this dozor cannot read yet: upgrade dozor" in status.text
+    assert "no live updates: the <account> is in too many channels" in status.text
     assert "Alerts: 0 waiting · 0 sent" in status.text
     api.message(MEMBER, "/help")
     *_, help_text = await api.wait_for(chat_id=MEMBER, count=3)

@@ -20,7 +20,13 @@ from dozor.errors import logged_out_message
 from dozor.storage.channels import list_channels, resolve_channel
 from dozor.storage.facts import session_logout
 from dozor.storage.requests import request_channel, waiting_request_count
-from dozor.storage.stats import alert_counts, channel_health, lag_text, unreadable_text
+from dozor.storage.stats import (
+    alert_counts,
+    channel_health,
+    lag_text,
+    not_joined_text,
+    unreadable_text,
+)
 from dozor.storage.sync import set_tracked
 
 MAX_LISTED = 40
@@ -62,6 +68,8 @@ async def status_command(message: Message, session: AsyncSession, settings: BotS
             lines.append(f"    {esc(row['last_error'][:200])}")
         if row["unreadable"]:
             lines.append(f"    {esc(unreadable_text(row['unreadable']))}")
+        if row["not_joined"]:
+            lines.append(f"    {esc(not_joined_text(row['not_joined']))}")
     if not rows:
         lines.append("No channels followed.")
     queue = await alert_counts(session)

@@ -59,7 +59,13 @@ from dozor.storage.requests import (
     requests_by_id,
     waiting_request_count,
 )
-from dozor.storage.stats import alert_counts, channel_health, lag_text, unreadable_text
+from dozor.storage.stats import (
+    alert_counts,
+    channel_health,
+    lag_text,
+    not_joined_text,
+    unreadable_text,
+)
 from dozor.storage.sync import set_tracked, tracked_channels
 
 if TYPE_CHECKING:  # Telethon is imported only by the commands that talk to Telegram
@@ -451,8 +457,17 @@ def _print_health(rows: list[dict[str, Any]], now: datetime) -> None:
                 lag_text(now, r["last_sync_at"]),
                 "complete" if r["backfill_complete"] else f"from #{r['oldest_message_id']}",
                 format_time(r["verified_at"]),
-                "; ".join(filter(None, [r["last_error"], unreadable_text(r["unreadable"])])),
+                _problems(r),
             ]
             for r in rows
         ],
     )
+
+
+def _problems(row: dict[str, Any]) -> str:
+    found = [
+        row["last_error"],
+        unreadable_text(row["unreadable"]),
+        not_joined_text(row["not_joined"]),
+    ]
+    return "; ".join(filter(None, found))

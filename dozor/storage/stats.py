@@ -99,7 +99,8 @@ async def _scalar(session: AsyncSession, query: object) -> int:
 
 async def channel_health(session: AsyncSession) -> list[dict[str, Any]]:
     """Per followed channel: newest post, last sync, backfill progress, last full re-read,
-    last error, and how many of its posts this dozor cannot read yet."""
+    last error, why the account is not in it, and how many of its posts this dozor cannot
+    read yet."""
     newest = (
         select(posts.c.channel_id, func.max(posts.c.date).label("newest_post_at"))
         .group_by(posts.c.channel_id)
@@ -123,6 +124,7 @@ async def channel_health(session: AsyncSession) -> list[dict[str, Any]]:
             sync_state.c.backfill_complete,
             sync_state.c.verified_at,
             sync_state.c.last_error,
+            sync_state.c.not_joined,
             func.coalesce(unreadable.c.unreadable, 0).label("unreadable"),
         )
         .outerjoin(newest, newest.c.channel_id == channels.c.id)
@@ -151,6 +153,11 @@ def unreadable_posts(count: int) -> str:
 def unreadable_text(count: int) -> str:
     """What a channel's posts filed as unreadable ask of the user (empty for none)."""
     return f"{unreadable_posts(count)}: upgrade dozor" if count else ""
+
+
+def not_joined_text(reason: str | None) -> str:
+    """What a followed channel the account is not in misses (empty when it is in)."""
+    return f"no live updates: {reason}" if reason else ""
 
 
 def lag_text(now: datetime, then: datetime | None) -> str:

@@ -54,6 +54,12 @@ async def save_sync_state(session: AsyncSession, channel_id: int, **values: Any)
         )
 
 
+async def set_not_joined(session: AsyncSession, channel_id: int, reason: str | None) -> None:
+    """Why the account is not in a followed channel (None: it is): Telegram pushes no updates
+    of such a channel, so its new posts are polled."""
+    await save_sync_state(session, channel_id, not_joined=reason)
+
+
 async def set_channel_status(
     session: AsyncSession, channel_id: int, status: str, detail: str | None, *, at: datetime
 ) -> None:

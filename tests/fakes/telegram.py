@@ -42,7 +42,7 @@ class FakeChannel:
     subscribers: int = 1000
     private: bool = False
     group: bool = False  # a supergroup rather than a broadcast channel
-    joined: bool = False  # among the account's chats (its dialogs)
+    joined: bool = False  # among the account's chats (its dialogs); only these push updates
     messages: dict[int, types.Message | types.MessageService] = field(default_factory=dict)
     pts: int = 1
     log: list[tuple[int, Any]] = field(default_factory=list)  # (pts after, update)
@@ -68,6 +68,7 @@ class FakeChannel:
             broadcast=not self.group,
             megagroup=self.group,
             participants_count=self.subscribers,
+            left=not self.joined,
         )
 
 
@@ -88,6 +89,8 @@ class FakeTelegram:
         self.invites: dict[str, int] = {}  # invite link hash -> bare channel id
         # The account's own updates (its chats) hold something Telethon cannot read.
         self.account_unreadable = False
+        # Joining a channel fails with this error (ChannelsTooMuchError: the account's limit).
+        self.join_refusal: type[errors.RPCError] | None = None
 
     # --- setting up the world -----------------------------------------------------------
 
@@ -175,7 +178,7 @@ class FakeTelegram:
     def _record(self, channel: FakeChannel, update: Any, push: bool) -> None:
         channel.pts = update.pts
         channel.log.append((update.pts, update))
-        if push:
+        if push and channel.joined:  # Telegram pushes updates of the account's own chats
             wrapped = types.Updates(
                 updates=[update], users=[], chats=[channel.tl()], date=self.clock, seq=0
             )
@@ -341,6 +344,8 @@ def _dialog(channel: FakeChannel) -> types.Dialog:
 
 
 def _join(self: FakeTelegram, request: functions.channels.JoinChannelRequest) -> Any:
+    if self.join_refusal is not None:
+        raise self.join_refusal(request=request)
     self.channels[request.channel.channel_id].joined = True
     return types.Updates(updates=[], users=[], chats=[], date=self.clock, seq=0)
 

@@ -67,7 +67,29 @@ def channel_record(channel: types.Channel, full: types.ChannelFull | None = None
         username=channel.username or _first_active_username(channel),
         about=full.about if full is not None else None,
         subscribers=subscribers,
+        labels=channel_labels(channel),
     )
+
+
+_LABEL_FLAGS = (
+    ("verified", "verified"),
+    ("scam", "scam"),
+    ("fake", "fake"),
+    ("noforwards", "protected content"),
+)
+
+
+def channel_labels(channel: types.Channel) -> str:
+    """Telegram's marks on a channel, comma-separated in a fixed order (empty: none): what it
+    vouches for or warns of, whether its posts can be forwarded or saved, and where its apps
+    refuse to show it (``restricted (android: porn)``)."""
+    found = [label for flag, label in _LABEL_FLAGS if getattr(channel, flag, None)]
+    found += sorted(
+        f"restricted ({reason.platform}: {reason.reason})"
+        for reason in channel.restriction_reason or ()
+        if isinstance(reason, types.RestrictionReason)
+    )
+    return ", ".join(found)
 
 
 def _first_active_username(channel: types.Channel) -> str | None:

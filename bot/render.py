@@ -186,7 +186,8 @@ def _clip(text: str, size: int) -> str:
 
 
 def render_channel_change(change: ChannelChange, zone: ZoneInfo) -> str:
-    """A watched channel renamed itself or rewrote its description."""
+    """A watched channel renamed itself or rewrote its description, or Telegram labelled it
+    anew (scam, fake, restricted...)."""
     old, new = change.old_value or "", change.new_value or ""
     # A title change names the channel as it left it: a later change may have renamed it again.
     name = f"<b>{esc(new if change.field == 'title' else change.title)}</b>"
@@ -199,6 +200,11 @@ def render_channel_change(change: ChannelChange, zone: ZoneInfo) -> str:
         return (
             f"🏷 {name} changed its username: {esc('@' + old if old else 'none')} → "
             f"{esc('@' + new if new else 'none')}{seen}"
+        )
+    if change.field == "labels":
+        return (
+            f"🏷 Telegram changed its labels on {name}: {esc(old or 'none')} → "
+            f"<b>{esc(new or 'none')}</b>{seen}"
         )
     return f"🏷 {name} changed its description.\n{render_diff(old, new)}{seen}"
 

@@ -82,6 +82,12 @@ channels = Table(
     Column("about", Text),
     Column("subscribers", Integer),
     Column(
+        "labels",
+        Text,
+        comment="Telegram's labels (verified, scam, fake, protected content, restricted "
+        "(platform: reason)), comma-separated; empty: none; NULL: not known yet",
+    ),
+    Column(
         "tracked",
         Boolean,
         nullable=False,

@@ -148,6 +148,7 @@ class ChannelRecord:
     username: str | None = None
     about: str | None = None
     subscribers: int | None = None
+    labels: str | None = None  # Telegram's marks, see archiver.convert.channel_labels
 
 
 def media_identity(media: Media | None) -> dict[str, Any] | None:

@@ -651,6 +651,30 @@ def test_status_names_a_channel_the_account_could_not_join(
     assert "no live updates: the account is in as many channels" in capsys.readouterr().out
 
 
+def test_telegrams_labels_on_a_channel_are_archived_as_changes(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Telegram marks a followed channel as a scam and hides it on Android: the change is
+    logged (a channel first seen without a label logs nothing) and listed."""
+    assert main(["archive", "--once"]) == 0
+    capsys.readouterr()
+    assert main(["channels", "history", "mvd_test", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["changes"] == []
+    channel = telegram.channels[BARE]
+    channel.scam = True
+    channel.restriction = [types.RestrictionReason("android", "terms", "Violates the terms")]
+    assert main(["archive", "--once"]) == 0
+    capsys.readouterr()
+    assert main(["channels", "history", "mvd_test", "--json"]) == 0
+    (change,) = json.loads(capsys.readouterr().out)["changes"]
+    labels = "scam, restricted (android: terms)"
+    assert (change["field"], change["old_value"], change["new_value"]) == ("labels", "", labels)
+    assert main(["channels", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["labels"] == labels
+    assert main(["channels", "list"]) == 0
+    assert "followed, ok; scam, restricted (android: terms)" in capsys.readouterr().out
+
+
 async def test_a_logged_out_session_stops_archiving_and_the_team_is_told(
     telegram: FakeTelegram,
     configured: Path,

@@ -236,6 +236,27 @@ async def test_the_team_hears_once_when_a_channel_renames_itself(
     assert api.sent(chat_id=ADMIN) == []  # the team chat is where notices go
 
 
+async def test_the_team_hears_when_telegram_labels_a_channel_anew(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A label seen with the channel the first time is no news; one Telegram adds later is."""
+    await archive(sessions, ["Первый пост"])
+    for labels in ("verified", "verified, scam, restricted (all: <terms>)"):
+        async with sessions.begin() as session:
+            record = ChannelRecord(CH, "МВД Кыргызстана", "mvd_test", labels=labels)
+            await upsert_channel(session, record, observed_at=datetime.now(UTC), source=Source.LIVE)
+    (notice,) = await api.wait_for(chat_id=TEAM_CHAT, seconds=8)
+    await settle(1.0)
+    assert len(api.sent(chat_id=TEAM_CHAT)) == 1
+    text = notice.params["text"]
+    assert text.startswith(
+        '🏷 Telegram changed its labels on <b>МВД Кыргызстана</b> (<a href="https://t.me/'
+        'mvd_test">@mvd_test</a>): verified → <b>verified, scam, restricted (all: &lt;terms&gt;)'
+        "</b>"
+    )
+    assert html_problem(text) is None
+
+
 async def test_the_team_hears_once_of_posts_the_archiver_cannot_read(
     api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -61,11 +61,35 @@ def test_channel_record_uses_marked_ids_and_full_info() -> None:
     )
     record = channel_record(channel, full)
     assert record.id == MARKED == -1001525384822
-    assert (record.title, record.username, record.about, record.subscribers) == (
+    assert (record.title, record.username, record.about, record.subscribers, record.labels) == (
         "МВД",
         "mvd_test",
         "Официальный канал",
         12345,
+        "",  # known to have no label
+    )
+
+
+def test_channel_labels_are_telegrams_marks_in_a_fixed_order() -> None:
+    channel = types.Channel(
+        id=BARE,
+        title="Канал",
+        photo=types.ChatPhotoEmpty(),
+        date=WHEN,
+        broadcast=True,
+        noforwards=True,
+        fake=True,
+        scam=True,
+        verified=True,
+        restricted=True,
+        restriction_reason=[
+            types.RestrictionReason("ios", "porn", "This channel can't be displayed"),
+            types.RestrictionReason("android", "porn", "This channel can't be displayed"),
+        ],
+    )
+    assert channel_record(channel).labels == (
+        "verified, scam, fake, protected content, restricted (android: porn), "
+        "restricted (ios: porn)"
     )
 
 

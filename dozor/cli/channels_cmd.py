@@ -10,7 +10,7 @@ from dozor.cli.context import ChannelArgsCommand, config_option, json_option, ru
 from dozor.cli.output import format_time, print_json, print_table
 from dozor.db import open_database
 from dozor.storage import ArchiveStats, ChannelSummary, archive_stats, list_channels
-from dozor.storage.channels import CHANGE_FIELDS, NAME_FIELDS, channel_history, resolve_channel
+from dozor.storage.channels import CHANGE_FIELDS, TOLD_FIELDS, channel_history, resolve_channel
 
 
 @click.group()
@@ -63,7 +63,7 @@ def list_(as_json: bool) -> None:
                 format_time(row.first_post_at),
                 format_time(row.last_post_at),
                 _sync(row),
-                ("followed, " if row.tracked else "") + row.status,
+                ("followed, " if row.tracked else "") + row.status + _labels(row.labels),
             ]
             for row in rows
         ],
@@ -79,13 +79,13 @@ def list_(as_json: bool) -> None:
     "fields",
     multiple=True,
     type=click.Choice(CHANGE_FIELDS),
-    help="Only these fields (repeatable). Default: title, username, about.",
+    help="Only these fields (repeatable). Default: title, username, about, labels.",
 )
 def history(channel: str, fields: tuple[str, ...], as_json: bool) -> None:
-    """How a channel's title, username and description (and, asked for, subscriber count)
-    changed while dozor watched it, oldest first."""
+    """How a channel's title, username, description and Telegram's labels on it (and, asked
+    for, its subscriber count) changed while dozor watched it, oldest first."""
     config = state().config()
-    wanted = fields or NAME_FIELDS  # subscriber counts only when asked for
+    wanted = fields or TOLD_FIELDS  # subscriber counts only when asked for
 
     async def go() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         async with (
@@ -171,3 +171,8 @@ def stats(as_json: bool) -> None:
             ["last post", format_time(result.last_post_at)],
         ],
     )
+
+
+def _labels(labels: str | None) -> str:
+    """Telegram's labels on a channel, after its status (``ok; scam``)."""
+    return f"; {labels}" if labels else ""

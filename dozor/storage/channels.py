@@ -20,10 +20,12 @@ from dozor.records import ChannelRecord, Source, without_nul
 
 log = logging.getLogger(__name__)
 
-_TRACKED_FIELDS = ("title", "username", "about", "subscribers")
+_TRACKED_FIELDS = ("title", "username", "about", "subscribers", "labels")
 CHANGE_FIELDS = _TRACKED_FIELDS  # what channel_changes logs
-# The changes people are shown and told of; subscriber counts change by the hour.
+# The changes a channel's archive names it by (exports show them).
 NAME_FIELDS = ("title", "username", "about")
+# The changes people are shown and told of; subscriber counts change by the hour.
+TOLD_FIELDS = (*NAME_FIELDS, "labels")
 
 
 async def upsert_channel(
@@ -44,6 +46,7 @@ async def upsert_channel(
         title=without_nul(record.title),
         username=without_nul(record.username),
         about=without_nul(record.about),
+        labels=without_nul(record.labels),
     )
     stored = (
         (await session.execute(select(channels).where(channels.c.id == record.id)))
@@ -60,6 +63,7 @@ async def upsert_channel(
                 username=record.username,
                 about=record.about,
                 subscribers=record.subscribers,
+                labels=record.labels,
                 tracked=bool(tracked),
                 status="ok",
                 first_seen_at=observed_at,
@@ -67,12 +71,15 @@ async def upsert_channel(
             )
         )
         return []
-    changes = {
+    values: dict[str, Any] = {
         name: getattr(record, name)
         for name in _TRACKED_FIELDS
         if getattr(record, name) is not None and getattr(record, name) != stored[name]
     }
-    values: dict[str, Any] = dict(changes)
+    # An empty value where none was known (no description, no label) is no news to log.
+    changes = {
+        name: value for name, value in values.items() if stored[name] is not None or value != ""
+    }
     if tracked is not None and tracked != stored["tracked"]:
         values["tracked"] = tracked
     if values:
@@ -363,6 +370,7 @@ class ChannelSummary:
     last_post_at: datetime | None
     last_sync_at: datetime | None
     last_sync_source: str | None
+    labels: str | None  # Telegram's marks (verified, scam...); empty: none; None: not known
 
     @property
     def link(self) -> str | None:
@@ -394,10 +402,11 @@ async def list_channels(session: AsyncSession) -> list[ChannelSummary]:
             counts.c.last_post_at,
             sync_state.c.last_sync_at,
             sync_state.c.last_sync_source,
+            channels.c.labels,
         )
         .outerjoin(counts, counts.c.channel_id == channels.c.id)
         .outerjoin(sync_state, sync_state.c.channel_id == channels.c.id)
         .order_by(func.lower(channels.c.title), channels.c.id)
     )
     rows = (await session.execute(query)).all()
-    return [ChannelSummary(*row) for row in rows]
+    return [ChannelSummary(*tuple(row)) for row in rows]

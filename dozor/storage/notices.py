@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import channel_changes, channels
 from dozor.records import Source
-from dozor.storage.channels import NAME_FIELDS, untitled
+from dozor.storage.channels import TOLD_FIELDS, untitled
 from dozor.storage.facts import get_fact, set_fact
 
 NOTICE_CURSOR = "channel_notices_cursor"
@@ -83,11 +83,11 @@ async def changes_to_notice(
 
 
 def _worth_telling(field: str, source: str, old_value: str | None, channel_id: int) -> bool:
-    """A change of a name or description, not a first sight of it: a channel first known
-    from an import learns its username, description and title when the archiver follows it."""
-    return (
-        field in NAME_FIELDS
-        and source != Source.IMPORT.value
-        and bool(old_value)
-        and old_value != untitled(channel_id)
-    )
+    """A change of a name, description or Telegram's labels, not a first sight of it: a
+    channel first known from an import learns its username, description and title when the
+    archiver follows it."""
+    if field not in TOLD_FIELDS or source == Source.IMPORT.value:
+        return False
+    if field == "labels":
+        return old_value is not None  # empty: known to have none
+    return bool(old_value) and old_value != untitled(channel_id)

@@ -51,6 +51,8 @@ class FakeChannel:
     unreadable: set[int] = field(default_factory=set)
     # More missed updates than this, and a difference is answered "too long".
     difference_limit: int = 1000
+    scam: bool = False  # Telegram's labels on the channel
+    restriction: list[types.RestrictionReason] = field(default_factory=list)
 
     def check_readable(self, messages: list[Any]) -> None:
         """Fail as Telethon's sender does when an answer holds an unknown constructor."""
@@ -69,6 +71,9 @@ class FakeChannel:
             megagroup=self.group,
             participants_count=self.subscribers,
             left=not self.joined,
+            scam=self.scam,
+            restricted=bool(self.restriction),
+            restriction_reason=self.restriction or None,
         )
 
 

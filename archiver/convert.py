@@ -67,7 +67,7 @@ def channel_record(channel: types.Channel, full: types.ChannelFull | None = None
         username=channel.username or _first_active_username(channel),
         about=full.about if full is not None else None,
         subscribers=subscribers,
-        labels=channel_labels(channel),
+        labels=channel_labels(channel, full) if full is not None else None,
     )
 
 
@@ -79,17 +79,32 @@ _LABEL_FLAGS = (
 )
 
 
-def channel_labels(channel: types.Channel) -> str:
+def channel_labels(channel: types.Channel, full: types.ChannelFull) -> str:
     """Telegram's marks on a channel, comma-separated in a fixed order (empty: none): what it
-    vouches for or warns of, whether its posts can be forwarded or saved, and where its apps
-    refuse to show it (``restricted (android: porn)``)."""
+    vouches for or warns of, whether its posts can be forwarded or saved, whether they delete
+    themselves, and where its apps refuse to show it (``restricted (android: porn)``). The
+    full info holds the auto-delete timer: without it the labels are not known."""
     found = [label for flag, label in _LABEL_FLAGS if getattr(channel, flag, None)]
+    if full.ttl_period:
+        found.append(f"auto-delete after {_period(full.ttl_period)}")
     found += sorted(
         f"restricted ({reason.platform}: {reason.reason})"
         for reason in channel.restriction_reason or ()
         if isinstance(reason, types.RestrictionReason)
     )
     return ", ".join(found)
+
+
+_PERIODS = ((31 * 86400, "month"), (7 * 86400, "week"), (86400, "day"), (3600, "hour"))
+
+
+def _period(seconds: int) -> str:
+    """A timer as Telegram's apps offer it: 1 day, 1 week, 1 month (31 days), 5 hours."""
+    for size, unit in _PERIODS:
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} s"
 
 
 def _first_active_username(channel: types.Channel) -> str | None:

@@ -84,8 +84,8 @@ channels = Table(
     Column(
         "labels",
         Text,
-        comment="Telegram's labels (verified, scam, fake, protected content, restricted "
-        "(platform: reason)), comma-separated; empty: none; NULL: not known yet",
+        comment="Telegram's labels (verified, scam, fake, protected content, auto-delete, "
+        "restricted (platform: reason)), comma-separated; empty: none; NULL: not known yet",
     ),
     Column(
         "tracked",

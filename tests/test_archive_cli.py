@@ -654,8 +654,9 @@ def test_status_names_a_channel_the_account_could_not_join(
 def test_telegrams_labels_on_a_channel_are_archived_as_changes(
     telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Telegram marks a followed channel as a scam and hides it on Android: the change is
-    logged (a channel first seen without a label logs nothing) and listed."""
+    """Telegram marks a followed channel as a scam and hides it on Android, and the channel
+    turns on auto-delete: the change is logged (a channel first seen without a label logs
+    nothing) and listed."""
     assert main(["archive", "--once"]) == 0
     capsys.readouterr()
     assert main(["channels", "history", "mvd_test", "--json"]) == 0
@@ -663,16 +664,17 @@ def test_telegrams_labels_on_a_channel_are_archived_as_changes(
     channel = telegram.channels[BARE]
     channel.scam = True
     channel.restriction = [types.RestrictionReason("android", "terms", "Violates the terms")]
+    channel.auto_delete = 86400
     assert main(["archive", "--once"]) == 0
     capsys.readouterr()
     assert main(["channels", "history", "mvd_test", "--json"]) == 0
     (change,) = json.loads(capsys.readouterr().out)["changes"]
-    labels = "scam, restricted (android: terms)"
+    labels = "scam, auto-delete after 1 day, restricted (android: terms)"
     assert (change["field"], change["old_value"], change["new_value"]) == ("labels", "", labels)
     assert main(["channels", "list", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["labels"] == labels
     assert main(["channels", "list"]) == 0
-    assert "followed, ok; scam, restricted (android: terms)" in capsys.readouterr().out
+    assert "followed, ok; scam," in capsys.readouterr().out  # a narrow table folds the rest
 
 
 async def test_a_logged_out_session_stops_archiving_and_the_team_is_told(

@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telethon import utils
 from telethon.tl import types
 
-from archiver.convert import channel_record, convert_entities, convert_media, post_record
+from archiver.convert import (
+    channel_labels,
+    channel_record,
+    convert_entities,
+    convert_media,
+    post_record,
+)
 from dozor.importer import import_desktop_export
 from dozor.records import Source
 from dozor.storage import store_posts
@@ -87,10 +93,29 @@ def test_channel_labels_are_telegrams_marks_in_a_fixed_order() -> None:
             types.RestrictionReason("android", "porn", "This channel can't be displayed"),
         ],
     )
-    assert channel_record(channel).labels == (
-        "verified, scam, fake, protected content, restricted (android: porn), "
-        "restricted (ios: porn)"
+    full = types.ChannelFull(
+        id=BARE,
+        about="",
+        read_inbox_max_id=0,
+        read_outbox_max_id=0,
+        unread_count=0,
+        chat_photo=types.PhotoEmpty(id=0),
+        notify_settings=types.PeerNotifySettings(),
+        bot_info=[],
+        pts=1,
+        ttl_period=7 * 86400,
     )
+    assert channel_record(channel, full).labels == (
+        "verified, scam, fake, protected content, auto-delete after 1 week, "
+        "restricted (android: porn), restricted (ios: porn)"
+    )
+    assert channel_record(channel).labels is None  # the timer is in the full info alone
+    for seconds, period in [(86400, "1 day"), (31 * 86400, "1 month"), (5 * 3600, "5 hours")]:
+        full.ttl_period = seconds
+        assert channel_labels(channel, full) == (
+            f"verified, scam, fake, protected content, auto-delete after {period}, "
+            "restricted (android: porn), restricted (ios: porn)"
+        )
 
 
 def test_text_post_with_metrics_reply_and_signature() -> None:

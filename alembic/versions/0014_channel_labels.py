@@ -1,4 +1,4 @@
-"""Telegram's labels on a channel: verified, scam, fake, protected content, restrictions.
+"""Telegram's labels on a channel (verified, scam, fake, auto-delete, restrictions...).
 
 Revision ID: 0014
 Revises: 0013
@@ -27,8 +27,8 @@ def upgrade() -> None:
             "labels",
             sa.Text(),
             nullable=True,
-            comment="Telegram's labels (verified, scam, fake, protected content, restricted "
-            "(platform: reason)), comma-separated; empty: none; NULL: not known yet",
+            comment="Telegram's labels (verified, scam, fake, protected content, auto-delete, "
+            "restricted (platform: reason)), comma-separated; empty: none; NULL: not known yet",
         ),
     )
 

@@ -52,6 +52,7 @@ class FakeChannel:
     # More missed updates than this, and a difference is answered "too long".
     difference_limit: int = 1000
     scam: bool = False  # Telegram's labels on the channel
+    auto_delete: int | None = None  # seconds after which its posts delete themselves
     restriction: list[types.RestrictionReason] = field(default_factory=list)
 
     def check_readable(self, messages: list[Any]) -> None:
@@ -276,6 +277,7 @@ def _full_channel(self: FakeTelegram, request: functions.channels.GetFullChannel
         bot_info=[],
         pts=channel.pts,
         participants_count=channel.subscribers,
+        ttl_period=channel.auto_delete,
     )
     return types.messages.ChatFull(full_chat=full, chats=[channel.tl()], users=[])
 

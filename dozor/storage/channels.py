@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import RowMapping, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.channel_refs import USERNAME, ChannelRef, parse_channel_ref
@@ -56,26 +56,9 @@ async def upsert_channel(
     if record.username is not None and (stored is None or record.username != stored["username"]):
         await _release_username(session, record, observed_at=observed_at, source=source)
     if stored is None:
-        await session.execute(
-            insert(channels).values(
-                id=record.id,
-                title=record.title if record.title is not None else untitled(record.id),
-                username=record.username,
-                about=record.about,
-                subscribers=record.subscribers,
-                labels=record.labels,
-                tracked=bool(tracked),
-                status="ok",
-                first_seen_at=observed_at,
-                updated_at=observed_at,
-            )
-        )
+        await _insert_channel(session, record, observed_at=observed_at, tracked=bool(tracked))
         return []
-    values: dict[str, Any] = {
-        name: getattr(record, name)
-        for name in _TRACKED_FIELDS
-        if getattr(record, name) is not None and getattr(record, name) != stored[name]
-    }
+    values = _changed_fields(record, stored)
     # An empty value where none was known (no description, no label) is no news to log.
     changes = {
         name: value for name, value in values.items() if stored[name] is not None or value != ""
@@ -86,21 +69,46 @@ async def upsert_channel(
         values["updated_at"] = observed_at
         await session.execute(update(channels).where(channels.c.id == record.id).values(values))
     if changes:
-        await session.execute(
-            insert(channel_changes),
-            [
-                {
-                    "channel_id": record.id,
-                    "field": name,
-                    "old_value": _text(stored[name]),
-                    "new_value": _text(value),
-                    "observed_at": observed_at,
-                    "source": source.value,
-                }
-                for name, value in changes.items()
-            ],
-        )
+        rows = [
+            {
+                "channel_id": record.id,
+                "field": name,
+                "old_value": _text(stored[name]),
+                "new_value": _text(value),
+                "observed_at": observed_at,
+                "source": source.value,
+            }
+            for name, value in changes.items()
+        ]
+        await session.execute(insert(channel_changes), rows)
     return list(changes)
+
+
+def _changed_fields(record: ChannelRecord, stored: RowMapping) -> dict[str, Any]:
+    """The tracked fields *record* knows (not None) whose value differs from *stored*."""
+    known = {name: getattr(record, name) for name in _TRACKED_FIELDS}
+    return {
+        name: value for name, value in known.items() if value is not None and value != stored[name]
+    }
+
+
+async def _insert_channel(
+    session: AsyncSession, record: ChannelRecord, *, observed_at: datetime, tracked: bool
+) -> None:
+    await session.execute(
+        insert(channels).values(
+            id=record.id,
+            title=record.title if record.title is not None else untitled(record.id),
+            username=record.username,
+            about=record.about,
+            subscribers=record.subscribers,
+            labels=record.labels,
+            tracked=tracked,
+            status="ok",
+            first_seen_at=observed_at,
+            updated_at=observed_at,
+        )
+    )
 
 
 async def channel_history(

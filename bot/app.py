@@ -66,7 +66,6 @@ def settings_of(config: Config) -> BotSettings:
     return BotSettings(
         zone=ZoneInfo(config.bot.timezone),
         history=timedelta(minutes=config.alerts.history_minutes),
-        team_chat_id=config.bot.team_chat_id,
         work_dir=work_dir,
         media_dir=config.archiver.media_dir,
     )

@@ -16,7 +16,6 @@ PART_BYTES = 45 * 1024 * 1024
 class BotSettings:
     zone: ZoneInfo
     history: timedelta  # how far back a new rule looks for its first alerts
-    team_chat_id: int | None
     work_dir: Path  # where exports are prepared
     media_dir: Path | None = None  # the archiver's downloads, shown in HTML exports
     part_bytes: int = PART_BYTES

@@ -207,6 +207,11 @@ async def test_the_team_group_upgraded_to_a_supergroup_is_followed(
     assert "МВД КР" in answer.params["text"]
     async with sessions() as session:
         assert await moved_chats(session) == {TEAM_CHAT: supergroup}
+    api.message(ADMIN, "/teamrules add мигрант")  # a team rule alerts the supergroup
+    await api.wait_for(chat_id=ADMIN, seconds=8)
+    async with sessions() as session:
+        rule_chats = (await session.execute(select(rules.c.chat_id))).scalars().all()
+    assert rule_chats == [supergroup]
 
 
 async def test_the_team_hears_once_when_a_channel_renames_itself(

@@ -19,7 +19,7 @@ from aiogram.types import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access import Role
+from bot.access import Role, Team
 from bot.edits import edit
 from bot.render import esc
 from bot.settings import BotSettings
@@ -109,27 +109,30 @@ async def team_rules(
     session: AsyncSession,
     settings: BotSettings,
     role: Role,
+    team: Team,
 ) -> None:
     if role != "admin":
         await message.answer("Only admins manage team rules.")
         return
     args = (command.args or "").strip()
     if args.split(maxsplit=1)[:1] == ["add"]:
-        await _add_team_rule(message, session, settings, args[3:].strip())
+        await _add_team_rule(message, session, settings, team, args[3:].strip())
         return
     text, keyboard = rule_list(await list_rules(session, team_only=True), team=True)
     await message.answer(text, reply_markup=keyboard)
 
 
 async def _add_team_rule(
-    message: Message, session: AsyncSession, settings: BotSettings, query: str
+    message: Message, session: AsyncSession, settings: BotSettings, team: Team, query: str
 ) -> None:
-    if settings.team_chat_id is None:
+    """A rule alerting the team chat: where the running bot serves it (a group that became a
+    supergroup while the bot ran is served at its new id)."""
+    if team.chat_id is None:
         raise UserError("bot.team_chat_id is not set in the config: team alerts have nowhere to go")
     if not query:
         await message.answer("Usage: /teamrules add <i>query</i>")
         return
-    rule = await _create(session, settings, query, chat_id=settings.team_chat_id, owner=None)
+    rule = await _create(session, settings, query, chat_id=team.chat_id, owner=None)
     warning = await _unknown_channel_note(session, query)
     await session.commit()
     await message.answer(

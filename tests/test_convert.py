@@ -42,6 +42,22 @@ def message(**kw: object) -> types.Message:
     return types.Message(**fields)
 
 
+def full_info(**kw: object) -> types.ChannelFull:
+    """A channel's full info (``channels.getFullChannel``) with the fields *kw* sets."""
+    fields: dict[str, object] = {
+        "id": BARE,
+        "about": "",
+        "read_inbox_max_id": 0,
+        "read_outbox_max_id": 0,
+        "unread_count": 0,
+        "chat_photo": types.PhotoEmpty(id=0),
+        "notify_settings": types.PeerNotifySettings(),
+        "bot_info": [],
+        "pts": 1,
+    }
+    return types.ChannelFull(**{**fields, **kw})
+
+
 def test_channel_record_uses_marked_ids_and_full_info() -> None:
     channel = types.Channel(
         id=BARE,
@@ -53,19 +69,7 @@ def test_channel_record_uses_marked_ids_and_full_info() -> None:
         access_hash=1,
         participants_count=100,
     )
-    full = types.ChannelFull(
-        id=BARE,
-        about="Официальный канал",
-        read_inbox_max_id=0,
-        read_outbox_max_id=0,
-        unread_count=0,
-        chat_photo=types.PhotoEmpty(id=0),
-        notify_settings=types.PeerNotifySettings(),
-        bot_info=[],
-        pts=1,
-        participants_count=12345,
-    )
-    record = channel_record(channel, full)
+    record = channel_record(channel, full_info(about="Официальный канал", participants_count=12345))
     assert record.id == MARKED == -1001525384822
     assert (record.title, record.username, record.about, record.subscribers, record.labels) == (
         "МВД",
@@ -93,18 +97,7 @@ def test_channel_labels_are_telegrams_marks_in_a_fixed_order() -> None:
             types.RestrictionReason("android", "porn", "This channel can't be displayed"),
         ],
     )
-    full = types.ChannelFull(
-        id=BARE,
-        about="",
-        read_inbox_max_id=0,
-        read_outbox_max_id=0,
-        unread_count=0,
-        chat_photo=types.PhotoEmpty(id=0),
-        notify_settings=types.PeerNotifySettings(),
-        bot_info=[],
-        pts=1,
-        ttl_period=7 * 86400,
-    )
+    full = full_info(ttl_period=7 * 86400)
     assert channel_record(channel, full).labels == (
         "verified, scam, fake, protected content, auto-delete after 1 week, "
         "restricted (android: porn), restricted (ios: porn)"

@@ -315,7 +315,8 @@ class Archiver:
         self._unjoined.pop(channel_id, None)
 
     async def refresh_info(self, channel_id: int, *, tracked: bool | None = None) -> None:
-        """Title, description, username, subscribers; every change is logged."""
+        """Title, description, username, subscribers and Telegram's labels, every change
+        logged; and the account kept in the channel (:meth:`_keep_joined`)."""
         entity = await self._entity(channel_id)
         try:
             full = await self._call(

@@ -112,6 +112,8 @@ def render_alert(alert: AlertContent, zone: ZoneInfo) -> str:
         lines.append(_attachment_line(marked(attachment.text, attachment.spans), alert.media))
     budget = POST_BUDGET
     if alert.previous_text is not None:
+        if _edited_out(alert.query, alert.previous_text, alert.text):
+            lines.append("✂️ The edit took out the words this rule matched.")
         diff = render_diff(alert.previous_text, alert.text)
         lines += ["", diff]
         budget -= len(diff)
@@ -123,6 +125,15 @@ def render_alert(alert: AlertContent, zone: ZoneInfo) -> str:
     lines += ["", link(alert.post_link, "Open the post →")]
     message = "\n".join(lines)
     return message if visible_length(message) <= LIMIT else _hard_cut(message)
+
+
+def _edited_out(query: Node | None, before: str, after: str) -> bool:
+    """Did an edit take out every word the rule's query had marked in the text?"""
+    return (
+        query is not None
+        and bool(highlight_spans(query, before))
+        and not highlight_spans(query, after)
+    )
 
 
 def _attachment_line(shown: str, media: Mapping[str, Any] | None) -> str:

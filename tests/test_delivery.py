@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -324,6 +325,32 @@ async def test_silent_mode_albums_edits_and_deletions(
     assert "<u><b>два мигранта</b></u>" in edited
     assert "deleted" in deleted
     assert "Last archived text" in deleted
+
+
+async def test_an_edit_that_takes_out_the_watched_word_is_alerted(
+    api: FakeBotAPI,
+    bot: Bot,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The channel quietly edits the word a rule watches out of a post that had matched."""
+    await setup(sessions, ["Задержаны двое мигрантов"])
+    await delivery(bot, sessions).run_once()
+    edited_at = NOW + timedelta(hours=1)
+    async with sessions.begin() as session:
+        record = PostRecord(CH, 1, NOW + timedelta(minutes=1), text="Задержаны двое граждан")
+        await store_posts(
+            session,
+            [replace(record, edit_date=edited_at)],
+            source=Source.LIVE,
+            observed_at=edited_at,
+        )
+    await generate(sessions)
+    await delivery(bot, sessions).run_once()
+    new, edited = (call.params["text"] for call in api.sent(chat_id=USER))
+    assert "<b>мигрантов</b>" in new
+    assert "✏️ edited" in edited
+    assert "✂️ The edit took out the words this rule matched." in edited
+    assert "<s>мигрантов</s><u><b>граждан</b></u>" in edited
 
 
 async def test_the_rate_limiter_keeps_telegram_limits() -> None:

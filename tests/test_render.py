@@ -42,6 +42,17 @@ def test_an_edit_deep_in_a_long_post_is_shown_with_a_little_context() -> None:
     )
 
 
+def test_an_edit_that_takes_out_the_matched_words_says_so() -> None:
+    before = "Задержаны двое мигрантов"
+    edited = replace(ALERT, event_kind="edited", query=parse("мигрант"), previous_text=before)
+    gone = render_alert(replace(edited, text="Задержаны двое граждан"), BISHKEK)
+    assert html_problem(gone) is None
+    assert "✂️ The edit took out the words this rule matched." in gone
+    assert "<s>мигрантов</s><u><b>граждан</b></u>" in gone
+    kept = render_alert(replace(edited, text="Задержаны трое мигрантов"), BISHKEK)
+    assert "✂️" not in kept
+
+
 def test_long_changes_are_cut_short_but_keep_their_marks() -> None:
     before = "Задержаны двое граждан"
     diff = render_diff(before, before.replace("двое", "трое") + " подробности" * 200)

@@ -249,7 +249,7 @@ async def test_each_rule_keeps_its_own_window_in_a_batch_of_old_and_new_posts(
     assert sorted(alerts) == sorted([(older, 2), (older, 3), (newer, 3)])
 
 
-async def test_edit_alerts_only_when_the_match_is_new_or_changed(
+async def test_edit_alerts_only_when_the_match_is_new_changed_or_gone(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     rule = await _rule(sessions, "мигрант", events=["new", "edited"])
@@ -259,17 +259,20 @@ async def test_edit_alerts_only_when_the_match_is_new_or_changed(
         post(1, "Погода в Бишкеке"),
         post(2, "Задержаны двое мигрантов"),
         post(3, "Задержаны двое мигрантов"),
+        post(4, "Задержаны двое мигрантов"),
+        post(5, "Погода в Оше"),
     )
     await _generate(sessions)
     await _store(
         sessions,
         post(1, "Погода в Бишкеке: задержаны мигранты", edit_date=t),  # newly matches
         post(2, "Задержаны трое мигрантов", edit_date=t),  # same match: no alert
-        post(3, "Задержаны двое мигрантов и мигрант", edit_date=t),
-    )  # match changed
-    got = [(a[1], a[2], a[3]) for a in await _generate(sessions) if a[2] == "edited"]
-    assert got == [(1, "edited", 2), (3, "edited", 2)]
-    assert rule
+        post(3, "Задержаны двое мигрантов и мигрант", edit_date=t),  # match changed
+        post(4, "Задержаны двое граждан", edit_date=t),  # the watched word edited out
+        post(5, "Погода в Оше и Нарыне", edit_date=t),  # never matched: no alert
+    )
+    got = [(a[0], a[1], a[2], a[3]) for a in await _generate(sessions) if a[2] == "edited"]
+    assert got == [(rule, 1, "edited", 2), (rule, 3, "edited", 2), (rule, 4, "edited", 2)]
 
 
 async def test_deletion_alerts_for_posts_that_matched(

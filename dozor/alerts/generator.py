@@ -205,8 +205,9 @@ def _alerts_for(
     if kind == "edited":
         previous = (event.get("details") or {}).get("previous_version")
         before = _document(state, previous, deleted=False) if previous else None
+    candidates = index.matching(doc) if before is None else _edit_candidates(index, before, doc)
     rows = []
-    for rule in index.matching(doc):
+    for rule in candidates:
         if kind not in rule.events or event["occurred_at"] < rule.alert_from:
             continue
         if before is not None and not _edit_matters(rule, before, doc):
@@ -215,9 +216,18 @@ def _alerts_for(
     return rows
 
 
+def _edit_candidates(index: RuleIndex, before: Document, after: Document) -> list[CompiledRule]:
+    """The rules an edit may concern: those the post matches now, and those it matched
+    before (an edit that takes out the words a rule watches is what a quiet edit is)."""
+    matched = {rule.id: rule for rule in index.matching(before)}
+    matched.update((rule.id, rule) for rule in index.matching(after))
+    return [matched[rule_id] for rule_id in sorted(matched)]
+
+
 def _edit_matters(rule: CompiledRule, before: Document, after: Document) -> bool:
-    """An edit alerts if the text newly matches, or the matched words changed."""
-    if not rule.check(before):
+    """An edit alerts if the text newly matches, no longer matches, or the matched words
+    changed."""
+    if rule.check(before) != rule.check(after):
         return True
     return _matched_words(rule, before) != _matched_words(rule, after)
 

@@ -62,6 +62,7 @@ from dozor.storage.facts import note_logout
 from dozor.storage.posts import StoreOutcome
 from dozor.storage.requests import finish_request, pending_requests
 from dozor.storage.sync import (
+    NO_ACCESS,
     get_sync_state,
     save_sync_state,
     set_channel_status,
@@ -91,6 +92,7 @@ JOIN_RETRY = timedelta(minutes=30)  # how often joining a channel Telegram refus
 # Who failed to read a message filed as unreadable: another version retries it at once.
 READ_BY = f"dozor {dozor_version}, Telethon {telethon.__version__}"
 
+# Telegram's refusals of a channel, and the status each leaves it in (NO_ACCESS).
 _STATUS_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
     (errors.ChannelPrivateError, "private"),
     (errors.ChannelBannedError, "banned"),
@@ -99,9 +101,6 @@ _STATUS_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
     (errors.UsernameNotOccupiedError, "not_found"),
     (errors.UsernameInvalidError, "not_found"),
 )
-
-# What a channel's status is when the account cannot read it any more.
-_NO_ACCESS = frozenset(status for _, status in _STATUS_ERRORS)
 
 
 class ChannelPostponed(Exception):
@@ -918,7 +917,7 @@ class Archiver:
                 # The link again, where access was lost (the account left or was removed):
                 # it may let the account back in.
                 if any(
-                    row["id"] == invited.get(parsed.invite) and row["status"] not in _NO_ACCESS
+                    row["id"] == invited.get(parsed.invite) and row["status"] not in NO_ACCESS
                     for row in followed
                 ):
                     continue

@@ -25,6 +25,7 @@ from dozor.storage.facts import LostChat, SessionLogout
 from dozor.storage.history import PostHistory
 from dozor.storage.notices import ChannelChange
 from dozor.storage.stats import unreadable_posts
+from dozor.storage.sync import ACCESS, NO_ACCESS
 from dozor.storage.unreadable import UnreadableNotice
 from dozor.text.diff import word_changes
 
@@ -196,9 +197,17 @@ def _clip(text: str, size: int) -> str:
     return text if len(text) <= size else text[:size] + "…"
 
 
+NO_ACCESS_WORDS = {
+    "private": "it went private, or the account was removed from it",
+    "banned": "Telegram banned it, or banned the account in it",
+    "not_found": "it was deleted, or its name leads nowhere now",
+}
+
+
 def render_channel_change(change: ChannelChange, zone: ZoneInfo) -> str:
-    """A watched channel renamed itself or rewrote its description, or Telegram labelled it
-    anew (scam, fake, restricted...)."""
+    """A watched channel renamed itself or rewrote its description, Telegram labelled it anew
+    (scam, fake, restricted...), or the account lost it (private, banned, gone) or got it
+    back."""
     old, new = change.old_value or "", change.new_value or ""
     # A title change names the channel as it left it: a later change may have renamed it again.
     name = f"<b>{esc(new if change.field == 'title' else change.title)}</b>"
@@ -212,6 +221,13 @@ def render_channel_change(change: ChannelChange, zone: ZoneInfo) -> str:
             f"🏷 {name} changed its username: {esc('@' + old if old else 'none')} → "
             f"{esc('@' + new if new else 'none')}{seen}"
         )
+    if change.field == ACCESS:
+        if new in NO_ACCESS:
+            return (
+                f"⛔ {name} can no longer be read: {NO_ACCESS_WORDS.get(new, new)}. Its archive "
+                f"is kept, and dozor tries again at every pass.{seen}"
+            )
+        return f"✅ {name} can be read again; what it posted meanwhile is being archived.{seen}"
     if change.field == "labels":
         return (
             f"🏷 Telegram changed its labels on {name}: {esc(old or 'none')} → "

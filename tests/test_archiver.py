@@ -35,6 +35,7 @@ from dozor.models import (
 )
 from dozor.records import ChannelRecord, Source
 from dozor.storage import upsert_channel
+from dozor.storage.channels import channel_history
 from dozor.storage.facts import session_logout
 from dozor.storage.history import PostNotFound, post_history
 from dozor.storage.requests import (
@@ -44,7 +45,13 @@ from dozor.storage.requests import (
     unreported_outcomes,
 )
 from dozor.storage.stats import channel_health
-from dozor.storage.sync import get_sync_state, set_channel_status, set_tracked
+from dozor.storage.sync import (
+    ACCESS,
+    NO_ACCESS,
+    get_sync_state,
+    set_channel_status,
+    set_tracked,
+)
 from tests.fakes.telegram import UNKNOWN_CONSTRUCTOR, FakeChannel, FakeTelegram, connected_client
 
 BARE, OTHER = 1525384822, 1399999999
@@ -693,6 +700,35 @@ async def test_a_channel_going_private_is_recorded_and_others_continue(
             )
         ).one()
     assert row.status == "private"
+
+
+async def test_a_channel_lost_and_regained_is_logged_once_each(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    slept: Slept,
+) -> None:
+    """Going private, then a passing flood wait, then back: two access changes, neither
+    repeated on later passes, and every refusal Telegram answers is one of NO_ACCESS."""
+    assert {status for _, status in service._STATUS_ERRORS} == NO_ACCESS
+    archiver = await start()
+    await archiver.add("mvd_test")
+    channel.private = True
+    for _ in range(2):
+        assert (await archiver.sync(CH)).status == "private"
+    channel.private = False
+    telegram.flood(functions.channels.GetFullChannelRequest, 3600)
+    assert (await archiver.sync(CH)).status == "flood_wait"
+    await slept(3600)
+    for _ in range(2):
+        assert (await archiver.sync(CH)).status == "ok"
+    async with sessions() as session:
+        changes = await channel_history(session, CH, [ACCESS])
+    assert [(c["old_value"], c["new_value"]) for c in changes] == [
+        ("ok", "private"),
+        ("private", "ok"),
+    ]
 
 
 @pytest.mark.parametrize(

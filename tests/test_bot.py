@@ -262,6 +262,27 @@ async def test_the_team_hears_when_telegram_labels_a_channel_anew(
     assert html_problem(text) is None
 
 
+async def test_the_team_hears_when_a_channel_is_lost_and_regained(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await archive(sessions, ["Первый пост"])
+    for status in ("banned", "error", "ok"):  # a passing fault between is no news
+        async with sessions.begin() as session:
+            await set_channel_status(
+                session, CH, status, "<Telegram's words>", at=datetime.now(UTC)
+            )
+    lost, back = await api.wait_for(chat_id=TEAM_CHAT, count=2, seconds=8)
+    await settle(1.0)
+    assert len(api.sent(chat_id=TEAM_CHAT)) == 2
+    assert lost.params["text"].startswith(
+        '⛔ <b>МВД Кыргызстана</b> (<a href="https://t.me/mvd_test">@mvd_test</a>) can no '
+        "longer be read: Telegram banned it, or banned the account in it. Its archive is kept"
+    )
+    assert back.params["text"].startswith("✅ <b>МВД Кыргызстана</b> (")
+    assert "can be read again" in back.params["text"]
+    assert all(html_problem(call.params["text"]) is None for call in (lost, back))
+
+
 async def test_the_team_hears_once_of_posts_the_archiver_cannot_read(
     api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

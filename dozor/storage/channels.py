@@ -17,15 +17,17 @@ from dozor.errors import AmbiguousChannel, ChannelNotFound
 from dozor.ids import bare_channel_id, is_marked_channel_id
 from dozor.models import channel_changes, channels, invite_links, posts, sync_state
 from dozor.records import ChannelRecord, Source, without_nul
+from dozor.storage.sync import ACCESS
 
 log = logging.getLogger(__name__)
 
 _TRACKED_FIELDS = ("title", "username", "about", "subscribers", "labels")
-CHANGE_FIELDS = _TRACKED_FIELDS  # what channel_changes logs
+# What channel_changes logs: those, and the channel lost to the account or regained.
+CHANGE_FIELDS = (*_TRACKED_FIELDS, ACCESS)
 # The changes a channel's archive names it by (exports show them).
 NAME_FIELDS = ("title", "username", "about")
 # The changes people are shown and told of; subscriber counts change by the hour.
-TOLD_FIELDS = (*NAME_FIELDS, "labels")
+TOLD_FIELDS = (*NAME_FIELDS, "labels", ACCESS)
 
 
 async def upsert_channel(

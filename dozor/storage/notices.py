@@ -20,6 +20,7 @@ from dozor.models import channel_changes, channels
 from dozor.records import Source
 from dozor.storage.channels import TOLD_FIELDS, untitled
 from dozor.storage.facts import get_fact, set_fact
+from dozor.storage.sync import ACCESS
 
 NOTICE_CURSOR = "channel_notices_cursor"
 
@@ -88,6 +89,6 @@ def _worth_telling(field: str, source: str, old_value: str | None, channel_id: i
     archiver follows it."""
     if field not in TOLD_FIELDS or source == Source.IMPORT.value:
         return False
-    if field == "labels":
-        return old_value is not None  # empty: known to have none
+    if field in ("labels", ACCESS):
+        return old_value is not None  # labels: empty is known to have none
     return bool(old_value) and old_value != untitled(channel_id)

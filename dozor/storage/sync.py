@@ -9,7 +9,12 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dozor.models import channels, sync_state
+from dozor.models import channel_changes, channels, sync_state
+from dozor.records import Source
+
+# Statuses of a followed channel the account cannot read (any more): Telegram's refusals.
+NO_ACCESS = frozenset({"private", "banned", "not_found"})
+ACCESS = "access"  # the channel_changes field of a channel lost to the account, or regained
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,10 @@ async def set_not_joined(session: AsyncSession, channel_id: int, reason: str | N
 async def set_channel_status(
     session: AsyncSession, channel_id: int, status: str, detail: str | None, *, at: datetime
 ) -> None:
-    """ok, private, banned, not_found, flood_wait, error — shown by `dozor channels list`."""
+    """ok, private, banned, not_found, flood_wait, error — shown by `dozor channels list`.
+    A channel lost to the account or regained is logged as a channel change (``access``)."""
+    before = await session.execute(select(channels.c.status).where(channels.c.id == channel_id))
+    old = before.scalar_one_or_none()
     await session.execute(
         update(channels)
         .where(channels.c.id == channel_id)
@@ -72,6 +80,36 @@ async def set_channel_status(
     if status != "ok":
         await save_sync_state(
             session, channel_id, last_error=f"{status}: {detail or ''}".strip(), last_error_at=at
+        )
+    if old is not None and old != status:
+        await _log_access_change(session, channel_id, status, at=at)
+
+
+async def _log_access_change(
+    session: AsyncSession, channel_id: int, status: str, *, at: datetime
+) -> None:
+    """Log a channel going private, banned or gone, and its coming back, once each: the
+    passing faults between (a flood wait, a lost connection) are neither, so the last logged
+    access, not the last status, is what the new one is compared with."""
+    last = await session.execute(
+        select(channel_changes.c.new_value)
+        .where(channel_changes.c.channel_id == channel_id, channel_changes.c.field == ACCESS)
+        .order_by(channel_changes.c.id.desc())
+        .limit(1)
+    )
+    known = last.scalar_one_or_none() or "ok"
+    lost = status in NO_ACCESS and status != known
+    regained = status == "ok" and known in NO_ACCESS
+    if lost or regained:
+        await session.execute(
+            insert(channel_changes).values(
+                channel_id=channel_id,
+                field=ACCESS,
+                old_value=known,
+                new_value=status,
+                observed_at=at,
+                source=Source.LIVE.value,
+            )
         )
 
 

@@ -8,7 +8,7 @@ Desktop's export so that a post seen by both the importer and the archiver hashe
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from telethon import helpers, utils
@@ -124,6 +124,7 @@ def post_record(message: types.Message | types.MessageService) -> PostRecord:
             date=_date(message.date),
             kind="service",
             service_action=_service_action(message),
+            expires_at=_expiry(message),
         )
     text = message.message or ""
     return PostRecord(
@@ -142,7 +143,15 @@ def post_record(message: types.Message | types.MessageService) -> PostRecord:
         forward=_forward(message.fwd_from),
         grouped_id=message.grouped_id,
         media=convert_media(message.media),
+        expires_at=_expiry(message),
     )
+
+
+def _expiry(message: types.Message | types.MessageService) -> datetime | None:
+    """When a post deletes itself: the channel's auto-delete timer, set when it was posted."""
+    if not message.ttl_period:
+        return None
+    return _date(message.date) + timedelta(seconds=message.ttl_period)
 
 
 def _date(value: datetime) -> datetime:

@@ -21,6 +21,7 @@ from dozor.query import Node
 from dozor.query.highlight import Span, highlight_spans
 from dozor.records import count_text
 from dozor.search.engine import post_link, scan_note
+from dozor.storage.channels import PURGE
 from dozor.storage.facts import LostChat, SessionLogout
 from dozor.storage.history import PostHistory
 from dozor.storage.notices import ChannelChange
@@ -220,6 +221,11 @@ def render_channel_change(change: ChannelChange, zone: ZoneInfo) -> str:
         return (
             f"🏷 {name} changed its username: {esc('@' + old if old else 'none')} → "
             f"{esc('@' + new if new else 'none')}{seen}"
+        )
+    if change.field == PURGE:
+        return (
+            f"🗑 {name} deleted {esc(new)} at once. dozor keeps them: "
+            f"<code>is:deleted</code> finds them.{seen}"
         )
     if change.field == ACCESS:
         if new in NO_ACCESS:

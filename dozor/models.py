@@ -199,6 +199,11 @@ posts = Table(
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("deleted_at", UTCDateTime, comment="tombstone: seen deleted at; rows are never erased"),
+    Column(
+        "expires_at",
+        UTCDateTime,
+        comment="when the post deletes itself (the channel's auto-delete timer), if it does",
+    ),
     Index(None, "channel_id", "date"),
     Index(None, "grouped_id"),
 )

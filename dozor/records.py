@@ -52,6 +52,7 @@ class EventKind(StrEnum):
     EDITED = "edited"
     DELETED = "deleted"
     MASS_DELETED = "mass_deleted"  # many posts at once: one event listing them
+    EXPIRED = "expired"  # gone when its auto-delete timer said: no deletion by anyone
     RESTORED = "restored"
 
 
@@ -84,6 +85,7 @@ class PostRecord:
     grouped_id: int | None = None
     media: Media | None = None
     service_action: dict[str, Any] | None = None
+    expires_at: datetime | None = None  # when the post deletes itself (a channel's auto-delete)
 
 
 @dataclass(frozen=True, slots=True)

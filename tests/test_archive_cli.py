@@ -651,6 +651,25 @@ def test_status_names_a_channel_the_account_could_not_join(
     assert "no live updates: the account is in as many channels" in capsys.readouterr().out
 
 
+def test_a_post_gone_by_its_auto_delete_timer_is_told_apart(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    channel = telegram.channels[BARE]
+    message = telegram.post(channel, "Исчезнет через час", push=False, ttl_period=3600)
+    assert main(["archive", "--once"]) == 0
+    telegram.tick(3600)
+    telegram.delete(channel, [message.id], push=False)
+    assert main(["archive", "--once"]) == 0
+    capsys.readouterr()
+    assert main(["post", f"mvd_test/{message.id}"]) == 0
+    out = capsys.readouterr().out
+    assert "gone on Telegram when its auto-delete timer ran out" in out
+    assert "expired (reconcile)" in out
+    assert main(["post", f"mvd_test/{message.id}", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["post"]["expires_at"] is not None
+
+
 def test_telegrams_labels_on_a_channel_are_archived_as_changes(
     telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

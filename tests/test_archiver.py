@@ -586,6 +586,9 @@ async def test_a_mass_deletion_is_one_summarised_event(
         )
     assert details["count"] == 20
     assert tombstones.scalar_one() == 20
+    async with sessions() as session:
+        (purge,) = await channel_history(session, CH, ["purge"])
+    assert (purge["old_value"], purge["new_value"]) == (None, "20 posts, #10 to #29")
 
 
 async def test_short_flood_waits_are_slept_long_ones_postpone_the_channel(

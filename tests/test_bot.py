@@ -262,18 +262,31 @@ async def test_the_team_hears_when_telegram_labels_a_channel_anew(
     assert html_problem(text) is None
 
 
-async def test_the_team_hears_when_a_channel_is_lost_and_regained(
+async def test_the_team_hears_when_a_channel_is_lost_regained_and_purged(
     api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    await archive(sessions, ["Первый пост"])
+    await archive(sessions, ["Первый пост", "Второй пост", "Третий пост"])
     for status in ("banned", "error", "ok"):  # a passing fault between is no news
         async with sessions.begin() as session:
             await set_channel_status(
                 session, CH, status, "<Telegram's words>", at=datetime.now(UTC)
             )
-    lost, back = await api.wait_for(chat_id=TEAM_CHAT, count=2, seconds=8)
+    async with sessions.begin() as session:  # a purge, whatever the rules watch
+        await mark_deleted(
+            session,
+            CH,
+            [1, 2, 3],
+            source=Source.LIVE,
+            observed_at=datetime.now(UTC),
+            summarize_from=3,
+        )
+    lost, back, purge = await api.wait_for(chat_id=TEAM_CHAT, count=3, seconds=8)
     await settle(1.0)
-    assert len(api.sent(chat_id=TEAM_CHAT)) == 2
+    assert len(api.sent(chat_id=TEAM_CHAT)) == 3
+    assert purge.params["text"].startswith(
+        '🗑 <b>МВД Кыргызстана</b> (<a href="https://t.me/mvd_test">@mvd_test</a>) deleted '
+        "3 posts, #1 to #3 at once. dozor keeps them: <code>is:deleted</code> finds them."
+    )
     assert lost.params["text"].startswith(
         '⛔ <b>МВД Кыргызстана</b> (<a href="https://t.me/mvd_test">@mvd_test</a>) can no '
         "longer be read: Telegram banned it, or banned the account in it. Its archive is kept"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import example, given
@@ -109,6 +109,21 @@ def test_channel_labels_are_telegrams_marks_in_a_fixed_order() -> None:
             f"verified, scam, fake, protected content, auto-delete after {period}, "
             "restricted (android: porn), restricted (ios: porn)"
         )
+
+
+def test_a_post_under_auto_delete_knows_when_it_goes() -> None:
+    assert post_record(message(message="Скоро исчезнет", ttl_period=86400)).expires_at == (
+        WHEN + timedelta(days=1)
+    )
+    assert post_record(message(message="Останется")).expires_at is None
+    pinned = types.MessageService(
+        id=4,
+        peer_id=PEER,
+        date=WHEN,
+        action=types.MessageActionPinMessage(),
+        ttl_period=3600,
+    )
+    assert post_record(pinned).expires_at == WHEN + timedelta(hours=1)
 
 
 def test_text_post_with_metrics_reply_and_signature() -> None:

@@ -19,7 +19,7 @@ from dozor.alerts.generator import CURSOR, RuleCache, generate_alerts
 from dozor.config import RuleConfig
 from dozor.errors import QueryError, UserError
 from dozor.importer import import_desktop_export
-from dozor.models import alerts, rules
+from dozor.models import alerts, events, rules
 from dozor.query import parse
 from dozor.query.document import build_document
 from dozor.query.match import bind_channels, matches
@@ -29,6 +29,7 @@ from dozor.rules.explain import explain
 from dozor.rules.index import CompiledRule, RuleIndex, anchor
 from dozor.rules.store import add_rule, find_rule, list_rules, sync_config_rules, update_rule
 from dozor.storage import mark_deleted, store_posts, upsert_channel
+from dozor.storage.channels import channel_history
 from dozor.storage.events import get_cursor
 from tests.conftest import DESKTOP
 from tests.test_search_property import corpus, queries
@@ -285,6 +286,46 @@ async def test_deletion_alerts_for_posts_that_matched(
             session, CH, [1, 2], source=Source.RECONCILE, observed_at=NOW + timedelta(hours=3)
         )
     assert [(a[1], a[2]) for a in await _generate(sessions)] == [(1, "deleted")]
+
+
+async def test_posts_gone_by_their_auto_delete_timer_neither_alert_nor_purge(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A channel with auto-delete on: its posts vanish on time. They are tombstoned with an
+    `expired` event, alert no rule watching deletions and count towards no purge; a post
+    deleted before its time is a deletion all the same."""
+    await _rule(sessions, "мигрант", events=["deleted"])
+    day = timedelta(days=1)
+    posted = NOW + timedelta(hours=1)
+    await _store(
+        sessions,
+        *(post(mid, "Задержаны мигранты", expires_at=posted + day) for mid in (1, 2, 3)),
+    )
+    async with sessions.begin() as session:
+        early = await mark_deleted(
+            session, CH, [3], source=Source.LIVE, observed_at=posted + timedelta(hours=2)
+        )
+        on_time = await mark_deleted(
+            session,
+            CH,
+            [1, 2],
+            source=Source.LIVE,
+            observed_at=posted + day - timedelta(seconds=20),  # Telegram's clock runs ahead
+            summarize_from=2,
+        )
+    assert (early, on_time) == ([3], [1, 2])
+    assert [(a[1], a[2]) for a in await _generate(sessions)] == [(3, "deleted")]
+    async with sessions() as session:
+        kinds = (
+            await session.execute(
+                select(events.c.message_id, events.c.kind)
+                .where(events.c.kind != "new")
+                .order_by(events.c.seq)
+            )
+        ).all()
+        purges = await channel_history(session, CH, ["purge"])
+    assert [tuple(row) for row in kinds] == [(3, "deleted"), (1, "expired"), (2, "expired")]
+    assert purges == []
 
 
 async def test_paused_and_removed_rules_stay_quiet(

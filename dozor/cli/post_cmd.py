@@ -17,6 +17,7 @@ from dozor.media import describe_media
 from dozor.records import ROUNDED_MARK, count_text, reactions_line
 from dozor.search.engine import post_link
 from dozor.storage.history import PostHistory, parse_post_ref, post_history
+from dozor.storage.posts import expired_by_timer
 from dozor.text.diff import word_changes
 
 METRICS_SHOWN = 12  # counter samples printed (the first and last halves); --json has all
@@ -78,8 +79,7 @@ def _print_history(console: Console, link: str, history: PostHistory) -> None:
     console.print(Text(f"{name} · post {post['message_id']} · {link}", style="bold"))
     console.print(Text(" · ".join(_facts(post))))
     if post["deleted_at"] is not None:
-        gone = f"deleted on Telegram, seen {format_time(post['deleted_at'])}; the archive keeps it"
-        console.print(Text(gone, style="bold red"))
+        console.print(Text(_gone(post), style="bold red"))
     previous: dict[str, Any] | None = None
     for version in history.versions:
         console.print()
@@ -91,6 +91,17 @@ def _print_history(console: Console, link: str, history: PostHistory) -> None:
     console.print(Text("events", style="cyan"))
     for event in history.events:
         console.print(Text(_event_line(event)))
+
+
+def _gone(post: dict[str, Any]) -> str:
+    seen = format_time(post["deleted_at"])
+    if expired_by_timer(post, post["deleted_at"]):
+        timer = format_time(post["expires_at"])
+        return (
+            f"gone on Telegram when its auto-delete timer ran out ({timer}), seen {seen}: "
+            "nobody deleted it; the archive keeps it"
+        )
+    return f"deleted on Telegram, seen {seen}; the archive keeps it"
 
 
 def _facts(post: dict[str, Any]) -> list[str]:
@@ -109,6 +120,8 @@ def _facts(post: dict[str, Any]) -> list[str]:
         facts.append(f"forwarded from {post['forwarded_from_name'] or post['forwarded_from_id']}")
     if post["reply_to_message_id"]:
         facts.append(f"reply to post {post['reply_to_message_id']}")
+    if post["expires_at"] is not None and post["deleted_at"] is None:
+        facts.append(f"deletes itself {format_time(post['expires_at'])} (auto-delete)")
     if post["grouped_id"]:
         facts.append(f"album {post['grouped_id']}")
     return facts

@@ -75,6 +75,7 @@ def post_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "content_sha256": row["content_sha256"],
         "first_seen_at": _iso(row["first_seen_at"]),
         "deleted_at": _iso(row["deleted_at"]),
+        "expires_at": _iso(row["expires_at"]),
     }
     if "versions" in row:
         record["versions"] = [_version_json(v) for v in row["versions"]]

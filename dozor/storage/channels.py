@@ -22,12 +22,13 @@ from dozor.storage.sync import ACCESS
 log = logging.getLogger(__name__)
 
 _TRACKED_FIELDS = ("title", "username", "about", "subscribers", "labels")
-# What channel_changes logs: those, and the channel lost to the account or regained.
-CHANGE_FIELDS = (*_TRACKED_FIELDS, ACCESS)
+PURGE = "purge"  # the channel_changes field of many posts deleted at once
+# What channel_changes logs: those, the channel lost to the account or regained, and purges.
+CHANGE_FIELDS = (*_TRACKED_FIELDS, ACCESS, PURGE)
 # The changes a channel's archive names it by (exports show them).
 NAME_FIELDS = ("title", "username", "about")
 # The changes people are shown and told of; subscriber counts change by the hour.
-TOLD_FIELDS = (*NAME_FIELDS, "labels", ACCESS)
+TOLD_FIELDS = (*NAME_FIELDS, "labels", ACCESS, PURGE)
 
 
 async def upsert_channel(
@@ -92,6 +93,29 @@ def _changed_fields(record: ChannelRecord, stored: RowMapping) -> dict[str, Any]
     return {
         name: value for name, value in known.items() if value is not None and value != stored[name]
     }
+
+
+async def log_purge(
+    session: AsyncSession,
+    channel_id: int,
+    message_ids: Sequence[int],
+    *,
+    observed_at: datetime,
+    source: Source,
+) -> None:
+    """Many posts deleted at once (a mass deletion) as a channel change: `dozor channels
+    history` lists it, and the team hears of it whatever its rules watch."""
+    first, last = min(message_ids), max(message_ids)
+    await session.execute(
+        insert(channel_changes).values(
+            channel_id=channel_id,
+            field=PURGE,
+            old_value=None,
+            new_value=f"{len(message_ids)} posts, #{first} to #{last}",
+            observed_at=observed_at,
+            source=source.value,
+        )
+    )
 
 
 async def _insert_channel(

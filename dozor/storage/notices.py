@@ -1,5 +1,7 @@
-"""Channel changes the team is told about: a channel renaming itself or rewriting its
-description, as the archiver saw it (``channel_changes``), read after a persisted cursor.
+"""Channel changes the team is told about, as the archiver saw them (``channel_changes``),
+read after a persisted cursor: a channel renaming itself or rewriting its description,
+Telegram labelling it anew, the account losing it or getting it back, and purges (many posts
+deleted at once).
 
 Left out: subscriber counts, which change by the hour; changes an import recorded, which the
 person importing brought in themselves; and first sights (a description or username learned
@@ -18,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import channel_changes, channels
 from dozor.records import Source
-from dozor.storage.channels import TOLD_FIELDS, untitled
+from dozor.storage.channels import PURGE, TOLD_FIELDS, untitled
 from dozor.storage.facts import get_fact, set_fact
 from dozor.storage.sync import ACCESS
 
@@ -84,11 +86,13 @@ async def changes_to_notice(
 
 
 def _worth_telling(field: str, source: str, old_value: str | None, channel_id: int) -> bool:
-    """A change of a name, description or Telegram's labels, not a first sight of it: a
-    channel first known from an import learns its username, description and title when the
-    archiver follows it."""
+    """A change the archiver saw of a name, a description, Telegram's labels or the account's
+    access, not a first sight of it (a channel first known from an import learns its
+    username, description and title when the archiver follows it); and every purge."""
     if field not in TOLD_FIELDS or source == Source.IMPORT.value:
         return False
+    if field == PURGE:
+        return True
     if field in ("labels", ACCESS):
         return old_value is not None  # labels: empty is known to have none
     return bool(old_value) and old_value != untitled(channel_id)

@@ -8,7 +8,7 @@ of the batch in one or two queries, decides per post, then writes with executema
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +27,7 @@ from dozor.records import (
     without_nul,
 )
 from dozor.storage.bulk import insert_rows
+from dozor.storage.channels import log_purge
 from dozor.storage.events import append_events
 from dozor.storage.search_index import index_posts
 from dozor.text.normalize import squeeze_spaces
@@ -45,6 +46,7 @@ _KEEP_IF_UNKNOWN = (
     "forwarded_from_name",
     "forwarded_from_date",
     "grouped_id",
+    "expires_at",
 )
 _METRIC_COLUMNS = ("views", "forwards", "replies", "reactions")
 _CONTENT_COLUMNS = ("kind", "text", "entities", "media_type", "media", "service_action")
@@ -59,6 +61,7 @@ _MUTABLE_COLUMNS = (
     "deleted_at",
 )
 _IN_CHUNK = 500
+EXPIRY_SLACK = timedelta(minutes=1)  # clocks differ: a post seen gone this early has expired
 _ACTION_IDENTITY_KEYS = ("type", "title", "message_id")
 
 
@@ -257,6 +260,7 @@ def _candidate_row(
         "forwarded_from_name": without_nul(forward.from_name) if forward else None,
         "forwarded_from_date": forward.date if forward else None,
         "grouped_id": record.grouped_id,
+        "expires_at": record.expires_at,
     }
     if stored is not None:
         for column in _KEEP_IF_UNKNOWN:
@@ -651,6 +655,8 @@ async def mark_deleted(
     ignored: a deletion can only be recorded for something dozor saw. When at least
     *summarize_from* posts go at once (a channel purge), one ``mass_deleted`` event lists them
     instead of one ``deleted`` event each, so nobody is flooded, and nothing passes silently.
+    A post gone when its auto-delete timer said is tombstoned too, with an ``expired`` event:
+    nobody deleted it, so it neither alerts nor counts towards a purge.
     """
     stored = await _load_posts(session, channel_id, sorted(set(message_ids)))
     fresh = [row for mid, row in sorted(stored.items()) if row["deleted_at"] is None]
@@ -675,14 +681,28 @@ async def mark_deleted(
         ],
     )
     await index_posts(session, [{**row, "deleted_at": observed_at} for row in fresh])
-    ids = [row["message_id"] for row in fresh]
-    if summarize_from is not None and len(fresh) >= summarize_from:
-        summary = _event(EventKind.MASS_DELETED, fresh[0], observed_at, source, observed_at)
+    expired = [row for row in fresh if expired_by_timer(row, observed_at)]
+    removed = [row for row in fresh if not expired_by_timer(row, observed_at)]
+    await append_events(
+        session,
+        [_event(EventKind.EXPIRED, row, observed_at, source, observed_at) for row in expired],
+    )
+    if summarize_from is not None and len(removed) >= summarize_from:
+        ids = [row["message_id"] for row in removed]
+        summary = _event(EventKind.MASS_DELETED, removed[0], observed_at, source, observed_at)
         summary["details"] = {"message_ids": ids, "count": len(ids)}
         await append_events(session, [summary])
+        await log_purge(session, channel_id, ids, observed_at=observed_at, source=source)
     else:
         await append_events(
             session,
-            [_event(EventKind.DELETED, row, observed_at, source, observed_at) for row in fresh],
+            [_event(EventKind.DELETED, row, observed_at, source, observed_at) for row in removed],
         )
-    return ids
+    return [row["message_id"] for row in fresh]
+
+
+def expired_by_timer(row: Mapping[str, Any], gone_at: datetime) -> bool:
+    """Did the post (a ``posts`` row) go when its auto-delete timer said, rather than being
+    deleted by someone? (Telegram's clock may run a little ahead of dozor's.)"""
+    expires_at = row["expires_at"]
+    return expires_at is not None and gone_at >= expires_at - EXPIRY_SLACK

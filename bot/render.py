@@ -206,9 +206,9 @@ NO_ACCESS_WORDS = {
 
 
 def render_channel_change(change: ChannelChange, zone: ZoneInfo) -> str:
-    """A watched channel renamed itself or rewrote its description, Telegram labelled it anew
-    (scam, fake, restricted...), or the account lost it (private, banned, gone) or got it
-    back."""
+    """A watched channel renamed itself, rewrote its description or deleted many posts at
+    once; Telegram labelled it anew (scam, fake, restricted...); or the account lost it
+    (private, banned, gone) or got it back."""
     old, new = change.old_value or "", change.new_value or ""
     # A title change names the channel as it left it: a later change may have renamed it again.
     name = f"<b>{esc(new if change.field == 'title' else change.title)}</b>"

@@ -56,7 +56,7 @@ async def set_notice_cursor(session: AsyncSession, change_id: int, *, now: datet
 async def changes_to_notice(
     session: AsyncSession, after: int, limit: int = 200
 ) -> tuple[list[ChannelChange], int]:
-    """Changes of titles, usernames and descriptions among the next *limit* logged after
+    """The changes worth telling (:func:`_worth_telling`) among the next *limit* logged after
     *after*, oldest first; and the id of the last change read, which the cursor may move to
     once they are told (subscriber counts and imports are passed over, not read again)."""
     query = (

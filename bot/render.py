@@ -25,6 +25,7 @@ from dozor.storage.channels import PURGE
 from dozor.storage.facts import LostChat, SessionLogout
 from dozor.storage.history import PostHistory
 from dozor.storage.notices import ChannelChange
+from dozor.storage.posts import expired_by_timer
 from dozor.storage.stats import unreadable_posts
 from dozor.storage.sync import ACCESS, NO_ACCESS
 from dozor.storage.unreadable import UnreadableNotice
@@ -298,7 +299,9 @@ def render_post_history(history: PostHistory, link_url: str, zone: ZoneInfo) -> 
     if (attachment := describe_media(post["media"])) is not None:
         lines.append(f"📎 {esc(attachment)}")
     if post["deleted_at"] is not None:
-        lines.append(f"🗑 deleted on Telegram, seen {local_time(post['deleted_at'], zone)}")
+        lines.append(_gone_line(post, zone))
+    elif post["expires_at"] is not None:
+        lines.append(f"⌛ deletes itself {local_time(post['expires_at'], zone)} (auto-delete)")
     if history.metrics:
         views = [_views(m) for m in history.metrics if m["views"] is not None]
         if views:
@@ -313,6 +316,16 @@ def render_post_history(history: PostHistory, link_url: str, zone: ZoneInfo) -> 
         lines += ["", block]
         previous = version["text"]
     return "\n".join(lines)
+
+
+def _gone_line(post: dict[str, Any], zone: ZoneInfo) -> str:
+    seen = local_time(post["deleted_at"], zone)
+    if expired_by_timer(post, post["deleted_at"]):
+        timer = local_time(post["expires_at"], zone)
+        return (
+            f"⌛ gone when its auto-delete timer ran out ({timer}), seen {seen}: nobody deleted it"
+        )
+    return f"🗑 deleted on Telegram, seen {seen}"
 
 
 def _views(sample: dict[str, Any]) -> str:

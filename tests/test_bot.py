@@ -634,9 +634,18 @@ async def test_post_shows_the_versions_deletion_and_views_of_one_post(
         report = {"type": "document", "file_name": "отчет <2024>.pdf", "size": 4096}
         document = PostRecord(CH, 3, first, text="", media=report)
         await store_posts(session, [document], source=Source.LIVE, observed_at=first)
+        timed = [PostRecord(CH, n, first, text="Исчезнет", expires_at=first) for n in (4, 5)]
+        await store_posts(session, timed, source=Source.LIVE, observed_at=first)
+        await mark_deleted(session, CH, [4], observed_at=first, source=Source.LIVE)
     api.message(MEMBER, "/post mvd_test 3")
     *_, third = await api.wait_for(chat_id=MEMBER, count=3)
     assert third.text.splitlines()[2] == "📎 file отчет <2024>.pdf · 4.0 KB"  # escaped, shown
+    api.message(MEMBER, "/post mvd_test 4")
+    *_, expired = await api.wait_for(chat_id=MEMBER, count=4)
+    assert expired.text.splitlines()[2].startswith("⌛ gone when its auto-delete timer ran out")
+    api.message(MEMBER, "/post mvd_test 5")
+    *_, expiring = await api.wait_for(chat_id=MEMBER, count=5)
+    assert expiring.text.splitlines()[2].startswith("⌛ deletes itself ")
     for asked, answer in [
         ("/post", "Usage: /post link"),
         ("/post mvd_test/99", "МВД Кыргызстана: post 99 is not in the archive"),

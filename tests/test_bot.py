@@ -293,7 +293,7 @@ async def test_the_team_hears_when_a_channel_is_lost_regained_and_purged(
     )
     assert back.params["text"].startswith("✅ <b>МВД Кыргызстана</b> (")
     assert "can be read again" in back.params["text"]
-    assert all(html_problem(call.params["text"]) is None for call in (lost, back))
+    assert all(html_problem(call.params["text"]) is None for call in (lost, back, purge))
 
 
 async def test_the_team_hears_once_of_posts_the_archiver_cannot_read(

@@ -817,6 +817,8 @@ class Archiver:
         status = next((s for kind, s in _STATUS_ERRORS if isinstance(exc, kind)), "error")
         report.status, report.detail = status, str(exc)
         log.warning("channel %s: %s (%s)", channel_id, status, exc)
+        if status in NO_ACCESS:  # nothing to poll: the passes find out when it is back
+            self._unjoined.pop(channel_id, None)
         async with self.sessions.begin() as session:
             await set_channel_status(session, channel_id, status, str(exc), at=self.now())
 

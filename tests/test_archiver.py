@@ -1522,3 +1522,19 @@ async def test_a_channel_left_in_the_app_is_joined_again(
     await slept(15 * 60)
     await archiver.sync(CH)
     assert (channel.joined, await not_joined(sessions)) == (True, None)
+
+
+async def test_a_channel_lost_while_not_joined_is_not_polled(
+    telegram: FakeTelegram, channel: FakeChannel, start: Any
+) -> None:
+    """Polling is for a channel the account can read but not join; one gone private waits
+    for the passes, which find out when it is back."""
+    telegram.join_refusal = errors.ChannelsTooMuchError
+    archiver = await start()
+    await archiver.add("mvd_test")
+    channel.private = True
+    assert (await archiver.sync(CH)).status == "private"
+    assert await archiver.poll_unjoined() == []
+    channel.private = False
+    assert (await archiver.sync(CH)).status == "ok"
+    assert [report.status for report in await archiver.poll_unjoined()] == ["ok"]

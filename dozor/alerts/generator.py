@@ -205,31 +205,35 @@ def _alerts_for(
     if kind == "edited":
         previous = (event.get("details") or {}).get("previous_version")
         before = _document(state, previous, deleted=False) if previous else None
-    candidates = index.matching(doc) if before is None else _edit_candidates(index, before, doc)
+    if before is None:
+        candidates = [(rule, True) for rule in index.matching(doc)]
+    else:
+        candidates = _edit_candidates(index, before, doc)
     rows = []
-    for rule in candidates:
+    for rule, match_changed in candidates:
         if kind not in rule.events or event["occurred_at"] < rule.alert_from:
             continue
-        if before is not None and not _edit_matters(rule, before, doc):
-            continue
+        if before is not None and not match_changed and _same_words(rule, before, doc):
+            continue  # an edit that left the rule matching the same words
         rows.append(_alert_row(rule, event, event["message_id"], event["version"] or 1, now))
     return rows
 
 
-def _edit_candidates(index: RuleIndex, before: Document, after: Document) -> list[CompiledRule]:
-    """The rules an edit may concern: those the post matches now, and those it matched
-    before (an edit that takes out the words a rule watches is what a quiet edit is)."""
-    matched = {rule.id: rule for rule in index.matching(before)}
-    matched.update((rule.id, rule) for rule in index.matching(after))
-    return [matched[rule_id] for rule_id in sorted(matched)]
+def _edit_candidates(
+    index: RuleIndex, before: Document, after: Document
+) -> list[tuple[CompiledRule, bool]]:
+    """The rules an edit may concern, in id order, each with whether the edit changed its
+    match: those the post matches now, and those it matched before (an edit that takes out
+    the words a rule watches is what a quiet edit is). A rule whose match stayed alerts only
+    if the matched words changed."""
+    earlier = {rule.id: rule for rule in index.matching(before)}
+    later = {rule.id: rule for rule in index.matching(after)}
+    both = earlier | later
+    return [(both[i], (i in earlier) != (i in later)) for i in sorted(both)]
 
 
-def _edit_matters(rule: CompiledRule, before: Document, after: Document) -> bool:
-    """An edit alerts if the text newly matches, no longer matches, or the matched words
-    changed."""
-    if rule.check(before) != rule.check(after):
-        return True
-    return _matched_words(rule, before) != _matched_words(rule, after)
+def _same_words(rule: CompiledRule, before: Document, after: Document) -> bool:
+    return _matched_words(rule, before) == _matched_words(rule, after)
 
 
 def _matched_words(rule: CompiledRule, doc: Document) -> list[str]:

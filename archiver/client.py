@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from telethon import TelegramClient
+from telethon import TelegramClient, errors, functions
 from telethon.crypto import rsa
+from telethon.errors.rpcerrorlist import rpc_errors_dict
 from telethon.sessions import SQLiteSession
 
 from archiver.updates import ArchiverClient
@@ -50,6 +51,23 @@ def build_client(config: Config) -> TelegramClient:
     )
     protect_session_file(telegram.session)
     return client
+
+
+def error_name(exc: errors.RPCError) -> str:
+    """Telegram's name of an error (``SESSION_REVOKED``): Telethon's error classes keep only
+    their group's (``UNAUTHORIZED``) in ``message``."""
+    found = (name for name, kind in rpc_errors_dict.items() if kind is type(exc))
+    return str(next(found, exc.message))
+
+
+async def why_logged_out(client: TelegramClient) -> str:
+    """Telegram's reason for refusing a session that is not logged in (``SESSION_REVOKED``,
+    ``AUTH_KEY_UNREGISTERED``...), which Telethon's ``is_user_authorized`` does not keep."""
+    try:
+        await client(functions.updates.GetStateRequest())
+    except errors.RPCError as exc:
+        return error_name(exc)
+    return "UNAUTHORIZED"  # authorized by now after all: the next request will tell
 
 
 def _open_session(config: Config) -> SQLiteSession:

@@ -34,9 +34,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telethon import errors, events, functions
 from telethon.errors import TypeNotFoundError
-from telethon.errors.rpcerrorlist import rpc_errors_dict
 from telethon.tl import types
 
+from archiver.client import error_name
 from archiver.convert import channel_record, marked_id, post_record
 from archiver.media import MediaDownloader
 from archiver.reading import Listing, Reader, messages_of, unreadable_reason
@@ -870,7 +870,7 @@ class Archiver:
     async def _logged_out(self, exc: errors.UnauthorizedError) -> SessionLoggedOut:
         """Telegram answered 401: no request of this session can succeed any more. Recorded
         for `dozor status` and the team bot (best effort: the database may be what failed)."""
-        logged_out = SessionLoggedOut(_error_name(exc))
+        logged_out = SessionLoggedOut(error_name(exc))
         if not self._logout_noted:
             self._logout_noted = True
             log.error("%s", logged_out)
@@ -1047,13 +1047,6 @@ class Archiver:
                 log.warning("channel %s: could not refresh info: %s", channel_id, exc)
 
 
-def _error_name(exc: errors.RPCError) -> str:
-    """Telegram's name of an error (``SESSION_REVOKED``): Telethon's error classes keep only
-    their group's (``UNAUTHORIZED``) in ``message``."""
-    found = (name for name, kind in rpc_errors_dict.items() if kind is type(exc))
-    return str(next(found, exc.message))
-
-
 def _join_refusal(exc: ChannelPostponed | errors.RPCError) -> tuple[str, int]:
     """Why Telegram did not let the account join a channel, in words, and how many seconds
     it asked to wait before the next try."""
@@ -1071,7 +1064,7 @@ def _join_refusal(exc: ChannelPostponed | errors.RPCError) -> tuple[str, int]:
         )
     if isinstance(exc, errors.InviteRequestSentError):
         return "the channel's admins have yet to approve the account's request to join", 0
-    return f"Telegram refused to let the account join ({_error_name(exc)})", 0
+    return f"Telegram refused to let the account join ({error_name(exc)})", 0
 
 
 def _until_logged_out(

@@ -773,6 +773,74 @@ async def test_run_once_logged_out_tells_the_team_and_exits_2(
         await api.stop()
 
 
+def _revoke_session(telegram: FakeTelegram) -> None:
+    """The account ends dozor's session from its phone: Telegram answers SESSION_REVOKED."""
+
+    def revoked(request: Any) -> None:
+        if isinstance(request, functions.updates.GetStateRequest):
+            raise errors.SessionRevokedError(request=request)
+
+    telegram.authorized = False
+    telegram.before_answer.append(revoked)
+
+
+async def test_a_session_logged_out_while_dozor_was_stopped_is_a_logout_too(
+    telegram: FakeTelegram,
+    configured: Path,
+    dozor_run: DozorRun,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The session is revoked while dozor is stopped (a reboot, a cron gap): the next start is
+    the first to hear of it. As with a logout while running, it is recorded with Telegram's
+    reason, `dozor status` shows it, the team is told once, and `dozor run` goes on serving
+    the archive to the team; logged in again, the archiver clears it."""
+    api = dozor_run.api
+    assert await asyncio.to_thread(main, ["archive", "--once"]) == 0
+    _revoke_session(telegram)
+    assert await asyncio.to_thread(main, ["archive", "--once"]) == 2
+    revoked = (
+        "Telegram logged dozor's session out (SESSION_REVOKED): archiving has stopped; stop "
+        "dozor, run `dozor login`, then start it again"
+    )
+    assert capsys.readouterr().err.splitlines()[-1] == f"dozor: {revoked}"
+    logout = (await json_of(capsys, "status"))["session_logout"]
+    assert logout["reason"] == "SESSION_REVOKED"
+    dozor_run.start(configured)
+    (notice,) = await api.wait_for(chat_id=1, seconds=20)
+    assert notice.text.startswith(f"⛔ {revoked}.")
+    api.message(1, "/search пост")  # the archive is still served
+    (_, answer) = await api.wait_for(chat_id=1, count=2, seconds=20)
+    assert "120 results" in answer.text
+    await asyncio.sleep(6)  # a round of notices more: the team is told once
+    assert len(api.sent(chat_id=1)) == 2
+    assert await dozor_run.stop() == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith(f"dozor: {revoked}")
+    telegram.before_answer.clear()
+    telegram.authorized = True  # `dozor login` again
+    assert await asyncio.to_thread(main, ["archive", "--once"]) == 0
+    capsys.readouterr()
+    assert (await json_of(capsys, "status"))["session_logout"] is None
+
+
+def test_a_session_never_logged_in_is_told_to_log_in(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Setting dozor up, on a new archive or on one an import filled: not a logout, nothing
+    for the team to hear of; log in."""
+    _revoke_session(telegram)
+    for step in range(2):
+        assert main(["archive", "--once"]) == 2
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            "dozor: the Telegram session is not logged in: run `dozor login`"
+        )
+        assert main(["status", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["session_logout"] is None
+        if step == 0:
+            export = DESKTOP / "tg2md-private-channel-2020"
+            assert main(["import", "--tz", "UTC", str(export), "--username", "tg2md_test"]) == 0
+            capsys.readouterr()
+
+
 async def test_a_bot_token_revoked_while_dozor_runs_ends_the_bot_not_the_archive(
     telegram: FakeTelegram,
     configured: Path,

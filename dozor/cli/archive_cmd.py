@@ -25,7 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dozor.channel_refs import check_requestable
 from dozor.cli.channels_cmd import channels
@@ -41,13 +41,20 @@ from dozor.cli.db_cmd import rebuild_if_stale
 from dozor.cli.output import format_time, print_json, print_table, stderr_console
 from dozor.config import Config, moved_chat_notes
 from dozor.db import missing_sqlite_file, open_database
-from dozor.errors import TOKEN_REJECTED, SessionInUse, UserError, logged_out_message
+from dozor.errors import (
+    TOKEN_REJECTED,
+    SessionInUse,
+    SessionLoggedOut,
+    UserError,
+    logged_out_message,
+)
 from dozor.runtime import settle_heap
 from dozor.storage import resolve_channel
 from dozor.storage.facts import (
     SessionLogout,
     forget_logout,
     moved_chats,
+    note_logout,
     session_logout,
     token_rejected_at,
 )
@@ -66,9 +73,11 @@ from dozor.storage.stats import (
     not_joined_text,
     unreadable_text,
 )
-from dozor.storage.sync import set_tracked, tracked_channels
+from dozor.storage.sync import read_from_telegram_before, set_tracked, tracked_channels
 
 if TYPE_CHECKING:  # Telethon is imported only by the commands that talk to Telegram
+    from telethon import TelegramClient
+
     from archiver.service import Archiver, ChannelReport
 
 T = TypeVar("T")
@@ -149,12 +158,31 @@ async def archiver_for(config: Config, **kw: Any) -> AsyncIterator[Archiver]:
             await connect(client)
             try:
                 if not await client.is_user_authorized():
-                    raise UserError("the Telegram session is not logged in: run `dozor login`")
+                    raise await _not_logged_in(client, sessions)
                 async with sessions.begin() as session:
                     await forget_logout(session)  # logged in again
                 yield Archiver(client, sessions, config.archiver, **kw)
             finally:
                 await client.disconnect()
+
+
+async def _not_logged_in(
+    client: TelegramClient, sessions: async_sessionmaker[AsyncSession]
+) -> UserError:
+    """What to say of a session that cannot read Telegram at the start. One that archived
+    into this archive before was logged out while dozor was stopped: that is recorded as a
+    logout, as one while dozor runs is, so `dozor status` shows it and the team bot tells it
+    (and `dozor run` keeps serving the archive). Otherwise dozor is being set up."""
+    async with sessions.begin() as session:
+        if (known := await session_logout(session)) is not None:
+            return SessionLoggedOut(known.reason)
+        if not await read_from_telegram_before(session):
+            return UserError("the Telegram session is not logged in: run `dozor login`")
+        from archiver.client import why_logged_out
+
+        logged_out = SessionLoggedOut(await why_logged_out(client))
+        await note_logout(session, logged_out.reason, now=datetime.now(UTC))
+        return logged_out
 
 
 @channels.command("add", cls=ChannelArgsCommand)

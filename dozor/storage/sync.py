@@ -46,6 +46,24 @@ async def get_sync_state(session: AsyncSession, channel_id: int) -> SyncState:
     )
 
 
+async def read_from_telegram_before(session: AsyncSession) -> bool:
+    """Has the archiver read any channel from Telegram into this archive (an import alone
+    does not count)? Then a session that cannot read Telegram now was logged out; otherwise
+    it is one being set up."""
+    found = await session.execute(
+        select(sync_state.c.channel_id)
+        .where(
+            or_(
+                sync_state.c.newest_message_id.is_not(None),
+                sync_state.c.backfill_complete,
+                sync_state.c.last_sync_source != Source.IMPORT.value,
+            )
+        )
+        .limit(1)
+    )
+    return found.first() is not None
+
+
 async def save_sync_state(session: AsyncSession, channel_id: int, **values: Any) -> None:
     """Update the given sync_state columns (the row is created if needed)."""
     result = await session.execute(

@@ -68,6 +68,7 @@ def channel_record(channel: types.Channel, full: types.ChannelFull | None = None
         about=full.about if full is not None else None,
         subscribers=subscribers,
         labels=channel_labels(channel, full) if full is not None else None,
+        pinned=str(full.pinned_msg_id or "") if full is not None else None,
     )
 
 

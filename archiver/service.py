@@ -168,6 +168,7 @@ class Archiver:
     _unmet_retry: dict[int, datetime] = field(default_factory=dict)  # see _unmet_entity
     _logout_noted: bool = False
     _unjoined: dict[int, Unjoined] = field(default_factory=dict)  # see _keep_joined
+    _pins: set[int] = field(default_factory=set)  # channels that pinned or unpinned live
 
     def __post_init__(self) -> None:
         self._reader = Reader(self.client, self._call)
@@ -314,8 +315,8 @@ class Archiver:
         self._unjoined.pop(channel_id, None)
 
     async def refresh_info(self, channel_id: int, *, tracked: bool | None = None) -> None:
-        """Title, description, username, subscribers and Telegram's labels, every change
-        logged; and the account kept in the channel (:meth:`_keep_joined`)."""
+        """Title, description, username, subscribers, the pinned post and Telegram's labels,
+        every change logged; and the account kept in the channel (:meth:`_keep_joined`)."""
         entity = await self._entity(channel_id)
         try:
             full = await self._call(
@@ -688,6 +689,9 @@ class Archiver:
         self.client.add_event_handler(self._on_message, events.NewMessage())
         self.client.add_event_handler(self._on_message, events.MessageEdited())
         self.client.add_event_handler(self._on_deleted, events.MessageDeleted())
+        self.client.add_event_handler(
+            self._on_pinned, events.Raw(types.UpdatePinnedChannelMessages)
+        )
 
     async def _tracked_ids(self) -> set[int]:
         async with self.sessions() as session:
@@ -731,6 +735,21 @@ class Archiver:
                 observed_at=self.now(),
                 summarize_from=self.settings.mass_deletion_threshold,
             )
+
+    async def _on_pinned(self, update: types.UpdatePinnedChannelMessages) -> None:
+        """A channel pinned or unpinned posts. Which one it shows pinned now (the newest pin)
+        is in its full info, read by the next requests round (:meth:`refresh_pinned`)."""
+        self._pins.add(marked_id(types.PeerChannel(update.channel_id)))
+
+    async def refresh_pinned(self) -> list[ChannelReport]:
+        """Refresh the info of the followed channels that pinned or unpinned since the last
+        round: a pin is told within seconds, not at the next info pass."""
+        pinned, self._pins = self._pins, set()
+        followed = pinned & await self._tracked_ids() if pinned else set()
+        return [
+            await self._run_steps(channel_id, [self._refresh_step], ChannelReport(channel_id))
+            for channel_id in sorted(followed)
+        ]
 
     # --- one pass over all channels ---------------------------------------------------
 
@@ -1010,6 +1029,7 @@ class Archiver:
         for report in await self.process_requests():
             await self.sync(report.channel_id)
         await self.catch_up_missed()
+        await self.refresh_pinned()
         await self.poll_unjoined()
 
     async def poll_unjoined(self) -> list[ChannelReport]:

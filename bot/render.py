@@ -21,7 +21,7 @@ from dozor.query import Node
 from dozor.query.highlight import Span, highlight_spans
 from dozor.records import count_text
 from dozor.search.engine import post_link, scan_note
-from dozor.storage.channels import PURGE
+from dozor.storage.channels import PINNED, PURGE
 from dozor.storage.facts import LostChat, SessionLogout
 from dozor.storage.history import PostHistory
 from dozor.storage.notices import ChannelChange
@@ -207,9 +207,9 @@ NO_ACCESS_WORDS = {
 
 
 def render_channel_change(change: ChannelChange, zone: ZoneInfo) -> str:
-    """A watched channel renamed itself, rewrote its description or deleted many posts at
-    once; Telegram labelled it anew (scam, fake, restricted...); or the account lost it
-    (private, banned, gone) or got it back."""
+    """A watched channel renamed itself, rewrote its description, pinned or unpinned a post,
+    or deleted many posts at once; Telegram labelled it anew (scam, fake, restricted...); or
+    the account lost it (private, banned, gone) or got it back."""
     old, new = change.old_value or "", change.new_value or ""
     # A title change names the channel as it left it: a later change may have renamed it again.
     name = f"<b>{esc(new if change.field == 'title' else change.title)}</b>"
@@ -240,7 +240,32 @@ def render_channel_change(change: ChannelChange, zone: ZoneInfo) -> str:
             f"🏷 Telegram changed its labels on {name}: {esc(old or 'none')} → "
             f"<b>{esc(new or 'none')}</b>{seen}"
         )
+    if change.field == PINNED:
+        return _render_pin(change, name) + seen
     return f"🏷 {name} changed its description.\n{render_diff(old, new)}{seen}"
+
+
+PINNED_TEXT_SIZE = 300  # characters of the pinned post shown in the notice
+
+
+def _render_pin(change: ChannelChange, name: str) -> str:
+    """A channel pinned or unpinned a post. With several pinned, Telegram tells the newest
+    one only: unpinning it shows the one pinned before, hence "now shows"."""
+    old, new = change.old_value or "", change.new_value or ""
+
+    def post(number: str) -> str:
+        url = post_link(change.channel_id, change.username, int(number))
+        return link(url, f"#{number}")
+
+    if not old:
+        said = f"📌 {name} pinned post {post(new)}"
+    elif not new:
+        said = f"📌 {name} unpinned post {post(old)}: nothing is pinned now"
+    else:
+        said = f"📌 {name} now shows post {post(new)} pinned (before: {post(old)})"
+    if change.pinned_text:
+        said += f"\n{esc(_clip(change.pinned_text, PINNED_TEXT_SIZE))}"
+    return said
 
 
 UNREADABLE_LISTED = 10  # post numbers named in one notice

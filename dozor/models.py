@@ -88,6 +88,12 @@ channels = Table(
         "restricted (platform: reason)), comma-separated; empty: none; NULL: not known yet",
     ),
     Column(
+        "pinned",
+        Text,
+        comment="the id of the post the channel shows pinned (its newest pin), as text; "
+        "empty: none; NULL: not known yet",
+    ),
+    Column(
         "tracked",
         Boolean,
         nullable=False,

@@ -151,6 +151,7 @@ class ChannelRecord:
     about: str | None = None
     subscribers: int | None = None
     labels: str | None = None  # Telegram's marks, see archiver.convert.channel_labels
+    pinned: str | None = None  # the post shown pinned, its id as text; "" none; None unknown
 
 
 def media_identity(media: Media | None) -> dict[str, Any] | None:

@@ -696,6 +696,31 @@ def test_telegrams_labels_on_a_channel_are_archived_as_changes(
     assert "followed, ok; scam," in capsys.readouterr().out  # a narrow table folds the rest
 
 
+def test_the_post_a_channel_pins_is_archived_as_changes(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A followed channel pins a post, pins another, and unpins all: each pass that sees a
+    change logs it, and `channels history` lists it (nothing pinned at the first sight logs
+    nothing)."""
+    channel = telegram.channels[BARE]
+
+    def pinned_changes() -> list[tuple[str, str | None, str | None]]:
+        assert main(["archive", "--once"]) == 0
+        capsys.readouterr()
+        assert main(["channels", "history", "mvd_test", "--field", "pinned", "--json"]) == 0
+        changes = json.loads(capsys.readouterr().out)["changes"]
+        return [(c["field"], c["old_value"], c["new_value"]) for c in changes]
+
+    assert pinned_changes() == []
+    channel.pinned = 7
+    assert pinned_changes() == [("pinned", "", "7")]
+    channel.pinned = 12
+    assert pinned_changes()[1:] == [("pinned", "7", "12")]
+    channel.pinned = None
+    assert pinned_changes()[2:] == [("pinned", "12", "")]
+    assert pinned_changes()[3:] == []  # nothing changed
+
+
 async def test_a_logged_out_session_stops_archiving_and_the_team_is_told(
     telegram: FakeTelegram,
     configured: Path,

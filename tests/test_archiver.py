@@ -1398,6 +1398,49 @@ async def test_posts_of_a_gap_telegram_calls_too_long_are_caught_up_at_once(
     assert archiver.client.missed_channels == set()
 
 
+async def test_a_pin_or_unpin_is_read_within_seconds(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Telegram pushes a channel's pins and unpins; which post it shows pinned is in its full
+    info, which the archiver's next 10-second round reads then (the hourly info pass would
+    tell the team an hour late). A channel not followed is not asked about."""
+    telegram.post_many(channel, 5)
+    other = telegram.channel(1999999999, "other_test", "Чужой канал")
+    other.joined = True
+    archiver = await start()
+    archiver.install_live_handlers()
+    await archiver.add("mvd_test")
+    await archiver.sync(CH)
+
+    async def pins() -> list[tuple[str | None, str | None]]:
+        async with sessions() as session:
+            changes = await channel_history(session, CH, ["pinned"])
+        return [(change["old_value"], change["new_value"]) for change in changes]
+
+    telegram.pin(channel, 4)
+    await eventually(lambda: _has(archiver._pins))
+    assert await pins() == []  # not before the round
+    await archiver._requests_round()
+    assert await pins() == [("", "4")]  # known to have none pinned before
+    telegram.pin(channel, None)
+    await eventually(lambda: _has(archiver._pins))
+    await archiver._requests_round()
+    assert await pins() == [("", "4"), ("4", "")]
+    asked = telegram.count(functions.channels.GetFullChannelRequest)
+    await archiver._requests_round()  # nothing pinned since
+    telegram.pin(other, 1)  # the account is in it, but dozor does not follow it
+    await eventually(lambda: _has(archiver._pins))
+    await archiver._requests_round()
+    assert telegram.count(functions.channels.GetFullChannelRequest) == asked
+
+
+async def _has(items: set[int]) -> bool:
+    return bool(items)
+
+
 async def test_a_session_telegram_logs_out_stops_the_archiver_not_its_channels(
     telegram: FakeTelegram,
     channel: FakeChannel,

@@ -262,6 +262,32 @@ async def test_the_team_hears_when_telegram_labels_a_channel_anew(
     assert html_problem(text) is None
 
 
+async def test_the_team_hears_what_a_channel_pins_and_unpins(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Nothing pinned at the first sight is no news; a pin, a second pin and an unpin are,
+    each with the post's archived text (a post older than the archive has none to show)."""
+    await archive(sessions, ["Первый пост", "Важно: <телефон доверия> 102"])
+    for pinned in ("", "2", "99", "2", ""):
+        async with sessions.begin() as session:
+            record = ChannelRecord(CH, "МВД Кыргызстана", "mvd_test", pinned=pinned)
+            await upsert_channel(session, record, observed_at=datetime.now(UTC), source=Source.LIVE)
+    notices = await api.wait_for(chat_id=TEAM_CHAT, count=4, seconds=8)
+    await settle(1.0)
+    assert len(api.sent(chat_id=TEAM_CHAT)) == 4
+    texts = [notice.params["text"] for notice in notices]
+    name = '<b>МВД Кыргызстана</b> (<a href="https://t.me/mvd_test">@mvd_test</a>)'
+    post = '<a href="https://t.me/mvd_test/{0}">#{0}</a>'.format
+    assert texts[0].startswith(
+        f"📌 {name} pinned post {post(2)}\nВажно: &lt;телефон доверия&gt; 102\n<i>seen "
+    )
+    assert texts[1].startswith(f"📌 {name} now shows post {post(99)} pinned (before: {post(2)})")
+    assert "\n<i>seen " in texts[1] and "Важно" not in texts[1]  # #99 is not archived
+    assert texts[2].startswith(f"📌 {name} now shows post {post(2)} pinned (before: {post(99)})")
+    assert texts[3].startswith(f"📌 {name} unpinned post {post(2)}: nothing is pinned now\nВажно")
+    assert all(html_problem(text) is None for text in texts)
+
+
 async def test_the_team_hears_when_a_channel_is_lost_regained_and_purged(
     api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

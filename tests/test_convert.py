@@ -80,6 +80,15 @@ def test_channel_record_uses_marked_ids_and_full_info() -> None:
     )
 
 
+def test_the_pinned_post_comes_from_the_full_info() -> None:
+    channel = types.Channel(
+        id=BARE, title="МВД", photo=types.ChatPhotoEmpty(), date=WHEN, broadcast=True
+    )
+    assert channel_record(channel, full_info(pinned_msg_id=1234)).pinned == "1234"
+    assert channel_record(channel, full_info()).pinned == ""  # known: nothing pinned
+    assert channel_record(channel).pinned is None  # not known without the full info
+
+
 def test_channel_labels_are_telegrams_marks_in_a_fixed_order() -> None:
     channel = types.Channel(
         id=BARE,

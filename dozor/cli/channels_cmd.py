@@ -82,9 +82,9 @@ def list_(as_json: bool) -> None:
     help="Only these fields (repeatable). Default: all but subscribers.",
 )
 def history(channel: str, fields: tuple[str, ...], as_json: bool) -> None:
-    """How a channel's title, username, description and Telegram's labels on it changed
-    while dozor watched it, when the account lost it and got it back, and its purges (and,
-    asked for, its subscriber count), oldest first."""
+    """How a channel's title, username, description, pinned post and Telegram's labels on it
+    changed while dozor watched it, when the account lost it and got it back, and its purges
+    (and, asked for, its subscriber count), oldest first."""
     config = state().config()
     wanted = fields or TOLD_FIELDS  # subscriber counts only when asked for
 

@@ -21,14 +21,15 @@ from dozor.storage.sync import ACCESS
 
 log = logging.getLogger(__name__)
 
-_TRACKED_FIELDS = ("title", "username", "about", "subscribers", "labels")
+PINNED = "pinned"  # the post a channel shows pinned
+_TRACKED_FIELDS = ("title", "username", "about", "subscribers", "labels", PINNED)
 PURGE = "purge"  # the channel_changes field of many posts deleted at once
 # What channel_changes logs: those, the channel lost to the account or regained, and purges.
 CHANGE_FIELDS = (*_TRACKED_FIELDS, ACCESS, PURGE)
 # The changes a channel's archive names it by (exports show them).
 NAME_FIELDS = ("title", "username", "about")
 # The changes people are shown and told of; subscriber counts change by the hour.
-TOLD_FIELDS = (*NAME_FIELDS, "labels", ACCESS, PURGE)
+TOLD_FIELDS = (*NAME_FIELDS, "labels", PINNED, ACCESS, PURGE)
 
 
 async def upsert_channel(
@@ -129,6 +130,7 @@ async def _insert_channel(
             about=record.about,
             subscribers=record.subscribers,
             labels=record.labels,
+            pinned=record.pinned,
             tracked=tracked,
             status="ok",
             first_seen_at=observed_at,
@@ -141,7 +143,7 @@ async def channel_history(
     session: AsyncSession, channel_id: int, fields: Sequence[str] = CHANGE_FIELDS
 ) -> list[dict[str, Any]]:
     """The logged changes of a channel's *fields*, oldest first: ``observed_at``, ``field``,
-    ``old_value``, ``new_value`` (text; None when it was empty), ``source``."""
+    ``old_value``, ``new_value`` (text; None where nothing was known), ``source``."""
     return (await channel_histories(session, fields, channel_id)).get(channel_id, [])
 
 

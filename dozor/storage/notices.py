@@ -1,7 +1,7 @@
 """Channel changes the team is told about, as the archiver saw them (``channel_changes``),
 read after a persisted cursor: a channel renaming itself or rewriting its description,
-Telegram labelling it anew, the account losing it or getting it back, and purges (many posts
-deleted at once).
+pinning or unpinning a post, Telegram labelling it anew, the account losing it or getting it
+back, and purges (many posts deleted at once).
 
 Left out: subscriber counts, which change by the hour; changes an import recorded, which the
 person importing brought in themselves; and first sights (a description or username learned
@@ -12,15 +12,15 @@ the whole past.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dozor.models import channel_changes, channels
+from dozor.models import channel_changes, channels, posts
 from dozor.records import Source
-from dozor.storage.channels import PURGE, TOLD_FIELDS, untitled
+from dozor.storage.channels import PINNED, PURGE, TOLD_FIELDS, untitled
 from dozor.storage.facts import get_fact, set_fact
 from dozor.storage.sync import ACCESS
 
@@ -37,6 +37,7 @@ class ChannelChange:
     old_value: str | None
     new_value: str | None
     observed_at: datetime
+    pinned_text: str | None = None  # a pin's post (an unpin's: the post unpinned), if archived
 
 
 async def notice_cursor(session: AsyncSession, *, now: datetime) -> int:
@@ -82,17 +83,42 @@ async def changes_to_notice(
         for row in rows
         if _worth_telling(row.field, row.source, row.old_value, row.channel_id)
     ]
-    return wanted, rows[-1].id if rows else after
+    return await _with_pinned_texts(session, wanted), rows[-1].id if rows else after
+
+
+async def _with_pinned_texts(
+    session: AsyncSession, changes: list[ChannelChange]
+) -> list[ChannelChange]:
+    """Pin changes with the archived text of the post they concern."""
+    keys = {change.id: _pinned_post(change) for change in changes if change.field == PINNED}
+    if not keys:
+        return changes
+    found = await session.execute(
+        select(posts.c.channel_id, posts.c.message_id, posts.c.text).where(
+            tuple_(posts.c.channel_id, posts.c.message_id).in_(set(keys.values()))
+        )
+    )
+    texts = {(row.channel_id, row.message_id): row.text for row in found}
+    return [
+        replace(change, pinned_text=texts.get(keys[change.id])) if change.id in keys else change
+        for change in changes
+    ]
+
+
+def _pinned_post(change: ChannelChange) -> tuple[int, int]:
+    """The post a pin change is about: the one pinned now, or the one unpinned."""
+    return change.channel_id, int(change.new_value or change.old_value or 0)
 
 
 def _worth_telling(field: str, source: str, old_value: str | None, channel_id: int) -> bool:
-    """A change the archiver saw of a name, a description, Telegram's labels or the account's
-    access, not a first sight of it (a channel first known from an import learns its
-    username, description and title when the archiver follows it); and every purge."""
+    """A change the archiver saw of a name, a description, the pinned post, Telegram's labels
+    or the account's access, not a first sight of it (a channel first known from an import
+    learns its username, description and title when the archiver follows it); and every
+    purge."""
     if field not in TOLD_FIELDS or source == Source.IMPORT.value:
         return False
     if field == PURGE:
         return True
-    if field in ("labels", ACCESS):
-        return old_value is not None  # labels: empty is known to have none
+    if field in ("labels", PINNED, ACCESS):
+        return old_value is not None  # labels, pinned: empty is known to have none
     return bool(old_value) and old_value != untitled(channel_id)

@@ -53,6 +53,7 @@ class FakeChannel:
     difference_limit: int = 1000
     scam: bool = False  # Telegram's labels on the channel
     auto_delete: int | None = None  # seconds after which its posts delete themselves
+    pinned: int | None = None  # the post it shows pinned (its full info's pinned_msg_id)
     restriction: list[types.RestrictionReason] = field(default_factory=list)
 
     def check_readable(self, messages: list[Any]) -> None:
@@ -156,6 +157,16 @@ class FakeTelegram:
             channel.messages.pop(message_id, None)
         update = types.UpdateDeleteChannelMessages(
             channel.id, ids, channel.pts + len(ids), len(ids)
+        )
+        self._record(channel, update, push)
+
+    def pin(self, channel: FakeChannel, message_id: int | None, *, push: bool = True) -> None:
+        """The channel pins *message_id* (None: unpins everything)."""
+        unpinned = channel.pinned
+        channel.pinned = message_id
+        ids = [message_id] if message_id is not None else [unpinned] if unpinned else []
+        update = types.UpdatePinnedChannelMessages(
+            channel.id, ids, channel.pts + 1, 1, pinned=message_id is not None
         )
         self._record(channel, update, push)
 
@@ -278,6 +289,7 @@ def _full_channel(self: FakeTelegram, request: functions.channels.GetFullChannel
         pts=channel.pts,
         participants_count=channel.subscribers,
         ttl_period=channel.auto_delete,
+        pinned_msg_id=channel.pinned,
     )
     return types.messages.ChatFull(full_chat=full, chats=[channel.tl()], users=[])
 

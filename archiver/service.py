@@ -59,7 +59,7 @@ from dozor.storage.channels import (
     remember_invite,
 )
 from dozor.storage.facts import note_logout
-from dozor.storage.posts import StoreOutcome
+from dozor.storage.posts import StoreOutcome, Tombstoned
 from dozor.storage.requests import finish_request, pending_requests
 from dozor.storage.sync import (
     NO_ACCESS,
@@ -136,6 +136,7 @@ class ChannelReport:
     new: int = 0
     edited: int = 0
     deleted: int = 0
+    expired: int = 0  # gone by the channel's auto-delete timer: nobody deleted them
     status: str = "ok"
     detail: str | None = None
     retry_after: int | None = None
@@ -603,7 +604,7 @@ class Archiver:
             channel_id, seen.messages, {**seen.unreadable, **unreadable}
         )
 
-        async def write(session: AsyncSession) -> tuple[StoreOutcome, list[int]]:
+        async def write(session: AsyncSession) -> tuple[StoreOutcome, Tombstoned]:
             outcome = await store_posts(
                 session, records, source=Source.RECONCILE, observed_at=self.now()
             )
@@ -625,13 +626,15 @@ class Archiver:
             )
             return outcome, deleted
 
-        outcome, deleted = await write_transaction(self.sessions, write)
+        outcome, tombstoned = await write_transaction(self.sessions, write)
         report.new += outcome.new
         report.edited += outcome.edited
-        report.deleted += len(deleted)
+        report.deleted += len(tombstoned.deleted)
+        report.expired += len(tombstoned.expired)
         await self._download(seen.messages)
-        if deleted:
-            log.info("channel %s: %d posts deleted on Telegram", channel_id, len(deleted))
+        for ids, how in ((tombstoned.deleted, "deleted"), (tombstoned.expired, "auto-deleted")):
+            if ids:
+                log.info("channel %s: %d posts %s on Telegram", channel_id, len(ids), how)
 
     async def _archived_ids(self, channel_id: int, low: int, high: int) -> set[int]:
         async with self.sessions() as session:
@@ -787,6 +790,7 @@ class Archiver:
                     report.new += part.new
                     report.edited += part.edited
                     report.deleted += part.deleted
+                    report.expired += part.expired
             except SessionLoggedOut:
                 raise  # not this channel's fault: the archiver stops
             except ChannelPostponed as exc:

@@ -313,7 +313,7 @@ async def test_posts_gone_by_their_auto_delete_timer_neither_alert_nor_purge(
             observed_at=posted + day - timedelta(seconds=20),  # Telegram's clock runs ahead
             summarize_from=2,
         )
-    assert (early, on_time) == ([3], [1, 2])
+    assert (early.deleted, early.expired, on_time.deleted, on_time.expired) == ([3], [], [], [1, 2])
     assert [(a[1], a[2]) for a in await _generate(sessions)] == [(3, "deleted")]
     async with sessions() as session:
         kinds = (

@@ -388,9 +388,10 @@ def report(reports: list[ChannelReport]) -> int:
     cron: what was archived is kept, and the next pass resumes)."""
     for item in reports:
         mark = "ok" if item.status == "ok" else f"{item.status}: {item.detail}"
+        expired = f", {item.expired} gone by auto-delete" if item.expired else ""
         click.echo(
             f"{item.channel_id}: {item.new} new, {item.edited} edited, "
-            f"{item.deleted} deleted — {mark}"
+            f"{item.deleted} deleted{expired} — {mark}"
         )
     behind = sum(item.status != "ok" for item in reports)
     if behind:

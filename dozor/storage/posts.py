@@ -65,6 +65,18 @@ EXPIRY_SLACK = timedelta(minutes=1)  # clocks differ: a post seen gone this earl
 _ACTION_IDENTITY_KEYS = ("type", "title", "message_id")
 
 
+@dataclass(frozen=True)
+class Tombstoned:
+    """The posts :func:`mark_deleted` newly tombstoned: deleted by someone, or gone when
+    their auto-delete timer said."""
+
+    deleted: list[int]
+    expired: list[int]
+
+    def __len__(self) -> int:
+        return len(self.deleted) + len(self.expired)
+
+
 @dataclass
 class StoreOutcome:
     """What a call to :func:`store_posts` did, post by post."""
@@ -648,7 +660,7 @@ async def mark_deleted(
     source: Source,
     observed_at: datetime,
     summarize_from: int | None = None,
-) -> list[int]:
+) -> Tombstoned:
     """Tombstone archived posts seen deleted; returns the ids newly marked.
 
     Rows are never erased. Ids that were never archived, or are already tombstoned, are
@@ -661,7 +673,7 @@ async def mark_deleted(
     stored = await _load_posts(session, channel_id, sorted(set(message_ids)))
     fresh = [row for mid, row in sorted(stored.items()) if row["deleted_at"] is None]
     if not fresh:
-        return []
+        return Tombstoned([], [])
     await session.execute(
         update(posts)
         .where(
@@ -698,7 +710,9 @@ async def mark_deleted(
             session,
             [_event(EventKind.DELETED, row, observed_at, source, observed_at) for row in removed],
         )
-    return [row["message_id"] for row in fresh]
+    return Tombstoned(
+        [row["message_id"] for row in removed], [row["message_id"] for row in expired]
+    )
 
 
 def expired_by_timer(row: Mapping[str, Any], gone_at: datetime) -> bool:

@@ -64,6 +64,8 @@ from dozor.storage.requests import finish_request, pending_requests
 from dozor.storage.sync import (
     NO_ACCESS,
     get_sync_state,
+    pending_waits,
+    postpone_channel,
     save_sync_state,
     set_channel_status,
     set_not_joined,
@@ -170,6 +172,7 @@ class Archiver:
     _logout_noted: bool = False
     _unjoined: dict[int, Unjoined] = field(default_factory=dict)  # see _keep_joined
     _pins: set[int] = field(default_factory=set)  # channels that pinned or unpinned live
+    _waits_restored: bool = False  # see _restore_waits
 
     def __post_init__(self) -> None:
         self._reader = Reader(self.client, self._call)
@@ -287,6 +290,7 @@ class Archiver:
         if not self.join_channels or not isinstance(channel, types.Channel) or not channel.left:
             self._unjoined.pop(channel_id, None)
             return None
+        await self._restore_waits()
         known = self._unjoined.get(channel_id)
         if known is not None and known.retry_at > self.now():
             return known.reason
@@ -335,7 +339,9 @@ class Archiver:
                 session, record, observed_at=self.now(), source=Source.LIVE, tracked=tracked
             )
             await set_channel_status(session, channel_id, "ok", None, at=self.now())
-            await set_not_joined(session, channel_id, not_joined)
+            unjoined = self._unjoined.get(channel_id)
+            retry_at = unjoined.retry_at if unjoined is not None else None
+            await set_not_joined(session, channel_id, not_joined, retry_at)
         if changed:
             log.info("channel %s changed: %s", record.title, ", ".join(changed))
 
@@ -778,6 +784,7 @@ class Archiver:
     ) -> ChannelReport:
         """Run a channel's steps, one channel's work at a time (the periodic re-read and
         the full re-read never touch it together); a fault ends them and stays here."""
+        await self._restore_waits()
         postponed = self._postponed.get(channel_id)
         if postponed is not None and postponed > self.now():
             report.status, report.detail = "flood_wait", f"until {postponed:%H:%M:%S} UTC"
@@ -835,6 +842,22 @@ class Archiver:
             await set_channel_status(
                 session, channel_id, "flood_wait", report.detail, at=self.now()
             )
+            await postpone_channel(session, channel_id, until)
+
+    async def _restore_waits(self) -> None:
+        """Take over the flood waits and join refusals an earlier run met that still hold (a
+        cron run a quarter of an hour ago, a restart): asking Telegram again before their
+        time gets nothing but longer waits. Once per archiver."""
+        if self._waits_restored:
+            return
+        self._waits_restored = True
+        async with self.sessions() as session:
+            waits = await pending_waits(session, now=self.now())
+        for channel_id, wait in waits.items():
+            if wait.postponed_until is not None:
+                self._postponed.setdefault(channel_id, wait.postponed_until)
+            if wait.join_retry_at is not None and wait.not_joined:
+                self._unjoined.setdefault(channel_id, Unjoined(wait.not_joined, wait.join_retry_at))
 
     async def _fail(self, channel_id: int, exc: errors.RPCError, report: ChannelReport) -> None:
         status = next((s for kind, s in _STATUS_ERRORS if isinstance(exc, kind)), "error")

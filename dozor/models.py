@@ -292,6 +292,16 @@ sync_state = Table(
         Text,
         comment="why the account is not in the channel: no live updates, new posts are polled",
     ),
+    Column(
+        "postponed_until",
+        UTCDateTime,
+        comment="a long flood wait: the channel's work waits until then (past: no wait)",
+    ),
+    Column(
+        "join_retry_at",
+        UTCDateTime,
+        comment="a refused join is tried again from then on (past: at the next pass)",
+    ),
 )
 
 imports = Table(

@@ -649,6 +649,25 @@ def test_status_names_a_channel_the_account_could_not_join(
     assert row["not_joined"].startswith("the account is in as many channels and groups as ")
     assert main(["status"]) == 0
     assert "no live updates: the account is in as many channels" in capsys.readouterr().out
+    joins = telegram.count(functions.channels.JoinChannelRequest)
+    assert main(["archive", "--once"]) == 0  # the next cron run: joining waits its time
+    assert telegram.count(functions.channels.JoinChannelRequest) == joins
+
+
+def test_a_long_flood_wait_holds_for_the_next_cron_run(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Telegram asks dozor to wait an hour: the cron runs within that hour leave the channel
+    alone (asking before the time only draws longer waits) and say so. (The run after the
+    hour archives: tests/test_archiver.py, on a clock it can move.)"""
+    history = functions.messages.GetHistoryRequest
+    telegram.flood(history, 3600)
+    assert main(["archive", "--once"]) == 1
+    assert "flood_wait: Telegram asked to wait 3600 s" in capsys.readouterr().out
+    reads = telegram.count(history)
+    assert main(["archive", "--once"]) == 1
+    assert "flood_wait: until " in capsys.readouterr().out
+    assert telegram.count(history) == reads
 
 
 def test_a_post_gone_by_its_auto_delete_timer_is_told_apart(

@@ -624,8 +624,12 @@ async def test_short_flood_waits_are_slept_long_ones_postpone_the_channel(
 
     await eventually(live_arrived)
     assert (await archiver.sync(CH)).status == "flood_wait"  # still postponed: not retried
+    reads = telegram.count(History)
+    restarted = await start()  # a cron run, or a restart: the wait holds all the same
+    assert [r.status for r in await restarted.sync_all()] == ["flood_wait", "flood_wait"]
+    assert telegram.count(History) == reads
     await slept(3600)  # the wait is over
-    reports = await archiver.sync_all()
+    reports = await restarted.sync_all()
     assert [r.status for r in reports] == ["ok", "ok"]
     assert len(await post_ids(sessions, CH2)) == 20
 
@@ -1518,6 +1522,11 @@ async def test_a_channel_the_account_cannot_join_is_polled_and_said_so(
     joins = telegram.count(functions.channels.JoinChannelRequest)
     await archiver.sync(CH)  # tried again after JOIN_RETRY, not at every pass
     assert telegram.count(functions.channels.JoinChannelRequest) == joins
+    archiver = await start(unjoined_poll_seconds=60)  # nor at every cron run, or restart
+    await archiver.sync(CH)
+    assert telegram.count(functions.channels.JoinChannelRequest) == joins
+    assert [report.channel_id for report in await archiver.poll_unjoined()] == [CH]
+    assert await not_joined(sessions) is not None
 
     telegram.join_refusal = None  # the account left other channels
     telegram.tick(30 * 60)

@@ -77,10 +77,46 @@ async def save_sync_state(session: AsyncSession, channel_id: int, **values: Any)
         )
 
 
-async def set_not_joined(session: AsyncSession, channel_id: int, reason: str | None) -> None:
-    """Why the account is not in a followed channel (None: it is): Telegram pushes no updates
-    of such a channel, so its new posts are polled."""
-    await save_sync_state(session, channel_id, not_joined=reason)
+async def set_not_joined(
+    session: AsyncSession, channel_id: int, reason: str | None, retry_at: datetime | None = None
+) -> None:
+    """Why the account is not in a followed channel (None: it is), and when joining is tried
+    again: Telegram pushes no updates of such a channel, so its new posts are polled."""
+    await save_sync_state(session, channel_id, not_joined=reason, join_retry_at=retry_at)
+
+
+async def postpone_channel(session: AsyncSession, channel_id: int, until: datetime) -> None:
+    """A long flood wait: the channel's work waits until *until*, in later runs too."""
+    await save_sync_state(session, channel_id, postponed_until=until)
+
+
+@dataclass(frozen=True)
+class Waits:
+    """What an earlier run of the archiver was told to wait for, still running."""
+
+    postponed_until: datetime | None  # a flood wait
+    not_joined: str | None  # a refused join ...
+    join_retry_at: datetime | None  # ... and when to try again
+
+
+async def pending_waits(session: AsyncSession, *, now: datetime) -> dict[int, Waits]:
+    """The flood waits and join refusals that have not run out by *now*, by channel."""
+    result = await session.execute(
+        select(
+            sync_state.c.channel_id,
+            sync_state.c.postponed_until,
+            sync_state.c.not_joined,
+            sync_state.c.join_retry_at,
+        ).where(or_(sync_state.c.postponed_until > now, sync_state.c.join_retry_at > now))
+    )
+    return {
+        row.channel_id: Waits(
+            row.postponed_until if row.postponed_until and row.postponed_until > now else None,
+            row.not_joined,
+            row.join_retry_at if row.join_retry_at and row.join_retry_at > now else None,
+        )
+        for row in result
+    }
 
 
 async def set_channel_status(

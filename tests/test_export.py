@@ -49,6 +49,7 @@ from dozor.records import (
 from dozor.storage import mark_deleted, store_posts, upsert_channel
 from dozor.storage.media import record_media_file
 from dozor.storage.metrics import add_shown_counters
+from dozor.storage.sync import set_channel_status
 from tests.conftest import DESKTOP, FIXTURES
 
 CH, OTHER = -1001525384822, -1001399999999
@@ -868,17 +869,30 @@ async def test_html_shows_a_place_with_a_link_to_the_map(
     ) in page
 
 
-async def test_html_shows_how_a_channel_renamed_itself(
+async def test_html_shows_how_a_channel_changed(
     sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
+    """Renames, a new description, pins (of a post in the export and of one that is not),
+    Telegram's labels, the channel lost to the account and back, and a purge."""
     await fill(sessions)
     seen = T0 + timedelta(days=9)
     async with sessions.begin() as session:
-        renamed = ChannelRecord(CH, "МВД <КР>", "mvd_test", about="Пресс-служба")
+        first = ChannelRecord(CH, "МВД", "mvd_test", labels="", pinned="")
+        await upsert_channel(session, first, observed_at=seen, source=Source.LIVE)
+        renamed = ChannelRecord(
+            CH, "МВД <КР>", "mvd_test", about="Пресс-служба", labels="scam", pinned="2"
+        )
         await upsert_channel(session, renamed, observed_at=seen, source=Source.LIVE)
+        repinned = ChannelRecord(CH, "МВД <КР>", "mvd_test", pinned="77")
+        await upsert_channel(session, repinned, observed_at=seen, source=Source.LIVE)
+        for status in ("banned", "ok"):
+            await set_channel_status(session, CH, status, None, at=seen)
+        await mark_deleted(
+            session, CH, [1, 2], source=Source.LIVE, observed_at=seen, summarize_from=2
+        )
     out = tmp_path / "site"
     async with sessions() as session:
-        await run_export(session, ExportFilter(), "html", out)
+        await run_export(session, ExportFilter(include_deleted=True), "html", out)
     page = (out / "mvd_test" / "index.html").read_text("utf-8")
     assert (
         '<h2>Changes seen</h2><ul class="changes">'
@@ -886,6 +900,15 @@ async def test_html_shows_how_a_channel_renamed_itself(
         "<del>МВД</del> → <ins>МВД &lt;КР&gt;</ins></li>"
     ) in page
     assert "description: <del>—</del> → <ins>Пресс-служба</ins>" in page
+    assert "Telegram's labels: <del>—</del> → <ins>scam</ins>" in page
+    assert 'pinned post: <del>—</del> → <ins><a href="2024-11.html#m2">#2</a></ins>' in page
+    assert (
+        'pinned post: <del><a href="2024-11.html#m2">#2</a></del> → '
+        '<ins><a href="https://t.me/mvd_test/77">#77</a></ins>'  # not in the export
+    ) in page
+    assert "readable by the archiving account: <del>yes</del> → <ins>no (banned)</ins>" in page
+    assert "readable by the archiving account: <del>no (banned)</del> → <ins>yes</ins>" in page
+    assert "deleted 2 posts, #1 to #2 at once" in page
     other = (out / f"c{bare_channel_id(OTHER)}" / "index.html").read_text("utf-8")
     assert "Changes seen" not in other
 

@@ -36,6 +36,8 @@ from dozor.mediastore import copy_out
 from dozor.query.document import searchable_text
 from dozor.records import count_text, reaction_label
 from dozor.search.engine import post_link
+from dozor.storage.channels import PINNED, PURGE
+from dozor.storage.sync import ACCESS
 from dozor.text import fold
 
 SHARD_POSTS = 5000  # posts per search-index script
@@ -179,7 +181,7 @@ class HtmlSite:
     ) -> None:
         self.folder = folder
         self.media_dir = media_dir
-        self.channel_changes = channel_changes or {}  # renames shown on each channel's page
+        self.channel_changes = channel_changes or {}  # shown on each channel's page
         self.channels: list[_Channel] = []
         self.files: list[Path] = []
         self._page: _Page | None = None  # being filled
@@ -475,7 +477,7 @@ def _channel_page(channel: _Channel, changes: Sequence[Mapping[str, Any]]) -> st
     body = (
         f'<p class="crumbs"><a href="../index.html">Channels</a> › {esc(channel.title)}</p>'
         f"<h1>{esc(channel.title)}</h1><p>{channel.posts:,} posts{link}</p>"
-        f'<ul class="months">{months}</ul>{_changes(changes)}'
+        f'<ul class="months">{months}</ul>{_changes(changes, channel)}'
     )
     return _page(channel.title, body, "../")
 
@@ -490,19 +492,50 @@ def _month_item(month: str, pages: list[tuple[str, int]]) -> str:
     return item + "</li>"
 
 
-FIELD_NAMES = {"title": "title", "username": "username", "about": "description"}
+FIELD_NAMES = {
+    "title": "title",
+    "username": "username",
+    "about": "description",
+    "labels": "Telegram's labels",
+    PINNED: "pinned post",
+    ACCESS: "readable by the archiving account",
+}
 
 
-def _changes(changes: Sequence[Mapping[str, Any]]) -> str:
-    """How the channel renamed itself or rewrote its description while it was archived."""
+def _changes(changes: Sequence[Mapping[str, Any]], channel: _Channel) -> str:
+    """How the channel renamed itself, rewrote its description, pinned posts, was labelled by
+    Telegram, was lost to the archiving account or purged its posts, while it was archived."""
     if not changes:
         return ""
-    items = "".join(
-        f"<li>{_time(c['observed_at'])} · {FIELD_NAMES.get(c['field'], c['field'])}: "
-        f"<del>{esc(c['old_value'] or '—')}</del> → <ins>{esc(c['new_value'] or '—')}</ins></li>"
-        for c in changes
-    )
+    items = "".join(f"<li>{_time(c['observed_at'])} · {_change(c, channel)}</li>" for c in changes)
     return f'<h2>Changes seen</h2><ul class="changes">{items}</ul>'
+
+
+def _change(change: Mapping[str, Any], channel: _Channel) -> str:
+    field, old, new = change["field"], change["old_value"], change["new_value"]
+    if field == PURGE:
+        return f"deleted {esc(new or '')} at once"
+    if field == PINNED:
+        old, new = (_pinned(value, channel) for value in (old, new))
+    elif field == ACCESS:
+        old, new = ("yes" if v == "ok" else f"no ({esc(v)})" if v else "" for v in (old, new))
+    else:
+        old, new = esc(old or ""), esc(new or "")
+    return f"{FIELD_NAMES.get(field, field)}: <del>{old or '—'}</del> → <ins>{new or '—'}</ins>"
+
+
+def _pinned(value: str | None, channel: _Channel) -> str:
+    """A pinned post's number, linked to its page in this export, else to Telegram."""
+    if not value:
+        return ""
+    message_id = int(value)
+    where = channel.page_of(message_id)
+    href = (
+        f"{where}.html#m{message_id}"
+        if where is not None
+        else post_link(channel.id, channel.username, message_id)
+    )
+    return f'<a href="{esc(href)}">#{message_id}</a>'
 
 
 def _index_page(channels: Sequence[_Channel], posts: int) -> str:

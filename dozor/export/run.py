@@ -24,7 +24,7 @@ from dozor.export.files import CsvWithMetrics, Progress, SingleFile, Sink, pump
 from dozor.export.html import HtmlSite
 from dozor.export.select import ExportFilter
 from dozor.export.writers import SCHEMA_VERSION
-from dozor.storage.channels import NAME_FIELDS, channel_histories
+from dozor.storage.channels import TOLD_FIELDS, channel_histories
 
 FORMATS = ("jsonl", "csv", "desktop", "html")
 WITH_METRICS = ("jsonl", "csv", "html")  # the formats that carry counter samples
@@ -114,8 +114,8 @@ async def _write(
     elif fmt == "desktop":
         sink = DesktopWriter(folder, media_dir=media_dir)
     else:
-        renames = await channel_histories(session, NAME_FIELDS)
-        sink = HtmlSite(folder, media_dir=media_dir, channel_changes=renames)
+        changes = await channel_histories(session, TOLD_FIELDS)
+        sink = HtmlSite(folder, media_dir=media_dir, channel_changes=changes)
     return await pump(session, wanted, sink, progress)
 
 

@@ -28,6 +28,7 @@ COMMANDS = [
     BotCommand(command="rules", description="My alert rules"),
     BotCommand(command="export", description="Export posts as a file"),
     BotCommand(command="channels", description="Archived channels"),
+    BotCommand(command="changes", description="How a channel changed: renames, pins, purges"),
     BotCommand(command="status", description="Archiver health"),
     BotCommand(command="help", description="How to use dozor"),
 ]

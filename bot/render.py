@@ -248,6 +248,24 @@ def render_channel_change(change: ChannelChange, zone: ZoneInfo) -> str:
 PINNED_TEXT_SIZE = 300  # characters of the pinned post shown in the notice
 
 
+def render_channel_changes(title: str, changes: Sequence[ChannelChange], zone: ZoneInfo) -> str:
+    """/changes: a channel's latest changes as the team was told them, oldest first; the
+    oldest are left out when they would not fit in one message."""
+    if not changes:
+        return (
+            f"No changes of <b>{esc(title)}</b> seen yet. Renames, descriptions, pinned posts, "
+            "Telegram's labels, access lost or regained and purges are listed here as the "
+            "archiver sees them."
+        )
+    parts = [render_channel_change(change, zone) for change in changes]
+    while True:
+        head = f"<b>{esc(title)}</b>: the latest {len(parts)} changes, oldest first"
+        text = "\n\n".join([head, *parts])
+        if len(text) <= LIMIT or len(parts) == 1:
+            return text
+        parts.pop(0)
+
+
 def _render_pin(change: ChannelChange, name: str) -> str:
     """A channel pinned or unpinned a post. With several pinned, Telegram tells the newest
     one only: unpinning it shows the one pinned before, hence "now shows"."""

@@ -288,6 +288,41 @@ async def test_the_team_hears_what_a_channel_pins_and_unpins(
     assert all(html_problem(text) is None for text in texts)
 
 
+async def test_changes_lists_how_a_channel_changed(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """/changes CHANNEL: the latest changes the team is told of, oldest first, worded as the
+    notices were; first sights, subscriber counts and imports are left out."""
+    await archive(sessions, ["Первый пост", "Важно: телефон доверия 102"])
+    api.message(MEMBER, "/changes mvd_test")
+    (none,) = await api.wait_for(chat_id=MEMBER, seconds=8)
+    assert none.params["text"].startswith("No changes of <b>МВД Кыргызстана</b> seen yet.")
+    records = [
+        ChannelRecord(CH, "МВД Кыргызстана", "mvd_test", about="Пресс-служба", pinned=""),
+        ChannelRecord(CH, "МВД КР", "mvd_test", subscribers=5, pinned="2"),
+        ChannelRecord(CH, "МВД КР", "mvd_test", subscribers=9, labels="scam"),
+    ]
+    for record in records:
+        async with sessions.begin() as session:
+            await upsert_channel(session, record, observed_at=datetime.now(UTC), source=Source.LIVE)
+    async with sessions.begin() as session:
+        imported = ChannelRecord(CH, "Название из экспорта")
+        await upsert_channel(session, imported, observed_at=datetime.now(UTC), source=Source.IMPORT)
+    api.message(MEMBER, "/changes @mvd_test")
+    api.message(MEMBER, "/changes nosuch")
+    api.message(MEMBER, "/changes")
+    answers = await api.wait_for(chat_id=MEMBER, count=4, seconds=8)
+    text, _, usage, unknown = sorted(call.params["text"] for call in answers)  # <b> No Usage ⚠️
+    assert text.startswith("<b>Название из экспорта</b>: the latest 2 changes, oldest first\n\n")
+    renamed, pinned = text.split("\n\n")[1:]
+    assert renamed.startswith("🏷 Channel renamed: <s>МВД Кыргызстана</s> → <b>МВД КР</b>")
+    assert pinned.startswith("📌 <b>Название из экспорта</b>")
+    assert "pinned post" in pinned and "Важно: телефон доверия 102" in pinned
+    assert html_problem(text) is None
+    assert unknown.startswith("⚠️ no archived channel matches 'nosuch'")
+    assert usage.startswith("Usage: /changes <i>channel</i>")
+
+
 async def test_the_team_hears_when_a_channel_is_lost_regained_and_purged(
     api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -1023,6 +1058,8 @@ ODD_COMMANDS = [
     "/addchannel",
     "/addchannel t.me/c/0",
     "/removechannel 99999999999999999999999",
+    "/changes 99999999999999999999999",
+    "/changes <b>mvd_test</b>",
     "/status extra words",
     "/post mvd_test/99999999999999999999999",
     "/post 99999999999999999999999/1",
@@ -1065,7 +1102,7 @@ async def test_odd_commands_get_an_answer_and_never_an_internal_error(
 APOLOGY = explain(RuntimeError())  # what a user sees of a handler's unexpected exception
 COMMANDS = [
     "/search", "/post", "/export", "/subscribe", "/unsubscribe", "/rules", "/teamrules",
-    "/channels", "/status", "/removechannel", "/help", "/start",
+    "/channels", "/status", "/removechannel", "/help", "/start", "/changes",
 ]  # fmt: skip
 WORDS = [
     "мигрант", "mvd_test", "-1001525384822", "1", "0", "-5", "99999999999999999999",

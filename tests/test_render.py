@@ -7,15 +7,18 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from bot.render import (
+    LIMIT,
     AlertContent,
     SearchPage,
     render_alert,
+    render_channel_changes,
     render_diff,
     render_digest,
     render_search,
     visible_length,
 )
 from dozor.query import parse
+from dozor.storage.notices import ChannelChange
 from tests.fakes.botapi import html_problem
 
 BISHKEK = ZoneInfo("Asia/Bishkek")
@@ -159,3 +162,19 @@ def test_search_that_checked_only_part_says_so() -> None:
     assert render_search(nothing, zone).splitlines()[1:] == ["No posts match.", note]
     some = SearchPage("/qq/", 7, False, page=1, pages=2, hits=[], checked_only=200_000)
     assert render_search(some, zone).splitlines()[1:3] == ["at least 7 results · page 1/2", note]
+
+
+def test_changes_leave_out_the_oldest_that_would_not_fit_in_one_message() -> None:
+    described = [
+        ChannelChange(
+            n, -1001, "МВД", "mvd_test", "about", f"{n} " + "описание " * 40, f"{n + 1} новое",
+            datetime(2024, 11, 5, 8, n, tzinfo=UTC),
+        )
+        for n in range(30)
+    ]  # fmt: skip
+    text = render_channel_changes("МВД", described, BISHKEK)
+    kept = int(text.split("the latest ")[1].split()[0])
+    assert 1 < kept < 30 and len(text) <= LIMIT
+    assert len(text) + len(render_channel_changes("МВД", described[-1:], BISHKEK)) > LIMIT
+    assert "<u><b>30</b></u>" in text and "<u><b>1</b></u>" not in text  # the newest stay
+    assert html_problem(text) is None

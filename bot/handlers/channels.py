@@ -1,4 +1,4 @@
-"""/channels, /status for the team; /addchannel and /removechannel for admins.
+"""/channels, /changes, /status for the team; /addchannel and /removechannel for admins.
 
 The bot has no Telegram user session, so it cannot resolve or join a channel itself:
 /addchannel records a request that the archiver (in this process or another) carries out;
@@ -13,12 +13,13 @@ from aiogram.types import Message, User
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access import Role
-from bot.render import esc, link, local_time
+from bot.render import esc, link, local_time, render_channel_changes
 from bot.settings import BotSettings
 from dozor.channel_refs import check_requestable
 from dozor.errors import logged_out_message
 from dozor.storage.channels import list_channels, resolve_channel
 from dozor.storage.facts import session_logout
+from dozor.storage.notices import recent_changes
 from dozor.storage.requests import request_channel, waiting_request_count
 from dozor.storage.stats import (
     alert_counts,
@@ -48,6 +49,21 @@ async def list_command(message: Message, session: AsyncSession, settings: BotSet
     if len(found) > MAX_LISTED:
         lines.append(f"… and {len(found) - MAX_LISTED} more (see `dozor channels list`)")
     await message.answer("\n".join(lines))
+
+
+async def changes_command(
+    message: Message, command: CommandObject, session: AsyncSession, settings: BotSettings
+) -> None:
+    ref = (command.args or "").strip()
+    if not ref:
+        await message.answer(
+            "Usage: /changes <i>channel</i>: its latest renames, descriptions, pinned posts, "
+            "Telegram's labels, access lost or regained and purges"
+        )
+        return
+    row = await resolve_channel(session, ref)
+    changes = await recent_changes(session, row["id"])
+    await message.answer(render_channel_changes(row["title"], changes, settings.zone))
 
 
 async def status_command(message: Message, session: AsyncSession, settings: BotSettings) -> None:
@@ -138,6 +154,7 @@ def router() -> Router:
     """This module's handlers on a fresh Router (a Router joins one Dispatcher only)."""
     routes = Router(name="channels")
     routes.message.register(list_command, Command("channels"))
+    routes.message.register(changes_command, Command("changes"))
     routes.message.register(status_command, Command("status"))
     routes.message.register(add_command, Command("addchannel"))
     routes.message.register(remove_command, Command("removechannel"))

@@ -23,6 +23,7 @@ when posts appear, change or vanish.
 
 <b>Archive</b>
 /channels — archived channels
+/changes <i>channel</i> — its renames, pins, labels, purges…
 /status — archiver health and alert queue
 
 <b>Query language</b>

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Row, Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import channel_changes, channels, posts
@@ -60,30 +61,44 @@ async def changes_to_notice(
     """The changes worth telling (:func:`_worth_telling`) among the next *limit* logged after
     *after*, oldest first; and the id of the last change read, which the cursor may move to
     once they are told (subscriber counts and imports are passed over, not read again)."""
+    query = _changes().where(channel_changes.c.id > after).order_by(channel_changes.c.id)
+    rows = (await session.execute(query.limit(limit))).all()
+    wanted = [ChannelChange(*row[:-1]) for row in rows if _told(row)]
+    return await _with_pinned_texts(session, wanted), rows[-1].id if rows else after
+
+
+async def recent_changes(
+    session: AsyncSession, channel_id: int, limit: int = 10
+) -> list[ChannelChange]:
+    """A channel's latest *limit* changes worth telling, oldest first (the bot's /changes)."""
     query = (
-        select(
-            channel_changes.c.id,
-            channel_changes.c.channel_id,
-            channels.c.title,
-            channels.c.username,
-            channel_changes.c.field,
-            channel_changes.c.old_value,
-            channel_changes.c.new_value,
-            channel_changes.c.observed_at,
-            channel_changes.c.source,
+        _changes()
+        .where(
+            channel_changes.c.channel_id == channel_id,
+            channel_changes.c.field.in_(TOLD_FIELDS),
+            channel_changes.c.source != Source.IMPORT.value,
         )
-        .join(channels, channels.c.id == channel_changes.c.channel_id)
-        .where(channel_changes.c.id > after)
-        .order_by(channel_changes.c.id)
-        .limit(limit)
+        .order_by(channel_changes.c.id.desc())
+        .limit(limit * 4)  # a few are first sights, not told
     )
     rows = (await session.execute(query)).all()
-    wanted = [
-        ChannelChange(*row[:-1])
-        for row in rows
-        if _worth_telling(row.field, row.source, row.old_value, row.channel_id)
-    ]
-    return await _with_pinned_texts(session, wanted), rows[-1].id if rows else after
+    wanted = [ChannelChange(*row[:-1]) for row in rows if _told(row)]
+    return await _with_pinned_texts(session, wanted[:limit][::-1])
+
+
+def _changes() -> Select[Any]:
+    """Logged changes as :class:`ChannelChange` fields, then the change's source."""
+    return select(
+        channel_changes.c.id,
+        channel_changes.c.channel_id,
+        channels.c.title,
+        channels.c.username,
+        channel_changes.c.field,
+        channel_changes.c.old_value,
+        channel_changes.c.new_value,
+        channel_changes.c.observed_at,
+        channel_changes.c.source,
+    ).join(channels, channels.c.id == channel_changes.c.channel_id)
 
 
 async def _with_pinned_texts(
@@ -108,6 +123,10 @@ async def _with_pinned_texts(
 def _pinned_post(change: ChannelChange) -> tuple[int, int]:
     """The post a pin change is about: the one pinned now, or the one unpinned."""
     return change.channel_id, int(change.new_value or change.old_value or 0)
+
+
+def _told(row: Row[Any]) -> bool:
+    return _worth_telling(row.field, row.source, row.old_value, row.channel_id)
 
 
 def _worth_telling(field: str, source: str, old_value: str | None, channel_id: int) -> bool:

@@ -345,6 +345,9 @@ def render_post_history(history: PostHistory, link_url: str, zone: ZoneInfo) -> 
         lines.append(_gone_line(post, zone))
     elif post["expires_at"] is not None:
         lines.append(f"⌛ deletes itself {local_time(post['expires_at'], zone)} (auto-delete)")
+    for span in history.pinned:
+        until = f" to {local_time(span.until, zone)}" if span.until else " (still)"
+        lines.append(f"📌 shown pinned from {local_time(span.since, zone)}{until}")
     if history.metrics:
         views = [_views(m) for m in history.metrics if m["views"] is not None]
         if views:

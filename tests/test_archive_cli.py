@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -735,9 +736,19 @@ def test_the_post_a_channel_pins_is_archived_as_changes(
     assert pinned_changes() == [("pinned", "", "7")]
     channel.pinned = 12
     assert pinned_changes()[1:] == [("pinned", "7", "12")]
+    assert main(["post", "mvd_test/12"]) == 0
+    assert "shown pinned since " in capsys.readouterr().out
     channel.pinned = None
     assert pinned_changes()[2:] == [("pinned", "12", "")]
     assert pinned_changes()[3:] == []  # nothing changed
+    assert main(["post", "mvd_test/7", "--json"]) == 0
+    (span,) = json.loads(capsys.readouterr().out)["pinned"]
+    assert span["since"] < span["until"]
+    assert main(["post", "mvd_test/12"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"shown pinned [0-9-]+ [0-9:]+ UTC to [0-9-]+ [0-9:]+ UTC", out), out
+    assert main(["post", "mvd_test/8", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pinned"] == []
 
 
 async def test_a_logged_out_session_stops_archiving_and_the_team_is_told(

@@ -16,7 +16,7 @@ from dozor.ids import is_digits
 from dozor.media import describe_media
 from dozor.records import ROUNDED_MARK, count_text, reactions_line
 from dozor.search.engine import post_link
-from dozor.storage.history import PostHistory, parse_post_ref, post_history
+from dozor.storage.history import PinSpan, PostHistory, parse_post_ref, post_history
 from dozor.storage.posts import expired_by_timer
 from dozor.text.diff import word_changes
 
@@ -59,6 +59,7 @@ def post_(ref: str, number: str | None, as_json: bool) -> None:
                 "versions": history.versions,
                 "metrics": history.metrics,
                 "events": history.events,
+                "pinned": [{"since": s.since, "until": s.until} for s in history.pinned],
             }
         )
         return
@@ -77,7 +78,7 @@ def _print_history(console: Console, link: str, history: PostHistory) -> None:
     post, channel = history.post, history.channel
     name = channel["title"] + (f" (@{channel['username']})" if channel["username"] else "")
     console.print(Text(f"{name} · post {post['message_id']} · {link}", style="bold"))
-    console.print(Text(" · ".join(_facts(post))))
+    console.print(Text(" · ".join([*_facts(post), *map(_pin_fact, history.pinned)])))
     if post["deleted_at"] is not None:
         console.print(Text(_gone(post), style="bold red"))
     previous: dict[str, Any] | None = None
@@ -125,6 +126,12 @@ def _facts(post: dict[str, Any]) -> list[str]:
     if post["grouped_id"]:
         facts.append(f"album {post['grouped_id']}")
     return facts
+
+
+def _pin_fact(span: PinSpan) -> str:
+    if span.until is None:
+        return f"shown pinned since {format_time(span.since)}"
+    return f"shown pinned {format_time(span.since)} to {format_time(span.until)}"
 
 
 def _version_title(version: dict[str, Any]) -> str:

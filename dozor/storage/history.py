@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -11,9 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.errors import UserError
 from dozor.ids import INT32
-from dozor.models import events, post_metrics, post_versions, posts, unreadable_messages
+from dozor.models import (
+    channel_changes,
+    events,
+    post_metrics,
+    post_versions,
+    posts,
+    unreadable_messages,
+)
 from dozor.records import EventKind
-from dozor.storage.channels import resolve_channel
+from dozor.storage.channels import PINNED, resolve_channel
 
 # t.me/name/123, t.me/s/name/123, t.me/c/1292077344/123 (any of them with ?single etc.),
 # and the short forms name/123, @name/123, -1001292077344/123.
@@ -34,6 +42,16 @@ class PostHistory:
     versions: list[dict[str, Any]]  # every content the post had, oldest first
     metrics: list[dict[str, Any]]  # views, forwards, replies, reactions as sampled
     events: list[dict[str, Any]]  # new, edited, deleted, restored: the change feed
+    pinned: list[PinSpan] = field(default_factory=list)  # when the channel showed it pinned
+
+
+@dataclass(frozen=True)
+class PinSpan:
+    """The channel showed the post pinned from *since* until *until* (None: still), as the
+    archiver saw it."""
+
+    since: datetime
+    until: datetime | None
 
 
 def parse_post_ref(text: str) -> tuple[str, int]:
@@ -75,7 +93,29 @@ async def post_history(session: AsyncSession, channel_ref: str, message_id: int)
         versions=await _rows(session, post_versions, channel["id"], message_id, "version"),
         metrics=await _rows(session, post_metrics, channel["id"], message_id, "sampled_at"),
         events=await _events(session, row._mapping),
+        pinned=await _pin_spans(session, channel["id"], message_id),
     )
+
+
+async def _pin_spans(session: AsyncSession, channel_id: int, message_id: int) -> list[PinSpan]:
+    """When the channel showed the post pinned, from its logged pin changes."""
+    number = str(message_id)
+    changes = await session.execute(
+        select(channel_changes.c.observed_at, channel_changes.c.new_value)
+        .where(
+            channel_changes.c.channel_id == channel_id,
+            channel_changes.c.field == PINNED,
+            (channel_changes.c.old_value == number) | (channel_changes.c.new_value == number),
+        )
+        .order_by(channel_changes.c.id)
+    )
+    spans: list[PinSpan] = []
+    for seen, pinned_now in changes:
+        if pinned_now == number:
+            spans.append(PinSpan(seen, None))
+        elif spans and spans[-1].until is None:
+            spans[-1] = PinSpan(spans[-1].since, seen)
+    return spans
 
 
 async def _events(session: AsyncSession, post: Any) -> list[dict[str, Any]]:

@@ -171,7 +171,7 @@ class Archiver:
     _unmet_retry: dict[int, datetime] = field(default_factory=dict)  # see _unmet_entity
     _logout_noted: bool = False
     _unjoined: dict[int, Unjoined] = field(default_factory=dict)  # see _keep_joined
-    _pins: set[int] = field(default_factory=set)  # channels that pinned or unpinned live
+    _changed: set[int] = field(default_factory=set)  # channels whose info changed, live
     _waits_restored: bool = False  # see _restore_waits
 
     def __post_init__(self) -> None:
@@ -699,7 +699,8 @@ class Archiver:
         self.client.add_event_handler(self._on_message, events.MessageEdited())
         self.client.add_event_handler(self._on_deleted, events.MessageDeleted())
         self.client.add_event_handler(
-            self._on_pinned, events.Raw(types.UpdatePinnedChannelMessages)
+            self._on_info_changed,
+            events.Raw((types.UpdateChannel, types.UpdatePinnedChannelMessages)),
         )
 
     async def _tracked_ids(self) -> set[int]:
@@ -745,16 +746,19 @@ class Archiver:
                 summarize_from=self.settings.mass_deletion_threshold,
             )
 
-    async def _on_pinned(self, update: types.UpdatePinnedChannelMessages) -> None:
-        """A channel pinned or unpinned posts. Which one it shows pinned now (the newest pin)
-        is in its full info, read by the next requests round (:meth:`refresh_pinned`)."""
-        self._pins.add(marked_id(types.PeerChannel(update.channel_id)))
+    async def _on_info_changed(
+        self, update: types.UpdateChannel | types.UpdatePinnedChannelMessages
+    ) -> None:
+        """Telegram says a channel changed (its title, username, description, the account's
+        standing in it: ``updateChannel``) or pinned or unpinned posts. What it is now is in
+        its full info, which the next requests round reads (:meth:`refresh_changed`)."""
+        self._changed.add(marked_id(types.PeerChannel(update.channel_id)))
 
-    async def refresh_pinned(self) -> list[ChannelReport]:
-        """Refresh the info of the followed channels that pinned or unpinned since the last
-        round: a pin is told within seconds, not at the next info pass."""
-        pinned, self._pins = self._pins, set()
-        followed = pinned & await self._tracked_ids() if pinned else set()
+    async def refresh_changed(self) -> list[ChannelReport]:
+        """Refresh the info of the followed channels Telegram said changed since the last
+        round: a rename, a pin or a ban is told within seconds, not at the next info pass."""
+        changed, self._changed = self._changed, set()
+        followed = changed & await self._tracked_ids() if changed else set()
         return [
             await self._run_steps(channel_id, [self._refresh_step], ChannelReport(channel_id))
             for channel_id in sorted(followed)
@@ -1056,7 +1060,7 @@ class Archiver:
         for report in await self.process_requests():
             await self.sync(report.channel_id)
         await self.catch_up_missed()
-        await self.refresh_pinned()
+        await self.refresh_changed()
         await self.poll_unjoined()
 
     async def poll_unjoined(self) -> list[ChannelReport]:

@@ -1425,20 +1425,40 @@ async def test_a_pin_or_unpin_is_read_within_seconds(
         return [(change["old_value"], change["new_value"]) for change in changes]
 
     telegram.pin(channel, 4)
-    await eventually(lambda: _has(archiver._pins))
+    await eventually(lambda: _has(archiver._changed))
     assert await pins() == []  # not before the round
     await archiver._requests_round()
     assert await pins() == [("", "4")]  # known to have none pinned before
     telegram.pin(channel, None)
-    await eventually(lambda: _has(archiver._pins))
+    await eventually(lambda: _has(archiver._changed))
     await archiver._requests_round()
     assert await pins() == [("", "4"), ("4", "")]
     asked = telegram.count(functions.channels.GetFullChannelRequest)
     await archiver._requests_round()  # nothing pinned since
     telegram.pin(other, 1)  # the account is in it, but dozor does not follow it
-    await eventually(lambda: _has(archiver._pins))
+    await eventually(lambda: _has(archiver._changed))
     await archiver._requests_round()
     assert telegram.count(functions.channels.GetFullChannelRequest) == asked
+
+
+async def test_a_channel_renaming_itself_is_seen_within_seconds(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Telegram pushes `updateChannel` when a channel's info changes: the archiver's next
+    10-second round reads it, rather than the hourly info pass."""
+    archiver = await start()
+    archiver.install_live_handlers()
+    await archiver.add("mvd_test")
+    await archiver.sync(CH)
+    telegram.rename(channel, "МВД КР (новое название)")
+    await eventually(lambda: _has(archiver._changed))
+    await archiver._requests_round()
+    async with sessions() as session:
+        (renamed,) = await channel_history(session, CH, ["title"])
+    assert renamed["new_value"] == "МВД КР (новое название)"
 
 
 async def _has(items: set[int]) -> bool:

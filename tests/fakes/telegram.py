@@ -170,6 +170,11 @@ class FakeTelegram:
         )
         self._record(channel, update, push)
 
+    def rename(self, channel: FakeChannel, title: str) -> None:
+        """The channel renames itself: Telegram pushes ``updateChannel`` (no pts) with it."""
+        channel.title = title
+        self._push(channel, types.UpdateChannel(channel.id))
+
     def count(self, request_type: type) -> int:
         return sum(isinstance(r, request_type) for r in self.requests)
 
@@ -195,13 +200,18 @@ class FakeTelegram:
     def _record(self, channel: FakeChannel, update: Any, push: bool) -> None:
         channel.pts = update.pts
         channel.log.append((update.pts, update))
-        if push and channel.joined:  # Telegram pushes updates of the account's own chats
-            wrapped = types.Updates(
-                updates=[update], users=[], chats=[channel.tl()], date=self.clock, seq=0
-            )
-            for sender in self.senders:
-                if sender.connected:
-                    sender.updates_queue.put_nowait(wrapped)
+        if push:
+            self._push(channel, update)
+
+    def _push(self, channel: FakeChannel, update: Any) -> None:
+        if not channel.joined:  # Telegram pushes updates of the account's own chats only
+            return
+        wrapped = types.Updates(
+            updates=[update], users=[], chats=[channel.tl()], date=self.clock, seq=0
+        )
+        for sender in self.senders:
+            if sender.connected:
+                sender.updates_queue.put_nowait(wrapped)
 
     def drop_connections(self) -> None:
         """Every connected client loses its connection (pending requests fail)."""

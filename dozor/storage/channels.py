@@ -26,11 +26,9 @@ _TRACKED_FIELDS = ("title", "username", "about", "subscribers", "labels", PINNED
 PURGE = "purge"  # the channel_changes field of many posts deleted at once
 # What channel_changes logs: those, the channel lost to the account or regained, and purges.
 CHANGE_FIELDS = (*_TRACKED_FIELDS, ACCESS, PURGE)
-# The changes a channel's archive names it by.
-NAME_FIELDS = ("title", "username", "about")
-# The changes people are shown (the HTML export too) and told of; subscriber counts change
-# by the hour.
-TOLD_FIELDS = (*NAME_FIELDS, "labels", PINNED, ACCESS, PURGE)
+# The changes people are shown (the HTML export too) and told of: all but subscriber counts,
+# which change by the hour.
+TOLD_FIELDS = ("title", "username", "about", "labels", PINNED, ACCESS, PURGE)
 
 
 async def upsert_channel(

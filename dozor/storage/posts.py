@@ -661,7 +661,8 @@ async def mark_deleted(
     observed_at: datetime,
     summarize_from: int | None = None,
 ) -> Tombstoned:
-    """Tombstone archived posts seen deleted; returns the ids newly marked.
+    """Tombstone archived posts seen deleted; returns the ids newly marked, those deleted by
+    someone apart from those gone by their auto-delete timer.
 
     Rows are never erased. Ids that were never archived, or are already tombstoned, are
     ignored: a deletion can only be recorded for something dozor saw. When at least

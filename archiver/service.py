@@ -91,6 +91,8 @@ REQUESTS_SECONDS = 10  # how often requests to follow a channel (from the bot) a
 VERIFY_CHECK_MINUTES = 30  # how often channels due for a full re-read (verify_days) are looked for
 UNMET_RETRY = timedelta(hours=6)  # how often a channel the session cannot find is looked for
 JOIN_RETRY = timedelta(minutes=30)  # how often joining a channel Telegram refused is tried again
+# A channel Telegram says changed is read again at most this often (the rest waits its turn).
+CHANGED_REFRESH = timedelta(minutes=1)
 # Who failed to read a message filed as unreadable: another version retries it at once.
 READ_BY = f"dozor {dozor_version}, Telethon {telethon.__version__}"
 
@@ -172,6 +174,7 @@ class Archiver:
     _logout_noted: bool = False
     _unjoined: dict[int, Unjoined] = field(default_factory=dict)  # see _keep_joined
     _changed: set[int] = field(default_factory=set)  # channels whose info changed, live
+    _refreshed: dict[int, datetime] = field(default_factory=dict)  # see refresh_changed
     _waits_restored: bool = False  # see _restore_waits
 
     def __post_init__(self) -> None:
@@ -756,13 +759,20 @@ class Archiver:
 
     async def refresh_changed(self) -> list[ChannelReport]:
         """Refresh the info of the followed channels Telegram said changed since the last
-        round: a rename, a pin or a ban is told within seconds, not at the next info pass."""
-        changed, self._changed = self._changed, set()
-        followed = changed & await self._tracked_ids() if changed else set()
-        return [
-            await self._run_steps(channel_id, [self._refresh_step], ChannelReport(channel_id))
-            for channel_id in sorted(followed)
-        ]
+        round: a rename, a pin or a ban is told within seconds, not at the next info pass. A
+        channel that keeps changing is read at most every ``CHANGED_REFRESH``."""
+        if not self._changed:
+            return []
+        now = self.now()
+        last_due = now - CHANGED_REFRESH
+        due = {c for c in self._changed if self._refreshed.get(c, last_due) <= last_due}
+        self._changed -= due
+        reports = []
+        for channel_id in sorted(due & await self._tracked_ids()):
+            self._refreshed[channel_id] = now
+            steps = [self._refresh_step]
+            reports.append(await self._run_steps(channel_id, steps, ChannelReport(channel_id)))
+        return reports
 
     # --- one pass over all channels ---------------------------------------------------
 

@@ -1431,6 +1431,7 @@ async def test_a_pin_or_unpin_is_read_within_seconds(
     assert await pins() == [("", "4")]  # known to have none pinned before
     telegram.pin(channel, None)
     await eventually(lambda: _has(archiver._changed))
+    telegram.tick(60)  # a minute on (a channel is read at most once a minute)
     await archiver._requests_round()
     assert await pins() == [("", "4"), ("4", "")]
     asked = telegram.count(functions.channels.GetFullChannelRequest)
@@ -1459,6 +1460,17 @@ async def test_a_channel_renaming_itself_is_seen_within_seconds(
     async with sessions() as session:
         (renamed,) = await channel_history(session, CH, ["title"])
     assert renamed["new_value"] == "МВД КР (новое название)"
+    # A channel that keeps changing is read at most once a minute: the rest waits its turn.
+    telegram.rename(channel, "МВД КР")
+    await eventually(lambda: _has(archiver._changed))
+    asked = telegram.count(functions.channels.GetFullChannelRequest)
+    await archiver._requests_round()
+    assert telegram.count(functions.channels.GetFullChannelRequest) == asked
+    telegram.tick(60)
+    await archiver._requests_round()
+    assert telegram.count(functions.channels.GetFullChannelRequest) == asked + 1
+    async with sessions() as session:
+        assert len(await channel_history(session, CH, ["title"])) == 2
 
 
 async def _has(items: set[int]) -> bool:

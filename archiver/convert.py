@@ -88,12 +88,17 @@ def channel_labels(channel: types.Channel, full: types.ChannelFull) -> str:
     found = [label for flag, label in _LABEL_FLAGS if getattr(channel, flag, None)]
     if full.ttl_period:
         found.append(f"auto-delete after {_period(full.ttl_period)}")
-    found += sorted(
+    return ", ".join(found + restrictions(channel.restriction_reason))
+
+
+def restrictions(reasons: list[types.TypeRestrictionReason] | None) -> list[str]:
+    """Where Telegram's apps refuse to show a channel or a post, and why, in a fixed order:
+    ``restricted (android: porn)``."""
+    return sorted(
         f"restricted ({reason.platform}: {reason.reason})"
-        for reason in channel.restriction_reason or ()
+        for reason in reasons or ()
         if isinstance(reason, types.RestrictionReason)
     )
-    return ", ".join(found)
 
 
 _PERIODS = ((31 * 86400, "month"), (7 * 86400, "week"), (86400, "day"), (3600, "hour"))
@@ -145,6 +150,7 @@ def post_record(message: types.Message | types.MessageService) -> PostRecord:
         grouped_id=message.grouped_id,
         media=convert_media(message.media),
         expires_at=_expiry(message),
+        restriction=", ".join(restrictions(message.restriction_reason)),
     )
 
 

@@ -345,6 +345,8 @@ def render_post_history(history: PostHistory, link_url: str, zone: ZoneInfo) -> 
         lines.append(_gone_line(post, zone))
     elif post["expires_at"] is not None:
         lines.append(f"⌛ deletes itself {local_time(post['expires_at'], zone)} (auto-delete)")
+    if post["restriction"]:
+        lines.append(f"🚫 hidden by Telegram's apps: {esc(post['restriction'])}")
     for span in history.pinned:
         until = f" to {local_time(span.until, zone)}" if span.until else " (still)"
         lines.append(f"📌 shown pinned from {local_time(span.since, zone)}{until}")

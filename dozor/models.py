@@ -210,6 +210,12 @@ posts = Table(
         UTCDateTime,
         comment="when the post deletes itself (the channel's auto-delete timer), if it does",
     ),
+    Column(
+        "restriction",
+        Text,
+        comment="where Telegram's apps refuse to show the post: restricted (platform: "
+        "reason), comma-separated; empty: nowhere; NULL: not known (an import)",
+    ),
     Index(None, "channel_id", "date"),
     Index(None, "grouped_id"),
 )

@@ -53,6 +53,7 @@ class EventKind(StrEnum):
     DELETED = "deleted"
     MASS_DELETED = "mass_deleted"  # many posts at once: one event listing them
     EXPIRED = "expired"  # gone when its auto-delete timer said: no deletion by anyone
+    RESTRICTED = "restricted"  # Telegram restricted the post, or lifted a restriction
     RESTORED = "restored"
 
 
@@ -86,6 +87,8 @@ class PostRecord:
     media: Media | None = None
     service_action: dict[str, Any] | None = None
     expires_at: datetime | None = None  # when the post deletes itself (a channel's auto-delete)
+    # Where Telegram's apps refuse to show it ("restricted (ios: porn)"); "" nowhere, None unknown
+    restriction: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

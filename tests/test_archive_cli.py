@@ -716,6 +716,26 @@ def test_telegrams_labels_on_a_channel_are_archived_as_changes(
     assert "followed, ok; scam," in capsys.readouterr().out  # a narrow table folds the rest
 
 
+def test_a_post_telegram_hides_is_said_so(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Telegram restricts a followed channel's post after it was archived: the next pass
+    keeps where and why, and `dozor post` and the JSON Lines export say so."""
+    assert main(["archive", "--once"]) == 0
+    message = telegram.channels[BARE].messages[115]
+    message.restriction_reason = [types.RestrictionReason("all", "terms", "Violates the terms")]
+    assert main(["archive", "--once"]) == 0
+    capsys.readouterr()
+    assert main(["post", "mvd_test/115"]) == 0
+    out = capsys.readouterr().out
+    assert "hidden by Telegram's apps: restricted (all: terms)" in out
+    assert "restricted (reconcile) · version 1 · nowhere → restricted (all: terms)" in out
+    assert main(["export", "--format", "jsonl", "--out", "out", "--query", "=пост"]) == 0
+    lines = Path("out/posts.jsonl").read_text(encoding="utf-8").splitlines()
+    restricted = {json.loads(line)["id"]: json.loads(line)["restriction"] for line in lines}
+    assert (restricted[115], restricted[114]) == ("restricted (all: terms)", "")
+
+
 def test_the_post_a_channel_pins_is_archived_as_changes(
     telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

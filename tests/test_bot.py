@@ -286,10 +286,18 @@ async def test_the_team_hears_what_a_channel_pins_and_unpins(
     assert texts[2].startswith(f"📌 {name} now shows post {post(2)} pinned (before: {post(99)})")
     assert texts[3].startswith(f"📌 {name} unpinned post {post(2)}: nothing is pinned now\nВажно")
     assert all(html_problem(text) is None for text in texts)
+    async with sessions.begin() as session:  # and Telegram's apps hide it on iOS
+        hidden = PostRecord(
+            CH, 2, datetime.now(UTC), text="Важно: <телефон доверия> 102",
+            restriction="restricted (ios: <porn>)",
+        )  # fmt: skip
+        await store_posts(session, [hidden], source=Source.LIVE, observed_at=datetime.now(UTC))
     api.message(MEMBER, "/post mvd_test/2")  # the post's own history tells both spans
     (answer,) = await api.wait_for(chat_id=MEMBER, seconds=8)
-    spans = [line for line in answer.params["text"].splitlines() if line.startswith("📌")]
+    lines = answer.params["text"].splitlines()
+    spans = [line for line in lines if line.startswith("📌")]
     assert len(spans) == 2 and all(" to " in span for span in spans)
+    assert "🚫 hidden by Telegram's apps: restricted (ios: &lt;porn&gt;)" in lines
 
 
 async def test_changes_lists_how_a_channel_changed(

@@ -120,6 +120,17 @@ def test_channel_labels_are_telegrams_marks_in_a_fixed_order() -> None:
         )
 
 
+def test_where_telegram_hides_a_post_is_kept() -> None:
+    reasons = [
+        types.RestrictionReason("ios", "porn", "This message can't be displayed"),
+        types.RestrictionReason("android", "porn", "This message can't be displayed"),
+    ]
+    assert post_record(message(message="Пост", restriction_reason=reasons)).restriction == (
+        "restricted (android: porn), restricted (ios: porn)"
+    )
+    assert post_record(message(message="Пост")).restriction == ""  # known: shown everywhere
+
+
 def test_a_post_under_auto_delete_knows_when_it_goes() -> None:
     assert post_record(message(message="Скоро исчезнет", ttl_period=86400)).expires_at == (
         WHEN + timedelta(days=1)

@@ -626,3 +626,23 @@ async def test_two_imports_of_one_export_at_once_store_it_once(
     assert len(await all_rows(sessions, posts)) == 10
     assert len(await all_rows(sessions, post_versions)) == 10
     assert [kind for kind, _ in await event_log(sessions)] == ["new"] * 10
+
+
+async def test_a_post_telegram_restricts_later_gets_an_event(sessions) -> None:
+    """Where Telegram's apps hide a post is kept with it; a change of it, once known, is a
+    `restricted` event (not a version: the words did not change). A post first seen
+    restricted, or an import that cannot tell, records no change."""
+    await _channel(sessions)
+    hidden = "restricted (ios: porn)"
+    await _store(sessions, [rec(1, "пост"), rec(2, "другой", restriction=hidden)])
+    await _store(sessions, [rec(1, "пост", restriction=""), rec(2, "другой", restriction=hidden)])
+    assert await event_log(sessions) == [("new", 1), ("new", 2)]
+    await _store(sessions, [rec(1, "пост", restriction=hidden)], at=T0 + timedelta(hours=1))
+    await _store(sessions, [rec(1, "пост")], source=Source.IMPORT)  # an export cannot tell
+    assert (await post(sessions, CH, 1))["restriction"] == hidden
+    await _store(sessions, [rec(1, "пост", restriction="")], at=T0 + timedelta(hours=2))
+    async with sessions() as session:
+        found = await events_after(session, 0)
+    restricted = [(e["message_id"], e["details"]) for e in found if e["kind"] == "restricted"]
+    assert restricted == [(1, {"old": "", "new": hidden}), (1, {"old": hidden, "new": ""})]
+    assert [v["text"] for v in await versions(sessions, CH, 1)] == ["пост"]

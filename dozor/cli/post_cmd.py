@@ -123,6 +123,8 @@ def _facts(post: dict[str, Any]) -> list[str]:
         facts.append(f"reply to post {post['reply_to_message_id']}")
     if post["expires_at"] is not None and post["deleted_at"] is None:
         facts.append(f"deletes itself {format_time(post['expires_at'])} (auto-delete)")
+    if post["restriction"]:
+        facts.append(f"hidden by Telegram's apps: {post['restriction']}")
     if post["grouped_id"]:
         facts.append(f"album {post['grouped_id']}")
     return facts
@@ -216,4 +218,6 @@ def _event_line(event: dict[str, Any]) -> str:
     details = event["details"] or {}
     if event["kind"] == "mass_deleted":
         line += f" · {details.get('count', '?')} posts at once"
+    if event["kind"] == "restricted":
+        line += f" · {details.get('old') or 'nowhere'} → {details.get('new') or 'nowhere'}"
     return line

@@ -76,6 +76,7 @@ def post_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "first_seen_at": _iso(row["first_seen_at"]),
         "deleted_at": _iso(row["deleted_at"]),
         "expires_at": _iso(row["expires_at"]),
+        "restriction": row["restriction"],
     }
     if "versions" in row:
         record["versions"] = [_version_json(v) for v in row["versions"]]

@@ -47,6 +47,7 @@ _KEEP_IF_UNKNOWN = (
     "forwarded_from_date",
     "grouped_id",
     "expires_at",
+    "restriction",
 )
 _METRIC_COLUMNS = ("views", "forwards", "replies", "reactions")
 _CONTENT_COLUMNS = ("kind", "text", "entities", "media_type", "media", "service_action")
@@ -273,6 +274,7 @@ def _candidate_row(
         "forwarded_from_date": forward.date if forward else None,
         "grouped_id": record.grouped_id,
         "expires_at": record.expires_at,
+        "restriction": record.restriction,
     }
     if stored is not None:
         for column in _KEEP_IF_UNKNOWN:
@@ -346,6 +348,10 @@ def _plan_post(
         outcome.edited += 1
     restored = stored["deleted_at"] is not None and source.is_live_telegram
     merged = {**stored, **row, "updated_at": stored["updated_at"]}
+    if stored["restriction"] is not None and row["restriction"] != stored["restriction"]:
+        restricted = _event(EventKind.RESTRICTED, merged, observed_at, source, observed_at)
+        restricted["details"] = {"old": stored["restriction"], "new": row["restriction"]}
+        writes.events.append(restricted)
     if restored:
         merged["deleted_at"] = None
         writes.events.append(_event(EventKind.RESTORED, merged, observed_at, source, observed_at))

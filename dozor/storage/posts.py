@@ -349,9 +349,7 @@ def _plan_post(
     restored = stored["deleted_at"] is not None and source.is_live_telegram
     merged = {**stored, **row, "updated_at": stored["updated_at"]}
     if stored["restriction"] is not None and row["restriction"] != stored["restriction"]:
-        restricted = _event(EventKind.RESTRICTED, merged, observed_at, source, observed_at)
-        restricted["details"] = {"old": stored["restriction"], "new": row["restriction"]}
-        writes.events.append(restricted)
+        writes.events.append(_restricted(stored, merged, source, observed_at))
     if restored:
         merged["deleted_at"] = None
         writes.events.append(_event(EventKind.RESTORED, merged, observed_at, source, observed_at))
@@ -364,6 +362,15 @@ def _plan_post(
         _plan_metrics(row, stored, source, observed_at, writes)
     elif row["content_sha256"] == stored["content_sha256"]:
         outcome.unchanged += 1
+
+
+def _restricted(
+    stored: dict[str, Any], merged: dict[str, Any], source: Source, observed_at: datetime
+) -> dict[str, Any]:
+    """The event of Telegram hiding a post on some platform, or showing it again."""
+    event = _event(EventKind.RESTRICTED, merged, observed_at, source, observed_at)
+    event["details"] = {"old": stored["restriction"], "new": merged["restriction"]}
+    return event
 
 
 def _still_the_current_version(

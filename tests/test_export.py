@@ -909,6 +909,16 @@ async def test_html_shows_how_a_channel_changed(
     assert "readable by the archiving account: <del>yes</del> → <ins>no (banned)</ins>" in page
     assert "readable by the archiving account: <del>no (banned)</del> → <ins>yes</ins>" in page
     assert "deleted 2 posts, #1 to #2 at once" in page
+    async with sessions.begin() as session:  # Telegram hides a post: its page says so
+        hidden = PostRecord(CH, 1, T0, text=TRICKY, restriction="restricted (all: <terms>)")
+        await store_posts(session, [hidden], source=Source.LIVE, observed_at=seen)
+    async with sessions() as session:
+        await run_export(session, ExportFilter(), "html", tmp_path / "again")
+    month = (tmp_path / "again" / "mvd_test" / "2024-11.html").read_text("utf-8")
+    assert (
+        '<div class="banner">🚫 Hidden by Telegram\'s apps: restricted (all: &lt;terms&gt;)</div>'
+    ) in month
+    assert month.count("Hidden by Telegram") == 1
     other = (out / f"c{bare_channel_id(OTHER)}" / "index.html").read_text("utf-8")
     assert "Changes seen" not in other
 

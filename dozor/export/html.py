@@ -263,6 +263,9 @@ class HtmlSite:
         if row["deleted_at"] is not None:
             seen = _time(row["deleted_at"])
             parts.append(f'<div class="banner">🗑 Deleted on Telegram; seen deleted {seen}</div>')
+        if row["restriction"]:
+            hidden = esc(row["restriction"])
+            parts.append(f'<div class="banner">🚫 Hidden by Telegram\'s apps: {hidden}</div>')
         parts += self._context(row, page)
         if row["kind"] == "service":
             action = (row["service_action"] or {}).get("type", "service message")

@@ -280,8 +280,9 @@ class Archiver:
                 return dialog.entity
         return None
 
-    async def _keep_joined(self, channel_id: int) -> str | None:
-        """Why the account is not in a followed channel, or None when it is.
+    async def _keep_joined(self, channel_id: int) -> Unjoined | None:
+        """Why the account is not in a followed channel and when joining is tried again, or
+        None when it is in.
 
         Telegram pushes updates only of channels the account is in (history is readable
         without). A followed channel it is not in (new, a join Telegram refused or put off
@@ -296,7 +297,7 @@ class Archiver:
         await self._restore_waits()
         known = self._unjoined.get(channel_id)
         if known is not None and known.retry_at > self.now():
-            return known.reason
+            return known
         try:
             await self._call(lambda: self.client(functions.channels.JoinChannelRequest(channel)))
         except (ChannelPostponed, errors.RPCError) as exc:
@@ -310,7 +311,7 @@ class Archiver:
             retry_at = self.now() + max(JOIN_RETRY, timedelta(seconds=wait))
             polled_at = known.polled_at if known is not None else None
             self._unjoined[channel_id] = Unjoined(reason, retry_at, polled_at)
-            return reason
+            return self._unjoined[channel_id]
         self._unjoined.pop(channel_id, None)
         log.info("channel %s: joined, for its live updates", channel_id)
         return None
@@ -336,15 +337,16 @@ class Archiver:
             channel = next(c for c in full.chats if c.id == full.full_chat.id)
             self._entities[channel_id] = channel
             record = channel_record(channel, full.full_chat)
-        not_joined = await self._keep_joined(channel_id)
+        unjoined = await self._keep_joined(channel_id)
         async with self.sessions.begin() as session:
             changed = await upsert_channel(
                 session, record, observed_at=self.now(), source=Source.LIVE, tracked=tracked
             )
             await set_channel_status(session, channel_id, "ok", None, at=self.now())
-            unjoined = self._unjoined.get(channel_id)
-            retry_at = unjoined.retry_at if unjoined is not None else None
-            await set_not_joined(session, channel_id, not_joined, retry_at)
+            if unjoined is None:
+                await set_not_joined(session, channel_id, None)
+            else:
+                await set_not_joined(session, channel_id, unjoined.reason, unjoined.retry_at)
         if changed:
             log.info("channel %s changed: %s", record.title, ", ".join(changed))
 
@@ -618,7 +620,7 @@ class Archiver:
                 session, records, source=Source.RECONCILE, observed_at=self.now()
             )
             await note_unreadable(session, channel_id, unreadable, read_by=READ_BY, now=self.now())
-            deleted = await mark_deleted(
+            tombstoned = await mark_deleted(
                 session,
                 channel_id,
                 gone,
@@ -633,7 +635,7 @@ class Archiver:
                 last_sync_source=Source.RECONCILE.value,
                 **cursor,
             )
-            return outcome, deleted
+            return outcome, tombstoned
 
         outcome, tombstoned = await write_transaction(self.sessions, write)
         report.new += outcome.new

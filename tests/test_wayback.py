@@ -109,7 +109,7 @@ async def archive_server() -> AsyncIterator[tuple[FakeWayback, str]]:
     app = web.Application()
     app.router.add_get("/cdx/search/cdx", fake.cdx)
     app.router.add_get("/web/{timestamp:\\d{14}}/{original:.*}", fake.capture)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log=None)  # its lines would race dozor's last line
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

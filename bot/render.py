@@ -29,7 +29,7 @@ from dozor.storage.posts import expired_by_timer
 from dozor.storage.stats import unreadable_posts
 from dozor.storage.sync import ACCESS, NO_ACCESS
 from dozor.storage.unreadable import UnreadableNotice
-from dozor.text.diff import word_changes
+from dozor.text.diff import compact_diff
 
 LIMIT = 4096
 POST_BUDGET = 3000  # characters of post text in one alert; the rest is header, diff, links
@@ -167,23 +167,13 @@ def render_diff(before: str, after: str, context: int = 4, budget: int = 900) ->
     Within *budget* visible characters, a long removal or addition is cut short and the
     changes that do not fit are left out, but every change shown keeps its marks."""
     pieces: list[str] = []
-    changes = word_changes(before, after)
-    for number, change in enumerate(changes, start=1):
-        if change.tag == "equal":
-            same = change.old
-            words = [w for w in same if not w.isspace()]
-            if len(words) > 2 * context:
-                # context after the change before it, and before the next one; none at the ends
-                head = "".join(same[: 2 * context]) if pieces else ""
-                tail = "".join(same[-2 * context :]) if number < len(changes) else ""
-                pieces.append(esc(head) + " … " + esc(tail))
-            else:
-                pieces.append(esc("".join(same)))
-            continue
-        if change.old:
-            pieces.append(f"<s>{esc(_clip(''.join(change.old), budget // 2))}</s>")
-        if change.new:
-            pieces.append(f"<u><b>{esc(_clip(''.join(change.new), budget // 2))}</b></u>")
+    for part in compact_diff(before, after, context):
+        if part.kind == "same":
+            pieces.append(esc(part.text))
+        elif part.kind == "removed":
+            pieces.append(f"<s>{esc(_clip(part.text, budget // 2))}</s>")
+        else:
+            pieces.append(f"<u><b>{esc(_clip(part.text, budget // 2))}</b></u>")
     shown: list[str] = []
     used = 0
     for piece in pieces:

@@ -253,6 +253,7 @@ events = Table(
     Column("source", String(16), nullable=False, comment="import, backfill, live, reconcile"),
     Column("details", JSONType),
     Index(None, "channel_id", "message_id"),
+    Index(None, "kind", "occurred_at"),  # `dozor events`: one kind, newest first
     sqlite_autoincrement=True,
 )
 

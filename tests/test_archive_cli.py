@@ -994,3 +994,101 @@ async def test_the_team_group_upgraded_to_a_supergroup_keeps_its_alerts(
         assert asked_of(team) == ["getchatmembercount"]  # the config's old id: not again
     finally:
         await api.stop()
+
+
+def test_events_lists_what_channels_did_to_their_posts_newest_first(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A post edited, one deleted, one hidden by Telegram, then eleven deleted at once: the
+    changes come newest first, each with its words changed or the text that was deleted."""
+    channel = telegram.channels[BARE]
+    assert main(["archive", "--once"]) == 0
+    telegram.edit(channel, 118, "пост 118: задержаны двое мигрантов", push=False)
+    telegram.delete(channel, [3], push=False)
+    channel.messages[115].restriction_reason = [
+        types.RestrictionReason("all", "terms", "Violates the terms")
+    ]
+    assert main(["archive", "--once"]) == 0
+    telegram.delete(channel, list(range(100, 111)), push=False)  # a purge: one event in the feed
+    assert main(["archive", "--once"]) == 0
+    capsys.readouterr()
+
+    assert main(["events", "--json", "--limit", "20"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["more"] is False
+    listed = [(c["kind"], c["message_id"]) for c in shown["events"]]
+    # Deletions and the restriction happened as dozor saw them (now); the edit on Telegram's
+    # clock (the fake's, in 2024), so it comes last.
+    assert listed[:11] == [("deleted", n) for n in range(110, 99, -1)]
+    assert sorted(listed[11:13]) == [("deleted", 3), ("restricted", 115)]
+    assert listed[13:] == [("edited", 118)]
+    purged, *_ = shown["events"]
+    assert (purged["deleted_at_once"], purged["text_before"]) == (11, "пост 110")
+    restricted = next(c for c in shown["events"] if c["kind"] == "restricted")
+    assert (restricted["old"], restricted["new"]) == ("", "restricted (all: terms)")
+    edit = shown["events"][-1]
+    assert (edit["text_before"], edit["text_after"]) == (
+        "пост 118",
+        "пост 118: задержаны двое мигрантов",
+    )
+    assert (edit["version_before"], edit["version_after"], edit["source"]) == (1, 2, "reconcile")
+    assert edit["link"] == "https://t.me/mvd_test/118"
+
+    assert main(["events", "--limit", "20"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith(
+        "  deleted  МВД тест (@mvd_test) · post 110 · https://t.me/mvd_test/110"
+        " · one of 11 deleted at once"
+    )
+    assert out[1] == "  пост 110"
+    assert "  hidden by Telegram's apps:  → restricted (all: terms)" not in out
+    assert "  hidden by Telegram's apps: nowhere → restricted (all: terms)" in out
+    edited = out.index(next(line for line in out if "  edited  " in line))
+    assert out[edited].startswith("2024-01-01 02:01 UTC  edited  МВД тест (@mvd_test) · post 118")
+    assert " · found 20" in out[edited] and out[edited].endswith("(reconcile)")  # found later
+    assert out[edited + 1] == "  пост [-118-]{+118: задержаны двое мигрантов+}"
+    assert out[-1] == "14 events (edited, deleted, restricted, restored), newest first"
+
+    assert main(["events", "--kind", "edited"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 event (edited), newest first"
+    assert main(["events", "--kind", "edited", "--kind", "restricted", "--json"]) == 0
+    kinds = [c["kind"] for c in json.loads(capsys.readouterr().out)["events"]]
+    assert kinds == ["restricted", "edited"]
+    assert main(["events", "--query", "мигрант", "--json"]) == 0  # the text after the edit
+    assert [c["message_id"] for c in json.loads(capsys.readouterr().out)["events"]] == [118]
+    assert main(["events", "--query", "=110", "--kind", "deleted", "--json"]) == 0
+    assert [c["message_id"] for c in json.loads(capsys.readouterr().out)["events"]] == [110]
+    assert main(["events", "--limit", "2"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "2 events (edited, deleted, restricted, restored), newest first; older ones with --limit 4"
+    )
+    assert main(["events", "--limit", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["more"] is True
+
+    # Made on Telegram in the last hour: not the edit (2024); found by dozor in the last hour:
+    # all of them, so a daily review with --found-since misses no edit found late.
+    assert main(["events", "--since", "1h", "--kind", "edited"]) == 0
+    assert capsys.readouterr().out == "no events (edited) match\n"
+    assert main(["events", "--found-since", "1h", "--kind", "edited", "--json"]) == 0
+    assert [c["message_id"] for c in json.loads(capsys.readouterr().out)["events"]] == [118]
+    assert main(["events", "--kind", "new", "--limit", "1", "--json"]) == 0
+    (newest,) = json.loads(capsys.readouterr().out)["events"]
+    assert (newest["kind"], newest["message_id"], newest["text_after"]) == ("new", 120, "пост 120")
+
+
+def test_events_refuses_what_it_cannot_list(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["archive", "--once"]) == 0
+    capsys.readouterr()
+    for args, error in [
+        (["--channel", "nobody_here"], "nobody_here"),
+        (["--since", "yesterday"], "--since 'yesterday': use YYYY-MM-DD or YYYY-MM-DDTHH:MM"),
+        (["--since", "2025-01-02", "--until", "2025-01-01"], "is not before --until"),
+        (["--query", "(мигрант"], "query error at position"),
+        (["--kind", "pinned"], "Invalid value for '--kind'"),
+        (["--limit", "0"], "Invalid value for '--limit'"),
+    ]:
+        assert main(["events", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert error in err and len(err.splitlines()) == 1, (args, err)

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import tomllib
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,9 @@ from sqlalchemy import text
 
 from dozor import db
 from dozor.cli.main import main
+from dozor.cli.when import parse_moment
 from dozor.config import DatabaseConfig
+from dozor.errors import UserError
 from dozor.importer import read_export
 from dozor.search import engine as search_engine
 from dozor.text import ANALYZER_VERSION
@@ -49,6 +52,7 @@ SUBCOMMANDS = [
     ["archive"],
     ["verify"],
     ["post"],
+    ["events"],
     ["status"],
     ["login"],
     ["db"],
@@ -750,3 +754,18 @@ def test_text_that_looks_like_rich_markup_is_printed_as_is(
     for listing in (["channels", "list"], ["rules", "list"]):
         assert main(listing) == 0
         assert "[/" in capsys.readouterr().out
+
+
+def test_moments_are_dates_times_or_spans_back_from_now() -> None:
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert parse_moment("90m", "--since", now) == datetime(2026, 11, 28, 10, 30, tzinfo=UTC)
+    assert parse_moment("7d", "--since", now) == datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    assert parse_moment("2w", "--since", now) == datetime(2026, 11, 14, 12, 0, tzinfo=UTC)
+    assert parse_moment("24h", "--since", now) == datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    assert parse_moment("2024-11-01", "--since", now) == datetime(2024, 11, 1, tzinfo=UTC)
+    assert parse_moment("2024-11-01T09:30+06:00", "--since", now) == datetime(
+        2024, 11, 1, 3, 30, tzinfo=UTC
+    )
+    assert parse_moment(None, "--since", now) is None
+    with pytest.raises(UserError, match="--until '7 days': use YYYY-MM-DD"):
+        parse_moment("7 days", "--until", now)

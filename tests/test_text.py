@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from bench.language import KYRGYZ_TEST, KYRGYZ_TRAIN, RUSSIAN, evaluate, read_conllu
 from dozor.text import ANALYZER_VERSION, analyze, analyze_terms, fold, query_stems
 from dozor.text.analyzer import _word_info, surface_prefixes
+from dozor.text.diff import compact_diff
 from dozor.text.normalize import tokenize
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
@@ -259,3 +260,20 @@ def test_a_stem_tells_how_each_of_its_words_begins() -> None:
 def test_a_stem_tells_how_each_of_its_words_begins_whatever_the_text(text: str) -> None:
     for word, stem in _every_reading(text):
         assert word.startswith(surface_prefixes(stem)), (word, stem)
+
+
+def test_a_compact_diff_keeps_a_few_words_around_each_change() -> None:
+    before = "Сегодня в Бишкеке сотрудники милиции задержали троих граждан на рынке Дордой утром"
+    after = before.replace("троих", "двоих").replace("утром", "вечером")
+    pieces = compact_diff(before, after, context=2)
+    assert [(p.kind, p.text) for p in pieces] == [
+        ("same", " … милиции задержали "),  # nothing before the first change's context
+        ("removed", "троих"),
+        ("added", "двоих"),
+        ("same", " граждан на рынке Дордой "),  # four words: short enough to keep whole
+        ("removed", "утром"),
+        ("added", "вечером"),
+    ]
+    joined = "".join(p.text for p in compact_diff(before, before + " подробности"))
+    assert joined == " … на рынке Дордой утром подробности"
+    assert compact_diff(before, before) == []

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import alerts, post_versions, posts
-from dozor.query.document import Document, build_document
+from dozor.query.document import Document, as_of_version, build_document
 from dozor.query.highlight import highlight_spans
 from dozor.rules.index import CompiledRule, RuleIndex
 from dozor.rules.store import Rule, compile_rules, load_active_rules, rules_fingerprint
@@ -129,18 +129,8 @@ def _document(state: _PostState, version: int | None, *, deleted: bool) -> Docum
     content = state.versions.get(version) if version is not None else None
     if content is None:
         return build_document(post if deleted else {**post, "deleted_at": None})
-    media = content["media"]
-    return build_document(
-        {
-            **post,
-            "text": content["text"],
-            "entities": content["entities"],
-            "media": media,
-            "media_type": media.get("type") if media else None,
-            "current_version": content["version"],
-            "deleted_at": post["deleted_at"] if deleted else None,
-        }
-    )
+    deleted_at = post["deleted_at"] if deleted else None
+    return build_document({**as_of_version(post, content), "deleted_at": deleted_at})
 
 
 def _message_ids(event: Mapping[str, Any]) -> list[int]:

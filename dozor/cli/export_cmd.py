@@ -10,23 +10,12 @@ import click
 from dozor.cli.context import config_option, json_option, run_async, state
 from dozor.cli.output import print_json
 from dozor.cli.progress import progress_bar
+from dozor.cli.when import parse_moment
 from dozor.db import open_database
 from dozor.errors import UserError
 from dozor.export import ExportFilter
 from dozor.export.run import FORMATS, ExportReport, run_export
 from dozor.export.select import count_candidates
-
-
-def _date(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    except ValueError:
-        raise UserError(f"{option} {value!r}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
-    except OverflowError:  # year 1 or 9999 moved to UTC
-        raise UserError(f"{option} {value!r}: out of range in UTC") from None
 
 
 @click.command("export")
@@ -35,7 +24,11 @@ def _date(value: str | None, option: str) -> datetime | None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), required=True)
 @click.option("--channel", "channels", multiple=True, help="Only this channel (repeatable).")
 @click.option("--query", help="Only posts matching this query (docs/QUERY.md).")
-@click.option("--since", help="Posts from this date (YYYY-MM-DD, UTC unless a zone is given).")
+@click.option(
+    "--since",
+    help="Posts from this date (YYYY-MM-DD, UTC unless a zone is given), or this long ago "
+    "(24h, 7d).",
+)
 @click.option("--until", help="Posts before this date.")
 @click.option("--include-deleted", is_flag=True, help="Also posts deleted on Telegram.")
 @click.option("--with-versions", is_flag=True, help="Every archived version of each post.")
@@ -67,7 +60,8 @@ def export(
 ) -> None:
     """Export posts, streaming, with a manifest of SHA-256 sums."""
     config = state().config()
-    start, end = _date(since, "--since"), _date(until, "--until")
+    now = datetime.now(UTC)
+    start, end = parse_moment(since, "--since", now), parse_moment(until, "--until", now)
     if start is not None and end is not None and start >= end:
         raise UserError(f"--since {since} is not before --until {until}: no post can match")
     wanted = ExportFilter(

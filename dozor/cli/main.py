@@ -15,6 +15,7 @@ from dozor.cli import (
     bot_cmd,
     channels_cmd,
     db_cmd,
+    events_cmd,
     export_cmd,
     import_cmd,
     post_cmd,
@@ -56,6 +57,7 @@ cli.add_command(channels_cmd.channels)
 cli.add_command(channels_cmd.stats)
 cli.add_command(search_cmd.search_)
 cli.add_command(post_cmd.post_)
+cli.add_command(events_cmd.events)
 cli.add_command(rules_cmd.rules_group)
 cli.add_command(rules_cmd.alerts_group)
 cli.add_command(archive_cmd.login)

@@ -84,6 +84,20 @@ def build_document(post: Mapping[str, Any]) -> Document:
     )
 
 
+def as_of_version(post: Mapping[str, Any], version: Mapping[str, Any]) -> dict[str, Any]:
+    """The post row as it read in *version* (a ``post_versions`` row): its text, entities and
+    attachment then, the rest as it is now."""
+    media = version["media"]
+    return {
+        **post,
+        "text": version["text"],
+        "entities": version["entities"],
+        "media": media,
+        "media_type": media.get("type") if media else None,
+        "current_version": version["version"],
+    }
+
+
 def indexed_document(post: Mapping[str, Any], words: str, stems: str, facets: str) -> Document:
     """The Document of a post from its search-index entry (``storage.search_index.
     index_entry`` of the same post), without analysing the text again."""

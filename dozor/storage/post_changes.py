@@ -1,0 +1,222 @@
+"""What channels did to their posts, newest first: edits, deletions, restrictions.
+
+Read from the change feed (``events``) by when each change happened on Telegram, with the
+versions it joins: an edit's text before and after, a deleted post's last text. A mass
+deletion, one event in the feed, is listed as the deletion of each of its posts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dozor.models import channels, events, post_versions, posts
+from dozor.records import EventKind
+
+PAGE = 500  # events read at a time
+# What `dozor events` lists unless asked: changes to posts, not their arrival, nor the
+# auto-delete timer of a channel that set one doing what it was told.
+DEFAULT_KINDS = ("edited", "deleted", "restricted", "restored")
+KINDS = ("new", "edited", "deleted", "expired", "restricted", "restored")
+_FEED_KINDS = {"deleted": ("deleted", EventKind.MASS_DELETED.value)}
+
+
+@dataclass(frozen=True)
+class ChangeFilter:
+    kinds: tuple[str, ...] = DEFAULT_KINDS
+    channel_ids: tuple[int, ...] = ()  # none: every channel
+    since: datetime | None = None  # happened at or after
+    until: datetime | None = None  # happened before
+    found_since: datetime | None = None  # recorded by dozor at or after
+
+
+@dataclass(frozen=True)
+class PostChange:
+    """One change of one post. *before* and *after* are post_versions rows: an edit's two
+    texts; a deleted, expired, restored or restricted post's text then as *before*; a new
+    post's as *after*."""
+
+    kind: str
+    occurred_at: datetime
+    recorded_at: datetime
+    source: str
+    channel: dict[str, Any]  # id, title, username
+    post: dict[str, Any]  # the posts row as it is now
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    details: dict[str, Any]  # restricted: old, new; mass deletion: count of posts at once
+
+    @property
+    def message_id(self) -> int:
+        return int(self.post["message_id"])
+
+
+Keep = Callable[[PostChange], bool]
+
+
+async def post_changes(
+    session: AsyncSession, wanted: ChangeFilter, limit: int, keep: Keep | None = None
+) -> list[PostChange]:
+    """Up to *limit* changes *wanted* selects, newest first, that *keep* (a query) accepts."""
+    found: list[PostChange] = []
+    after: tuple[datetime, int] | None = None
+    while len(found) < limit:
+        page = await _events_page(session, wanted, after)
+        if not page:
+            break
+        after = (page[-1]["occurred_at"], page[-1]["seq"])
+        for change in await _changes_of(session, page):
+            if keep is None or keep(change):
+                found.append(change)
+                if len(found) == limit:
+                    break
+    return found
+
+
+async def _events_page(
+    session: AsyncSession, wanted: ChangeFilter, after: tuple[datetime, int] | None
+) -> list[dict[str, Any]]:
+    kinds = [feed for kind in wanted.kinds for feed in _FEED_KINDS.get(kind, (kind,))]
+    where: list[ColumnElement[bool]] = [
+        events.c.kind.in_(kinds),
+        events.c.message_id.is_not(None),
+    ]
+    if wanted.channel_ids:
+        where.append(events.c.channel_id.in_(wanted.channel_ids))
+    if wanted.since is not None:
+        where.append(events.c.occurred_at >= wanted.since)
+    if wanted.until is not None:
+        where.append(events.c.occurred_at < wanted.until)
+    if wanted.found_since is not None:
+        where.append(events.c.recorded_at >= wanted.found_since)
+    if after is not None:
+        at, seq = after
+        where.append(
+            or_(events.c.occurred_at < at, and_(events.c.occurred_at == at, events.c.seq < seq))
+        )
+    query = (
+        select(events)
+        .where(*where)
+        .order_by(events.c.occurred_at.desc(), events.c.seq.desc())
+        .limit(PAGE)
+    )
+    return [dict(row._mapping) for row in await session.execute(query)]
+
+
+async def _changes_of(session: AsyncSession, page: list[dict[str, Any]]) -> list[PostChange]:
+    """The page's events as changes, each with its channel, post and versions."""
+    entries = [(event, message_id) for event in page for message_id in _message_ids(event)]
+    keys = {(event["channel_id"], message_id) for event, message_id in entries}
+    post_rows = await _posts(session, keys)
+    versions = await _versions(session, _wanted_versions(entries, post_rows))
+    channel_rows = await _channels(session, {channel_id for channel_id, _ in keys})
+    changes = []
+    for event, message_id in entries:
+        post = post_rows.get((event["channel_id"], message_id))
+        if post is None:  # a post the feed names was never stored: nothing to show
+            continue
+        before, after = _version_numbers(event, post, message_id)
+        key = (event["channel_id"], message_id)
+        changes.append(
+            PostChange(
+                kind=_kind(event["kind"]),
+                occurred_at=event["occurred_at"],
+                recorded_at=event["recorded_at"],
+                source=event["source"],
+                channel=channel_rows[event["channel_id"]],
+                post=post,
+                before=None if before is None else versions.get((*key, before)),
+                after=None if after is None else versions.get((*key, after)),
+                details=_details(event),
+            )
+        )
+    return changes
+
+
+def _message_ids(event: dict[str, Any]) -> list[int]:
+    """The posts an event is about: a mass deletion's, newest first; otherwise its one."""
+    if event["kind"] == EventKind.MASS_DELETED.value:
+        ids = (event["details"] or {}).get("message_ids") or [event["message_id"]]
+        return sorted(ids, reverse=True)
+    return [event["message_id"]]
+
+
+def _kind(feed_kind: str) -> str:
+    return "deleted" if feed_kind == EventKind.MASS_DELETED.value else feed_kind
+
+
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    details = event["details"] or {}
+    if event["kind"] == EventKind.MASS_DELETED.value:
+        return {"deleted_at_once": details.get("count")}
+    if event["kind"] == EventKind.RESTRICTED.value:
+        return {"old": details.get("old"), "new": details.get("new")}
+    return {}
+
+
+def _version_numbers(
+    event: dict[str, Any], post: dict[str, Any], message_id: int
+) -> tuple[int | None, int | None]:
+    """Which versions show the change: (before, after)."""
+    kind = event["kind"]
+    version = event["version"] if event["message_id"] == message_id else None
+    if version is None:  # a mass deletion's other posts: the version they were deleted in
+        version = post["current_version"]
+    if kind == EventKind.EDITED.value:
+        previous = (event["details"] or {}).get("previous_version")
+        return (previous if previous is not None else version - 1), version
+    if kind == EventKind.NEW.value:
+        return None, version
+    return version, None
+
+
+def _wanted_versions(
+    entries: list[tuple[dict[str, Any], int]], post_rows: dict[tuple[int, int], dict[str, Any]]
+) -> set[tuple[int, int, int]]:
+    wanted = set()
+    for event, message_id in entries:
+        post = post_rows.get((event["channel_id"], message_id))
+        if post is not None:
+            for number in _version_numbers(event, post, message_id):
+                if number is not None:
+                    wanted.add((event["channel_id"], message_id, number))
+    return wanted
+
+
+async def _posts(
+    session: AsyncSession, keys: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], dict[str, Any]]:
+    found: dict[tuple[int, int], dict[str, Any]] = {}
+    for chunk in _chunks(sorted(keys)):
+        query = select(posts).where(tuple_(posts.c.channel_id, posts.c.message_id).in_(chunk))
+        for row in await session.execute(query):
+            found[(row.channel_id, row.message_id)] = dict(row._mapping)
+    return found
+
+
+async def _versions(
+    session: AsyncSession, keys: Iterable[tuple[int, int, int]]
+) -> dict[tuple[int, int, int], dict[str, Any]]:
+    found: dict[tuple[int, int, int], dict[str, Any]] = {}
+    key = tuple_(post_versions.c.channel_id, post_versions.c.message_id, post_versions.c.version)
+    for chunk in _chunks(sorted(keys)):
+        for row in await session.execute(select(post_versions).where(key.in_(chunk))):
+            found[(row.channel_id, row.message_id, row.version)] = dict(row._mapping)
+    return found
+
+
+async def _channels(session: AsyncSession, ids: set[int]) -> dict[int, dict[str, Any]]:
+    query = select(channels.c.id, channels.c.title, channels.c.username).where(
+        channels.c.id.in_(ids)
+    )
+    return {row.id: dict(row._mapping) for row in await session.execute(query)}
+
+
+def _chunks(items: list[Any], size: int = 300) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

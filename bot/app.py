@@ -29,6 +29,7 @@ COMMANDS = [
     BotCommand(command="export", description="Export posts as a file"),
     BotCommand(command="channels", description="Archived channels"),
     BotCommand(command="changes", description="How a channel changed: renames, pins, purges"),
+    BotCommand(command="events", description="Latest edits and deletions of posts"),
     BotCommand(command="status", description="Archiver health"),
     BotCommand(command="help", description="How to use dozor"),
 ]

@@ -25,6 +25,7 @@ from dozor.storage.channels import PINNED, PURGE
 from dozor.storage.facts import LostChat, SessionLogout
 from dozor.storage.history import PostHistory
 from dozor.storage.notices import ChannelChange
+from dozor.storage.post_changes import PostChange
 from dozor.storage.posts import expired_by_timer
 from dozor.storage.stats import unreadable_posts
 from dozor.storage.sync import ACCESS, NO_ACCESS
@@ -161,7 +162,13 @@ def _hard_cut(message: str) -> str:
     return esc(plain[: LIMIT - 1] + "…")
 
 
-def render_diff(before: str, after: str, context: int = 4, budget: int = 900) -> str:
+def render_diff(
+    before: str,
+    after: str,
+    context: int = 4,
+    budget: int = 900,
+    heading: str = "<i>before → after:</i>\n",
+) -> str:
     """A compact word-level before → after: removed words struck, added ones underlined.
 
     Within *budget* visible characters, a long removal or addition is cut short and the
@@ -182,7 +189,7 @@ def render_diff(before: str, after: str, context: int = 4, budget: int = 900) ->
             shown.append(" …")
             break
         shown.append(piece)
-    return f"<i>before → after:</i>\n{''.join(shown).strip()}"
+    return heading + "".join(shown).strip()
 
 
 def _clip(text: str, size: int) -> str:
@@ -384,6 +391,69 @@ def _version_block(version: dict[str, Any], previous: str | None, zone: ZoneInfo
     if previous == text:
         return f"{title}\n<i>text unchanged; the attachment or formatting changed</i>"
     return f"{title}\n{render_diff(previous, text, budget=HISTORY_DIFF)}"
+
+
+EVENT_TEXT = 200  # characters of a post's text in /events
+EVENT_DIFF = 300  # of an edit's changes
+CHANGE_LABELS = {
+    "edited": "✏️ edited",
+    "deleted": "🗑 deleted",
+    "restricted": "🚫 Telegram's apps hide",
+    "restored": "♻️ back on Telegram:",
+    "expired": "⌛ gone by auto-delete:",
+    "new": "🆕 new post",
+}
+
+
+def render_post_changes(changes: Sequence[PostChange], title: str | None, zone: ZoneInfo) -> str:
+    """/events: the latest changes of posts (of one channel, or of all), newest first, as
+    many as fit one message."""
+    where = f" of <b>{esc(title)}</b>" if title else ""
+    if not changes:
+        return f"No edits, deletions or restrictions of posts{where} archived yet."
+    parts = [f"<b>Latest edits and deletions</b>{where}, newest first"]
+    for change in changes:
+        block = _change_block(change, zone, named=title is None)
+        if visible_length("\n\n".join([*parts, block])) > LIMIT - 100:
+            break
+        parts.append(block)
+    return "\n\n".join(parts)
+
+
+def _change_block(change: PostChange, zone: ZoneInfo, *, named: bool) -> str:
+    channel = change.channel
+    url = post_link(channel["id"], channel["username"], change.message_id)
+    head = f"{CHANGE_LABELS[change.kind]} {link(url, f'#{change.message_id}')}"
+    if named:
+        head += f" · <b>{esc(channel['title'])}</b>"
+    head += f" · {local_time(change.occurred_at, zone)}"
+    if change.details.get("deleted_at_once"):
+        head += f" · one of {change.details['deleted_at_once']} deleted at once"
+    if change.found_late:
+        head += f" · <i>found {local_time(change.recorded_at, zone)}</i>"
+    if change.kind == "restricted":
+        old, new = change.details["old"] or "nowhere", change.details["new"] or "nowhere"
+        head += f"\n{esc(old)} → {esc(new)}"
+    return f"{head}\n{_change_body(change)}"
+
+
+def _change_body(change: PostChange) -> str:
+    before, after = change.before, change.after
+    if change.kind == "edited":
+        if before is None or after is None:
+            return "<i>(the versions are not in the archive)</i>"
+        if before["text"] == after["text"]:
+            return "<i>text unchanged; the attachment or formatting changed</i>"
+        return render_diff(before["text"], after["text"], budget=EVENT_DIFF, heading="")
+    version = before or after
+    if version is None:
+        return "<i>(the version is not in the archive)</i>"
+    text = " ".join(version["text"].split())
+    attachment = describe_media(version["media"])
+    shown = esc(_clip(text, EVENT_TEXT)) if text else ""
+    if attachment:
+        shown = f"{shown} 📎 {esc(attachment)}".strip()
+    return shown or "<i>(no text)</i>"
 
 
 DIGEST_TITLES = {"digest_hourly": "hourly digest", "digest_daily": "daily digest"}

@@ -335,6 +335,53 @@ async def test_changes_lists_how_a_channel_changed(
     assert usage.startswith("Usage: /changes <i>channel</i>")
 
 
+async def test_events_lists_the_latest_edits_and_deletions_of_posts(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """/events [CHANNEL]: edits with their words, deletions with their text, a purge post by
+    post, newest first; HTML as Telegram parses it."""
+    api.message(MEMBER, "/events")
+    (none,) = await api.wait_for(chat_id=MEMBER, seconds=8)
+    assert none.params["text"] == "No edits, deletions or restrictions of posts archived yet."
+    await archive(sessions, ["Задержаны <трое> граждан", "Второй пост", "Третий", "Четвёртый"])
+    edited = datetime.now(UTC)
+    async with sessions.begin() as session:
+        changed = PostRecord(CH, 1, edited, text="Задержаны <двое> граждан", edit_date=edited)
+        await store_posts(session, [changed], source=Source.LIVE, observed_at=edited)
+    async with sessions.begin() as session:
+        await mark_deleted(session, CH, [2], source=Source.LIVE, observed_at=datetime.now(UTC))
+    async with sessions.begin() as session:
+        await mark_deleted(
+            session,
+            CH,
+            [3, 4],
+            source=Source.LIVE,
+            observed_at=datetime.now(UTC),
+            summarize_from=2,
+        )
+    api.message(MEMBER, "/events mvd_test")
+    api.message(MEMBER, "/events")
+    api.message(MEMBER, "/events nosuch")
+    answers = await api.wait_for(chat_id=MEMBER, count=4, seconds=8)
+    one, every, unknown = sorted(call.params["text"] for call in answers[1:])  # " of" < ","
+    post = '<a href="https://t.me/mvd_test/{0}">#{0}</a>'.format
+    blocks = one.split("\n\n")
+    assert blocks[0] == "<b>Latest edits and deletions</b> of <b>МВД Кыргызстана</b>, newest first"
+    assert [block.split(" · ")[0] for block in blocks[1:]] == [
+        f"🗑 deleted {post(4)}",
+        f"🗑 deleted {post(3)}",
+        f"🗑 deleted {post(2)}",
+        f"✏️ edited {post(1)}",
+    ]
+    assert blocks[1].endswith(" · one of 2 deleted at once\nЧетвёртый")
+    assert blocks[3].endswith("\nВторой пост") and "at once" not in blocks[3]
+    assert blocks[4].endswith("\nЗадержаны <s>&lt;трое&gt;</s><u><b>&lt;двое&gt;</b></u> граждан")
+    assert every.splitlines()[0] == "<b>Latest edits and deletions</b>, newest first"
+    assert f"🗑 deleted {post(4)} · <b>МВД Кыргызстана</b> · " in every  # channels named
+    assert all(html_problem(text) is None for text in (one, every))
+    assert unknown.startswith("⚠️ no archived channel matches 'nosuch'")
+
+
 async def test_the_team_hears_when_a_channel_is_lost_regained_and_purged(
     api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -1072,6 +1119,8 @@ ODD_COMMANDS = [
     "/removechannel 99999999999999999999999",
     "/changes 99999999999999999999999",
     "/changes <b>mvd_test</b>",
+    "/events 99999999999999999999999",
+    "/events <b>mvd_test</b>",
     "/status extra words",
     "/post mvd_test/99999999999999999999999",
     "/post 99999999999999999999999/1",
@@ -1114,7 +1163,7 @@ async def test_odd_commands_get_an_answer_and_never_an_internal_error(
 APOLOGY = explain(RuntimeError())  # what a user sees of a handler's unexpected exception
 COMMANDS = [
     "/search", "/post", "/export", "/subscribe", "/unsubscribe", "/rules", "/teamrules",
-    "/channels", "/status", "/removechannel", "/help", "/start", "/changes",
+    "/channels", "/status", "/removechannel", "/help", "/start", "/changes", "/events",
 ]  # fmt: skip
 WORDS = [
     "мигрант", "mvd_test", "-1001525384822", "1", "0", "-5", "99999999999999999999",

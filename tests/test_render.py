@@ -14,11 +14,13 @@ from bot.render import (
     render_channel_changes,
     render_diff,
     render_digest,
+    render_post_changes,
     render_search,
     visible_length,
 )
 from dozor.query import parse
 from dozor.storage.notices import ChannelChange
+from dozor.storage.post_changes import PostChange
 from tests.fakes.botapi import html_problem
 
 BISHKEK = ZoneInfo("Asia/Bishkek")
@@ -178,3 +180,27 @@ def test_changes_leave_out_the_oldest_that_would_not_fit_in_one_message() -> Non
     assert len(text) + len(render_channel_changes("МВД", described[-1:], BISHKEK)) > LIMIT
     assert "<u><b>30</b></u>" in text and "<u><b>1</b></u>" not in text  # the newest stay
     assert html_problem(text) is None
+
+
+def test_events_fit_one_message_dropping_the_oldest() -> None:
+    at = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    channel = {"id": -1001525384822, "title": "МВД <КР>", "username": None}
+
+    def deleted(number: int) -> PostChange:
+        version = {"version": 1, "text": f"пост {number} " + "текст & " * 60, "media": None}
+        return PostChange(
+            "deleted", at, at, "live", channel, {"message_id": number}, version, None, {}
+        )
+
+    text = render_post_changes([deleted(n) for n in range(40, 15, -1)], None, BISHKEK)
+    blocks = text.split("\n\n")
+    assert 5 < len(blocks) - 1 < 25  # 25 do not fit: the newest that do are shown
+    assert blocks[-1].startswith(
+        f'🗑 deleted <a href="https://t.me/c/1525384822/{42 - len(blocks)}"'
+    )
+    assert visible_length(text) <= LIMIT and html_problem(text) is None
+    assert blocks[1].startswith(
+        '🗑 deleted <a href="https://t.me/c/1525384822/40">#40</a> · <b>МВД &lt;КР&gt;</b> · '
+        "2026-11-27 15:00 +06\nпост 40 текст &amp; текст"
+    )
+    assert blocks[1].endswith("…") and visible_length(blocks[1].split("\n")[1]) == 201

@@ -5,6 +5,7 @@ from aiogram import Router
 from bot.handlers import (
     channels,
     errors,
+    events,
     export,
     fallback,
     membership,
@@ -16,5 +17,5 @@ from bot.handlers import (
 
 
 def routers() -> list[Router]:
-    modules = (start, search, post, rules, channels, export, membership, fallback, errors)
+    modules = (start, search, post, events, rules, channels, export, membership, fallback, errors)
     return [module.router() for module in modules]

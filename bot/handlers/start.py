@@ -24,6 +24,7 @@ when posts appear, change or vanish.
 <b>Archive</b>
 /channels — archived channels
 /changes <i>channel</i> — its renames, pins, labels, purges…
+/events [<i>channel</i>] — the latest edits and deletions of posts
 /status — archiver health and alert queue
 
 <b>Query language</b>

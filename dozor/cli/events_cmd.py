@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -32,7 +32,6 @@ from dozor.storage.post_changes import (
 from dozor.text.diff import compact_diff
 
 SNIPPET = 300  # characters of a text, or of an edit's words, shown; --json has them whole
-FOUND_LATE = timedelta(minutes=10)  # a change found later than this says when
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -161,7 +160,7 @@ def _headline(change: PostChange) -> str:
         f"{format_time(change.occurred_at)}  {change.kind}  {name} · post {change.message_id} · "
         f"{_link(change)}"
     )
-    if change.recorded_at - change.occurred_at > FOUND_LATE:
+    if change.found_late:
         line += f" · found {format_time(change.recorded_at)} ({change.source})"
     if change.details.get("deleted_at_once"):
         line += f" · one of {change.details['deleted_at_once']} deleted at once"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, tuple_
@@ -19,6 +19,7 @@ from dozor.models import channels, events, post_versions, posts
 from dozor.records import EventKind
 
 PAGE = 500  # events read at a time
+FOUND_LATE = timedelta(minutes=10)
 # What `dozor events` lists unless asked: changes to posts, not their arrival, nor the
 # auto-delete timer of a channel that set one doing what it was told.
 DEFAULT_KINDS = ("edited", "deleted", "restricted", "restored")
@@ -54,6 +55,11 @@ class PostChange:
     @property
     def message_id(self) -> int:
         return int(self.post["message_id"])
+
+    @property
+    def found_late(self) -> bool:
+        """Found by dozor well after it was made (a re-read, an import): worth saying when."""
+        return self.recorded_at - self.occurred_at > FOUND_LATE
 
 
 Keep = Callable[[PostChange], bool]

@@ -22,6 +22,7 @@ from dozor.storage.events import events_after
 from dozor.storage.history import parse_post_ref
 from dozor.storage.media import record_media_file
 from dozor.storage.notices import changes_to_notice, notice_cursor, set_notice_cursor
+from dozor.storage.post_changes import ChangeFilter, post_changes
 from tests.conftest import DESKTOP
 from tests.helpers import all_rows, event_log, post, versions
 
@@ -646,3 +647,31 @@ async def test_a_post_telegram_restricts_later_gets_an_event(sessions) -> None:
     restricted = [(e["message_id"], e["details"]) for e in found if e["kind"] == "restricted"]
     assert restricted == [(1, {"old": "", "new": hidden}), (1, {"old": hidden, "new": ""})]
     assert [v["text"] for v in await versions(sessions, CH, 1)] == ["пост"]
+
+
+async def test_post_changes_page_through_the_feed_newest_first(sessions) -> None:
+    """Thirty edits, two of them made at the same moment: read back whole in one go, or a
+    few at a time through a query that passes over most (pages growing as they go), each
+    comes once, newest first."""
+    await _channel(sessions)
+    await _store(sessions, [rec(n, f"пост {n}") for n in range(1, 31)])
+    edits = [
+        rec(n, f"пост {n} исправлен", edit_date=T0 + timedelta(days=1, minutes=min(n, 29)))
+        for n in range(1, 31)
+    ]  # 29 and 30 edited at the same minute: the later event comes first
+    await _store(sessions, edits, source=Source.LIVE, at=T0 + timedelta(days=2))
+    newest_first = [30, 29, *range(28, 0, -1)]
+    async with sessions() as s:
+        every = await post_changes(s, ChangeFilter(), 100)
+        odd = await post_changes(s, ChangeFilter(), 20, lambda c: c.message_id % 2 == 1)
+        oldest = await post_changes(s, ChangeFilter(), 1, lambda c: c.message_id == 1)
+        seven = await post_changes(s, ChangeFilter(("edited",), (CH,)), 7)
+        none = await post_changes(s, ChangeFilter(("deleted",)), 10)
+    assert [c.message_id for c in every] == newest_first
+    assert [(c.before or {}).get("text") for c in every[:1]] == ["пост 30"]
+    assert [c.message_id for c in odd] == [n for n in newest_first if n % 2 == 1]
+    assert [(c.message_id, c.after and c.after["text"]) for c in oldest] == [
+        (1, "пост 1 исправлен")
+    ]
+    assert [c.message_id for c in seven] == newest_first[:7]
+    assert none == []

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import channels, events, post_versions, posts
 from dozor.records import EventKind
 
-PAGE = 500  # events read at a time
+PAGE = 500  # events read at a time, at most
 FOUND_LATE = timedelta(minutes=10)
 # What `dozor events` lists unless asked: changes to posts, not their arrival, nor the
 # auto-delete timer of a channel that set one doing what it was told.
@@ -68,24 +68,34 @@ Keep = Callable[[PostChange], bool]
 async def post_changes(
     session: AsyncSession, wanted: ChangeFilter, limit: int, keep: Keep | None = None
 ) -> list[PostChange]:
-    """Up to *limit* changes *wanted* selects, newest first, that *keep* (a query) accepts."""
+    """Up to *limit* changes *wanted* selects, newest first, that *keep* (a query) accepts.
+
+    Without *keep*, only as many events, posts and versions as shown are read; with it, pages
+    grow from *limit* events to PAGE, as a query may pass over many."""
     found: list[PostChange] = []
     after: tuple[datetime, int] | None = None
+    size = limit
     while len(found) < limit:
-        page = await _events_page(session, wanted, after)
+        need = limit - len(found)
+        page = await _events_page(session, wanted, after, need if keep is None else size)
         if not page:
             break
         after = (page[-1]["occurred_at"], page[-1]["seq"])
-        for change in await _changes_of(session, page):
+        entries = [(event, message_id) for event in page for message_id in _message_ids(event)]
+        cut = keep is None and len(entries) > need  # a purge's posts beyond what is shown
+        for change in await _changes_of(session, entries[:need] if cut else entries):
             if keep is None or keep(change):
                 found.append(change)
                 if len(found) == limit:
                     break
+        if cut:
+            break
+        size = min(size * 2, PAGE)
     return found
 
 
 async def _events_page(
-    session: AsyncSession, wanted: ChangeFilter, after: tuple[datetime, int] | None
+    session: AsyncSession, wanted: ChangeFilter, after: tuple[datetime, int] | None, size: int
 ) -> list[dict[str, Any]]:
     kinds = [feed for kind in wanted.kinds for feed in _FEED_KINDS.get(kind, (kind,))]
     where: list[ColumnElement[bool]] = [
@@ -109,14 +119,15 @@ async def _events_page(
         select(events)
         .where(*where)
         .order_by(events.c.occurred_at.desc(), events.c.seq.desc())
-        .limit(PAGE)
+        .limit(size)
     )
     return [dict(row._mapping) for row in await session.execute(query)]
 
 
-async def _changes_of(session: AsyncSession, page: list[dict[str, Any]]) -> list[PostChange]:
-    """The page's events as changes, each with its channel, post and versions."""
-    entries = [(event, message_id) for event in page for message_id in _message_ids(event)]
+async def _changes_of(
+    session: AsyncSession, entries: list[tuple[dict[str, Any], int]]
+) -> list[PostChange]:
+    """Events and the post each is about as changes, with their channels, posts, versions."""
     keys = {(event["channel_id"], message_id) for event, message_id in entries}
     post_rows = await _posts(session, keys)
     versions = await _versions(session, _wanted_versions(entries, post_rows))
@@ -198,21 +209,28 @@ async def _posts(
     session: AsyncSession, keys: Iterable[tuple[int, int]]
 ) -> dict[tuple[int, int], dict[str, Any]]:
     found: dict[tuple[int, int], dict[str, Any]] = {}
-    for chunk in _chunks(sorted(keys)):
-        query = select(posts).where(tuple_(posts.c.channel_id, posts.c.message_id).in_(chunk))
+    for channel_id, chunk in _by_channel(keys):
+        query = select(posts).where(posts.c.channel_id == channel_id, posts.c.message_id.in_(chunk))
         for row in await session.execute(query):
             found[(row.channel_id, row.message_id)] = dict(row._mapping)
     return found
 
 
 async def _versions(
-    session: AsyncSession, keys: Iterable[tuple[int, int, int]]
+    session: AsyncSession, keys: set[tuple[int, int, int]]
 ) -> dict[tuple[int, int, int], dict[str, Any]]:
+    """The versions *keys* name, read with the other versions of their posts (a post has
+    few; a row-value IN would not use the index in SQLite)."""
     found: dict[tuple[int, int, int], dict[str, Any]] = {}
-    key = tuple_(post_versions.c.channel_id, post_versions.c.message_id, post_versions.c.version)
-    for chunk in _chunks(sorted(keys)):
-        for row in await session.execute(select(post_versions).where(key.in_(chunk))):
-            found[(row.channel_id, row.message_id, row.version)] = dict(row._mapping)
+    table = post_versions.c
+    for channel_id, chunk in _by_channel((c, m) for c, m, _ in keys):
+        query = select(post_versions).where(
+            table.channel_id == channel_id, table.message_id.in_(chunk)
+        )
+        for row in await session.execute(query):
+            key = (row.channel_id, row.message_id, row.version)
+            if key in keys:
+                found[key] = dict(row._mapping)
     return found
 
 
@@ -223,6 +241,15 @@ async def _channels(session: AsyncSession, ids: set[int]) -> dict[int, dict[str,
     return {row.id: dict(row._mapping) for row in await session.execute(query)}
 
 
-def _chunks(items: list[Any], size: int = 300) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _by_channel(
+    keys: Iterable[tuple[int, int]], size: int = 500
+) -> Iterable[tuple[int, list[int]]]:
+    """(channel id, message ids) of *keys*, at most *size* ids at a time, so that each query
+    is answered from the (channel_id, message_id) index."""
+    ids: dict[int, set[int]] = {}
+    for channel_id, message_id in keys:
+        ids.setdefault(channel_id, set()).add(message_id)
+    for channel_id, wanted in ids.items():
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), size):
+            yield channel_id, ordered[start : start + size]

@@ -16,13 +16,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select, tuple_
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import channel_changes, channels, posts
 from dozor.records import Source
 from dozor.storage.channels import PINNED, PURGE, TOLD_FIELDS, untitled
 from dozor.storage.facts import get_fact, set_fact
+from dozor.storage.posts import posts_by_key
 from dozor.storage.sync import ACCESS
 
 NOTICE_CURSOR = "channel_notices_cursor"
@@ -108,12 +109,8 @@ async def _with_pinned_texts(
     keys = {change.id: _pinned_post(change) for change in changes if change.field == PINNED}
     if not keys:
         return changes
-    found = await session.execute(
-        select(posts.c.channel_id, posts.c.message_id, posts.c.text).where(
-            tuple_(posts.c.channel_id, posts.c.message_id).in_(set(keys.values()))
-        )
-    )
-    texts = {(row.channel_id, row.message_id): row.text for row in found}
+    found = await posts_by_key(session, keys.values(), posts.c.text)
+    texts = {key: row["text"] for key, row in found.items()}
     return [
         replace(change, pinned_text=texts.get(keys[change.id])) if change.id in keys else change
         for change in changes

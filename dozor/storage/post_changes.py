@@ -7,7 +7,8 @@ deletion, one event in the feed, is listed as the deletion of each of its posts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dozor.models import channels, events, post_versions, posts
+from dozor.models import channels, events, post_versions
 from dozor.records import EventKind
+from dozor.storage.posts import message_id_conditions, posts_by_key
 
 PAGE = 500  # events read at a time, at most
 FOUND_LATE = timedelta(minutes=10)
@@ -129,7 +131,7 @@ async def _changes_of(
 ) -> list[PostChange]:
     """Events and the post each is about as changes, with their channels, posts, versions."""
     keys = {(event["channel_id"], message_id) for event, message_id in entries}
-    post_rows = await _posts(session, keys)
+    post_rows = await posts_by_key(session, keys)
     versions = await _versions(session, _wanted_versions(entries, post_rows))
     channel_rows = await _channels(session, {channel_id for channel_id, _ in keys})
     changes = []
@@ -205,32 +207,23 @@ def _wanted_versions(
     return wanted
 
 
-async def _posts(
-    session: AsyncSession, keys: Iterable[tuple[int, int]]
-) -> dict[tuple[int, int], dict[str, Any]]:
-    found: dict[tuple[int, int], dict[str, Any]] = {}
-    for channel_id, chunk in _by_channel(keys):
-        query = select(posts).where(posts.c.channel_id == channel_id, posts.c.message_id.in_(chunk))
-        for row in await session.execute(query):
-            found[(row.channel_id, row.message_id)] = dict(row._mapping)
-    return found
-
-
 async def _versions(
     session: AsyncSession, keys: set[tuple[int, int, int]]
 ) -> dict[tuple[int, int, int], dict[str, Any]]:
     """The versions *keys* name, read with the other versions of their posts (a post has
-    few; a row-value IN would not use the index in SQLite)."""
-    found: dict[tuple[int, int, int], dict[str, Any]] = {}
+    few), channel by channel through the index."""
+    by_channel: dict[int, set[int]] = defaultdict(set)
+    for channel_id, message_id, _ in keys:
+        by_channel[channel_id].add(message_id)
     table = post_versions.c
-    for channel_id, chunk in _by_channel((c, m) for c, m, _ in keys):
-        query = select(post_versions).where(
-            table.channel_id == channel_id, table.message_id.in_(chunk)
-        )
-        for row in await session.execute(query):
-            key = (row.channel_id, row.message_id, row.version)
-            if key in keys:
-                found[key] = dict(row._mapping)
+    found: dict[tuple[int, int, int], dict[str, Any]] = {}
+    for channel_id, wanted in by_channel.items():
+        for condition in message_id_conditions(table.message_id, sorted(wanted)):
+            query = select(post_versions).where(table.channel_id == channel_id, condition)
+            for row in await session.execute(query):
+                key = (channel_id, row.message_id, row.version)
+                if key in keys:
+                    found[key] = dict(row._mapping)
     return found
 
 
@@ -239,17 +232,3 @@ async def _channels(session: AsyncSession, ids: set[int]) -> dict[int, dict[str,
         channels.c.id.in_(ids)
     )
     return {row.id: dict(row._mapping) for row in await session.execute(query)}
-
-
-def _by_channel(
-    keys: Iterable[tuple[int, int]], size: int = 500
-) -> Iterable[tuple[int, list[int]]]:
-    """(channel id, message ids) of *keys*, at most *size* ids at a time, so that each query
-    is answered from the (channel_id, message_id) index."""
-    ids: dict[int, set[int]] = {}
-    for channel_id, message_id in keys:
-        ids.setdefault(channel_id, set()).add(message_id)
-    for channel_id, wanted in ids.items():
-        ordered = sorted(wanted)
-        for start in range(0, len(ordered), size):
-            yield channel_id, ordered[start : start + size]

@@ -184,6 +184,25 @@ async def _load_posts(
     return rows
 
 
+async def posts_by_key(
+    session: AsyncSession, keys: Iterable[tuple[int, int]], *columns: Any
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """Posts (*columns* of them, or whole rows) by (channel id, message id), read channel by
+    channel through the primary key: SQLite answers a row-value ``IN`` with a full scan."""
+    by_channel: dict[int, set[int]] = defaultdict(set)
+    for channel_id, message_id in keys:
+        by_channel[channel_id].add(message_id)
+    shown = (*columns, posts.c.channel_id, posts.c.message_id) if columns else (posts,)
+    found: dict[tuple[int, int], dict[str, Any]] = {}
+    for channel_id, wanted in by_channel.items():
+        for condition in message_id_conditions(posts.c.message_id, sorted(wanted)):
+            query = select(*shown).where(posts.c.channel_id == channel_id, condition)
+            for row in await session.execute(query):
+                if row.message_id in wanted:
+                    found[(channel_id, row.message_id)] = dict(row._mapping)
+    return found
+
+
 def message_id_conditions(column: Any, message_ids: Sequence[int]) -> list[Any]:
     """Conditions on *column* (a ``message_id``) that together select *message_ids*: a range
     scan for dense batches (the usual case), IN-lists for sparse ones. A range may select

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import os
 import re
@@ -688,6 +689,11 @@ def test_a_post_gone_by_its_auto_delete_timer_is_told_apart(
     assert main(["post", f"mvd_test/{message.id}", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["post"]["expires_at"] is not None
+    assert main(["export", "--format", "csv", "--out", "csv", "--include-deleted"]) == 0
+    with Path("csv/posts.csv").open(encoding="utf-8", newline="") as table:
+        rows = {int(row["message_id"]): row for row in csv.DictReader(table)}
+    assert rows[message.id]["expires_at"] == shown["post"]["expires_at"]
+    assert rows[message.id - 1]["expires_at"] == ""
 
 
 def test_telegrams_labels_on_a_channel_are_archived_as_changes(
@@ -734,6 +740,10 @@ def test_a_post_telegram_hides_is_said_so(
     lines = Path("out/posts.jsonl").read_text(encoding="utf-8").splitlines()
     restricted = {json.loads(line)["id"]: json.loads(line)["restriction"] for line in lines}
     assert (restricted[115], restricted[114]) == ("restricted (all: terms)", "")
+    assert main(["export", "--format", "csv", "--out", "csv", "--query", "=пост"]) == 0
+    with Path("csv/posts.csv").open(encoding="utf-8", newline="") as table:
+        rows = {int(row["message_id"]): row for row in csv.DictReader(table)}
+    assert (rows[115]["restriction"], rows[114]["restriction"]) == ("restricted (all: terms)", "")
 
 
 def test_the_post_a_channel_pins_is_archived_as_changes(

@@ -136,6 +136,9 @@ CSV_COLUMNS = (
     "versions",
     "deleted_at",
     "edit_time_unknown",
+    # Added later, so at the end: a tool reading columns by position still finds the others.
+    "expires_at",
+    "restriction",
 )
 
 
@@ -166,6 +169,8 @@ def post_csv_row(row: Mapping[str, Any]) -> list[Any]:
         len(row["versions"]) if "versions" in row else row["current_version"],
         _iso(row["deleted_at"]) or "",
         "true" if row["edit_time_unknown"] else "false",
+        _iso(row["expires_at"]) or "",
+        spreadsheet_text(row["restriction"] or ""),
     ]
 
 
@@ -227,6 +232,8 @@ class CsvWriter:
         "current_version",
         "deleted_at",
         "edit_time_unknown",
+        "expires_at",
+        "restriction",
     )
 
     def __init__(self, *, bom: bool = False) -> None:

@@ -25,7 +25,7 @@ from dozor.storage.channels import PINNED, PURGE
 from dozor.storage.facts import LostChat, SessionLogout
 from dozor.storage.history import PostHistory
 from dozor.storage.notices import ChannelChange
-from dozor.storage.post_changes import PostChange
+from dozor.storage.post_changes import PostChange, service_type
 from dozor.storage.posts import expired_by_timer
 from dozor.storage.stats import unreadable_posts
 from dozor.storage.sync import ACCESS, NO_ACCESS
@@ -438,6 +438,8 @@ def _change_block(change: PostChange, zone: ZoneInfo, *, named: bool) -> str:
 
 
 def _change_body(change: PostChange) -> str:
+    if change.post["kind"] != "message":
+        return f"<i>service message: {esc(service_type(change.post))}</i>"
     before, after = change.before, change.after
     if change.kind == "edited":
         if before is None or after is None:

@@ -1102,3 +1102,28 @@ def test_events_refuses_what_it_cannot_list(
         assert main(["events", *args]) == 2, args
         err = capsys.readouterr().err
         assert error in err and len(err.splitlines()) == 1, (args, err)
+
+
+def test_events_name_the_action_of_a_deleted_service_message(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    channel = telegram.channels[BARE]
+    last = channel.messages[120]
+    channel.messages[121] = types.MessageService(
+        id=121,
+        peer_id=last.peer_id,
+        date=last.date,
+        action=types.MessageActionPinMessage(),
+        reply_to=types.MessageReplyHeader(reply_to_msg_id=5),
+    )
+    assert main(["archive", "--once"]) == 0
+    telegram.delete(channel, [121], push=False)
+    assert main(["archive", "--once"]) == 0
+    capsys.readouterr()
+    assert main(["events"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "  deleted  МВД тест (@mvd_test) · post 121 · " in out[0]
+    assert out[1:] == [
+        "  service message: pin_message",
+        "1 event (edited, deleted, restricted, restored), newest first",
+    ]

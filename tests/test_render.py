@@ -189,7 +189,15 @@ def test_events_fit_one_message_dropping_the_oldest() -> None:
     def deleted(number: int) -> PostChange:
         version = {"version": 1, "text": f"пост {number} " + "текст & " * 60, "media": None}
         return PostChange(
-            "deleted", at, at, "live", channel, {"message_id": number}, version, None, {}
+            "deleted",
+            at,
+            at,
+            "live",
+            channel,
+            {"message_id": number, "kind": "message"},
+            version,
+            None,
+            {},
         )
 
     text = render_post_changes([deleted(n) for n in range(40, 15, -1)], None, BISHKEK)
@@ -204,3 +212,13 @@ def test_events_fit_one_message_dropping_the_oldest() -> None:
         "2026-11-27 15:00 +06\nпост 40 текст &amp; текст"
     )
     assert blocks[1].endswith("…") and visible_length(blocks[1].split("\n")[1]) == 201
+
+
+def test_an_event_of_a_service_message_names_its_action() -> None:
+    at = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    channel = {"id": -1001525384822, "title": "МВД", "username": "mvd_test"}
+    pin = {"message_id": 9, "kind": "service", "service_action": {"type": "pin_message"}}
+    version = {"version": 1, "text": "", "media": None}
+    change = PostChange("deleted", at, at, "live", channel, pin, version, None, {})
+    text = render_post_changes([change], "МВД", BISHKEK)
+    assert text.endswith("\n<i>service message: pin_message</i>")

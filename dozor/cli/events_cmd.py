@@ -28,6 +28,7 @@ from dozor.storage.post_changes import (
     ChangeFilter,
     PostChange,
     post_changes,
+    service_type,
 )
 from dozor.text.diff import compact_diff
 
@@ -175,6 +176,8 @@ def _body(change: PostChange, *, marked: bool) -> Text:
         body.append(f"hidden by Telegram's apps: {old} → {new}\n  ", style="yellow")
     if change.kind == "edited":
         return _edit_body(body, change, marked=marked)
+    if change.post["kind"] != "message":
+        return body.append(f"service message: {service_type(change.post)}", style="dim")
     version = change.before or change.after
     if version is None:
         return body.append("(the version is not in the archive)", style="dim")

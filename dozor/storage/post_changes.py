@@ -67,6 +67,11 @@ class PostChange:
 Keep = Callable[[PostChange], bool]
 
 
+def service_type(post: dict[str, Any]) -> str:
+    """What a service message of the channel says happened (pin_message, channel_create...)."""
+    return str((post["service_action"] or {}).get("type", "?"))
+
+
 async def post_changes(
     session: AsyncSession, wanted: ChangeFilter, limit: int, keep: Keep | None = None
 ) -> list[PostChange]:

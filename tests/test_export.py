@@ -459,7 +459,13 @@ FORMAT_FILES = {
     "jsonl": ["posts.jsonl"],
     "csv": ["posts.csv"],
     "desktop": ["mvd_test/result.json", "1399999999/result.json"],
-    "html": ["index.html", "mvd_test/index.html", "mvd_test/2024-11.html", "search/shard-1.js"],
+    "html": [
+        "index.html",
+        "mvd_test/index.html",
+        "mvd_test/2024-11.html",
+        "mvd_test/changed.html",
+        "search/shard-1.js",
+    ],
 }
 
 
@@ -1067,3 +1073,45 @@ async def test_desktop_export_carries_stored_files_even_for_a_channel_named_phot
     messages = {m["id"]: m for m in json.loads((out / "result.json").read_text())["messages"]}
     assert messages[2]["photo"] == f"photos/{digest}.jpg"
     assert messages[1].get("photo") is None
+
+
+async def test_html_lists_what_changed_newest_first_on_pages_of_their_own(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """changed.html: the channel's edited, deleted and hidden posts, newest first, each edit
+    as its words removed and added, a deleted post with what it said, each linked to its
+    page; more than a page holds go on in changed-2.html; a channel where nothing changed
+    has no such page."""
+    monkeypatch.setattr(html_export, "PAGE_POSTS", 2)
+    await fill(sessions)  # #2 edited, #3 deleted
+    later = T0 + timedelta(days=9)
+    async with sessions.begin() as session:
+        edited_again = PostRecord(
+            CH, 2, T0 + timedelta(days=1), text="Погода в Оше <уточнено>", edit_date=later
+        )
+        hidden = PostRecord(CH, 1, T0, text=TRICKY, restriction="restricted (all: terms)")
+        await store_posts(session, [edited_again, hidden], source=Source.LIVE, observed_at=later)
+    out = tmp_path / "site"
+    async with sessions() as session:
+        await run_export(session, ExportFilter(include_deleted=True), "html", out)
+    folder = out / "mvd_test"
+    first, second = (
+        (folder / name).read_text("utf-8") for name in ("changed.html", "changed-2.html")
+    )
+    listed = [re.findall(r'<a href="([^"]+)">#\d+</a> · ', page) for page in (first, second)]
+    assert listed == [["2024-11-2.html#m3", "2024-11.html#m2"], ["2024-11.html#m1"]]
+    assert '<div class="banner">🗑 Deleted on Telegram; seen deleted ' in first
+    assert '<div class="text">Мигранты прибыли</div>' in first  # what the deleted post said
+    edits = re.findall(r'<div class="diff">(.*?)</div>', first)
+    assert edits == [
+        "Погода в <del>Оше</del><ins>Оше, уточнено</ins>",
+        "Погода в <del>Оше,</del><ins>Оше</ins> <del>уточнено</del><ins>&lt;уточнено&gt;</ins>",
+    ]
+    assert f"· edited {later:%Y-%m-%d %H:%M} UTC</div>" in first
+    assert "🚫 Hidden by Telegram's apps: restricted (all: terms)" in second
+    assert '<p class="pager">pages <b>1</b> <a href="changed-2.html">2</a></p>' in first
+    assert '<p class="pager">pages <a href="changed.html">1</a> <b>2</b></p>' in second
+    index = (folder / "index.html").read_text("utf-8")
+    assert '<a href="changed.html">3 posts edited, deleted or hidden</a>' in index
+    assert not list((out / "c1399999999").glob("changed*.html"))  # nothing changed there
+    assert "changed.html" not in (out / "c1399999999" / "index.html").read_text("utf-8")

@@ -38,7 +38,8 @@ def artifacts() -> Path:
 async def site(tmp_path: Path) -> Path:
     config = tmp_path / "config.toml"
     config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/a.db"\n', "utf-8")
-    for sample in ("current-format-later", "tg2md-private-channel-2021"):
+    # two exports of one channel, a post edited between them: the site lists the edit
+    for sample in ("current-format-early", "current-format-later", "tg2md-private-channel-2021"):
         assert (
             await asyncio.to_thread(
                 main, ["import", "--tz", "UTC", "--config", str(config), str(DESKTOP / sample)]
@@ -74,11 +75,19 @@ def visit_and_search(site: Path) -> None:
             site / "index.html",
             *sorted(site.glob("*/index.html")),
             *sorted(site.glob("*/20*.html")),
+            *sorted(site.glob("*/changed*.html")),
         ]
         for page in pages:
             driver.get(page.as_uri())
             assert driver.find_element(By.TAG_NAME, "h1").text, page
             assert console_errors(driver) == [], page
+        changed = next(p for p in pages if p.name == "changed.html")
+        driver.get(changed.as_uri())
+        added = driver.find_elements(By.CSS_SELECTOR, ".diff ins")
+        assert added and all(element.is_displayed() for element in added)
+        driver.find_element(By.CSS_SELECTOR, ".post .meta a").click()  # to the post's page
+        assert driver.current_url.split("#")[1].startswith("m"), driver.current_url
+        assert console_errors(driver) == []
         month = next(p for p in pages if p.name.startswith("2024-03"))
         driver.get(month.as_uri())
         driver.save_screenshot(str(artifacts() / "html-export-month.png"))

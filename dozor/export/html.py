@@ -39,6 +39,7 @@ from dozor.search.engine import post_link
 from dozor.storage.channels import PINNED, PURGE
 from dozor.storage.sync import ACCESS
 from dozor.text import fold
+from dozor.text.diff import compact_diff
 
 SHARD_POSTS = 5000  # posts per search-index script
 PAGE_POSTS = 1000  # posts per page at most, as in Telegram Desktop's own HTML export
@@ -136,6 +137,7 @@ class _Channel:
     ids: array[int] = field(default_factory=lambda: array("q"))
     page_starts: list[int] = field(default_factory=list)
     page_names: list[str] = field(default_factory=list)
+    changed: int = 0  # posts edited, deleted or hidden: listed on changed.html
 
     def start_page(self, name: str) -> None:
         self.page_starts.append(len(self.ids))
@@ -186,6 +188,7 @@ class HtmlSite:
         self.files: list[Path] = []
         self._page: _Page | None = None  # being filled
         self._held: _Page | None = None  # full, written once the next page's name is known
+        self._changed: list[str] = []  # the current channel's entries of changed.html
         self._shard: list[list[str]] = []
         self._shards = 0
         self.posts = 0
@@ -198,6 +201,8 @@ class HtmlSite:
             page = self._page_for(row)
             page.channel.ids.append(row["message_id"])
             page.posts.append(self._post(row, page))
+            if (entry := _changed_entry(row, page.name)) is not None:
+                self._changed.append(entry)
             self._index(row, page.channel, page.name)
             self.posts += 1
 
@@ -233,6 +238,28 @@ class HtmlSite:
         if last_of_channel and done is not None:
             self._write_page(done, following=None)
             self._held = None
+            self._write_changed(done.channel)
+
+    def _write_changed(self, channel: _Channel) -> None:
+        """changed.html (and changed-2.html… past PAGE_POSTS): the channel's edited, deleted
+        and hidden posts, newest first, each edit as the words it removed and added."""
+        entries, self._changed = self._changed[::-1], []
+        channel.changed = len(entries)
+        names = [
+            "changed" if number == 0 else f"changed-{number + 1}"
+            for number in range(0, -(-len(entries) // PAGE_POSTS))
+        ]
+        for number, name in enumerate(names):
+            pager = _changed_pager(names, number)
+            shown = entries[number * PAGE_POSTS : (number + 1) * PAGE_POSTS]
+            body = (
+                f'<p class="crumbs"><a href="../index.html">Channels</a> › '
+                f'<a href="index.html">{esc(channel.title)}</a> › edited and deleted</p>'
+                f"<h1>{esc(channel.title)} · edited and deleted posts</h1>"
+                f"<p>{len(entries):,} posts of this export were edited, deleted or hidden by "
+                f"Telegram's apps while archived; newest first.</p>{pager}" + "".join(shown) + pager
+            )
+            self._write(f"{channel.slug}/{name}.html", _page(channel.title, body, "../"))
 
     def _write_page(self, page: _Page, following: str | None) -> None:
         channel, name = page.channel, page.name
@@ -480,9 +507,74 @@ def _channel_page(channel: _Channel, changes: Sequence[Mapping[str, Any]]) -> st
     body = (
         f'<p class="crumbs"><a href="../index.html">Channels</a> › {esc(channel.title)}</p>'
         f"<h1>{esc(channel.title)}</h1><p>{channel.posts:,} posts{link}</p>"
+        f"{_changed_link(channel)}"
         f'<ul class="months">{months}</ul>{_changes(changes, channel)}'
     )
     return _page(channel.title, body, "../")
+
+
+def _changed_link(channel: _Channel) -> str:
+    if not channel.changed:
+        return ""
+    return (
+        f'<p class="changed"><a href="changed.html">{channel.changed:,} posts edited, deleted '
+        "or hidden</a>: what changed, newest first</p>"
+    )
+
+
+def _changed_pager(names: list[str], number: int) -> str:
+    if len(names) < 2:
+        return ""
+    links = [
+        f"<b>{index + 1}</b>" if index == number else f'<a href="{name}.html">{index + 1}</a>'
+        for index, name in enumerate(names)
+    ]
+    return f'<p class="pager">pages {" ".join(links)}</p>'
+
+
+CHANGED_TEXT = 500  # characters of a deleted post's text on changed.html; its page has it all
+
+
+def _changed_entry(row: Mapping[str, Any], page: str) -> str | None:
+    """A post's entry on changed.html, if it was edited, deleted or hidden: its deletion, what
+    it said then, and each edit's changed words; None for a post that never changed."""
+    versions = row.get("versions") or []
+    deleted = row["deleted_at"] is not None
+    if len(versions) < 2 and not deleted and not row["restriction"]:
+        return None
+    message_id = row["message_id"]
+    meta = f'<a href="{esc(page)}.html#m{message_id}">#{message_id}</a> · {_time(row["date"])}'
+    parts = [f'<article class="post{" deleted" if deleted else ""}">']
+    parts.append(f'<div class="meta">{meta}</div>')
+    if deleted:
+        seen = _time(row["deleted_at"])
+        parts.append(f'<div class="banner">🗑 Deleted on Telegram; seen deleted {seen}</div>')
+        text = row["text"] or describe_media(row["media"]) or ""
+        clipped = text[:CHANGED_TEXT] + ("…" if len(text) > CHANGED_TEXT else "")
+        parts.append(f'<div class="text">{esc(clipped)}</div>')
+    if row["restriction"]:
+        hidden = esc(row["restriction"])
+        parts.append(f'<div class="banner">🚫 Hidden by Telegram\'s apps: {hidden}</div>')
+    parts += [_edit(older, newer) for older, newer in itertools.pairwise(versions)]
+    return "".join(parts) + "</article>"
+
+
+def _edit(older: Mapping[str, Any], newer: Mapping[str, Any]) -> str:
+    """One edit: when, and the words it removed (struck) and added."""
+    when = f"version {newer['version']} · seen {_time(newer['observed_at'])}"
+    if newer["edit_date"] is not None:
+        when += f" · edited {_time(newer['edit_date'])}"
+    if older["text"] == newer["text"]:
+        return f'<div class="edited">✏ {when}: the attachment or formatting changed</div>'
+    words = "".join(
+        esc(piece.text)
+        if piece.kind == "same"
+        else f"<del>{esc(piece.text)}</del>"
+        if piece.kind == "removed"
+        else f"<ins>{esc(piece.text)}</ins>"
+        for piece in compact_diff(older["text"], newer["text"])
+    )
+    return f'<div class="edited">✏ {when}</div><div class="diff">{words}</div>'
 
 
 def _month_item(month: str, pages: list[tuple[str, int]]) -> str:
@@ -646,6 +738,8 @@ margin:.3em .3em 0 0;font-size:.9em}
 pre{white-space:pre-wrap;background:#f6f8fa;padding:.5em;border-radius:6px}
 blockquote{border-left:3px solid #d0d7de;margin:.3em 0;padding-left:.8em}
 details.history{margin-top:.5em}details.history li{margin:.4em 0}
+.diff{white-space:pre-wrap}.diff del{color:#cf222e;background:#ffebe9}
+.diff ins{color:#1a7f37;background:#dafbe1;text-decoration:none}
 .counters{color:#6e7781;font-size:.85em;margin-top:.3em}.spark{vertical-align:middle}
 #search{display:flex;gap:.5em}#q{flex:1;font-size:1em;padding:.4em}
 #results li{margin:.8em 0}

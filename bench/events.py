@@ -1,12 +1,14 @@
 """`dozor events` on a large archive: how long the newest changes take to list.
 
-    python bench/events.py [--posts 100000]
+    python bench/events.py [--posts 100000] [--database URL]
 
 Builds a SQLite archive through the archiver's storage path: *posts* posts over ten channels
 (one `new` event each), then 1 % of them edited, 1 % deleted one by one and a purge of 500,
 so edits and deletions are a small part of a large change feed, as in a real archive. Then
 times the listing (`dozor events`'s own function, 50 changes, with their posts and versions)
-for several filters, each run five times (median and slowest).
+for several filters, each run five times (median and slowest). ``--database`` takes an
+empty database to build it in instead of a temporary SQLite file, a PostgreSQL one say
+(``postgresql+asyncpg://user:pass@127.0.0.1/dozor_bench``).
 """
 
 from __future__ import annotations
@@ -45,9 +47,11 @@ RUNS = 5
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--posts", type=int, default=100_000)
+    parser.add_argument("--database", help="an empty database's URL (default: a temporary file)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        config = Config.model_validate({"database": {"url": f"sqlite+aiosqlite:///{folder}/e.db"}})
+        url = args.database or f"sqlite+aiosqlite:///{folder}/e.db"
+        config = Config.model_validate({"database": {"url": url}})
         engine = create_engine(config.database)
         await upgrade(engine)
         sessions = session_factory(engine)
@@ -55,7 +59,10 @@ async def main() -> None:
             start = time.perf_counter()
             await build(sessions, args.posts)
             built = time.perf_counter() - start
-            print(f"events — {args.posts:,} posts over {len(CHANNELS)} channels ({built:.0f} s)")
+            print(
+                f"events — {args.posts:,} posts over {len(CHANNELS)} channels in "
+                f"{engine.dialect.name} ({built:.0f} s)"
+            )
             await measure(sessions)
         finally:
             await engine.dispose()

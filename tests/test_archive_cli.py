@@ -6,8 +6,12 @@ import asyncio
 import csv
 import json
 import os
+import queue
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -1098,6 +1102,7 @@ def test_events_refuses_what_it_cannot_list(
         (["--query", "(мигрант"], "query error at position"),
         (["--kind", "pinned"], "Invalid value for '--kind'"),
         (["--limit", "0"], "Invalid value for '--limit'"),
+        (["--follow", "--until", "1d"], "--until and --follow do not go together"),
     ]:
         assert main(["events", *args]) == 2, args
         err = capsys.readouterr().err
@@ -1127,3 +1132,57 @@ def test_events_name_the_action_of_a_deleted_service_message(
         "  service message: pin_message",
         "1 event (edited, deleted, restricted, restored), newest first",
     ]
+
+
+def test_events_follow_lists_each_change_as_another_process_archives_it(
+    telegram: FakeTelegram, configured: Path
+) -> None:
+    """`dozor events --follow --json` in a process of its own, while this one archives: each
+    change comes once, as a line of JSON, soon after the pass that found it; Ctrl-C ends it
+    cleanly."""
+    channel = telegram.channels[BARE]
+    assert main(["archive", "--once"]) == 0
+    telegram.edit(channel, 117, "пост 117 исправлен", push=False)  # before it starts
+    assert main(["archive", "--once"]) == 0
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "dozor", "events", "--follow", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in follower.stdout or ():
+            lines.put(line)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+
+    def next_lines(count: int) -> list[dict[str, Any]]:
+        return [json.loads(lines.get(timeout=30)) for _ in range(count)]
+
+    try:
+        (earlier,) = next_lines(1)  # the latest changes first, then each new one
+        assert (earlier["kind"], earlier["message_id"]) == ("edited", 117)
+        telegram.edit(channel, 118, "пост 118: задержаны двое мигрантов", push=False)
+        telegram.delete(channel, [3], push=False)
+        assert main(["archive", "--once"]) == 0
+        first = next_lines(2)
+        assert sorted((c["kind"], c["message_id"]) for c in first) == [
+            ("deleted", 3),
+            ("edited", 118),
+        ]
+        telegram.delete(channel, list(range(100, 111)), push=False)  # a purge
+        assert main(["archive", "--once"]) == 0
+        purge = next_lines(11)
+        assert sorted(c["message_id"] for c in purge) == list(range(100, 111))
+        assert {(c["kind"], c["deleted_at_once"]) for c in purge} == {("deleted", 11)}
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(timeout=30) == 0
+    finally:
+        follower.kill()
+        reader.join(timeout=30)
+    assert lines.empty()  # nothing twice
+    assert "Traceback" not in (follower.stderr.read() if follower.stderr else "")

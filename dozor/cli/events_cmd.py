@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -10,10 +13,12 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.text import Text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from dozor.cli.context import config_option, json_option, run_async, state
-from dozor.cli.output import format_time, print_json, stdout_console
+from dozor.cli.context import config_option, json_option, run_async, state, stop_on_signals
+from dozor.cli.output import format_time, print_json, stdout_console, to_jsonable
 from dozor.cli.when import parse_moment
+from dozor.config import DatabaseConfig
 from dozor.db import open_database
 from dozor.errors import UserError
 from dozor.media import describe_media
@@ -22,16 +27,20 @@ from dozor.query.document import as_of_version, build_document
 from dozor.query.match import matches
 from dozor.search.engine import bind_query, post_link
 from dozor.storage.channels import resolve_channel
+from dozor.storage.events import last_seq
 from dozor.storage.post_changes import (
     DEFAULT_KINDS,
     KINDS,
     ChangeFilter,
+    Keep,
     PostChange,
+    changes_after,
     post_changes,
     service_type,
 )
 from dozor.text.diff import compact_diff
 
+FOLLOW_EVERY = 2.0  # seconds between looks at the change feed with --follow
 SNIPPET = 300  # characters of a text, or of an edit's words, shown; --json has them whole
 _WHITESPACE = re.compile(r"\s+")
 
@@ -55,6 +64,12 @@ _WHITESPACE = re.compile(r"\s+")
     help="Changes dozor found since, whenever they were made (a daily review misses nothing).",
 )
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Then keep listing changes as dozor records them, until Ctrl-C (oldest first; with "
+    "--json one object a line).",
+)
 def events(
     as_json: bool,
     kinds: tuple[str, ...],
@@ -64,6 +79,7 @@ def events(
     until: str | None,
     found_since: str | None,
     limit: int,
+    follow: bool,
 ) -> None:
     """What channels did to their posts, newest first: edits with the words they changed,
     deletions with the text deleted, restrictions by Telegram, posts seen again.
@@ -72,6 +88,7 @@ def events(
       dozor events --since 24h
       dozor events --channel mvd_official_kg --kind deleted --since 2024-11-01
       dozor events --found-since 1d --query "задержан OR мигрант"
+      dozor events --follow --channel mediamvd
     """
     config = state().config()
     now = datetime.now(UTC)
@@ -83,16 +100,18 @@ def events(
     )
     if wanted.since and wanted.until and wanted.since >= wanted.until:
         raise UserError(f"--since {since} is not before --until {until}: no event can match")
+    if follow and wanted.until:
+        raise UserError("--until and --follow do not go together: --follow waits for new events")
+    if follow:
+        run_async(_follow(config.database, wanted, channels, query, limit, as_json=as_json))
+        return
 
     async def go() -> list[PostChange]:
         async with (
             open_database(config.database, create_if_empty=False) as sessions,
             sessions() as session,
         ):
-            ids = tuple([(await resolve_channel(session, ref))["id"] for ref in channels])
-            node = await bind_query(session, query) if query and query.strip() else None
-            keep = None if node is None else _matching(node)
-            chosen = replace(wanted, channel_ids=ids)
+            chosen, keep = await _bound(session, wanted, channels, query)
             return await post_changes(session, chosen, limit + 1, keep)
 
     found = run_async(go())
@@ -104,7 +123,60 @@ def events(
     _print_changes(stdout_console(), found, wanted, more=more, limit=limit)
 
 
-def _matching(node: Node) -> Any:
+async def _bound(
+    session: AsyncSession, wanted: ChangeFilter, channels: tuple[str, ...], query: str | None
+) -> tuple[ChangeFilter, Keep | None]:
+    """The filter with its channels found in the archive, and the query as a test of a
+    change (UserError for an unknown channel, QueryError for a bad query)."""
+    ids = tuple([(await resolve_channel(session, ref))["id"] for ref in channels])
+    node = await bind_query(session, query) if query and query.strip() else None
+    return replace(wanted, channel_ids=ids), None if node is None else _matching(node)
+
+
+async def _follow(
+    database: DatabaseConfig,
+    wanted: ChangeFilter,
+    channels: tuple[str, ...],
+    query: str | None,
+    limit: int,
+    *,
+    as_json: bool,
+) -> None:
+    """The latest *limit* changes, oldest first, then each new one as the archiver (this
+    process or another) records it, until SIGINT or SIGTERM."""
+    stop = stop_on_signals()
+    console = stdout_console()
+    async with open_database(database, create_if_empty=False) as sessions:
+        async with sessions() as session:
+            chosen, keep = await _bound(session, wanted, channels, query)
+            seq = await last_seq(session)
+            latest = await post_changes(session, replace(chosen, up_to_seq=seq), limit, keep)
+        _stream(console, latest[::-1], as_json=as_json)
+        while not await _stopped(stop, FOLLOW_EVERY):
+            async with sessions() as session:
+                fresh, seq = await changes_after(session, chosen, seq, keep)
+            _stream(console, fresh, as_json=as_json)
+
+
+async def _stopped(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait *seconds*, or less if *stop* is set meanwhile; whether it is."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()
+
+
+def _stream(console: Console, changes: list[PostChange], *, as_json: bool) -> None:
+    for change in changes:
+        if as_json:
+            console.file.write(json.dumps(to_jsonable(_as_json(change)), ensure_ascii=False))
+            console.file.write("\n")
+        else:
+            console.print(Text(_headline(change), style="bold"))
+            console.print(_body(change, marked=console.color_system is None))
+    console.file.flush()  # a pipe, a `tee`, a log file: each change as it comes
+
+
+def _matching(node: Node) -> Keep:
     """A change is kept when its post, as it read before or after the change, matches."""
 
     def keep(change: PostChange) -> bool:

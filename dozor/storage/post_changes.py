@@ -36,6 +36,7 @@ class ChangeFilter:
     since: datetime | None = None  # happened at or after
     until: datetime | None = None  # happened before
     found_since: datetime | None = None  # recorded by dozor at or after
+    up_to_seq: int | None = None  # only events up to this place in the feed
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,22 @@ async def post_changes(
     return found
 
 
-async def _events_page(
-    session: AsyncSession, wanted: ChangeFilter, after: tuple[datetime, int] | None, size: int
-) -> list[dict[str, Any]]:
+async def changes_after(
+    session: AsyncSession, wanted: ChangeFilter, seq: int, keep: Keep | None = None
+) -> tuple[list[PostChange], int]:
+    """The changes of the kinds and channels *wanted* names that the feed recorded after
+    *seq*, in the order recorded, and the feed position to ask from next time."""
+    where = [events.c.seq > seq, *_kind_and_channel(wanted)]
+    query = select(events).where(*where).order_by(events.c.seq).limit(PAGE)
+    page = [dict(row._mapping) for row in await session.execute(query)]
+    if not page:
+        return [], seq
+    entries = [(event, message_id) for event in page for message_id in _message_ids(event)]
+    changes = await _changes_of(session, entries)
+    return [c for c in changes if keep is None or keep(c)], page[-1]["seq"]
+
+
+def _kind_and_channel(wanted: ChangeFilter) -> list[ColumnElement[bool]]:
     kinds = [feed for kind in wanted.kinds for feed in _FEED_KINDS.get(kind, (kind,))]
     where: list[ColumnElement[bool]] = [
         events.c.kind.in_(kinds),
@@ -111,12 +125,21 @@ async def _events_page(
     ]
     if wanted.channel_ids:
         where.append(events.c.channel_id.in_(wanted.channel_ids))
+    return where
+
+
+async def _events_page(
+    session: AsyncSession, wanted: ChangeFilter, after: tuple[datetime, int] | None, size: int
+) -> list[dict[str, Any]]:
+    where = _kind_and_channel(wanted)
     if wanted.since is not None:
         where.append(events.c.occurred_at >= wanted.since)
     if wanted.until is not None:
         where.append(events.c.occurred_at < wanted.until)
     if wanted.found_since is not None:
         where.append(events.c.recorded_at >= wanted.found_since)
+    if wanted.up_to_seq is not None:
+        where.append(events.c.seq <= wanted.up_to_seq)
     if after is not None:
         at, seq = after
         where.append(

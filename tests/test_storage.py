@@ -22,7 +22,7 @@ from dozor.storage.events import events_after
 from dozor.storage.history import parse_post_ref
 from dozor.storage.media import record_media_file
 from dozor.storage.notices import changes_to_notice, notice_cursor, set_notice_cursor
-from dozor.storage.post_changes import ChangeFilter, post_changes
+from dozor.storage.post_changes import ChangeFilter, changes_after, post_changes
 from tests.conftest import DESKTOP
 from tests.helpers import all_rows, event_log, post, versions
 
@@ -675,3 +675,23 @@ async def test_post_changes_page_through_the_feed_newest_first(sessions) -> None
     ]
     assert [c.message_id for c in seven] == newest_first[:7]
     assert none == []
+
+
+async def test_changes_after_a_feed_position_come_in_the_order_recorded(sessions) -> None:
+    """What --follow asks every two seconds: the changes after its place in the feed, and
+    the place to ask from next, past the events of other kinds (new posts) as well."""
+    await _channel(sessions)
+    await _store(sessions, [rec(n, f"пост {n}") for n in range(1, 6)])
+    async with sessions() as s:
+        assert await changes_after(s, ChangeFilter(), 0) == ([], 5)  # five new posts: none
+    later = T0 + timedelta(days=1)
+    await _store(sessions, [rec(4, "пост 4 исправлен", edit_date=later)], Source.LIVE, later)
+    async with sessions.begin() as s:
+        await mark_deleted(s, CH, [2], source=Source.LIVE, observed_at=later)
+    async with sessions() as s:
+        changes, place = await changes_after(s, ChangeFilter(), 5)
+        assert [(c.kind, c.message_id) for c in changes] == [("edited", 4), ("deleted", 2)]
+        assert place == 7
+        assert await changes_after(s, ChangeFilter(), place) == ([], 7)
+        only_new = await changes_after(s, ChangeFilter(("new",)), 0, lambda c: c.message_id > 3)
+        assert [c.message_id for c in only_new[0]] == [4, 5]

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.models import channels, events, post_versions
 from dozor.records import EventKind
+from dozor.storage.events import last_seq
 from dozor.storage.posts import message_id_conditions, posts_by_key
 
 PAGE = 500  # events read at a time, at most
@@ -106,15 +107,15 @@ async def changes_after(
     session: AsyncSession, wanted: ChangeFilter, seq: int, keep: Keep | None = None
 ) -> tuple[list[PostChange], int]:
     """The changes of the kinds and channels *wanted* names that the feed recorded after
-    *seq*, in the order recorded, and the feed position to ask from next time."""
-    where = [events.c.seq > seq, *_kind_and_channel(wanted)]
+    *seq*, in the order recorded, and the feed position to ask from next time: past the
+    events of other kinds too (a backfill's thousands of new posts are read over once)."""
+    top = await last_seq(session)
+    where = [events.c.seq > seq, events.c.seq <= top, *_kind_and_channel(wanted)]
     query = select(events).where(*where).order_by(events.c.seq).limit(PAGE)
     page = [dict(row._mapping) for row in await session.execute(query)]
-    if not page:
-        return [], seq
     entries = [(event, message_id) for event in page for message_id in _message_ids(event)]
-    changes = await _changes_of(session, entries)
-    return [c for c in changes if keep is None or keep(c)], page[-1]["seq"]
+    changes = [c for c in await _changes_of(session, entries) if keep is None or keep(c)]
+    return changes, page[-1]["seq"] if len(page) == PAGE else top
 
 
 def _kind_and_channel(wanted: ChangeFilter) -> list[ColumnElement[bool]]:
@@ -158,6 +159,8 @@ async def _changes_of(
     session: AsyncSession, entries: list[tuple[dict[str, Any], int]]
 ) -> list[PostChange]:
     """Events and the post each is about as changes, with their channels, posts, versions."""
+    if not entries:
+        return []
     keys = {(event["channel_id"], message_id) for event, message_id in entries}
     post_rows = await posts_by_key(session, keys)
     versions = await _versions(session, _wanted_versions(entries, post_rows))

@@ -405,19 +405,25 @@ CHANGE_LABELS = {
 }
 
 
-def render_post_changes(changes: Sequence[PostChange], title: str | None, zone: ZoneInfo) -> str:
-    """/events: the latest changes of posts (of one channel, or of all), newest first, as
-    many as fit one message."""
+def render_post_changes(
+    changes: Sequence[PostChange], title: str | None, zone: ZoneInfo, *, skipped: int = 0
+) -> tuple[str, int]:
+    """/events: the latest changes of posts (of one channel, or of all), newest first, after
+    the *skipped* newest, as many as fit one message; the text and how many it shows."""
     where = f" of <b>{esc(title)}</b>" if title else ""
     if not changes:
-        return f"No edits, deletions or restrictions of posts{where} archived yet."
-    parts = [f"<b>Latest edits and deletions</b>{where}, newest first"]
+        if skipped:
+            return f"No older edits, deletions or restrictions of posts{where}.", 0
+        return f"No edits, deletions or restrictions of posts{where} archived yet.", 0
+    heading = "Latest edits and deletions" if not skipped else "Edits and deletions"
+    after = f" after the newest {skipped}" if skipped else ""
+    parts = [f"<b>{heading}</b>{where}{after}, newest first"]
     for change in changes:
         block = _change_block(change, zone, named=title is None)
         if visible_length("\n\n".join([*parts, block])) > LIMIT - 100:
             break
         parts.append(block)
-    return "\n\n".join(parts)
+    return "\n\n".join(parts), len(parts) - 1
 
 
 def _change_block(change: PostChange, zone: ZoneInfo, *, named: bool) -> str:

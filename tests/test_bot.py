@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import random
+import re
 import socket
 import zipfile
 from collections.abc import AsyncIterator, Callable
@@ -662,6 +663,45 @@ async def test_a_notice_the_team_chat_refuses_tells_the_admins(
     assert len(api.tried(chat_id=TEAM_CHAT)) == 2  # both notices tried, one report
 
 
+async def test_events_pages_go_back_in_time_in_the_same_message(
+    api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Twenty deletions: the newest fifteen, then "Older ▶" shows the other five in the
+    same message, and "⏮ Newest" the first page again."""
+    await archive(sessions, [f"Сообщение {n}" for n in range(1, 21)])
+    for number in range(1, 21):  # one at a time: the last deleted is the newest change
+        async with sessions.begin() as session:
+            await mark_deleted(
+                session, CH, [number], source=Source.LIVE, observed_at=datetime.now(UTC)
+            )
+    api.message(MEMBER, "/events mvd_test")
+    (first,) = await api.wait_for(chat_id=MEMBER)
+    shown = re.findall(r"#(\d+)</a>", first.params["text"])
+    assert shown == [str(n) for n in range(20, 5, -1)]
+    buttons = first.params["reply_markup"]["inline_keyboard"][0]
+    channel_id = str(CH)
+    assert [(b["text"], b["callback_data"]) for b in buttons] == [
+        ("Older ▶", f"ev:{channel_id}:15")
+    ]
+    api.callback(MEMBER, f"ev:{channel_id}:15", first.result)
+    (older,) = await api.wait_for("editmessagetext", chat_id=MEMBER)
+    assert older.params["message_id"] == str(first.result["message_id"])
+    assert older.text.startswith("Edits and deletions of МВД Кыргызстана after the newest 15")
+    assert re.findall(r"#(\d+)</a>", older.params["text"]) == ["5", "4", "3", "2", "1"]
+    buttons = older.params["reply_markup"]["inline_keyboard"][0]
+    assert [(b["text"], b["callback_data"]) for b in buttons] == [
+        ("⏮ Newest", f"ev:{channel_id}:0")
+    ]
+    api.callback(MEMBER, f"ev:{channel_id}:0", first.result)
+    _, newest = await api.wait_for("editmessagetext", chat_id=MEMBER, count=2)
+    assert re.findall(r"#(\d+)</a>", newest.params["text"]) == shown
+    api.callback(MEMBER, "ev:0:20", first.result)  # every channel, past the last change
+    _, _, none = await api.wait_for("editmessagetext", chat_id=MEMBER, count=3)
+    assert none.params["text"] == "No older edits, deletions or restrictions of posts."
+    back = none.params["reply_markup"]["inline_keyboard"][0]
+    assert [(b["text"], b["callback_data"]) for b in back] == [("⏮ Newest", "ev:0:0")]
+
+
 async def test_search_pages_edit_the_same_message(
     api: FakeBotAPI, service: TeamService, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -1176,6 +1216,7 @@ BUTTONS = [
     "sp:0", "sp:-1", "sp:99999", "sp:x", "sp:", "r:1:show", "r:999:show", "r:1:del", "r:x:del",
     "r:1:ev:new", "r:1:ev:bogus", "r:1:mode:digest", "r:1:mode:zzz", "r:1:pause", "r:1:resume",
     "rl:team", "rl:mine", "rl:x", "old:button", "", ":::", "r:-1:del",
+    "ev:0:0", "ev:0:15", "ev:-1001525384822:3", "ev:5:0", "ev:x:1", "ev:0:-1", "ev:0", "ev:",
 ]  # fmt: skip
 ROUNDS = 30
 

@@ -200,8 +200,9 @@ def test_events_fit_one_message_dropping_the_oldest() -> None:
             {},
         )
 
-    text = render_post_changes([deleted(n) for n in range(40, 15, -1)], None, BISHKEK)
+    text, shown = render_post_changes([deleted(n) for n in range(40, 15, -1)], None, BISHKEK)
     blocks = text.split("\n\n")
+    assert shown == len(blocks) - 1
     assert 5 < len(blocks) - 1 < 25  # 25 do not fit: the newest that do are shown
     assert blocks[-1].startswith(
         f'🗑 deleted <a href="https://t.me/c/1525384822/{42 - len(blocks)}"'
@@ -220,5 +221,5 @@ def test_an_event_of_a_service_message_names_its_action() -> None:
     pin = {"message_id": 9, "kind": "service", "service_action": {"type": "pin_message"}}
     version = {"version": 1, "text": "", "media": None}
     change = PostChange("deleted", at, at, "live", channel, pin, version, None, {})
-    text = render_post_changes([change], "МВД", BISHKEK)
+    text, _ = render_post_changes([change], "МВД", BISHKEK)
     assert text.endswith("\n<i>service message: pin_message</i>")

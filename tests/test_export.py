@@ -1113,5 +1113,10 @@ async def test_html_lists_what_changed_newest_first_on_pages_of_their_own(
     assert '<p class="pager">pages <a href="changed.html">1</a> <b>2</b></p>' in second
     index = (folder / "index.html").read_text("utf-8")
     assert '<a href="changed.html">3 posts edited, deleted or hidden</a>' in index
+    assert not list(out.rglob("*.part"))  # entries set aside while writing are gone
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    assert {"mvd_test/changed.html", "mvd_test/changed-2.html"} <= {
+        entry["path"] for entry in manifest["files"]
+    }
     assert not list((out / "c1399999999").glob("changed*.html"))  # nothing changed there
     assert "changed.html" not in (out / "c1399999999" / "index.html").read_text("utf-8")

@@ -24,7 +24,7 @@ import itertools
 import json
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -188,7 +188,11 @@ class HtmlSite:
         self.files: list[Path] = []
         self._page: _Page | None = None  # being filled
         self._held: _Page | None = None  # full, written once the next page's name is known
-        self._changed: list[str] = []  # the current channel's entries of changed.html
+        # The current channel's entries of changed.html, oldest first: the latest PAGE_POSTS in
+        # memory, earlier ones set aside in files of PAGE_POSTS each, so that a channel with
+        # a hundred thousand edited posts costs no more memory than one with a thousand.
+        self._changed: list[str] = []
+        self._changed_parts: list[Path] = []
         self._shard: list[list[str]] = []
         self._shards = 0
         self.posts = 0
@@ -202,7 +206,7 @@ class HtmlSite:
             page.channel.ids.append(row["message_id"])
             page.posts.append(self._post(row, page))
             if (entry := _changed_entry(row, page.name)) is not None:
-                self._changed.append(entry)
+                self._keep_changed(entry)
             self._index(row, page.channel, page.name)
             self.posts += 1
 
@@ -240,24 +244,42 @@ class HtmlSite:
             self._held = None
             self._write_changed(done.channel)
 
+    def _keep_changed(self, entry: str) -> None:
+        self._changed.append(entry)
+        if len(self._changed) == PAGE_POSTS:
+            part = self.folder / f".changed-{len(self._changed_parts)}.part"
+            part.write_text(json.dumps(self._changed, ensure_ascii=False), encoding="utf-8")
+            self._changed_parts.append(part)
+            self._changed = []
+
     def _write_changed(self, channel: _Channel) -> None:
         """changed.html (and changed-2.html… past PAGE_POSTS): the channel's edited, deleted
         and hidden posts, newest first, each edit as the words it removed and added."""
-        entries, self._changed = self._changed[::-1], []
-        channel.changed = len(entries)
+        latest, parts = self._changed, self._changed_parts
+        self._changed, self._changed_parts = [], []
+        total = len(parts) * PAGE_POSTS + len(latest)
+        channel.changed = total
+
+        def newest_first() -> Iterator[str]:
+            yield from reversed(latest)
+            for part in reversed(parts):
+                yield from reversed(json.loads(part.read_text(encoding="utf-8")))
+                part.unlink()
+
+        entries = newest_first()
         names = [
             "changed" if number == 0 else f"changed-{number + 1}"
-            for number in range(0, -(-len(entries) // PAGE_POSTS))
+            for number in range(-(-total // PAGE_POSTS))
         ]
         for number, name in enumerate(names):
             pager = _changed_pager(names, number)
-            shown = entries[number * PAGE_POSTS : (number + 1) * PAGE_POSTS]
+            shown = "".join(itertools.islice(entries, PAGE_POSTS))
             body = (
                 f'<p class="crumbs"><a href="../index.html">Channels</a> › '
                 f'<a href="index.html">{esc(channel.title)}</a> › edited and deleted</p>'
                 f"<h1>{esc(channel.title)} · edited and deleted posts</h1>"
-                f"<p>{len(entries):,} posts of this export were edited, deleted or hidden by "
-                f"Telegram's apps while archived; newest first.</p>{pager}" + "".join(shown) + pager
+                f"<p>{total:,} posts of this export were edited, deleted or hidden by Telegram's "
+                f"apps while archived; newest first.</p>{pager}{shown}{pager}"
             )
             self._write(f"{channel.slug}/{name}.html", _page(channel.title, body, "../"))
 

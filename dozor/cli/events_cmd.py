@@ -63,7 +63,13 @@ _WHITESPACE = re.compile(r"\s+")
     "--found-since",
     help="Changes dozor found since, whenever they were made (a daily review misses nothing).",
 )
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=50,
+    show_default=True,
+    help="Changes listed at most (with --follow, before it waits for new ones).",
+)
 @click.option(
     "--follow",
     is_flag=True,

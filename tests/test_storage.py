@@ -695,3 +695,27 @@ async def test_changes_after_a_feed_position_come_in_the_order_recorded(sessions
         assert await changes_after(s, ChangeFilter(), place) == ([], 7)
         only_new = await changes_after(s, ChangeFilter(("new",)), 0, lambda c: c.message_id > 3)
         assert [c.message_id for c in only_new[0]] == [4, 5]
+
+
+async def test_a_purged_post_is_listed_as_it_read_when_purged(sessions) -> None:
+    """A purge takes three posts; one comes back on Telegram later with another text: the
+    purge lists it with the text it had when it was deleted, its return with the new one."""
+    await _channel(sessions)
+    await _store(sessions, [rec(n, f"пост {n}") for n in range(1, 4)])
+    purged_at = T0 + timedelta(days=1)
+    async with sessions.begin() as s:
+        await mark_deleted(
+            s, CH, [1, 2, 3], source=Source.LIVE, observed_at=purged_at, summarize_from=3
+        )
+    back = T0 + timedelta(days=2)
+    await _store(sessions, [rec(2, "пост 2 снова", edit_date=back)], Source.LIVE, back)
+    async with sessions() as s:
+        changes = await post_changes(s, ChangeFilter(("deleted", "restored", "edited")), 10)
+    listed = [(c.kind, c.message_id, (c.before or c.after or {}).get("text")) for c in changes]
+    assert listed == [
+        ("restored", 2, "пост 2 снова"),  # recorded after the edit, at the same moment
+        ("edited", 2, "пост 2"),  # the text before the edit
+        ("deleted", 3, "пост 3"),
+        ("deleted", 2, "пост 2"),  # not the text it came back with
+        ("deleted", 1, "пост 1"),
+    ]

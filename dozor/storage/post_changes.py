@@ -163,15 +163,16 @@ async def _changes_of(
         return []
     keys = {(event["channel_id"], message_id) for event, message_id in entries}
     post_rows = await posts_by_key(session, keys)
-    versions = await _versions(session, _wanted_versions(entries, post_rows))
+    versions = await _versions(session, set(post_rows))
     channel_rows = await _channels(session, {channel_id for channel_id, _ in keys})
     changes = []
     for event, message_id in entries:
         post = post_rows.get((event["channel_id"], message_id))
         if post is None:  # a post the feed names was never stored: nothing to show
             continue
-        before, after = _version_numbers(event, post, message_id)
         key = (event["channel_id"], message_id)
+        history = versions.get(key, {})
+        before, after = _version_numbers(event, post, message_id, history)
         changes.append(
             PostChange(
                 kind=_kind(event["kind"]),
@@ -180,8 +181,8 @@ async def _changes_of(
                 source=event["source"],
                 channel=channel_rows[event["channel_id"]],
                 post=post,
-                before=None if before is None else versions.get((*key, before)),
-                after=None if after is None else versions.get((*key, after)),
+                before=None if before is None else history.get(before),
+                after=None if after is None else history.get(after),
                 details=_details(event),
             )
         )
@@ -210,13 +211,14 @@ def _details(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _version_numbers(
-    event: dict[str, Any], post: dict[str, Any], message_id: int
+    event: dict[str, Any], post: dict[str, Any], message_id: int, history: dict[int, Any]
 ) -> tuple[int | None, int | None]:
     """Which versions show the change: (before, after)."""
     kind = event["kind"]
-    version = event["version"] if event["message_id"] == message_id else None
-    if version is None:  # a mass deletion's other posts: the version they were deleted in
-        version = post["current_version"]
+    if event["message_id"] == message_id:
+        version = event["version"]
+    else:  # a mass deletion's other posts: the version they had when it was seen
+        version = _version_then(history, event["recorded_at"]) or post["current_version"]
     if kind == EventKind.EDITED.value:
         previous = (event["details"] or {}).get("previous_version")
         return (previous if previous is not None else version - 1), version
@@ -225,36 +227,29 @@ def _version_numbers(
     return version, None
 
 
-def _wanted_versions(
-    entries: list[tuple[dict[str, Any], int]], post_rows: dict[tuple[int, int], dict[str, Any]]
-) -> set[tuple[int, int, int]]:
-    wanted = set()
-    for event, message_id in entries:
-        post = post_rows.get((event["channel_id"], message_id))
-        if post is not None:
-            for number in _version_numbers(event, post, message_id):
-                if number is not None:
-                    wanted.add((event["channel_id"], message_id, number))
-    return wanted
+def _version_then(history: dict[int, Any], moment: datetime) -> int | None:
+    """The newest version of a post seen by *moment* (a post restored and edited after a
+    purge has newer ones)."""
+    seen = [number for number, row in history.items() if row["observed_at"] <= moment]
+    return max(seen, default=None)
 
 
 async def _versions(
-    session: AsyncSession, keys: set[tuple[int, int, int]]
-) -> dict[tuple[int, int, int], dict[str, Any]]:
-    """The versions *keys* name, read with the other versions of their posts (a post has
-    few), channel by channel through the index."""
+    session: AsyncSession, keys: set[tuple[int, int]]
+) -> dict[tuple[int, int], dict[int, dict[str, Any]]]:
+    """Every version of the posts *keys* name (a post has few), by number, read channel by
+    channel through the index."""
     by_channel: dict[int, set[int]] = defaultdict(set)
-    for channel_id, message_id, _ in keys:
+    for channel_id, message_id in keys:
         by_channel[channel_id].add(message_id)
     table = post_versions.c
-    found: dict[tuple[int, int, int], dict[str, Any]] = {}
+    found: dict[tuple[int, int], dict[int, dict[str, Any]]] = defaultdict(dict)
     for channel_id, wanted in by_channel.items():
         for condition in message_id_conditions(table.message_id, sorted(wanted)):
             query = select(post_versions).where(table.channel_id == channel_id, condition)
             for row in await session.execute(query):
-                key = (channel_id, row.message_id, row.version)
-                if key in keys:
-                    found[key] = dict(row._mapping)
+                if row.message_id in wanted:
+                    found[(channel_id, row.message_id)][row.version] = dict(row._mapping)
     return found
 
 

@@ -30,6 +30,7 @@ from dozor.storage.posts import expired_by_timer
 from dozor.storage.stats import unreadable_posts
 from dozor.storage.sync import ACCESS, NO_ACCESS
 from dozor.storage.unreadable import UnreadableNotice
+from dozor.text import clip
 from dozor.text.diff import compact_diff
 
 LIMIT = 4096
@@ -178,9 +179,9 @@ def render_diff(
         if part.kind == "same":
             pieces.append(esc(part.text))
         elif part.kind == "removed":
-            pieces.append(f"<s>{esc(_clip(part.text, budget // 2))}</s>")
+            pieces.append(f"<s>{esc(clip(part.text, budget // 2))}</s>")
         else:
-            pieces.append(f"<u><b>{esc(_clip(part.text, budget // 2))}</b></u>")
+            pieces.append(f"<u><b>{esc(clip(part.text, budget // 2))}</b></u>")
     shown: list[str] = []
     used = 0
     for piece in pieces:
@@ -190,10 +191,6 @@ def render_diff(
             break
         shown.append(piece)
     return heading + "".join(shown).strip()
-
-
-def _clip(text: str, size: int) -> str:
-    return text if len(text) <= size else text[:size] + "…"
 
 
 NO_ACCESS_WORDS = {
@@ -279,7 +276,7 @@ def _render_pin(change: ChannelChange, name: str) -> str:
     else:
         said = f"📌 {name} now shows post {post(new)} pinned (before: {post(old)})"
     if change.pinned_text:
-        said += f"\n{esc(_clip(change.pinned_text, PINNED_TEXT_SIZE))}"
+        said += f"\n{esc(clip(change.pinned_text, PINNED_TEXT_SIZE))}"
     return said
 
 
@@ -458,7 +455,7 @@ def _change_body(change: PostChange) -> str:
         return "<i>(the version is not in the archive)</i>"
     text = " ".join(version["text"].split())
     attachment = describe_media(version["media"])
-    shown = esc(_clip(text, EVENT_TEXT)) if text else ""
+    shown = esc(clip(text, EVENT_TEXT)) if text else ""
     if attachment:
         shown = f"{shown} 📎 {esc(attachment)}".strip()
     return shown or "<i>(no text)</i>"

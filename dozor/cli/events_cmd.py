@@ -38,6 +38,7 @@ from dozor.storage.post_changes import (
     post_changes,
     service_type,
 )
+from dozor.text import clip
 from dozor.text.diff import compact_diff
 
 FOLLOW_EVERY = 2.0  # seconds between looks at the change feed with --follow
@@ -224,9 +225,7 @@ def _print_changes(
     if not found:
         console.print(Text(f"no events ({what}) match"))
         return
-    for change in found:
-        console.print(Text(_headline(change), style="bold"))
-        console.print(_body(change, marked=console.color_system is None))
+    _stream(console, found, as_json=False)
     noun = "event" if len(found) == 1 else "events"
     shown = f"{len(found)} {noun} ({what}), newest first"
     console.print(Text(f"{shown}; older ones with --limit {limit * 2}" if more else shown))
@@ -263,9 +262,7 @@ def _body(change: PostChange, *, marked: bool) -> Text:
 
 
 def _said(version: dict[str, Any]) -> str:
-    text = _WHITESPACE.sub(" ", version["text"]).strip()
-    if len(text) > SNIPPET:
-        text = text[:SNIPPET] + "…"
+    text = clip(_WHITESPACE.sub(" ", version["text"]).strip(), SNIPPET)
     attachment = describe_media(version["media"])
     if attachment:
         text = f"{text} [{attachment}]" if text else f"[{attachment}]"
@@ -280,8 +277,8 @@ def _edit_body(body: Text, change: PostChange, *, marked: bool) -> Text:
         return body.append("(text unchanged; the attachment or formatting changed)", style="dim")
     for piece in compact_diff(before["text"], after["text"]):
         text = _WHITESPACE.sub(" ", piece.text)  # one line per change
-        if piece.kind != "same" and len(text) > SNIPPET:
-            text = text[:SNIPPET] + "…"
+        if piece.kind != "same":
+            text = clip(text, SNIPPET)
         if piece.kind == "same":
             body.append(text)
         elif piece.kind == "removed":

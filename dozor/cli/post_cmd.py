@@ -17,6 +17,7 @@ from dozor.media import describe_media
 from dozor.records import ROUNDED_MARK, count_text, reactions_line
 from dozor.search.engine import post_link
 from dozor.storage.history import PinSpan, PostHistory, parse_post_ref, post_history
+from dozor.storage.post_changes import service_type
 from dozor.storage.posts import expired_by_timer
 from dozor.text.diff import word_changes
 
@@ -112,7 +113,7 @@ def _facts(post: dict[str, Any]) -> list[str]:
     elif post["edit_time_unknown"]:
         facts.append("edited (a saved page did not say when)")
     if post["kind"] != "message":
-        facts.append(f"service message: {(post['service_action'] or {}).get('type', '?')}")
+        facts.append(f"service message: {service_type(post)}")
     elif (attachment := describe_media(post["media"])) is not None:
         facts.append(attachment)
     if post["author_signature"]:

@@ -38,7 +38,7 @@ from dozor.records import count_text, reaction_label
 from dozor.search.engine import post_link
 from dozor.storage.channels import PINNED, PURGE
 from dozor.storage.sync import ACCESS
-from dozor.text import fold
+from dozor.text import clip, fold
 from dozor.text.diff import compact_diff
 
 SHARD_POSTS = 5000  # posts per search-index script
@@ -572,8 +572,7 @@ def _changed_entry(row: Mapping[str, Any], page: str) -> str | None:
         seen = _time(row["deleted_at"])
         parts.append(f'<div class="banner">🗑 Deleted on Telegram; seen deleted {seen}</div>')
         text = row["text"] or describe_media(row["media"]) or ""
-        clipped = text[:CHANGED_TEXT] + ("…" if len(text) > CHANGED_TEXT else "")
-        parts.append(f'<div class="text">{esc(clipped)}</div>')
+        parts.append(f'<div class="text">{esc(clip(text, CHANGED_TEXT))}</div>')
     if row["restriction"]:
         hidden = esc(row["restriction"])
         parts.append(f'<div class="banner">🚫 Hidden by Telegram\'s apps: {hidden}</div>')

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dozor.models import channel_changes, channels, posts
+from dozor.models import channel_changes, channels
 from dozor.records import Source
 from dozor.storage.channels import PINNED, PURGE, TOLD_FIELDS, untitled
 from dozor.storage.facts import get_fact, set_fact
@@ -109,7 +109,7 @@ async def _with_pinned_texts(
     keys = {change.id: _pinned_post(change) for change in changes if change.field == PINNED}
     if not keys:
         return changes
-    found = await posts_by_key(session, keys.values(), posts.c.text)
+    found = await posts_by_key(session, keys.values())
     texts = {key: row["text"] for key, row in found.items()}
     return [
         replace(change, pinned_text=texts.get(keys[change.id])) if change.id in keys else change

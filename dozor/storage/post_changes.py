@@ -90,7 +90,7 @@ async def post_changes(
         if not page:
             break
         after = (page[-1]["occurred_at"], page[-1]["seq"])
-        entries = [(event, message_id) for event in page for message_id in _message_ids(event)]
+        entries = _entries(page)
         cut = keep is None and len(entries) > need  # a purge's posts beyond what is shown
         for change in await _changes_of(session, entries[:need] if cut else entries):
             if keep is None or keep(change):
@@ -113,7 +113,7 @@ async def changes_after(
     where = [events.c.seq > seq, events.c.seq <= top, *_kind_and_channel(wanted)]
     query = select(events).where(*where).order_by(events.c.seq).limit(PAGE)
     page = [dict(row._mapping) for row in await session.execute(query)]
-    entries = [(event, message_id) for event in page for message_id in _message_ids(event)]
+    entries = _entries(page)
     changes = [c for c in await _changes_of(session, entries) if keep is None or keep(c)]
     return changes, page[-1]["seq"] if len(page) == PAGE else top
 
@@ -187,6 +187,11 @@ async def _changes_of(
             )
         )
     return changes
+
+
+def _entries(page: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
+    """Each event with each post it is about."""
+    return [(event, message_id) for event in page for message_id in _message_ids(event)]
 
 
 def _message_ids(event: dict[str, Any]) -> list[int]:

@@ -185,21 +185,17 @@ async def _load_posts(
 
 
 async def posts_by_key(
-    session: AsyncSession, keys: Iterable[tuple[int, int]], *columns: Any
+    session: AsyncSession, keys: Iterable[tuple[int, int]]
 ) -> dict[tuple[int, int], dict[str, Any]]:
-    """Posts (*columns* of them, or whole rows) by (channel id, message id), read channel by
-    channel through the primary key: SQLite answers a row-value ``IN`` with a full scan."""
+    """Posts by (channel id, message id), read channel by channel through the primary key:
+    SQLite answers a row-value ``IN`` with a full scan."""
     by_channel: dict[int, set[int]] = defaultdict(set)
     for channel_id, message_id in keys:
         by_channel[channel_id].add(message_id)
-    shown = (*columns, posts.c.channel_id, posts.c.message_id) if columns else (posts,)
     found: dict[tuple[int, int], dict[str, Any]] = {}
     for channel_id, wanted in by_channel.items():
-        for condition in message_id_conditions(posts.c.message_id, sorted(wanted)):
-            query = select(*shown).where(posts.c.channel_id == channel_id, condition)
-            for row in await session.execute(query):
-                if row.message_id in wanted:
-                    found[(channel_id, row.message_id)] = dict(row._mapping)
+        rows = await _load_posts(session, channel_id, sorted(wanted))
+        found.update(((channel_id, message_id), row) for message_id, row in rows.items())
     return found
 
 

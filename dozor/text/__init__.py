@@ -18,6 +18,12 @@ from dozor.text.analyzer import (
 )
 from dozor.text.normalize import fold
 
+
+def clip(text: str, size: int) -> str:
+    """*text*, or its first *size* characters and "…"."""
+    return text if len(text) <= size else text[:size] + "…"
+
+
 __all__ = [
     "ANALYZER_VERSION",
     "Analysis",
@@ -26,6 +32,7 @@ __all__ = [
     "analyze",
     "analyze_terms",
     "chunk_token_counts",
+    "clip",
     "fold",
     "query_stems",
 ]

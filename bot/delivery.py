@@ -41,6 +41,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.render import AlertContent, render_alert, render_digest
+from dozor.edits import changes_beyond_words
 from dozor.errors import QueryError
 from dozor.failures import log_failure
 from dozor.models import alerts, channels, events, post_versions, posts, rules
@@ -326,14 +327,16 @@ class Delivery:
         async with self.sessions() as session:
             versions = await _versions(session, first["channel_id"], group)
             album = await _album_size(session, first["channel_id"], first["grouped_id"])
-        shown = [versions.get((a["message_id"], a["version"]), ("", None)) for a in group]
+        shown = [versions.get((a["message_id"], a["version"]), _NO_VERSION) for a in group]
         # An album's caption is usually on one item only.
-        text, media = next((v for v in shown if v[0]), shown[0])
+        version = next((v for v in shown if v["text"]), shown[0])
         details = first["event_details"] or {}
-        previous = None
+        previous, other_changes = None, []
         if first["event_kind"] == "edited" and details.get("previous_version"):
             before = versions.get((first["message_id"], details["previous_version"]))
-            previous = before[0] if before is not None else None
+            if before is not None:
+                previous = before["text"]
+                other_changes = changes_beyond_words(before, shown[0])
         content = AlertContent(
             rule_name=first["rule_name"],
             event_kind=first["event_kind"],
@@ -345,12 +348,13 @@ class Delivery:
                 first["channel_id"], first["channel_username"], first["message_id"]
             ),
             date=first["date"],
-            text=text or "",
+            text=version["text"] or "",
             query=_query_or_none(first["rule_query"]),
             previous_text=previous,
+            other_changes=other_changes,
             album_size=max(album, len(group)),
             deleted_count=int(details.get("count", 1)),
-            media=media,
+            media=version["media"],
         )
         return render_alert(content, self.timezone)
 
@@ -392,16 +396,29 @@ async def lose_chat(session: AsyncSession, chat_id: int, error: str, *, now: dat
 
 async def _versions(
     session: AsyncSession, channel_id: int, group: list[dict[str, Any]]
-) -> dict[tuple[int, int], tuple[str, Any]]:
-    """(message id, version) → (text, media), for every version the group's alerts may show."""
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """(message id, version) → its text, entities and media, for every version the group's
+    alerts may show."""
     versions = post_versions.c
     result = await session.execute(
-        select(versions.message_id, versions.version, versions.text, versions.media).where(
+        select(
+            versions.message_id, versions.version, versions.text, versions.entities, versions.media
+        ).where(
             versions.channel_id == channel_id,
             versions.message_id.in_({a["message_id"] for a in group}),
         )
     )
-    return {(message_id, number): (text, media) for message_id, number, text, media in result}
+    return {
+        (row.message_id, row.version): {
+            "text": row.text,
+            "entities": row.entities,
+            "media": row.media,
+        }
+        for row in result
+    }
+
+
+_NO_VERSION: dict[str, Any] = {"text": "", "entities": None, "media": None}
 
 
 async def _album_size(session: AsyncSession, channel_id: int, grouped_id: int | None) -> int:

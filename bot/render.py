@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dozor.edits import changes_beyond_words
 from dozor.errors import logged_out_message
 from dozor.media import attachment_snippet, describe_media, map_link
 from dozor.query import Node
@@ -96,6 +97,7 @@ class AlertContent:
     text: str
     query: Node | None  # None: nothing to mark (the rule's query no longer parses)
     previous_text: str | None = None  # edits: the text before
+    other_changes: Sequence[str] = ()  # edits: what changed besides the words (dozor.edits)
     album_size: int = 1
     deleted_count: int = 1  # mass deletions
     media: Mapping[str, Any] | None = None  # the attachment of the version shown
@@ -120,8 +122,12 @@ def render_alert(alert: AlertContent, zone: ZoneInfo) -> str:
         if _edited_out(alert.query, alert.previous_text, alert.text):
             lines.append("✂️ The edit took out the words this rule matched.")
         diff = render_diff(alert.previous_text, alert.text)
-        lines += ["", diff]
-        budget -= len(diff)
+        if alert.previous_text == alert.text:
+            diff = "<i>text unchanged</i>" if alert.other_changes else ""
+        diff += beyond_words_html(alert.other_changes)
+        if diff:
+            lines += ["", diff.lstrip("\n")]
+            budget -= len(diff)
     if alert.text:
         spans = highlight_spans(alert.query, alert.text) if alert.query is not None else []
         text, inside = trim_around(alert.text, spans, max(budget, 500))
@@ -161,6 +167,26 @@ def _hard_cut(message: str) -> str:
     """Last resort (never expected): plain text, cut to the limit."""
     plain = html.unescape(_TAG.sub("", message))
     return esc(plain[: LIMIT - 1] + "…")
+
+
+def beyond_words_html(changes: Sequence[str]) -> str:
+    """An edit's changes besides its words (``dozor.edits``), a line each, under its diff."""
+    return "".join(f"\n• {esc(line)}" for line in changes)
+
+
+def edit_html(before: Mapping[str, Any], after: Mapping[str, Any], budget: int) -> str:
+    """An edit of one version into the next: its words, and what else it changed."""
+    others = changes_beyond_words(before, after)
+    if before["text"] != after["text"]:
+        words = render_diff(before["text"], after["text"], budget=budget, heading="")
+    elif others:
+        words = "<i>text unchanged</i>"
+    else:
+        words = f"<i>{UNCHANGED_WORDS}</i>"
+    return words + beyond_words_html(others)
+
+
+UNCHANGED_WORDS = "text unchanged; the attachment or formatting changed"
 
 
 def render_diff(
@@ -348,7 +374,7 @@ def render_post_history(history: PostHistory, link_url: str, zone: ZoneInfo) -> 
         views = [_views(m) for m in history.metrics if m["views"] is not None]
         if views:
             lines.append(f"👁 {views[0]} → {views[-1]} views ({len(history.metrics)} samples)")
-    previous: str | None = None
+    previous: dict[str, Any] | None = None
     for number, version in enumerate(history.versions):
         block = _version_block(version, previous, zone)
         if visible_length("\n".join([*lines, block])) > LIMIT - 200:
@@ -356,7 +382,7 @@ def render_post_history(history: PostHistory, link_url: str, zone: ZoneInfo) -> 
             lines += ["", f"… {rest} more versions: <code>dozor post {esc(link_url)}</code>"]
             break
         lines += ["", block]
-        previous = version["text"]
+        previous = version
     return "\n".join(lines)
 
 
@@ -375,7 +401,7 @@ def _views(sample: dict[str, Any]) -> str:
     return count_text(int(sample["views"]), sample["rounded"])
 
 
-def _version_block(version: dict[str, Any], previous: str | None, zone: ZoneInfo) -> str:
+def _version_block(version: dict[str, Any], previous: dict[str, Any] | None, zone: ZoneInfo) -> str:
     title = f"<b>v{version['version']}</b> · seen {local_time(version['observed_at'], zone)}"
     if version["edit_date"] is not None:
         title += f" · edited {local_time(version['edit_date'], zone)}"
@@ -385,9 +411,7 @@ def _version_block(version: dict[str, Any], previous: str | None, zone: ZoneInfo
     if previous is None:
         shown = esc(text[:HISTORY_FIRST_TEXT]) + ("…" if len(text) > HISTORY_FIRST_TEXT else "")
         return f"{title}\n{shown or '<i>(no text)</i>'}"
-    if previous == text:
-        return f"{title}\n<i>text unchanged; the attachment or formatting changed</i>"
-    return f"{title}\n{render_diff(previous, text, budget=HISTORY_DIFF)}"
+    return f"{title}\n{edit_html(previous, version, HISTORY_DIFF)}"
 
 
 EVENT_TEXT = 200  # characters of a post's text in /events
@@ -447,9 +471,7 @@ def _change_body(change: PostChange) -> str:
     if change.kind == "edited":
         if before is None or after is None:
             return "<i>(the versions are not in the archive)</i>"
-        if before["text"] == after["text"]:
-            return "<i>text unchanged; the attachment or formatting changed</i>"
-        return render_diff(before["text"], after["text"], budget=EVENT_DIFF, heading="")
+        return edit_html(before, after, EVENT_DIFF)
     version = before or after
     if version is None:
         return "<i>(the version is not in the archive)</i>"

@@ -1134,6 +1134,36 @@ def test_events_name_the_action_of_a_deleted_service_message(
     ]
 
 
+def test_an_edit_that_keeps_the_words_but_sends_a_link_elsewhere_is_told(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A channel points its post's "здесь" at another page without a word changed: `dozor
+    events` and `dozor post` say where the link led and leads now, not "something changed"."""
+    channel = telegram.channels[BARE]
+    text = "Заявление МВД читайте здесь"
+    first, second = "https://mvd.gov.kg/statement", "https://example.org/other"
+    telegram.edit(
+        channel, 118, text, push=False, entities=[types.MessageEntityTextUrl(22, 5, first)]
+    )
+    assert main(["archive", "--once"]) == 0
+    telegram.edit(
+        channel, 118, text, push=False, entities=[types.MessageEntityTextUrl(22, 5, second)]
+    )
+    assert main(["archive", "--once"]) == 0
+    capsys.readouterr()
+    told = f"link «здесь» now leads to {second} (was {first})"
+
+    assert main(["events", "--json"]) == 0
+    (edit,) = json.loads(capsys.readouterr().out)["events"]
+    assert (edit["text_before"], edit["text_after"]) == (text, text)
+    assert edit["other_changes"] == [told]
+    assert main(["events"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:3] == ["  (text unchanged)", f"  • {told}"]
+    assert main(["post", "mvd_test", "118"]) == 0
+    assert f"• {told}" in capsys.readouterr().out.splitlines()
+
+
 def test_events_follow_lists_each_change_as_another_process_archives_it(
     telegram: FakeTelegram, configured: Path
 ) -> None:

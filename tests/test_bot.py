@@ -13,6 +13,7 @@ import re
 import socket
 import zipfile
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -791,8 +792,11 @@ async def test_post_shows_the_versions_deletion_and_views_of_one_post(
     assert "v2 · seen " in second.text and " · edited (time unknown)" in second.text
     assert "deleted" not in second.text
     async with sessions.begin() as session:
-        report = {"type": "document", "file_name": "отчет <2024>.pdf", "size": 4096}
+        report = {"type": "document", "id": "7", "file_name": "отчет 2023.pdf", "size": 4096}
         document = PostRecord(CH, 3, first, text="", media=report)
+        await store_posts(session, [document], source=Source.LIVE, observed_at=first)
+        report = {**report, "id": "8", "file_name": "отчет <2024>.pdf"}  # the file replaced
+        document = replace(document, media=report, edit_date=first + timedelta(minutes=1))
         await store_posts(session, [document], source=Source.LIVE, observed_at=first)
         timed = [PostRecord(CH, n, first, text="Исчезнет", expires_at=first) for n in (4, 5)]
         await store_posts(session, timed, source=Source.LIVE, observed_at=first)
@@ -800,6 +804,10 @@ async def test_post_shows_the_versions_deletion_and_views_of_one_post(
     api.message(MEMBER, "/post mvd_test 3")
     *_, third = await api.wait_for(chat_id=MEMBER, count=3)
     assert third.text.splitlines()[2] == "📎 file отчет <2024>.pdf · 4.0 KB"  # escaped, shown
+    assert third.text.splitlines()[-2:] == [
+        "text unchanged",
+        "• attachment replaced: file отчет 2023.pdf · 4.0 KB → file отчет <2024>.pdf · 4.0 KB",
+    ]
     api.message(MEMBER, "/post mvd_test 4")
     *_, expired = await api.wait_for(chat_id=MEMBER, count=4)
     assert expired.text.splitlines()[2].startswith("⌛ gone when its auto-delete timer ran out")

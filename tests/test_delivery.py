@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.delivery import Delivery, RateLimiter
 from dozor.alerts.generator import RuleCache, generate_alerts
 from dozor.models import alerts, rules
-from dozor.records import ChannelRecord, PostRecord, Source
+from dozor.records import ChannelRecord, PostRecord, Source, make_entity
 from dozor.rules.store import add_rule
 from dozor.storage import mark_deleted, store_posts, upsert_channel
 from dozor.storage.facts import lost_chats, moved_chats
@@ -351,6 +351,40 @@ async def test_an_edit_that_takes_out_the_watched_word_is_alerted(
     assert "✏️ edited" in edited
     assert "✂️ The edit took out the words this rule matched." in edited
     assert "<s>мигрантов</s><u><b>граждан</b></u>" in edited
+
+
+async def test_an_edit_alert_tells_what_else_the_edit_changed(
+    api: FakeBotAPI,
+    bot: Bot,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """An edit that changes the watched words and swaps the photo and a link: the alert
+    shows the words changed and names the rest."""
+    photo = {"type": "photo", "id": "1", "width": 800, "height": 600}
+    await setup(sessions, ["Задержаны двое мигрантов, подробности тут"], media=photo)
+    await delivery(bot, sessions).run_once()
+    edited_at = NOW + timedelta(hours=1)
+    text = "Задержаны трое мигрантов и мигрант, подробности тут"
+    async with sessions.begin() as session:
+        record = PostRecord(
+            CH,
+            1,
+            NOW + timedelta(minutes=1),
+            text=text,
+            entities=[make_entity("text_link", len(text) - 3, 3, url="https://example.org/<x>")],
+            media={**photo, "id": "2"},
+            edit_date=edited_at,
+        )
+        await store_posts(session, [record], source=Source.LIVE, observed_at=edited_at)
+    await generate(sessions)
+    await delivery(bot, sessions).run_once()
+    _, edited = (call.params["text"] for call in api.sent(chat_id=USER))
+    assert (
+        "Задержаны <s>двое</s><u><b>трое</b></u> <s>мигрантов,</s><u><b>мигрантов и мигрант,"
+        "</b></u> подробности тут"
+        "\n• attachment replaced by another photo 800×600"
+        "\n• link added: «тут» → https://example.org/&lt;x&gt;\n"
+    ) in edited
 
 
 async def test_the_rate_limiter_keeps_telegram_limits() -> None:

@@ -1075,6 +1075,33 @@ async def test_desktop_export_carries_stored_files_even_for_a_channel_named_phot
     assert messages[1].get("photo") is None
 
 
+async def test_html_names_what_an_edit_changed_besides_the_words(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """changed.html: an edit that swapped the photo and retargeted a link, words unchanged."""
+    await fill(sessions)
+    photo = {"type": "photo", "id": "1", "width": 1280, "height": 720}
+    text = "Сводка МВД: подробнее"
+    links = [make_entity("text_link", 12, 9, url=f"https://mvd.kg/{n}") for n in (1, 2)]
+    async with sessions.begin() as session:
+        versions = [(photo, links[0]), ({**photo, "id": "2"}, links[1])]
+        for hours, (media, link) in enumerate(versions):
+            edited = T0 + timedelta(hours=hours)
+            record = PostRecord(
+                CH, 9, T0, text=text, entities=[link], media=media, edit_date=edited
+            )
+            await store_posts(session, [record], source=Source.LIVE, observed_at=T0)
+    out = tmp_path / "site"
+    async with sessions() as session:
+        await run_export(session, ExportFilter(channels=("mvd_test",)), "html", out)
+    changed = (out / "mvd_test" / "changed.html").read_text("utf-8")
+    assert (
+        ': the text unchanged</div><ul class="also">'
+        "<li>attachment replaced by another photo 1280×720</li>"
+        "<li>link «подробнее» now leads to https://mvd.kg/2 (was https://mvd.kg/1)</li></ul>"
+    ) in changed
+
+
 async def test_html_lists_what_changed_newest_first_on_pages_of_their_own(
     sessions: async_sessionmaker[AsyncSession], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

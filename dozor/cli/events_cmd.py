@@ -16,10 +16,17 @@ from rich.text import Text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dozor.cli.context import config_option, json_option, run_async, state, stop_on_signals
-from dozor.cli.output import format_time, print_json, stdout_console, to_jsonable
+from dozor.cli.output import (
+    beyond_words_text,
+    format_time,
+    print_json,
+    stdout_console,
+    to_jsonable,
+)
 from dozor.cli.when import parse_moment
 from dozor.config import DatabaseConfig
 from dozor.db import open_database
+from dozor.edits import changes_beyond_words
 from dozor.errors import UserError
 from dozor.media import describe_media
 from dozor.query import Node
@@ -214,6 +221,8 @@ def _as_json(change: PostChange) -> dict[str, Any]:
         "text_before": before["text"] if before else None,
         "version_after": after["version"] if after else None,
         "text_after": after["text"] if after else None,
+        # what an edit changed besides the words: the attachment, links, formatting
+        "other_changes": changes_beyond_words(before, after) if before and after else [],
         **change.details,
     }
 
@@ -273,8 +282,9 @@ def _edit_body(body: Text, change: PostChange, *, marked: bool) -> Text:
     before, after = change.before, change.after
     if before is None or after is None:
         return body.append("(the versions are not in the archive)", style="dim")
+    others = changes_beyond_words(before, after)
     if before["text"] == after["text"]:
-        return body.append("(text unchanged; the attachment or formatting changed)", style="dim")
+        return beyond_words_text(body, others, words_changed=False, indent="  ")
     for piece in compact_diff(before["text"], after["text"]):
         text = _WHITESPACE.sub(" ", piece.text)  # one line per change
         if piece.kind != "same":
@@ -285,4 +295,4 @@ def _edit_body(body: Text, change: PostChange, *, marked: bool) -> Text:
             body.append(f"[-{text}-]" if marked else text, style="strike red")
         else:
             body.append(f"{{+{text}+}}" if marked else text, style="bold green")
-    return body
+    return beyond_words_text(body, others, words_changed=True, indent="  ")

@@ -55,3 +55,19 @@ def print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequen
     for row in rows:  # cells are plain text: a title like "[/x]" is not Rich markup
         table.add_row(*(Text("—" if cell is None else str(cell)) for cell in row))
     stdout_console().print(table)
+
+
+def beyond_words_text(
+    body: Text, changes: Sequence[str], *, words_changed: bool, indent: str = ""
+) -> Text:
+    """*body* (an edit's word diff, if its words changed) and the edit's other changes
+    (``dozor.edits.changes_beyond_words``), one a line."""
+    if not words_changed:
+        unchanged = "text unchanged" if changes else UNCHANGED_WORDS
+        body.append(f"({unchanged})", style="dim")
+    for line in changes:
+        body.append(f"\n{indent}• {line}", style="yellow")
+    return body
+
+
+UNCHANGED_WORDS = "text unchanged; the attachment or formatting changed"

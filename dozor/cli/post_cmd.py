@@ -9,8 +9,15 @@ from rich.console import Console
 from rich.text import Text
 
 from dozor.cli.context import ChannelArgsCommand, config_option, json_option, run_async, state
-from dozor.cli.output import format_time, print_json, print_table, stdout_console
+from dozor.cli.output import (
+    beyond_words_text,
+    format_time,
+    print_json,
+    print_table,
+    stdout_console,
+)
 from dozor.db import open_database
+from dozor.edits import changes_beyond_words
 from dozor.errors import UserError
 from dozor.ids import is_digits
 from dozor.media import describe_media
@@ -155,8 +162,9 @@ def _version_body(
     ``git diff --word-diff``."""
     if previous is None:
         return Text(version["text"]) if version["text"] else Text("(no text)", style="dim")
+    others = changes_beyond_words(previous, version)
     if previous["text"] == version["text"]:
-        return Text("(text unchanged; the attachment or formatting changed)", style="dim")
+        return beyond_words_text(Text(), others, words_changed=False)
     body = Text()
     for change in word_changes(previous["text"], version["text"]):
         if change.tag == "equal":
@@ -168,7 +176,7 @@ def _version_body(
             added = f"{{+{added}+}}" if added else ""
         body.append(removed, style="strike red")
         body.append(added, style="bold green")
-    return body
+    return beyond_words_text(body, others, words_changed=True)
 
 
 def _print_metrics(console: Console, metrics: list[dict[str, Any]]) -> None:

@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dozor.edits import changes_beyond_words
 from dozor.ids import bare_channel_id
 from dozor.media import describe_media, map_link
 from dozor.mediastore import copy_out
@@ -585,7 +586,11 @@ def _edit(older: Mapping[str, Any], newer: Mapping[str, Any]) -> str:
     when = f"version {newer['version']} · seen {_time(newer['observed_at'])}"
     if newer["edit_date"] is not None:
         when += f" · edited {_time(newer['edit_date'])}"
+    others = "".join(f"<li>{esc(line)}</li>" for line in changes_beyond_words(older, newer))
+    others = f'<ul class="also">{others}</ul>' if others else ""
     if older["text"] == newer["text"]:
+        if others:
+            return f'<div class="edited">✏ {when}: the text unchanged</div>{others}'
         return f'<div class="edited">✏ {when}: the attachment or formatting changed</div>'
     words = "".join(
         esc(piece.text)
@@ -595,7 +600,7 @@ def _edit(older: Mapping[str, Any], newer: Mapping[str, Any]) -> str:
         else f"<ins>{esc(piece.text)}</ins>"
         for piece in compact_diff(older["text"], newer["text"])
     )
-    return f'<div class="edited">✏ {when}</div><div class="diff">{words}</div>'
+    return f'<div class="edited">✏ {when}</div><div class="diff">{words}</div>{others}'
 
 
 def _month_item(month: str, pages: list[tuple[str, int]]) -> str:
@@ -761,6 +766,7 @@ blockquote{border-left:3px solid #d0d7de;margin:.3em 0;padding-left:.8em}
 details.history{margin-top:.5em}details.history li{margin:.4em 0}
 .diff{white-space:pre-wrap}.diff del{color:#cf222e;background:#ffebe9}
 .diff ins{color:#1a7f37;background:#dafbe1;text-decoration:none}
+.also{margin:.2em 0;color:#9a6700}
 .counters{color:#6e7781;font-size:.85em;margin-top:.3em}.spark{vertical-align:middle}
 #search{display:flex;gap:.5em}#q{flex:1;font-size:1em;padding:.4em}
 #results li{margin:.8em 0}

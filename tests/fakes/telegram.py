@@ -143,11 +143,20 @@ class FakeTelegram:
             self.post(channel, text, push=push, grouped_id=grouped)
 
     def edit(
-        self, channel: FakeChannel, message_id: int, text: str, *, push: bool = True
+        self,
+        channel: FakeChannel,
+        message_id: int,
+        text: str,
+        *,
+        push: bool = True,
+        entities: list[Any] | None = None,
     ) -> types.Message:
+        """The channel edits a post's text, and its formatting if *entities* are given."""
         old = channel.messages[message_id]
         assert isinstance(old, types.Message)
         old.message = text
+        if entities is not None:
+            old.entities = entities
         old.edit_date = self.tick()
         self._record(channel, types.UpdateEditChannelMessage(old, channel.pts + 1, 1), push)
         return old

@@ -14,7 +14,16 @@ from typing import Any
 from telethon import helpers, utils
 from telethon.tl import types
 
-from dozor.records import ChannelRecord, Entity, Forward, Media, PostRecord, Reaction, make_entity
+from dozor.records import (
+    Button,
+    ChannelRecord,
+    Entity,
+    Forward,
+    Media,
+    PostRecord,
+    Reaction,
+    make_entity,
+)
 
 _ENTITY_NAMES: dict[type, str] = {
     types.MessageEntityBold: "bold",
@@ -151,7 +160,46 @@ def post_record(message: types.Message | types.MessageService) -> PostRecord:
         media=convert_media(message.media),
         expires_at=_expiry(message),
         restriction=", ".join(restrictions(message.restriction_reason)),
+        buttons=convert_buttons(message.reply_markup),
     )
+
+
+def convert_buttons(markup: Any) -> list[list[Button]]:
+    """The buttons under a post, by rows ([] none): what each says and, for one that opens a
+    page, where it leads. A bot's callback data is left out: it means nothing outside it."""
+    if not isinstance(markup, types.ReplyInlineMarkup):
+        return []
+    rows = []
+    for row in markup.rows:
+        buttons = []
+        for button in getattr(row, "buttons", None) or ():
+            kind = getattr(button, "type", None)
+            entry: Button = {
+                "type": _BUTTON_TYPES.get(type(kind), "other"),
+                "text": str(getattr(button, "text", "") or ""),
+            }
+            url = getattr(kind, "url", None)
+            if isinstance(url, str) and url:
+                entry["url"] = url
+            buttons.append(entry)
+        if buttons:
+            rows.append(buttons)
+    return rows
+
+
+# Under the names Telegram Desktop's exports give them (``inline_bot_buttons``).
+_BUTTON_TYPES: dict[type, str] = {
+    types.InlineButtonTypeUrl: "url",
+    types.InlineButtonTypeUrlAuth: "auth",
+    types.InlineButtonTypeWebView: "web_view",
+    types.InlineButtonTypeCallback: "callback",
+    types.InlineButtonTypeSwitchInline: "switch_inline",
+    types.InlineButtonTypeUserProfile: "user_profile",
+    types.InlineButtonTypeCopy: "copy_text",
+    types.InlineButtonTypeBuy: "buy",
+    types.InlineButtonTypeGame: "game",
+    types.InlineButtonTypeDisabled: "disabled",
+}
 
 
 def _expiry(message: types.Message | types.MessageService) -> datetime | None:

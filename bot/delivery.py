@@ -402,7 +402,12 @@ async def _versions(
     versions = post_versions.c
     result = await session.execute(
         select(
-            versions.message_id, versions.version, versions.text, versions.entities, versions.media
+            versions.message_id,
+            versions.version,
+            versions.text,
+            versions.entities,
+            versions.media,
+            versions.buttons,
         ).where(
             versions.channel_id == channel_id,
             versions.message_id.in_({a["message_id"] for a in group}),
@@ -413,12 +418,13 @@ async def _versions(
             "text": row.text,
             "entities": row.entities,
             "media": row.media,
+            "buttons": row.buttons,
         }
         for row in result
     }
 
 
-_NO_VERSION: dict[str, Any] = {"text": "", "entities": None, "media": None}
+_NO_VERSION: dict[str, Any] = {"text": "", "entities": None, "media": None, "buttons": None}
 
 
 async def _album_size(session: AsyncSession, channel_id: int, grouped_id: int | None) -> int:

@@ -20,7 +20,7 @@ from dozor.errors import logged_out_message
 from dozor.media import attachment_snippet, describe_media, map_link
 from dozor.query import Node
 from dozor.query.highlight import Span, highlight_spans
-from dozor.records import count_text
+from dozor.records import buttons_line, count_text
 from dozor.search.engine import post_link, scan_note
 from dozor.storage.channels import PINNED, PURGE
 from dozor.storage.facts import LostChat, SessionLogout
@@ -349,6 +349,7 @@ def render_unreadable(notice: UnreadableNotice) -> str:
 
 HISTORY_FIRST_TEXT = 1200  # characters of a post's first version in /post
 HISTORY_DIFF = 500  # of each later version's changes
+HISTORY_BUTTONS = 300  # of the buttons under the post
 
 
 def render_post_history(history: PostHistory, link_url: str, zone: ZoneInfo) -> str:
@@ -361,6 +362,8 @@ def render_post_history(history: PostHistory, link_url: str, zone: ZoneInfo) -> 
     ]
     if (attachment := describe_media(post["media"])) is not None:
         lines.append(f"📎 {esc(attachment)}")
+    if buttons := buttons_line(post["buttons"]):
+        lines.append(f"🔘 {esc(clip(buttons, HISTORY_BUTTONS))}")
     if post["deleted_at"] is not None:
         lines.append(_gone_line(post, zone))
     elif post["expires_at"] is not None:

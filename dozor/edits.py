@@ -1,11 +1,12 @@
-"""What an edit changed besides the words of the text: the attachment, where links lead,
-formatting.
+"""What an edit changed besides the words of the text: the attachment, where links and
+buttons lead, formatting.
 
 A word diff shows the words an edit removed and added. A channel's quiet edit is as often of
-another kind: the photo swapped for another, the words "the statement" pointed at another
-address, a name put in bold. Every place that shows an edit (``dozor post``, ``dozor
-events``, the bot's history and ``/events``, the HTML export's ``changed.html``) adds these
-lines under its word diff, so no change the archive recorded is shown as "something changed".
+another kind: the photo swapped for another, the words "the statement" or the button under
+the post pointed at another address, a name put in bold. Every place that shows an edit
+(``dozor post``, ``dozor events``, the bot's alerts, history and ``/events``, the HTML
+export's ``changed.html``) adds these lines under its word diff, so no change the archive
+recorded is shown as "something changed".
 
 Links are paired before they are compared, so a text edit does not read as link changes:
 the same address under other words is the word diff's business, the same words leading
@@ -51,7 +52,8 @@ def changes_beyond_words(before: Mapping[str, Any], after: Mapping[str, Any]) ->
     *before* besides its words; "formatting changed" when the formatting changed in a way no
     line names; empty when nothing but words changed."""
     lines = _attachment_change(before.get("media"), after.get("media"))
-    lines += _link_changes(_links(before), _links(after))
+    lines += _link_changes(_links(before), _links(after), "link")
+    lines += _button_changes(before.get("buttons"), after.get("buttons"))
     lines += _style_changes(before, after)
     if not lines and before["text"] == after["text"] and _entities(before) != _entities(after):
         lines.append("formatting changed")
@@ -83,22 +85,45 @@ def _same_attachment(old: Any, new: Any) -> bool:
     return None in ids or ids[0] == ids[1]
 
 
-def _link_changes(old: list[_Link], new: list[_Link]) -> list[str]:
+def _link_changes(old: list[_Link], new: list[_Link], noun: str) -> list[str]:
     old, new = _unpaired(old, new, key=lambda link: link)
-    old, new = _unpaired(old, new, key=lambda link: link[1])  # other words, same address
+    # Other words, the same address (a button without one, a bot's, pairs by words alone).
+    old, new = _unpaired(old, new, key=lambda link: link[1] or link)
     lines = []
     for words, address in old:
         elsewhere = next((link for link in new if link[0] == words), None)
         if elsewhere is None:
-            lines.append(f"link removed: «{_words(words)}» → {_address(address)}")
+            lines.append(f"{noun} removed: «{_words(words)}»{_to(address)}")
         else:
             new.remove(elsewhere)
             lines.append(
-                f"link «{_words(words)}» now leads to {_address(elsewhere[1])} "
+                f"{noun} «{_words(words)}» now leads to {_address(elsewhere[1])} "
                 f"(was {_address(address)})"
             )
-    lines += [f"link added: «{_words(words)}» → {_address(address)}" for words, address in new]
+    lines += [f"{noun} added: «{_words(words)}»{_to(address)}" for words, address in new]
     return lines
+
+
+def _button_changes(old: Any, new: Any) -> list[str]:
+    """Buttons added, removed or leading elsewhere; none told where either version's buttons
+    are not known (archived before dozor kept them, or from an export)."""
+    if not isinstance(old, list) or not isinstance(new, list):
+        return []
+    return _link_changes(_button_links(old), _button_links(new), "button")
+
+
+def _button_links(rows: list[Any]) -> list[_Link]:
+    return [
+        (str(button.get("text") or ""), str(button.get("url") or ""))
+        for row in rows
+        if isinstance(row, list)
+        for button in row
+        if isinstance(button, dict)
+    ]
+
+
+def _to(address: str) -> str:
+    return f" → {_address(address)}" if address else ""
 
 
 def _unpaired(old: list[_Link], new: list[_Link], *, key: Any) -> tuple[list[_Link], list[_Link]]:

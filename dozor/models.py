@@ -64,6 +64,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # none_as_null: Python None is SQL NULL, not the JSON text 'null' (readable, queryable).
 JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+BUTTONS_COMMENT = (
+    "the buttons under the post, rows of {type, text, url}; empty: none; NULL: not known "
+    "(archived before dozor kept buttons, or from a source that does not show them)"
+)
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit sequence.
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -216,6 +220,7 @@ posts = Table(
         comment="where Telegram's apps refuse to show the post: restricted (platform: "
         "reason), comma-separated; empty: nowhere; NULL: not known (an import)",
     ),
+    Column("buttons", JSONType, comment=BUTTONS_COMMENT),
     Index(None, "channel_id", "date"),
     Index(None, "grouped_id"),
 )
@@ -235,6 +240,7 @@ post_versions = Table(
     _edit_time_unknown(),
     Column("observed_at", UTCDateTime, nullable=False),
     Column("source", String(16), nullable=False),
+    Column("buttons", JSONType, comment=BUTTONS_COMMENT),
     ForeignKeyConstraint(["channel_id", "message_id"], ["posts.channel_id", "posts.message_id"]),
     UniqueConstraint("channel_id", "message_id", "version"),
     sqlite_autoincrement=True,

@@ -22,6 +22,7 @@ import orjson
 Entity = dict[str, Any]
 Reaction = dict[str, Any]
 Media = dict[str, Any]
+Button = dict[str, Any]  # one button under a post: type, text, and url when it opens one
 
 # Media fields that identify *which* file is attached; everything else is descriptive metadata.
 MEDIA_IDENTITY_KEYS = ("type", "id")
@@ -89,6 +90,9 @@ class PostRecord:
     expires_at: datetime | None = None  # when the post deletes itself (a channel's auto-delete)
     # Where Telegram's apps refuse to show it ("restricted (ios: porn)"); "" nowhere, None unknown
     restriction: str | None = None
+    # The buttons under it, by rows: {"type", "text", "url" if it opens one}; [] none, None
+    # unknown (a source that does not show them)
+    buttons: list[list[Button]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,20 @@ def reactions_line(
     )
 
 
+def buttons_line(rows: Sequence[Any] | None) -> str:
+    """The buttons under a post in one line for people, ``Читать → https://… · Голосовать``
+    (what each says, and where it leads if it opens a page); empty without any."""
+    return " · ".join(
+        f"{button.get('text') or '?'} → {button['url']}"
+        if button.get("url")
+        else str(button.get("text") or "?")
+        for row in rows or ()
+        if isinstance(row, list)
+        for button in row
+        if isinstance(button, Mapping)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelRecord:
     id: int
@@ -179,18 +197,26 @@ def without_nul(value: Any) -> Any:
 
 
 def content_sha256(
-    text: str, entities: list[Entity] | None, media: Media | None, action: dict[str, Any] | None
+    text: str,
+    entities: list[Entity] | None,
+    media: Media | None,
+    action: dict[str, Any] | None,
+    buttons: list[list[Button]] | None = None,
 ) -> str:
     """Hash of what a post *says*: a new version is recorded only when this changes.
 
-    Views, reactions and other counters are deliberately left out: they are metrics.
+    Views, reactions and other counters are deliberately left out: they are metrics. Buttons
+    count only when there are some, so a post without any hashes as it did before dozor kept
+    them.
     """
-    canonical = {
+    canonical: dict[str, Any] = {
         "text": text,
         "entities": entities or [],
         "media": media_identity(media),
         "action": action,
     }
+    if buttons:
+        canonical["buttons"] = buttons
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

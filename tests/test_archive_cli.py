@@ -1164,6 +1164,35 @@ def test_an_edit_that_keeps_the_words_but_sends_a_link_elsewhere_is_told(
     assert f"• {told}" in capsys.readouterr().out.splitlines()
 
 
+def test_a_button_pointed_elsewhere_is_told_and_shown(
+    telegram: FakeTelegram, configured: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The button under a post is archived with where it leads; the channel pointing it at
+    another page is an edit `dozor events` tells; `dozor post` and the HTML export show it."""
+    channel = telegram.channels[BARE]
+
+    def button(url: str) -> types.ReplyInlineMarkup:
+        read = types.KeyboardInlineButton("Читать", types.InlineButtonTypeUrl(url))
+        return types.ReplyInlineMarkup([types.KeyboardInlineButtonRow([read])])
+
+    first, second = "https://mvd.gov.kg/1", "https://example.org/2"
+    telegram.edit(channel, 117, "Сводка", push=False, reply_markup=button(first))
+    assert main(["archive", "--once"]) == 0
+    telegram.edit(channel, 117, "Сводка", push=False, reply_markup=button(second))
+    assert main(["archive", "--once"]) == 0
+    capsys.readouterr()
+
+    assert main(["events", "--json"]) == 0
+    (edit,) = json.loads(capsys.readouterr().out)["events"]
+    assert edit["other_changes"] == [f"button «Читать» now leads to {second} (was {first})"]
+    assert main(["post", "mvd_test", "117"]) == 0
+    assert f"buttons: Читать → {second}" in capsys.readouterr().out
+    assert main(["export", "--format", "html", "--out", str(tmp_path / "site")]) == 0
+    pages = (tmp_path / "site" / "mvd_test").glob("20*.html")
+    html = "".join(page.read_text("utf-8") for page in pages)
+    assert f'<a class="button" href="{second}" rel="noopener noreferrer">Читать</a>' in html
+
+
 def test_events_follow_lists_each_change_as_another_process_archives_it(
     telegram: FakeTelegram, configured: Path
 ) -> None:

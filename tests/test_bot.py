@@ -793,7 +793,8 @@ async def test_post_shows_the_versions_deletion_and_views_of_one_post(
     assert "deleted" not in second.text
     async with sessions.begin() as session:
         report = {"type": "document", "id": "7", "file_name": "отчет 2023.pdf", "size": 4096}
-        document = PostRecord(CH, 3, first, text="", media=report)
+        get = [[{"type": "url", "text": "Скачать <pdf>", "url": "https://mvd.kg/r.pdf"}]]
+        document = PostRecord(CH, 3, first, text="", media=report, buttons=get)
         await store_posts(session, [document], source=Source.LIVE, observed_at=first)
         report = {**report, "id": "8", "file_name": "отчет <2024>.pdf"}  # the file replaced
         document = replace(document, media=report, edit_date=first + timedelta(minutes=1))
@@ -804,6 +805,7 @@ async def test_post_shows_the_versions_deletion_and_views_of_one_post(
     api.message(MEMBER, "/post mvd_test 3")
     *_, third = await api.wait_for(chat_id=MEMBER, count=3)
     assert third.text.splitlines()[2] == "📎 file отчет <2024>.pdf · 4.0 KB"  # escaped, shown
+    assert third.text.splitlines()[3] == "🔘 Скачать <pdf> → https://mvd.kg/r.pdf"
     assert third.text.splitlines()[-2:] == [
         "text unchanged",
         "• attachment replaced: file отчет 2023.pdf · 4.0 KB → file отчет <2024>.pdf · 4.0 KB",

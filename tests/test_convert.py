@@ -131,6 +131,36 @@ def test_where_telegram_hides_a_post_is_kept() -> None:
     assert post_record(message(message="Пост")).restriction == ""  # known: shown everywhere
 
 
+def test_the_buttons_under_a_post_are_kept_with_where_they_lead() -> None:
+    markup = types.ReplyInlineMarkup(
+        rows=[
+            types.KeyboardInlineButtonRow(
+                [
+                    types.KeyboardInlineButton(
+                        "Читать", types.InlineButtonTypeUrl("https://mvd.kg/1")
+                    )
+                ]
+            ),
+            types.KeyboardInlineButtonRow(
+                [
+                    types.KeyboardInlineButton("👍", types.InlineButtonTypeCallback(b"vote:1")),
+                    types.KeyboardInlineButton(
+                        "Форма", types.InlineButtonTypeWebView("https://forms.example.org/")
+                    ),
+                ]
+            ),
+        ]
+    )
+    assert post_record(message(message="Пост", reply_markup=markup)).buttons == [
+        [{"type": "url", "text": "Читать", "url": "https://mvd.kg/1"}],
+        [
+            {"type": "callback", "text": "👍"},  # a bot's data means nothing outside it
+            {"type": "web_view", "text": "Форма", "url": "https://forms.example.org/"},
+        ],
+    ]
+    assert post_record(message(message="Пост")).buttons == []  # known: none
+
+
 def test_a_post_under_auto_delete_knows_when_it_goes() -> None:
     assert post_record(message(message="Скоро исчезнет", ttl_period=86400)).expires_at == (
         WHEN + timedelta(days=1)

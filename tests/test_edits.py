@@ -105,3 +105,27 @@ def test_long_words_and_addresses_are_clipped() -> None:
     long_url = "https://example.org/" + "x" * 200
     lines = changes_beyond_words(version(text), version(text, [link(0, 100, long_url)]))
     assert lines == [f"link added: «{'ы' * 40}…» → {long_url[:100]}…"]
+
+
+def test_buttons_added_removed_or_leading_elsewhere_are_told() -> None:
+    read = {"type": "url", "text": "Читать", "url": "https://mvd.kg/1"}
+    vote = {"type": "callback", "text": "Голосовать"}
+    before = {**version(), "buttons": [[read], [vote]]}
+    after = {**version(), "buttons": [[{**read, "url": "https://example.org/"}]]}
+    assert changes_beyond_words(before, after) == [
+        "button «Читать» now leads to https://example.org/ (was https://mvd.kg/1)",
+        "button removed: «Голосовать»",
+    ]
+    closed = {**version(), "buttons": [[{"type": "callback", "text": "Голосование закрыто"}]]}
+    assert changes_beyond_words({**version(), "buttons": [[vote]]}, closed) == [
+        "button removed: «Голосовать»",
+        "button added: «Голосование закрыто»",
+    ]
+
+
+def test_buttons_not_known_on_either_side_are_not_compared() -> None:
+    read = [[{"type": "url", "text": "Читать", "url": "https://mvd.kg/1"}]]
+    assert (
+        changes_beyond_words({**version(), "buttons": None}, {**version(), "buttons": read}) == []
+    )
+    assert changes_beyond_words(version(), {**version(), "buttons": read}) == []

@@ -689,7 +689,29 @@ DESKTOP_ROW: dict[str, Any] = {
     "replies": None,
     "grouped_id": None,
     "deleted_at": None,
+    "buttons": None,
+    "text": "Заявление",
+    "entities": None,
 }
+
+
+def test_buttons_survive_a_desktop_export_and_import() -> None:
+    """inline_bot_buttons as Desktop writes them: a URL button's address is its data."""
+    buttons = [
+        [{"type": "url", "text": "Читать", "url": "https://mvd.kg/1"}],
+        [{"type": "callback", "text": "Голосовать"}, {"type": "url", "text": "Сайт", "url": "x:/"}],
+    ]
+    message = json.loads(json.dumps(desktop_message({**DESKTOP_ROW, "buttons": buttons})))
+    assert message["inline_bot_buttons"][0] == [
+        {"type": "url", "text": "Читать", "data": "https://mvd.kg/1"}
+    ]
+    back = convert_message(message, channel_id=DESKTOP_ROW["channel_id"], legacy=False, tz=UTC)
+    assert back.record.buttons == buttons
+    assert "inline_bot_buttons" not in desktop_message(DESKTOP_ROW)
+    plain = convert_message(
+        desktop_message(DESKTOP_ROW), channel_id=-1001525384822, legacy=False, tz=UTC
+    )
+    assert plain.record.buttons is None  # absent says nothing: never "buttons removed"
 
 
 async def _exported(tmp_path: Path, fmt: str, *fixtures: str) -> tuple[Path, Path]:

@@ -201,6 +201,35 @@ async def test_telegram_completes_an_export_s_copy_of_a_post_it_never_saw_edited
     assert (outcome.edited, await event_log(sessions)) == (1, [("new", 1), ("edited", 1)])
 
 
+READ = [[{"type": "url", "text": "Читать", "url": "https://mvd.kg/1"}]]
+
+
+async def test_buttons_telegram_shows_on_a_post_archived_before_dozor_kept_them_are_no_edit(
+    sessions,
+) -> None:
+    """A post archived before dozor kept buttons has them NULL (not known): Telegram showing
+    them now completes the version; a post known to have none that gets one is edited."""
+    await _channel(sessions)
+    await _store(sessions, [rec(1, "Заявление"), rec(2, "Сводка", buttons=[])])
+    await _store(sessions, [rec(1, "Заявление", buttons=READ), rec(2, "Сводка", buttons=READ)])
+    first, second = await versions(sessions, CH, 1), await versions(sessions, CH, 2)
+    assert [v["buttons"] for v in first] == [READ]  # completed, not a second version
+    assert [v["buttons"] for v in second] == [[], READ]  # the channel added a button
+    assert (await post(sessions, CH, 1))["buttons"] == READ
+    assert await event_log(sessions) == [("new", 1), ("new", 2), ("edited", 2)]
+
+
+async def test_an_export_that_shows_no_buttons_keeps_the_archived_ones(sessions) -> None:
+    await _channel(sessions)
+    await _store(sessions, [rec(1, "Заявление", buttons=READ)])
+    outcome = await _store(sessions, [rec(1, "Заявление")], source=Source.IMPORT)
+    assert outcome.unchanged == 1
+    assert (await post(sessions, CH, 1))["buttons"] == READ
+    other = [[{**READ[0][0], "url": "https://example.org/"}]]
+    await _store(sessions, [rec(1, "Заявление", buttons=other, edit_date=T0 + timedelta(1))])
+    assert [v["buttons"] for v in await versions(sessions, CH, 1)] == [READ, other]
+
+
 async def test_an_export_s_other_words_stay_in_the_history(sessions) -> None:
     """An export that says what Telegram does not (a damaged or doctored file) is kept as a
     version, for the analyst to see, not overwritten; spacing alone is no other words."""

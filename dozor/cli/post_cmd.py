@@ -21,7 +21,7 @@ from dozor.edits import changes_beyond_words
 from dozor.errors import UserError
 from dozor.ids import is_digits
 from dozor.media import describe_media
-from dozor.records import ROUNDED_MARK, count_text, reactions_line
+from dozor.records import ROUNDED_MARK, buttons_line, count_text, reactions_line
 from dozor.search.engine import post_link
 from dozor.storage.history import PinSpan, PostHistory, parse_post_ref, post_history
 from dozor.storage.post_changes import service_type
@@ -123,6 +123,8 @@ def _facts(post: dict[str, Any]) -> list[str]:
         facts.append(f"service message: {service_type(post)}")
     elif (attachment := describe_media(post["media"])) is not None:
         facts.append(attachment)
+    if buttons := buttons_line(post["buttons"]):
+        facts.append(f"buttons: {buttons}")
     if post["author_signature"]:
         facts.append(f"signed {post['author_signature']}")
     if post["forwarded_from_name"] or post["forwarded_from_id"]:

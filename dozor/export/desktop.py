@@ -162,7 +162,18 @@ def _message_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     fields.update(_media_fields(row["media"]))
     if row["reactions"]:
         fields["reactions"] = [_reaction(r) for r in row["reactions"]]
+    if row["buttons"]:
+        fields["inline_bot_buttons"] = [[_button(b) for b in line] for line in row["buttons"]]
     return fields
+
+
+def _button(button: Mapping[str, Any]) -> dict[str, Any]:
+    """A button as Desktop writes it: a URL button's address is its ``data``."""
+    return {
+        "type": button.get("type") or "url",
+        "text": button.get("text") or "",
+        "data": button.get("url") or "",
+    }
 
 
 def _reaction(reaction: Mapping[str, Any]) -> dict[str, Any]:

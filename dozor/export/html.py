@@ -323,6 +323,7 @@ class HtmlSite:
         elif row["text"]:
             parts.append(f'<div class="text">{formatted(row["text"], row["entities"])}</div>')
         parts.append(self._media(row["media"]))
+        parts.append(_buttons(row["buttons"]))
         parts.append(_reactions(row["reactions"]))
         parts.append(_views_over_time(row))
         parts.append(_history(row))
@@ -603,6 +604,24 @@ def _edit(older: Mapping[str, Any], newer: Mapping[str, Any]) -> str:
     return f'<div class="edited">✏ {when}</div><div class="diff">{words}</div>{others}'
 
 
+def _buttons(rows: Any) -> str:
+    """The buttons under a post, a row a line; one that opens a web page links to it."""
+    lines = []
+    for row in rows or ():
+        shown = [_button(button) for button in row if isinstance(button, dict)]
+        if shown:
+            lines.append(f'<div class="buttons">{"".join(shown)}</div>')
+    return "".join(lines)
+
+
+def _button(button: Mapping[str, Any]) -> str:
+    label = esc(str(button.get("text") or "?"))
+    url = str(button.get("url") or "")
+    if url.startswith(("http://", "https://")):
+        return f'<a class="button" href="{esc(url)}" rel="noopener noreferrer">{label}</a>'
+    return f'<span class="button">{label}</span>'
+
+
 def _month_item(month: str, pages: list[tuple[str, int]]) -> str:
     count = sum(posts for _, posts in pages)
     item = f'<li><a href="{esc(pages[0][0])}.html">{esc(month)}</a> · {count:,} posts'
@@ -767,6 +786,8 @@ details.history{margin-top:.5em}details.history li{margin:.4em 0}
 .diff{white-space:pre-wrap}.diff del{color:#cf222e;background:#ffebe9}
 .diff ins{color:#1a7f37;background:#dafbe1;text-decoration:none}
 .also{margin:.2em 0;color:#9a6700}
+.buttons{display:flex;gap:.3em;margin-top:.3em}.button{flex:1;text-align:center;padding:.3em;
+border:1px solid #d0d7de;border-radius:6px;text-decoration:none}
 .counters{color:#6e7781;font-size:.85em;margin-top:.3em}.spark{vertical-align:middle}
 #search{display:flex;gap:.5em}#q{flex:1;font-size:1em;padding:.4em}
 #results li{margin:.8em 0}

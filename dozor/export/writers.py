@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Protocol
 import orjson
 
 from dozor.media import describe_media
-from dozor.records import reactions_line
+from dozor.records import buttons_line, reactions_line
 from dozor.search.engine import post_link
 
 SCHEMA_VERSION = 1
@@ -77,6 +77,7 @@ def post_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "deleted_at": _iso(row["deleted_at"]),
         "expires_at": _iso(row["expires_at"]),
         "restriction": row["restriction"],
+        "buttons": sorted_keys(row["buttons"]),
     }
     if "versions" in row:
         record["versions"] = [_version_json(v) for v in row["versions"]]
@@ -108,6 +109,7 @@ def _version_json(version: Mapping[str, Any]) -> dict[str, Any]:
         "observed_at": _iso(version["observed_at"]),
         "source": version["source"],
         "content_sha256": version["content_sha256"],
+        "buttons": sorted_keys(version.get("buttons")),
     }
 
 
@@ -139,6 +141,7 @@ CSV_COLUMNS = (
     # Added later, so at the end: a tool reading columns by position still finds the others.
     "expires_at",
     "restriction",
+    "buttons",
 )
 
 
@@ -171,6 +174,7 @@ def post_csv_row(row: Mapping[str, Any]) -> list[Any]:
         "true" if row["edit_time_unknown"] else "false",
         _iso(row["expires_at"]) or "",
         spreadsheet_text(row["restriction"] or ""),
+        spreadsheet_text(buttons_line(row["buttons"])),
     ]
 
 
@@ -234,6 +238,7 @@ class CsvWriter:
         "edit_time_unknown",
         "expires_at",
         "restriction",
+        "buttons",
     )
 
     def __init__(self, *, bom: bool = False) -> None:

@@ -38,6 +38,7 @@ from dozor.ids import (
 from dozor.importer import jsonstream
 from dozor.records import (
     NOT_EXPORTED,
+    Button,
     ChannelRecord,
     Entity,
     Forward,
@@ -489,6 +490,7 @@ def convert_message(raw: Any, *, channel_id: int, legacy: bool, tz: tzinfo) -> C
         grouped_id=_int(raw.get("grouped_id")),
         media=_storable(_media(raw, warnings), warnings) if kind == "message" else None,
         service_action=_storable(_service_action(raw), warnings) if kind == "service" else None,
+        buttons=_buttons(raw, warnings),
     )
     deleted = raw.get("deleted") is True
     return Converted(
@@ -702,6 +704,34 @@ def _reactions(raw: dict[str, Any], warnings: list[str]) -> list[Reaction] | Non
     return reactions
 
 
+def _buttons(raw: dict[str, Any], warnings: list[str]) -> list[list[Button]] | None:
+    """``inline_bot_buttons``: rows of {type, text, data}, a URL button's address its data.
+    Desktop writes them only under a post that has some, so their absence says nothing: None
+    (not known), which never passes for buttons taken away."""
+    value = raw.get("inline_bot_buttons")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(row, list) for row in value):
+        warnings.append("ignored unreadable inline_bot_buttons")
+        return None
+    rows = []
+    for line in value:
+        row: list[Button] = []
+        for item in line:
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                warnings.append(f"ignored unreadable button {item!r}")
+                continue
+            button: Button = {"type": _str(item.get("type")) or "url", "text": item["text"]}
+            data = item.get("data")
+            if button["type"] in _BUTTONS_WITH_ADDRESS and isinstance(data, str) and data:
+                button["url"] = data
+            row.append(button)
+        if row:
+            rows.append(row)
+    return rows
+
+
+_BUTTONS_WITH_ADDRESS = frozenset({"url", "auth", "web_view", "simple_web_view"})
 _MEDIA_TEXT_KEYS = ("file_name", "mime_type", "performer", "title", "sticker_emoji")
 _MEDIA_COUNT_KEYS = {"width": "width", "height": "height", "duration_seconds": "duration"}
 

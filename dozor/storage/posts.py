@@ -48,6 +48,7 @@ _KEEP_IF_UNKNOWN = (
     "grouped_id",
     "expires_at",
     "restriction",
+    "buttons",
 )
 _METRIC_COLUMNS = ("views", "forwards", "replies", "reactions")
 _CONTENT_COLUMNS = ("kind", "text", "entities", "media_type", "media", "service_action")
@@ -290,6 +291,7 @@ def _candidate_row(
         "grouped_id": record.grouped_id,
         "expires_at": record.expires_at,
         "restriction": record.restriction,
+        "buttons": without_nul(record.buttons),
     }
     if stored is not None:
         for column in _KEEP_IF_UNKNOWN:
@@ -303,7 +305,7 @@ def _candidate_row(
         record.edit_time_unknown or (stored is not None and stored["edit_time_unknown"])
     )
     row["content_sha256"] = content_sha256(
-        row["text"], row["entities"], row["media"], row["service_action"]
+        row["text"], row["entities"], row["media"], row["service_action"], row["buttons"]
     )
     return row
 
@@ -399,7 +401,11 @@ def _still_the_current_version(
     """Is a differing content the current version all the same, known better or worse? It
     is then completed (a file id learned, Telegram after an export) or kept (an export after
     the archive), and no new version is recorded."""
-    if _learned_media_id(row, stored) or _completes_an_import(record, row, stored, history, source):
+    if (
+        _learned_media_id(row, stored)
+        or _learned_buttons(row, stored)
+        or _completes_an_import(record, row, stored, history, source)
+    ):
         writes.version_fixes.append(row | {"current_version": stored["current_version"]})
         return True
     if _reformats_the_archived_version(record, row, stored, source):
@@ -415,7 +421,20 @@ def _learned_media_id(row: dict[str, Any], stored: dict[str, Any]) -> bool:
     if not old or not new or old.get("id") is not None or new.get("id") is None:
         return False
     anonymous = {key: value for key, value in new.items() if key != "id"}
-    fingerprint = content_sha256(row["text"], row["entities"], anonymous, row["service_action"])
+    fingerprint = content_sha256(
+        row["text"], row["entities"], anonymous, row["service_action"], row["buttons"]
+    )
+    return bool(fingerprint == stored["content_sha256"])
+
+
+def _learned_buttons(row: dict[str, Any], stored: dict[str, Any]) -> bool:
+    """Is *row* the stored version with the buttons an archive made before dozor kept them
+    could not know (NULL)? Telegram showing them now is no edit."""
+    if stored["buttons"] is not None or not row["buttons"]:
+        return False
+    fingerprint = content_sha256(
+        row["text"], row["entities"], row["media"], row["service_action"], None
+    )
     return bool(fingerprint == stored["content_sha256"])
 
 
@@ -462,7 +481,9 @@ def _reformats_the_archived_version(
     does."""
     if source.is_live_telegram or _action_identity(row) != _action_identity(stored):
         return False
-    same = content_sha256(row["text"], stored["entities"], row["media"], stored["service_action"])
+    same = content_sha256(
+        row["text"], stored["entities"], row["media"], stored["service_action"], row["buttons"]
+    )
     return same == stored["content_sha256"] and _edit_delay(
         record.edit_date, stored["date"]
     ) == _edit_delay(stored["edit_date"], stored["date"])
@@ -589,6 +610,7 @@ def _version(
         "edit_time_unknown": row["edit_time_unknown"],
         "observed_at": observed_at,
         "source": source.value,
+        "buttons": row["buttons"],
     }
 
 
@@ -639,6 +661,7 @@ _COMPLETE_VERSION = (
         media=bindparam("v_media"),
         edit_date=bindparam("v_edit_date"),
         edit_time_unknown=bindparam("v_edit_time_unknown"),
+        buttons=bindparam("v_buttons"),
     )
 )
 
@@ -670,6 +693,7 @@ async def _apply(session: AsyncSession, writes: _Writes) -> None:
                     "v_media": r["media"],
                     "v_edit_date": r["edit_date"],
                     "v_edit_time_unknown": r["edit_time_unknown"],
+                    "v_buttons": r["buttons"],
                 }
                 for r in writes.version_fixes
             ],

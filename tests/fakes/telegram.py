@@ -150,13 +150,16 @@ class FakeTelegram:
         *,
         push: bool = True,
         entities: list[Any] | None = None,
+        reply_markup: Any = None,
     ) -> types.Message:
-        """The channel edits a post's text, and its formatting if *entities* are given."""
+        """The channel edits a post's text, and its formatting and buttons if given."""
         old = channel.messages[message_id]
         assert isinstance(old, types.Message)
         old.message = text
         if entities is not None:
             old.entities = entities
+        if reply_markup is not None:
+            old.reply_markup = reply_markup
         old.edit_date = self.tick()
         self._record(channel, types.UpdateEditChannelMessage(old, channel.pts + 1, 1), push)
         return old

@@ -126,7 +126,7 @@ def render_alert(alert: AlertContent, zone: ZoneInfo) -> str:
             diff = "<i>text unchanged</i>" if alert.other_changes else ""
         diff += beyond_words_html(alert.other_changes)
         if diff:
-            lines += ["", diff.lstrip("\n")]
+            lines += ["", diff]
             budget -= len(diff)
     if alert.text:
         spans = highlight_spans(alert.query, alert.text) if alert.query is not None else []

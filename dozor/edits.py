@@ -48,9 +48,9 @@ _Link = tuple[str, str]  # the words, where they lead
 
 
 def changes_beyond_words(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
-    """One line per change *after* (a version: ``text``, ``entities``, ``media``) made to
-    *before* besides its words; "formatting changed" when the formatting changed in a way no
-    line names; empty when nothing but words changed."""
+    """One line per change *after* (a version: ``text``, ``entities``, ``media``,
+    ``buttons``) made to *before* besides its words; "formatting changed" when the
+    formatting changed in a way no line names; empty when nothing but words changed."""
     lines = _attachment_change(before.get("media"), after.get("media"))
     lines += _link_changes(_links(before), _links(after), "link")
     lines += _button_changes(before.get("buttons"), after.get("buttons"))

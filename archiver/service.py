@@ -176,6 +176,7 @@ class Archiver:
     _changed: set[int] = field(default_factory=set)  # channels whose info changed, live
     _refreshed: dict[int, datetime] = field(default_factory=dict)  # see refresh_changed
     _waits_restored: bool = False  # see _restore_waits
+    _reread_soon: set[int] = field(default_factory=set)  # see catch_up_missed
 
     def __post_init__(self) -> None:
         self._reader = Reader(self.client, self._call)
@@ -592,6 +593,7 @@ class Archiver:
                 await self.sleep(self.request_delay)
         async with self.sessions.begin() as session:
             await save_sync_state(session, channel_id, verified_at=self.now())
+        self._reread_soon.discard(channel_id)
         return report
 
     async def _recheck(
@@ -846,7 +848,8 @@ class Archiver:
             return set()
         before = self.now() - timedelta(days=self.settings.verify_days)
         async with self.sessions() as session:
-            return await verification_due(session, verified_before=before)
+            due = await verification_due(session, verified_before=before)
+        return due | (self._reread_soon & await self._tracked_ids())
 
     async def _postpone(self, channel_id: int, seconds: int, report: ChannelReport) -> None:
         until = self.now() + timedelta(seconds=seconds)
@@ -1095,6 +1098,11 @@ class Archiver:
         next periodic pass."""
         missed = set(self.client.missed_channels)
         self.client.missed_channels.difference_update(missed)
+        # A gap Telegram called too long held the edits and deletions of older posts too,
+        # which no re-read of the latest posts finds: the next verify round re-reads it whole.
+        gaps = set(self.client.gap_channels)
+        self.client.gap_channels.difference_update(gaps)
+        self._reread_soon |= gaps
         if not missed:
             return []
         followed = missed & await self._tracked_ids()

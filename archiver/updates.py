@@ -18,7 +18,9 @@ Telethon is upgraded.
   an empty difference that ends one ``pts`` later, and Telethon goes on past it. The post
   itself is read (or filed as unreadable) by the archiver's history reads, like any post they
   meet (``archiver.reading``), at once: the channel is named in ``missed_channels``, as is one
-  whose difference Telegram answers as too long (Telethon then hands over none of it);
+  whose difference Telegram answers as too long (Telethon then hands over none of it), and
+  such a channel in ``gap_channels`` too: the archiver re-reads its whole archive soon, for
+  the edits and deletions of older posts the gap held;
 * an unreadable account difference (``updates.getDifference``: the account's own chats, never
   a channel's posts) is passed over whole: the account's state is asked for and Telethon
   resumes from it;
@@ -53,6 +55,9 @@ class ArchiverClient(TelegramClient):  # type: ignore[misc]  # Telethon has no t
         # Channels (marked ids) with missed posts the updates did not hand over: Telegram
         # answered "too long", or one could not be read. The archiver catches up with them.
         self.missed_channels: set[int] = set()
+        # Channels whose difference Telegram answered "too long": the edits and deletions
+        # made in that gap, of posts of any age, were not handed over either.
+        self.gap_channels: set[int] = set()
 
     async def __call__(
         self, request: Any, ordered: bool = False, flood_sleep_threshold: int | None = None
@@ -71,6 +76,7 @@ class ArchiverClient(TelegramClient):  # type: ignore[misc]  # Telethon has no t
             if isinstance(answer, types.updates.ChannelDifferenceTooLong):
                 # Telethon moves on to the channel's newest state and hands over nothing.
                 self.missed_channels.add(_marked(request))
+                self.gap_channels.add(_marked(request))
         return answer
 
     async def _channel_difference_around(self, request: Any, failure: TypeNotFoundError) -> Any:

@@ -53,6 +53,7 @@ from dozor.storage.sync import (
     set_tracked,
 )
 from tests.fakes.telegram import UNKNOWN_CONSTRUCTOR, FakeChannel, FakeTelegram, connected_client
+from tests.helpers import versions
 
 BARE, OTHER = 1525384822, 1399999999
 CH, CH2 = -(10**12 + BARE), -(10**12 + OTHER)
@@ -1400,6 +1401,41 @@ async def test_posts_of_a_gap_telegram_calls_too_long_are_caught_up_at_once(
     await archiver._requests_round()  # the archiver's 10-second round
     assert await post_ids(sessions) == list(range(1, 8))
     assert archiver.client.missed_channels == set()
+
+
+async def test_an_edit_of_an_older_post_in_a_gap_telegram_calls_too_long_is_found_soon(
+    telegram: FakeTelegram,
+    channel: FakeChannel,
+    start: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A "too long" gap hides the edits of posts older than the latest ones re-read at once:
+    the channel's whole archive is re-read at the next verify round (every half hour), not
+    at its weekly one."""
+    archiver = await start(reconcile_window=10)
+    archiver.install_live_handlers()
+    await archiver.add("mvd_test")
+    telegram.post(channel, "первый")  # 1
+    await eventually(lambda: has_posts(sessions, 1))
+    await archiver.sync(CH)
+    assert await archiver._verification_due() == set()  # the backfill read it all
+    channel.difference_limit = 3
+    telegram.edit(channel, 1, "первый, исправлен", push=False)
+    for n in range(12):
+        telegram.post(channel, f"без связи {n}", push=False)  # 2-13
+    telegram.post(channel, "снова на связи")  # 14: Telethon sees the gap
+
+    async def told() -> bool:
+        return CH in archiver.client.missed_channels
+
+    await eventually(told)
+    await archiver._requests_round()  # the newest posts: the ten latest re-read
+    assert await post_ids(sessions) == list(range(1, 15))
+    assert [v["text"] for v in await versions(sessions, CH, 1)] == ["первый"]  # not yet
+    assert await archiver._verification_due() == {CH}
+    await archiver._verify_round()
+    assert [v["text"] for v in await versions(sessions, CH, 1)] == ["первый", "первый, исправлен"]
+    assert await archiver._verification_due() == set()
 
 
 async def test_a_pin_or_unpin_is_read_within_seconds(

@@ -1122,6 +1122,11 @@ async def test_html_names_what_an_edit_changed_besides_the_words(
         "<li>attachment replaced by another photo 1280×720</li>"
         "<li>link «подробнее» now leads to https://mvd.kg/2 (was https://mvd.kg/1)</li></ul>"
     ) in changed
+    month = (out / "mvd_test" / "2024-11.html").read_text("utf-8")  # the post's own history
+    post = month[month.index('<article id="m9"') :]
+    history = post[post.index('<details class="history">') : post.index("</article>")]
+    assert history.count('<div class="media">📎 photo 1280×720</div>') == 2
+    assert '<ul class="also"><li>attachment replaced by another photo 1280×720</li>' in history
 
 
 async def test_html_lists_what_changed_newest_first_on_pages_of_their_own(

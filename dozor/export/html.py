@@ -511,8 +511,10 @@ def _history(row: Mapping[str, Any]) -> str:
         return ""
     items = "".join(
         f'<li><div class="meta">version {v["version"]} · seen {_time(v["observed_at"])}</div>'
-        f'<div class="text">{formatted(v["text"], v["entities"])}</div></li>'
-        for v in versions
+        f'<div class="text">{formatted(v["text"], v["entities"])}</div>'
+        f"{_attachment_line(v['media'])}{_buttons(v.get('buttons'))}"
+        f"{_also(older, v) if older is not None else ''}</li>"
+        for older, v in zip([None, *versions], versions, strict=False)
     )
     summary = f"<summary>Edit history: {len(versions)} versions</summary>"
     return f'<details class="history">{summary}<ol>{items}</ol></details>'
@@ -587,8 +589,7 @@ def _edit(older: Mapping[str, Any], newer: Mapping[str, Any]) -> str:
     when = f"version {newer['version']} · seen {_time(newer['observed_at'])}"
     if newer["edit_date"] is not None:
         when += f" · edited {_time(newer['edit_date'])}"
-    others = "".join(f"<li>{esc(line)}</li>" for line in changes_beyond_words(older, newer))
-    others = f'<ul class="also">{others}</ul>' if others else ""
+    others = _also(older, newer)
     if older["text"] == newer["text"]:
         if others:
             return f'<div class="edited">✏ {when}: the text unchanged</div>{others}'
@@ -602,6 +603,17 @@ def _edit(older: Mapping[str, Any], newer: Mapping[str, Any]) -> str:
         for piece in compact_diff(older["text"], newer["text"])
     )
     return f'<div class="edited">✏ {when}</div><div class="diff">{words}</div>{others}'
+
+
+def _also(older: Mapping[str, Any], newer: Mapping[str, Any]) -> str:
+    """What an edit changed besides the words (``dozor.edits``), as a list; "" if nothing."""
+    lines = "".join(f"<li>{esc(line)}</li>" for line in changes_beyond_words(older, newer))
+    return f'<ul class="also">{lines}</ul>' if lines else ""
+
+
+def _attachment_line(media: Mapping[str, Any] | None) -> str:
+    described = describe_media(media)
+    return f'<div class="media">📎 {esc(described)}</div>' if described else ""
 
 
 def _buttons(rows: Any) -> str:

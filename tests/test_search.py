@@ -56,6 +56,25 @@ async def test_word_forms_phrases_prefixes_exact(archive: async_sessionmaker[Asy
     assert await ids(archive, "кармалды") == [4]  # Kyrgyz verb form, no Kyrgyz letters
 
 
+async def test_a_button_that_opens_a_page_is_a_link(
+    archive: async_sessionmaker[AsyncSession],
+) -> None:
+    """has:link finds a post whose only link is the button under it, in the index and in a
+    rule's match alike; a bot's button leads nowhere."""
+    read = {"type": "url", "text": "Читать", "url": "https://mvd.kg/1"}
+    vote = {"type": "callback", "text": "Голосовать"}
+    async with archive.begin() as session:
+        posts = [
+            PostRecord(MVD, 50, T0, text="Сводка за день", buttons=[[read]]),
+            PostRecord(MVD, 51, T0, text="Опрос за день", buttons=[[vote]]),
+        ]
+        await store_posts(session, posts, source=Source.LIVE, observed_at=T0)
+    assert await ids(archive, "has:link день") == [50]
+    stored = {"channel_id": MVD, "date": T0, "text": "Сводка за день"}
+    assert matches(parse("has:link"), build_document({**stored, "buttons": [[read]]}))
+    assert not matches(parse("has:link"), build_document({**stored, "buttons": [[vote]]}))
+
+
 async def test_boolean_and_filters(archive: async_sessionmaker[AsyncSession]) -> None:
     assert await ids(archive, "задержан -мигрант") == [7, 6]
     assert await ids(archive, "мигрант OR паспорт") == [9, 6, 4, 2]

@@ -85,15 +85,17 @@ def build_document(post: Mapping[str, Any]) -> Document:
 
 
 def as_of_version(post: Mapping[str, Any], version: Mapping[str, Any]) -> dict[str, Any]:
-    """The post row as it read in *version* (a ``post_versions`` row): its text, entities and
-    attachment then, the rest as it is now."""
+    """The post row as it read in *version* (a ``post_versions`` row): its text, entities,
+    attachment and buttons (where that version's are known) then, the rest as it is now."""
     media = version["media"]
+    buttons = version.get("buttons")
     return {
         **post,
         "text": version["text"],
         "entities": version["entities"],
         "media": media,
         "media_type": media.get("type") if media else None,
+        "buttons": post.get("buttons") if buttons is None else buttons,
         "current_version": version["version"],
     }
 
@@ -123,7 +125,7 @@ def _facets(post: Mapping[str, Any], has_url: bool) -> list[str]:
         elif media_type in DOCUMENT_TYPES:
             facets.append("document")
     entities = post.get("entities") or ()
-    if has_url or any(e.get("type") in LINK_ENTITIES for e in entities):
+    if has_url or any(e.get("type") in LINK_ENTITIES for e in entities) or _button_link(post):
         facets.append("link")
     if post.get("forwarded_from_id") is not None or post.get("forwarded_from_name"):
         facets.append("forward")
@@ -134,3 +136,13 @@ def _facets(post: Mapping[str, Any], has_url: bool) -> list[str]:
     if post.get("deleted_at") is not None:
         facets.append("deleted")
     return facets
+
+
+def _button_link(post: Mapping[str, Any]) -> bool:
+    """Does a button under the post open a web page? It is a link the post gives."""
+    return any(
+        isinstance(button, Mapping) and bool(button.get("url"))
+        for row in post.get("buttons") or ()
+        if isinstance(row, list)
+        for button in row
+    )

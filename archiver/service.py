@@ -849,7 +849,10 @@ class Archiver:
         before = self.now() - timedelta(days=self.settings.verify_days)
         async with self.sessions() as session:
             due = await verification_due(session, verified_before=before)
-        return due | (self._reread_soon & await self._tracked_ids())
+            if self._reread_soon:  # after a "too long" gap: if followed and backfilled
+                now = self.now() + timedelta(seconds=1)
+                due |= self._reread_soon & await verification_due(session, verified_before=now)
+        return due
 
     async def _postpone(self, channel_id: int, seconds: int, report: ChannelReport) -> None:
         until = self.now() + timedelta(seconds=seconds)

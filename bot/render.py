@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dozor.edits import changes_beyond_words
+from dozor.edits import changes_beyond_words, words_unchanged
 from dozor.errors import logged_out_message
 from dozor.media import attachment_snippet, describe_media, map_link
 from dozor.query import Node
@@ -121,13 +121,13 @@ def render_alert(alert: AlertContent, zone: ZoneInfo) -> str:
     if alert.previous_text is not None:
         if _edited_out(alert.query, alert.previous_text, alert.text):
             lines.append("✂️ The edit took out the words this rule matched.")
-        diff = render_diff(alert.previous_text, alert.text)
-        if alert.previous_text == alert.text:
-            diff = "<i>text unchanged</i>" if alert.other_changes else ""
+        if alert.previous_text != alert.text:
+            diff = render_diff(alert.previous_text, alert.text)
+        else:
+            diff = f"<i>{words_unchanged(alert.other_changes)}</i>"
         diff += beyond_words_html(alert.other_changes)
-        if diff:
-            lines += ["", diff]
-            budget -= len(diff)
+        lines += ["", diff]
+        budget -= len(diff)
     if alert.text:
         spans = highlight_spans(alert.query, alert.text) if alert.query is not None else []
         text, inside = trim_around(alert.text, spans, max(budget, 500))
@@ -179,14 +179,9 @@ def edit_html(before: Mapping[str, Any], after: Mapping[str, Any], budget: int) 
     others = changes_beyond_words(before, after)
     if before["text"] != after["text"]:
         words = render_diff(before["text"], after["text"], budget=budget, heading="")
-    elif others:
-        words = "<i>text unchanged</i>"
     else:
-        words = f"<i>{UNCHANGED_WORDS}</i>"
+        words = f"<i>{words_unchanged(others)}</i>"
     return words + beyond_words_html(others)
-
-
-UNCHANGED_WORDS = "text unchanged; the attachment or formatting changed"
 
 
 def render_diff(

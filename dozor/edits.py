@@ -17,7 +17,7 @@ word diff's too; only formatting put on, or taken off, words that both versions 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dozor.media import describe_media
@@ -60,6 +60,12 @@ def changes_beyond_words(before: Mapping[str, Any], after: Mapping[str, Any]) ->
     if len(lines) > MOST:
         lines = [*lines[: MOST - 1], f"…and {len(lines) - MOST + 1} more changes"]
     return lines
+
+
+def words_unchanged(changes: Sequence[str]) -> str:
+    """What stands for the word diff of an edit that left the words as they were: the
+    *changes* lines tell the rest, or else nothing could name it."""
+    return "text unchanged" if changes else "text unchanged; the attachment or formatting changed"
 
 
 def _attachment_change(old: Any, new: Any) -> list[str]:

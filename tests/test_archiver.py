@@ -1373,6 +1373,22 @@ async def test_edits_and_deletions_made_during_a_gap_arrive_live(
     assert await tombstoned(sessions) == [3]
 
 
+async def gap_too_long(
+    telegram: FakeTelegram, channel: FakeChannel, archiver: Archiver, *, missed: int
+) -> None:
+    """*missed* posts the archiver is not told of, then one it is: Telethon sees the gap, and
+    Telegram answers its difference "too long" (it holds more than 3 updates)."""
+    channel.difference_limit = 3
+    for n in range(missed):
+        telegram.post(channel, f"без связи {n}", push=False)
+    telegram.post(channel, "снова на связи")
+
+    async def told() -> bool:
+        return CH in archiver.client.missed_channels
+
+    await eventually(told)
+
+
 async def test_posts_of_a_gap_telegram_calls_too_long_are_caught_up_at_once(
     telegram: FakeTelegram,
     channel: FakeChannel,
@@ -1388,15 +1404,7 @@ async def test_posts_of_a_gap_telegram_calls_too_long_are_caught_up_at_once(
     await archiver.sync(CH)
     telegram.post(channel, "первый")  # 1
     await eventually(lambda: has_posts(sessions, 1))
-    channel.difference_limit = 3
-    for n in range(5):
-        telegram.post(channel, f"без связи {n}", push=False)  # 2-6
-    telegram.post(channel, "снова на связи")  # 7: Telethon sees the gap
-
-    async def told() -> bool:
-        return CH in archiver.client.missed_channels
-
-    await eventually(told)
+    await gap_too_long(telegram, channel, archiver, missed=5)  # 2-6, then 7
     assert await post_ids(sessions) == [1]
     await archiver._requests_round()  # the archiver's 10-second round
     assert await post_ids(sessions) == list(range(1, 8))
@@ -1419,16 +1427,8 @@ async def test_an_edit_of_an_older_post_in_a_gap_telegram_calls_too_long_is_foun
     await eventually(lambda: has_posts(sessions, 1))
     await archiver.sync(CH)
     assert await archiver._verification_due() == set()  # the backfill read it all
-    channel.difference_limit = 3
     telegram.edit(channel, 1, "первый, исправлен", push=False)
-    for n in range(12):
-        telegram.post(channel, f"без связи {n}", push=False)  # 2-13
-    telegram.post(channel, "снова на связи")  # 14: Telethon sees the gap
-
-    async def told() -> bool:
-        return CH in archiver.client.missed_channels
-
-    await eventually(told)
+    await gap_too_long(telegram, channel, archiver, missed=12)  # 2-13, then 14
     await archiver._requests_round()  # the newest posts: the ten latest re-read
     assert await post_ids(sessions) == list(range(1, 15))
     assert [v["text"] for v in await versions(sessions, CH, 1)] == ["первый"]  # not yet

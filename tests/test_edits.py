@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dozor.edits import MOST, changes_beyond_words
+from dozor.edits import MOST, changes_beyond_words, words_unchanged
 from dozor.records import make_entity
 
 PHOTO = {"type": "photo", "id": "501", "width": 1280, "height": 720}
@@ -129,3 +129,8 @@ def test_buttons_not_known_on_either_side_are_not_compared() -> None:
         changes_beyond_words({**version(), "buttons": None}, {**version(), "buttons": read}) == []
     )
     assert changes_beyond_words(version(), {**version(), "buttons": read}) == []
+
+
+def test_an_edit_that_left_the_words_says_so_and_whether_the_lines_tell_the_rest() -> None:
+    assert words_unchanged(["bold added on «МВД»"]) == "text unchanged"
+    assert words_unchanged([]) == "text unchanged; the attachment or formatting changed"

@@ -1118,7 +1118,7 @@ async def test_html_names_what_an_edit_changed_besides_the_words(
         await run_export(session, ExportFilter(channels=("mvd_test",)), "html", out)
     changed = (out / "mvd_test" / "changed.html").read_text("utf-8")
     assert (
-        ': the text unchanged</div><ul class="also">'
+        ': text unchanged</div><ul class="also">'
         "<li>attachment replaced by another photo 1280×720</li>"
         "<li>link «подробнее» now leads to https://mvd.kg/2 (was https://mvd.kg/1)</li></ul>"
     ) in changed

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dozor.edits import words_unchanged
+
 
 def to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -63,11 +65,7 @@ def beyond_words_text(
     """*body* (an edit's word diff, if its words changed) and the edit's other changes
     (``dozor.edits.changes_beyond_words``), one a line."""
     if not words_changed:
-        unchanged = "text unchanged" if changes else UNCHANGED_WORDS
-        body.append(f"({unchanged})", style="dim")
+        body.append(f"({words_unchanged(changes)})", style="dim")
     for line in changes:
         body.append(f"\n{indent}• {line}", style="yellow")
     return body
-
-
-UNCHANGED_WORDS = "text unchanged; the attachment or formatting changed"

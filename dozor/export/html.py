@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dozor.edits import changes_beyond_words
+from dozor.edits import changes_beyond_words, words_unchanged
 from dozor.ids import bare_channel_id
 from dozor.media import describe_media, map_link
 from dozor.mediastore import copy_out
@@ -513,7 +513,7 @@ def _history(row: Mapping[str, Any]) -> str:
         f'<li><div class="meta">version {v["version"]} · seen {_time(v["observed_at"])}</div>'
         f'<div class="text">{formatted(v["text"], v["entities"])}</div>'
         f"{_attachment_line(v['media'])}{_buttons(v.get('buttons'))}"
-        f"{_also(older, v) if older is not None else ''}</li>"
+        f"{_also(changes_beyond_words(older, v)) if older is not None else ''}</li>"
         for older, v in zip([None, *versions], versions, strict=False)
     )
     summary = f"<summary>Edit history: {len(versions)} versions</summary>"
@@ -589,11 +589,10 @@ def _edit(older: Mapping[str, Any], newer: Mapping[str, Any]) -> str:
     when = f"version {newer['version']} · seen {_time(newer['observed_at'])}"
     if newer["edit_date"] is not None:
         when += f" · edited {_time(newer['edit_date'])}"
-    others = _also(older, newer)
+    lines = changes_beyond_words(older, newer)
+    others = _also(lines)
     if older["text"] == newer["text"]:
-        if others:
-            return f'<div class="edited">✏ {when}: the text unchanged</div>{others}'
-        return f'<div class="edited">✏ {when}: the attachment or formatting changed</div>'
+        return f'<div class="edited">✏ {when}: {words_unchanged(lines)}</div>{others}'
     words = "".join(
         esc(piece.text)
         if piece.kind == "same"
@@ -605,10 +604,10 @@ def _edit(older: Mapping[str, Any], newer: Mapping[str, Any]) -> str:
     return f'<div class="edited">✏ {when}</div><div class="diff">{words}</div>{others}'
 
 
-def _also(older: Mapping[str, Any], newer: Mapping[str, Any]) -> str:
+def _also(lines: list[str]) -> str:
     """What an edit changed besides the words (``dozor.edits``), as a list; "" if nothing."""
-    lines = "".join(f"<li>{esc(line)}</li>" for line in changes_beyond_words(older, newer))
-    return f'<ul class="also">{lines}</ul>' if lines else ""
+    items = "".join(f"<li>{esc(line)}</li>" for line in lines)
+    return f'<ul class="also">{items}</ul>' if items else ""
 
 
 def _attachment_line(media: Mapping[str, Any] | None) -> str:
